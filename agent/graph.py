@@ -1,0 +1,119 @@
+"""The handoff graph: qualify -> package context -> draft -> approval (interrupt) -> pre-send
+checks -> send -> close (disposition / recycle).
+
+Nothing is sent unless `request_approval` has been resumed with a recorded human decision: the
+only edge into `presend_checks` leaves from `request_approval`.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from langgraph.graph import END, START, StateGraph
+from langgraph.runtime import Runtime
+from langgraph.types import Command, interrupt
+
+from agent.models import ContextPackage, Draft
+from agent.routers import after_checks, after_decision, after_qualify
+from agent.state import HandoffPort, HandoffState
+
+
+def qualify(state: HandoffState, runtime: Runtime[HandoffPort]
+            ) -> Command[Literal["package_context", "close"]]:
+    qualification = runtime.context.qualify(state["lead_id"])
+    goto = after_qualify(qualification)
+    if goto == "close":
+        outcome = "erased" if qualification is None else "not_qualified"
+        return Command(goto="close", update={"outcome": outcome})
+    assert qualification is not None
+    return Command(goto=goto, update={"qualification": qualification.model_dump(mode="json")})
+
+
+def package_context(state: HandoffState, runtime: Runtime[HandoffPort]) -> dict[str, Any]:
+    package = runtime.context.context_package(state["lead_id"])
+    return {"context": package.model_dump(mode="json")}
+
+
+def draft(state: HandoffState, runtime: Runtime[HandoffPort]) -> dict[str, Any]:
+    previous = Draft.model_validate(state["draft"]) if state.get("draft") else None
+    written = runtime.context.draft(
+        state["lead_id"], ContextPackage.model_validate(state["context"]),
+        assignee=state["assignee"], instruction=state.get("instruction"), previous=previous,
+    )
+    return {"draft": written.model_dump(mode="json"), "version": state.get("version", 0) + 1,
+            "instruction": None}
+
+
+def request_approval(state: HandoffState, runtime: Runtime[HandoffPort]
+                     ) -> Command[Literal["presend_checks", "draft", "request_approval", "close"]]:
+    port = runtime.context
+    approval_id, request = port.open_approval(
+        state["handoff_id"], state["version"], assignee=state["assignee"],
+        draft=Draft.model_validate(state["draft"]),
+        context=ContextPackage.model_validate(state["context"]),
+    )
+    interrupt(request)
+    # The resume value only wakes us; the decision itself is read from the store, where it was
+    # recorded atomically (first wins), so a replayed or racing resume cannot change it.
+    decision = port.decision_for(approval_id)
+    if decision is None:
+        raise RuntimeError(f"resumed approval {approval_id} without a recorded decision")
+    goto = after_decision(decision)
+    update: dict[str, Any] = {"approval_id": approval_id, "decision": {
+        "decision_id": decision.decision_id, "action": decision.action, "actor": decision.actor,
+        **decision.payload}}
+    if decision.action == "revise":
+        update["instruction"] = decision.payload.get("instruction")
+    elif decision.action == "escalate":
+        update["assignee"] = decision.payload["escalate_to"]
+        update["version"] = state["version"] + 1
+    elif decision.action == "reject":
+        update["outcome"] = "rejected"
+        update["reason_code"] = decision.payload.get("reason_code")
+    else:
+        update["outbox_id"] = decision.outbox_id
+    return Command(goto=goto, update=update)
+
+
+def presend_checks(state: HandoffState, runtime: Runtime[HandoffPort]
+                   ) -> Command[Literal["send", "close"]]:
+    outbox_id = state.get("outbox_id")
+    if not outbox_id:
+        raise RuntimeError("presend_checks reached without an approved outbox message")
+    blocks = runtime.context.presend_blocks(outbox_id)
+    goto = after_checks(blocks)
+    update: dict[str, Any] = {"blocks": blocks}
+    if goto == "close":
+        update["outcome"] = "blocked"
+    return Command(goto=goto, update=update)
+
+
+def send(state: HandoffState, runtime: Runtime[HandoffPort]) -> dict[str, Any]:
+    outbox_id = state.get("outbox_id")
+    if not outbox_id:
+        raise RuntimeError("send reached without an approved outbox message")
+    return {"outcome": runtime.context.deliver(outbox_id)}
+
+
+def close(state: HandoffState, runtime: Runtime[HandoffPort]) -> dict[str, Any]:
+    detail = "; ".join(state.get("blocks") or []) or None
+    runtime.context.close(state["handoff_id"], state.get("outcome", "failed"),
+                          reason_code=state.get("reason_code"), detail=detail)
+    return {}
+
+
+def build_handoff_graph(checkpointer: Any) -> Any:
+    builder = StateGraph(HandoffState, context_schema=HandoffPort)  # type: ignore[type-var]
+    builder.add_node("qualify", qualify)
+    builder.add_node("package_context", package_context)
+    builder.add_node("draft", draft)
+    builder.add_node("request_approval", request_approval)
+    builder.add_node("presend_checks", presend_checks)
+    builder.add_node("send", send)
+    builder.add_node("close", close)
+    builder.add_edge(START, "qualify")
+    builder.add_edge("package_context", "draft")
+    builder.add_edge("draft", "request_approval")
+    builder.add_edge("send", "close")
+    builder.add_edge("close", END)
+    return builder.compile(checkpointer=checkpointer)

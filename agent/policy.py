@@ -1,0 +1,258 @@
+"""The handoff policy and the team roster: data files parsed into validated, frozen models.
+
+Policy is data (`hitl/defaults/policy.toml`); the small pure functions that read it live in
+`agent.qualification`, `agent.routing` and `agent.sla`.
+"""
+
+from __future__ import annotations
+
+import tomllib
+from datetime import time
+from pathlib import Path
+from typing import Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+ReasonCode = Literal[
+    "connected", "meeting_set", "no_response", "not_icp", "not_now", "competitor", "duplicate"
+]
+REASON_CODES: tuple[ReasonCode, ...] = (
+    "connected", "meeting_set", "no_response", "not_icp", "not_now", "competitor", "duplicate",
+)
+Segment = Literal["smb", "mid-market", "enterprise"]
+Route = Literal["hand_raise", "strategic", "band_a", "nurture", "disqualified"]
+Weekday = Literal["Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun"]
+
+
+class _Frozen(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+class FitPoints(_Frozen):
+    segment: int
+    industry: int
+    country: int
+    seniority: int
+    free_email_penalty: int
+
+
+class Icp(_Frozen):
+    countries: list[str]
+    segments: list[Segment]
+    industries: list[str]
+    senior_title_words: list[str]
+    free_email_domains: list[str]
+    fit_points: FitPoints
+
+
+class Disqualifiers(_Frozen):
+    student_title_words: list[str]
+    student_email_suffixes: list[str]
+    competitor_domains: list[str]
+    throwaway_domains: list[str]
+
+
+class PageRule(_Frozen):
+    pattern: str
+    weight: float
+    label: str
+
+
+class Scoring(_Frozen):
+    half_life_days: float = Field(gt=0)
+    window_days: int = Field(gt=0)
+    fit_share: float = Field(ge=0, le=1)
+    intent_cap: float = Field(gt=0)
+    event_weights: dict[str, float]
+    form_weights: dict[str, float]
+    page_rules: list[PageRule]
+
+
+class Bands(_Frozen):
+    A: float
+    B: float
+
+    @model_validator(mode="after")
+    def _ordered(self) -> Bands:
+        if not self.A > self.B:
+            raise ValueError(f"band A threshold ({self.A}) must be above band B ({self.B})")
+        return self
+
+
+class TargetAccount(_Frozen):
+    domain: str
+    owner: str
+
+
+class Routing(_Frozen):
+    hand_raise_forms: list[str]
+    hand_raise_events: list[str]
+    hand_raise_window_hours: float = Field(gt=0)
+    rising_window_days: int = Field(gt=0)
+    max_open_approvals_per_rep: int = Field(gt=0)
+    target_accounts: list[TargetAccount] = []
+
+
+class SlaRule(_Frozen):
+    human: bool
+    minutes: int | None = None
+    business_days: int | None = None
+    same_business_day: bool = False
+    business_hours: bool = True
+
+
+class BusinessHours(_Frozen):
+    timezone: str
+    start: time
+    end: time
+    days: list[Weekday]
+
+    @field_validator("timezone")
+    @classmethod
+    def _tz(cls, value: str) -> str:
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError(f"unknown time zone {value!r}") from None
+        return value
+
+    @model_validator(mode="after")
+    def _window(self) -> BusinessHours:
+        if self.end <= self.start:
+            raise ValueError("business_hours.end must be after start")
+        if not self.days:
+            raise ValueError("business_hours.days must name at least one day")
+        return self
+
+
+class Caps(_Frozen):
+    max_messages_per_week: int = Field(ge=0)
+
+
+class DispositionRule(_Frozen):
+    stage: str
+    nurture_track: str
+    suppress_days: int = Field(ge=0)
+    keep_owner: bool
+    hand_raise_overrides: bool
+
+
+class Risks(_Frozen):
+    negative_ticket_sentiment: float
+    recent_ticket_days: int
+    recent_unsubscribe_days: int
+    competitor_words: list[str]
+
+
+class Policy(_Frozen):
+    version: str = Field(min_length=1)
+    changelog: list[str] = []
+    icp: Icp
+    segments: dict[Segment, tuple[int, int]]
+    disqualifiers: Disqualifiers
+    scoring: Scoring
+    bands: Bands
+    routing: Routing
+    sla: dict[Literal["hand_raise", "strategic", "band_a", "nurture"], SlaRule]
+    business_hours: BusinessHours
+    caps: Caps
+    dispositions: dict[ReasonCode, DispositionRule]
+    risks: Risks
+
+    @model_validator(mode="after")
+    def _complete(self) -> Policy:
+        missing = [code for code in REASON_CODES if code not in self.dispositions]
+        if missing:
+            raise ValueError(f"dispositions missing for reason codes: {', '.join(missing)}")
+        for route in ("hand_raise", "strategic", "band_a", "nurture"):
+            if route not in self.sla:
+                raise ValueError(f"sla.{route} is missing")
+        return self
+
+    def segment_for(self, employees: int | None) -> Segment | None:
+        if employees is None:
+            return None
+        for name, (low, high) in self.segments.items():
+            if low <= employees <= high:
+                return name
+        return None
+
+
+Role = Literal["rep", "manager", "support"]
+
+
+class Member(_Frozen):
+    slack_id: str | None = None
+    email: str
+    name: str
+    role: Role
+    territories: list[str] = []
+    segments: list[Segment] = []
+    out_of_office: bool = False
+    timezone: str | None = None
+
+    @property
+    def key(self) -> str:
+        """The identifier stored as an owner/assignee: the Slack id when known, else the email."""
+        return self.slack_id or self.email
+
+
+class Roster(_Frozen):
+    members: list[Member]
+
+    def find(self, actor: str | None) -> Member | None:
+        """The member an actor string (Slack id or email, any case) names, if any."""
+        if not actor:
+            return None
+        needle = actor.strip().lower()
+        for member in self.members:
+            if needle in {(member.slack_id or "").lower(), member.email.lower()}:
+                return member
+        return None
+
+    def managers(self) -> list[Member]:
+        return [m for m in self.members if m.role == "manager"]
+
+    def reps(self) -> list[Member]:
+        return [m for m in self.members if m.role == "rep"]
+
+
+class PolicyFileError(ValueError):
+    """A policy or roster file that cannot be used, naming the file and the fields at fault."""
+
+
+def _read_toml(path: Path) -> dict:
+    try:
+        with path.open("rb") as handle:
+            return tomllib.load(handle)
+    except FileNotFoundError:
+        raise PolicyFileError(f"{path}: file not found") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise PolicyFileError(f"{path}: not valid TOML ({exc})") from None
+
+
+def _explain(path: Path, exc: ValidationError) -> PolicyFileError:
+    lines = [
+        f"  {'.'.join(str(p) for p in err['loc']) or '(top)'}: "
+        f"{err['msg'].removeprefix('Value error, ')}"
+        for err in exc.errors()
+    ]
+    return PolicyFileError(f"{path}: invalid\n" + "\n".join(lines))
+
+
+def load_policy(path: Path) -> Policy:
+    try:
+        return Policy.model_validate(_read_toml(path))
+    except ValidationError as exc:
+        raise _explain(path, exc) from None
+
+
+def load_roster(path: Path) -> Roster:
+    try:
+        roster = Roster.model_validate(_read_toml(path))
+    except ValidationError as exc:
+        raise _explain(path, exc) from None
+    if not roster.managers():
+        raise PolicyFileError(f"{path}: the roster needs at least one manager (role = \"manager\")")
+    return roster

@@ -1,0 +1,87 @@
+"""The FastAPI application, built by `create_app(runtime)`; no import-time singletons."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+from fastapi import Depends, FastAPI, Request
+from fastapi.encoders import jsonable_encoder
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse, PlainTextResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from api.deps import require_token
+from api.routers import approvals, events, leads
+from service.errors import InvalidInput, ServiceError
+from service.runtime import AppRuntime
+
+
+def _field(loc: tuple[Any, ...]) -> str:
+    parts = [str(p) for p in loc]
+    if parts and parts[0] in ("body", "query", "path"):
+        parts = parts[1:]
+    return ".".join(parts) or "body"
+
+
+def create_app(rt: AppRuntime, *, worker: Any = None) -> FastAPI:
+    @asynccontextmanager
+    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        if worker is not None:
+            worker.start()
+        try:
+            yield
+        finally:
+            if worker is not None:
+                worker.stop()
+
+    app = FastAPI(
+        title="HITL handoff assistant",
+        version="0.1.0",
+        description="Buying signals in; why-now packages and drafts out; humans approve.",
+        lifespan=lifespan,
+    )
+    app.state.runtime = rt
+
+    @app.exception_handler(RequestValidationError)
+    async def _invalid(_: Request, exc: RequestValidationError) -> JSONResponse:
+        errors = [{"field": _field(tuple(e.get("loc", ()))),
+                   "message": str(e.get("msg", "")).removeprefix("Value error, ")}
+                  for e in exc.errors()]
+        summary = "; ".join(f"{e['field']}: {e['message']}" for e in errors[:5])
+        return JSONResponse(status_code=422, content={
+            "detail": f"invalid request: {summary}", "errors": errors})
+
+    @app.exception_handler(ServiceError)
+    async def _service_error(_: Request, exc: ServiceError) -> JSONResponse:
+        content: dict[str, Any] = {"detail": exc.message}
+        if isinstance(exc, InvalidInput) and exc.field:
+            content["errors"] = [{"field": exc.field, "message": exc.message}]
+        return JSONResponse(status_code=exc.status, content=content)
+
+    @app.exception_handler(StarletteHTTPException)
+    async def _http_error(_: Request, exc: StarletteHTTPException) -> JSONResponse:
+        return JSONResponse(status_code=exc.status_code, content={"detail": exc.detail},
+                            headers=getattr(exc, "headers", None))
+
+    @app.get("/healthz", tags=["ops"])
+    def healthz() -> dict[str, Any]:
+        from sqlalchemy import text
+
+        with rt.db.session() as session:
+            session.execute(text("SELECT 1"))
+        return jsonable_encoder({"status": "ok", "policy_version": rt.policy.version,
+                                 "drafter": "model" if rt.settings.model_endpoint_configured
+                                 else "offline draft"})
+
+    @app.get("/metrics", tags=["ops"], response_class=PlainTextResponse)
+    def metrics() -> PlainTextResponse:
+        return PlainTextResponse(rt.metrics.render(),
+                                 media_type="text/plain; version=0.0.4; charset=utf-8")
+
+    secured = [Depends(require_token)]
+    app.include_router(events.router, prefix="/v1", dependencies=secured)
+    app.include_router(leads.router, prefix="/v1", dependencies=secured)
+    app.include_router(approvals.router, prefix="/v1", dependencies=secured)
+    return app

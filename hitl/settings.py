@@ -1,0 +1,131 @@
+"""Runtime configuration, read from the environment (and `.env`) under the contract's names.
+
+Built explicitly by `load_settings()` / `Settings(...)`; nothing is read at import time.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+from urllib.parse import urlparse
+
+from pydantic import Field, ValidationError, field_validator, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+DEFAULTS_DIR = Path(__file__).parent / "defaults"
+
+
+class ConfigError(ValueError):
+    """A configuration mistake, with a message a person can act on."""
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(
+        env_file=".env", extra="ignore", populate_by_name=True, frozen=True
+    )
+
+    database_url: str = Field("sqlite:///./var/hitl.db", validation_alias="HITL_DATABASE_URL")
+    chroma_path: Path = Field(Path("./var/chroma"), validation_alias="HITL_CHROMA_PATH")
+    chroma_url: str | None = Field(None, validation_alias="HITL_CHROMA_URL")
+    api_token: str | None = Field(None, validation_alias="HITL_API_TOKEN")
+
+    openai_api_key: str | None = Field(None, validation_alias="OPENAI_API_KEY")
+    openai_base_url: str | None = Field(None, validation_alias="OPENAI_BASE_URL")
+    model: str = Field("gpt-4o-mini", validation_alias="HITL_MODEL")
+    model_timeout_s: float = Field(30.0, gt=0, validation_alias="HITL_MODEL_TIMEOUT")
+    model_max_retries: int = Field(2, ge=0, le=6, validation_alias="HITL_MODEL_MAX_RETRIES")
+    embeddings: Literal["openai", "local"] | None = Field(None, validation_alias="HITL_EMBEDDINGS")
+
+    slack_bot_token: str | None = Field(None, validation_alias="SLACK_BOT_TOKEN")
+    slack_signing_secret: str | None = Field(None, validation_alias="SLACK_SIGNING_SECRET")
+    slack_app_token: str | None = Field(None, validation_alias="SLACK_APP_TOKEN")
+    slack_api_url: str = Field("https://slack.com/api/", validation_alias="SLACK_API_URL")
+    slack_approvals_channel: str | None = Field(
+        None, validation_alias="HITL_SLACK_APPROVALS_CHANNEL"
+    )
+    slack_support_channel: str | None = Field(None, validation_alias="HITL_SLACK_SUPPORT_CHANNEL")
+
+    team_file: Path = Field(DEFAULTS_DIR / "team.toml", validation_alias="HITL_TEAM_FILE")
+    policy_file: Path = Field(DEFAULTS_DIR / "policy.toml", validation_alias="HITL_POLICY_FILE")
+
+    smtp_url: str | None = Field(None, validation_alias="HITL_SMTP_URL")
+    from_email: str = Field("no-reply@localhost", validation_alias="HITL_FROM_EMAIL")
+
+    worker_threads: int = Field(16, ge=1, le=256, validation_alias="HITL_WORKER_THREADS")
+
+    @field_validator("database_url")
+    @classmethod
+    def _known_database(cls, value: str) -> str:
+        if not value.startswith(("sqlite:///", "sqlite+pysqlite:///", "postgresql")):
+            raise ValueError(
+                "HITL_DATABASE_URL must be a SQLAlchemy URL starting with sqlite:/// or "
+                f"postgresql+psycopg://, got {value!r}"
+            )
+        if value.startswith("postgresql://"):
+            # Plain postgresql:// would pick psycopg2, which is not installed.
+            value = "postgresql+psycopg://" + value.removeprefix("postgresql://")
+        return value
+
+    @field_validator("smtp_url")
+    @classmethod
+    def _smtp_scheme(cls, value: str | None) -> str | None:
+        if value:
+            parsed = urlparse(value)
+            if parsed.scheme not in ("smtp", "smtps") or not parsed.hostname:
+                raise ValueError(
+                    "HITL_SMTP_URL must look like smtp://[user:pass@]host:port "
+                    f"(or smtps://, ?starttls=1), got {value!r}"
+                )
+        return value
+
+    @field_validator("team_file", "policy_file")
+    @classmethod
+    def _file_exists(cls, value: Path) -> Path:
+        if not value.is_file():
+            raise ValueError(f"file not found: {value}")
+        return value
+
+    @model_validator(mode="after")
+    def _consistent(self) -> Settings:
+        if bool(self.slack_bot_token) != bool(self.slack_signing_secret) and not self.slack_app_token:
+            raise ValueError(
+                "set both SLACK_BOT_TOKEN and SLACK_SIGNING_SECRET to turn the Slack surface on "
+                "(or neither to leave it off)"
+            )
+        if self.embeddings == "openai" and not self.model_endpoint_configured:
+            raise ValueError(
+                "HITL_EMBEDDINGS=openai needs OPENAI_API_KEY or OPENAI_BASE_URL; "
+                "use HITL_EMBEDDINGS=local to run offline"
+            )
+        return self
+
+    @property
+    def model_endpoint_configured(self) -> bool:
+        """True when drafts come from a model; otherwise the offline drafter writes them."""
+        return bool(self.openai_api_key or self.openai_base_url)
+
+    @property
+    def embeddings_mode(self) -> Literal["openai", "local"]:
+        if self.embeddings:
+            return self.embeddings
+        return "openai" if self.model_endpoint_configured else "local"
+
+    @property
+    def slack_enabled(self) -> bool:
+        return bool(self.slack_bot_token and (self.slack_signing_secret or self.slack_app_token))
+
+    @property
+    def is_sqlite(self) -> bool:
+        return self.database_url.startswith("sqlite")
+
+
+def load_settings(**overrides: object) -> Settings:
+    """Read the settings, turning pydantic's report into one readable ConfigError."""
+    try:
+        return Settings(**overrides)  # type: ignore[arg-type]
+    except ValidationError as exc:
+        lines = []
+        for err in exc.errors():
+            where = ".".join(str(p) for p in err["loc"]) or "configuration"
+            lines.append(f"  {where}: {err['msg'].removeprefix('Value error, ')}")
+        raise ConfigError("invalid configuration:\n" + "\n".join(lines)) from None

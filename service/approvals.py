@@ -1,0 +1,172 @@
+"""Human decisions: the one function every surface (API, Slack, CLI, evals) calls to decide."""
+
+from __future__ import annotations
+
+import hashlib
+from datetime import UTC
+from email.utils import parseaddr
+from typing import Any
+
+from sqlalchemy import select, update
+
+from agent.policy import Member
+from service.errors import Conflict, Forbidden, InvalidInput, NotFound
+from service.ids import new_id
+from service.jobs import enqueue
+from service.leads import audit
+from service.runtime import AppRuntime
+from service.schemas import DecisionIn
+from store.tables import Approval, Decision, Handoff, Lead, OutboxMessage
+
+# Status an approval takes for each action; only `pending` approvals can be decided.
+_STATUS = {"approve": "approved", "edit": "edited", "revise": "revised",
+           "escalate": "escalated", "reject": "rejected"}
+
+
+def content_hash(subject: str, body: str) -> str:
+    return hashlib.sha256(f"{subject}\x00{body}".encode()).hexdigest()
+
+
+def approval_view(approval: Approval) -> dict[str, Any]:
+    return {
+        "approval_id": approval.id, "lead_id": approval.lead_id,
+        "handoff_id": approval.handoff_id, "version": approval.version,
+        "assignee": approval.assignee, "status": approval.status,
+        "draft": {"channel": approval.channel, "to": approval.to_email,
+                  "subject": approval.subject, "body": approval.body,
+                  "source": approval.draft_source, "note": approval.draft_note},
+        "context": approval.context, "request": approval.request,
+        "created_at": approval.created_at, "sla_due_at": approval.sla_due_at,
+        "decided_at": approval.decided_at, "decided_by": approval.decided_by,
+        "policy_version": approval.policy_version,
+    }
+
+
+def list_approvals(rt: AppRuntime, *, status: str | None = "pending",
+                   assignee: str | None = None, limit: int = 200) -> list[dict[str, Any]]:
+    with rt.db.session() as session:
+        query = select(Approval).order_by(Approval.created_at, Approval.id).limit(limit)
+        if status:
+            query = query.where(Approval.status == status)
+        if assignee:
+            member = rt.roster.find(assignee)
+            query = query.where(Approval.assignee == (member.key if member else assignee))
+        return [approval_view(a) for a in session.scalars(query)]
+
+
+def get_approval(rt: AppRuntime, approval_id: str) -> dict[str, Any]:
+    with rt.db.session() as session:
+        approval = session.get(Approval, approval_id)
+        if approval is None:
+            raise NotFound(f"approval {approval_id} not found")
+        return approval_view(approval)
+
+
+def authorize(rt: AppRuntime, actor: str, approval: Approval) -> Member:
+    """Only the assignee or a manager from the roster may decide."""
+    member = rt.roster.find(actor)
+    if member is None:
+        raise Forbidden(f"{actor} is not on the team roster")
+    if member.role != "manager" and member.key != approval.assignee:
+        raise Forbidden(f"{member.name} is not the assignee of this approval "
+                        "(only the assignee or a manager may decide)")
+    return member
+
+
+def _escalation_target(rt: AppRuntime, requested: str | None, current: str) -> Member:
+    if requested:
+        member = rt.roster.find(requested)
+        if member is None:
+            raise InvalidInput(f"escalate_to {requested!r} is not on the team roster",
+                               field="escalate_to")
+        return member
+    managers = [m for m in rt.roster.managers() if not m.out_of_office and m.key != current]
+    return (managers or rt.roster.managers())[0]
+
+
+def decide(rt: AppRuntime, approval_id: str, decision: DecisionIn) -> dict[str, Any]:
+    """Record a decision atomically (the first one wins), then let the worker resume the graph.
+
+    Raises NotFound (404), Forbidden (403), Conflict (409: decided or superseded) or
+    InvalidInput (422). Nothing is written unless everything checks out.
+    """
+    now = rt.clock.now()
+    with rt.db.session() as session:
+        approval = session.get(Approval, approval_id, with_for_update=not rt.db.is_sqlite)
+        if approval is None:
+            raise NotFound(f"approval {approval_id} not found")
+        member = authorize(rt, decision.actor, approval)
+        if approval.status != "pending":
+            raise Conflict(_conflict_message(approval))
+        payload: dict[str, Any] = {"note": decision.note} if decision.note else {}
+        if decision.action == "escalate":
+            target = _escalation_target(rt, decision.escalate_to, approval.assignee)
+            payload["escalate_to"] = target.key
+        elif decision.action == "revise":
+            payload["instruction"] = decision.instruction
+        elif decision.action == "reject":
+            payload["reason_code"] = decision.reason_code
+
+        # The conditional UPDATE is the race arbiter: of concurrent deciders, one sees rowcount 1.
+        won = session.execute(
+            update(Approval)
+            .where(Approval.id == approval_id, Approval.status == "pending")
+            .values(status=_STATUS[decision.action], decided_at=now, decided_by=member.key)
+        ).rowcount
+        if won != 1:
+            raise Conflict("this approval was decided a moment ago by someone else")
+
+        outbox_id = None
+        if decision.action in ("approve", "edit"):
+            subject = (decision.subject or approval.subject) if decision.action == "edit" \
+                else approval.subject
+            body = decision.body if decision.action == "edit" and decision.body else approval.body
+            payload.update(subject=subject, body=body, content_hash=content_hash(subject, body),
+                           edited=decision.action == "edit")
+            outbox_id = _queue_outbox(rt, session, approval, member, subject, body, now)
+            payload["outbox_id"] = outbox_id
+
+        decision_id = new_id("dec")
+        session.add(Decision(id=decision_id, approval_id=approval_id,
+                             handoff_id=approval.handoff_id, action=decision.action,
+                             actor=member.key, payload=payload,
+                             policy_version=rt.policy.version, created_at=now))
+        audit(session, rt, actor=member.key, action=f"decision_{decision.action}",
+              lead_id=approval.lead_id, subject_id=approval_id, version=approval.version,
+              reason_code=decision.reason_code)
+        enqueue(session, "resume_handoff",
+                {"handoff_id": approval.handoff_id, "decision_id": decision_id}, now=now,
+                dedupe_key=f"resume:{decision_id}")
+        view = approval_view(approval)
+    rt.metrics.decisions.labels(decision.action).inc()
+    if approval.created_at:
+        rt.metrics.card_to_decision.observe((now - approval.created_at).total_seconds())
+    rt.notify_work()
+    view.update(status=_STATUS[decision.action], decided_at=now, decided_by=member.key,
+                decision={"decision_id": decision_id, "action": decision.action, **payload})
+    return view
+
+
+def _conflict_message(approval: Approval) -> str:
+    if approval.status == "superseded":
+        return f"version {approval.version} was superseded by a newer draft; decide the newest"
+    when = approval.decided_at.astimezone(UTC).isoformat() if approval.decided_at else "earlier"
+    return f"already {approval.status} by {approval.decided_by} at {when}"
+
+
+def _queue_outbox(rt: AppRuntime, session: Any, approval: Approval, approver: Member,
+                  subject: str, body: str, now: Any) -> str:
+    """Freeze the approved message. The recipient is read from the lead record, nowhere else."""
+    lead = session.get(Lead, approval.lead_id)
+    handoff = session.get(Handoff, approval.handoff_id)
+    owner = rt.roster.find(handoff.assignee if handoff else None) or approver
+    from_email = owner.email or rt.settings.from_email
+    domain = parseaddr(rt.settings.from_email)[1].rpartition("@")[2] or "localhost"
+    outbox_id = new_id("out")
+    session.add(OutboxMessage(
+        id=outbox_id, approval_id=approval.id, lead_id=approval.lead_id,
+        to_email=lead.email if lead else None, from_email=from_email, subject=subject,
+        body=body, message_id=f"<{outbox_id}@{domain}>", status="pending", attempts=0,
+        created_at=now,
+    ))
+    return outbox_id

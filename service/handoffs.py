@@ -1,0 +1,229 @@
+"""Driving the handoff graph: the store-backed port its nodes use, and start / resume."""
+
+from __future__ import annotations
+
+import logging
+from datetime import timedelta
+from typing import Any, Literal
+
+from langgraph.types import Command
+from sqlalchemy import select, update
+
+from agent.models import ContextPackage, Draft, Qualification
+from agent.policy import REASON_CODES
+from agent.state import DecisionRecord, Outcome
+from service import outbox
+from service.leads import audit, build_context, profile, qualify_lead
+from service.runtime import AppRuntime
+from store.tables import Approval, Decision, Handoff, Lead
+
+log = logging.getLogger(__name__)
+
+
+class StoreHandoffPort:
+    """The graph's window on the world, backed by the store. Every method is idempotent."""
+
+    def __init__(self, rt: AppRuntime) -> None:
+        self.rt = rt
+
+    def qualify(self, lead_id: str) -> Qualification | None:
+        with self.rt.db.session() as session:
+            lead = session.get(Lead, lead_id)
+            if lead is None or lead.erased_at is not None:
+                return None
+            qualification, _ = qualify_lead(self.rt, session, lead)
+        return qualification
+
+    def context_package(self, lead_id: str) -> ContextPackage:
+        return build_context(self.rt, lead_id)
+
+    def draft(self, lead_id: str, context: ContextPackage, *, assignee: str,
+              instruction: str | None, previous: Draft | None) -> Draft:
+        with self.rt.db.session() as session:
+            lead = session.get(Lead, lead_id)
+            if lead is None:
+                raise LookupError(f"lead {lead_id} vanished while drafting")
+            lead_profile = profile(lead)
+        member = self.rt.roster.find(assignee)
+        written = self.rt.drafter.draft(
+            lead_profile, context, sender_name=member.name if member else "The team",
+            instruction=instruction, previous=previous)
+        self.rt.metrics.drafts.labels(written.source).inc()
+        # Belt and braces: whatever the drafter did, the recipient is the record's address.
+        return written.model_copy(update={"to": lead_profile.email})
+
+    def open_approval(self, handoff_id: str, version: int, *, assignee: str, draft: Draft,
+                      context: ContextPackage) -> tuple[str, dict[str, Any]]:
+        rt = self.rt
+        now = rt.clock.now()
+        approval_id = f"ap_{handoff_id.removeprefix('ho_')}_v{version}"
+        request = interrupt_request(approval_id, version, draft, context, rt)
+        with rt.db.session() as session:
+            existing = session.get(Approval, approval_id)
+            if existing is not None:
+                return approval_id, existing.request
+            handoff = session.get(Handoff, handoff_id)
+            if handoff is None:
+                raise LookupError(f"handoff {handoff_id} vanished")
+            session.execute(update(Approval).where(
+                Approval.handoff_id == handoff_id, Approval.status == "pending",
+                Approval.version < version).values(status="superseded"))
+            session.add(Approval(
+                id=approval_id, handoff_id=handoff_id, lead_id=handoff.lead_id,
+                version=version, assignee=assignee, status="pending", channel=draft.channel,
+                to_email=draft.to, subject=draft.subject, body=draft.body,
+                draft_source=draft.source, draft_note=draft.note,
+                prompt_version=draft.prompt_version,
+                context=context.model_dump(mode="json"), request=request,
+                policy_version=rt.policy.version, created_at=now,
+                sla_due_at=handoff.sla_due_at,
+            ))
+            first_card = handoff.carded_at is None
+            handoff.status = "awaiting_approval"
+            handoff.assignee = assignee
+            if first_card:
+                handoff.carded_at = now
+            lead = session.get(Lead, handoff.lead_id)
+            if lead is not None:
+                lead.owner = assignee
+            audit(session, rt, actor="system", action="approval_requested",
+                  lead_id=handoff.lead_id, subject_id=approval_id, version=version,
+                  assignee=assignee, draft_source=draft.source)
+            on_card = getattr(rt, "on_approval_opened", None)
+            if on_card is not None:
+                on_card(session, approval_id)
+        if first_card and handoff.first_signal_at:
+            rt.metrics.signal_to_card.observe((now - handoff.first_signal_at).total_seconds())
+        return approval_id, request
+
+    def decision_for(self, approval_id: str) -> DecisionRecord | None:
+        with self.rt.db.session() as session:
+            row = session.scalar(select(Decision).where(Decision.approval_id == approval_id))
+            if row is None:
+                return None
+            return DecisionRecord(decision_id=row.id, approval_id=approval_id,
+                                  action=row.action, actor=row.actor,  # type: ignore[arg-type]
+                                  payload=dict(row.payload),
+                                  outbox_id=row.payload.get("outbox_id"))
+
+    def presend_blocks(self, outbox_id: str) -> list[str]:
+        return outbox.presend_blocks(self.rt, outbox_id)
+
+    def deliver(self, outbox_id: str) -> Literal["sent", "not_sent", "blocked", "failed"]:
+        return outbox.deliver(self.rt, outbox_id)
+
+    def close(self, handoff_id: str, outcome: Outcome, *, reason_code: str | None = None,
+              detail: str | None = None) -> None:
+        close_handoff(self.rt, handoff_id, outcome, reason_code=reason_code, detail=detail)
+
+
+def interrupt_request(approval_id: str, version: int, draft: Draft, context: ContextPackage,
+                      rt: AppRuntime) -> dict[str, Any]:
+    """The approval request in the shape LangChain's Agent Inbox renders (HumanInterrupt),
+    plus this product's extra decisions (revise, escalate, reject with a reason code)."""
+    signals = "\n".join(f"- {s.detail} ({s.occurred_at:%Y-%m-%d %H:%M} UTC, `{s.event_id}`)"
+                        for s in context.top_signals)
+    risks = "\n".join(f"- {r.detail}" for r in context.risks) or "- none found"
+    note = f"\n\n> {draft.note}" if draft.note else ""
+    description = (
+        f"### Why now\n{context.why_now}\n\n**Band {context.band}** · score {context.score} · "
+        f"route `{context.route}`\n\n#### Top signals\n{signals}\n\n#### Risks\n{risks}\n\n"
+        f"#### Recommended next step\n{context.recommended_action.next_step}{note}"
+    )
+    return {
+        "action_request": {"action": "send_email",
+                           "args": {"to": draft.to, "subject": draft.subject, "body": draft.body}},
+        "config": {"allow_accept": True, "allow_edit": True, "allow_respond": True,
+                   "allow_ignore": True},
+        "description": description,
+        "approval_id": approval_id,
+        "version": version,
+        "allowed_decisions": ["approve", "edit", "revise", "escalate", "reject"],
+        "reason_codes": list(REASON_CODES),
+        "policy_version": rt.policy.version,
+    }
+
+
+def close_handoff(rt: AppRuntime, handoff_id: str, outcome: Outcome, *,
+                  reason_code: str | None = None, detail: str | None = None) -> None:
+    """End a handoff and apply its disposition: stage, owner, suppression, nurture track."""
+    now = rt.clock.now()
+    with rt.db.session() as session:
+        handoff = session.get(Handoff, handoff_id)
+        if handoff is None or not handoff.active:
+            return  # erased, or already closed by an earlier run of this node
+        lead = session.get(Lead, handoff.lead_id)
+        handoff.active = False
+        handoff.closed_at = now
+        handoff.status = "closed"
+        handoff.outcome = f"rejected:{reason_code}" if outcome == "rejected" else outcome
+        handoff.outcome_detail = detail
+        if lead is not None:
+            lead.sla_due_at = None
+            lead.updated_at = now
+            if outcome == "rejected" and reason_code:
+                rule = rt.policy.dispositions[reason_code]  # type: ignore[index]
+                lead.stage = rule.stage
+                lead.nurture_track = rule.nurture_track or None
+                if rule.suppress_days:
+                    lead.suppressed_until = now + timedelta(days=rule.suppress_days)
+                    lead.suppression_reason = reason_code
+                if not rule.keep_owner:
+                    lead.owner = None
+            elif outcome == "sent":
+                lead.stage = "contacted"
+            elif outcome == "not_sent":
+                lead.stage = "approved"
+            elif outcome in ("blocked", "failed"):
+                lead.stage = outcome
+            elif outcome == "not_qualified":
+                lead.stage = "nurture"
+                lead.owner = None
+        audit(session, rt, actor="system", action="handoff_closed", lead_id=handoff.lead_id,
+              subject_id=handoff_id, outcome=handoff.outcome, detail=detail)
+
+
+def _config(handoff_id: str) -> dict[str, Any]:
+    return {"configurable": {"thread_id": handoff_id}}
+
+
+def run_handoff(rt: AppRuntime, handoff_id: str) -> None:
+    """Start the graph for a handoff, or continue it after a crash; no-op when it waits."""
+    port = StoreHandoffPort(rt)
+    config = _config(handoff_id)
+    state = rt.graph.get_state(config)
+    if not state.values:
+        with rt.db.session() as session:
+            handoff = session.get(Handoff, handoff_id)
+            if handoff is None or not handoff.active:
+                return
+            start = {"handoff_id": handoff_id, "lead_id": handoff.lead_id,
+                     "assignee": handoff.assignee or "", "version": 0}
+        rt.graph.invoke(start, config, context=port)
+    elif state.next and not state.interrupts:
+        rt.graph.invoke(None, config, context=port)  # a crash interrupted a node: rerun it
+
+
+def resume_handoff(rt: AppRuntime, handoff_id: str, decision_id: str) -> None:
+    """Resume the graph with a recorded decision, exactly once per decision."""
+    port = StoreHandoffPort(rt)
+    config = _config(handoff_id)
+    with rt.db.session() as session:
+        decision = session.get(Decision, decision_id)
+        if decision is None or decision.applied_at is not None:
+            return
+    state = rt.graph.get_state(config)
+    waiting_on = (state.values or {}).get("version")
+    approval_version = int(decision.approval_id.rsplit("_v", 1)[1])
+    if state.interrupts and waiting_on == approval_version:
+        rt.graph.invoke(Command(resume={"decision_id": decision_id}), config, context=port)
+    elif state.next and not state.interrupts:
+        rt.graph.invoke(None, config, context=port)  # finish a run a crash cut short
+    elif state.next and (waiting_on or 0) < approval_version:
+        raise RuntimeError(f"handoff {handoff_id} waits on version {waiting_on}, "
+                           f"decision {decision_id} is for {approval_version}")
+    # Otherwise the graph already moved past this decision (a crash after resuming, before
+    # `applied_at` was written): nothing left to do but record that.
+    with rt.db.session() as session:
+        session.execute(update(Decision).where(Decision.id == decision_id)
+                        .values(applied_at=rt.clock.now()))

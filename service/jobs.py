@@ -1,0 +1,114 @@
+"""A durable job queue in the application's own database.
+
+Why not Celery/RQ/procrastinate: the embedded default has no broker and must run on SQLite, and the
+scale-out path is PostgreSQL. A jobs table with leases covers both: on PostgreSQL the claim uses
+`FOR UPDATE SKIP LOCKED`, so N replicas never run the same job; on SQLite `BEGIN IMMEDIATE`
+serialises claims. Jobs are retried with exponential backoff and never silently dropped: after
+the last attempt they stay in the table with `failed_at` set, visible to operators and metrics.
+"""
+
+from __future__ import annotations
+
+import random
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import delete, func, or_, select, update
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.orm import Session
+
+from store.db import Database
+from store.tables import Job
+
+MAX_ATTEMPTS = 8
+
+
+@dataclass(frozen=True)
+class ClaimedJob:
+    id: int
+    kind: str
+    payload: dict[str, Any]
+    attempts: int
+
+
+def insert_ignoring_conflicts(session: Session, table: Any, rows: list[dict[str, Any]],
+                              conflict: list[str]) -> Any:
+    """INSERT ... ON CONFLICT DO NOTHING on SQLite and PostgreSQL alike."""
+    dialect = session.get_bind().dialect.name
+    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
+    return insert(table).values(rows).on_conflict_do_nothing(index_elements=conflict)
+
+
+def enqueue(session: Session, kind: str, payload: dict[str, Any], *, now: datetime,
+            dedupe_key: str | None = None, run_at: datetime | None = None) -> None:
+    """Queue work inside the caller's transaction: it exists exactly when that commit does."""
+    row = {"kind": kind, "payload": payload, "dedupe_key": dedupe_key,
+           "run_at": run_at or now, "attempts": 0, "created_at": now}
+    if dedupe_key is None:
+        session.execute(insert_ignoring_conflicts(session, Job, [row], ["id"]))
+    else:
+        session.execute(insert_ignoring_conflicts(session, Job, [row], ["dedupe_key"]))
+
+
+def claim(db: Database, *, now: datetime, lease: timedelta, limit: int,
+          kinds: tuple[str, ...] | None = None) -> list[ClaimedJob]:
+    """Take up to `limit` due jobs for this worker, leased until `now + lease`."""
+    with db.session() as session:
+        query = (
+            select(Job.id)
+            .where(Job.failed_at.is_(None), Job.run_at <= now,
+                   or_(Job.locked_until.is_(None), Job.locked_until < now))
+            .order_by(Job.run_at, Job.id)
+            .limit(limit)
+        )
+        if kinds:
+            query = query.where(Job.kind.in_(kinds))
+        if not db.is_sqlite:
+            query = query.with_for_update(skip_locked=True)
+        ids = list(session.scalars(query))
+        if not ids:
+            return []
+        # Clearing dedupe_key lets new work for the same key queue up while this runs.
+        rows = session.execute(
+            update(Job)
+            .where(Job.id.in_(ids))
+            .values(locked_until=now + lease, attempts=Job.attempts + 1, dedupe_key=None)
+            .returning(Job.id, Job.kind, Job.payload, Job.attempts)
+        ).all()
+    return [ClaimedJob(r.id, r.kind, r.payload, r.attempts) for r in rows]
+
+
+def complete(db: Database, job_id: int) -> None:
+    with db.session() as session:
+        session.execute(delete(Job).where(Job.id == job_id))
+
+
+def retry_later(db: Database, job: ClaimedJob, error: str, *, now: datetime) -> bool:
+    """Schedule a retry with backoff; returns False when the job has used its attempts."""
+    with db.session() as session:
+        if job.attempts >= MAX_ATTEMPTS:
+            session.execute(update(Job).where(Job.id == job.id)
+                            .values(failed_at=now, last_error=error[:2000], locked_until=None))
+            return False
+        delay = min(600.0, 2.0 ** job.attempts) * random.uniform(0.8, 1.2)
+        session.execute(update(Job).where(Job.id == job.id).values(
+            run_at=now + timedelta(seconds=delay), locked_until=None, last_error=error[:2000]))
+        return True
+
+
+def release_all_leases(db: Database) -> None:
+    """After a crash of the only process (SQLite), its leases are void: make the work due again."""
+    with db.session() as session:
+        session.execute(update(Job).where(Job.locked_until.is_not(None))
+                        .values(locked_until=None))
+
+
+def counts(db: Database, *, now: datetime) -> dict[str, int]:
+    with db.session() as session:
+        due = session.scalar(select(func.count()).select_from(Job).where(
+            Job.failed_at.is_(None), Job.run_at <= now)) or 0
+        failed = session.scalar(select(func.count()).select_from(Job)
+                                .where(Job.failed_at.is_not(None))) or 0
+        total = session.scalar(select(func.count()).select_from(Job)) or 0
+    return {"due": due, "failed": failed, "total": total}

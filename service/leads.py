@@ -1,0 +1,248 @@
+"""Lead processing (events -> qualification -> maybe a handoff), views, context and erasure."""
+
+from __future__ import annotations
+
+import logging
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import delete, func, select
+from sqlalchemy.orm import Session
+
+from agent.models import ContextPackage, LeadProfile, Qualification, Signal
+from agent.policy import Member
+from service.errors import NotFound
+from service.ids import hash_event_id, new_id
+from service.jobs import enqueue
+from service.runtime import AppRuntime
+from store.tables import (
+    Approval,
+    AuditEntry,
+    Decision,
+    ErasedEvent,
+    Event,
+    Handoff,
+    Lead,
+    OutboxMessage,
+)
+
+log = logging.getLogger(__name__)
+
+# Upper bound on history read per lead: the window is what counts, this only bounds the cost.
+MAX_SIGNALS = 2000
+
+
+def profile(lead: Lead) -> LeadProfile:
+    return LeadProfile(
+        lead_id=lead.id, email=lead.email or "", first_name=lead.first_name,
+        last_name=lead.last_name, company=lead.company, title=lead.title, domain=lead.domain,
+        country=lead.country, employees=lead.employees, industry=lead.industry,
+        timezone=lead.timezone,
+    )
+
+
+def load_signals(session: Session, lead_id: str, *, since: datetime) -> list[Signal]:
+    rows = session.execute(
+        select(Event.event_id, Event.type, Event.occurred_at, Event.properties)
+        .where(Event.lead_id == lead_id, Event.occurred_at >= since)
+        .order_by(Event.occurred_at.desc())
+        .limit(MAX_SIGNALS)
+    ).all()
+    return [Signal(event_id=r.event_id, type=r.type, occurred_at=r.occurred_at,
+                   properties=r.properties or {}) for r in reversed(rows)]
+
+
+def audit(session: Session, rt: AppRuntime, *, actor: str, action: str, lead_id: str | None,
+          subject_id: str | None = None, **detail: Any) -> None:
+    session.add(AuditEntry(at=rt.clock.now(), actor=actor, action=action, lead_id=lead_id,
+                           subject_id=subject_id, detail=detail,
+                           policy_version=rt.policy.version))
+
+
+def _apply_event_effects(lead: Lead, event: Event) -> None:
+    """State that events change directly, in occurrence order."""
+    if event.type == "unsubscribe":
+        if lead.unsubscribed_at is None or event.occurred_at > lead.unsubscribed_at:
+            lead.unsubscribed_at = event.occurred_at
+        lead.consent = False
+    elif event.type == "consent":
+        opted_in = bool(event.properties.get("email_opt_in"))
+        lead.consent = opted_in
+        # A newer explicit opt-in is the person changing their mind about an older unsubscribe.
+        if opted_in and lead.unsubscribed_at and event.occurred_at > lead.unsubscribed_at:
+            lead.unsubscribed_at = None
+
+
+def qualify_lead(rt: AppRuntime, session: Session, lead: Lead) -> tuple[Qualification,
+                                                                          list[Signal]]:
+    from agent.qualification import qualify
+
+    now = rt.clock.now()
+    since = now - timedelta(days=rt.policy.scoring.window_days)
+    signals = load_signals(session, lead.id, since=since)
+    return qualify(profile(lead), signals, now, rt.policy), signals
+
+
+def process_lead(rt: AppRuntime, lead_id: str) -> str | None:
+    """Apply new events, re-qualify, and start a handoff when the gate opens.
+
+    Returns the new handoff id, if one was started.
+    """
+    from agent.gates import handoff_gate
+
+    now = rt.clock.now()
+    with rt.db.session() as session:
+        lead = session.get(Lead, lead_id, with_for_update=not rt.db.is_sqlite)
+        if lead is None or lead.erased_at is not None:
+            return None
+        new_events = list(session.scalars(
+            select(Event).where(Event.lead_id == lead_id, Event.processed_at.is_(None))
+            .order_by(Event.occurred_at)
+        ))
+        for event in new_events:
+            _apply_event_effects(lead, event)
+            event.processed_at = now
+        if new_events and lead.first_signal_at is None:
+            lead.first_signal_at = min(e.received_at for e in new_events)
+
+        qualification, _ = qualify_lead(rt, session, lead)
+        previous_route = lead.route
+        lead.score = qualification.score
+        lead.band = qualification.band
+        lead.disqualifiers = [d.model_dump() for d in qualification.disqualifiers]
+        lead.route = qualification.route
+        lead.policy_version = qualification.policy_version
+        lead.updated_at = now
+        if qualification.route == "disqualified":
+            lead.stage = "disqualified"
+        elif qualification.route == "nurture" and lead.stage in ("new", "nurture"):
+            lead.stage = "nurture"
+
+        active = session.scalar(select(func.count()).select_from(Handoff).where(
+            Handoff.lead_id == lead_id, Handoff.active.is_(True))) or 0
+        gate = handoff_gate(
+            qualification, new_event_ids={e.event_id for e in new_events},
+            previous_route=previous_route, has_active_handoff=bool(active),
+            suppressed_until=lead.suppressed_until, suppression_reason=lead.suppression_reason,
+            now=now, policy=rt.policy,
+        )
+        if not gate.start:
+            if qualification.needs_human:
+                log.info("lead %s not handed off: %s", lead_id, gate.reason)
+            return None
+
+        owner = _pick_owner(rt, session, lead, qualification)
+        from agent.sla import sla_due_at
+
+        due = sla_due_at(qualification.route, now, rt.policy, tz=owner.timezone)
+        trigger_received = min((e.received_at for e in new_events), default=now)
+        handoff = Handoff(
+            id=new_id("ho"), lead_id=lead_id, route=qualification.route, status="drafting",
+            assignee=owner.key, active=True, trigger_event_id=qualification.hand_raise_event_id,
+            policy_version=rt.policy.version, sla_due_at=due, created_at=now,
+            first_signal_at=trigger_received,
+        )
+        session.add(handoff)
+        lead.owner = owner.key
+        lead.stage = "assigned"
+        lead.sla_due_at = due
+        if lead.suppressed_until and lead.suppressed_until > now:
+            # A hand-raise overrode the suppression; the window no longer applies.
+            lead.suppressed_until = None
+        audit(session, rt, actor="system", action="handoff_started", lead_id=lead_id,
+              subject_id=handoff.id, route=qualification.route, owner=owner.key,
+              reason=gate.reason, score=qualification.score, band=qualification.band)
+        enqueue(session, "run_handoff", {"handoff_id": handoff.id}, now=now,
+                dedupe_key=f"run_handoff:{handoff.id}")
+    rt.metrics.handoffs_started.labels(qualification.route).inc()
+    rt.notify_work()
+    return handoff.id
+
+
+def _pick_owner(rt: AppRuntime, session: Session, lead: Lead,
+                qualification: Qualification) -> Member:
+    """The current owner if still available, else the policy's choice, else a manager."""
+    from agent.routing import choose_owner
+
+    current = rt.roster.find(lead.owner)
+    if current is not None and current.role == "rep" and not current.out_of_office:
+        return current
+    open_counts = dict(session.execute(
+        select(Approval.assignee, func.count()).where(Approval.status == "pending")
+        .group_by(Approval.assignee)).tuples().all())
+    last_assigned = dict(session.execute(
+        select(Handoff.assignee, func.max(Handoff.created_at)).group_by(Handoff.assignee)
+    ).tuples().all())
+    chosen = choose_owner(profile(lead), qualification, rt.roster, rt.policy, open_counts,
+                          last_assigned)
+    if chosen is not None:
+        return chosen
+    managers = [m for m in rt.roster.managers() if not m.out_of_office] or rt.roster.managers()
+    return managers[0]
+
+
+def get_lead(rt: AppRuntime, lead_id: str) -> dict[str, Any]:
+    with rt.db.session() as session:
+        lead = session.get(Lead, lead_id)
+        if lead is None or lead.erased_at is not None:
+            raise NotFound(f"lead {lead_id} not found")
+        return {
+            "lead_id": lead.id, "email": lead.email, "first_name": lead.first_name,
+            "last_name": lead.last_name, "company": lead.company, "title": lead.title,
+            "domain": lead.domain, "country": lead.country, "employees": lead.employees,
+            "industry": lead.industry, "timezone": lead.timezone,
+            "score": lead.score, "band": lead.band, "disqualifiers": lead.disqualifiers,
+            "route": lead.route, "owner": lead.owner, "stage": lead.stage,
+            "sla_due_at": lead.sla_due_at, "suppressed_until": lead.suppressed_until,
+            "suppression_reason": lead.suppression_reason, "nurture_track": lead.nurture_track,
+            "unsubscribed": lead.unsubscribed_at is not None, "consent": lead.consent,
+            "policy_version": lead.policy_version, "created_at": lead.created_at,
+            "updated_at": lead.updated_at,
+        }
+
+
+def build_context(rt: AppRuntime, lead_id: str) -> ContextPackage:
+    """The "why now" package from the lead's current record and history."""
+    from agent.context import build_context_package
+
+    with rt.db.session() as session:
+        lead = session.get(Lead, lead_id)
+        if lead is None or lead.erased_at is not None:
+            raise NotFound(f"lead {lead_id} not found")
+        qualification, signals = qualify_lead(rt, session, lead)
+        lead_profile = profile(lead)
+        flags = {"unsubscribed": lead.unsubscribed_at is not None, "consent": lead.consent,
+                 "suppressed_until": lead.suppressed_until}
+    return build_context_package(lead_profile, qualification, signals, rt.clock.now(),
+                                 rt.policy, rt.content_library, **flags)
+
+
+def erase_lead(rt: AppRuntime, lead_id: str, *, actor: str) -> dict[str, Any]:
+    """Erase a lead's personal data from the store and the graph checkpoints.
+
+    Event ids are kept only as hashes so a replayed webhook cannot bring the person back.
+    """
+    now = rt.clock.now()
+    with rt.db.session() as session:
+        lead = session.get(Lead, lead_id, with_for_update=not rt.db.is_sqlite)
+        if lead is None:
+            raise NotFound(f"lead {lead_id} not found")
+        event_ids = list(session.scalars(select(Event.event_id).where(Event.lead_id == lead_id)))
+        handoff_ids = list(session.scalars(select(Handoff.id).where(Handoff.lead_id == lead_id)))
+        for event_id in event_ids:
+            session.merge(ErasedEvent(event_id_hash=hash_event_id(event_id), erased_at=now))
+        approval_ids = select(Approval.id).where(Approval.lead_id == lead_id)
+        session.execute(delete(OutboxMessage).where(OutboxMessage.lead_id == lead_id))
+        session.execute(delete(Decision).where(Decision.approval_id.in_(approval_ids)))
+        session.execute(delete(Approval).where(Approval.lead_id == lead_id))
+        session.execute(delete(Handoff).where(Handoff.lead_id == lead_id))
+        session.execute(delete(Event).where(Event.lead_id == lead_id))
+        session.execute(delete(AuditEntry).where(AuditEntry.lead_id == lead_id))
+        session.delete(lead)
+        audit(session, rt, actor=actor, action="lead_erased", lead_id=None, subject_id=lead_id,
+              events=len(event_ids), handoffs=len(handoff_ids))
+    for handoff_id in handoff_ids:
+        rt.checkpointer.delete_thread(handoff_id)
+    return {"lead_id": lead_id, "erased": True, "events": len(event_ids),
+            "handoffs": len(handoff_ids)}
+

@@ -1,0 +1,35 @@
+"""Prometheus metrics, one registry per runtime (no process globals, so tests stay isolated)."""
+
+from __future__ import annotations
+
+from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
+
+_LATENCY_BUCKETS = (0.05, 0.1, 0.25, 0.5, 1, 2, 5, 10, 30, 60, 300, 900, 3600, 14400, 86400)
+
+
+class Metrics:
+    def __init__(self) -> None:
+        self.registry = CollectorRegistry()
+        r = self.registry
+        self.events_accepted = Counter("hitl_events_accepted", "Events accepted", registry=r)
+        self.events_duplicate = Counter("hitl_events_duplicate", "Duplicate events ignored",
+                                        registry=r)
+        self.handoffs_started = Counter("hitl_handoffs_started", "Handoffs started", ["route"],
+                                        registry=r)
+        self.decisions = Counter("hitl_decisions", "Human decisions", ["action"], registry=r)
+        self.emails = Counter("hitl_emails", "Outbox results", ["status"], registry=r)
+        self.drafts = Counter("hitl_drafts", "Drafts written", ["source"], registry=r)
+        self.jobs_failed = Counter("hitl_jobs_failed", "Jobs that used every attempt", ["kind"],
+                                   registry=r)
+        self.signal_to_card = Histogram("hitl_signal_to_card_seconds",
+                                        "First signal to approval card", buckets=_LATENCY_BUCKETS,
+                                        registry=r)
+        self.card_to_decision = Histogram("hitl_card_to_decision_seconds",
+                                          "Approval card to human decision",
+                                          buckets=_LATENCY_BUCKETS, registry=r)
+        self.decision_to_send = Histogram("hitl_decision_to_send_seconds",
+                                          "Approval to email accepted by SMTP",
+                                          buckets=_LATENCY_BUCKETS, registry=r)
+
+    def render(self) -> bytes:
+        return generate_latest(self.registry)

@@ -1,0 +1,136 @@
+"""The application's dependencies, built once per process from Settings and injected everywhere.
+
+Surfaces (HTTP API, Slack, CLI, evals) and the LangGraph nodes receive an `AppRuntime`; nothing
+reads global state. Heavy parts (the model client, Chroma, the checkpointer) are built lazily so
+`hitl --help` and the pure-policy tests stay fast.
+"""
+
+from __future__ import annotations
+
+import logging
+import sqlite3
+import threading
+from dataclasses import dataclass, field
+from functools import cached_property
+from typing import TYPE_CHECKING, Any
+
+from sqlalchemy.engine import make_url
+
+from agent.policy import Policy, Roster, load_policy, load_roster
+from hitl.clock import Clock, SystemClock
+from hitl.settings import Settings
+from service.metrics import Metrics
+from store.db import Database
+
+if TYPE_CHECKING:
+    from agent.drafting import Drafter
+    from tools.content_library import ContentLibrary
+    from tools.email import EmailSender
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class AppRuntime:
+    settings: Settings
+    db: Database
+    policy: Policy
+    roster: Roster
+    clock: Clock = field(default_factory=SystemClock)
+    metrics: Metrics = field(default_factory=Metrics)
+    drafter_override: Drafter | None = None
+    sender_override: EmailSender | None = None
+    library_override: ContentLibrary | None = None
+    # Called after a transaction queues work, so the worker picks it up without polling delay.
+    wake_worker: Any = None
+    _lock: threading.Lock = field(default_factory=threading.Lock)
+
+    # -- lazily built parts ------------------------------------------------------------------
+
+    @cached_property
+    def drafter(self) -> Drafter:
+        if self.drafter_override is not None:
+            return self.drafter_override
+        from agent.drafting import build_drafter
+
+        return build_drafter(self.settings)
+
+    @cached_property
+    def email_sender(self) -> EmailSender | None:
+        """None when no HITL_SMTP_URL: sends are recorded as not_sent, never dropped."""
+        if self.sender_override is not None:
+            return self.sender_override
+        if not self.settings.smtp_url:
+            return None
+        from tools.email import SmtpEmailSender
+
+        return SmtpEmailSender(self.settings.smtp_url)
+
+    @cached_property
+    def content_library(self) -> ContentLibrary | None:
+        if self.library_override is not None:
+            return self.library_override
+        try:
+            from tools.content_library import ContentLibrary, open_chroma
+            from tools.embeddings import build_embedding_function
+
+            return ContentLibrary(open_chroma(self.settings),
+                                  build_embedding_function(self.settings))
+        except Exception:  # the package is still useful without an asset; say so in the log
+            log.exception("content library unavailable; packages will carry no asset")
+            return None
+
+    @cached_property
+    def checkpointer(self) -> Any:
+        if self.db.is_sqlite:
+            from langgraph.checkpoint.sqlite import SqliteSaver
+
+            path = make_url(self.db.url).database or ":memory:"
+            conn = sqlite3.connect(path, check_same_thread=False, timeout=30)
+            conn.execute("PRAGMA journal_mode=WAL")
+            conn.execute("PRAGMA busy_timeout=30000")
+            saver = SqliteSaver(conn)
+        else:
+            from langgraph.checkpoint.postgres import PostgresSaver
+            from psycopg.rows import dict_row
+            from psycopg_pool import ConnectionPool
+
+            url = make_url(self.db.url).set(drivername="postgresql")
+            pool = ConnectionPool(
+                url.render_as_string(hide_password=False),
+                min_size=1, max_size=self.settings.worker_threads + 4, open=True,
+                kwargs={"autocommit": True, "prepare_threshold": 0, "row_factory": dict_row},
+            )
+            saver = PostgresSaver(pool)  # type: ignore[arg-type]
+        saver.setup()
+        return saver
+
+    @cached_property
+    def graph(self) -> Any:
+        from agent.graph import build_handoff_graph
+
+        return build_handoff_graph(self.checkpointer)
+
+    def notify_work(self) -> None:
+        if self.wake_worker is not None:
+            self.wake_worker()
+
+    def close(self) -> None:
+        self.db.dispose()
+        cp = self.__dict__.get("checkpointer")
+        if cp is not None:
+            conn = getattr(cp, "conn", None)
+            if conn is not None:
+                conn.close()
+
+
+def build_runtime(settings: Settings, **overrides: Any) -> AppRuntime:
+    """Wire the app from settings; tests pass `clock=`, `drafter_override=`, `sender_override=`."""
+    db = Database(settings.database_url, pool_size=settings.worker_threads + 4)
+    return AppRuntime(
+        settings=settings,
+        db=db,
+        policy=load_policy(settings.policy_file),
+        roster=load_roster(settings.team_file),
+        **overrides,
+    )

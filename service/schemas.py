@@ -1,0 +1,177 @@
+"""Input models: what the outside may send. Validation here is the same for API, CLI and evals."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any, Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator
+
+from agent.models import EventType
+from agent.policy import REASON_CODES, ReasonCode
+
+FORMS = ("demo", "contact", "pricing", "trial", "content", "newsletter")
+MAX_BATCH = 1000
+
+
+def _clean(value: str | None) -> str | None:
+    if value is None:
+        return None
+    value = value.strip()
+    return value or None
+
+
+class LeadIn(BaseModel):
+    model_config = ConfigDict(extra="ignore", str_max_length=500)
+
+    email: str = Field(max_length=320)
+    first_name: str | None = None
+    last_name: str | None = None
+    company: str | None = None
+    title: str | None = None
+    domain: str | None = None
+    country: str | None = None
+    employees: int | None = Field(None, ge=0, le=10_000_000)
+    industry: str | None = None
+    timezone: str | None = None
+
+    @field_validator("email")
+    @classmethod
+    def _email_shape(cls, value: str) -> str:
+        value = value.strip().lower()
+        local, at, domain = value.rpartition("@")
+        if not at or not local or not domain or any(c.isspace() for c in value):
+            raise ValueError("must be an email address like name@company.com")
+        return value
+
+    @field_validator("first_name", "last_name", "company", "title", "industry", "domain")
+    @classmethod
+    def _strip(cls, value: str | None) -> str | None:
+        return _clean(value)
+
+    @field_validator("country")
+    @classmethod
+    def _country(cls, value: str | None) -> str | None:
+        value = _clean(value)
+        if value is None:
+            return None
+        if len(value) != 2 or not value.isalpha():
+            raise ValueError("must be a two-letter ISO country code such as US")
+        return value.upper()
+
+    @field_validator("timezone")
+    @classmethod
+    def _timezone(cls, value: str | None) -> str | None:
+        value = _clean(value)
+        if value is None:
+            return None
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError(f"unknown time zone {value!r} (use an IANA name)") from None
+        return value
+
+
+# What each event type must carry in `properties`: name -> (required, python types).
+_PROPERTY_RULES: dict[str, dict[str, tuple[bool, tuple[type, ...]]]] = {
+    "page_view": {"url": (True, (str,))},
+    "email_click": {"url": (False, (str,)), "campaign": (False, (str,))},
+    "form_submit": {"form": (True, (str,))},
+    "event_attended": {"name": (True, (str,))},
+    "inbound_reply": {"text": (True, (str,))},
+    "product_usage": {"metric": (True, (str,)), "change_pct": (True, (int, float))},
+    "support_ticket": {
+        "subject": (True, (str,)), "sentiment": (True, (int, float)), "status": (True, (str,)),
+    },
+    "consent": {"email_opt_in": (True, (bool,))},
+}
+
+
+class EventIn(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+
+    event_id: str = Field(min_length=1, max_length=200)
+    type: EventType
+    occurred_at: datetime
+    lead: LeadIn
+    properties: dict[str, Any] = {}
+
+    @field_validator("occurred_at")
+    @classmethod
+    def _aware(cls, value: datetime) -> datetime:
+        if value.tzinfo is None:
+            raise ValueError("must include a time zone, e.g. 2026-11-20T14:03:00Z")
+        return value.astimezone(UTC)
+
+    @field_validator("properties")
+    @classmethod
+    def _properties_fit_type(cls, props: dict[str, Any], info: ValidationInfo) -> dict[str, Any]:
+        kind = info.data.get("type")
+        if kind is None:  # the type itself failed; that error is reported already
+            return props
+        for name, (required, types) in _PROPERTY_RULES.get(kind, {}).items():
+            value = props.get(name)
+            if value is None:
+                if required:
+                    raise ValueError(f"properties.{name} is required for a {kind} event")
+                continue
+            if (isinstance(value, bool) and bool not in types) or not isinstance(value, types):
+                raise ValueError(f"properties.{name} must be {types[0].__name__}")
+        if kind == "form_submit" and props["form"] not in FORMS:
+            raise ValueError(f"properties.form must be one of {', '.join(FORMS)}")
+        if kind == "support_ticket" and not -1 <= props["sentiment"] <= 1:
+            raise ValueError("properties.sentiment must be between -1 and 1")
+        for key, value in props.items():
+            if isinstance(value, str) and len(value) > 10_000:
+                raise ValueError(f"properties.{key} is longer than 10,000 characters")
+        return props
+
+
+class EventBatchIn(BaseModel):
+    events: list[EventIn] = Field(min_length=1, max_length=MAX_BATCH)
+
+
+DecisionAction = Literal["approve", "edit", "revise", "escalate", "reject"]
+
+
+class DecisionIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    action: DecisionAction
+    actor: str = Field(min_length=1, max_length=320)
+    subject: str | None = Field(None, max_length=300, validate_default=True)
+    body: str | None = Field(None, max_length=20_000, validate_default=True)
+    instruction: str | None = Field(None, max_length=2_000, validate_default=True)
+    reason_code: ReasonCode | None = Field(None, validate_default=True)
+    escalate_to: str | None = Field(None, max_length=320)
+    note: str | None = Field(None, max_length=2_000)
+
+    # Field validators (not one model validator) so a 422 names the field that is wrong.
+    @field_validator("subject")
+    @classmethod
+    def _subject(cls, value: str | None, info: ValidationInfo) -> str | None:
+        if info.data.get("action") == "edit" and value is not None and not value.strip():
+            raise ValueError("must not be empty when given for edit")
+        return value
+
+    @field_validator("body")
+    @classmethod
+    def _body(cls, value: str | None, info: ValidationInfo) -> str | None:
+        if info.data.get("action") == "edit" and not (value and value.strip()):
+            raise ValueError("is required for edit (the text to send)")
+        return value
+
+    @field_validator("instruction")
+    @classmethod
+    def _instruction(cls, value: str | None, info: ValidationInfo) -> str | None:
+        if info.data.get("action") == "revise" and not (value and value.strip()):
+            raise ValueError("is required for revise (what to change)")
+        return value
+
+    @field_validator("reason_code")
+    @classmethod
+    def _reason(cls, value: str | None, info: ValidationInfo) -> str | None:
+        if info.data.get("action") == "reject" and not value:
+            raise ValueError(f"is required for reject: one of {', '.join(REASON_CODES)}")
+        return value

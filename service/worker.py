@@ -1,0 +1,128 @@
+"""The background worker: claims due jobs and runs them on a thread pool.
+
+`hitl serve` runs one per process (any number of processes may share a PostgreSQL database);
+tests and the demo call `run_until_idle()` to drive it deterministically.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
+from datetime import timedelta
+from typing import Any
+
+from service import handoffs, jobs, leads
+from service.outbox import RetryLater
+from service.runtime import AppRuntime
+
+log = logging.getLogger(__name__)
+
+Handler = Callable[[AppRuntime, dict[str, Any]], None]
+
+HANDLERS: dict[str, Handler] = {
+    "process_lead": lambda rt, p: leads.process_lead(rt, p["lead_id"]) and None,
+    "run_handoff": lambda rt, p: handoffs.run_handoff(rt, p["handoff_id"]),
+    "resume_handoff": lambda rt, p: handoffs.resume_handoff(rt, p["handoff_id"],
+                                                            p["decision_id"]),
+}
+
+
+class Worker:
+    def __init__(self, rt: AppRuntime, *, threads: int | None = None,
+                 lease: timedelta = timedelta(minutes=5), poll_seconds: float = 0.5,
+                 handlers: dict[str, Handler] | None = None) -> None:
+        self.rt = rt
+        self.threads = threads or rt.settings.worker_threads
+        self.lease = lease
+        self.poll_seconds = poll_seconds
+        self.handlers = dict(HANDLERS if handlers is None else handlers)
+        self._pool = ThreadPoolExecutor(self.threads, thread_name_prefix="hitl-job")
+        self._inflight: set[Future[None]] = set()
+        self._lock = threading.Lock()
+        self._wake = threading.Event()
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        rt.wake_worker = self._wake.set
+
+    def register(self, kind: str, handler: Handler) -> None:
+        self.handlers[kind] = handler
+
+    # -- one job ---------------------------------------------------------------------------
+
+    def _run(self, job: jobs.ClaimedJob) -> None:
+        handler = self.handlers.get(job.kind)
+        try:
+            if handler is None:
+                raise LookupError(f"no handler for job kind {job.kind!r}")
+            handler(self.rt, job.payload)
+        except Exception as exc:  # every failure is retried or parked, never lost
+            transient = isinstance(exc, RetryLater)
+            (log.info if transient else log.exception)("job %s %s failed: %s", job.id, job.kind,
+                                                       exc)
+            if not jobs.retry_later(self.rt.db, job, f"{type(exc).__name__}: {exc}",
+                                    now=self.rt.clock.now()):
+                self.rt.metrics.jobs_failed.labels(job.kind).inc()
+        else:
+            jobs.complete(self.rt.db, job.id)
+        finally:
+            self._wake.set()
+
+    def dispatch(self) -> int:
+        """Claim as many due jobs as there are free threads; returns how many started."""
+        with self._lock:
+            self._inflight = {f for f in self._inflight if not f.done()}
+            free = self.threads - len(self._inflight)
+        if free <= 0:
+            return 0
+        claimed = jobs.claim(self.rt.db, now=self.rt.clock.now(), lease=self.lease, limit=free,
+                             kinds=tuple(self.handlers))
+        for job in claimed:
+            future = self._pool.submit(self._run, job)
+            with self._lock:
+                self._inflight.add(future)
+        return len(claimed)
+
+    def busy(self) -> bool:
+        with self._lock:
+            return any(not f.done() for f in self._inflight)
+
+    def run_until_idle(self, timeout: float = 120.0) -> None:
+        """Run until no job is due and none is running (tests, demo, CLI ingest)."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            self._wake.clear()
+            started = self.dispatch()
+            if not started and not self.busy():
+                return
+            self._wake.wait(0.05)
+        raise TimeoutError(f"worker still busy after {timeout}s")
+
+    # -- background loop -------------------------------------------------------------------
+
+    def start(self) -> None:
+        if self.rt.db.is_sqlite:
+            # With SQLite this process is the only worker: leases left by a killed one are void.
+            jobs.release_all_leases(self.rt.db)
+        self._thread = threading.Thread(target=self._loop, name="hitl-worker", daemon=True)
+        self._thread.start()
+
+    def _loop(self) -> None:
+        while not self._stop.is_set():
+            try:
+                started = self.dispatch()
+            except Exception:
+                log.exception("worker dispatch failed; retrying")
+                started = 0
+            if not started:
+                self._wake.wait(self.poll_seconds)
+                self._wake.clear()
+
+    def stop(self, wait: bool = True) -> None:
+        self._stop.set()
+        self._wake.set()
+        if self._thread is not None:
+            self._thread.join(timeout=10)
+        self._pool.shutdown(wait=wait, cancel_futures=not wait)

@@ -1,0 +1,259 @@
+"""The relational schema. One table per domain noun; Alembic migrations in store/migrations."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    Boolean,
+    DateTime,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    Text,
+    UniqueConstraint,
+    text,
+)
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+from sqlalchemy.types import TypeDecorator
+
+
+class UtcDateTime(TypeDecorator[datetime]):
+    """Timezone-aware UTC in and out, on SQLite (which stores naive text) and PostgreSQL alike."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Any) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetime given to the store; pass an aware UTC datetime")
+        from datetime import UTC
+
+        value = value.astimezone(UTC)
+        return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
+
+    def process_result_value(self, value: datetime | None, dialect: Any) -> datetime | None:
+        if value is None:
+            return None
+        from datetime import UTC
+
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+class Base(DeclarativeBase):
+    type_annotation_map = {datetime: UtcDateTime(), dict[str, Any]: JSON, list[Any]: JSON}
+
+
+class Lead(Base):
+    __tablename__ = "leads"
+
+    id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    # NULL once erased; unique so one person is one lead.
+    email: Mapped[str | None] = mapped_column(String(320), unique=True)
+    first_name: Mapped[str | None] = mapped_column(String(200))
+    last_name: Mapped[str | None] = mapped_column(String(200))
+    company: Mapped[str | None] = mapped_column(String(300))
+    title: Mapped[str | None] = mapped_column(String(300))
+    domain: Mapped[str | None] = mapped_column(String(255))
+    country: Mapped[str | None] = mapped_column(String(2))
+    employees: Mapped[int | None] = mapped_column(Integer)
+    industry: Mapped[str | None] = mapped_column(String(200))
+    timezone: Mapped[str | None] = mapped_column(String(64))
+
+    score: Mapped[float | None] = mapped_column(Float)
+    band: Mapped[str | None] = mapped_column(String(16))
+    disqualifiers: Mapped[list[Any]] = mapped_column(default=list)
+    route: Mapped[str | None] = mapped_column(String(32))
+    stage: Mapped[str] = mapped_column(String(32), default="new")
+    owner: Mapped[str | None] = mapped_column(String(320))
+    sla_due_at: Mapped[datetime | None]
+    suppressed_until: Mapped[datetime | None]
+    suppression_reason: Mapped[str | None] = mapped_column(String(32))
+    nurture_track: Mapped[str | None] = mapped_column(String(100))
+    unsubscribed_at: Mapped[datetime | None]
+    consent: Mapped[bool | None] = mapped_column(Boolean)
+    policy_version: Mapped[str | None] = mapped_column(String(64))
+    first_signal_at: Mapped[datetime | None]
+    erased_at: Mapped[datetime | None]
+    created_at: Mapped[datetime]
+    updated_at: Mapped[datetime]
+
+
+class Event(Base):
+    __tablename__ = "events"
+
+    event_id: Mapped[str] = mapped_column(String(200), primary_key=True)
+    lead_id: Mapped[str] = mapped_column(ForeignKey("leads.id", ondelete="CASCADE"), index=True)
+    type: Mapped[str] = mapped_column(String(32))
+    occurred_at: Mapped[datetime]
+    received_at: Mapped[datetime]
+    properties: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    processed_at: Mapped[datetime | None]
+
+    __table_args__ = (
+        Index("ix_events_lead_occurred", "lead_id", "occurred_at"),
+        Index(
+            "ix_events_unprocessed",
+            "lead_id",
+            sqlite_where=text("processed_at IS NULL"),
+            postgresql_where=text("processed_at IS NULL"),
+        ),
+    )
+
+
+class Handoff(Base):
+    """One attempt to get a lead to a human, from qualification to send or recycle.
+
+    `active` is true from start to close; a partial unique index makes it one per lead, which
+    is how "one owner at a time" is enforced by the database rather than by hope.
+    """
+
+    __tablename__ = "handoffs"
+
+    id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    lead_id: Mapped[str] = mapped_column(ForeignKey("leads.id", ondelete="CASCADE"), index=True)
+    route: Mapped[str] = mapped_column(String(32))
+    status: Mapped[str] = mapped_column(String(32))
+    assignee: Mapped[str | None] = mapped_column(String(320))
+    active: Mapped[bool] = mapped_column(Boolean, default=True)
+    trigger_event_id: Mapped[str | None] = mapped_column(String(200))
+    policy_version: Mapped[str] = mapped_column(String(64))
+    sla_due_at: Mapped[datetime | None]
+    outcome: Mapped[str | None] = mapped_column(String(64))
+    outcome_detail: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime]
+    first_signal_at: Mapped[datetime | None]
+    carded_at: Mapped[datetime | None]
+    closed_at: Mapped[datetime | None]
+
+    __table_args__ = (
+        Index(
+            "uq_handoffs_one_active_per_lead",
+            "lead_id",
+            unique=True,
+            sqlite_where=text("active"),
+            postgresql_where=text("active"),
+        ),
+    )
+
+
+class Approval(Base):
+    """A versioned request for a human decision on one draft; only the newest can be decided."""
+
+    __tablename__ = "approvals"
+
+    id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    handoff_id: Mapped[str] = mapped_column(ForeignKey("handoffs.id", ondelete="CASCADE"))
+    lead_id: Mapped[str] = mapped_column(ForeignKey("leads.id", ondelete="CASCADE"), index=True)
+    version: Mapped[int] = mapped_column(Integer)
+    assignee: Mapped[str] = mapped_column(String(320))
+    status: Mapped[str] = mapped_column(String(16), default="pending", index=True)
+    channel: Mapped[str] = mapped_column(String(16), default="email")
+    to_email: Mapped[str | None] = mapped_column(String(320))
+    subject: Mapped[str] = mapped_column(Text)
+    body: Mapped[str] = mapped_column(Text)
+    draft_source: Mapped[str] = mapped_column(String(16))
+    draft_note: Mapped[str | None] = mapped_column(Text)
+    prompt_version: Mapped[str | None] = mapped_column(String(64))
+    context: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    request: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    policy_version: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[datetime]
+    sla_due_at: Mapped[datetime | None]
+    decided_at: Mapped[datetime | None]
+    decided_by: Mapped[str | None] = mapped_column(String(320))
+
+    __table_args__ = (UniqueConstraint("handoff_id", "version", name="uq_approvals_version"),)
+
+
+class Decision(Base):
+    """The human decision on one approval version. The unique approval_id is the "one wins"."""
+
+    __tablename__ = "decisions"
+
+    id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    approval_id: Mapped[str] = mapped_column(
+        ForeignKey("approvals.id", ondelete="CASCADE"), unique=True
+    )
+    handoff_id: Mapped[str] = mapped_column(ForeignKey("handoffs.id", ondelete="CASCADE"))
+    action: Mapped[str] = mapped_column(String(16))
+    actor: Mapped[str] = mapped_column(String(320))
+    payload: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    policy_version: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[datetime]
+    applied_at: Mapped[datetime | None]
+
+
+class OutboxMessage(Base):
+    """An approved message, frozen at decision time; delivered at most once per approval."""
+
+    __tablename__ = "outbox"
+
+    id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    approval_id: Mapped[str] = mapped_column(
+        ForeignKey("approvals.id", ondelete="CASCADE"), unique=True
+    )
+    lead_id: Mapped[str] = mapped_column(ForeignKey("leads.id", ondelete="CASCADE"), index=True)
+    to_email: Mapped[str | None] = mapped_column(String(320))
+    from_email: Mapped[str] = mapped_column(String(320))
+    subject: Mapped[str] = mapped_column(Text)
+    body: Mapped[str] = mapped_column(Text)
+    message_id: Mapped[str] = mapped_column(String(300), unique=True)
+    # pending -> sending -> sent | blocked | not_sent | failed
+    status: Mapped[str] = mapped_column(String(16), default="pending", index=True)
+    status_detail: Mapped[str | None] = mapped_column(Text)
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    locked_until: Mapped[datetime | None]
+    created_at: Mapped[datetime]
+    sent_at: Mapped[datetime | None]
+
+
+class Job(Base):
+    """A durable unit of background work (process a lead, run a graph, deliver mail, a timer).
+
+    Claimed with a lease; on PostgreSQL with FOR UPDATE SKIP LOCKED so replicas never share one.
+    """
+
+    __tablename__ = "jobs"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    kind: Mapped[str] = mapped_column(String(32))
+    payload: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    # Set while queued so the same work is not queued twice; cleared when claimed.
+    dedupe_key: Mapped[str | None] = mapped_column(String(200), unique=True)
+    run_at: Mapped[datetime]
+    locked_until: Mapped[datetime | None]
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    last_error: Mapped[str | None] = mapped_column(Text)
+    failed_at: Mapped[datetime | None]
+    created_at: Mapped[datetime]
+
+    __table_args__ = (Index("ix_jobs_due", "run_at"),)
+
+
+class AuditEntry(Base):
+    __tablename__ = "audit_log"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    at: Mapped[datetime]
+    actor: Mapped[str] = mapped_column(String(320))
+    action: Mapped[str] = mapped_column(String(64))
+    lead_id: Mapped[str | None] = mapped_column(String(40), index=True)
+    subject_id: Mapped[str | None] = mapped_column(String(40))
+    detail: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    policy_version: Mapped[str | None] = mapped_column(String(64))
+
+
+class ErasedEvent(Base):
+    """Hashes of event ids whose lead was erased, so a replayed delivery cannot resurrect them."""
+
+    __tablename__ = "erased_events"
+
+    event_id_hash: Mapped[str] = mapped_column(String(64), primary_key=True)
+    erased_at: Mapped[datetime]
