@@ -27,11 +27,17 @@ def _field(loc: tuple[Any, ...]) -> str:
 
 def create_app(rt: AppRuntime, *, worker: Any = None) -> FastAPI:
     @asynccontextmanager
-    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+    async def lifespan(application: FastAPI) -> AsyncIterator[None]:
         if worker is not None:
             worker.start()
         try:
-            yield
+            # The Slack surface may need a long-lived connection (Socket Mode) for the app's life.
+            slack_lifespan = getattr(application.state, "slack_lifespan", None)
+            if slack_lifespan is not None:
+                async with slack_lifespan():
+                    yield
+            else:
+                yield
         finally:
             if worker is not None:
                 worker.stop()
@@ -84,4 +90,8 @@ def create_app(rt: AppRuntime, *, worker: Any = None) -> FastAPI:
     app.include_router(events.router, prefix="/v1", dependencies=secured)
     app.include_router(leads.router, prefix="/v1", dependencies=secured)
     app.include_router(approvals.router, prefix="/v1", dependencies=secured)
+    if rt.settings.slack_enabled:
+        from slack_app.app import mount_slack
+
+        mount_slack(app, rt)
     return app

@@ -137,6 +137,9 @@ def decide(rt: AppRuntime, approval_id: str, decision: DecisionIn) -> dict[str, 
         enqueue(session, "resume_handoff",
                 {"handoff_id": approval.handoff_id, "decision_id": decision_id}, now=now,
                 dedupe_key=f"resume:{decision_id}")
+        if rt.settings.slack_enabled:
+            enqueue(session, "slack_update_card", {"approval_id": approval_id}, now=now,
+                    dedupe_key=f"slack_update:{approval_id}")
         view = approval_view(approval)
     rt.metrics.decisions.labels(decision.action).inc()
     if approval.created_at:

@@ -13,6 +13,7 @@ from agent.models import ContextPackage, Draft, Qualification
 from agent.policy import REASON_CODES
 from agent.state import DecisionRecord, Outcome
 from service import outbox
+from service.jobs import enqueue
 from service.leads import audit, build_context, profile, qualify_lead
 from service.runtime import AppRuntime
 from store.tables import Approval, Decision, Handoff, Lead
@@ -89,9 +90,10 @@ class StoreHandoffPort:
             audit(session, rt, actor="system", action="approval_requested",
                   lead_id=handoff.lead_id, subject_id=approval_id, version=version,
                   assignee=assignee, draft_source=draft.source)
-            on_card = getattr(rt, "on_approval_opened", None)
-            if on_card is not None:
-                on_card(session, approval_id)
+            if rt.settings.slack_enabled:
+                # Posting the card is a job in this same transaction: durable and retried.
+                enqueue(session, "slack_post_approval", {"approval_id": approval_id}, now=now,
+                        dedupe_key=f"slack_post:{approval_id}")
         if first_card and handoff.first_signal_at:
             rt.metrics.signal_to_card.observe((now - handoff.first_signal_at).total_seconds())
         return approval_id, request

@@ -39,6 +39,10 @@ class Worker:
         self.lease = lease
         self.poll_seconds = poll_seconds
         self.handlers = dict(HANDLERS if handlers is None else handlers)
+        if handlers is None and rt.settings.slack_enabled:
+            from slack_app.jobs import SLACK_JOB_HANDLERS
+
+            self.handlers.update(SLACK_JOB_HANDLERS)
         self._pool = ThreadPoolExecutor(self.threads, thread_name_prefix="hitl-job")
         self._inflight: set[Future[None]] = set()
         self._lock = threading.Lock()

@@ -1,0 +1,155 @@
+"""Shared fixtures: a runtime on a fresh SQLite file (or real PostgreSQL), a frozen clock, a real
+SMTP sink, the API client. Nothing here fakes what can be run for real on this machine."""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from hitl.clock import FrozenClock
+from hitl.settings import DEFAULTS_DIR, Settings, load_settings
+
+TOKEN = "test-token"
+# Wednesday 10:00 in New York: inside the default policy's business hours.
+T0 = datetime(2026, 11, 18, 15, 0, tzinfo=UTC)
+
+
+def make_settings(tmp_path: Path, **overrides: Any) -> Settings:
+    values: dict[str, Any] = dict(
+        database_url=f"sqlite:///{tmp_path / 'hitl.db'}", chroma_path=tmp_path / "chroma",
+        chroma_url=None, api_token=TOKEN, openai_api_key=None, openai_base_url=None,
+        embeddings="local", slack_bot_token=None, slack_signing_secret=None,
+        slack_app_token=None, smtp_url=None, worker_threads=4,
+    )
+    values.update(overrides)
+    return load_settings(**values)
+
+
+@pytest.fixture
+def clock() -> FrozenClock:
+    return FrozenClock(T0)
+
+
+@pytest.fixture
+def smtp_sink() -> Iterator[Any]:
+    from tools.smtp_sink import SmtpSink
+
+    with SmtpSink() as sink:
+        yield sink
+
+
+@pytest.fixture(scope="session")
+def content_library(tmp_path_factory: pytest.TempPathFactory) -> Any:
+    """The shipped sample library, indexed once into an embedded Chroma for the session."""
+    from tools.content_library import ContentLibrary, open_chroma
+    from tools.embeddings import build_embedding_function
+
+    settings = make_settings(tmp_path_factory.mktemp("chroma"))
+    library = ContentLibrary(open_chroma(settings), build_embedding_function(settings))
+    library.index_folder(DEFAULTS_DIR / "content")
+    return library
+
+
+@pytest.fixture
+def database_url(tmp_path: Path) -> str:
+    return f"sqlite:///{tmp_path / 'hitl.db'}"
+
+
+@pytest.fixture
+def settings(tmp_path: Path, smtp_sink: Any, database_url: str) -> Settings:
+    return make_settings(tmp_path, smtp_url=smtp_sink.url, database_url=database_url)
+
+
+@pytest.fixture
+def rt(settings: Settings, clock: FrozenClock, content_library: Any) -> Iterator[Any]:
+    from service.runtime import build_runtime
+
+    runtime = build_runtime(settings, clock=clock, library_override=content_library)
+    runtime.db.upgrade()
+    yield runtime
+    runtime.close()
+
+
+@pytest.fixture
+def worker(rt: Any) -> Iterator[Any]:
+    from service.worker import Worker
+
+    w = Worker(rt, threads=4)
+    yield w
+    w.stop()
+
+
+@pytest.fixture
+def client(rt: Any) -> Iterator[Any]:
+    from fastapi.testclient import TestClient
+
+    from api.app import create_app
+
+    with TestClient(create_app(rt), headers={"Authorization": f"Bearer {TOKEN}"}) as c:
+        yield c
+
+
+# -- PostgreSQL -------------------------------------------------------------------------------
+
+def _postgres_admin_url() -> str | None:
+    url = os.environ.get("HITL_TEST_POSTGRES_URL")
+    if not url:
+        if os.environ.get("HITL_REQUIRE_POSTGRES"):
+            pytest.fail("HITL_REQUIRE_POSTGRES is set but HITL_TEST_POSTGRES_URL is not")
+        pytest.skip("PostgreSQL tests need HITL_TEST_POSTGRES_URL (set by .ci/run)")
+    return url
+
+
+@pytest.fixture
+def postgres_url() -> Iterator[str]:
+    """A fresh, empty PostgreSQL database for one test, dropped afterwards."""
+    admin = _postgres_admin_url()
+    assert admin is not None
+    import psycopg
+    from sqlalchemy.engine import make_url
+
+    base = make_url(admin)
+    plain = base.set(drivername="postgresql").render_as_string(hide_password=False)
+    name = f"hitl_test_{uuid.uuid4().hex[:12]}"
+    try:
+        with psycopg.connect(plain, autocommit=True) as conn:
+            conn.execute(f'CREATE DATABASE "{name}"')
+    except psycopg.OperationalError as exc:
+        if os.environ.get("HITL_REQUIRE_POSTGRES"):
+            raise
+        pytest.skip(f"PostgreSQL not reachable: {exc}")
+    yield base.set(database=name).render_as_string(hide_password=False)
+    with psycopg.connect(plain, autocommit=True) as conn:
+        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+# -- event builders ---------------------------------------------------------------------------
+
+LEAD_ADA = {"email": "ada@acme.io", "first_name": "Ada", "last_name": "Park", "company": "Acme",
+            "title": "VP Operations", "domain": "acme.io", "country": "US", "employees": 850,
+            "industry": "Software", "timezone": "America/Chicago"}
+
+
+def event(event_id: str, type_: str, *, at: datetime, lead: dict[str, Any] | None = None,
+          **properties: Any) -> dict[str, Any]:
+    return {"event_id": event_id, "type": type_, "occurred_at": at.isoformat(),
+            "lead": lead or LEAD_ADA, "properties": properties}
+
+
+def hand_raise(prefix: str = "e", lead: dict[str, Any] | None = None,
+               at: datetime = T0) -> list[dict[str, Any]]:
+    """A mid-market VP who read pricing and then asked for a demo."""
+    return [
+        event(f"{prefix}-1", "page_view", at=at - timedelta(days=2), lead=lead,
+              url="https://vendor.example/pricing"),
+        event(f"{prefix}-2", "email_click", at=at - timedelta(days=1), lead=lead,
+              url="https://vendor.example/webinar", campaign="Q4 webinar", source="linkedin"),
+        event(f"{prefix}-3", "form_submit", at=at - timedelta(minutes=5), lead=lead,
+              form="demo", campaign="Q4 webinar", source="linkedin"),
+    ]
