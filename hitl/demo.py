@@ -48,7 +48,8 @@ def run_demo(workdir: Path | None = None) -> int:
     from service.worker import Worker
     from tools.smtp_sink import SmtpSink
 
-    console = Console()
+    # Wide enough for the tables when piped (CI logs), a terminal's own width otherwise.
+    console = Console(width=None if Console().is_terminal else 132)
     started = time.monotonic()
     failures: list[str] = []
     with ExitStack() as stack:

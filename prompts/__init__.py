@@ -12,9 +12,10 @@ import hashlib
 import re
 from functools import cache
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from jinja2 import Environment, FileSystemLoader, StrictUndefined
+if TYPE_CHECKING:
+    from jinja2 import Environment
 
 PROMPTS_DIR = Path(__file__).parent
 _VERSION_HEADER = re.compile(r"\A\{#\s*version:\s*([A-Za-z0-9._-]+)\s*#\}")
@@ -26,6 +27,8 @@ OFFLINE_DRAFT_TEMPLATES: tuple[str, ...] = ("offline_draft_subject.j2", "offline
 @cache
 def environment() -> Environment:
     """The shared Jinja2 environment: strict about missing values, no HTML escaping."""
+    from jinja2 import Environment, FileSystemLoader, StrictUndefined
+
     env = Environment(
         loader=FileSystemLoader(PROMPTS_DIR),
         undefined=StrictUndefined,

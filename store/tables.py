@@ -257,3 +257,37 @@ class ErasedEvent(Base):
 
     event_id_hash: Mapped[str] = mapped_column(String(64), primary_key=True)
     erased_at: Mapped[datetime]
+
+
+class SlackCard(Base):
+    """Where the Slack card of one approval version lives, so any replica can update it.
+
+    `thread_ts` is the root of the thread the card sits in: its own `ts` for a new root, the
+    earlier card's root when version N+1 is posted in that thread. No foreign keys: erasure must
+    still find the cards (to redact them in Slack) after the approvals are gone.
+    """
+
+    __tablename__ = "slack_cards"
+
+    approval_id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    handoff_id: Mapped[str] = mapped_column(String(40), index=True)
+    lead_id: Mapped[str] = mapped_column(String(40), index=True)
+    version: Mapped[int] = mapped_column(Integer)
+    assignee: Mapped[str] = mapped_column(String(320))
+    channel: Mapped[str] = mapped_column(String(40))
+    ts: Mapped[str] = mapped_column(String(32))
+    thread_ts: Mapped[str] = mapped_column(String(32))
+    history_posted: Mapped[bool] = mapped_column(Boolean, default=False)
+    posted_at: Mapped[datetime]
+    updated_at: Mapped[datetime | None]
+
+    __table_args__ = (Index("ix_slack_cards_thread", "channel", "thread_ts"),)
+
+
+class SlackEventReceipt(Base):
+    """Slack deliveries already acted on (event ids, message keys): retries change nothing."""
+
+    __tablename__ = "slack_event_receipts"
+
+    event_key: Mapped[str] = mapped_column(String(200), primary_key=True)
+    received_at: Mapped[datetime] = mapped_column(index=True)

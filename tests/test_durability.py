@@ -9,7 +9,7 @@ import subprocess
 import sys
 import threading
 import time
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -85,7 +85,8 @@ def test_kill_9_during_the_smtp_conversation_sends_once(client, worker, smtp_sin
         assert s.scalars(select(OutboxMessage)).one().status == "sending"
 
     # Restart (a fresh runtime) once the send lease has expired: the message goes out once.
-    later = FrozenClock(clock.now() + timedelta(minutes=10))
+    # (The child ran on the system clock, so its leases are in real time.)
+    later = FrozenClock(datetime.now(UTC) + timedelta(minutes=10))
     restarted = build_runtime(rt.settings, clock=later, library_override=rt.content_library)
     again = Worker(restarted, threads=2)
     again.start()

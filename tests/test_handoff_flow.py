@@ -57,7 +57,7 @@ def test_edit_sends_the_edited_text(client, worker, smtp_sink) -> None:  # type:
     assert "Edited by Riley." in mail.body
 
 
-def test_reject_recycles_with_reason_and_suppression(client, worker, smtp_sink, rt) -> None:  # type: ignore[no-untyped-def]
+def test_reject_recycles_with_reason_and_suppression(client, worker, smtp_sink, rt, clock) -> None:  # type: ignore[no-untyped-def]
     card = pending_card(client, worker)
     missing = decide(client, card["approval_id"], action="reject", actor="U0REP0001")
     assert missing.status_code == 422
@@ -76,6 +76,7 @@ def test_reject_recycles_with_reason_and_suppression(client, worker, smtp_sink, 
         (T0 + timedelta(days=rule.suppress_days)).date().isoformat())
 
     # While suppressed, a page view is recorded but starts nothing...
+    clock.advance(hours=3)
     ingest(client, [event("later-1", "page_view", at=T0 + timedelta(hours=1),
                           url="https://vendor.example/pricing")])
     worker.run_until_idle()

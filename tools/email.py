@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import email.policy
 import smtplib
 import ssl
 import threading
@@ -11,6 +12,9 @@ from email.utils import formataddr, format_datetime
 from datetime import datetime
 from typing import Protocol
 from urllib.parse import parse_qs, unquote, urlparse
+
+
+_POLICY = email.policy.SMTP.clone(max_line_length=998)
 
 
 @dataclass(frozen=True)
@@ -25,7 +29,8 @@ class OutboundEmail:
     date: datetime
 
     def as_mime(self) -> EmailMessage:
-        message = EmailMessage()
+        # Long machine headers (List-Unsubscribe) must not be RFC 2047-encoded by folding.
+        message = EmailMessage(policy=_POLICY)
         message["From"] = formataddr((self.from_name or "", self.from_email))
         message["To"] = self.to
         message["Subject"] = self.subject

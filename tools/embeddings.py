@@ -37,9 +37,12 @@ LOCAL_DIM = 512
 _WORD = re.compile(r"[^\W_]+(?:['’][^\W_]+)?")
 # Function words carry no topic; hashing them only adds collisions.
 _STOPWORDS = frozenset(
-    "a an and are as at be but by can do for from has have how i in is it its me my of on or "
-    "our so than that the their them then there these they this to us was we were what when "
-    "which who will with you your".split()
+    {
+        "a", "an", "and", "are", "as", "at", "be", "but", "by", "can", "do", "for", "from", "has",
+        "have", "how", "i", "in", "is", "it", "its", "me", "my", "of", "on", "or", "our", "so",
+        "than", "that", "the", "their", "them", "then", "there", "these", "they", "this", "to",
+        "us", "was", "we", "were", "what", "when", "which", "who", "will", "with", "you", "your",
+    }
 )
 # Character n-grams make the space robust to plurals and inflections ("integration" /
 # "integrations"); they weigh less than whole words so topical words still dominate.

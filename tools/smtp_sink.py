@@ -28,7 +28,8 @@ class ReceivedMail:
     @property
     def body(self) -> str:
         payload = self.message.get_payload(decode=True)
-        return payload.decode() if isinstance(payload, bytes) else str(payload)
+        text = payload.decode() if isinstance(payload, bytes) else str(payload)
+        return text.replace("\r\n", "\n")  # SMTP puts CRLF on the wire
 
 
 @dataclass

@@ -1,0 +1,82 @@
+"""The Bolt app and its place in the FastAPI app.
+
+HTTP mode: Slack posts events and interactivity to `POST /slack/events`, verified by Bolt
+(signature and the 5-minute window; 401 otherwise). Socket Mode: when `SLACK_APP_TOKEN` is set,
+a websocket is held open for the app's lifetime (`app.state.slack_lifespan`). Both feed the same
+listeners. Every Web API call goes to `SLACK_API_URL` with the bot token.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator, Callable
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
+
+from fastapi import FastAPI, Request, Response
+from slack_bolt.adapter.fastapi.async_handler import AsyncSlackRequestHandler
+from slack_bolt.async_app import AsyncApp
+from slack_sdk.web.async_client import AsyncWebClient
+
+from service.runtime import AppRuntime
+from slack_app.listeners import register
+
+log = logging.getLogger(__name__)
+
+
+def build_bolt_app(rt: AppRuntime) -> AsyncApp:
+    """A Bolt AsyncApp whose client talks to `settings.slack_api_url`, listeners registered."""
+    settings = rt.settings
+    if not settings.slack_bot_token:
+        raise ValueError("the Slack surface needs SLACK_BOT_TOKEN")
+    client = AsyncWebClient(token=settings.slack_bot_token, base_url=settings.slack_api_url,
+                            timeout=10)
+    bolt = AsyncApp(
+        name="hitl-handoff",
+        client=client,
+        signing_secret=settings.slack_signing_secret or "",
+        # Without a signing secret only Socket Mode runs; no HTTP route is mounted then.
+        request_verification_enabled=bool(settings.slack_signing_secret),
+        # Ack first, work after: Bolt answers Slack as soon as a listener calls ack().
+        process_before_response=False,
+        raise_error_for_unhandled_request=False,
+        logger=logging.getLogger("slack_app.bolt"),
+    )
+    register(bolt, rt)
+    return bolt
+
+
+def socket_mode_lifespan(bolt: AsyncApp, app_token: str
+                         ) -> Callable[[], AbstractAsyncContextManager[None]]:
+    """An async context manager factory holding a Socket Mode connection while the app runs."""
+
+    @asynccontextmanager
+    async def lifespan() -> AsyncIterator[None]:
+        from slack_bolt.adapter.socket_mode.async_handler import AsyncSocketModeHandler
+
+        handler = AsyncSocketModeHandler(bolt, app_token)
+        await handler.connect_async()
+        log.info("Slack Socket Mode connected")
+        try:
+            yield
+        finally:
+            await handler.close_async()
+
+    return lifespan
+
+
+def mount_slack(app: FastAPI, rt: AppRuntime) -> AsyncApp:
+    """Mount `POST /slack/events` (HTTP mode) and/or set up Socket Mode on a FastAPI app."""
+    bolt = build_bolt_app(rt)
+    app.state.slack_bolt = bolt
+    if rt.settings.slack_signing_secret:
+        handler = AsyncSlackRequestHandler(bolt)
+
+        async def slack_events(request: Request) -> Response:
+            return await handler.handle(request)
+
+        app.add_api_route("/slack/events", slack_events, methods=["POST"],
+                          include_in_schema=True, tags=["slack"],
+                          summary="Slack events and interactivity (signed by Slack)")
+    if rt.settings.slack_app_token:
+        app.state.slack_lifespan = socket_mode_lifespan(bolt, rt.settings.slack_app_token)
+    return bolt

@@ -1,0 +1,67 @@
+"""Rendering a card from the approval's current state, and where a card should be posted.
+
+Cards are always rendered from what the store says now (not from the event that triggered the
+update), so updates are idempotent and may run in any order: the last one shows the truth.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from service.approvals import get_approval
+from service.errors import NotFound
+from service.leads import get_lead
+from service.runtime import AppRuntime
+from slack_app import store
+from slack_app.blocks import CardFacts, approval_card
+
+_SLACK_USER = re.compile(r"[UW][A-Z0-9]{2,}")
+
+
+def load_approval(rt: AppRuntime, approval_id: str) -> dict[str, Any] | None:
+    try:
+        return get_approval(rt, approval_id)
+    except NotFound:
+        return None
+
+
+def load_lead(rt: AppRuntime, lead_id: str) -> dict[str, Any] | None:
+    try:
+        return get_lead(rt, lead_id)
+    except NotFound:
+        return None
+
+
+def card_facts(rt: AppRuntime, approval: dict[str, Any],
+               card: store.CardLocation | None = None) -> CardFacts:
+    decision = None
+    if approval.get("status") not in ("pending", "superseded"):
+        decision = store.decision_view(rt, approval["approval_id"])
+    newest = store.latest_version(rt, approval["handoff_id"])
+    newer_version = newer_holder = None
+    in_thread = True
+    if newest is not None and newest["version"] > approval["version"]:
+        newer_version, newer_holder = newest["version"], newest["assignee"]
+        newer_card = store.get_card(rt, newest["approval_id"])
+        if newer_card is not None and card is not None:
+            in_thread = (newer_card.channel, newer_card.thread_ts) == (card.channel,
+                                                                      card.thread_ts)
+        else:
+            in_thread = newest["assignee"] == approval["assignee"]
+    return CardFacts(approval=approval, lead=load_lead(rt, approval["lead_id"]),
+                     now=rt.clock.now(), decision=decision, newer_version=newer_version,
+                     newer_holder=newer_holder, newer_in_thread=in_thread)
+
+
+def render(rt: AppRuntime, approval: dict[str, Any],
+           card: store.CardLocation | None = None) -> tuple[str, list[dict[str, Any]]]:
+    return approval_card(card_facts(rt, approval, card))
+
+
+def slack_user_for(rt: AppRuntime, key: str | None) -> str | None:
+    """The Slack user id of a roster key (or of a bare Slack id), if there is one."""
+    member = rt.roster.find(key)
+    if member is not None:
+        return member.slack_id
+    return key if key and _SLACK_USER.fullmatch(key) else None

@@ -1,0 +1,383 @@
+"""Bolt listeners: translate Slack interactions into service calls, and service answers into
+Slack replies. They decide nothing themselves; `service.approvals.decide` does.
+
+Rules kept everywhere here:
+- `ack()` first (Slack wants it within 3 s); the work runs after, in the same process.
+- Sync service calls run in a thread (`asyncio.to_thread`) so the event loop keeps acking.
+- Users see our own words, never exception text; unexpected errors are logged.
+- Nothing is kept in process memory between requests: cards and receipts are in the database.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+from typing import Any
+
+from pydantic import ValidationError
+from slack_bolt.async_app import AsyncApp
+from slack_sdk.errors import SlackApiError
+from slack_sdk.web.async_client import AsyncWebClient
+from sqlalchemy.exc import SQLAlchemyError
+
+from service.approvals import decide, get_approval, list_approvals
+from service.errors import Conflict, Forbidden, InvalidInput, NotFound
+from service.jobs import enqueue
+from service.runtime import AppRuntime
+from service.schemas import DecisionIn
+from slack_app import store
+from slack_app.answers import answer_question, is_question
+from slack_app.blocks import (
+    ACTION_APPROVE,
+    ACTION_EDIT,
+    ACTION_ESCALATE,
+    ACTION_REJECT,
+    VIEW_EDIT,
+    VIEW_ESCALATE,
+    VIEW_REJECT,
+    as_datetime,
+    edit_modal,
+    escalate_modal,
+    home_view,
+    parse_button_value,
+    reject_modal,
+    slack_date,
+    who,
+)
+
+log = logging.getLogger(__name__)
+
+GENERIC_FAILURE = ("Sorry, that did not go through. Nothing was changed on our side; please try "
+                   "again in a moment.")
+MAX_INSTRUCTION = 2000
+
+
+# -- shared steps ------------------------------------------------------------------------------
+
+async def resolve_actor(rt: AppRuntime, client: AsyncWebClient, user_id: str) -> str:
+    """The roster key for a Slack user: the Slack id when the roster has it, else the email
+    Slack knows for that user when the roster has that (`users.info`), else the bare id."""
+    if rt.roster.find(user_id) is not None:
+        return user_id
+    try:
+        info = await client.users_info(user=user_id)
+        email = ((info.get("user") or {}).get("profile") or {}).get("email")
+    except SlackApiError:
+        return user_id
+    if email and rt.roster.find(email) is not None:
+        return str(email)
+    return user_id
+
+
+async def ephemeral(client: AsyncWebClient, channel: str | None, user: str, text: str,
+                    thread_ts: str | None = None) -> None:
+    """A message only `user` sees. Best effort: it informs, it never carries a decision."""
+    if not channel:
+        log.info("no channel for an ephemeral reply to %s: %s", user, text)
+        return
+    try:
+        await client.chat_postEphemeral(channel=channel, user=user, text=text,
+                                        thread_ts=thread_ts)
+    except SlackApiError as exc:
+        log.warning("chat.postEphemeral to %s failed: %s", user, exc.response.get("error"))
+
+
+def conflict_text(rt: AppRuntime, approval_id: str, actor: str) -> str:
+    """Why a decision on this version is no longer possible, in the reader's terms."""
+    try:
+        approval = get_approval(rt, approval_id)
+    except NotFound:
+        return "This approval no longer exists (the lead may have been erased). Nothing changed."
+    newest = store.latest_version(rt, approval["handoff_id"])
+    if approval["status"] == "superseded" or (newest and newest["version"] > approval["version"]):
+        newer = f"version {newest['version']}" if newest else "a newer version"
+        return (f"Version {approval['version']} was superseded by {newer}; decide on the newest "
+                "card. Nothing was changed.")
+    if approval["status"] == "revised":
+        return (f"Version {approval['version']} is being redrafted as you asked; the new version "
+                "will appear in the thread shortly. Nothing else was changed.")
+    decided_at = as_datetime(approval.get("decided_at"))
+    by = "you" if approval.get("decided_by") == actor else who(approval.get("decided_by"))
+    when = f" {slack_date(decided_at)}" if decided_at else ""
+    return f"This approval was already {approval['status']} by {by}{when}. Nothing was changed."
+
+
+def forbidden_text(rt: AppRuntime, approval_id: str) -> str:
+    try:
+        assignee = get_approval(rt, approval_id)["assignee"]
+    except NotFound:
+        assignee = None
+    return (f"Only the assignee ({who(assignee)}) or a manager can decide this approval. "
+            "Nothing was changed.")
+
+
+async def record_decision(rt: AppRuntime, client: AsyncWebClient, approval_id: str,
+                          decision: DecisionIn, *, user: str, channel: str | None,
+                          thread_ts: str | None = None) -> bool:
+    """decide() in a thread; every refusal becomes an ephemeral explanation. True if recorded."""
+    try:
+        await asyncio.to_thread(decide, rt, approval_id, decision)
+        return True
+    except Forbidden:
+        text = await asyncio.to_thread(forbidden_text, rt, approval_id)
+    except Conflict:
+        text = await asyncio.to_thread(conflict_text, rt, approval_id, decision.actor)
+    except NotFound:
+        text = "This approval no longer exists (the lead may have been erased). Nothing changed."
+    except InvalidInput as exc:  # the service's messages are written for people
+        text = f"That could not be recorded: {exc.message}"
+    except Exception:
+        log.exception("recording a Slack %s on %s failed", decision.action, approval_id)
+        text = GENERIC_FAILURE
+    await ephemeral(client, channel, user, text, thread_ts)
+    return False
+
+
+def precheck(rt: AppRuntime, approval_id: str, actor: str) -> tuple[dict[str, Any] | None, str]:
+    """Before opening a modal: may this actor decide this approval now? (approval, refusal)."""
+    try:
+        approval = get_approval(rt, approval_id)
+    except NotFound:
+        return None, "This approval no longer exists (the lead may have been erased)."
+    member = rt.roster.find(actor)
+    if member is None or (member.role != "manager" and member.key != approval["assignee"]):
+        return None, forbidden_text(rt, approval_id)
+    if approval["status"] != "pending":
+        return None, conflict_text(rt, approval_id, member.key)
+    return approval, ""
+
+
+def _where(body: dict[str, Any]) -> tuple[str | None, str | None]:
+    """(channel, thread root) of the message a button sits on."""
+    container = body.get("container") or {}
+    channel = container.get("channel_id") or (body.get("channel") or {}).get("id")
+    message = body.get("message") or {}
+    return channel, message.get("thread_ts")
+
+
+def _metadata(view: dict[str, Any]) -> dict[str, Any]:
+    try:
+        meta = json.loads(view.get("private_metadata") or "{}")
+    except ValueError:
+        return {}
+    return meta if isinstance(meta, dict) else {}
+
+
+def _value(values: dict[str, Any], block: str, action: str) -> dict[str, Any]:
+    return (values.get(block) or {}).get(action) or {}
+
+
+def _field_errors(exc: ValidationError, blocks: dict[str, str]) -> dict[str, str]:
+    errors: dict[str, str] = {}
+    for err in exc.errors():
+        name = str(err["loc"][0]) if err.get("loc") else ""
+        block = blocks.get(name) or next(iter(blocks.values()))
+        errors.setdefault(block, str(err["msg"]).removeprefix("Value error, ")[:150])
+    return errors
+
+
+# -- registration ------------------------------------------------------------------------------
+
+def register(bolt: AsyncApp, rt: AppRuntime) -> None:
+    """Attach every listener to `bolt`. Explicit, so importing this module does nothing."""
+
+    @bolt.action(ACTION_APPROVE)
+    async def on_approve(ack: Any, body: dict[str, Any], client: AsyncWebClient) -> None:
+        await ack()
+        user = body["user"]["id"]
+        channel, thread_ts = _where(body)
+        parsed = parse_button_value((body.get("actions") or [{}])[0].get("value"))
+        if parsed is None:
+            await ephemeral(client, channel, user, "This button is not from a current card.")
+            return
+        actor = await resolve_actor(rt, client, user)
+        await record_decision(rt, client, parsed[0], DecisionIn(action="approve", actor=actor),
+                              user=user, channel=channel, thread_ts=thread_ts)
+
+    async def open_modal(ack: Any, body: dict[str, Any], client: AsyncWebClient,
+                         build: Any) -> None:
+        await ack()
+        user = body["user"]["id"]
+        channel, thread_ts = _where(body)
+        parsed = parse_button_value((body.get("actions") or [{}])[0].get("value"))
+        if parsed is None:
+            await ephemeral(client, channel, user, "This button is not from a current card.")
+            return
+        actor = await resolve_actor(rt, client, user)
+        # Authorization before the modal opens: a stranger never gets a form to fill in.
+        approval, refusal = await asyncio.to_thread(precheck, rt, parsed[0], actor)
+        if approval is None:
+            await ephemeral(client, channel, user, refusal, thread_ts)
+            return
+        try:
+            await client.views_open(trigger_id=body["trigger_id"],
+                                    view=build(approval, channel, thread_ts))
+        except SlackApiError as exc:  # e.g. expired_trigger_id after a very slow round trip
+            log.warning("views.open failed: %s", exc.response.get("error"))
+            await ephemeral(client, channel, user, "Slack could not open the form in time; "
+                            "please click the button again.", thread_ts)
+
+    @bolt.action(ACTION_EDIT)
+    async def on_edit(ack: Any, body: dict[str, Any], client: AsyncWebClient) -> None:
+        await open_modal(ack, body, client, edit_modal)
+
+    @bolt.action(ACTION_REJECT)
+    async def on_reject(ack: Any, body: dict[str, Any], client: AsyncWebClient) -> None:
+        await open_modal(ack, body, client, reject_modal)
+
+    @bolt.action(ACTION_ESCALATE)
+    async def on_escalate(ack: Any, body: dict[str, Any], client: AsyncWebClient) -> None:
+        await open_modal(ack, body, client, escalate_modal)
+
+    @bolt.view(VIEW_EDIT)
+    async def on_edit_submit(ack: Any, body: dict[str, Any], view: dict[str, Any],
+                             client: AsyncWebClient) -> None:
+        meta = _metadata(view)
+        values = (view.get("state") or {}).get("values") or {}
+        subject = _value(values, "subject", "subject").get("value") or ""
+        parts = [_value(values, f"body_{i}", "body").get("value") or ""
+                 for i in range(int(meta.get("parts") or 1))]
+        joiners = list(meta.get("joiners") or []) + ["\n\n"] * len(parts)
+        text = parts[0] + "".join(j + p for j, p in zip(joiners, parts[1:], strict=False))
+        user = body["user"]["id"]
+        try:
+            decision = DecisionIn(action="edit", actor=user, subject=subject, body=text)
+        except ValidationError as exc:
+            await ack(response_action="errors",
+                      errors=_field_errors(exc, {"subject": "subject", "body": "body_0"}))
+            return
+        await ack()
+        actor = await resolve_actor(rt, client, user)
+        await record_decision(rt, client, str(meta.get("approval_id")),
+                              decision.model_copy(update={"actor": actor}), user=user,
+                              channel=meta.get("channel"), thread_ts=meta.get("thread_ts"))
+
+    @bolt.view(VIEW_REJECT)
+    async def on_reject_submit(ack: Any, body: dict[str, Any], view: dict[str, Any],
+                               client: AsyncWebClient) -> None:
+        meta = _metadata(view)
+        values = (view.get("state") or {}).get("values") or {}
+        reason = (_value(values, "reason", "reason_code").get("selected_option") or {}).get("value")
+        note = _value(values, "note", "note").get("value") or None
+        user = body["user"]["id"]
+        try:
+            decision = DecisionIn(action="reject", actor=user, reason_code=reason, note=note)
+        except ValidationError as exc:
+            await ack(response_action="errors",
+                      errors=_field_errors(exc, {"reason_code": "reason", "note": "note"}))
+            return
+        await ack()
+        actor = await resolve_actor(rt, client, user)
+        await record_decision(rt, client, str(meta.get("approval_id")),
+                              decision.model_copy(update={"actor": actor}), user=user,
+                              channel=meta.get("channel"), thread_ts=meta.get("thread_ts"))
+
+    @bolt.view(VIEW_ESCALATE)
+    async def on_escalate_submit(ack: Any, body: dict[str, Any], view: dict[str, Any],
+                                 client: AsyncWebClient) -> None:
+        meta = _metadata(view)
+        values = (view.get("state") or {}).get("values") or {}
+        target = _value(values, "target", "escalate_to").get("selected_user") or None
+        note = _value(values, "note", "note").get("value") or None
+        user = body["user"]["id"]
+        if target and rt.roster.find(target) is None:
+            await ack(response_action="errors", errors={
+                "target": "That person is not on the team roster; pick a teammate, or leave "
+                          "it empty to hand it to a manager."})
+            return
+        try:
+            decision = DecisionIn(action="escalate", actor=user, escalate_to=target, note=note)
+        except ValidationError as exc:
+            await ack(response_action="errors",
+                      errors=_field_errors(exc, {"escalate_to": "target", "note": "note"}))
+            return
+        await ack()
+        actor = await resolve_actor(rt, client, user)
+        await record_decision(rt, client, str(meta.get("approval_id")),
+                              decision.model_copy(update={"actor": actor}), user=user,
+                              channel=meta.get("channel"), thread_ts=meta.get("thread_ts"))
+
+    @bolt.event("message")
+    async def on_message(event: dict[str, Any], body: dict[str, Any],
+                         client: AsyncWebClient) -> None:
+        # Only people's plain replies inside a thread; edits, joins, bots and roots are not ours.
+        if event.get("bot_id") or event.get("subtype") or not event.get("user"):
+            return
+        ts, thread_ts, channel = event.get("ts"), event.get("thread_ts"), event.get("channel")
+        text = (event.get("text") or "").strip()
+        if not (ts and thread_ts and channel and text) or thread_ts == ts:
+            return
+        cards = await asyncio.to_thread(store.cards_in_thread, rt, channel, thread_ts)
+        if not cards:
+            return
+        keys = [f"msg:{channel}:{ts}"]
+        if body.get("event_id"):
+            keys.append(f"event:{body['event_id']}")
+        if event.get("client_msg_id"):
+            keys.append(f"client_msg:{event['client_msg_id']}")
+        # A retried delivery (X-Slack-Retry-Num) finds its receipt and changes nothing.
+        if not await asyncio.to_thread(store.claim_delivery, rt, keys):
+            return
+        try:
+            await thread_reply(rt, client, cards[0], event["user"], channel, thread_ts, ts, text)
+        except (SQLAlchemyError, SlackApiError, OSError):
+            log.exception("thread reply %s in %s failed; Slack's retry may redo it", ts, channel)
+            await asyncio.to_thread(store.release_delivery, rt, keys)
+
+    @bolt.event("app_home_opened")
+    async def on_home(event: dict[str, Any], client: AsyncWebClient) -> None:
+        if event.get("tab", "home") != "home":
+            return
+        user = event["user"]
+        actor = await resolve_actor(rt, client, user)
+        member = rt.roster.find(actor)
+
+        def load() -> tuple[list[dict[str, Any]], list[dict[str, Any]] | None]:
+            if member is None:
+                return [], None
+            mine = list_approvals(rt, status="pending", assignee=member.key)
+            team = list_approvals(rt, status="pending") if member.role == "manager" else None
+            return mine, team
+
+        mine, team = await asyncio.to_thread(load)
+        view = home_view(member.name if member else None, mine, rt.clock.now(), team=team)
+        try:
+            await client.views_publish(user_id=user, view=view)
+        except SlackApiError as exc:
+            log.warning("views.publish for %s failed: %s", user, exc.response.get("error"))
+
+    @bolt.error
+    async def on_error(error: Exception, body: dict[str, Any]) -> None:
+        log.error("Slack listener failed on a %s request: %r", body.get("type"), error)
+
+
+async def thread_reply(rt: AppRuntime, client: AsyncWebClient, card: store.CardLocation,
+                       user: str, channel: str, thread_ts: str, ts: str, text: str) -> None:
+    """A person's reply in a card's thread: a question gets an answer, anything else from the
+    assignee (or a manager) is a revise instruction for the newest version. Others are ignored."""
+    approval = await asyncio.to_thread(store.latest_version, rt, card.handoff_id)
+    if approval is None:
+        return
+    actor = await resolve_actor(rt, client, user)
+    member = rt.roster.find(actor)
+    if member is None or (member.role != "manager" and member.key != approval["assignee"]):
+        return  # colleagues may chat in the thread; only the holder's words steer the draft
+    if is_question(text):
+        answer = answer_question(text, approval.get("context") or {},
+                                 sla_due_at=as_datetime(approval.get("sla_due_at")))
+        await asyncio.to_thread(queue_reply, rt, channel, thread_ts, answer, ts)
+        return
+    instruction = text[:MAX_INSTRUCTION]
+    await record_decision(rt, client, approval["approval_id"],
+                          DecisionIn(action="revise", actor=actor, instruction=instruction),
+                          user=user, channel=channel, thread_ts=thread_ts)
+
+
+def queue_reply(rt: AppRuntime, channel: str, thread_ts: str, text: str, key: str) -> None:
+    """Thread replies go out through the job queue: retried on 429/5xx, never lost."""
+    with rt.db.session() as session:
+        enqueue(session, "slack_post_reply",
+                {"channel": channel, "thread_ts": thread_ts, "text": text},
+                now=rt.clock.now(), dedupe_key=f"slack_reply:{channel}:{key}")
+    rt.notify_work()

@@ -1,0 +1,191 @@
+"""The Slack surface's own persistence: where each card lives and which deliveries were handled.
+
+Everything a listener needs to find again is in the database, never in process memory, so any
+replica (and any worker) can answer the next click or thread reply. The few reads of approval
+history below are read-only views for rendering; every change goes through `service.approvals`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import delete, select, update
+from sqlalchemy.exc import IntegrityError
+
+from service.approvals import approval_view
+from service.jobs import insert_ignoring_conflicts
+from service.runtime import AppRuntime
+from store.tables import Approval, Decision, SlackCard, SlackEventReceipt
+
+
+@dataclass(frozen=True)
+class CardLocation:
+    approval_id: str
+    handoff_id: str
+    lead_id: str
+    version: int
+    assignee: str
+    channel: str
+    ts: str
+    thread_ts: str
+    history_posted: bool
+
+    @property
+    def is_root(self) -> bool:
+        return self.ts == self.thread_ts
+
+
+def _location(row: SlackCard) -> CardLocation:
+    return CardLocation(row.approval_id, row.handoff_id, row.lead_id, row.version, row.assignee,
+                        row.channel, row.ts, row.thread_ts, row.history_posted)
+
+
+def get_card(rt: AppRuntime, approval_id: str) -> CardLocation | None:
+    with rt.db.session() as session:
+        row = session.get(SlackCard, approval_id)
+        return _location(row) if row else None
+
+
+def save_card(rt: AppRuntime, card: CardLocation) -> CardLocation:
+    """Record a posted card; if another worker recorded one first, keep and return theirs."""
+    now = rt.clock.now()
+    with rt.db.session() as session:
+        session.execute(insert_ignoring_conflicts(session, SlackCard, [{
+            "approval_id": card.approval_id, "handoff_id": card.handoff_id,
+            "lead_id": card.lead_id, "version": card.version, "assignee": card.assignee,
+            "channel": card.channel, "ts": card.ts, "thread_ts": card.thread_ts,
+            "history_posted": card.history_posted, "posted_at": now, "updated_at": None,
+        }], ["approval_id"]))
+        row = session.get(SlackCard, card.approval_id)
+        assert row is not None
+        return _location(row)
+
+
+def mark_history_posted(rt: AppRuntime, approval_id: str) -> None:
+    with rt.db.session() as session:
+        session.execute(update(SlackCard).where(SlackCard.approval_id == approval_id)
+                        .values(history_posted=True))
+
+
+def touch_card(rt: AppRuntime, approval_id: str) -> None:
+    with rt.db.session() as session:
+        session.execute(update(SlackCard).where(SlackCard.approval_id == approval_id)
+                        .values(updated_at=rt.clock.now()))
+
+
+def cards_for_handoff(rt: AppRuntime, handoff_id: str) -> list[CardLocation]:
+    with rt.db.session() as session:
+        rows = session.scalars(select(SlackCard).where(SlackCard.handoff_id == handoff_id)
+                               .order_by(SlackCard.version))
+        return [_location(r) for r in rows]
+
+
+def cards_in_thread(rt: AppRuntime, channel: str, thread_ts: str) -> list[CardLocation]:
+    with rt.db.session() as session:
+        rows = session.scalars(select(SlackCard).where(SlackCard.channel == channel,
+                                                       SlackCard.thread_ts == thread_ts)
+                               .order_by(SlackCard.version))
+        return [_location(r) for r in rows]
+
+
+def cards_for_lead(rt: AppRuntime, lead_id: str) -> list[CardLocation]:
+    with rt.db.session() as session:
+        rows = session.scalars(select(SlackCard).where(SlackCard.lead_id == lead_id))
+        return [_location(r) for r in rows]
+
+
+def forget_cards(rt: AppRuntime, approval_ids: list[str]) -> None:
+    with rt.db.session() as session:
+        session.execute(delete(SlackCard).where(SlackCard.approval_id.in_(approval_ids)))
+
+
+# -- delivery receipts -------------------------------------------------------------------------
+
+def claim_delivery(rt: AppRuntime, keys: list[str]) -> bool:
+    """True for the first delivery carrying any of these keys, False for a retry or duplicate.
+
+    All keys are written in one transaction: either this delivery owns them all or none.
+    """
+    now = rt.clock.now()
+    try:
+        with rt.db.session() as session:
+            existing = session.scalar(select(SlackEventReceipt.event_key)
+                                      .where(SlackEventReceipt.event_key.in_(keys)).limit(1))
+            if existing is not None:
+                return False
+            session.add_all([SlackEventReceipt(event_key=k, received_at=now) for k in keys])
+    except IntegrityError:  # a concurrent delivery of the same event won the insert
+        return False
+    return True
+
+
+def release_delivery(rt: AppRuntime, keys: list[str]) -> None:
+    """Forget a claim whose work failed, so Slack's retry can do it."""
+    with rt.db.session() as session:
+        session.execute(delete(SlackEventReceipt).where(SlackEventReceipt.event_key.in_(keys)))
+
+
+def prune_receipts(rt: AppRuntime, older_than: timedelta = timedelta(days=2)) -> int:
+    """Slack retries within minutes; receipts older than this only take space."""
+    with rt.db.session() as session:
+        return session.execute(delete(SlackEventReceipt).where(
+            SlackEventReceipt.received_at < rt.clock.now() - older_than)).rowcount
+
+
+# -- read-only views of the decision history, for rendering ------------------------------------
+
+def decision_view(rt: AppRuntime, approval_id: str) -> dict[str, Any] | None:
+    with rt.db.session() as session:
+        row = session.scalar(select(Decision).where(Decision.approval_id == approval_id))
+        if row is None:
+            return None
+        return {"decision_id": row.id, "action": row.action, "actor": row.actor,
+                "payload": dict(row.payload or {}), "created_at": row.created_at}
+
+
+def handoff_versions(rt: AppRuntime, handoff_id: str) -> list[dict[str, Any]]:
+    """Every approval version of a handoff, oldest first, each with its decision (or None)."""
+    with rt.db.session() as session:
+        approvals = list(session.scalars(select(Approval).where(Approval.handoff_id == handoff_id)
+                                          .order_by(Approval.version)))
+        decisions = {d.approval_id: d for d in session.scalars(
+            select(Decision).where(Decision.handoff_id == handoff_id))}
+        out = []
+        for approval in approvals:
+            decision = decisions.get(approval.id)
+            out.append({"approval": approval_view(approval), "decision": None if decision is None
+                        else {"action": decision.action, "actor": decision.actor,
+                              "payload": dict(decision.payload or {}),
+                              "created_at": decision.created_at}})
+        return out
+
+
+def latest_version(rt: AppRuntime, handoff_id: str) -> dict[str, Any] | None:
+    """The newest approval of a handoff (the one a thread reply is about)."""
+    with rt.db.session() as session:
+        row = session.scalar(select(Approval).where(Approval.handoff_id == handoff_id)
+                             .order_by(Approval.version.desc()).limit(1))
+        return approval_view(row) if row else None
+
+
+def handoff_signals(rt: AppRuntime, lead_id: str, *, since: datetime,
+                    limit: int = 40) -> tuple[list[dict[str, Any]], int]:
+    """The lead's signals since `since` (newest `limit` of them, oldest first) and their count."""
+    from service.leads import load_signals
+
+    with rt.db.session() as session:
+        signals = load_signals(session, lead_id, since=since)
+    total = len(signals)
+    return [{"event_id": s.event_id, "type": s.type, "occurred_at": s.occurred_at,
+             "detail": _signal_detail(s.type, s.properties)} for s in signals[-limit:]], total
+
+
+def _signal_detail(kind: str, props: dict[str, Any]) -> str:
+    """A short human line for a raw event (the context package only details its top three)."""
+    interesting = ("form", "url", "campaign", "name", "metric", "change_pct", "subject",
+                   "status", "source")
+    facts = ", ".join(f"{k}: {props[k]}" for k in interesting if props.get(k) is not None)
+    label = kind.replace("_", " ")
+    return f"{label} ({facts[:200]})" if facts else label

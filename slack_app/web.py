@@ -1,0 +1,77 @@
+"""Calling the Slack Web API from jobs (sync, on worker threads).
+
+Transient failures (429 with Retry-After, 5xx, network errors, Slack's own "try again" errors)
+become `RetryLater`, so the durable job queue retries with backoff and nothing is forgotten.
+Anything else is a `SlackCallFailed` naming the method and Slack's error code; the queue still
+retries it a few times and then parks the job where operators see it.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from typing import Any
+
+from slack_sdk import WebClient
+from slack_sdk.errors import SlackApiError, SlackClientError
+
+from service.outbox import RetryLater
+from service.runtime import AppRuntime
+
+log = logging.getLogger(__name__)
+
+TRANSIENT_ERRORS = frozenset({"ratelimited", "internal_error", "fatal_error",
+                              "service_unavailable", "request_timeout"})
+# A card that was deleted in Slack (or its channel archived) cannot be updated; retrying is futile.
+GONE_ERRORS = frozenset({"message_not_found", "cant_update_message", "channel_not_found",
+                         "is_archived", "not_in_channel"})
+API_TIMEOUT_S = 10
+
+
+class SlackCallFailed(Exception):
+    """Slack refused a call for a reason retrying will not fix (the code is in `error`)."""
+
+    def __init__(self, method: str, error: str) -> None:
+        super().__init__(f"Slack {method} failed: {error}")
+        self.method = method
+        self.error = error
+
+
+def web_client(rt: AppRuntime) -> WebClient:
+    """A sync client for SLACK_API_URL with the bot token (cheap to build; one per job run)."""
+    return WebClient(token=rt.settings.slack_bot_token, base_url=rt.settings.slack_api_url,
+                     timeout=API_TIMEOUT_S)
+
+
+def _retry_after(response: Any) -> float | None:
+    headers = getattr(response, "headers", None) or {}
+    for name in ("Retry-After", "retry-after"):
+        value = headers.get(name)
+        if isinstance(value, list):
+            value = value[0] if value else None
+        if value is not None:
+            try:
+                return max(0.0, float(value))
+            except ValueError:
+                return None
+    return None
+
+
+def call(method: Callable[..., Any], **kwargs: Any) -> dict[str, Any]:
+    """Run one Web API method (e.g. `client.chat_postMessage`) and return its data."""
+    name = getattr(method, "__name__", "slack call").replace("_", ".", 1)
+    try:
+        response = method(**kwargs)
+    except SlackApiError as exc:
+        status = int(getattr(exc.response, "status_code", 200) or 200)
+        data = getattr(exc.response, "data", None)
+        error = str((data if isinstance(data, dict) else {}).get("error") or f"http_{status}")
+        if status == 429 or status >= 500 or error in TRANSIENT_ERRORS:
+            retry = RetryLater(f"Slack {name}: {error} (HTTP {status})")
+            # Honoured by the job queue when it supports it; the backoff applies otherwise.
+            retry.retry_after = _retry_after(exc.response)  # type: ignore[attr-defined]
+            raise retry from exc
+        raise SlackCallFailed(name, error) from exc
+    except (SlackClientError, OSError, TimeoutError) as exc:  # network, DNS, TLS, timeouts
+        raise RetryLater(f"Slack {name} unreachable: {type(exc).__name__}") from exc
+    return dict(response.data) if isinstance(response.data, dict) else {}

@@ -1,0 +1,346 @@
+"""The content library: talk tracks, case studies and playbooks in Markdown, searchable in Chroma.
+
+Each asset is one Markdown file with a small front matter block, YAML-ish between `---` lines or
+TOML between `+++` lines:
+
+    ---
+    title: Pricing questions: talk track
+    kind: talk_track            # talk_track | case_study | playbook
+    tags: [pricing, packaging]
+    summary: How to answer "how much does it cost?" on a first call.
+    ---
+
+`ContentLibrary.index_folder` mirrors one folder into a Chroma collection (upsert by relative
+path, skipped when the content hash is unchanged, files that disappeared are removed), and
+`recommend` returns the closest assets to a query as `Asset`s.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import re
+import threading
+import tomllib
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Literal, get_args
+from urllib.parse import urlparse
+
+from agent.models import Asset
+
+if TYPE_CHECKING:
+    from chromadb.api import ClientAPI
+    from chromadb.api.models.Collection import Collection
+    from chromadb.api.types import Documents, EmbeddingFunction
+
+    from hitl.settings import Settings
+
+log = logging.getLogger(__name__)
+
+AssetKind = Literal["talk_track", "case_study", "playbook"]
+ASSET_KINDS: tuple[str, ...] = get_args(AssetKind)
+DEFAULT_COLLECTION = "content-library"
+# What is embedded per asset; the assets are short, so one vector per file.
+_MAX_EMBED_CHARS = 6000
+_MAX_SUMMARY_CHARS = 300
+_COLLECTION_NAME = re.compile(r"^[a-zA-Z0-9._-]{3,512}$")
+
+
+class ContentLibraryError(RuntimeError):
+    """The library cannot be opened or a folder cannot be indexed (message is safe to show)."""
+
+
+def open_chroma(settings: Settings) -> ClientAPI:
+    """A Chroma client: the server at `HITL_CHROMA_URL` if set, else the embedded folder."""
+    import chromadb
+    from chromadb.config import Settings as ChromaSettings
+
+    chroma_settings = ChromaSettings(anonymized_telemetry=False)
+    if settings.chroma_url:
+        url = urlparse(settings.chroma_url)
+        if url.scheme not in ("http", "https") or not url.hostname:
+            raise ContentLibraryError(
+                f"HITL_CHROMA_URL must look like http://host:port, got {settings.chroma_url!r}"
+            )
+        ssl = url.scheme == "https"
+        try:
+            return chromadb.HttpClient(
+                host=url.hostname,
+                port=url.port or (443 if ssl else 8000),
+                ssl=ssl,
+                settings=chroma_settings,
+            )
+        except Exception as exc:  # the client checks the server on construction
+            raise ContentLibraryError(
+                f"cannot reach the Chroma server at {settings.chroma_url}: {type(exc).__name__}"
+            ) from exc
+    path = Path(settings.chroma_path)
+    path.mkdir(parents=True, exist_ok=True)
+    return chromadb.PersistentClient(path=str(path), settings=chroma_settings)
+
+
+@dataclass(frozen=True)
+class AssetFile:
+    """One parsed Markdown asset."""
+
+    relpath: str
+    title: str
+    kind: AssetKind
+    tags: tuple[str, ...]
+    summary: str
+    body: str
+    content_hash: str
+
+    def embedding_text(self) -> str:
+        # Title, tags and summary say what the asset is for; repeat them ahead of the body so a
+        # long body does not drown them.
+        kind = self.kind.replace("_", " ")
+        head = f"{self.title}. {kind}. {', '.join(self.tags)}. {self.summary}"
+        return f"{head}\n{head}\n{self.body}"[:_MAX_EMBED_CHARS]
+
+    def as_asset(self) -> Asset:
+        return Asset(title=self.title, kind=self.kind, path=self.relpath, summary=self.summary)
+
+
+def _unquote(value: str) -> str:
+    value = value.strip()
+    if len(value) >= 2 and value[0] == value[-1] and value[0] in "\"'":
+        return value[1:-1]
+    return value
+
+
+def _parse_yamlish(block: str) -> dict[str, Any]:
+    """`key: value`, `key: [a, b]` and `key:` followed by `- item` lines; `#` comments."""
+    data: dict[str, Any] = {}
+    current_list: list[str] | None = None
+    for raw in block.splitlines():
+        line = raw.rstrip()
+        stripped = line.strip()
+        if not stripped or stripped.startswith("#"):
+            continue
+        if stripped.startswith("- ") and current_list is not None:
+            current_list.append(_unquote(stripped[2:]))
+            continue
+        key, sep, value = line.partition(":")
+        if not sep or not key.strip() or key != key.lstrip():
+            raise ValueError(f"front matter line is not 'key: value': {stripped[:60]!r}")
+        value = value.strip()
+        if value and value[0] not in "\"'" and " #" in value:
+            value = value.split(" #", 1)[0].rstrip()
+        key = key.strip().lower()
+        if not value:
+            current_list = []
+            data[key] = current_list
+        elif value.startswith("[") and value.endswith("]"):
+            data[key] = [_unquote(v) for v in value[1:-1].split(",") if v.strip()]
+            current_list = None
+        else:
+            data[key] = _unquote(value)
+            current_list = None
+    return data
+
+
+def parse_asset(text: str, relpath: str) -> AssetFile:
+    """Parse one Markdown asset; ValueError says what is wrong with it."""
+    text = text.lstrip("\ufeff")
+    lines = text.splitlines()
+    if not lines or lines[0].strip() not in ("---", "+++"):
+        raise ValueError("no front matter (start the file with a '---' line)")
+    fence = lines[0].strip()
+    try:
+        end = next(i for i in range(1, len(lines)) if lines[i].strip() == fence)
+    except StopIteration:
+        raise ValueError(f"front matter is not closed by a '{fence}' line") from None
+    block = "\n".join(lines[1:end])
+    if fence == "+++":
+        try:
+            meta: dict[str, Any] = tomllib.loads(block)
+        except tomllib.TOMLDecodeError as exc:
+            raise ValueError(f"front matter is not valid TOML ({exc})") from None
+    else:
+        meta = _parse_yamlish(block)
+    body = "\n".join(lines[end + 1 :]).strip()
+
+    kind = str(meta.get("kind", "")).strip()
+    if kind not in ASSET_KINDS:
+        raise ValueError(f"kind must be one of {', '.join(ASSET_KINDS)}, got {kind!r}")
+    title = str(meta.get("title") or "").strip()
+    if not title:
+        heading = next((ln[2:].strip() for ln in body.splitlines() if ln.startswith("# ")), "")
+        title = heading or Path(relpath).stem.replace("-", " ").replace("_", " ")
+    tags_value = meta.get("tags") or []
+    if isinstance(tags_value, str):
+        tags_value = [t for t in tags_value.split(",")]
+    tags = tuple(str(t).strip().lower() for t in tags_value if str(t).strip())
+    summary = " ".join(str(meta.get("summary") or "").split())[:_MAX_SUMMARY_CHARS]
+    digest = hashlib.sha256(text.encode("utf-8")).hexdigest()
+    return AssetFile(
+        relpath=relpath, title=title, kind=kind,  # type: ignore[arg-type]
+        tags=tags, summary=summary, body=body, content_hash=digest,
+    )
+
+
+def _folder_key(folder: Path) -> str:
+    return str(folder.resolve())
+
+
+def _doc_id(folder_key: str, relpath: str) -> str:
+    folder_hash = hashlib.blake2b(folder_key.encode("utf-8"), digest_size=6).hexdigest()
+    return f"{folder_hash}:{relpath}"
+
+
+class ContentLibrary:
+    """Sales assets in one Chroma collection, embedded with the given embedding function."""
+
+    def __init__(
+        self,
+        client: ClientAPI,
+        embedding_function: EmbeddingFunction[Documents],
+        collection: str = DEFAULT_COLLECTION,
+    ) -> None:
+        if not _COLLECTION_NAME.match(collection):
+            raise ValueError(
+                f"collection name must be 3-512 characters of [a-zA-Z0-9._-], got {collection!r}"
+            )
+        from tools.embeddings import embedding_signature
+
+        self._client = client
+        self._ef = embedding_function
+        self._name = collection
+        self._signature = embedding_signature(embedding_function)
+        self._lock = threading.RLock()
+        self._collection: Collection | None = None
+
+    # -- collection -------------------------------------------------------------------------
+
+    def _open(self) -> Collection:
+        """The collection, created if missing; rebuilt if it holds another embedding space."""
+        cached = self._collection
+        if cached is not None:
+            return cached
+        with self._lock:
+            if self._collection is not None:
+                return self._collection
+            metadata = {"embedding_signature": self._signature}
+            collection: Collection | None = None
+            try:
+                collection = self._client.get_or_create_collection(
+                    self._name, embedding_function=self._ef, metadata=metadata  # type: ignore[arg-type]
+                )
+                if (collection.metadata or {}).get("embedding_signature") != self._signature:
+                    collection = None
+            except ValueError as exc:
+                # Chroma refuses to open a collection persisted with another embedding function.
+                log.info("content library %s: %s", self._name, exc)
+            if collection is None:
+                # Vectors from another model (or dimension) cannot be compared with ours: the
+                # collection is only an index of Markdown files, so start it again.
+                log.warning(
+                    "content library %r was built with other embeddings; recreating it empty "
+                    "(run `hitl ingest PATH` to re-index)",
+                    self._name,
+                )
+                self._client.delete_collection(self._name)
+                collection = self._client.get_or_create_collection(
+                    self._name, embedding_function=self._ef, metadata=metadata  # type: ignore[arg-type]
+                )
+            self._collection = collection
+            return collection
+
+    def count(self) -> int:
+        """How many assets are indexed (all folders)."""
+        return self._open().count()
+
+    # -- indexing ---------------------------------------------------------------------------
+
+    def index_folder(self, path: Path) -> int:
+        """Mirror the Markdown assets under `path` into the library.
+
+        Unchanged files (same relative path and content hash) are not re-embedded; files that
+        are no longer in the folder are removed; files that cannot be parsed are skipped with a
+        warning. Returns the number of assets from this folder now in the library.
+        """
+        folder = Path(path)
+        if not folder.is_dir():
+            raise ContentLibraryError(f"{folder}: not a folder")
+        key = _folder_key(folder)
+        assets: dict[str, AssetFile] = {}
+        for file in sorted(folder.rglob("*.md")):
+            if not file.is_file() or any(p.startswith(".") for p in file.relative_to(folder).parts):
+                continue
+            relpath = file.relative_to(folder).as_posix()
+            try:
+                asset = parse_asset(file.read_text(encoding="utf-8"), relpath)
+            except (ValueError, UnicodeDecodeError) as exc:
+                log.warning("content library: skipping %s: %s", file, exc)
+                continue
+            assets[_doc_id(key, relpath)] = asset
+
+        with self._lock:
+            collection = self._open()
+            existing = collection.get(where={"source_folder": key}, include=["metadatas"])
+            known = {
+                doc_id: (meta or {}).get("content_hash")
+                for doc_id, meta in zip(existing["ids"], existing["metadatas"] or [], strict=False)
+            }
+            gone = [doc_id for doc_id in known if doc_id not in assets]
+            if gone:
+                collection.delete(ids=gone)
+            changed = {
+                doc_id: asset
+                for doc_id, asset in assets.items()
+                if known.get(doc_id) != asset.content_hash
+            }
+            if changed:
+                collection.upsert(
+                    ids=list(changed),
+                    documents=[a.embedding_text() for a in changed.values()],
+                    metadatas=[
+                        {
+                            "title": a.title,
+                            "kind": a.kind,
+                            "path": a.relpath,
+                            "summary": a.summary,
+                            "tags": ",".join(a.tags),
+                            "content_hash": a.content_hash,
+                            "source_folder": key,
+                        }
+                        for a in changed.values()
+                    ],
+                )
+        log.info(
+            "content library: %s: %d assets (%d new or changed, %d removed)",
+            folder, len(assets), len(changed), len(gone),
+        )
+        return len(assets)
+
+    # -- search -----------------------------------------------------------------------------
+
+    def recommend(self, query: str, kind: str | None = None, k: int = 1) -> list[Asset]:
+        """The `k` assets closest to `query`, optionally of one kind, best first."""
+        if k < 1 or not query.strip():
+            return []
+        if kind is not None and kind not in ASSET_KINDS:
+            raise ValueError(f"kind must be one of {', '.join(ASSET_KINDS)}, got {kind!r}")
+        collection = self._open()
+        total = collection.count()
+        if total == 0:
+            return []
+        result = collection.query(
+            query_texts=[query],
+            n_results=min(k, total),
+            where={"kind": kind} if kind else None,
+            include=["metadatas", "distances"],
+        )
+        metadatas = (result.get("metadatas") or [[]])[0]
+        return [
+            Asset(
+                title=str(meta.get("title", "")),
+                kind=str(meta.get("kind", "")),
+                path=str(meta.get("path", "")),
+                summary=str(meta.get("summary", "")),
+            )
+            for meta in metadatas
+            if meta
+        ]
