@@ -49,5 +49,6 @@ def handoff_gate(
         rule = policy.dispositions.get(suppression_reason) if suppression_reason else None  # type: ignore[call-overload]
         if fresh_hand_raise and rule is not None and rule.hand_raise_overrides:
             return Gate(True, f"hand-raise overrides the {suppression_reason} suppression")
-        return Gate(False, f"suppressed until {suppressed_until.isoformat()} ({suppression_reason})")
+        return Gate(False,
+                    f"suppressed until {suppressed_until.isoformat()} ({suppression_reason})")
     return Gate(True, f"route {qualification.route}")

@@ -87,7 +87,8 @@ class Settings(BaseSettings):
 
     @model_validator(mode="after")
     def _consistent(self) -> Settings:
-        if bool(self.slack_bot_token) != bool(self.slack_signing_secret) and not self.slack_app_token:
+        half_configured = bool(self.slack_bot_token) != bool(self.slack_signing_secret)
+        if half_configured and not self.slack_app_token:
             raise ValueError(
                 "set both SLACK_BOT_TOKEN and SLACK_SIGNING_SECRET to turn the Slack surface on "
                 "(or neither to leave it off)"

@@ -1,4 +1,4 @@
-"""Errors the service layer raises; every surface maps them (HTTP status, Slack message, CLI exit)."""
+"""Errors the service layer raises; every surface maps them (HTTP status, Slack, CLI exit)."""
 
 
 class ServiceError(Exception):

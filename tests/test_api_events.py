@@ -11,12 +11,12 @@ from store.tables import Event, Lead
 from tests.conftest import LEAD_ADA, T0, event, hand_raise
 
 
-def _count(rt, table) -> int:  # type: ignore[no-untyped-def]
+def _count(rt, table) -> int:
     with rt.db.session() as s:
         return s.scalar(select(func.count()).select_from(table))
 
 
-def test_requires_bearer_token(client, rt) -> None:  # type: ignore[no-untyped-def]
+def test_requires_bearer_token(client, rt) -> None:
     body = event("e-1", "page_view", at=T0, url="https://x.example/pricing")
     for headers in ({"Authorization": ""}, {"Authorization": "Bearer wrong"}):
         response = client.post("/v1/events", json=body, headers=headers)
@@ -26,7 +26,7 @@ def test_requires_bearer_token(client, rt) -> None:  # type: ignore[no-untyped-d
     assert client.get("/healthz", headers={"Authorization": ""}).status_code == 200
 
 
-def test_single_event_and_batch_accepted_with_duplicates(client, rt) -> None:  # type: ignore[no-untyped-def]
+def test_single_event_and_batch_accepted_with_duplicates(client, rt) -> None:
     one = client.post("/v1/events", json=event("e-0", "email_open", at=T0, campaign="Q4"))
     assert one.status_code == 202
     assert one.json()["accepted"] == 1
@@ -42,7 +42,7 @@ def test_single_event_and_batch_accepted_with_duplicates(client, rt) -> None:  #
     assert _count(rt, Lead) == 1
 
 
-def test_duplicate_changes_nothing(client, rt) -> None:  # type: ignore[no-untyped-def]
+def test_duplicate_changes_nothing(client, rt) -> None:
     client.post("/v1/events", json=event("e-1", "page_view", at=T0, url="https://x/pricing"))
     renamed = dict(LEAD_ADA, company="Evil Corp", title="Intern")
     again = client.post("/v1/events", json=event("e-1", "page_view", at=T0, lead=renamed,
@@ -76,7 +76,7 @@ BAD_EVENTS = [
 
 
 @pytest.mark.parametrize(("change", "field"), BAD_EVENTS)
-def test_each_invalid_field_is_named_and_nothing_is_stored(client, rt, change, field) -> None:  # type: ignore[no-untyped-def]
+def test_each_invalid_field_is_named_and_nothing_is_stored(client, rt, change, field) -> None:
     good = event("ok-1", "page_view", at=T0, url="https://x/pricing")
     bad = dict(event("bad-1", "page_view", at=T0, url="https://x/pricing"), **change)
     response = client.post("/v1/events", json={"events": [good, bad]})
@@ -87,7 +87,7 @@ def test_each_invalid_field_is_named_and_nothing_is_stored(client, rt, change, f
     assert _count(rt, Event) == 0 and _count(rt, Lead) == 0
 
 
-def test_batch_limits(client, rt) -> None:  # type: ignore[no-untyped-def]
+def test_batch_limits(client, rt) -> None:
     too_many = [event(f"e-{i}", "email_open", at=T0) for i in range(1001)]
     response = client.post("/v1/events", json={"events": too_many})
     assert response.status_code == 422
@@ -100,7 +100,7 @@ def test_batch_limits(client, rt) -> None:  # type: ignore[no-untyped-def]
     assert _count(rt, Event) == 0
 
 
-def test_thousand_events_in_one_batch(client, rt) -> None:  # type: ignore[no-untyped-def]
+def test_thousand_events_in_one_batch(client, rt) -> None:
     batch = [event(f"e-{i}", "page_view", at=T0 - timedelta(minutes=i),
                    lead=dict(LEAD_ADA, email=f"p{i % 50}@acme.io"), url="https://x/blog")
              for i in range(1000)]
@@ -110,7 +110,7 @@ def test_thousand_events_in_one_batch(client, rt) -> None:  # type: ignore[no-un
     assert _count(rt, Event) == 1000
 
 
-def test_accepted_events_survive_a_restart_and_are_processed(settings, clock, content_library) -> None:  # type: ignore[no-untyped-def]
+def test_accepted_events_survive_a_restart_and_are_processed(settings, clock, content_library) -> None:
     """Accept in one runtime, 'crash' before processing, process in a fresh one."""
     from service.ingest import ingest_events
     from service.runtime import build_runtime

@@ -31,7 +31,7 @@ def child_env(rt: Any, smtp_url: str) -> dict[str, str]:
     return env
 
 
-def test_a_new_process_resumes_the_paused_graph(client, worker, smtp_sink, rt) -> None:  # type: ignore[no-untyped-def]
+def test_a_new_process_resumes_the_paused_graph(client, worker, smtp_sink, rt) -> None:
     card = pending_card(client, worker)
     assert decide(client, card["approval_id"], action="approve",
                   actor="U0REP0001").status_code == 200
@@ -57,7 +57,7 @@ class StallingHandler:
             await asyncio.sleep(3600)
 
 
-def test_kill_9_during_the_smtp_conversation_sends_once(client, worker, smtp_sink, rt, clock) -> None:  # type: ignore[no-untyped-def]
+def test_kill_9_during_the_smtp_conversation_sends_once(client, worker, smtp_sink, rt, clock) -> None:
     from aiosmtpd.controller import Controller
 
     from service.runtime import build_runtime
@@ -107,7 +107,7 @@ def test_kill_9_during_the_smtp_conversation_sends_once(client, worker, smtp_sin
     restarted.close()
 
 
-def test_smtp_refusal_is_retried_then_delivered(client, worker, smtp_sink, rt, clock) -> None:  # type: ignore[no-untyped-def]
+def test_smtp_refusal_is_retried_then_delivered(client, worker, smtp_sink, rt, clock) -> None:
     card = pending_card(client, worker)
     smtp_sink.refuse_next("451 4.3.0 try again later")
     decide(client, card["approval_id"], action="approve", actor="U0REP0001")

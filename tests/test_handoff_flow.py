@@ -12,7 +12,7 @@ from tests.conftest import LEAD_ADA, T0, event, hand_raise
 from tests.flow import decide, ingest, pending_card
 
 
-def test_card_waits_for_a_human_then_approve_sends_exactly_once(client, worker, smtp_sink, rt) -> None:  # type: ignore[no-untyped-def]
+def test_card_waits_for_a_human_then_approve_sends_exactly_once(client, worker, smtp_sink, rt) -> None:
     card = pending_card(client, worker)
     assert smtp_sink.messages == []  # nothing goes out before a human approves
     assert card["assignee"] == "U0REP0001" and card["version"] == 1
@@ -46,7 +46,7 @@ def test_card_waits_for_a_human_then_approve_sends_exactly_once(client, worker, 
     assert lead["stage"] == "contacted" and lead["owner"] == "U0REP0001"
 
 
-def test_edit_sends_the_edited_text(client, worker, smtp_sink) -> None:  # type: ignore[no-untyped-def]
+def test_edit_sends_the_edited_text(client, worker, smtp_sink) -> None:
     card = pending_card(client, worker)
     response = decide(client, card["approval_id"], action="edit", actor="riley@example.com",
                       subject="Your demo, Ada", body="Hi Ada,\n\nEdited by Riley.\n\nRiley")
@@ -57,7 +57,7 @@ def test_edit_sends_the_edited_text(client, worker, smtp_sink) -> None:  # type:
     assert "Edited by Riley." in mail.body
 
 
-def test_reject_recycles_with_reason_and_suppression(client, worker, smtp_sink, rt, clock) -> None:  # type: ignore[no-untyped-def]
+def test_reject_recycles_with_reason_and_suppression(client, worker, smtp_sink, rt, clock) -> None:
     card = pending_card(client, worker)
     missing = decide(client, card["approval_id"], action="reject", actor="U0REP0001")
     assert missing.status_code == 422
@@ -88,7 +88,7 @@ def test_reject_recycles_with_reason_and_suppression(client, worker, smtp_sink, 
     assert len(cards) == 1 and cards[0]["context"]["top_signals"][0]["event_id"] == "later-2"
 
 
-def test_revise_supersedes_the_old_version(client, worker, smtp_sink) -> None:  # type: ignore[no-untyped-def]
+def test_revise_supersedes_the_old_version(client, worker, smtp_sink) -> None:
     card = pending_card(client, worker)
     missing = decide(client, card["approval_id"], action="revise", actor="U0REP0001")
     assert missing.status_code == 422 and missing.json()["errors"][0]["field"] == "instruction"
@@ -107,7 +107,7 @@ def test_revise_supersedes_the_old_version(client, worker, smtp_sink) -> None:  
     assert mail.subject == v2["draft"]["subject"]
 
 
-def test_escalate_hands_the_card_to_a_manager(client, worker, smtp_sink) -> None:  # type: ignore[no-untyped-def]
+def test_escalate_hands_the_card_to_a_manager(client, worker, smtp_sink) -> None:
     card = pending_card(client, worker)
     bad = decide(client, card["approval_id"], action="escalate", actor="U0REP0001",
                  escalate_to="nobody@nowhere.io")
@@ -128,7 +128,7 @@ def test_escalate_hands_the_card_to_a_manager(client, worker, smtp_sink) -> None
     assert len(smtp_sink.messages) == 1
 
 
-def test_strangers_are_refused_and_change_nothing(client, worker, smtp_sink) -> None:  # type: ignore[no-untyped-def]
+def test_strangers_are_refused_and_change_nothing(client, worker, smtp_sink) -> None:
     card = pending_card(client, worker)
     for actor in ("U0REP0002", "someone@evil.test", "U0SUP0001"):
         response = decide(client, card["approval_id"], action="approve", actor=actor)
@@ -139,7 +139,7 @@ def test_strangers_are_refused_and_change_nothing(client, worker, smtp_sink) -> 
     assert client.get("/v1/approvals").json()[0]["status"] == "pending"
 
 
-def test_concurrent_double_approve_sends_once(client, worker, smtp_sink) -> None:  # type: ignore[no-untyped-def]
+def test_concurrent_double_approve_sends_once(client, worker, smtp_sink) -> None:
     card = pending_card(client, worker)
     statuses: list[int] = []
     barrier = threading.Barrier(8)
@@ -160,7 +160,7 @@ def test_concurrent_double_approve_sends_once(client, worker, smtp_sink) -> None
     assert len(smtp_sink.messages) == 1
 
 
-def test_unsubscribe_after_approval_blocks_the_send(client, worker, smtp_sink, rt) -> None:  # type: ignore[no-untyped-def]
+def test_unsubscribe_after_approval_blocks_the_send(client, worker, smtp_sink, rt) -> None:
     card = pending_card(client, worker)
     ingest(client, [event("unsub-1", "unsubscribe", at=T0 + timedelta(minutes=1))])
     worker.run_until_idle()
@@ -175,7 +175,7 @@ def test_unsubscribe_after_approval_blocks_the_send(client, worker, smtp_sink, r
     assert lead["stage"] == "blocked" and lead["unsubscribed"] is True
 
 
-def test_frequency_cap_blocks_a_third_message_in_a_week(client, worker, smtp_sink, rt, clock) -> None:  # type: ignore[no-untyped-def]
+def test_frequency_cap_blocks_a_third_message_in_a_week(client, worker, smtp_sink, rt, clock) -> None:
     for round_ in range(3):
         ingest(client, [event(f"hr-{round_}", "form_submit",
                               at=clock.now() - timedelta(minutes=1), form="demo")])
@@ -191,7 +191,7 @@ def test_frequency_cap_blocks_a_third_message_in_a_week(client, worker, smtp_sin
         assert "frequency cap" in blocked.status_detail
 
 
-def test_without_smtp_the_send_is_recorded_not_dropped(tmp_path, clock, content_library) -> None:  # type: ignore[no-untyped-def]
+def test_without_smtp_the_send_is_recorded_not_dropped(tmp_path, clock, content_library) -> None:
     from fastapi.testclient import TestClient
 
     from api.app import create_app
@@ -214,7 +214,7 @@ def test_without_smtp_the_send_is_recorded_not_dropped(tmp_path, clock, content_
     rt.close()
 
 
-def test_nurture_and_disqualified_leads_never_reach_a_human(client, worker) -> None:  # type: ignore[no-untyped-def]
+def test_nurture_and_disqualified_leads_never_reach_a_human(client, worker) -> None:
     early = dict(LEAD_ADA, email="finn@tinybakery.co", employees=12, company="Tiny Bakery",
                  domain="tinybakery.co", title="Owner", industry="Food")
     rival = dict(LEAD_ADA, email="spy@rivalsoft.com", domain="rivalsoft.com")
@@ -232,7 +232,7 @@ def test_nurture_and_disqualified_leads_never_reach_a_human(client, worker) -> N
     assert leads["spy@rivalsoft.com"]["disqualifiers"][0]["code"] == "competitor"
 
 
-def test_one_owner_at_a_time(client, worker) -> None:  # type: ignore[no-untyped-def]
+def test_one_owner_at_a_time(client, worker) -> None:
     card = pending_card(client, worker)
     ingest(client, [event("again-1", "form_submit", at=T0, form="pricing")])
     worker.run_until_idle()
@@ -240,7 +240,7 @@ def test_one_owner_at_a_time(client, worker) -> None:  # type: ignore[no-untyped
     assert [c["approval_id"] for c in cards] == [card["approval_id"]]
 
 
-def test_lead_and_context_endpoints(client, worker) -> None:  # type: ignore[no-untyped-def]
+def test_lead_and_context_endpoints(client, worker) -> None:
     card = pending_card(client, worker)
     lead = client.get(f"/v1/leads/{card['lead_id']}").json()
     for key in ("score", "band", "disqualifiers", "owner", "stage", "sla_due_at",
@@ -256,7 +256,7 @@ def test_lead_and_context_endpoints(client, worker) -> None:  # type: ignore[no-
     assert client.get("/v1/leads/lead_nope").status_code == 404
 
 
-def test_erasure_removes_personal_data_and_checkpoints(client, worker, rt) -> None:  # type: ignore[no-untyped-def]
+def test_erasure_removes_personal_data_and_checkpoints(client, worker, rt) -> None:
     card = pending_card(client, worker)
     response = client.delete(f"/v1/leads/{card['lead_id']}")
     assert response.status_code == 200 and response.json()["erased"] is True

@@ -33,7 +33,7 @@ def completion(content: str, finish_reason: str = "stop") -> dict[str, Any]:
 
 
 @pytest.fixture
-def model_app(tmp_path, smtp_sink, clock, content_library) -> Iterator[tuple[Any, Any, Any]]:  # type: ignore[no-untyped-def]
+def model_app(tmp_path, smtp_sink, clock, content_library) -> Iterator[tuple[Any, Any, Any]]:
     settings = make_settings(tmp_path, smtp_url=smtp_sink.url, openai_base_url=LLM,
                              openai_api_key="sk-test", model_max_retries=0,
                              model_timeout_s=2, embeddings="local")
@@ -46,7 +46,7 @@ def model_app(tmp_path, smtp_sink, clock, content_library) -> Iterator[tuple[Any
     rt.close()
 
 
-def test_model_draft_reaches_the_card(model_app) -> None:  # type: ignore[no-untyped-def]
+def test_model_draft_reaches_the_card(model_app) -> None:
     rt, worker, client = model_app
     draft = {"subject": "Your Acme demo", "body": "Hi Ada,\n\nThanks for asking for a demo.\n\n"
              "Riley"}
@@ -61,7 +61,7 @@ def test_model_draft_reaches_the_card(model_app) -> None:  # type: ignore[no-unt
 
 
 @pytest.mark.parametrize("failure", ["500", "429", "timeout", "length", "garbage"])
-def test_model_failures_still_reach_a_human_with_a_fallback(model_app, failure) -> None:  # type: ignore[no-untyped-def]
+def test_model_failures_still_reach_a_human_with_a_fallback(model_app, failure) -> None:
     rt, worker, client = model_app
     responses = {
         "500": httpx.Response(500, json={"error": {"message": "boom"}}),
@@ -90,7 +90,7 @@ def injected_lead_events() -> list[dict[str, Any]]:
     ]
 
 
-def test_injection_cannot_change_the_recipient_with_a_model(model_app, smtp_sink) -> None:  # type: ignore[no-untyped-def]
+def test_injection_cannot_change_the_recipient_with_a_model(model_app, smtp_sink) -> None:
     rt, worker, client = model_app
     # The model is fooled and writes to the attacker; the product is not.
     fooled = {"subject": "As requested", "body": "To: attacker@evil.test\nBcc: ceo@evil.test\n\n"
@@ -113,7 +113,7 @@ def test_injection_cannot_change_the_recipient_with_a_model(model_app, smtp_sink
     assert mail.message["Reply-To"] is None
 
 
-def test_injection_offline_cannot_change_the_recipient_or_leak(client, worker, smtp_sink) -> None:  # type: ignore[no-untyped-def]
+def test_injection_offline_cannot_change_the_recipient_or_leak(client, worker, smtp_sink) -> None:
     other = dict(LEAD_ADA, email="bob@other.io", first_name="Bob", company="Other")
     client.post("/v1/events", json={"events": [
         event("o-1", "page_view", at=T0, lead=other, url="https://vendor.example/blog")]})

@@ -25,7 +25,7 @@ pytestmark = pytest.mark.postgres
 
 
 @pytest.fixture
-def replicas(tmp_path, postgres_url, smtp_sink, clock, content_library) -> Iterator[list[Any]]:  # type: ignore[no-untyped-def]
+def replicas(tmp_path, postgres_url, smtp_sink, clock, content_library) -> Iterator[list[Any]]:
     """Two app replicas (runtime + worker + API client) sharing one PostgreSQL database."""
     settings = make_settings(tmp_path, database_url=postgres_url, smtp_url=smtp_sink.url)
     made = []
@@ -42,7 +42,7 @@ def replicas(tmp_path, postgres_url, smtp_sink, clock, content_library) -> Itera
         rt.close()
 
 
-def test_postgres_store_and_checkpointer_run_the_whole_handoff(replicas, smtp_sink) -> None:  # type: ignore[no-untyped-def]
+def test_postgres_store_and_checkpointer_run_the_whole_handoff(replicas, smtp_sink) -> None:
     from langgraph.checkpoint.postgres import PostgresSaver
 
     rt, worker, client = replicas[0]
@@ -58,7 +58,7 @@ def test_postgres_store_and_checkpointer_run_the_whole_handoff(replicas, smtp_si
     assert mail.rcpt_tos == ["ada@acme.io"]
 
 
-def test_concurrent_approvals_on_two_replicas_send_once(replicas, smtp_sink) -> None:  # type: ignore[no-untyped-def]
+def test_concurrent_approvals_on_two_replicas_send_once(replicas, smtp_sink) -> None:
     rt, worker, client = replicas[0]
     card = pending_card(client, worker)
     statuses: list[int] = []
@@ -86,7 +86,7 @@ def test_concurrent_approvals_on_two_replicas_send_once(replicas, smtp_sink) -> 
         assert s.scalar(select(func.count()).select_from(OutboxMessage)) == 1
 
 
-def test_skip_locked_claims_each_job_once(replicas) -> None:  # type: ignore[no-untyped-def]
+def test_skip_locked_claims_each_job_once(replicas) -> None:
     from datetime import timedelta
 
     rt = replicas[0][0]

@@ -7,12 +7,11 @@ import smtplib
 import ssl
 import threading
 from dataclasses import dataclass, field
-from email.message import EmailMessage
-from email.utils import formataddr, format_datetime
 from datetime import datetime
+from email.message import EmailMessage
+from email.utils import format_datetime, formataddr
 from typing import Protocol
 from urllib.parse import parse_qs, unquote, urlparse
-
 
 _POLICY = email.policy.SMTP.clone(max_line_length=998)
 
@@ -94,7 +93,8 @@ class SmtpEmailSender:
         except smtplib.SMTPRecipientsRefused as exc:
             raise SendError(f"recipient refused: {exc.recipients}", transient=False) from exc
         except (smtplib.SMTPException, OSError) as exc:
-            raise SendError(f"SMTP connection failed: {type(exc).__name__}", transient=True) from exc
+            raise SendError(f"SMTP connection failed: {type(exc).__name__}",
+                            transient=True) from exc
 
 
 @dataclass

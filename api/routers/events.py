@@ -1,6 +1,6 @@
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Body, status
 from fastapi.exceptions import RequestValidationError
@@ -18,7 +18,7 @@ router = APIRouter(tags=["events"])
              openapi_extra={"requestBody": {"content": {"application/json": {"schema": {
                  "oneOf": [{"$ref": "#/components/schemas/EventIn"},
                            {"$ref": "#/components/schemas/EventBatchIn"}]}}}, "required": True}})
-def post_events(rt: RuntimeDep, payload: dict[str, Any] = Body(...)) -> IngestAccepted:
+def post_events(rt: RuntimeDep, payload: Annotated[dict[str, Any], Body()]) -> IngestAccepted:
     """Accept one event or `{"events": [...]}` (at most 1,000); all-or-nothing validation."""
     try:
         if "events" in payload:
