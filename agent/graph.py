@@ -7,7 +7,7 @@ only edge into `presend_checks` leaves from `request_approval`.
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Any, Literal, cast
 
 from langgraph.graph import END, START, StateGraph
 from langgraph.runtime import Runtime
@@ -18,9 +18,14 @@ from agent.routers import after_checks, after_decision, after_qualify
 from agent.state import HandoffPort, HandoffState
 
 
-def qualify(state: HandoffState, runtime: Runtime[HandoffPort]
+def _port(runtime: Runtime[Any]) -> HandoffPort:
+    """The run's context is the port (LangGraph's Runtime typing wants a concrete class)."""
+    return cast(HandoffPort, runtime.context)
+
+
+def qualify(state: HandoffState, runtime: Runtime[Any]
             ) -> Command[Literal["package_context", "close"]]:
-    qualification = runtime.context.qualify(state["lead_id"])
+    qualification = _port(runtime).qualify(state["lead_id"])
     goto = after_qualify(qualification)
     if goto == "close":
         outcome = "erased" if qualification is None else "not_qualified"
@@ -29,14 +34,14 @@ def qualify(state: HandoffState, runtime: Runtime[HandoffPort]
     return Command(goto=goto, update={"qualification": qualification.model_dump(mode="json")})
 
 
-def package_context(state: HandoffState, runtime: Runtime[HandoffPort]) -> dict[str, Any]:
-    package = runtime.context.context_package(state["lead_id"])
+def package_context(state: HandoffState, runtime: Runtime[Any]) -> dict[str, Any]:
+    package = _port(runtime).context_package(state["lead_id"])
     return {"context": package.model_dump(mode="json")}
 
 
-def draft(state: HandoffState, runtime: Runtime[HandoffPort]) -> dict[str, Any]:
+def draft(state: HandoffState, runtime: Runtime[Any]) -> dict[str, Any]:
     previous = Draft.model_validate(state["draft"]) if state.get("draft") else None
-    written = runtime.context.draft(
+    written = _port(runtime).draft(
         state["lead_id"], ContextPackage.model_validate(state["context"]),
         assignee=state["assignee"], instruction=state.get("instruction"), previous=previous,
     )
@@ -44,9 +49,9 @@ def draft(state: HandoffState, runtime: Runtime[HandoffPort]) -> dict[str, Any]:
             "instruction": None}
 
 
-def request_approval(state: HandoffState, runtime: Runtime[HandoffPort]
+def request_approval(state: HandoffState, runtime: Runtime[Any]
                      ) -> Command[Literal["presend_checks", "draft", "request_approval", "close"]]:
-    port = runtime.context
+    port = _port(runtime)
     approval_id, request = port.open_approval(
         state["handoff_id"], state["version"], assignee=state["assignee"],
         draft=Draft.model_validate(state["draft"]),
@@ -75,12 +80,12 @@ def request_approval(state: HandoffState, runtime: Runtime[HandoffPort]
     return Command(goto=goto, update=update)
 
 
-def presend_checks(state: HandoffState, runtime: Runtime[HandoffPort]
+def presend_checks(state: HandoffState, runtime: Runtime[Any]
                    ) -> Command[Literal["send", "close"]]:
     outbox_id = state.get("outbox_id")
     if not outbox_id:
         raise RuntimeError("presend_checks reached without an approved outbox message")
-    blocks = runtime.context.presend_blocks(outbox_id)
+    blocks = _port(runtime).presend_blocks(outbox_id)
     goto = after_checks(blocks)
     update: dict[str, Any] = {"blocks": blocks}
     if goto == "close":
@@ -88,22 +93,22 @@ def presend_checks(state: HandoffState, runtime: Runtime[HandoffPort]
     return Command(goto=goto, update=update)
 
 
-def send(state: HandoffState, runtime: Runtime[HandoffPort]) -> dict[str, Any]:
+def send(state: HandoffState, runtime: Runtime[Any]) -> dict[str, Any]:
     outbox_id = state.get("outbox_id")
     if not outbox_id:
         raise RuntimeError("send reached without an approved outbox message")
-    return {"outcome": runtime.context.deliver(outbox_id)}
+    return {"outcome": _port(runtime).deliver(outbox_id)}
 
 
-def close(state: HandoffState, runtime: Runtime[HandoffPort]) -> dict[str, Any]:
+def close(state: HandoffState, runtime: Runtime[Any]) -> dict[str, Any]:
     detail = "; ".join(state.get("blocks") or []) or None
-    runtime.context.close(state["handoff_id"], state.get("outcome", "failed"),
+    _port(runtime).close(state["handoff_id"], state.get("outcome", "failed"),
                           reason_code=state.get("reason_code"), detail=detail)
     return {}
 
 
 def build_handoff_graph(checkpointer: Any) -> Any:
-    builder = StateGraph(HandoffState, context_schema=HandoffPort)  # type: ignore[type-var]
+    builder = StateGraph(HandoffState)
     builder.add_node("qualify", qualify)
     builder.add_node("package_context", package_context)
     builder.add_node("draft", draft)

@@ -23,7 +23,8 @@ def _csv_row(row: dict[str, str]) -> dict[str, Any]:
     """CSV columns: event_id, type, occurred_at, the lead fields, then `properties` (JSON) or
     any other column as a property."""
     event: dict[str, Any] = {k: row[k] for k in _EVENT_FIELDS if row.get(k)}
-    lead = {k: v for k, v in row.items() if k in _LEAD_FIELDS and v not in (None, "")}
+    lead: dict[str, Any] = {k: v for k, v in row.items()
+                            if k in _LEAD_FIELDS and v not in (None, "")}
     if "employees" in lead:
         lead["employees"] = int(lead["employees"])
     properties: dict[str, Any] = json.loads(row["properties"]) if row.get("properties") else {}

@@ -108,7 +108,7 @@ def decide(rt: AppRuntime, approval_id: str, decision: DecisionIn) -> dict[str, 
             payload["reason_code"] = decision.reason_code
 
         # The conditional UPDATE is the race arbiter: of concurrent deciders, one sees rowcount 1.
-        won = session.execute(
+        won = session.execute(  # type: ignore[attr-defined]
             update(Approval)
             .where(Approval.id == approval_id, Approval.status == "pending")
             .values(status=_STATUS[decision.action], decided_at=now, decided_by=member.key)

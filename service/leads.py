@@ -170,9 +170,9 @@ def _pick_owner(rt: AppRuntime, session: Session, lead: Lead,
     open_counts = dict(session.execute(
         select(Approval.assignee, func.count()).where(Approval.status == "pending")
         .group_by(Approval.assignee)).tuples().all())
-    last_assigned = dict(session.execute(
+    last_assigned = {key: at for key, at in session.execute(
         select(Handoff.assignee, func.max(Handoff.created_at)).group_by(Handoff.assignee)
-    ).tuples().all())
+    ).tuples() if key is not None}
     chosen = choose_owner(profile(lead), qualification, rt.roster, rt.policy, open_counts,
                           last_assigned)
     if chosen is not None:
@@ -211,10 +211,11 @@ def build_context(rt: AppRuntime, lead_id: str) -> ContextPackage:
             raise NotFound(f"lead {lead_id} not found")
         qualification, signals = qualify_lead(rt, session, lead)
         lead_profile = profile(lead)
-        flags = {"unsubscribed": lead.unsubscribed_at is not None, "consent": lead.consent,
-                 "suppressed_until": lead.suppressed_until}
+        unsubscribed = lead.unsubscribed_at is not None
+        consent, suppressed_until = lead.consent, lead.suppressed_until
     return build_context_package(lead_profile, qualification, signals, rt.clock.now(),
-                                 rt.policy, rt.content_library, **flags)
+                                 rt.policy, rt.content_library, unsubscribed=unsubscribed,
+                                 consent=consent, suppressed_until=suppressed_until)
 
 
 def erase_lead(rt: AppRuntime, lead_id: str, *, actor: str) -> dict[str, Any]:

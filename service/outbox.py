@@ -86,7 +86,7 @@ def deliver(rt: AppRuntime, outbox_id: str) -> DeliveryStatus:
     """Send one approved message at most once. Idempotent: call it as often as you like."""
     now = rt.clock.now()
     with rt.db.session() as session:
-        claimed = session.execute(
+        claimed = session.execute(  # type: ignore[attr-defined]
             update(OutboxMessage)
             .where(OutboxMessage.id == outbox_id,
                    (OutboxMessage.status == "pending")

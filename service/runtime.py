@@ -101,7 +101,7 @@ class AppRuntime:
                 min_size=1, max_size=self.settings.worker_threads + 4, open=True,
                 kwargs={"autocommit": True, "prepare_threshold": 0, "row_factory": dict_row},
             )
-            saver = PostgresSaver(pool)  # type: ignore[arg-type]
+            saver = PostgresSaver(pool)  # type: ignore[arg-type,assignment]
         saver.setup()
         return saver
 

@@ -22,8 +22,12 @@ log = logging.getLogger(__name__)
 
 Handler = Callable[[AppRuntime, dict[str, Any]], None]
 
+def _process_lead(rt: AppRuntime, payload: dict[str, Any]) -> None:
+    leads.process_lead(rt, payload["lead_id"])
+
+
 HANDLERS: dict[str, Handler] = {
-    "process_lead": lambda rt, p: leads.process_lead(rt, p["lead_id"]) and None,
+    "process_lead": _process_lead,
     "run_handoff": lambda rt, p: handoffs.run_handoff(rt, p["handoff_id"]),
     "resume_handoff": lambda rt, p: handoffs.resume_handoff(rt, p["handoff_id"],
                                                             p["decision_id"]),

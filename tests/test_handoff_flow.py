@@ -271,3 +271,26 @@ def test_erasure_removes_personal_data_and_checkpoints(client, worker, rt) -> No
     # A replayed webhook for an erased event cannot bring the person back.
     replay = ingest(client, hand_raise())
     assert replay["accepted"] == 0 and replay["duplicates"] == 3
+
+
+BAD_DECISIONS = [
+    ({"action": "edit", "actor": "U0REP0001"}, "body"),
+    ({"action": "edit", "actor": "U0REP0001", "body": "x", "subject": " "}, "subject"),
+    ({"action": "revise", "actor": "U0REP0001", "instruction": "  "}, "instruction"),
+    ({"action": "reject", "actor": "U0REP0001", "reason_code": "bored"}, "reason_code"),
+    ({"action": "ignore", "actor": "U0REP0001"}, "action"),
+    ({"action": "approve"}, "actor"),
+    ({"action": "approve", "actor": "U0REP0001", "to": "attacker@evil.test"}, "to"),
+]
+
+
+def test_each_invalid_decision_is_a_named_422_and_changes_nothing(client, worker, smtp_sink) -> None:
+    card = pending_card(client, worker)
+    for body, field in BAD_DECISIONS:
+        response = decide(client, card["approval_id"], **body)
+        assert response.status_code == 422, body
+        assert field in [e["field"] for e in response.json()["errors"]], response.json()
+    assert client.get("/v1/approvals", params={"status": "bogus"}).status_code == 422
+    worker.run_until_idle()
+    assert client.get("/v1/approvals").json()[0]["status"] == "pending"
+    assert smtp_sink.messages == []
