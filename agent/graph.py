@@ -49,8 +49,9 @@ def draft(state: HandoffState, runtime: Runtime[Any]) -> dict[str, Any]:
             "instruction": None}
 
 
-def request_approval(state: HandoffState, runtime: Runtime[Any]
-                     ) -> Command[Literal["presend_checks", "draft", "request_approval", "close"]]:
+def request_approval(
+    state: HandoffState, runtime: Runtime[Any]
+) -> Command[Literal["presend_checks", "draft", "request_approval", "package_context", "close"]]:
     port = _port(runtime)
     approval_id, request = port.open_approval(
         state["handoff_id"], state["version"], assignee=state["assignee"],
@@ -72,6 +73,8 @@ def request_approval(state: HandoffState, runtime: Runtime[Any]
     elif decision.action == "escalate":
         update["assignee"] = decision.payload["escalate_to"]
         update["version"] = state["version"] + 1
+    elif decision.action == "reassign":
+        update["assignee"] = decision.payload["escalate_to"]
     elif decision.action == "reject":
         update["outcome"] = "rejected"
         update["reason_code"] = decision.payload.get("reason_code")

@@ -96,7 +96,7 @@ class Routing(_Frozen):
 
 class SlaRule(_Frozen):
     human: bool
-    minutes: int | None = None
+    minutes: float | None = Field(None, gt=0)
     business_days: int | None = None
     same_business_day: bool = False
     business_hours: bool = True
@@ -107,6 +107,8 @@ class BusinessHours(_Frozen):
     start: time
     end: time
     days: list[Weekday]
+    # Count SLA time in the owner's time zone (roster `timezone`) when they have one.
+    use_owner_timezone: bool = True
 
     @field_validator("timezone")
     @classmethod
@@ -124,6 +126,16 @@ class BusinessHours(_Frozen):
         if not self.days:
             raise ValueError("business_hours.days must name at least one day")
         return self
+
+
+class Rescue(_Frozen):
+    """Momentum rescue when an SLA is missed: remind, then escalate and reassign."""
+
+    remind_on_first_breach: bool = True
+    reassign_on_second_breach: bool = True
+    nurture_track: str = "momentum-rescue"
+    # Routes whose leads are also enrolled in the (pre-approved) rescue nurture track.
+    nurture_routes: list[Route] = []
 
 
 class Caps(_Frozen):
@@ -159,6 +171,7 @@ class Policy(_Frozen):
     caps: Caps
     dispositions: dict[ReasonCode, DispositionRule]
     risks: Risks
+    rescue: Rescue = Rescue()
 
     @model_validator(mode="after")
     def _complete(self) -> Policy:

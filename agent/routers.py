@@ -17,7 +17,7 @@ def after_qualify(qualification: Qualification | None) -> Literal["package_conte
 
 def after_decision(
     decision: DecisionRecord,
-) -> Literal["presend_checks", "draft", "request_approval", "close"]:
+) -> Literal["presend_checks", "draft", "request_approval", "package_context", "close"]:
     match decision.action:
         case "approve" | "edit":
             if not decision.outbox_id:
@@ -27,6 +27,8 @@ def after_decision(
             return "draft"
         case "escalate":
             return "request_approval"
+        case "reassign":
+            return "package_context"  # a new owner gets a refreshed package and draft
         case "reject":
             return "close"
     raise ValueError(f"unexpected decision action {decision.action!r}")

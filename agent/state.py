@@ -7,7 +7,8 @@ from typing import Any, Literal, Protocol, TypedDict
 
 from agent.models import ContextPackage, Draft, Qualification
 
-DecisionAction = Literal["approve", "edit", "revise", "escalate", "reject"]
+# `reassign` is the system's own decision when an SLA is breached twice (never a person's).
+DecisionAction = Literal["approve", "edit", "revise", "escalate", "reject", "reassign"]
 Outcome = Literal["sent", "not_sent", "blocked", "failed", "rejected", "not_qualified", "erased"]
 
 

@@ -19,6 +19,20 @@ class IngestAccepted(BaseModel):
     leads: list[LeadRef]
 
 
+class ActiveHandoff(BaseModel):
+    """Who owns the lead right now and how the SLA stands (one owner at a time)."""
+
+    handoff_id: str
+    status: str
+    route: str
+    assignee: str | None
+    sla_due_at: datetime | None
+    sla_breaches: int
+    reminded_at: datetime | None
+    escalated_at: datetime | None
+    created_at: datetime
+
+
 class LeadPublic(BaseModel):
     lead_id: str
     email: str | None
@@ -46,6 +60,7 @@ class LeadPublic(BaseModel):
     policy_version: str | None
     created_at: datetime
     updated_at: datetime
+    handoff: ActiveHandoff | None = None
 
 
 class DraftPublic(BaseModel):

@@ -48,6 +48,9 @@ class Settings(BaseSettings):
     team_file: Path = Field(DEFAULTS_DIR / "team.toml", validation_alias="HITL_TEAM_FILE")
     policy_file: Path = Field(DEFAULTS_DIR / "policy.toml", validation_alias="HITL_POLICY_FILE")
 
+    marketing_url: str | None = Field(None, validation_alias="HITL_MARKETING_URL")
+    marketing_token: str | None = Field(None, validation_alias="HITL_MARKETING_TOKEN")
+
     smtp_url: str | None = Field(None, validation_alias="HITL_SMTP_URL")
     from_email: str = Field("no-reply@localhost", validation_alias="HITL_FROM_EMAIL")
 

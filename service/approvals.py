@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import hashlib
-from datetime import UTC
+from datetime import UTC, datetime
 from email.utils import parseaddr
 from typing import Any
 
@@ -20,7 +20,7 @@ from store.tables import Approval, Decision, Handoff, Lead, OutboxMessage
 
 # Status an approval takes for each action; only `pending` approvals can be decided.
 _STATUS = {"approve": "approved", "edit": "edited", "revise": "revised",
-           "escalate": "escalated", "reject": "rejected"}
+           "escalate": "escalated", "reject": "rejected", "reassign": "reassigned"}
 
 
 def content_hash(subject: str, body: str) -> str:
@@ -107,47 +107,70 @@ def decide(rt: AppRuntime, approval_id: str, decision: DecisionIn) -> dict[str, 
         elif decision.action == "reject":
             payload["reason_code"] = decision.reason_code
 
-        # The conditional UPDATE is the race arbiter: of concurrent deciders, one sees rowcount 1.
-        won = session.execute(  # type: ignore[attr-defined]
-            update(Approval)
-            .where(Approval.id == approval_id, Approval.status == "pending")
-            .values(status=_STATUS[decision.action], decided_at=now, decided_by=member.key)
-        ).rowcount
-        if won != 1:
-            raise Conflict("this approval was decided a moment ago by someone else")
-
-        outbox_id = None
         if decision.action in ("approve", "edit"):
             subject = (decision.subject or approval.subject) if decision.action == "edit" \
                 else approval.subject
             body = decision.body if decision.action == "edit" and decision.body else approval.body
             payload.update(subject=subject, body=body, content_hash=content_hash(subject, body),
                            edited=decision.action == "edit")
-            outbox_id = _queue_outbox(rt, session, approval, member, subject, body, now)
-            payload["outbox_id"] = outbox_id
 
-        decision_id = new_id("dec")
-        session.add(Decision(id=decision_id, approval_id=approval_id,
-                             handoff_id=approval.handoff_id, action=decision.action,
-                             actor=member.key, payload=payload,
-                             policy_version=rt.policy.version, created_at=now))
-        audit(session, rt, actor=member.key, action=f"decision_{decision.action}",
-              lead_id=approval.lead_id, subject_id=approval_id, version=approval.version,
-              reason_code=decision.reason_code)
-        enqueue(session, "resume_handoff",
-                {"handoff_id": approval.handoff_id, "decision_id": decision_id}, now=now,
-                dedupe_key=f"resume:{decision_id}")
-        if rt.settings.slack_enabled:
-            enqueue(session, "slack_update_card", {"approval_id": approval_id}, now=now,
-                    dedupe_key=f"slack_update:{approval_id}")
+        decision_id = record_decision(rt, session, approval, decision.action, member.key,
+                                      payload, now=now)
+        if decision.action in ("approve", "edit"):
+            # The outbox row commits with the decision: approved means queued, exactly once.
+            payload["outbox_id"] = _queue_outbox(rt, session, approval, member,
+                                                 payload["subject"], payload["body"], now)
+            session.get(Decision, decision_id).payload = dict(payload)  # type: ignore[union-attr]
         view = approval_view(approval)
     rt.metrics.decisions.labels(decision.action).inc()
-    if approval.created_at:
-        rt.metrics.card_to_decision.observe((now - approval.created_at).total_seconds())
+    _observe_decision(rt, view, now)
     rt.notify_work()
-    view.update(status=_STATUS[decision.action], decided_at=now, decided_by=member.key,
+    view.update(decided_at=now, decided_by=member.key,
                 decision={"decision_id": decision_id, "action": decision.action, **payload})
     return view
+
+
+def record_decision(rt: AppRuntime, session: Any, approval: Approval, action: str, actor: str,
+                    payload: dict[str, Any], *, now: datetime) -> str:
+    """The one place a decision is written: first wins, then the graph resume is queued.
+
+    Used by `decide()` for people and by the SLA timers for the system's own reassignment.
+    Raises Conflict when another decision got there first.
+    """
+    # The conditional UPDATE is the race arbiter: of concurrent deciders, one sees rowcount 1.
+    won = session.execute(
+        update(Approval)
+        .where(Approval.id == approval.id, Approval.status == "pending")
+        .values(status=_STATUS[action], decided_at=now, decided_by=actor)
+    ).rowcount
+    if won != 1:
+        raise Conflict("this approval was decided a moment ago by someone else")
+    decision_id = new_id("dec")
+    session.add(Decision(id=decision_id, approval_id=approval.id, handoff_id=approval.handoff_id,
+                         action=action, actor=actor, payload=payload,
+                         policy_version=rt.policy.version, created_at=now))
+    session.flush()
+    audit(session, rt, actor=actor, action=f"decision_{action}", lead_id=approval.lead_id,
+          subject_id=approval.id, version=approval.version,
+          reason_code=payload.get("reason_code"))
+    enqueue(session, "resume_handoff",
+            {"handoff_id": approval.handoff_id, "decision_id": decision_id}, now=now,
+            dedupe_key=f"resume:{decision_id}")
+    if rt.settings.slack_enabled:
+        enqueue(session, "slack_update_card", {"approval_id": approval.id}, now=now,
+                dedupe_key=f"slack_update:{approval.id}")
+    return decision_id
+
+
+def _observe_decision(rt: AppRuntime, view: dict[str, Any], now: datetime) -> None:
+    """Speed and SLA attainment of a human decision, by band and rep."""
+    if view.get("created_at"):
+        rt.metrics.card_to_decision.observe((now - view["created_at"]).total_seconds())
+    due = view.get("sla_due_at")
+    if due is not None:
+        band = (view.get("context") or {}).get("band", "?")
+        rt.metrics.sla_decisions.labels(band=band, rep=view["assignee"],
+                                        met=str(now <= due).lower()).inc()
 
 
 def _conflict_message(approval: Approval) -> str:

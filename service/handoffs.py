@@ -16,7 +16,7 @@ from service import outbox
 from service.jobs import enqueue
 from service.leads import audit, build_context, profile, qualify_lead
 from service.runtime import AppRuntime
-from store.tables import Approval, Decision, Handoff, Lead
+from store.tables import Approval, Decision, Event, Handoff, Lead
 
 log = logging.getLogger(__name__)
 
@@ -58,7 +58,6 @@ class StoreHandoffPort:
         rt = self.rt
         now = rt.clock.now()
         approval_id = f"ap_{handoff_id.removeprefix('ho_')}_v{version}"
-        request = interrupt_request(approval_id, version, draft, context, rt)
         with rt.db.session() as session:
             existing = session.get(Approval, approval_id)
             if existing is not None:
@@ -66,6 +65,8 @@ class StoreHandoffPort:
             handoff = session.get(Handoff, handoff_id)
             if handoff is None:
                 raise LookupError(f"handoff {handoff_id} vanished")
+            changes = _changes_since_previous_card(session, handoff, version)
+            request = interrupt_request(approval_id, version, draft, context, rt, changes)
             session.execute(update(Approval).where(
                 Approval.handoff_id == handoff_id, Approval.status == "pending",
                 Approval.version < version).values(status="superseded"))
@@ -119,14 +120,37 @@ class StoreHandoffPort:
         close_handoff(self.rt, handoff_id, outcome, reason_code=reason_code, detail=detail)
 
 
+def _changes_since_previous_card(session: Any, handoff: Handoff,
+                                 version: int) -> list[dict[str, Any]]:
+    """Signals that arrived since the previous version's card: what a new holder should know."""
+    if version <= 1:
+        return []
+    previous = session.scalar(select(Approval.created_at).where(
+        Approval.handoff_id == handoff.id, Approval.version == version - 1))
+    if previous is None:
+        return []
+    rows = session.execute(
+        select(Event.event_id, Event.type, Event.occurred_at)
+        .where(Event.lead_id == handoff.lead_id, Event.received_at > previous)
+        .order_by(Event.occurred_at.desc()).limit(10)).all()
+    return [{"event_id": r.event_id, "type": r.type, "occurred_at": r.occurred_at.isoformat()}
+            for r in rows]
+
+
 def interrupt_request(approval_id: str, version: int, draft: Draft, context: ContextPackage,
-                      rt: AppRuntime) -> dict[str, Any]:
+                      rt: AppRuntime, changes: list[dict[str, Any]] | None = None
+                      ) -> dict[str, Any]:
     """The approval request in the shape LangChain's Agent Inbox renders (HumanInterrupt),
     plus this product's extra decisions (revise, escalate, reject with a reason code)."""
     signals = "\n".join(f"- {s.detail} ({s.occurred_at:%Y-%m-%d %H:%M} UTC, `{s.event_id}`)"
                         for s in context.top_signals)
     risks = "\n".join(f"- {r.detail}" for r in context.risks) or "- none found"
     note = f"\n\n> {draft.note}" if draft.note else ""
+    if changes:
+        note += "\n\n#### Since the last card\n" + "\n".join(
+            f"- {c['type']} at {c['occurred_at']} (`{c['event_id']}`)" for c in changes)
+    elif version > 1:
+        note += "\n\n#### Since the last card\n- no new signals"
     description = (
         f"### Why now\n{context.why_now}\n\n**Band {context.band}** · score {context.score} · "
         f"route `{context.route}`\n\n#### Top signals\n{signals}\n\n#### Risks\n{risks}\n\n"
@@ -143,6 +167,7 @@ def interrupt_request(approval_id: str, version: int, draft: Draft, context: Con
         "allowed_decisions": ["approve", "edit", "revise", "escalate", "reject"],
         "reason_codes": list(REASON_CODES),
         "policy_version": rt.policy.version,
+        "changes_since_last_card": changes or [],
     }
 
 
@@ -172,6 +197,14 @@ def close_handoff(rt: AppRuntime, handoff_id: str, outcome: Outcome, *,
                     lead.suppression_reason = reason_code
                 if not rule.keep_owner:
                     lead.owner = None
+                if rule.stage == "recycled":
+                    lead.recycled_at = now
+                    rt.metrics.recycled.labels(reason_code).inc()
+                if rule.nurture_track:
+                    from service.timers import enqueue_enrolment
+
+                    enqueue_enrolment(rt, session, lead.id, rule.nurture_track,
+                                      reason=reason_code, key=f"recycle:{handoff_id}")
             elif outcome == "sent":
                 lead.stage = "contacted"
             elif outcome == "not_sent":

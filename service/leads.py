@@ -133,8 +133,9 @@ def process_lead(rt: AppRuntime, lead_id: str) -> str | None:
 
         owner = _pick_owner(rt, session, lead, qualification)
         from agent.sla import sla_due_at
+        from service.timers import owner_timezone, schedule_sla_check
 
-        due = sla_due_at(qualification.route, now, rt.policy, tz=owner.timezone)
+        due = sla_due_at(qualification.route, now, rt.policy, tz=owner_timezone(rt, owner))
         trigger_received = min((e.received_at for e in new_events), default=now)
         handoff = Handoff(
             id=new_id("ho"), lead_id=lead_id, route=qualification.route, status="drafting",
@@ -143,6 +144,12 @@ def process_lead(rt: AppRuntime, lead_id: str) -> str | None:
             first_signal_at=trigger_received,
         )
         session.add(handoff)
+        if lead.stage == "recycled":
+            # A recycled lead showing intent again: the measure of whether recycling works.
+            audit(session, rt, actor="system", action="return_to_intent", lead_id=lead_id,
+                  reason=lead.suppression_reason,
+                  days_since_recycle=(now - lead.recycled_at).days if lead.recycled_at else None)
+            rt.metrics.return_to_intent.labels(lead.suppression_reason or "unknown").inc()
         lead.owner = owner.key
         lead.stage = "assigned"
         lead.sla_due_at = due
@@ -154,6 +161,8 @@ def process_lead(rt: AppRuntime, lead_id: str) -> str | None:
               reason=gate.reason, score=qualification.score, band=qualification.band)
         enqueue(session, "run_handoff", {"handoff_id": handoff.id}, now=now,
                 dedupe_key=f"run_handoff:{handoff.id}")
+        if due is not None:
+            schedule_sla_check(rt, session, handoff, breach=1, at=due)
     rt.metrics.handoffs_started.labels(qualification.route).inc()
     rt.notify_work()
     return handoff.id
@@ -197,8 +206,20 @@ def get_lead(rt: AppRuntime, lead_id: str) -> dict[str, Any]:
             "suppression_reason": lead.suppression_reason, "nurture_track": lead.nurture_track,
             "unsubscribed": lead.unsubscribed_at is not None, "consent": lead.consent,
             "policy_version": lead.policy_version, "created_at": lead.created_at,
-            "updated_at": lead.updated_at,
+            "updated_at": lead.updated_at, "handoff": _active_handoff(session, lead_id),
         }
+
+
+def _active_handoff(session: Session, lead_id: str) -> dict[str, Any] | None:
+    """The lead's current handoff, so other systems can see who owns it and how late it is."""
+    handoff = session.scalar(select(Handoff).where(Handoff.lead_id == lead_id,
+                                                   Handoff.active.is_(True)))
+    if handoff is None:
+        return None
+    return {"handoff_id": handoff.id, "status": handoff.status, "route": handoff.route,
+            "assignee": handoff.assignee, "sla_due_at": handoff.sla_due_at,
+            "sla_breaches": handoff.sla_breaches, "reminded_at": handoff.reminded_at,
+            "escalated_at": handoff.escalated_at, "created_at": handoff.created_at}
 
 
 def build_context(rt: AppRuntime, lead_id: str) -> ContextPackage:

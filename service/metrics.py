@@ -21,6 +21,16 @@ class Metrics:
         self.drafts = Counter("hitl_drafts", "Drafts written", ["source"], registry=r)
         self.jobs_failed = Counter("hitl_jobs_failed", "Jobs that used every attempt", ["kind"],
                                    registry=r)
+        self.sla_decisions = Counter("hitl_sla_decisions", "Human decisions vs their SLA",
+                                     ["band", "rep", "met"], registry=r)
+        self.sla_breaches = Counter("hitl_sla_breaches", "SLA breaches handled",
+                                    ["route", "stage"], registry=r)
+        self.recycled = Counter("hitl_recycled", "Leads recycled to nurture", ["reason"],
+                                registry=r)
+        self.return_to_intent = Counter("hitl_return_to_intent",
+                                        "Recycled leads handed off again", ["reason"], registry=r)
+        self.nurture_enrolments = Counter("hitl_nurture_enrolments", "Nurture enrolments",
+                                          ["track", "status"], registry=r)
         self.signal_to_card = Histogram("hitl_signal_to_card_seconds",
                                         "First signal to approval card", buckets=_LATENCY_BUCKETS,
                                         registry=r)

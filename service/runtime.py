@@ -26,6 +26,7 @@ if TYPE_CHECKING:
     from agent.drafting import Drafter
     from tools.content_library import ContentLibrary
     from tools.email import EmailSender
+    from tools.marketing import MarketingAutomation
 
 log = logging.getLogger(__name__)
 
@@ -41,6 +42,7 @@ class AppRuntime:
     drafter_override: Drafter | None = None
     sender_override: EmailSender | None = None
     library_override: ContentLibrary | None = None
+    marketing_override: MarketingAutomation | None = None
     # Called after a transaction queues work, so the worker picks it up without polling delay.
     wake_worker: Any = None
     _lock: threading.Lock = field(default_factory=threading.Lock)
@@ -65,6 +67,17 @@ class AppRuntime:
         from tools.email import SmtpEmailSender
 
         return SmtpEmailSender(self.settings.smtp_url)
+
+    @cached_property
+    def marketing(self) -> MarketingAutomation | None:
+        """None when HITL_MARKETING_URL is unset: enrolments are recorded, not dropped."""
+        if self.marketing_override is not None:
+            return self.marketing_override
+        if not self.settings.marketing_url:
+            return None
+        from tools.marketing import HttpMarketingAutomation
+
+        return HttpMarketingAutomation(self.settings.marketing_url, self.settings.marketing_token)
 
     @cached_property
     def content_library(self) -> ContentLibrary | None:

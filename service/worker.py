@@ -14,7 +14,7 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from datetime import timedelta
 from typing import Any
 
-from service import handoffs, jobs, leads
+from service import handoffs, jobs, leads, timers
 from service.outbox import RetryLater
 from service.runtime import AppRuntime
 
@@ -31,6 +31,8 @@ HANDLERS: dict[str, Handler] = {
     "run_handoff": lambda rt, p: handoffs.run_handoff(rt, p["handoff_id"]),
     "resume_handoff": lambda rt, p: handoffs.resume_handoff(rt, p["handoff_id"],
                                                             p["decision_id"]),
+    "sla_check": timers.check_sla,
+    "nurture_enrol": timers.enrol,
 }
 
 

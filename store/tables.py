@@ -80,6 +80,7 @@ class Lead(Base):
     consent: Mapped[bool | None] = mapped_column(Boolean)
     policy_version: Mapped[str | None] = mapped_column(String(64))
     first_signal_at: Mapped[datetime | None]
+    recycled_at: Mapped[datetime | None]
     erased_at: Mapped[datetime | None]
     created_at: Mapped[datetime]
     updated_at: Mapped[datetime]
@@ -131,6 +132,10 @@ class Handoff(Base):
     first_signal_at: Mapped[datetime | None]
     carded_at: Mapped[datetime | None]
     closed_at: Mapped[datetime | None]
+    # SLA breaches handled so far (1 = owner reminded, 2 = escalated and reassigned).
+    sla_breaches: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    reminded_at: Mapped[datetime | None]
+    escalated_at: Mapped[datetime | None]
 
     __table_args__ = (
         Index(

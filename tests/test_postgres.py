@@ -113,3 +113,23 @@ def test_skip_locked_claims_each_job_once(replicas) -> None:
     assert sorted(claimed) == list(range(200))
     with rt.db.session() as s:
         assert s.scalar(select(func.count()).select_from(Job).where(Job.kind == "noop")) == 200
+
+
+def test_two_replicas_fire_each_sla_timer_once(replicas, clock) -> None:
+    from store.tables import AuditEntry
+
+    rt, worker, client = replicas[0]
+    pending_card(client, worker)
+    for minutes in (16, 16):
+        clock.advance(minutes=minutes)
+        runners = [threading.Thread(target=w.run_until_idle) for _, w, _ in replicas]
+        for t in runners:
+            t.start()
+        for t in runners:
+            t.join()
+    with rt.db.session() as s:
+        actions = list(s.scalars(select(AuditEntry.action).where(
+            AuditEntry.action.in_(["sla_reminder", "sla_escalated"]))))
+    assert sorted(actions) == ["sla_escalated", "sla_reminder"]
+    cards = client.get("/v1/approvals").json()
+    assert len(cards) == 1 and cards[0]["version"] == 2

@@ -1,0 +1,162 @@
+"""SLA timers and momentum rescue; nurture enrolment after recycling.
+
+Timers are rows in the jobs table with `run_at` (see service/jobs.py): they survive restarts, and
+on PostgreSQL `FOR UPDATE SKIP LOCKED` hands each one to exactly one replica. The handlers are
+idempotent too (the handoff row records how many breaches were handled), so even a job that runs
+again after a crash acts once.
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import select
+
+from agent.policy import Member, Roster
+from service.approvals import record_decision
+from service.errors import Conflict
+from service.jobs import enqueue
+from service.leads import audit, profile
+from service.outbox import RetryLater
+from service.runtime import AppRuntime
+from store.tables import Approval, Handoff, Lead
+
+log = logging.getLogger(__name__)
+
+
+def owner_timezone(rt: AppRuntime, member: Member | None) -> str | None:
+    if member is None or not rt.policy.business_hours.use_owner_timezone:
+        return None
+    return member.timezone
+
+
+def schedule_sla_check(rt: AppRuntime, session: Any, handoff: Handoff, *, breach: int,
+                       at: datetime) -> None:
+    """Queue the check for breach number `breach` of the handoff's current SLA."""
+    if handoff.sla_due_at is None:
+        return
+    due = handoff.sla_due_at.isoformat()
+    enqueue(session, "sla_check", {"handoff_id": handoff.id, "breach": breach, "due": due},
+            now=rt.clock.now(), run_at=at, dedupe_key=f"sla:{handoff.id}:{due}:{breach}")
+
+
+def check_sla(rt: AppRuntime, payload: dict[str, Any]) -> None:
+    """Fire one SLA timer: first breach reminds, second escalates and reassigns."""
+    from agent.sla import sla_due_at
+
+    now = rt.clock.now()
+    breach = int(payload["breach"])
+    with rt.db.session() as session:
+        handoff = session.get(Handoff, payload["handoff_id"],
+                              with_for_update=not rt.db.is_sqlite)
+        if handoff is None or not handoff.active or handoff.sla_due_at is None:
+            return
+        if handoff.sla_due_at.isoformat() != payload["due"] or handoff.sla_breaches >= breach:
+            return  # the SLA was reset (reassigned) or this breach was handled already
+        approval = session.scalar(select(Approval).where(
+            Approval.handoff_id == handoff.id, Approval.status == "pending"))
+        if approval is None:
+            if handoff.status == "drafting":
+                raise RetryLater("the card is still being drafted")
+            return  # decided: the human acted in time or just now
+        rule = rt.policy.rescue
+        owner = rt.roster.find(handoff.assignee)
+        handoff.sla_breaches = breach
+        rt.metrics.sla_breaches.labels(route=handoff.route, stage=str(breach)).inc()
+        if breach == 1:
+            handoff.reminded_at = now
+            audit(session, rt, actor="system", action="sla_reminder", lead_id=handoff.lead_id,
+                  subject_id=approval.id, owner=handoff.assignee,
+                  due=payload["due"])
+            _notify(rt, session, "slack_sla_reminder", approval.id, breach, now)
+            if rule.reassign_on_second_breach:
+                second = sla_due_at(handoff.route, now, rt.policy,  # type: ignore[arg-type]
+                                    tz=owner_timezone(rt, owner)) or now
+                schedule_sla_check(rt, session, handoff, breach=2, at=second)
+            return
+        if not rule.reassign_on_second_breach:
+            return
+        _reassign(rt, session, handoff, approval, now)
+    rt.notify_work()
+
+
+def _reassign(rt: AppRuntime, session: Any, handoff: Handoff, approval: Approval,
+              now: datetime) -> None:
+    from agent.routing import choose_owner
+    from agent.sla import sla_due_at
+    from service.leads import qualify_lead
+
+    lead = session.get(Lead, handoff.lead_id)
+    qualification, _ = qualify_lead(rt, session, lead)
+    others = Roster(members=[m for m in rt.roster.members if m.key != handoff.assignee])
+    manager = next((m for m in rt.roster.managers() if not m.out_of_office),
+                   rt.roster.managers()[0])
+    new_owner = choose_owner(profile(lead), qualification, others, rt.policy, {}, None) or manager
+    try:
+        record_decision(rt, session, approval, "reassign", "system", {
+            "escalate_to": new_owner.key, "manager": manager.key, "reason": "sla_breach",
+            "previous_owner": handoff.assignee}, now=now)
+    except Conflict:
+        return  # the rep decided at the same moment; their decision stands
+    previous = handoff.assignee
+    handoff.escalated_at = now
+    handoff.assignee = new_owner.key
+    handoff.sla_breaches = 0
+    handoff.sla_due_at = sla_due_at(handoff.route, now, rt.policy,  # type: ignore[arg-type]
+                                    tz=owner_timezone(rt, new_owner))
+    lead.owner = new_owner.key
+    lead.sla_due_at = handoff.sla_due_at
+    audit(session, rt, actor="system", action="sla_escalated", lead_id=lead.id,
+          subject_id=approval.id, previous_owner=previous, new_owner=new_owner.key,
+          manager=manager.key)
+    _notify(rt, session, "slack_sla_escalation", approval.id, 2, now)
+    if handoff.sla_due_at is not None:
+        schedule_sla_check(rt, session, handoff, breach=1, at=handoff.sla_due_at)
+    if handoff.route in rt.policy.rescue.nurture_routes:
+        enqueue_enrolment(rt, session, lead.id, rt.policy.rescue.nurture_track,
+                          reason="sla_rescue", key=f"rescue:{handoff.id}")
+
+
+def _notify(rt: AppRuntime, session: Any, kind: str, approval_id: str, breach: int,
+            now: datetime) -> None:
+    if rt.settings.slack_enabled:
+        enqueue(session, kind, {"approval_id": approval_id, "breach": breach}, now=now,
+                dedupe_key=f"{kind}:{approval_id}:{breach}")
+
+
+def enqueue_enrolment(rt: AppRuntime, session: Any, lead_id: str, track: str, *, reason: str,
+                      key: str) -> None:
+    enqueue(session, "nurture_enrol", {"lead_id": lead_id, "track": track, "reason": reason,
+                                       "key": key},
+            now=rt.clock.now(), dedupe_key=f"enrol:{key}")
+
+
+def enrol(rt: AppRuntime, payload: dict[str, Any]) -> None:
+    """Enrol a lead in a pre-approved nurture track in the marketing-automation system."""
+    from tools.marketing import EnrolmentError
+
+    with rt.db.session() as session:
+        lead = session.get(Lead, payload["lead_id"])
+        if lead is None or not lead.email:
+            return  # erased meanwhile
+        email = lead.email
+    target = rt.marketing
+    status = "enrolled"
+    if target is None:
+        status = "not_enrolled: no marketing automation configured"
+    else:
+        try:
+            target.enroll(lead_id=payload["lead_id"], email=email, track=payload["track"],
+                          reason=payload["reason"], idempotency_key=payload["key"])
+        except EnrolmentError as exc:
+            if exc.transient:
+                raise RetryLater(str(exc)) from exc
+            status = f"failed: {exc}"
+    with rt.db.session() as session:
+        audit(session, rt, actor="system", action="nurture_enrolment",
+              lead_id=payload["lead_id"], track=payload["track"], reason=payload["reason"],
+              status=status)
+    rt.metrics.nurture_enrolments.labels(track=payload["track"],
+                                         status=status.split(":")[0]).inc()
