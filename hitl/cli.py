@@ -120,6 +120,36 @@ def ingest(
         typer.echo("processed")
 
 
+@app.command()
+def tune(
+    out: Annotated[Path, typer.Option(help="Where to write the proposed policy file.")] =
+    Path("policy.proposed.toml"),
+    since_days: Annotated[int, typer.Option(min=1, help="Look back this many days.")] = 90,
+    min_cases: Annotated[int, typer.Option(min=1, help="Evidence needed for a change.")] = 10,
+) -> None:
+    """Propose policy threshold and weight changes from dispositions and outcomes.
+
+    Writes a proposed policy file and prints its diff with the evidence; applies nothing.
+    """
+    from service.tuning import propose
+
+    rt = _runtime(_settings())
+    proposal = propose(rt, since_days=since_days, min_cases=min_cases)
+    typer.echo("Outcomes by band (cases, positive rate, wrong-fit rate):")
+    for band, o in sorted(proposal.by_band.items()):
+        typer.echo(f"  {band:14} {o.cases:5}  {o.positive_rate:6.0%}  {o.wrong_fit_rate:6.0%}")
+    typer.echo("Outcomes by strongest signal:")
+    for key, o in sorted(proposal.by_signal.items()):
+        typer.echo(f"  {key:22} {o.cases:5}  {o.positive_rate:6.0%}")
+    if not proposal.changes:
+        typer.echo(f"No change proposed (each needs at least {min_cases} cases of evidence).")
+        return
+    for change in proposal.changes:
+        typer.echo(f"- {change.path}: {change.old:g} -> {change.new:g}  ({change.evidence})")
+    out.write_text(proposal.proposed_text)
+    typer.echo(f"\nProposed policy written to {out} (not applied). Diff:\n\n{proposal.diff}")
+
+
 @db_app.command("upgrade")
 def db_upgrade() -> None:
     """Create or migrate the schema to the newest version."""

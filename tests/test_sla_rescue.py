@@ -195,3 +195,59 @@ def test_owner_is_readable_for_marketing_automation(client, worker) -> None:
     assert lead["owner"] == "U0REP0001"
     assert lead["handoff"]["assignee"] == "U0REP0001"
     assert lead["handoff"]["status"] == "awaiting_approval"
+
+
+def test_serve_fires_reminder_and_escalation_at_the_policy_times(tmp_path) -> None:
+    """Driven from outside: `hitl serve`, a policy with a 3-second hand-raise SLA, real time."""
+    import os
+    import subprocess
+    import sys
+    import time
+    from datetime import UTC, datetime
+    from pathlib import Path
+
+    import httpx
+
+    from hitl.settings import DEFAULTS_DIR
+    from tests.conftest import hand_raise
+    from tools.smtp_sink import free_port
+
+    policy = tmp_path / "policy.toml"
+    policy.write_text((DEFAULTS_DIR / "policy.toml").read_text().replace(
+        "[sla.hand_raise]\nhuman = true\nminutes = 15", "[sla.hand_raise]\nhuman = true\nminutes = 0.05"))
+    port = free_port()
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("OPENAI_", "SLACK_", "HITL_"))}
+    env.update(HITL_DATABASE_URL=f"sqlite:///{tmp_path / 'hitl.db'}", HITL_API_TOKEN="t",
+               HITL_CHROMA_PATH=str(tmp_path / "chroma"), HITL_POLICY_FILE=str(policy))
+    hitl = str(Path(sys.executable).with_name("hitl"))
+    server = subprocess.Popen([hitl, "serve", "--host", "127.0.0.1", "--port", str(port)],
+                              env=env, cwd=tmp_path, stdout=subprocess.DEVNULL,
+                              stderr=subprocess.DEVNULL)
+    base, auth = f"http://127.0.0.1:{port}", {"Authorization": "Bearer t"}
+    try:
+        deadline = time.monotonic() + 90
+        while True:
+            try:
+                httpx.get(f"{base}/healthz")
+                break
+            except httpx.TransportError:
+                assert time.monotonic() < deadline and server.poll() is None
+                time.sleep(0.2)
+        lead_id = httpx.post(f"{base}/v1/events", headers=auth, json={
+            "events": hand_raise(at=datetime.now(UTC))}).json()["leads"][0]["lead_id"]
+        seen: dict[str, float] = {}
+        started = time.monotonic()
+        while "escalated" not in seen and time.monotonic() < deadline:
+            handoff = httpx.get(f"{base}/v1/leads/{lead_id}", headers=auth).json()["handoff"]
+            if handoff and handoff["reminded_at"] and "reminded" not in seen:
+                seen["reminded"] = time.monotonic() - started
+            if handoff and handoff["escalated_at"]:
+                seen["escalated"] = time.monotonic() - started
+            time.sleep(0.1)
+        assert set(seen) == {"reminded", "escalated"}
+        assert seen["reminded"] < seen["escalated"]
+        cards = httpx.get(f"{base}/v1/approvals", headers=auth).json()
+        assert [c["version"] for c in cards] == [2] and cards[0]["assignee"] != "U0REP0001"
+    finally:
+        server.terminate()
+        server.wait(20)
