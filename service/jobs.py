@@ -22,6 +22,13 @@ from store.db import Database
 from store.tables import Job
 
 MAX_ATTEMPTS = 8
+# Talking to Slack may have to wait out an outage: about a day of backoff before parking.
+MAX_ATTEMPTS_BY_PREFIX = {"slack_": 150}
+
+
+def max_attempts(kind: str) -> int:
+    return next((n for prefix, n in MAX_ATTEMPTS_BY_PREFIX.items() if kind.startswith(prefix)),
+                MAX_ATTEMPTS)
 
 
 @dataclass(frozen=True)
@@ -84,14 +91,18 @@ def complete(db: Database, job_id: int) -> None:
         session.execute(delete(Job).where(Job.id == job_id))
 
 
-def retry_later(db: Database, job: ClaimedJob, error: str, *, now: datetime) -> bool:
-    """Schedule a retry with backoff; returns False when the job has used its attempts."""
+def retry_later(db: Database, job: ClaimedJob, error: str, *, now: datetime,
+                not_before: float | None = None) -> bool:
+    """Schedule a retry with backoff (at least `not_before` seconds, e.g. a Retry-After);
+    returns False when the job has used its attempts."""
     with db.session() as session:
-        if job.attempts >= MAX_ATTEMPTS:
+        if job.attempts >= max_attempts(job.kind):
             session.execute(update(Job).where(Job.id == job.id)
                             .values(failed_at=now, last_error=error[:2000], locked_until=None))
             return False
         delay = min(600.0, 2.0 ** job.attempts) * random.uniform(0.8, 1.2)
+        if not_before is not None:
+            delay = max(delay, min(not_before, 3600.0))
         session.execute(update(Job).where(Job.id == job.id).values(
             run_at=now + timedelta(seconds=delay), locked_until=None, last_error=error[:2000]))
         return True

@@ -263,6 +263,10 @@ def erase_lead(rt: AppRuntime, lead_id: str, *, actor: str) -> dict[str, Any]:
         session.delete(lead)
         audit(session, rt, actor=actor, action="lead_erased", lead_id=None, subject_id=lead_id,
               events=len(event_ids), handoffs=len(handoff_ids))
+        if rt.settings.slack_enabled:
+            # Approval cards in Slack carry the lead's data too: replace them with a notice.
+            enqueue(session, "slack_redact_lead", {"lead_id": lead_id}, now=now,
+                    dedupe_key=f"slack_redact:{lead_id}")
     for handoff_id in handoff_ids:
         rt.checkpointer.delete_thread(handoff_id)
     return {"lead_id": lead_id, "erased": True, "events": len(event_ids),

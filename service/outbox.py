@@ -32,7 +32,12 @@ DeliveryStatus = Literal["sent", "not_sent", "blocked", "failed"]
 
 
 class RetryLater(Exception):
-    """A transient delivery failure: the job runner retries with backoff."""
+    """A transient failure (SMTP 4xx, Slack 429, a lease held elsewhere): the job runner
+    retries with backoff, no sooner than `retry_after` seconds when the other side said so."""
+
+    def __init__(self, message: str = "", *, retry_after: float | None = None) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
 
 
 def _facts(rt: AppRuntime, session: Session, message: OutboxMessage) -> SendFacts:

@@ -73,7 +73,8 @@ class Worker:
             (log.info if transient else log.exception)("job %s %s failed: %s", job.id, job.kind,
                                                        exc)
             if not jobs.retry_later(self.rt.db, job, f"{type(exc).__name__}: {exc}",
-                                    now=self.rt.clock.now()):
+                                    now=self.rt.clock.now(),
+                                    not_before=getattr(exc, "retry_after", None)):
                 self.rt.metrics.jobs_failed.labels(job.kind).inc()
         else:
             jobs.complete(self.rt.db, job.id)

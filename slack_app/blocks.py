@@ -22,6 +22,8 @@ MAX_BLOCKS = 50
 MAX_HOME_BLOCKS = 100
 INPUT_LIMIT = 3000
 SUBJECT_LIMIT = 300  # what DecisionIn accepts
+# Body sections per card: 20 x 3,000 characters, leaving room for the ~15 other blocks.
+MAX_BODY_SECTIONS = 20
 
 ACTION_APPROVE = "approval_approve"
 ACTION_EDIT = "approval_edit"
@@ -49,6 +51,7 @@ _OUTCOME = {
     "revised": (":arrows_counterclockwise:", "Revision requested"),
     "escalated": (":arrow_up:", "Escalated"),
     "rejected": (":x:", "Rejected"),
+    "reassigned": (":rotating_light:", "SLA missed twice: reassigned"),
 }
 
 _SLACK_USER = re.compile(r"[UW][A-Z0-9]{2,}")
@@ -60,6 +63,23 @@ def escape(text: str) -> str:
     """Slack mrkdwn control characters; also neutralises <!channel> and <@U…> smuggled in by
     lead-supplied text."""
     return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+
+
+_LINK = re.compile(r"<((?:https?|mailto):[^|>]+)(?:\|([^>]*))?>")
+
+
+def message_text(text: str) -> str:
+    """What a person typed, from a message event's mrkdwn: links back to `label (url)`, and
+    Slack's three escaped characters restored."""
+
+    def link(match: re.Match[str]) -> str:
+        url, label = match.group(1), match.group(2)
+        if url.startswith("mailto:"):
+            return label or url.removeprefix("mailto:")
+        return f"{label} ({url})" if label and label != url else url
+
+    text = _LINK.sub(link, text)
+    return text.replace("&lt;", "<").replace("&gt;", ">").replace("&amp;", "&")
 
 
 def clip(text: str, limit: int) -> str:
@@ -254,8 +274,8 @@ def _draft_blocks(subject: str, body: str, draft: dict[str, Any], version: int,
     to = escape(str(draft.get("to") or "the lead"))
     blocks = [_section(f"*{label} v{version}* · to {to}\n*Subject:* {escape(subject)}")]
     chunks, _ = split_text(body, SECTION_LIMIT)
-    if len(chunks) > 8:  # 24,000 characters is more than any draft may hold; keep the card legal
-        chunks = chunks[:8]
+    if len(chunks) > MAX_BODY_SECTIONS:  # far beyond any draft (20,000 chars); stay legal
+        chunks = chunks[:MAX_BODY_SECTIONS]
         chunks[-1] = clip(chunks[-1], SECTION_LIMIT - 40) + "\n[…truncated; see the API]"
     blocks += [{"type": "section", "text": _plain(chunk, SECTION_LIMIT)} for chunk in chunks]
     note = draft.get("note")
@@ -298,7 +318,7 @@ def outcome_text(approval: dict[str, Any], decision: dict[str, Any] | None) -> s
     if status == "rejected" and payload.get("reason_code"):
         code = payload["reason_code"]
         line += f"\nReason: {REASON_LABELS.get(code, code)} (`{code}`)"
-    if status == "escalated" and payload.get("escalate_to"):
+    if status in ("escalated", "reassigned") and payload.get("escalate_to"):
         line += f"\n{who(payload['escalate_to'])} holds it now."
     if status == "revised" and payload.get("instruction"):
         line += f"\nInstruction: “{escape(clip(str(payload['instruction']), 1500))}”"
@@ -357,9 +377,9 @@ def approval_card(facts: CardFacts) -> tuple[str, list[dict[str, Any]]]:
         closing = [t for t in (outcome_text(approval, facts.decision),) if t]
         if facts.newer_version is not None:
             where = "in this thread" if facts.newer_in_thread else \
-                f"with {who(facts.newer_holder)}"
+                f"now with {who(facts.newer_holder)}"
             closing.append(f":information_source: Superseded by version {facts.newer_version} "
-                           f"({where}); these buttons are gone.")
+                           f"({where}).")
         elif approval.get("status") == "superseded":
             closing.append(":information_source: Superseded by a newer version.")
         blocks.append(_section("\n".join(closing) or "Decided."))
@@ -414,7 +434,7 @@ def reject_modal(approval: dict[str, Any], channel: str | None,
                  thread_ts: str | None = None) -> dict[str, Any]:
     options = [{"text": _plain(REASON_LABELS.get(code, code)), "value": code}
                for code in REASON_CODES]
-    blocks = [
+    blocks: list[dict[str, Any]] = [
         {"type": "input", "block_id": "reason", "label": _plain("Reason"),
          "element": {"type": "static_select", "action_id": "reason_code",
                      "placeholder": _plain("Why is this lead not being contacted?"),
@@ -429,7 +449,7 @@ def reject_modal(approval: dict[str, Any], channel: str | None,
 
 def escalate_modal(approval: dict[str, Any], channel: str | None,
                    thread_ts: str | None = None) -> dict[str, Any]:
-    blocks = [
+    blocks: list[dict[str, Any]] = [
         {"type": "input", "block_id": "target", "optional": True,
          "label": _plain("Escalate to"),
          "hint": _plain("Leave empty to hand it to a manager from the roster.", 150),

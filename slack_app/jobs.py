@@ -141,7 +141,55 @@ def redact_lead(rt: AppRuntime, payload: dict[str, Any]) -> None:
         store.forget_cards(rt, [card.approval_id])
 
 
+def _mention(rt: AppRuntime, key: str | None) -> str:
+    slack_id = slack_user_for(rt, key)
+    return f"<@{slack_id}>" if slack_id else (key or "someone")
+
+
+def sla_reminder(rt: AppRuntime, payload: dict[str, Any]) -> None:
+    """First SLA breach: nudge the owner in the card's thread (or by DM if it has none)."""
+    approval = load_approval(rt, payload["approval_id"])
+    if approval is None or approval["status"] != "pending":
+        return  # decided meanwhile: nothing to nudge
+    client = web_client(rt)
+    due = approval["sla_due_at"]
+    when = f"<!date^{int(due.timestamp())}^{{time}}|{due:%H:%M} UTC>" if due else "its SLA"
+    text = (f":alarm_clock: {_mention(rt, approval['assignee'])} this card passed its SLA "
+            f"({when}). Decide, or escalate it if you can't work it; left untouched it is "
+            "reassigned.")
+    card = store.get_card(rt, payload["approval_id"])
+    if card is not None:
+        call(client.chat_postMessage, channel=card.channel, thread_ts=card.ts, text=text)
+        return
+    channel = _destination(rt, client, approval["assignee"])
+    if channel is not None:
+        call(client.chat_postMessage, channel=channel, text=text)
+
+
+def sla_escalation(rt: AppRuntime, payload: dict[str, Any]) -> None:
+    """Second breach: tell the manager, and say on the old card who holds the lead now."""
+    approval = load_approval(rt, payload["approval_id"])
+    if approval is None:
+        return
+    decision = (store.decision_view(rt, payload["approval_id"]) or {}).get("payload", {})
+    client = web_client(rt)
+    lead = load_lead(rt, approval["lead_id"]) or {}
+    who = " ".join(p for p in (lead.get("first_name"), lead.get("last_name")) if p) or "a lead"
+    text = (f":rotating_light: SLA missed twice on {who} ({lead.get('company') or 'unknown'}): "
+            f"reassigned from {_mention(rt, decision.get('previous_owner'))} to "
+            f"{_mention(rt, decision.get('escalate_to'))} with a refreshed package.")
+    manager = slack_user_for(rt, decision.get("manager"))
+    if manager:
+        opened = call(client.conversations_open, users=manager)
+        call(client.chat_postMessage, channel=str(opened["channel"]["id"]), text=text)
+    card = store.get_card(rt, payload["approval_id"])
+    if card is not None:
+        call(client.chat_postMessage, channel=card.channel, thread_ts=card.ts, text=text)
+
+
 SLACK_JOB_HANDLERS: dict[str, Callable[[AppRuntime, dict[str, Any]], None]] = {
+    "slack_sla_reminder": sla_reminder,
+    "slack_sla_escalation": sla_escalation,
     "slack_post_approval": post_approval,
     "slack_update_card": update_card,
     "slack_post_reply": post_reply,

@@ -40,6 +40,7 @@ from slack_app.blocks import (
     edit_modal,
     escalate_modal,
     home_view,
+    message_text,
     parse_button_value,
     reject_modal,
     slack_date,
@@ -148,6 +149,11 @@ def precheck(rt: AppRuntime, approval_id: str, actor: str) -> tuple[dict[str, An
     return approval, ""
 
 
+def decision_in(**fields: Any) -> DecisionIn:
+    """The service's input model, validated exactly as the HTTP API validates it."""
+    return DecisionIn.model_validate(fields)
+
+
 def _where(body: dict[str, Any]) -> tuple[str | None, str | None]:
     """(channel, thread root) of the message a button sits on."""
     container = body.get("container") or {}
@@ -192,7 +198,7 @@ def register(bolt: AsyncApp, rt: AppRuntime) -> None:
             await ephemeral(client, channel, user, "This button is not from a current card.")
             return
         actor = await resolve_actor(rt, client, user)
-        await record_decision(rt, client, parsed[0], DecisionIn(action="approve", actor=actor),
+        await record_decision(rt, client, parsed[0], decision_in(action="approve", actor=actor),
                               user=user, channel=channel, thread_ts=thread_ts)
 
     async def open_modal(ack: Any, body: dict[str, Any], client: AsyncWebClient,
@@ -242,7 +248,7 @@ def register(bolt: AsyncApp, rt: AppRuntime) -> None:
         text = parts[0] + "".join(j + p for j, p in zip(joiners, parts[1:], strict=False))
         user = body["user"]["id"]
         try:
-            decision = DecisionIn(action="edit", actor=user, subject=subject, body=text)
+            decision = decision_in(action="edit", actor=user, subject=subject, body=text)
         except ValidationError as exc:
             await ack(response_action="errors",
                       errors=_field_errors(exc, {"subject": "subject", "body": "body_0"}))
@@ -262,7 +268,7 @@ def register(bolt: AsyncApp, rt: AppRuntime) -> None:
         note = _value(values, "note", "note").get("value") or None
         user = body["user"]["id"]
         try:
-            decision = DecisionIn(action="reject", actor=user, reason_code=reason, note=note)
+            decision = decision_in(action="reject", actor=user, reason_code=reason, note=note)
         except ValidationError as exc:
             await ack(response_action="errors",
                       errors=_field_errors(exc, {"reason_code": "reason", "note": "note"}))
@@ -287,7 +293,7 @@ def register(bolt: AsyncApp, rt: AppRuntime) -> None:
                           "it empty to hand it to a manager."})
             return
         try:
-            decision = DecisionIn(action="escalate", actor=user, escalate_to=target, note=note)
+            decision = decision_in(action="escalate", actor=user, escalate_to=target, note=note)
         except ValidationError as exc:
             await ack(response_action="errors",
                       errors=_field_errors(exc, {"escalate_to": "target", "note": "note"}))
@@ -305,7 +311,7 @@ def register(bolt: AsyncApp, rt: AppRuntime) -> None:
         if event.get("bot_id") or event.get("subtype") or not event.get("user"):
             return
         ts, thread_ts, channel = event.get("ts"), event.get("thread_ts"), event.get("channel")
-        text = (event.get("text") or "").strip()
+        text = message_text(event.get("text") or "").strip()
         if not (ts and thread_ts and channel and text) or thread_ts == ts:
             return
         cards = await asyncio.to_thread(store.cards_in_thread, rt, channel, thread_ts)
@@ -370,7 +376,7 @@ async def thread_reply(rt: AppRuntime, client: AsyncWebClient, card: store.CardL
         return
     instruction = text[:MAX_INSTRUCTION]
     await record_decision(rt, client, approval["approval_id"],
-                          DecisionIn(action="revise", actor=actor, instruction=instruction),
+                          decision_in(action="revise", actor=actor, instruction=instruction),
                           user=user, channel=channel, thread_ts=thread_ts)
 
 

@@ -19,6 +19,8 @@ from service.jobs import insert_ignoring_conflicts
 from service.runtime import AppRuntime
 from store.tables import Approval, Decision, SlackCard, SlackEventReceipt
 
+RECEIPT_TTL = timedelta(days=2)
+
 
 @dataclass(frozen=True)
 class CardLocation:
@@ -111,6 +113,9 @@ def claim_delivery(rt: AppRuntime, keys: list[str]) -> bool:
     now = rt.clock.now()
     try:
         with rt.db.session() as session:
+            # Slack retries within minutes; older receipts only take space (indexed, cheap).
+            session.execute(delete(SlackEventReceipt).where(
+                SlackEventReceipt.received_at < now - RECEIPT_TTL))
             existing = session.scalar(select(SlackEventReceipt.event_key)
                                       .where(SlackEventReceipt.event_key.in_(keys)).limit(1))
             if existing is not None:
@@ -125,13 +130,6 @@ def release_delivery(rt: AppRuntime, keys: list[str]) -> None:
     """Forget a claim whose work failed, so Slack's retry can do it."""
     with rt.db.session() as session:
         session.execute(delete(SlackEventReceipt).where(SlackEventReceipt.event_key.in_(keys)))
-
-
-def prune_receipts(rt: AppRuntime, older_than: timedelta = timedelta(days=2)) -> int:
-    """Slack retries within minutes; receipts older than this only take space."""
-    with rt.db.session() as session:
-        return session.execute(delete(SlackEventReceipt).where(
-            SlackEventReceipt.received_at < rt.clock.now() - older_than)).rowcount
 
 
 # -- read-only views of the decision history, for rendering ------------------------------------

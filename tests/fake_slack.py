@@ -11,18 +11,23 @@ Slack does (v0 HMAC-SHA256 of `v0:{timestamp}:{body}`) and posts `block_actions`
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 import json
 import threading
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qsl, urlencode, urlparse
 
+import pytest
 from slack_sdk.signature import SignatureVerifier
+
+from tests.conftest import make_settings
 
 BOT_USER = "U0BOT0001"
 BOT_ID = "B0BOT0001"
@@ -149,10 +154,8 @@ class FakeSlack:
             params.update(dict(parse_qsl(raw.decode())))
         for key in ("blocks", "view", "attachments"):  # form-encoded JSON fields
             if isinstance(params.get(key), str):
-                try:
+                with contextlib.suppress(ValueError):
                     params[key] = json.loads(params[key])
-                except ValueError:
-                    pass
         auth = request.headers.get("Authorization") or ""
         token = auth.removeprefix("Bearer ").strip() or params.get("token")
 
@@ -371,3 +374,34 @@ def wait_until(predicate: Callable[[], Any], timeout: float = 10.0, interval: fl
         if time.monotonic() > deadline:
             raise AssertionError("condition not reached in time")
         time.sleep(interval)
+
+
+# -- fixtures: import them into a test module to run the app with Slack on ---------------------
+# (`settings` replaces the conftest one there; `name=` keeps the imported names distinct.)
+
+def card_message(rt: Any, fake: FakeSlack, approval_id: str) -> dict[str, Any]:
+    """The posted card of one approval version, as it reads now (after any chat.update)."""
+    from slack_app.store import get_card
+
+    card = get_card(rt, approval_id)
+    assert card is not None, f"no card recorded for {approval_id}"
+    return fake.message(card.channel, card.ts)
+
+
+@pytest.fixture(name="fake_slack")
+def fake_slack_fixture() -> Iterator[FakeSlack]:
+    with FakeSlack() as fake:
+        yield fake
+
+
+@pytest.fixture(name="settings")
+def slack_settings_fixture(tmp_path: Path, smtp_sink: Any, database_url: str, fake_slack: FakeSlack) -> Any:
+    """The conftest settings with the Slack surface on, pointed at the fake Web API."""
+    return make_settings(tmp_path, smtp_url=smtp_sink.url, database_url=database_url,
+                         slack_bot_token="xoxb-test", slack_signing_secret="secret",
+                         slack_api_url=fake_slack.url + "/")
+
+
+@pytest.fixture(name="slack")
+def slack_side_fixture(client: Any) -> SlackSide:
+    return SlackSide(client)

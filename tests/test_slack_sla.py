@@ -1,0 +1,37 @@
+"""SLA breaches reach Slack: the owner is nudged in the card's thread, then the manager is told
+and the new holder gets a card; the old card shows the reassignment."""
+
+from __future__ import annotations
+
+from tests.fake_slack import (  # noqa: F401  (the *_fixture names are fixtures)
+    all_text,
+    buttons,
+    card_message,
+    fake_slack_fixture,
+    slack_settings_fixture,
+    slack_side_fixture,
+)
+from tests.flow import pending_card
+
+
+def test_breaches_remind_then_escalate_in_slack(client, worker, rt, fake_slack, clock) -> None:
+    card = pending_card(client, worker)
+    message = card_message(rt, fake_slack, card["approval_id"])
+    clock.advance(minutes=16)
+    worker.run_until_idle()
+    nudges = [c for c in fake_slack.calls("chat.postMessage")
+              if c.params.get("thread_ts") == message["ts"]]
+    assert len(nudges) == 1 and "<@U0REP0001>" in nudges[0].params["text"]
+    assert "passed its SLA" in nudges[0].params["text"]
+
+    clock.advance(minutes=16)
+    worker.run_until_idle()
+    texts = [c.params.get("text", "") for c in fake_slack.calls("chat.postMessage")]
+    assert any("SLA missed twice" in t and "<@U0REP0001>" in t for t in texts)
+    opened = [c.params["users"] for c in fake_slack.calls("conversations.open")]
+    assert "U0MGR0001" in opened  # the manager heard about it
+    [v2] = client.get("/v1/approvals").json()
+    assert v2["assignee"] in opened  # and the new holder got a card
+    old = card_message(rt, fake_slack, card["approval_id"])
+    assert buttons(old["blocks"]) == []
+    assert "reassigned" in all_text(old["blocks"])
