@@ -218,6 +218,11 @@ def close_handoff(rt: AppRuntime, handoff_id: str, outcome: Outcome, *,
               subject_id=handoff_id, outcome=handoff.outcome, detail=detail)
 
 
+# Checkpoint when the run pauses or ends, not after every node: every node is idempotent and the
+# store is the record of truth, so a crash mid-run simply reruns the run from its last pause.
+DURABILITY = "exit"
+
+
 def _config(handoff_id: str) -> dict[str, Any]:
     return {"configurable": {"thread_id": handoff_id}}
 
@@ -234,9 +239,10 @@ def run_handoff(rt: AppRuntime, handoff_id: str) -> None:
                 return
             start = {"handoff_id": handoff_id, "lead_id": handoff.lead_id,
                      "assignee": handoff.assignee or "", "version": 0}
-        rt.graph.invoke(start, config, context=port)
+        rt.graph.invoke(start, config, context=port, durability=DURABILITY)
     elif state.next and not state.interrupts:
-        rt.graph.invoke(None, config, context=port)  # a crash interrupted a node: rerun it
+        # A crash interrupted a node: rerun it.
+        rt.graph.invoke(None, config, context=port, durability=DURABILITY)
 
 
 def resume_handoff(rt: AppRuntime, handoff_id: str, decision_id: str) -> None:
@@ -251,9 +257,11 @@ def resume_handoff(rt: AppRuntime, handoff_id: str, decision_id: str) -> None:
     waiting_on = (state.values or {}).get("version")
     approval_version = int(decision.approval_id.rsplit("_v", 1)[1])
     if state.interrupts and waiting_on == approval_version:
-        rt.graph.invoke(Command(resume={"decision_id": decision_id}), config, context=port)
+        rt.graph.invoke(Command(resume={"decision_id": decision_id}), config, context=port,
+                        durability=DURABILITY)
     elif state.next and not state.interrupts:
-        rt.graph.invoke(None, config, context=port)  # finish a run a crash cut short
+        # Finish a run a crash cut short.
+        rt.graph.invoke(None, config, context=port, durability=DURABILITY)
     elif state.next and (waiting_on or 0) < approval_version:
         raise RuntimeError(f"handoff {handoff_id} waits on version {waiting_on}, "
                            f"decision {decision_id} is for {approval_version}")
