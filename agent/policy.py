@@ -9,7 +9,7 @@ from __future__ import annotations
 import tomllib
 from datetime import time
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
@@ -172,6 +172,8 @@ class Policy(_Frozen):
     dispositions: dict[ReasonCode, DispositionRule]
     risks: Risks
     rescue: Rescue = Rescue()
+    # The [support] table, validated by agent.support.policy (the support bot's own model).
+    support: dict[str, Any] = {}
 
     @model_validator(mode="after")
     def _complete(self) -> Policy:

@@ -13,7 +13,7 @@ from fastapi.responses import JSONResponse, PlainTextResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from api.deps import require_token
-from api.routers import approvals, events, leads
+from api.routers import approvals, conversations, events, leads
 from service.errors import InvalidInput, ServiceError
 from service.runtime import AppRuntime
 
@@ -90,6 +90,8 @@ def create_app(rt: AppRuntime, *, worker: Any = None) -> FastAPI:
     app.include_router(events.router, prefix="/v1", dependencies=secured)
     app.include_router(leads.router, prefix="/v1", dependencies=secured)
     app.include_router(approvals.router, prefix="/v1", dependencies=secured)
+    app.include_router(conversations.router, prefix="/v1", dependencies=secured)
+    app.include_router(conversations.handoffs_router, prefix="/v1", dependencies=secured)
     if rt.settings.slack_enabled:
         from slack_app.app import mount_slack
 

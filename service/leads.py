@@ -249,6 +249,7 @@ def erase_lead(rt: AppRuntime, lead_id: str, *, actor: str) -> dict[str, Any]:
         lead = session.get(Lead, lead_id, with_for_update=not rt.db.is_sqlite)
         if lead is None:
             raise NotFound(f"lead {lead_id} not found")
+        email = lead.email
         event_ids = list(session.scalars(select(Event.event_id).where(Event.lead_id == lead_id)))
         handoff_ids = list(session.scalars(select(Handoff.id).where(Handoff.lead_id == lead_id)))
         for event_id in event_ids:
@@ -269,6 +270,11 @@ def erase_lead(rt: AppRuntime, lead_id: str, *, actor: str) -> dict[str, Any]:
                     dedupe_key=f"slack_redact:{lead_id}")
     for handoff_id in handoff_ids:
         rt.checkpointer.delete_thread(handoff_id)
+    if email:
+        # The same person's support conversations, transfers and their checkpoints.
+        from service.conversations import erase_customer
+
+        erase_customer(rt, email, actor=actor)
     return {"lead_id": lead_id, "erased": True, "events": len(event_ids),
             "handoffs": len(handoff_ids)}
 

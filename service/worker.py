@@ -17,6 +17,7 @@ from typing import Any
 from service import handoffs, jobs, leads, timers
 from service.outbox import RetryLater
 from service.runtime import AppRuntime
+from service.support_jobs import SUPPORT_JOB_HANDLERS
 
 log = logging.getLogger(__name__)
 
@@ -33,6 +34,7 @@ HANDLERS: dict[str, Handler] = {
                                                             p["decision_id"]),
     "sla_check": timers.check_sla,
     "nurture_enrol": timers.enrol,
+    **SUPPORT_JOB_HANDLERS,
 }
 
 

@@ -19,6 +19,7 @@ from slack_sdk.web.async_client import AsyncWebClient
 
 from service.runtime import AppRuntime
 from slack_app.listeners import register
+from slack_app.support import register_support
 
 log = logging.getLogger(__name__)
 
@@ -41,6 +42,9 @@ def build_bolt_app(rt: AppRuntime) -> AsyncApp:
         raise_error_for_unhandled_request=False,
         logger=logging.getLogger("slack_app.bolt"),
     )
+    # Support first: Bolt runs the first matching listener, and the approval `message`
+    # listener would otherwise take the transfer cards' threads too.
+    register_support(bolt, rt)
     register(bolt, rt)
     return bolt
 

@@ -1,0 +1,364 @@
+"""The support knowledge base: Markdown help-center articles, chunked by section and searchable
+in Chroma (its own collection, "knowledge-base", next to the content library).
+
+Each article is one Markdown file with a front matter block (`---` YAML-ish or `+++` TOML):
+
+    ---
+    title: Resetting your password and fixing login problems
+    category: account_access
+    tags: [password, login, 2fa]
+    summary: How to reset a forgotten password and recover two-factor access.
+    ---
+
+`KnowledgeBase.index_folder` mirrors a folder into the collection (one vector per `##` section,
+unchanged articles skipped by content hash, deleted files removed); `search` returns the best
+articles for a question with the passage that matched and its cosine similarity (1 - distance),
+which the conversation compares with the policy's threshold. Embeddings come from the same
+function as the content library (`tools.embeddings`): offline hashing or an OpenAI endpoint.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import re
+import threading
+import tomllib
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from agent.support.models import ArticleRef, KbMatch
+from tools.content_library import _parse_yamlish  # the same front matter dialect
+
+if TYPE_CHECKING:
+    from chromadb.api import ClientAPI
+    from chromadb.api.models.Collection import Collection
+    from chromadb.api.types import Documents, EmbeddingFunction
+
+log = logging.getLogger(__name__)
+
+DEFAULT_COLLECTION = "knowledge-base"
+_MAX_EMBED_CHARS = 4000
+_MAX_PASSAGE_CHARS = 3000
+_HEADING = re.compile(r"^#{2,3}\s+(.+?)\s*#*\s*$")
+_CATEGORY = re.compile(r"^[a-z0-9_]{2,40}$")
+
+
+class KnowledgeBaseError(RuntimeError):
+    """The knowledge base cannot be opened or a folder cannot be indexed (safe to show)."""
+
+
+@dataclass(frozen=True)
+class Section:
+    heading: str | None
+    text: str
+
+
+@dataclass(frozen=True)
+class Article:
+    """One parsed Markdown article."""
+
+    relpath: str
+    title: str
+    category: str
+    tags: tuple[str, ...]
+    summary: str
+    body: str
+    content_hash: str
+
+    def sections(self) -> list[Section]:
+        """The article split at `##`/`###` headings; text before the first heading is its own
+        section when it says anything."""
+        out: list[Section] = []
+        heading: str | None = None
+        lines: list[str] = []
+
+        def flush() -> None:
+            text = "\n".join(lines).strip()
+            if text:
+                out.append(Section(heading, text[:_MAX_PASSAGE_CHARS]))
+
+        for line in self.body.splitlines():
+            if line.startswith("# ") and not out and not lines:
+                continue  # the article's own title
+            match = _HEADING.match(line)
+            if match:
+                flush()
+                heading, lines = match.group(1), []
+            else:
+                lines.append(line)
+        flush()
+        return out or [Section(None, self.summary or self.title)]
+
+    def embedding_text(self, section: Section) -> str:
+        # Title, tags and summary say what the article is about; the section says which part.
+        head = f"{self.title}. {', '.join(self.tags)}. {self.summary}"
+        heading = section.heading or ""
+        return f"{head}\n{heading}\n{heading}\n{section.text}"[:_MAX_EMBED_CHARS]
+
+
+def parse_article(text: str, relpath: str) -> Article:
+    """Parse one Markdown article; ValueError says what is wrong with it."""
+    text = text.lstrip("\ufeff")
+    lines = text.splitlines()
+    meta: dict[str, Any] = {}
+    body = text
+    if lines and lines[0].strip() in ("---", "+++"):
+        fence = lines[0].strip()
+        try:
+            end = next(i for i in range(1, len(lines)) if lines[i].strip() == fence)
+        except StopIteration:
+            raise ValueError(f"front matter is not closed by a '{fence}' line") from None
+        block = "\n".join(lines[1:end])
+        if fence == "+++":
+            try:
+                meta = tomllib.loads(block)
+            except tomllib.TOMLDecodeError as exc:
+                raise ValueError(f"front matter is not valid TOML ({exc})") from None
+        else:
+            meta = _parse_yamlish(block)
+        body = "\n".join(lines[end + 1:])
+    body = body.strip()
+    if not body:
+        raise ValueError("the article has no text")
+    title = str(meta.get("title") or "").strip()
+    if not title:
+        heading = next((ln[2:].strip() for ln in body.splitlines() if ln.startswith("# ")), "")
+        title = heading or Path(relpath).stem.replace("-", " ").replace("_", " ").capitalize()
+    category = str(meta.get("category") or "general").strip().lower().replace("-", "_")
+    if not _CATEGORY.match(category):
+        raise ValueError(f"category must be a short lower_case word, got {category!r}")
+    tags_value = meta.get("tags") or []
+    if isinstance(tags_value, str):
+        tags_value = tags_value.split(",")
+    tags = tuple(str(t).strip().lower() for t in tags_value if str(t).strip())
+    summary = " ".join(str(meta.get("summary") or "").split())[:300]
+    return Article(relpath=relpath, title=title, category=category, tags=tags, summary=summary,
+                   body=body, content_hash=hashlib.sha256(text.encode("utf-8")).hexdigest())
+
+
+@dataclass(frozen=True)
+class IndexReport:
+    articles: int
+    sections: int
+    changed: int
+    removed: int
+    skipped: list[str]
+
+
+def _folder_key(folder: Path) -> str:
+    return hashlib.blake2b(str(folder.resolve()).encode("utf-8"), digest_size=6).hexdigest()
+
+
+class KnowledgeBase:
+    """Help-center articles in one Chroma collection, one vector per section."""
+
+    def __init__(self, client: ClientAPI, embedding_function: EmbeddingFunction[Documents],
+                 collection: str = DEFAULT_COLLECTION) -> None:
+        from tools.embeddings import embedding_signature
+
+        self._client = client
+        self._ef = embedding_function
+        self._name = collection
+        self._signature = embedding_signature(embedding_function)
+        self._lock = threading.RLock()
+        self._collection: Collection | None = None
+
+    @property
+    def embedding_function(self) -> EmbeddingFunction[Documents]:
+        return self._ef
+
+    def _open(self) -> Collection:
+        """The collection, created if missing; rebuilt empty if it holds another embedding
+        space (vectors of different models cannot be compared)."""
+        if self._collection is not None:
+            return self._collection
+        with self._lock:
+            if self._collection is not None:
+                return self._collection
+            metadata = {"embedding_signature": self._signature}
+            collection: Collection | None = None
+            try:
+                collection = self._client.get_or_create_collection(
+                    self._name, embedding_function=self._ef, metadata=metadata)  # type: ignore[arg-type]
+                if (collection.metadata or {}).get("embedding_signature") != self._signature:
+                    collection = None
+            except ValueError as exc:
+                log.info("knowledge base %s: %s", self._name, exc)
+            if collection is None:
+                log.warning("knowledge base %r was built with other embeddings; recreating it "
+                            "empty (run `hitl kb add PATH` to re-index)", self._name)
+                self._client.delete_collection(self._name)
+                collection = self._client.get_or_create_collection(
+                    self._name, embedding_function=self._ef, metadata=metadata)  # type: ignore[arg-type]
+            self._collection = collection
+            return collection
+
+    def count(self) -> int:
+        """Indexed sections (all folders)."""
+        return self._open().count()
+
+    def articles(self) -> int:
+        """Indexed articles (all folders)."""
+        got = self._open().get(include=["metadatas"])
+        return len({(m or {}).get("article_key") for m in got["metadatas"] or []})
+
+    # -- indexing ---------------------------------------------------------------------------
+
+    def index_folder(self, path: Path) -> IndexReport:
+        """Mirror the Markdown articles under `path` (recursively) into the knowledge base.
+
+        Unchanged articles are not re-embedded; articles no longer in the folder are removed;
+        files that cannot be parsed are skipped (listed in the report) and logged.
+        """
+        folder = Path(path)
+        if not folder.is_dir():
+            raise KnowledgeBaseError(f"{folder}: not a folder")
+        key = _folder_key(folder)
+        articles: dict[str, Article] = {}
+        skipped: list[str] = []
+        for file in sorted(folder.rglob("*.md")):
+            rel = file.relative_to(folder)
+            if not file.is_file() or any(p.startswith(".") for p in rel.parts):
+                continue
+            try:
+                article = parse_article(file.read_text(encoding="utf-8"), rel.as_posix())
+            except (ValueError, UnicodeDecodeError) as exc:
+                log.warning("knowledge base: skipping %s: %s", file, exc)
+                skipped.append(f"{rel.as_posix()}: {exc}")
+                continue
+            articles[f"{key}:{article.relpath}"] = article
+
+        changed = removed = 0
+        with self._lock:
+            collection = self._open()
+            existing = collection.get(where={"source_folder": key}, include=["metadatas"])
+            known: dict[str, tuple[str | None, list[str]]] = {}
+            for doc_id, meta in zip(existing["ids"], existing["metadatas"] or [], strict=False):
+                article_key = str((meta or {}).get("article_key"))
+                digest = (meta or {}).get("content_hash")
+                entry = known.setdefault(article_key,
+                                         (str(digest) if digest is not None else None, []))
+                entry[1].append(doc_id)
+            stale = [doc_id for article_key, (digest, ids) in known.items()
+                     for doc_id in ids
+                     if article_key not in articles or articles[article_key].content_hash != digest]
+            removed = sum(1 for k in known if k not in articles)
+            if stale:
+                collection.delete(ids=stale)
+            ids: list[str] = []
+            documents: list[str] = []
+            metadatas: list[dict[str, Any]] = []
+            for article_key, article in articles.items():
+                if known.get(article_key, (None, []))[0] == article.content_hash:
+                    continue
+                changed += 1
+                for i, section in enumerate(article.sections()):
+                    ids.append(f"{article_key}#{i}")
+                    documents.append(article.embedding_text(section))
+                    metadatas.append({
+                        "article_key": article_key, "title": article.title,
+                        "category": article.category, "path": article.relpath,
+                        "section": section.heading or "", "passage": section.text,
+                        "tags": ",".join(article.tags), "content_hash": article.content_hash,
+                        "source_folder": key,
+                    })
+            if ids:
+                collection.upsert(ids=ids, documents=documents, metadatas=metadatas)  # type: ignore[arg-type]
+        sections = sum(len(a.sections()) for a in articles.values())
+        log.info("knowledge base: %s: %d articles, %d sections (%d new or changed, %d removed)",
+                 folder, len(articles), sections, changed, removed)
+        return IndexReport(articles=len(articles), sections=sections, changed=changed,
+                           removed=removed, skipped=skipped)
+
+    # -- search -----------------------------------------------------------------------------
+
+    def embed(self, texts: list[str]) -> list[np.ndarray]:
+        """Embeddings of `texts` in the knowledge base's space (one call to the endpoint)."""
+        if not texts:
+            return []
+        return [np.asarray(v, dtype=np.float32) for v in self._ef([t or " " for t in texts])]
+
+    def search(self, query: str, *, k: int = 3, vector: np.ndarray | None = None
+               ) -> list[KbMatch]:
+        """The `k` articles closest to `query`, best first, each with its best-matching section.
+
+        Pass `vector` when the query was already embedded (saves a call to the endpoint).
+        """
+        if k < 1 or not query.strip():
+            return []
+        collection = self._open()
+        total = collection.count()
+        if total == 0:
+            return []
+        if vector is None:
+            vector = self.embed([query])[0]
+        result = collection.query(query_embeddings=[vector.tolist()],
+                                  n_results=min(total, k * 4),
+                                  include=["metadatas", "distances"])
+        metadatas = (result.get("metadatas") or [[]])[0]
+        distances = (result.get("distances") or [[]])[0]
+        best: dict[str, KbMatch] = {}
+        for meta, distance in zip(metadatas, distances, strict=False):
+            if not meta:
+                continue
+            article_key = str(meta.get("article_key"))
+            similarity = round(max(0.0, 1.0 - float(distance)), 4)
+            if article_key in best and best[article_key].similarity >= similarity:
+                continue
+            best[article_key] = KbMatch(
+                article=ArticleRef(title=str(meta.get("title", "")), path=str(meta.get("path", "")),
+                                   category=str(meta.get("category") or "general"),
+                                   section=str(meta.get("section") or "") or None,
+                                   similarity=similarity),
+                passage=str(meta.get("passage", "")), similarity=similarity)
+        return sorted(best.values(), key=lambda m: -m.similarity)[:k]
+
+
+# -- quoting ----------------------------------------------------------------------------------
+
+def _blocks(passage: str) -> list[str]:
+    """Paragraphs, list items and numbered steps of a section, each as one quotable block."""
+    blocks: list[str] = []
+    current: list[str] = []
+    for line in passage.splitlines():
+        stripped = line.strip()
+        starts_item = bool(re.match(r"^([-*]|\d+\.)\s", stripped))
+        if not stripped or starts_item:
+            if current:
+                blocks.append(" ".join(current))
+            current = [stripped] if stripped else []
+        else:
+            current.append(stripped)
+    if current:
+        blocks.append(" ".join(current))
+    return [b for b in blocks if b]
+
+
+def best_passage(passage: str, query: str, *, max_chars: int = 700) -> str:
+    """The part of a section that answers `query` best: its most similar paragraph (offline
+    lexical embeddings), extended with the next one while it fits, never cut mid-sentence."""
+    from tools.embeddings import LocalHashingEmbeddings
+
+    blocks = _blocks(passage)
+    if not blocks:
+        return ""
+    ef = LocalHashingEmbeddings()
+    q = ef.embed_one(query)
+    scores = [float(np.dot(q, ef.embed_one(b))) for b in blocks]
+    start = max(range(len(blocks)), key=lambda i: scores[i])
+    chosen = [blocks[start]]
+    i = start + 1
+    while i < len(blocks) and len(" ".join(chosen)) + len(blocks[i]) < max_chars \
+            and scores[i] > 0.05:
+        chosen.append(blocks[i])
+        i += 1
+    text = "\n".join(chosen)
+    if len(text) <= max_chars:
+        return text
+    cut = text[:max_chars]
+    end = max(cut.rfind(". "), cut.rfind(".\n"))
+    return cut[: end + 1] if end > max_chars // 3 else cut.rstrip() + "…"
