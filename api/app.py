@@ -13,7 +13,7 @@ from fastapi.responses import JSONResponse, PlainTextResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from api.deps import require_token
-from api.routers import approvals, conversations, events, leads
+from api.routers import approvals, conversations, events, leads, reports
 from service.errors import InvalidInput, ServiceError
 from service.runtime import AppRuntime
 
@@ -92,6 +92,7 @@ def create_app(rt: AppRuntime, *, worker: Any = None) -> FastAPI:
     app.include_router(approvals.router, prefix="/v1", dependencies=secured)
     app.include_router(conversations.router, prefix="/v1", dependencies=secured)
     app.include_router(conversations.handoffs_router, prefix="/v1", dependencies=secured)
+    app.include_router(reports.router, prefix="/v1", dependencies=secured)
     if rt.settings.slack_enabled:
         from slack_app.app import mount_slack
 

@@ -163,13 +163,6 @@ def db_upgrade() -> None:
     typer.echo(f"database at {settings.database_url.split('@')[-1]} is up to date")
 
 
-def main() -> None:
-    app(prog_name="hitl")
-
-
-if __name__ == "__main__":
-    main()
-
 
 # -- reports: `hitl eval` and `hitl report` (evals/) ------------------------------------------
 
@@ -278,10 +271,17 @@ def eval_command(
                 + (f": below the minimum: {', '.join(gate['failed'])}" if gate["failed"] else ""),
                 fg=colour, bold=True)
     metrics = run["metrics"]["all_cases"]
+    support = run["sections"]["conversations"]
+    if support["available"]:
+        scores = support["metrics"]
+        support_line = (f"handoff recall {scores['conversation_handoff_recall']}, precision "
+                        f"{scores['conversation_handoff_precision']} "
+                        f"({'gated' if support.get('gated', True) else 'reported, not gated'})")
+    else:
+        support_line = support["reason"]
     typer.echo(f"{metrics['passed']}/{metrics['cases']} lead cases pass; "
                f"{len(gate['known_failures'])} known failure(s); support conversations: "
-               + ("evaluated" if run["sections"]["conversations"]["available"]
-                  else run["sections"]["conversations"]["reason"]))
+               f"{support_line}")
     if comparison is not None:
         typer.echo(f"vs {comparison['baseline_run_id']}: {len(comparison['regressions'])} "
                    f"regressions, {len(comparison['improvements'])} improvements")
@@ -458,3 +458,11 @@ def bench(
     missed = [f.key for f in report.figures.values() if f.passed is False]
     if not report.ok or (strict and missed):
         raise typer.Exit(1)
+
+
+def main() -> None:
+    app(prog_name="hitl")
+
+
+if __name__ == "__main__":
+    main()

@@ -54,6 +54,9 @@ class Settings(BaseSettings):
     smtp_url: str | None = Field(None, validation_alias="HITL_SMTP_URL")
     from_email: str = Field("no-reply@localhost", validation_alias="HITL_FROM_EMAIL")
 
+    # Where `hitl eval` / `hitl report` publish (shared storage when replicas serve the API).
+    reports_dir: Path | None = Field(None, validation_alias="HITL_REPORTS_DIR")
+
     worker_threads: int = Field(16, ge=1, le=256, validation_alias="HITL_WORKER_THREADS")
 
     @field_validator("database_url")

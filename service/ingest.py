@@ -100,8 +100,10 @@ def _upsert_leads(session, leads: list[LeadIn], now) -> dict[str, str]:  # type:
                 values[name] = value
 
     emails = list(latest)
+    # Every row names every column: a multi-row INSERT needs one shape for all its rows.
     rows = [{"id": new_id("lead"), "email": email, "stage": "new", "disqualifiers": [],
-             "created_at": now, "updated_at": now, **merged[email]} for email in emails]
+             "created_at": now, "updated_at": now, **dict.fromkeys(_PROFILE_FIELDS),
+             **merged[email]} for email in emails]
     if rows:
         session.execute(insert_ignoring_conflicts(session, Lead, rows, ["email"]))
     existing = {lead.email: lead for lead in

@@ -132,3 +132,15 @@ def test_accepted_events_survive_a_restart_and_are_processed(settings, clock, co
     assert lead["route"] == "hand_raise" and lead["stage"] == "assigned"
     assert lead["owner"] == "U0REP0001"
     second.close()
+
+
+def test_new_leads_with_different_fields_in_one_batch(client, rt) -> None:
+    """Regression: a batch whose new leads carry different profile fields used to 500."""
+    sparse = {"email": "bo@beta.io"}
+    rich = dict(LEAD_ADA, email="cy@gamma.io")
+    response = client.post("/v1/events", json={"events": [
+        event("m-1", "email_open", at=T0, lead=sparse), event("m-2", "email_open", at=T0, lead=rich)]})
+    assert response.status_code == 202 and response.json()["accepted"] == 2
+    with rt.db.session() as s:
+        leads = {lead.email: lead for lead in s.scalars(select(Lead))}
+    assert leads["cy@gamma.io"].employees == 850 and leads["bo@beta.io"].employees is None

@@ -1,0 +1,241 @@
+"""Support conversations: does the bot hand over to a human when it should, and only then?
+
+The support bot (issue 5) lives in the service layer. This module calls its eval entry point,
+`evaluate_case` in `service.conversations` or `service.support`, when it exists; those results
+count towards the gate. Without it, but with `service.conversations.post_message` (the service
+behind `POST /v1/conversations/{id}/messages`), a small adapter plays each case through the bot
+and the section is reported, not gated. With neither, the section says "not available" and the
+gate ignores it. The entry point's contract:
+
+    def evaluate_case(case: dict, *, rt: AppRuntime | None = None) -> dict
+
+`case` is `{"id": str, "customer": {"email", "name", "account": {"plan", "arr", "tier"}},
+"messages": [str, ...]}` (customer turns, in order). The bot replies to each turn as it would in
+production and returns `{"handoff": bool, "trigger": str | None, "at_turn": int | None,
+"replies": [str, ...]}`, where `at_turn` is the 1-based customer turn that triggered the handoff and
+`trigger` one of `evals.cases.TRIGGERS`. Keyword arguments it declares (`rt`, `settings`, `policy`)
+are passed when it asks for them; `rt` is a runtime on a throwaway SQLite store.
+"""
+
+from __future__ import annotations
+
+import importlib
+import inspect
+import tempfile
+from collections import Counter
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from evals.cases import TRIGGERS, ConversationCase
+from evals.checks import find_terms
+
+if TYPE_CHECKING:
+    from hitl.settings import Settings
+
+# Looked up in this order; the first module that defines `evaluate_case` is used.
+ENTRY_MODULES = ("service.conversations", "service.support")
+ENTRY_MODULE = ENTRY_MODULES[0]
+ENTRY_FUNCTION = "evaluate_case"
+NOT_INSTALLED = "not available: support bot not installed"
+Progress = Callable[[str], None]
+
+
+def load_entry_point() -> tuple[Callable[..., Any] | None, str]:
+    """The bot's `evaluate_case`, or None and why not."""
+    reasons: list[str] = []
+    for name in ENTRY_MODULES:
+        try:
+            module = importlib.import_module(name)
+        except ModuleNotFoundError as exc:
+            if exc.name and name.startswith(exc.name):
+                continue
+            reasons.append(f"{name} failed to import ({exc})")
+            continue
+        except Exception as exc:  # a half-built bot is reported, not allowed to stop the eval
+            reasons.append(f"{name} failed to import ({type(exc).__name__}: {exc})")
+            continue
+        function = getattr(module, ENTRY_FUNCTION, None)
+        if callable(function):
+            return function, ""
+    if reasons:
+        return None, "not available: " + "; ".join(reasons)
+    looked = " or ".join(f"{m}.{ENTRY_FUNCTION}" for m in ENTRY_MODULES)
+    return None, f"{NOT_INSTALLED} (no {looked})"
+
+
+def contract_adapter() -> Callable[..., Any] | None:
+    """Without `evaluate_case`, drive the bot through the service behind the public contract
+    (`POST /v1/conversations/{id}/messages` -> `{reply, status, handoff_id}`), one fresh
+    conversation per case. Results are reported but not gated: the bot's own `evaluate_case`
+    is its declaration that it is ready to be held to the thresholds."""
+    try:
+        from service.conversations import CustomerMessageIn, post_message
+    except Exception:  # not built yet, or half-built: the section says "not available"
+        return None
+
+    def via_post_message(case: dict[str, Any], *, rt: Any) -> dict[str, Any]:
+        customer = {k: case["customer"][k] for k in ("email", "name") if case["customer"].get(k)}
+        replies: list[str] = []
+        for turn, text in enumerate(case["messages"], start=1):
+            answer = post_message(rt, f"eval-{case['id']}",
+                                  CustomerMessageIn.model_validate({"text": text,
+                                                                    "customer": customer}))
+            if hasattr(rt.clock, "advance"):
+                rt.clock.advance(seconds=30)
+            if answer.get("reply"):
+                replies.append(str(answer["reply"]))
+            if answer.get("handoff_id"):
+                return {"handoff": True, "trigger": _trigger_of(rt, answer["handoff_id"]),
+                        "at_turn": turn, "replies": replies}
+        return {"handoff": False, "trigger": None, "at_turn": None, "replies": replies}
+
+    return via_post_message
+
+
+def _trigger_of(rt: Any, handoff_id: str) -> str | None:
+    """The trigger recorded on a warm transfer (read by reflection: no import of its model)."""
+    from sqlalchemy import MetaData, Table, select
+
+    with rt.db.session() as session:
+        table = Table("support_transfers", MetaData(), autoload_with=session.connection())
+        value = session.scalar(select(table.c.trigger).where(table.c.id == handoff_id))
+    return str(value) if value else None
+
+
+def _as_outcome(raw: Any) -> dict[str, Any]:
+    if not isinstance(raw, dict):
+        raw = {k: getattr(raw, k, None) for k in ("handoff", "trigger", "at_turn", "replies")}
+    replies = raw.get("replies") or []
+    return {"handoff": bool(raw.get("handoff")), "trigger": raw.get("trigger"),
+            "at_turn": raw.get("at_turn"), "replies": [str(r) for r in replies if r]}
+
+
+def score_conversation(case: ConversationCase, outcome: dict[str, Any]) -> dict[str, Any]:
+    """Compare one bot outcome with the case's expectation."""
+    expect = case.expect
+    failures: list[str] = []
+    if outcome["handoff"] != expect.handoff:
+        failures.append("missed handoff" if expect.handoff else
+                        f"unexpected handoff ({outcome['trigger'] or 'no trigger'})")
+    trigger_ok = None
+    if expect.handoff and outcome["handoff"]:
+        trigger_ok = outcome["trigger"] in case.accepted_triggers
+        if not trigger_ok:
+            failures.append(f"trigger {outcome['trigger']!r}, expected "
+                            f"{' or '.join(sorted(case.accepted_triggers))}")
+        if expect.at_turn is not None and outcome["at_turn"] not in (None, expect.at_turn):
+            failures.append(f"handed over at turn {outcome['at_turn']}, expected {expect.at_turn}")
+    leaked = find_terms("\n".join(outcome["replies"]), expect.bot_must_not_mention)
+    failures += [f"bot said {t!r}" for t in leaked]
+    return {"id": case.id, "dataset": "conversations", "title": case.title,
+            "tags": list(case.tags), "why": case.why, "messages": list(case.messages),
+            "expected": expect.model_dump(mode="json", exclude_defaults=True),
+            "actual": outcome, "trigger_ok": trigger_ok, "failures": failures,
+            "passed": not failures}
+
+
+def conversation_metrics(results: Sequence[dict[str, Any]]) -> dict[str, Any]:
+    expected = [r["expected"]["handoff"] for r in results]
+    actual = [bool(r["actual"].get("handoff")) for r in results]
+    tp = sum(e and a for e, a in zip(expected, actual, strict=True))
+    fp = sum(a and not e for e, a in zip(expected, actual, strict=True))
+    fn = sum(e and not a for e, a in zip(expected, actual, strict=True))
+    triggers = [r["trigger_ok"] for r in results if r["trigger_ok"] is not None]
+    per_trigger: dict[str, dict[str, int]] = {t: {"cases": 0, "handed_over": 0} for t in TRIGGERS}
+    for r in results:
+        trigger = r["expected"].get("trigger")
+        if r["expected"]["handoff"] and trigger in per_trigger:
+            per_trigger[trigger]["cases"] += 1
+            per_trigger[trigger]["handed_over"] += int(bool(r["actual"].get("handoff")))
+    return {
+        "cases": len(results),
+        "passed": sum(r["passed"] for r in results),
+        "errors": sum(1 for r in results if r.get("error")),
+        "conversation_handoff_precision": round(tp / (tp + fp), 4) if tp + fp else None,
+        "conversation_handoff_recall": round(tp / (tp + fn), 4) if tp + fn else None,
+        "conversation_trigger_accuracy": (round(sum(triggers) / len(triggers), 4)
+                                          if triggers else None),
+        "per_trigger": per_trigger,
+        "actual_triggers": dict(Counter(str(r["actual"].get("trigger")) for r in results
+                                        if r["actual"].get("handoff"))),
+    }
+
+
+def run_conversation_eval(
+    cases: Sequence[ConversationCase],
+    settings: Settings,
+    *,
+    progress: Progress | None = None,
+    entry_point: Callable[..., Any] | None = None,
+) -> dict[str, Any]:
+    """Run every case through the bot's entry point; missed handoffs are listed first."""
+    function, reason = (entry_point, "") if entry_point is not None else load_entry_point()
+    gated = True
+    where = ""
+    if function is None:
+        function = contract_adapter()
+        if function is None:
+            return {"available": False, "reason": reason, "cases": len(cases)}
+        gated = False
+        where = "service.conversations.post_message (contract adapter)"
+    wanted = set(inspect.signature(function).parameters)
+    with tempfile.TemporaryDirectory(prefix="hitl-eval-support-") as tmp:
+        runtime = None
+        kwargs: dict[str, Any] = {}
+        if "rt" in wanted:
+            runtime = _runtime(settings, Path(tmp))
+            kwargs["rt"] = runtime
+        if "settings" in wanted:
+            kwargs["settings"] = settings
+        if "policy" in wanted:
+            from agent.policy import load_policy
+
+            kwargs["policy"] = load_policy(settings.policy_file)
+        results = []
+        try:
+            for case in cases:
+                if progress is not None:
+                    progress(f"support bot: {case.id}")
+                try:
+                    outcome = _as_outcome(function(case.as_input(), **kwargs))
+                except Exception as exc:  # one broken case must not hide the others
+                    result = score_conversation(case, {"handoff": False, "trigger": None,
+                                                       "at_turn": None, "replies": []})
+                    result.update(passed=False, error=f"{type(exc).__name__}: {exc}")
+                    result["failures"].insert(0, f"error: {type(exc).__name__}: {exc}")
+                else:
+                    result = score_conversation(case, outcome)
+                results.append(result)
+        finally:
+            if runtime is not None:
+                runtime.close()
+    metrics = conversation_metrics(results)
+    missed = [r for r in results if r["expected"]["handoff"] and not r["actual"]["handoff"]]
+    extra = [r for r in results if r["actual"]["handoff"] and not r["expected"]["handoff"]]
+    where = where or f"{getattr(function, '__module__', ENTRY_MODULE)}.{ENTRY_FUNCTION}"
+    return {"available": True, "gated": gated, "entry_point": where,
+            "metrics": metrics, "results": results,
+            "missed": [{"id": r["id"], "title": r["title"], "trigger": r["expected"]["trigger"]}
+                       for r in missed],
+            "unexpected": [{"id": r["id"], "title": r["title"], "trigger": r["actual"]["trigger"]}
+                           for r in extra]}
+
+
+def _runtime(base: Settings, workdir: Path) -> Any:
+    from hitl.settings import load_settings
+    from service.runtime import build_runtime
+
+    settings = load_settings(
+        database_url=f"sqlite:///{workdir / 'support.db'}", chroma_path=workdir / "chroma",
+        chroma_url=None, embeddings="local", slack_bot_token=None, slack_signing_secret=None,
+        slack_app_token=None, smtp_url=None, api_token=None, worker_threads=2,
+        policy_file=base.policy_file, team_file=base.team_file,
+        openai_api_key=base.openai_api_key, openai_base_url=base.openai_base_url,
+    )
+    from evals.cases import DEFAULT_NOW
+    from hitl.clock import FrozenClock
+
+    rt = build_runtime(settings, clock=FrozenClock(DEFAULT_NOW))
+    rt.db.upgrade()
+    return rt

@@ -1,0 +1,232 @@
+"""Learning from edits: approved-after-edit pairs, how far reps moved the text, and what they
+change most often.
+
+A pair is a draft (the approval's subject and body) and what the rep sent instead (the `edit`
+decision's subject and body). Before patterns are counted, the lead's name, company and email and
+the rep's name are replaced by placeholders, so "Hi Ada" -> "Dear Ada" and "Hi Ben" -> "Dear Ben"
+count as one pattern ("hi ‹first_name›" -> "dear ‹first_name›") and the report carries no lead's
+personal data.
+"""
+
+from __future__ import annotations
+
+import difflib
+import re
+import statistics
+from collections import Counter
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+_EDGE_PUNCT = re.compile(r"^[^\w‹]+|[^\w›]+$")
+MAX_PHRASE_WORDS = 8
+
+
+@dataclass(frozen=True)
+class EditPair:
+    approval_id: str
+    handoff_id: str
+    lead_id: str
+    rep: str
+    decided_at: datetime
+    draft_subject: str
+    draft_body: str
+    sent_subject: str
+    sent_body: str
+    prompt_version: str | None
+    policy_version: str | None
+    # What to anonymise: the lead's first/last name, company, email; the rep's name.
+    names: tuple[tuple[str, str], ...] = ()
+
+    @property
+    def draft_text(self) -> str:
+        return f"{self.draft_subject}\n\n{self.draft_body}"
+
+    @property
+    def sent_text(self) -> str:
+        return f"{self.sent_subject}\n\n{self.sent_body}"
+
+
+def load_edit_pairs(session: Session, *, since: datetime | None = None,
+                    rep_names: dict[str, str] | None = None) -> list[EditPair]:
+    """Every `edit` decision with its draft, oldest first (erased leads are already gone)."""
+    from store.tables import Approval, Decision, Lead
+
+    query = (select(Decision, Approval, Lead)
+             .join(Approval, Approval.id == Decision.approval_id)
+             .outerjoin(Lead, Lead.id == Approval.lead_id)
+             .where(Decision.action == "edit")
+             .order_by(Decision.created_at, Decision.id))
+    if since is not None:
+        query = query.where(Decision.created_at >= since)
+    pairs = []
+    for decision, approval, lead in session.execute(query).tuples():
+        payload = decision.payload or {}
+        names = []
+        if lead is not None:
+            names += [("first_name", lead.first_name or ""), ("last_name", lead.last_name or ""),
+                      ("company", lead.company or ""), ("email", lead.email or "")]
+        names.append(("email", approval.to_email or ""))
+        rep_name = (rep_names or {}).get(decision.actor)
+        if rep_name:
+            names.append(("rep", rep_name))
+        pairs.append(EditPair(
+            approval_id=approval.id, handoff_id=approval.handoff_id, lead_id=approval.lead_id,
+            rep=decision.actor, decided_at=decision.created_at,
+            draft_subject=approval.subject, draft_body=approval.body,
+            sent_subject=str(payload.get("subject") or approval.subject),
+            sent_body=str(payload.get("body") or approval.body),
+            prompt_version=approval.prompt_version, policy_version=approval.policy_version,
+            names=tuple((k, v) for k, v in names if v and len(v.strip()) > 1),
+        ))
+    return pairs
+
+
+def _words(text: str) -> list[str]:
+    return text.split()
+
+
+def word_edit_distance(before: str, after: str) -> int:
+    """Words inserted, deleted or replaced to turn `before` into `after` (Levenshtein on words)."""
+    from rapidfuzz.distance import Levenshtein
+
+    return int(Levenshtein.distance(_words(before), _words(after)))
+
+
+def normalized_edit_distance(before: str, after: str) -> float:
+    """0 (untouched) .. 1 (rewritten), on words."""
+    from rapidfuzz.distance import Levenshtein
+
+    return float(Levenshtein.normalized_distance(_words(before), _words(after)))
+
+
+def anonymise(text: str, names: Sequence[tuple[str, str]]) -> str:
+    """Replace the lead's and rep's names with ‹first_name›, ‹company›, ‹rep› ..."""
+    for label, value in sorted(names, key=lambda kv: -len(kv[1])):
+        # Whole words only, so "Ada" does not eat the start of "Adapt".
+        text = re.sub(rf"(?<![\w@.]){re.escape(value)}(?![\w@])", f"‹{label}›", text,
+                      flags=re.IGNORECASE)
+    return text
+
+
+def _phrase(words: Sequence[str]) -> str:
+    return _EDGE_PUNCT.sub("", " ".join(words).strip().lower())
+
+
+def _lines(text: str) -> list[str]:
+    return [line.strip() for line in text.strip().splitlines() if line.strip()]
+
+
+def _cta(body: str) -> str:
+    questions = [s.strip() for s in re.split(r"(?<=[.!?])\s+", body) if s.strip().endswith("?")]
+    return questions[-1] if questions else ""
+
+
+def categorise(pair: EditPair) -> list[str]:
+    """Kinds of change a manager recognises: shortened, greeting changed, call to action..."""
+    kinds: list[str] = []
+    before, after = _words(pair.draft_body), _words(pair.sent_body)
+    if before and len(after) < 0.8 * len(before):
+        kinds.append("shortened")
+    elif before and len(after) > 1.2 * len(before):
+        kinds.append("lengthened")
+    if pair.draft_subject.strip() != pair.sent_subject.strip():
+        kinds.append("subject rewritten")
+    old_lines, new_lines = _lines(pair.draft_body), _lines(pair.sent_body)
+    if old_lines[:1] != new_lines[:1]:
+        kinds.append("greeting changed")
+    if old_lines[-2:] != new_lines[-2:]:
+        kinds.append("sign-off changed")
+    if _cta(pair.draft_body) != _cta(pair.sent_body):
+        kinds.append("call to action changed")
+    distance = normalized_edit_distance(pair.draft_text, pair.sent_text)
+    if distance >= 0.6:
+        kinds.append("mostly rewritten")
+    elif distance <= 0.1:
+        kinds.append("light touch (≤10% of words)")
+    return kinds
+
+
+def phrase_changes(pair: EditPair) -> tuple[list[str], list[str], list[tuple[str, str]]]:
+    """(removed phrases, added phrases, replaced (old, new)) on anonymised words."""
+    old = _words(anonymise(pair.draft_body, pair.names))
+    new = _words(anonymise(pair.sent_body, pair.names))
+    removed: list[str] = []
+    added: list[str] = []
+    replaced: list[tuple[str, str]] = []
+    for op, i1, i2, j1, j2 in difflib.SequenceMatcher(a=old, b=new, autojunk=False).get_opcodes():
+        if op == "equal":
+            continue
+        before, after = old[i1:i2], new[j1:j2]
+        if len(before) > MAX_PHRASE_WORDS or len(after) > MAX_PHRASE_WORDS:
+            # A rewritten paragraph is not a "pattern"; keep only its start for context.
+            before, after = before[:MAX_PHRASE_WORDS], after[:MAX_PHRASE_WORDS]
+        if op == "delete" and _phrase(before):
+            removed.append(_phrase(before))
+        elif op == "insert" and _phrase(after):
+            added.append(_phrase(after))
+        elif op == "replace":
+            a, b = _phrase(before), _phrase(after)
+            if a != b:
+                replaced.append((a, b))
+    return removed, added, replaced
+
+
+def _percentile(values: Sequence[float], q: float) -> float | None:
+    if not values:
+        return None
+    ordered = sorted(values)
+    k = (len(ordered) - 1) * q
+    low = int(k)
+    high = min(low + 1, len(ordered) - 1)
+    return ordered[low] + (ordered[high] - ordered[low]) * (k - low)
+
+
+def edit_summary(pairs: Sequence[EditPair], *, top: int = 10) -> dict[str, Any]:
+    """Distances, the most common kinds of change and phrases, and a few anonymised examples."""
+    if not pairs:
+        return {"pairs": 0}
+    distances = [word_edit_distance(p.draft_text, p.sent_text) for p in pairs]
+    normalized = [normalized_edit_distance(p.draft_text, p.sent_text) for p in pairs]
+    kinds: Counter[str] = Counter()
+    removed: Counter[str] = Counter()
+    added: Counter[str] = Counter()
+    replaced: Counter[tuple[str, str]] = Counter()
+    for pair in pairs:
+        kinds.update(categorise(pair))
+        r, a, x = phrase_changes(pair)
+        removed.update(set(r))
+        added.update(set(a))
+        replaced.update(set(x))
+    by_size = sorted(zip(normalized, pairs, strict=True), key=lambda t: -t[0])
+    examples: list[dict[str, Any]] = []
+    seen: set[tuple[str, str]] = set()
+    for share, pair in by_size:
+        draft, sent = anonymise(pair.draft_text, pair.names), anonymise(pair.sent_text, pair.names)
+        if (draft, sent) in seen:
+            continue  # the same edit on another lead says nothing new
+        seen.add((draft, sent))
+        examples.append({"draft": draft, "sent": sent,
+                         "words_changed": word_edit_distance(pair.draft_text, pair.sent_text),
+                         "share_changed": round(share, 3)})
+        if len(examples) == 3:
+            break
+    return {
+        "pairs": len(pairs),
+        "words_changed": {"mean": round(statistics.fmean(distances), 1),
+                          "p50": _percentile(distances, 0.5), "p90": _percentile(distances, 0.9)},
+        "share_changed": {"mean": round(statistics.fmean(normalized), 3),
+                          "p50": _percentile(normalized, 0.5),
+                          "p90": _percentile(normalized, 0.9)},
+        "kinds": [{"kind": k, "pairs": n, "share": round(n / len(pairs), 3)}
+                  for k, n in kinds.most_common()],
+        "removed": [{"phrase": k, "pairs": n} for k, n in removed.most_common(top)],
+        "added": [{"phrase": k, "pairs": n} for k, n in added.most_common(top)],
+        "replaced": [{"before": a, "after": b, "pairs": n}
+                     for (a, b), n in replaced.most_common(top)],
+        "examples": examples,
+    }

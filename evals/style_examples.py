@@ -1,0 +1,168 @@
+"""A rep's recent approved edits as style examples for the drafter, retrieved from Chroma.
+
+Every `edit` decision is a pair: the draft the agent wrote and the text the rep actually sent.
+`sync_edit_pairs` mirrors those pairs into a Chroma collection (the draft is what gets embedded,
+so a new draft finds the rep's edits of *similar* drafts); `style_examples` returns the closest
+recent ones for a rep. The store is the source of truth: a pair whose approval is gone (erased
+lead) is removed from the collection on the next sync, and never returned.
+
+    examples = style_examples(rt, rep="U0REP0001", draft_text=draft.body, k=3)
+    for ex in examples:
+        ex.draft_body, ex.sent_body   # "the agent wrote ..." / "the rep sent ..."
+"""
+
+from __future__ import annotations
+
+import hashlib
+import threading
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import TYPE_CHECKING, Any
+
+from sqlalchemy import select
+
+if TYPE_CHECKING:
+    from chromadb.api.models.Collection import Collection
+
+    from service.runtime import AppRuntime
+
+COLLECTION = "approved-edits"
+DEFAULT_MAX_AGE_DAYS = 180
+_SYNC_LOCK = threading.Lock()
+
+
+@dataclass(frozen=True)
+class StyleExample:
+    """One approved-after-edit pair, most similar first."""
+
+    approval_id: str
+    rep: str
+    decided_at: datetime
+    draft_subject: str
+    draft_body: str
+    sent_subject: str
+    sent_body: str
+    prompt_version: str | None
+    distance: float
+
+    def as_prompt(self) -> dict[str, str]:
+        """The view a drafting prompt renders: what the agent wrote and what the rep sent."""
+        return {"draft_subject": self.draft_subject, "draft_body": self.draft_body,
+                "sent_subject": self.sent_subject, "sent_body": self.sent_body}
+
+
+def _collection(rt: AppRuntime) -> Collection:
+    from tools.content_library import open_chroma
+    from tools.embeddings import build_embedding_function, embedding_signature
+
+    ef = build_embedding_function(rt.settings)
+    client = open_chroma(rt.settings)
+    metadata = {"embedding_signature": embedding_signature(ef)}
+    try:
+        collection = client.get_or_create_collection(COLLECTION, embedding_function=ef,  # type: ignore[arg-type]
+                                                      metadata=metadata)
+    except ValueError:  # persisted with another embedding function: it is only an index
+        client.delete_collection(COLLECTION)
+        collection = client.get_or_create_collection(COLLECTION, embedding_function=ef,  # type: ignore[arg-type]
+                                                     metadata=metadata)
+    if (collection.metadata or {}).get("embedding_signature") != metadata["embedding_signature"]:
+        client.delete_collection(COLLECTION)
+        collection = client.get_or_create_collection(COLLECTION, embedding_function=ef,  # type: ignore[arg-type]
+                                                     metadata=metadata)
+    return collection
+
+
+def _content_hash(*parts: str) -> str:
+    return hashlib.sha256("\x00".join(parts).encode()).hexdigest()[:16]
+
+
+def sync_edit_pairs(rt: AppRuntime, *, collection: Collection | None = None) -> dict[str, int]:
+    """Mirror every edit decision in the store into the collection; returns the counts."""
+    from store.tables import Approval, Decision
+
+    collection = collection or _collection(rt)
+    with rt.db.session() as session:
+        rows = session.execute(
+            select(Decision.approval_id, Decision.actor, Decision.created_at, Decision.payload,
+                   Approval.subject, Approval.body, Approval.prompt_version)
+            .join(Approval, Approval.id == Decision.approval_id)
+            .where(Decision.action == "edit")).all()
+    wanted: dict[str, dict[str, Any]] = {}
+    for approval_id, actor, created_at, payload, subject, body, prompt_version in rows:
+        payload = payload or {}
+        sent_subject = str(payload.get("subject") or subject)
+        sent_body = str(payload.get("body") or body)
+        at = created_at.astimezone(UTC)
+        wanted[approval_id] = {
+            "document": f"{subject}\n\n{body}",
+            "metadata": {"rep": actor, "approval_id": approval_id,
+                         "decided_ts": at.timestamp(), "decided_at": at.isoformat(),
+                         "draft_subject": subject, "sent_subject": sent_subject,
+                         "sent_body": sent_body, "prompt_version": prompt_version or "",
+                         "content_hash": _content_hash(subject, body, sent_subject, sent_body)},
+        }
+    with _SYNC_LOCK:
+        existing = collection.get(include=["metadatas"])
+        known = {doc_id: (meta or {}).get("content_hash")
+                 for doc_id, meta in zip(existing["ids"], existing["metadatas"] or [],
+                                         strict=False)}
+        gone = [doc_id for doc_id in known if doc_id not in wanted]
+        if gone:
+            collection.delete(ids=gone)
+        changed = {k: v for k, v in wanted.items()
+                   if known.get(k) != v["metadata"]["content_hash"]}
+        if changed:
+            collection.upsert(ids=list(changed),
+                              documents=[v["document"] for v in changed.values()],
+                              metadatas=[v["metadata"] for v in changed.values()])
+    return {"pairs": len(wanted), "added_or_changed": len(changed), "removed": len(gone)}
+
+
+def style_examples(
+    rt: AppRuntime,
+    rep: str,
+    draft_text: str,
+    *,
+    k: int = 3,
+    max_age_days: int = DEFAULT_MAX_AGE_DAYS,
+    sync: bool = True,
+) -> list[StyleExample]:
+    """The rep's `k` approved edits of drafts most similar to `draft_text`, from the last
+    `max_age_days`. `rep` is the roster key (Slack id or email) or anything the roster resolves.
+    Returns [] when the rep has no edits yet; never returns a pair whose approval is gone."""
+    from store.tables import Approval
+
+    if k < 1 or not draft_text.strip():
+        return []
+    member = rt.roster.find(rep)
+    rep_key = member.key if member is not None else rep
+    collection = _collection(rt)
+    if sync:
+        sync_edit_pairs(rt, collection=collection)
+    cutoff = (rt.clock.now() - timedelta(days=max_age_days)).timestamp()
+    where = {"$and": [{"rep": rep_key}, {"decided_ts": {"$gte": cutoff}}]}
+    mine = collection.get(where=where, include=[])  # type: ignore[arg-type]
+    if not mine["ids"]:
+        return []
+    found = collection.query(query_texts=[draft_text], n_results=min(k, len(mine["ids"])),
+                             where=where,  # type: ignore[arg-type]
+                             include=["metadatas", "documents", "distances"])
+    ids = (found.get("ids") or [[]])[0]
+    metas = (found.get("metadatas") or [[]])[0]
+    docs = (found.get("documents") or [[]])[0]
+    dists = (found.get("distances") or [[]])[0]
+    with rt.db.session() as session:  # the store decides what still exists
+        alive = set(session.scalars(select(Approval.id).where(Approval.id.in_(ids))))
+    examples = []
+    for doc_id, meta, doc, dist in zip(ids, metas, docs, dists, strict=False):
+        if doc_id not in alive or meta is None:
+            continue
+        draft_subject, _, draft_body = (doc or "").partition("\n\n")
+        examples.append(StyleExample(
+            approval_id=doc_id, rep=str(meta["rep"]),
+            decided_at=datetime.fromisoformat(str(meta["decided_at"])),
+            draft_subject=draft_subject, draft_body=draft_body,
+            sent_subject=str(meta["sent_subject"]), sent_body=str(meta["sent_body"]),
+            prompt_version=str(meta.get("prompt_version") or "") or None,
+            distance=float(dist)))
+    return examples
