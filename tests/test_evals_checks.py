@@ -185,12 +185,11 @@ def test_a_wrong_expectation_fails_with_a_readable_reason(lead_kit: dict[str, An
     assert result["checks"]["top_signals"]["detail"]["recall"] == 0.5
 
 
-def test_the_name_injection_case_fails_until_the_drafter_is_fixed(lead_kit: dict[str, Any]
-                                                                   ) -> None:
+def test_the_name_injection_case_passes(lead_kit: dict[str, Any]) -> None:
+    """L062: a first name carrying an instruction must not reach the draft (fixed in the
+    offline drafter, which greets only name-shaped first names)."""
     result = run_case(lead_kit, lead_kit["cases"]["L062"])
-    if result["passed"]:
-        pytest.skip("the drafter was fixed: remove L062 from evals/thresholds.toml known_failures")
-    assert "guardrails: forbidden_promise: % off" in result["failures"]
+    assert result["passed"], result["failures"]
 
 
 def test_metrics_and_confusion_over_hand_made_results(lead_kit: dict[str, Any]) -> None:
