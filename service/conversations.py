@@ -14,6 +14,7 @@ from __future__ import annotations
 import logging
 import re
 import time
+import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import timedelta
@@ -466,3 +467,29 @@ def erase_customer(rt: AppRuntime, email: str, *, actor: str) -> int:
     for conversation_id in ids:
         rt.checkpointer.delete_thread(_config(conversation_id)["configurable"]["thread_id"])
     return len(ids)
+
+
+def evaluate_case(case: dict[str, Any], *, rt: AppRuntime) -> dict[str, Any]:
+    """Play one eval case through the bot exactly as production would (the evals gate).
+
+    `case` is `{"id", "customer": {"email", "name"}, "messages": [...]}`; every customer turn goes
+    through `post_message`, a fresh conversation per call. Returns whether and at which turn the
+    bot handed over, the recorded trigger, and the bot's replies.
+    """
+    conversation_id = f"eval-{case['id']}-{uuid.uuid4().hex[:8]}"
+    customer = {k: case["customer"][k] for k in ("email", "name")
+                if (case.get("customer") or {}).get(k)}
+    replies: list[str] = []
+    for turn, text in enumerate(case["messages"], start=1):
+        answer = post_message(rt, conversation_id, CustomerMessageIn.model_validate(
+            {"text": text, "customer": customer or None}))
+        if hasattr(rt.clock, "advance"):
+            rt.clock.advance(seconds=30)  # customers take a moment between messages
+        if answer["reply"]:
+            replies.append(str(answer["reply"]))
+        if answer["handoff_id"]:
+            with rt.db.session() as session:
+                transfer = session.get(SupportTransfer, answer["handoff_id"])
+                trigger = transfer.trigger if transfer else None
+            return {"handoff": True, "trigger": trigger, "at_turn": turn, "replies": replies}
+    return {"handoff": False, "trigger": None, "at_turn": None, "replies": replies}

@@ -48,7 +48,7 @@ repeat_similarity = 0.7
 
 [support.triggers]
 # The first trigger that fires, in this order, is the recorded reason; the others are listed too.
-priority = ["asked_for_human", "churn_threat", "negative_sentiment", "sensitive_topic",
+priority = ["asked_for_human", "churn_threat", "sensitive_topic", "negative_sentiment",
             "high_value_account", "repeated_question", "low_confidence"]
 
 [support.triggers.asked_for_human]
@@ -106,6 +106,8 @@ def decide(a: Assessment, *, misses: int = 0, history: list[float] | None = None
     "Can I talk to a human?", "I want to speak with a real person", "human please",
     "Please connect me to an agent", "get me a human now", "let me chat with someone",
     "I need a person, not a bot", "stop the bot", "Can I speak to your support team?",
+    "agent", "Representative!", "Is there a human I can chat with about this?",
+    "Can someone from support call me instead?",
 ])
 def test_asking_for_a_person_is_recognised(text: str) -> None:
     assert asks_for_human(text, POLICY)
@@ -148,6 +150,7 @@ def test_questions_about_cancelling_are_not_threats(text: str) -> None:
     ("I think our account was hacked", "security"), ("Is this a data breach?", "security"),
     ("There were suspicious logins last night", "security"),
     ("Our lawyer will be in touch", "legal"), ("We will sue", "legal"),
+    ("This is a formal GDPR subject access request", "legal"),
 ])
 def test_sensitive_topics_are_recognised(text: str, topic: str) -> None:
     assert sensitive_topic(text, POLICY)[0] == topic  # type: ignore[index]
@@ -158,6 +161,7 @@ def test_sensitive_topics_are_recognised(text: str, topic: str) -> None:
 @pytest.mark.parametrize("text", [
     "What is your refund policy?", "How do I set up SSO?", "Are you SOC 2 compliant?",
     "Where do I download invoices?", "How do I reset a user's password?",
+    "Where is the data protection addendum?",
 ])
 def test_ordinary_billing_and_security_questions_are_not_sensitive(text: str) -> None:
     assert sensitive_topic(text, POLICY) is None

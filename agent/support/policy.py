@@ -23,7 +23,9 @@ TriggerName = Literal[
     "high_value_account", "repeated_question", "low_confidence",
 ]
 TRIGGER_NAMES: tuple[TriggerName, ...] = (
-    "asked_for_human", "churn_threat", "negative_sentiment", "sensitive_topic",
+    # A named topic (billing dispute, security, legal) is a more useful reason than the anger
+    # that usually comes with it, so it ranks above sentiment.
+    "asked_for_human", "churn_threat", "sensitive_topic", "negative_sentiment",
     "high_value_account", "repeated_question", "low_confidence",
 )
 EmbeddingsMode = Literal["local", "openai"]
@@ -64,6 +66,11 @@ ASKED_FOR_HUMAN = [
     r"(human|person|agent|representative|rep|someone|somebody|support)\b",
     r"\b(want|need|prefer)\s+(a|to talk to a|to speak to a|to speak with a)\s+(human|person)\b",
     r"\b(no|not|stop)\s+(more\s+)?(a\s+|the\s+|this\s+)?(bot|robot|chatbot)\b",
+    # The one-word escape: "agent", "human please" is above.
+    r"^\W*(an?\s+)?(live\s+|real\s+)?(agent|human|person|representative|operator)\W*$",
+    r"\bis\s+there\s+(a|an|any)\s+(real\s+|live\s+)?(human|person|agent|representative)\s+"
+    r"(i|we)\s+(can|could)\b",
+    r"\b(call|phone|ring)\s+(me|us)\b",
 ]
 CHURN_THREAT = [
     r"\bcancel(l?ing|l?ed)?\s+(my|our|the)\s+(account|subscription|contract|plan|service|renewal)\b",
@@ -112,6 +119,10 @@ SENSITIVE_TOPICS: dict[str, list[str]] = {
         r"\bin\s+court\b",
         r"\bbreach\s+of\s+contract\b",
         r"\bcease\s+and\s+desist\b",
+        r"\bgdpr\b",
+        r"\b(data\s+)?subject\s+access\s+request\b",
+        r"\bdsars?\b",
+        r"\bright\s+to\s+(be\s+forgotten|erasure)\b",
     ],
 }
 
