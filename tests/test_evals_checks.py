@@ -267,10 +267,13 @@ def test_conversation_eval_passes_a_runtime_when_the_bot_asks_for_one(settings: 
     assert len(seen) == 2 and seen[0] is seen[1] and seen[0].db is not None
 
 
-def test_a_missing_support_bot_is_reported_and_never_fails_the_gate() -> None:
+def test_a_missing_support_bot_is_reported_and_never_fails_the_gate(monkeypatch) -> None:
+    import evals.conversation_eval as conversation_eval
+
+    assert load_entry_point()[0] is not None  # installed here: the bot's evaluate_case
+    monkeypatch.setattr(conversation_eval, "ENTRY_MODULES", ("service.no_such_bot",))
     function, reason = load_entry_point()
-    if function is not None:
-        pytest.skip("the support bot is installed")
+    assert function is None
     assert reason.startswith("not available: support bot not installed")
     thresholds = load_thresholds()
     gate = evaluate_gate({"route_accuracy": 1.0}, thresholds,
