@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import logging
 import re
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Protocol
 
@@ -76,6 +77,7 @@ class Drafter(Protocol):
         sender_name: str,
         instruction: str | None = None,
         previous: Draft | None = None,
+        style_examples: Sequence[Mapping[str, str]] = (),
     ) -> Draft:
         """Write a draft for `lead` from `context`; with `instruction`, revise `previous`."""
         ...
@@ -161,6 +163,7 @@ class OfflineDrafter:
         sender_name: str,
         instruction: str | None = None,
         previous: Draft | None = None,
+        style_examples: Sequence[Mapping[str, str]] = (),
     ) -> Draft:
         style = _offline_style(instruction)
         values: dict[str, Any] = dict(
@@ -232,6 +235,7 @@ class ModelDrafter:
         sender_name: str,
         instruction: str | None = None,
         previous: Draft | None = None,
+        style_examples: Sequence[Mapping[str, str]] = (),
     ) -> list[tuple[str, str]]:
         """The system and user messages for one draft (exposed for tests and evals)."""
         system = render("draft_system.j2", sender_name=sender_name)
@@ -244,6 +248,7 @@ class ModelDrafter:
             instruction=(instruction or "").strip() or None,
             previous=({"subject": previous.subject, "body": previous.body}
                       if previous is not None else None),
+            style_examples=[dict(example) for example in style_examples],
         )
         return [("system", system), ("human", user)]
 
@@ -255,9 +260,11 @@ class ModelDrafter:
         sender_name: str,
         instruction: str | None = None,
         previous: Draft | None = None,
+        style_examples: Sequence[Mapping[str, str]] = (),
     ) -> Draft:
         messages = self.messages(lead, context, sender_name=sender_name,
-                                 instruction=instruction, previous=previous)
+                                 instruction=instruction, previous=previous,
+                                 style_examples=style_examples)
         result = self._structured.invoke(messages)
         text = result if isinstance(result, DraftText) else DraftText.model_validate(result)
         allowed = json.dumps(context.as_prompt(), ensure_ascii=False)
@@ -313,10 +320,12 @@ class FallbackDrafter:
         sender_name: str,
         instruction: str | None = None,
         previous: Draft | None = None,
+        style_examples: Sequence[Mapping[str, str]] = (),
     ) -> Draft:
         try:
             written = self.primary.draft(lead, context, sender_name=sender_name,
-                                         instruction=instruction, previous=previous)
+                                         instruction=instruction, previous=previous,
+                                         style_examples=style_examples)
         except Exception as exc:  # any model failure must still leave the rep a draft
             state, category = failure_category(exc)
             log.warning("model draft failed for lead %s (%s, %s); using the fallback draft",

@@ -337,7 +337,7 @@ def report_command(
             if style_examples:
                 progress.update(task, description="style examples (Chroma)")
                 try:
-                    from evals.style_examples import sync_edit_pairs
+                    from tools.style_examples import sync_edit_pairs
 
                     run["style_examples"] = sync_edit_pairs(rt)
                 except Exception as exc:  # the report stands without them

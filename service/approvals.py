@@ -121,6 +121,9 @@ def decide(rt: AppRuntime, approval_id: str, decision: DecisionIn) -> dict[str, 
             payload["outbox_id"] = _queue_outbox(rt, session, approval, member,
                                                  payload["subject"], payload["body"], now)
             session.get(Decision, decision_id).payload = dict(payload)  # type: ignore[union-attr]
+        if decision.action == "edit":
+            # The rep's edit becomes a style example for their next drafts (tools/style_examples).
+            enqueue(session, "sync_style_examples", {}, now=now, dedupe_key="sync_style_examples")
         view = approval_view(approval)
     rt.metrics.decisions.labels(decision.action).inc()
     _observe_decision(rt, view, now)

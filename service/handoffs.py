@@ -48,10 +48,26 @@ class StoreHandoffPort:
         member = self.rt.roster.find(assignee)
         written = self.rt.drafter.draft(
             lead_profile, context, sender_name=member.name if member else "The team",
-            instruction=instruction, previous=previous)
+            instruction=instruction, previous=previous,
+            style_examples=self._style_examples(assignee, context))
         self.rt.metrics.drafts.labels(written.source).inc()
         # Belt and braces: whatever the drafter did, the recipient is the record's address.
         return written.model_copy(update={"to": lead_profile.email})
+
+    def _style_examples(self, assignee: str, context: ContextPackage) -> list[dict[str, str]]:
+        """The rep's recent approved edits closest to this situation, for the model to imitate.
+
+        Only a model can use them; retrieval problems never stop a draft."""
+        if not self.rt.settings.model_endpoint_configured:
+            return []
+        try:
+            from tools.style_examples import style_examples
+
+            found = style_examples(self.rt, assignee, context.why_now, k=3, sync=False)
+        except Exception:
+            log.warning("style examples unavailable for %s", assignee, exc_info=True)
+            return []
+        return [example.as_prompt() for example in found]
 
     def open_approval(self, handoff_id: str, version: int, *, assignee: str, draft: Draft,
                       context: ContextPackage) -> tuple[str, dict[str, Any]]:

@@ -27,6 +27,12 @@ def _process_lead(rt: AppRuntime, payload: dict[str, Any]) -> None:
     leads.process_lead(rt, payload["lead_id"])
 
 
+def _sync_style_examples(rt: AppRuntime, payload: dict[str, Any]) -> None:
+    from tools.style_examples import sync_edit_pairs
+
+    sync_edit_pairs(rt)
+
+
 HANDLERS: dict[str, Handler] = {
     "process_lead": _process_lead,
     "run_handoff": lambda rt, p: handoffs.run_handoff(rt, p["handoff_id"]),
@@ -34,6 +40,7 @@ HANDLERS: dict[str, Handler] = {
                                                             p["decision_id"]),
     "sla_check": timers.check_sla,
     "nurture_enrol": timers.enrol,
+    "sync_style_examples": _sync_style_examples,
     **SUPPORT_JOB_HANDLERS,
 }
 

@@ -124,3 +124,29 @@ def test_injection_offline_cannot_change_the_recipient_or_leak(client, worker, s
     worker.run_until_idle()
     [mail] = smtp_sink.messages
     assert mail.rcpt_tos == ["ada@acme.io"]
+
+
+def test_a_reps_edits_become_style_examples_for_their_next_drafts(model_app) -> None:
+    rt, worker, client = model_app
+    draft = {"subject": "Your demo", "body": "Hi,\n\nThanks for asking for a demo.\n\nRiley"}
+    with respx.mock as mock:
+        route = mock.post(f"{LLM}/chat/completions").mock(
+            return_value=httpx.Response(200, json=completion(json.dumps(draft))))
+        first = pending_card(client, worker)
+        assert first["assignee"] == "U0REP0001"
+        edited = "Hey Ada — short and sweet: does Thursday 10:00 work for a demo? Riley"
+        assert decide(client, first["approval_id"], action="edit", actor="U0REP0001",
+                      body=edited).status_code == 200
+        worker.run_until_idle()
+        prompts: dict[str, str] = {}
+        for i in (2, 3):  # round robin: the next lead goes to Max, the one after to Riley
+            lead = dict(LEAD_ADA, email=f"p{i}@beta{i}.io", domain=f"beta{i}.io")
+            client.post("/v1/events", json={"events": hand_raise(prefix=f"s{i}", lead=lead)})
+            worker.run_until_idle()
+            user = [m for m in json.loads(route.calls.last.request.content)["messages"]
+                    if m["role"] == "user"][0]["content"]
+            card = [c for c in client.get("/v1/approvals").json() if c["draft"]["to"] == lead["email"]][0]
+            prompts[card["assignee"]] = str(user)
+    assert "<rep_style_examples>" in prompts["U0REP0001"]
+    assert "does Thursday 10:00 work" in prompts["U0REP0001"]
+    assert "<rep_style_examples>" not in prompts["U0REP0004"]

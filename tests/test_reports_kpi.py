@@ -193,7 +193,7 @@ def test_support_section_reads_transfers_by_trigger_and_time_to_claim() -> None:
 
 def test_style_examples_return_a_reps_recent_edits_and_forget_erased_leads(
         rt: Any, client: Any, seeded: dict[str, Any]) -> None:
-    from evals.style_examples import style_examples, sync_edit_pairs
+    from tools.style_examples import style_examples, sync_edit_pairs
 
     rep = seeded["edit_rep"]
     found = style_examples(rt, rep, seeded["edited_draft"], k=3)

@@ -37,7 +37,7 @@ def pg(tmp_path: Any, postgres_url: str, smtp_sink: Any, clock: Any, content_lib
 def test_kpis_on_postgres(pg: tuple[Any, Any, Any], clock: Any) -> None:
     from evals.kpi import build_kpi_report
     from evals.render import render_kpi_html
-    from evals.style_examples import sync_edit_pairs
+    from tools.style_examples import sync_edit_pairs
 
     rt, worker, client = pg
     seed_store(client, worker, clock)
