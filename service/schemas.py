@@ -66,9 +66,11 @@ class LeadIn(BaseModel):
         value = _clean(value)
         if value is None:
             return None
+        if len(value) > 64:
+            raise ValueError("is not a time zone (IANA names are at most 64 characters)")
         try:
             ZoneInfo(value)
-        except (ZoneInfoNotFoundError, ValueError):
+        except (ZoneInfoNotFoundError, ValueError, OSError):  # OSError: absurd file names
             raise ValueError(f"unknown time zone {value!r} (use an IANA name)") from None
         return value
 
