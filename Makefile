@@ -27,3 +27,8 @@ lint: $(STAMP)
 
 clean:
 	rm -rf $(VENV) .tools var
+
+# Slow drills (kill -9 at every stage, 1,000 replays, minutes of model failures, schemathesis)
+# plus the fast ones; `make test` skips tests/drills/ unless HITL_DRILLS=1.
+drills: $(STAMP)
+	HITL_DRILLS=1 $(VENV)/bin/python -m pytest -q -s --durations=0 tests/drills tests/test_drills_*.py

@@ -414,11 +414,12 @@ def bench(
 ) -> None:
     """Measure speed-to-lead and trust on the real server code path, beside naive baselines.
 
-    Starts `hitl serve` on the embedded defaults (a temporary folder: SQLite, embedded Chroma
-    with the shipped content library) with a local OpenAI-compatible fake (OPENAI_BASE_URL) whose
-    latency is set per phase, a local Slack Web API (SLACK_API_URL) and a local SMTP sink; or, with
-    --postgres URL --replicas N, N servers on one PostgreSQL database and a Chroma server.
-    Prints each figure with its goal, pass/fail, the naive baseline and the method.
+    Runs `hitl serve` on the embedded defaults in a temporary folder (SQLite, embedded Chroma
+    with the shipped content library), with local fakes: an OpenAI-compatible model whose
+    latency is set per phase, the Slack Web API, and an SMTP sink.
+
+    With --postgres URL --replicas N: N servers on one new PostgreSQL database and a Chroma
+    server. Prints each figure with its goal, pass/fail, naive baseline and method.
     """
     import sys
 

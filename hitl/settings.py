@@ -57,7 +57,8 @@ class Settings(BaseSettings):
     # Where `hitl eval` / `hitl report` publish (shared storage when replicas serve the API).
     reports_dir: Path | None = Field(None, validation_alias="HITL_REPORTS_DIR")
 
-    worker_threads: int = Field(16, ge=1, le=256, validation_alias="HITL_WORKER_THREADS")
+    # Drafting waits on the model, so threads mostly sleep; each holds one DB connection at most.
+    worker_threads: int = Field(32, ge=1, le=256, validation_alias="HITL_WORKER_THREADS")
 
     @field_validator("database_url")
     @classmethod

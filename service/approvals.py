@@ -44,7 +44,7 @@ def approval_view(approval: Approval) -> dict[str, Any]:
 
 def list_approvals(rt: AppRuntime, *, status: str | None = "pending",
                    assignee: str | None = None, limit: int = 200) -> list[dict[str, Any]]:
-    with rt.db.session() as session:
+    with rt.db.read() as session:
         query = select(Approval).order_by(Approval.created_at, Approval.id).limit(limit)
         if status:
             query = query.where(Approval.status == status)
@@ -55,7 +55,7 @@ def list_approvals(rt: AppRuntime, *, status: str | None = "pending",
 
 
 def get_approval(rt: AppRuntime, approval_id: str) -> dict[str, Any]:
-    with rt.db.session() as session:
+    with rt.db.read() as session:
         approval = session.get(Approval, approval_id)
         if approval is None:
             raise NotFound(f"approval {approval_id} not found")

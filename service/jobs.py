@@ -61,6 +61,11 @@ def enqueue(session: Session, kind: str, payload: dict[str, Any], *, now: dateti
 def claim(db: Database, *, now: datetime, lease: timedelta, limit: int,
           kinds: tuple[str, ...] | None = None) -> list[ClaimedJob]:
     """Take up to `limit` due jobs for this worker, leased until `now + lease`."""
+    due = (Job.failed_at.is_(None), Job.run_at <= now,
+           or_(Job.locked_until.is_(None), Job.locked_until < now))
+    with db.read() as session:  # most polls find nothing: don't take the write lock for that
+        if session.scalar(select(Job.id).where(*due).limit(1)) is None:
+            return []
     with db.session() as session:
         query = (
             select(Job.id)

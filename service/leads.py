@@ -6,7 +6,7 @@ import logging
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import delete, func, select
+from sqlalchemy import delete, func, select, text
 from sqlalchemy.orm import Session
 
 from agent.models import ContextPackage, LeadProfile, Qualification, Signal
@@ -191,7 +191,7 @@ def _pick_owner(rt: AppRuntime, session: Session, lead: Lead,
 
 
 def get_lead(rt: AppRuntime, lead_id: str) -> dict[str, Any]:
-    with rt.db.session() as session:
+    with rt.db.read() as session:
         lead = session.get(Lead, lead_id)
         if lead is None or lead.erased_at is not None:
             raise NotFound(f"lead {lead_id} not found")
@@ -246,6 +246,8 @@ def erase_lead(rt: AppRuntime, lead_id: str, *, actor: str) -> dict[str, Any]:
     """
     now = rt.clock.now()
     with rt.db.session() as session:
+        if rt.db.is_sqlite:
+            session.execute(text("PRAGMA secure_delete=ON"))  # whatever the connection's default
         lead = session.get(Lead, lead_id, with_for_update=not rt.db.is_sqlite)
         if lead is None:
             raise NotFound(f"lead {lead_id} not found")
@@ -268,6 +270,9 @@ def erase_lead(rt: AppRuntime, lead_id: str, *, actor: str) -> dict[str, Any]:
             # Approval cards in Slack carry the lead's data too: replace them with a notice.
             enqueue(session, "slack_redact_lead", {"lead_id": lead_id}, now=now,
                     dedupe_key=f"slack_redact:{lead_id}")
+    checkpoints = getattr(rt.checkpointer, "conn", None)
+    if rt.db.is_sqlite and checkpoints is not None:
+        checkpoints.execute("PRAGMA secure_delete=ON")
     for handoff_id in handoff_ids:
         rt.checkpointer.delete_thread(handoff_id)
     if email:
@@ -275,6 +280,10 @@ def erase_lead(rt: AppRuntime, lead_id: str, *, actor: str) -> dict[str, Any]:
         from service.conversations import erase_customer
 
         erase_customer(rt, email, actor=actor)
+    if rt.db.is_sqlite:
+        rt.db.truncate_wal()
+        if checkpoints is not None:
+            checkpoints.execute("PRAGMA wal_checkpoint(TRUNCATE)")
     return {"lead_id": lead_id, "erased": True, "events": len(event_ids),
             "handoffs": len(handoff_ids)}
 

@@ -95,7 +95,9 @@ def deliver(rt: AppRuntime, outbox_id: str) -> DeliveryStatus:
             update(OutboxMessage)
             .where(OutboxMessage.id == outbox_id,
                    (OutboxMessage.status == "pending")
-                   | ((OutboxMessage.status == "sending") & (OutboxMessage.locked_until < now)))
+                   | ((OutboxMessage.status == "sending")
+                      & ((OutboxMessage.locked_until < now)
+                         | OutboxMessage.locked_until.is_(None))))
             .values(status="sending", attempts=OutboxMessage.attempts + 1,
                     locked_until=now + SEND_LEASE)
         ).rowcount
@@ -171,6 +173,15 @@ def _send_claimed(rt: AppRuntime, outbox_id: str, email: object) -> DeliveryStat
     if decided:
         rt.metrics.decision_to_send.observe((now - decided).total_seconds())
     return "sent"
+
+
+def release_send_leases(rt: AppRuntime) -> int:
+    """After a crash of the only process (SQLite), a `sending` lease it held is void: the next
+    attempt may resend at once (same Message-ID) instead of waiting the lease out."""
+    with rt.db.session() as session:
+        return int(session.execute(  # type: ignore[attr-defined]
+            update(OutboxMessage).where(OutboxMessage.status == "sending")
+            .values(locked_until=None)).rowcount)
 
 
 def _final_status(status: str) -> DeliveryStatus:

@@ -102,6 +102,7 @@ class AppRuntime:
             conn = sqlite3.connect(path, check_same_thread=False, timeout=30)
             conn.execute("PRAGMA journal_mode=WAL")
             conn.execute("PRAGMA busy_timeout=30000")
+            conn.execute("PRAGMA secure_delete=ON")
             saver = SqliteSaver(conn)
         else:
             from langgraph.checkpoint.postgres import PostgresSaver

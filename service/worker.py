@@ -15,7 +15,7 @@ from datetime import timedelta
 from typing import Any
 
 from service import handoffs, jobs, leads, timers
-from service.outbox import RetryLater
+from service.outbox import RetryLater, release_send_leases
 from service.runtime import AppRuntime
 from service.support_jobs import SUPPORT_JOB_HANDLERS
 
@@ -63,6 +63,7 @@ class Worker:
         self._lock = threading.Lock()
         self._wake = threading.Event()
         self._stop = threading.Event()
+        self._last_free = self.threads
         self._thread: threading.Thread | None = None
         rt.wake_worker = self._wake.set
 
@@ -95,6 +96,7 @@ class Worker:
         with self._lock:
             self._inflight = {f for f in self._inflight if not f.done()}
             free = self.threads - len(self._inflight)
+        self._last_free = free
         if free <= 0:
             return 0
         claimed = jobs.claim(self.rt.db, now=self.rt.clock.now(), lease=self.lease, limit=free,
@@ -126,6 +128,7 @@ class Worker:
         if self.rt.db.is_sqlite:
             # With SQLite this process is the only worker: leases left by a killed one are void.
             jobs.release_all_leases(self.rt.db)
+            release_send_leases(self.rt)
         self._thread = threading.Thread(target=self._loop, name="hitl-worker", daemon=True)
         self._thread.start()
 
@@ -136,7 +139,8 @@ class Worker:
             except Exception:
                 log.exception("worker dispatch failed; retrying")
                 started = 0
-            if not started:
+            # A full batch may mean more is waiting; otherwise sleep until work or a timer is due.
+            if started < self._last_free:
                 self._wake.wait(self.poll_seconds)
                 self._wake.clear()
 

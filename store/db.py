@@ -30,7 +30,7 @@ class Database:
             event.listen(self.engine, "connect", _sqlite_pragmas)
             # SQLite gets one writer at a time; BEGIN IMMEDIATE takes the write lock up front so
             # read-then-write transactions never deadlock into "database is locked".
-            event.listen(self.engine, "begin", lambda conn: conn.exec_driver_sql("BEGIN IMMEDIATE"))
+            event.listen(self.engine, "begin", _sqlite_begin)
         else:
             self.engine = create_engine(
                 url, pool_size=pool_size, max_overflow=pool_size, pool_pre_ping=True
@@ -41,6 +41,14 @@ class Database:
     def session(self) -> Iterator[Session]:
         """A transaction: committed when the block ends, rolled back on any exception."""
         with self._sessions.begin() as session:
+            yield session
+
+    @contextmanager
+    def read(self) -> Iterator[Session]:
+        """A read-only transaction: on SQLite a plain BEGIN, so readers never queue behind the
+        writer lock the way `session()`'s BEGIN IMMEDIATE does."""
+        with Session(self.engine.execution_options(hitl_read_only=True),
+                     expire_on_commit=False) as session, session.begin():
             yield session
 
     def upgrade(self) -> None:
@@ -56,8 +64,26 @@ class Database:
             config.attributes["connection"] = connection
             command.upgrade(config, "head")
 
+    def truncate_wal(self) -> None:
+        """Fold the write-ahead log into the database and empty it (SQLite only), so data
+        deleted a moment ago does not linger in the -wal file."""
+        if self.is_sqlite:
+            # On the raw connection: a checkpoint cannot run inside the transaction SQLAlchemy
+            # would open (our "begin" hook takes BEGIN IMMEDIATE).
+            raw = self.engine.raw_connection()
+            try:
+                raw.driver_connection.execute(  # type: ignore[union-attr]
+                    "PRAGMA wal_checkpoint(TRUNCATE)")
+            finally:
+                raw.close()
+
     def dispose(self) -> None:
         self.engine.dispose()
+
+
+def _sqlite_begin(conn: Any) -> None:
+    read_only = conn.get_execution_options().get("hitl_read_only", False)
+    conn.exec_driver_sql("BEGIN" if read_only else "BEGIN IMMEDIATE")
 
 
 def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
@@ -69,4 +95,7 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     cursor.execute("PRAGMA synchronous=NORMAL")
     cursor.execute("PRAGMA foreign_keys=ON")
     cursor.execute("PRAGMA busy_timeout=30000")
+    # Deleted rows are overwritten, not left in free pages: erasure must not depend on how the
+    # local libsqlite3 was compiled.
+    cursor.execute("PRAGMA secure_delete=ON")
     cursor.close()

@@ -21,6 +21,7 @@ import hashlib
 import logging
 import re
 import threading
+import time
 import tomllib
 from dataclasses import dataclass
 from pathlib import Path
@@ -211,6 +212,7 @@ class ContentLibrary:
         self._signature = embedding_signature(embedding_function)
         self._lock = threading.RLock()
         self._collection: Collection | None = None
+        self._count_cache: tuple[float, int] | None = None
 
     # -- collection -------------------------------------------------------------------------
 
@@ -252,6 +254,18 @@ class ContentLibrary:
         """How many assets are indexed (all folders)."""
         return self._open().count()
 
+    # Counting costs a round trip on every lead; the size of a content library changes rarely,
+    # and another process indexing shows up within this many seconds.
+    COUNT_TTL_S = 60.0
+
+    def _cached_count(self, collection: Any) -> int:
+        now = time.monotonic()
+        cached = self._count_cache
+        if cached is None or now - cached[0] > self.COUNT_TTL_S:
+            cached = (now, collection.count())
+            self._count_cache = cached
+        return int(cached[1])
+
     # -- indexing ---------------------------------------------------------------------------
 
     def index_folder(self, path: Path) -> int:
@@ -261,6 +275,7 @@ class ContentLibrary:
         are no longer in the folder are removed; files that cannot be parsed are skipped with a
         warning. Returns the number of assets from this folder now in the library.
         """
+        self._count_cache = None
         folder = Path(path)
         if not folder.is_dir():
             raise ContentLibraryError(f"{folder}: not a folder")
@@ -324,7 +339,7 @@ class ContentLibrary:
         if kind is not None and kind not in ASSET_KINDS:
             raise ValueError(f"kind must be one of {', '.join(ASSET_KINDS)}, got {kind!r}")
         collection = self._open()
-        total = collection.count()
+        total = self._cached_count(collection)
         if total == 0:
             return []
         result = collection.query(

@@ -1,0 +1,87 @@
+"""A scripted SMTP server for the drills: per connection, accept, refuse for now or for good,
+hang up after the message, or take the message and never answer."""
+
+from __future__ import annotations
+
+import socketserver
+import threading
+from dataclasses import dataclass, field
+
+
+@dataclass
+class ScriptedSmtp:
+    """Each connection takes the next behaviour from `script` (then `accept`): `accept`
+    (250), `temp` (451), `perm` (550), `drop` (hang up after the final dot) or `stall` (take
+    the message and never answer, until `release` is set)."""
+
+    script: list[str] = field(default_factory=list)
+    delivered: list[bytes] = field(default_factory=list)
+    conversations: int = 0
+
+    def __post_init__(self) -> None:
+        self._lock = threading.Lock()
+        self.stalled = threading.Event()
+        self.release = threading.Event()
+        smtp = self
+
+        class Handler(socketserver.StreamRequestHandler):
+            def handle(self) -> None:
+                with smtp._lock:
+                    smtp.conversations += 1
+                    behaviour = smtp.script.pop(0) if smtp.script else "accept"
+                self.say("220 drill.local ESMTP")
+                while True:
+                    line = self.rfile.readline()
+                    if not line:
+                        return
+                    verb = line.split(b" ", 1)[0].strip().upper()
+                    if verb in (b"EHLO", b"HELO"):
+                        self.say("250 drill.local")
+                    elif verb in (b"MAIL", b"RCPT", b"RSET", b"NOOP"):
+                        self.say("250 OK")
+                    elif verb == b"DATA":
+                        self.say("354 go ahead")
+                        data = b""
+                        while not data.endswith(b"\r\n.\r\n"):
+                            chunk = self.rfile.readline()
+                            if not chunk:
+                                return
+                            data += chunk
+                        if behaviour == "drop":
+                            return  # hang up after the final dot, before any reply
+                        if behaviour == "stall":
+                            smtp.stalled.set()
+                            smtp.release.wait(600)  # never answer the final dot
+                            return
+                        if behaviour == "temp":
+                            self.say("451 4.3.0 mailbox busy, try again later")
+                        elif behaviour == "perm":
+                            self.say("550 5.1.1 no such user here")
+                        else:
+                            with smtp._lock:
+                                smtp.delivered.append(data)
+                            self.say("250 2.0.0 queued")
+                    elif verb == b"QUIT":
+                        self.say("221 bye")
+                        return
+                    else:
+                        self.say("502 unknown")
+
+            def say(self, text: str) -> None:
+                self.wfile.write(text.encode() + b"\r\n")
+
+        class Server(socketserver.ThreadingTCPServer):
+            daemon_threads = True
+            allow_reuse_address = True
+
+        self._server = Server(("127.0.0.1", 0), Handler)
+        threading.Thread(target=self._server.serve_forever, daemon=True).start()
+
+    @property
+    def url(self) -> str:
+        return f"smtp://127.0.0.1:{self._server.server_address[1]}"
+
+    def close(self) -> None:
+        self.release.set()
+        self._server.shutdown()
+        self._server.server_close()

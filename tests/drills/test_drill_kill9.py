@@ -1,0 +1,232 @@
+"""Drill: kill -9 of `hitl serve` at each stage of a handoff loses nothing and sends nothing
+twice. The server is the real command in a child process (SQLite file, embedded Chroma, the
+model drafter against the local OpenAI-compatible fake, Slack against the local fake Web API,
+SMTP against a scripted server); after SIGKILL it is started again on the same files.
+
+Stages: right after the 202 (accept), during drafting (slow model), while waiting at the
+approval, right after the approval is acknowledged (API 200, and Slack's ack), and in the
+middle of the SMTP conversation (the server took the message and never answered).
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from hitl.bench.fake_openai import FakeOpenAI
+from hitl.bench.fake_slack import FakeSlack, SlackSide, user_of_dm
+from hitl.bench.runner import StoreProbe
+from hitl.bench.server import ServerProcess, server_env
+from tests.conftest import hand_raise
+from tests.drills.smtp_script import ScriptedSmtp
+
+TOKEN = "drill-token"
+SECRET = "drill-secret"
+RESULTS: dict[str, Any] = {}
+
+
+@dataclass
+class Rig:
+    model: FakeOpenAI
+    slack: FakeSlack
+    smtp: ScriptedSmtp
+    server: ServerProcess
+    probe: StoreProbe
+
+    @property
+    def client(self) -> httpx.Client:
+        return self.server.client(timeout=30)
+
+    def restart(self) -> float:
+        """kill -9, then start again on the same files; returns seconds to healthy."""
+        self.server.kill9()
+        started = time.monotonic()
+        self.server.start()
+        return time.monotonic() - started
+
+    def wait(self, what: str, predicate: Callable[[], Any], timeout: float = 60) -> Any:
+        deadline = time.monotonic() + timeout
+        while True:
+            value = predicate()
+            if value:
+                return value
+            if time.monotonic() > deadline:
+                raise AssertionError(f"timed out waiting for {what}\n{self.server.log_tail()}")
+            time.sleep(0.1)
+
+    def pending(self) -> list[dict[str, Any]]:
+        with self.client as c:
+            return list(c.get("/v1/approvals", params={"status": "pending"}).json())
+
+    def post(self, events: list[dict[str, Any]]) -> dict[str, Any]:
+        with self.client as c:
+            response = c.post("/v1/events", json={"events": events})
+        assert response.status_code == 202, response.text
+        return dict(response.json())
+
+    def approve(self, approval_id: str, actor: str = "U0REP0001") -> int:
+        with self.client as c:
+            return c.post(f"/v1/approvals/{approval_id}/decision",
+                          json={"action": "approve", "actor": actor}).status_code
+
+    def card(self) -> dict[str, Any]:
+        [approval] = self.wait("one pending approval", self.pending)
+        self.wait("its Slack card", lambda: self.slack.card(approval["approval_id"]))
+        return dict(approval)
+
+    def settle(self, seconds: float = 1.5) -> None:
+        """Let the worker finish whatever it was doing, then check the queue is empty."""
+        self.wait("the queue to drain", lambda: self.probe.open_jobs() == 0)
+        time.sleep(seconds)
+
+    def assert_once(self, lead_email: str = "ada@acme.io") -> None:
+        assert len(self.smtp.delivered) == 1, f"{len(self.smtp.delivered)} emails delivered"
+        assert f"To: {lead_email}".encode() in self.smtp.delivered[0]
+        assert self.probe.outbox() == {"sent": 1}
+        assert self.probe.events() == 3 and self.probe.unprocessed() == 0
+        [handoffs] = self.probe.rows("SELECT count(*) FROM handoffs")
+        assert handoffs[0] == 1
+        assert not self.probe.failed_jobs()
+
+
+@pytest.fixture
+def rig(tmp_path: Path) -> Iterator[Rig]:
+    with FakeOpenAI(latency=0.05) as model, FakeSlack(token="xoxb-drill") as slack:
+        smtp = ScriptedSmtp()
+        env = server_env({
+            "HITL_DATABASE_URL": f"sqlite:///{tmp_path / 'hitl.db'}",
+            "HITL_CHROMA_PATH": str(tmp_path / "chroma"), "HITL_API_TOKEN": TOKEN,
+            "OPENAI_BASE_URL": model.url, "OPENAI_API_KEY": "drill", "HITL_EMBEDDINGS": "local",
+            "SLACK_BOT_TOKEN": "xoxb-drill", "SLACK_SIGNING_SECRET": SECRET,
+            "SLACK_API_URL": slack.url, "HITL_SMTP_URL": smtp.url,
+            "HITL_WORKER_THREADS": "4"})
+        server = ServerProcess(env, tmp_path / "server", token=TOKEN).start()
+        probe = StoreProbe(f"sqlite:///{tmp_path / 'hitl.db'}")
+        try:
+            yield Rig(model, slack, smtp, server, probe)
+        finally:
+            server.stop()
+            probe.dispose()
+            smtp.close()
+
+
+def test_kill_right_after_the_202(rig: Rig) -> None:
+    rig.model.latency = 5.0  # nothing gets far before the kill
+    rig.post(hand_raise("k1"))
+    downtime = rig.restart()
+    rig.model.latency = 0.05
+    card = rig.card()
+    assert rig.smtp.delivered == []
+    assert rig.approve(card["approval_id"]) == 200
+    rig.wait("the email", lambda: rig.smtp.delivered)
+    rig.restart()
+    rig.settle()
+    rig.assert_once()
+    RESULTS["after accept"] = {"restart_s": round(downtime, 2)}
+
+
+def test_kill_during_drafting(rig: Rig) -> None:
+    rig.model.latency = 30.0
+    rig.post(hand_raise("k2"))
+    rig.model.wait_for_calls(1, timeout=60)  # the draft request is at the model
+    rig.restart()
+    rig.model.latency = 0.05
+    card = rig.card()
+    assert card["version"] == 1 and card["draft"]["source"] == "model"
+    [[approvals]] = rig.probe.rows("SELECT count(*) FROM approvals")
+    assert approvals == 1, "the interrupted draft is redone, not duplicated"
+    assert rig.approve(card["approval_id"]) == 200
+    rig.wait("the email", lambda: rig.smtp.delivered)
+    rig.settle()
+    rig.assert_once()
+    posted = [c for c in rig.slack.calls("chat.postMessage") if "Approve" in json.dumps(
+        c.params.get("blocks"))]
+    assert len(posted) == 1, "one card in Slack"
+
+
+def test_kill_while_waiting_at_the_approval(rig: Rig) -> None:
+    rig.post(hand_raise("k3"))
+    card = rig.card()
+    rig.restart()
+    assert rig.pending()[0]["approval_id"] == card["approval_id"]
+    assert rig.approve(card["approval_id"]) == 200
+    rig.wait("the email", lambda: rig.smtp.delivered)
+    rig.settle()
+    rig.assert_once()
+    # The card in Slack shows the outcome (updated after the restart).
+    rig.wait("the card update", lambda: not [
+        e for b in (rig.slack.card(card["approval_id"]) or {}).get("blocks", [])
+        for e in b.get("elements") or [] if e.get("type") == "button"])
+
+
+def test_kill_right_after_the_api_decision(rig: Rig) -> None:
+    rig.post(hand_raise("k4"))
+    card = rig.card()
+    rig.smtp.script.append("stall")  # keep the first send from finishing before the kill
+    assert rig.approve(card["approval_id"]) == 200
+    rig.server.kill9()
+    rig.smtp.release.set()
+    rig.smtp.script.clear()
+    rig.server.start()
+    # 200 meant recorded: the send happens after the restart (after the send lease if the
+    # first attempt had already started talking SMTP).
+    rig.wait("the email", lambda: rig.smtp.delivered, timeout=420)
+    rig.settle()
+    rig.assert_once()
+
+
+def test_kill_right_after_slacks_ack(rig: Rig) -> None:
+    """Slack got its 200 within milliseconds; the decision is recorded just after. A kill in
+    that window may lose the click (the card keeps its buttons, so the rep clicks again), but
+    must never send twice or send without a recorded approval."""
+    rig.post(hand_raise("k5"))
+    card = rig.card()
+    message = rig.slack.card(card["approval_id"]) or {}
+    side = SlackSide(rig.client, SECRET)
+    user = user_of_dm(message["channel"])
+    response = side.click(message, "Approve", user)
+    assert response.status_code == 200
+    rig.server.kill9()
+    rig.server.start()
+    time.sleep(2)
+    status = rig.wait("the approval", lambda: rig.client.get(
+        f"/v1/approvals/{card['approval_id']}").json()["status"])
+    lost = status == "pending"
+    if lost:
+        assert rig.smtp.delivered == []
+        assert any(e.get("type") == "button" for b in (rig.slack.card(
+            card["approval_id"]) or {}).get("blocks", []) for e in b.get("elements") or [])
+        assert SlackSide(rig.client, SECRET).click(message, "Approve", user).status_code == 200
+    rig.wait("the email", lambda: rig.smtp.delivered, timeout=420)
+    rig.settle()
+    rig.assert_once()
+    RESULTS["after slack ack"] = {"click_lost_and_repeated": lost}
+
+
+@pytest.mark.timeout(600)
+def test_kill_during_the_smtp_conversation(rig: Rig) -> None:
+    rig.post(hand_raise("k6"))
+    card = rig.card()
+    rig.smtp.script.append("stall")
+    assert rig.approve(card["approval_id"]) == 200
+    assert rig.smtp.stalled.wait(60), "the server never reached the end of DATA"
+    rig.server.kill9()
+    killed = time.monotonic()
+    rig.smtp.release.set()
+    assert rig.probe.outbox() == {"sending": 1}
+    rig.server.start()
+    rig.wait("the resend after the send lease", lambda: rig.smtp.delivered, timeout=540)
+    resent_after = time.monotonic() - killed
+    rig.settle()
+    rig.assert_once()
+    [[attempts]] = rig.probe.rows("SELECT attempts FROM outbox")
+    assert attempts == 2
+    RESULTS["during SMTP"] = {"resent_after_s": round(resent_after, 1)}
+    print(f"\nkill -9 mid-SMTP: delivered once, {resent_after:.0f} s after the kill")
