@@ -139,8 +139,9 @@ class Worker:
             except Exception:
                 log.exception("worker dispatch failed; retrying")
                 started = 0
-            # A full batch may mean more is waiting; otherwise sleep until work or a timer is due.
-            if started < self._last_free:
+            # A full batch may mean more is waiting; otherwise (or with every thread busy) sleep
+            # until a job finishes, new work arrives or a timer may be due.
+            if started == 0 or started < self._last_free:
                 self._wake.wait(self.poll_seconds)
                 self._wake.clear()
 
