@@ -13,7 +13,7 @@ from langgraph.graph import END, START, StateGraph
 from langgraph.runtime import Runtime
 from langgraph.types import Command, interrupt
 
-from agent.models import ContextPackage, Draft
+from agent.models import ContextPackage, Draft, Qualification
 from agent.routers import after_checks, after_decision, after_qualify
 from agent.state import HandoffPort, HandoffState
 
@@ -35,7 +35,8 @@ def qualify(state: HandoffState, runtime: Runtime[Any]
 
 
 def package_context(state: HandoffState, runtime: Runtime[Any]) -> dict[str, Any]:
-    package = _port(runtime).context_package(state["lead_id"])
+    package = _port(runtime).context_package(
+        state["lead_id"], Qualification.model_validate(state["qualification"]))
     return {"context": package.model_dump(mode="json")}
 
 

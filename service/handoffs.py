@@ -35,8 +35,9 @@ class StoreHandoffPort:
             qualification, _ = qualify_lead(self.rt, session, lead)
         return qualification
 
-    def context_package(self, lead_id: str) -> ContextPackage:
-        return build_context(self.rt, lead_id)
+    def context_package(self, lead_id: str, qualification: Qualification) -> ContextPackage:
+        # The qualify node's verdict, so the package is built from the same facts it routed on.
+        return build_context(self.rt, lead_id, qualification=qualification)
 
     def draft(self, lead_id: str, context: ContextPackage, *, assignee: str,
               instruction: str | None, previous: Draft | None) -> Draft:

@@ -222,15 +222,21 @@ def _active_handoff(session: Session, lead_id: str) -> dict[str, Any] | None:
             "escalated_at": handoff.escalated_at, "created_at": handoff.created_at}
 
 
-def build_context(rt: AppRuntime, lead_id: str) -> ContextPackage:
-    """The "why now" package from the lead's current record and history."""
+def build_context(rt: AppRuntime, lead_id: str,
+                  qualification: Qualification | None = None) -> ContextPackage:
+    """The "why now" package from the lead's current record and history (qualified now, unless
+    the caller already holds this moment's qualification)."""
     from agent.context import build_context_package
 
     with rt.db.session() as session:
         lead = session.get(Lead, lead_id)
         if lead is None or lead.erased_at is not None:
             raise NotFound(f"lead {lead_id} not found")
-        qualification, signals = qualify_lead(rt, session, lead)
+        if qualification is None:
+            qualification, signals = qualify_lead(rt, session, lead)
+        else:
+            signals = load_signals(session, lead.id, since=rt.clock.now() - timedelta(
+                days=rt.policy.scoring.window_days))
         lead_profile = profile(lead)
         unsubscribed = lead.unsubscribed_at is not None
         consent, suppressed_until = lead.consent, lead.suppressed_until

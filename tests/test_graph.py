@@ -52,7 +52,7 @@ class FakePort:
         self.calls.append(("qualify", lead_id))
         return qualification(self.route)
 
-    def context_package(self, lead_id: str) -> ContextPackage:
+    def context_package(self, lead_id: str, qualification: Qualification) -> ContextPackage:
         self.calls.append(("context", lead_id))
         return PACKAGE
 
