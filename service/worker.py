@@ -116,8 +116,11 @@ class Worker:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             self._wake.clear()
+            # Look at running jobs *before* claiming: a job finishing between an empty claim and
+            # the check could have queued follow-up work the claim did not see.
+            was_busy = self.busy()
             started = self.dispatch()
-            if not started and not self.busy():
+            if not started and not was_busy:
                 return
             self._wake.wait(0.05)
         raise TimeoutError(f"worker still busy after {timeout}s")
