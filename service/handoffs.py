@@ -28,7 +28,7 @@ class StoreHandoffPort:
         self.rt = rt
 
     def qualify(self, lead_id: str) -> Qualification | None:
-        with self.rt.db.session() as session:
+        with self.rt.db.read() as session:
             lead = session.get(Lead, lead_id)
             if lead is None or lead.erased_at is not None:
                 return None
@@ -41,7 +41,7 @@ class StoreHandoffPort:
 
     def draft(self, lead_id: str, context: ContextPackage, *, assignee: str,
               instruction: str | None, previous: Draft | None) -> Draft:
-        with self.rt.db.session() as session:
+        with self.rt.db.read() as session:
             lead = session.get(Lead, lead_id)
             if lead is None:
                 raise LookupError(f"lead {lead_id} vanished while drafting")
@@ -117,7 +117,7 @@ class StoreHandoffPort:
         return approval_id, request
 
     def decision_for(self, approval_id: str) -> DecisionRecord | None:
-        with self.rt.db.session() as session:
+        with self.rt.db.read() as session:
             row = session.scalar(select(Decision).where(Decision.approval_id == approval_id))
             if row is None:
                 return None

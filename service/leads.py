@@ -228,7 +228,7 @@ def build_context(rt: AppRuntime, lead_id: str,
     the caller already holds this moment's qualification)."""
     from agent.context import build_context_package
 
-    with rt.db.session() as session:
+    with rt.db.read() as session:
         lead = session.get(Lead, lead_id)
         if lead is None or lead.erased_at is not None:
             raise NotFound(f"lead {lead_id} not found")
