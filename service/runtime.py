@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import logging
 import sqlite3
-import threading
 from dataclasses import dataclass, field
 from functools import cached_property
 from typing import TYPE_CHECKING, Any
@@ -45,7 +44,6 @@ class AppRuntime:
     marketing_override: MarketingAutomation | None = None
     # Called after a transaction queues work, so the worker picks it up without polling delay.
     wake_worker: Any = None
-    _lock: threading.Lock = field(default_factory=threading.Lock)
 
     # -- lazily built parts ------------------------------------------------------------------
 
