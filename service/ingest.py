@@ -7,8 +7,10 @@ queued `process_lead` job commits with the events, so an accepted event survives
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from datetime import datetime
 
 from sqlalchemy import select
+from sqlalchemy.orm import Session
 
 from service.ids import hash_event_id, new_id
 from service.jobs import enqueue, insert_ignoring_conflicts
@@ -87,7 +89,7 @@ def ingest_events(rt: AppRuntime, events: list[EventIn]) -> IngestResult:
     return result
 
 
-def _upsert_leads(session, leads: list[LeadIn], now) -> dict[str, str]:  # type: ignore[no-untyped-def]
+def _upsert_leads(session: Session, leads: list[LeadIn], now: datetime) -> dict[str, str]:
     """Map each email to its lead id, creating leads and filling in newly supplied fields."""
     latest: dict[str, LeadIn] = {}
     merged: dict[str, dict[str, object]] = {}
@@ -106,13 +108,14 @@ def _upsert_leads(session, leads: list[LeadIn], now) -> dict[str, str]:  # type:
              **merged[email]} for email in emails]
     if rows:
         session.execute(insert_ignoring_conflicts(session, Lead, rows, ["email"]))
-    existing = {lead.email: lead for lead in
-                session.scalars(select(Lead).where(Lead.email.in_(emails)))}
+    existing: dict[str, Lead] = {row.email: row for row in
+                                 session.scalars(select(Lead).where(Lead.email.in_(emails)))
+                                 if row.email}
     for email, values in merged.items():
-        lead = existing[email]
-        changed = {k: v for k, v in values.items() if getattr(lead, k) != v}
+        stored = existing[email]
+        changed = {k: v for k, v in values.items() if getattr(stored, k) != v}
         if changed:
             for key, value in changed.items():
-                setattr(lead, key, value)
-            lead.updated_at = now
-    return {email: lead.id for email, lead in existing.items()}
+                setattr(stored, key, value)
+            stored.updated_at = now
+    return {email: stored.id for email, stored in existing.items()}
