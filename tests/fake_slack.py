@@ -11,22 +11,21 @@ Slack does (v0 HMAC-SHA256 of `v0:{timestamp}:{body}`) and posts `block_actions`
 
 from __future__ import annotations
 
-import contextlib
 import itertools
 import json
-import threading
 import time
 import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
-from urllib.parse import parse_qsl, urlencode, urlparse
+from urllib.parse import urlencode
 
 import pytest
 from slack_sdk.signature import SignatureVerifier
 
+from hitl.bench.fake_slack import FakeSlack as PackageFakeSlack
+from hitl.bench.fake_slack import SlackCall as Call  # noqa: F401  (tests type calls with it)
 from tests.conftest import make_settings
 
 BOT_USER = "U0BOT0001"
@@ -36,200 +35,20 @@ APP = "A0APP0001"
 
 
 @dataclass
-class Call:
-    method: str
-    params: dict[str, Any]
-    token: str | None
-
-
-@dataclass
-class _Failure:
-    status: int = 200
-    error: str | None = None
-    retry_after: int | None = None
-
-
-@dataclass
-class FakeSlack:
-    """`with FakeSlack() as slack: ... slack.url ... slack.calls("chat.postMessage")`."""
+class FakeSlack(PackageFakeSlack):
+    """The package's loopback Slack Web API (hitl/bench/fake_slack.py), with the tests' token
+    and a base URL without the trailing slash (tests add it where Slack's SDK wants one)."""
 
     token: str = "xoxb-test"
-    users: dict[str, dict[str, Any]] = field(default_factory=dict)
-
-    def __post_init__(self) -> None:
-        self._lock = threading.Condition()
-        self._calls: list[Call] = []
-        self._failures: dict[str, list[_Failure]] = {}
-        self.messages: dict[tuple[str, str], dict[str, Any]] = {}
-        self._ts = itertools.count(1)
-        self._server: ThreadingHTTPServer | None = None
-
-    # -- lifecycle ---------------------------------------------------------------------------
-
-    def __enter__(self) -> FakeSlack:
-        fake = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_POST(self) -> None:  # noqa: N802
-                fake._handle(self)
-
-            def do_GET(self) -> None:  # noqa: N802
-                fake._handle(self)
-
-            def log_message(self, *args: Any) -> None:
-                pass
-
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self._server.daemon_threads = True
-        threading.Thread(target=self._server.serve_forever, daemon=True).start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        if self._server is not None:
-            self._server.shutdown()
-            self._server.server_close()
+    _last_url: str = field(default="", init=False, repr=False)
 
     @property
     def url(self) -> str:
-        assert self._server is not None
-        host, port = self._server.server_address[:2]
-        return f"http://{host!s}:{port}/api"
+        """Still known after the fake stopped (tests check that a dead endpoint is retried)."""
+        if self._server is not None:
+            self._last_url = super().url.rstrip("/")
+        return self._last_url
 
-    # -- what tests ask ----------------------------------------------------------------------
-
-    def calls(self, method: str | None = None) -> list[Call]:
-        with self._lock:
-            return [c for c in self._calls if method is None or c.method == method]
-
-    def methods(self) -> list[str]:
-        return [c.method for c in self.calls()]
-
-    def fail_next(self, method: str, *, status: int = 200, error: str | None = None,
-                  retry_after: int | None = None, times: int = 1) -> None:
-        """Answer the next `times` calls to `method` with an HTTP status and/or Slack error."""
-        if status == 429 and error is None:
-            error = "ratelimited"
-        with self._lock:
-            self._failures.setdefault(method, []).extend(
-                [_Failure(status, error or "internal_error", retry_after)] * times)
-
-    def wait_for(self, method: str, count: int = 1, timeout: float = 10.0,
-                 where: Callable[[Call], bool] | None = None) -> list[Call]:
-        """Block until `count` calls to `method` (matching `where`) were made; return them."""
-        deadline = time.monotonic() + timeout
-        with self._lock:
-            while True:
-                found = [c for c in self._calls
-                         if c.method == method and (where is None or where(c))]
-                if len(found) >= count:
-                    return found
-                remaining = deadline - time.monotonic()
-                if remaining <= 0:
-                    raise AssertionError(f"expected {count} {method} call(s), saw {len(found)}; "
-                                         f"all calls: {[c.method for c in self._calls]}")
-                self._lock.wait(remaining)
-
-    def message(self, channel: str, ts: str) -> dict[str, Any]:
-        with self._lock:
-            return dict(self.messages[(channel, ts)])
-
-    def thread(self, channel: str, root_ts: str) -> list[dict[str, Any]]:
-        """Replies in a thread, oldest first (the root excluded)."""
-        with self._lock:
-            return [m for (ch, ts), m in sorted(self.messages.items(), key=lambda kv: kv[0][1])
-                    if ch == channel and m.get("thread_ts") == root_ts and ts != root_ts]
-
-    # -- the server --------------------------------------------------------------------------
-
-    def _handle(self, request: BaseHTTPRequestHandler) -> None:
-        parsed = urlparse(request.path)
-        method = parsed.path.rstrip("/").rsplit("/", 1)[-1]
-        length = int(request.headers.get("Content-Length") or 0)
-        raw = request.rfile.read(length) if length else b""
-        params: dict[str, Any] = dict(parse_qsl(parsed.query))
-        ctype = request.headers.get("Content-Type") or ""
-        if raw and "json" in ctype:
-            params.update(json.loads(raw))
-        elif raw:
-            params.update(dict(parse_qsl(raw.decode())))
-        for key in ("blocks", "view", "attachments"):  # form-encoded JSON fields
-            if isinstance(params.get(key), str):
-                with contextlib.suppress(ValueError):
-                    params[key] = json.loads(params[key])
-        auth = request.headers.get("Authorization") or ""
-        token = auth.removeprefix("Bearer ").strip() or params.get("token")
-
-        with self._lock:
-            self._calls.append(Call(method, params, token))
-            failure = (self._failures.get(method) or [None]).pop(0) if \
-                self._failures.get(method) else None
-            if failure is not None:
-                status, body, headers = failure.status, {"ok": False, "error": failure.error}, {}
-                if failure.retry_after is not None:
-                    headers["Retry-After"] = str(failure.retry_after)
-            elif token != self.token:
-                status, body, headers = 200, {"ok": False, "error": "invalid_auth"}, {}
-            else:
-                status, headers = 200, {}
-                body = self._answer(method, params)
-            self._lock.notify_all()
-        data = json.dumps(body).encode()
-        request.send_response(status)
-        request.send_header("Content-Type", "application/json; charset=utf-8")
-        request.send_header("Content-Length", str(len(data)))
-        for name, value in headers.items():
-            request.send_header(name, value)
-        request.end_headers()
-        request.wfile.write(data)
-
-    def _next_ts(self) -> str:
-        n = next(self._ts)
-        return f"{1_700_000_000 + n}.{n:06d}"
-
-    def _answer(self, method: str, p: dict[str, Any]) -> dict[str, Any]:
-        if method == "auth.test":
-            return {"ok": True, "url": "https://fake.slack.test/", "team": "Fake",
-                    "user": "hitl", "team_id": TEAM, "user_id": BOT_USER, "bot_id": BOT_ID}
-        if method == "conversations.open":
-            users = str(p.get("users") or "")
-            if not users:
-                return {"ok": False, "error": "users_list_not_supplied"}
-            return {"ok": True, "channel": {"id": "D" + users.split(",")[0][1:]}}
-        if method == "chat.postMessage":
-            if not p.get("channel"):
-                return {"ok": False, "error": "channel_not_found"}
-            ts = self._next_ts()
-            message = {"ts": ts, "channel": p["channel"], "text": p.get("text"),
-                       "blocks": p.get("blocks") or [], "thread_ts": p.get("thread_ts"),
-                       "bot_id": BOT_ID}
-            self.messages[(p["channel"], ts)] = message
-            return {"ok": True, "channel": p["channel"], "ts": ts, "message": message}
-        if method == "chat.update":
-            key = (str(p.get("channel")), str(p.get("ts")))
-            if key not in self.messages:
-                return {"ok": False, "error": "message_not_found"}
-            self.messages[key].update(text=p.get("text"), blocks=p.get("blocks") or [])
-            return {"ok": True, "channel": key[0], "ts": key[1]}
-        if method == "chat.postEphemeral":
-            if not p.get("channel") or not p.get("user"):
-                return {"ok": False, "error": "channel_not_found"}
-            return {"ok": True, "message_ts": self._next_ts()}
-        if method == "views.open":
-            if not p.get("trigger_id"):
-                return {"ok": False, "error": "invalid_trigger_id"}
-            return {"ok": True, "view": {"id": f"V{uuid.uuid4().hex[:9].upper()}",
-                                         **(p.get("view") or {})}}
-        if method == "views.publish":
-            return {"ok": True, "view": {"id": "VHOME", **(p.get("view") or {})}}
-        if method == "users.info":
-            user = self.users.get(str(p.get("user")))
-            if user is None:
-                return {"ok": False, "error": "user_not_found"}
-            return {"ok": True, "user": {"id": p.get("user"), **user}}
-        return {"ok": False, "error": "unknown_method"}
-
-
-# -- Slack's side: signed requests to our app ----------------------------------------------------
 
 def button(blocks: list[dict[str, Any]], prefix: str) -> dict[str, Any]:
     """The button on a card whose text begins with `prefix`."""

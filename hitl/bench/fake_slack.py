@@ -178,6 +178,15 @@ class FakeSlack:
         with self._lock:
             return dict(self.messages[(channel, ts)])
 
+    def methods(self) -> list[str]:
+        return [c.method for c in self.calls()]
+
+    def thread(self, channel: str, root_ts: str) -> list[dict[str, Any]]:
+        """Replies in a thread, oldest first (the root excluded)."""
+        with self._lock:
+            return [m for (ch, ts), m in sorted(self.messages.items(), key=lambda kv: kv[0][1])
+                    if ch == channel and m.get("thread_ts") == root_ts and ts != root_ts]
+
     # -- the server --------------------------------------------------------------------------
 
     def _handle(self, request: BaseHTTPRequestHandler) -> None:
