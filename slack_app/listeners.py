@@ -236,6 +236,22 @@ def register(bolt: AsyncApp, rt: AppRuntime) -> None:
     async def on_escalate(ack: Any, body: dict[str, Any], client: AsyncWebClient) -> None:
         await open_modal(ack, body, client, escalate_modal)
 
+    async def submit(ack: Any, request: dict[str, Any], client: AsyncWebClient,
+                     meta: dict[str, Any], blocks: dict[str, str], **fields: Any) -> None:
+        """A modal's decision: field errors go back into the modal (`blocks` maps decision
+        fields to the modal's block ids); otherwise ack, then decide as the roster member."""
+        user = request["user"]["id"]
+        try:
+            decision = decision_in(actor=user, **fields)
+        except ValidationError as exc:
+            await ack(response_action="errors", errors=_field_errors(exc, blocks))
+            return
+        await ack()
+        actor = await resolve_actor(rt, client, user)
+        await record_decision(rt, client, str(meta.get("approval_id")),
+                              decision.model_copy(update={"actor": actor}), user=user,
+                              channel=meta.get("channel"), thread_ts=meta.get("thread_ts"))
+
     @bolt.view(VIEW_EDIT)
     async def on_edit_submit(ack: Any, body: dict[str, Any], view: dict[str, Any],
                              client: AsyncWebClient) -> None:
@@ -246,18 +262,8 @@ def register(bolt: AsyncApp, rt: AppRuntime) -> None:
                  for i in range(int(meta.get("parts") or 1))]
         joiners = list(meta.get("joiners") or []) + ["\n\n"] * len(parts)
         text = parts[0] + "".join(j + p for j, p in zip(joiners, parts[1:], strict=False))
-        user = body["user"]["id"]
-        try:
-            decision = decision_in(action="edit", actor=user, subject=subject, body=text)
-        except ValidationError as exc:
-            await ack(response_action="errors",
-                      errors=_field_errors(exc, {"subject": "subject", "body": "body_0"}))
-            return
-        await ack()
-        actor = await resolve_actor(rt, client, user)
-        await record_decision(rt, client, str(meta.get("approval_id")),
-                              decision.model_copy(update={"actor": actor}), user=user,
-                              channel=meta.get("channel"), thread_ts=meta.get("thread_ts"))
+        await submit(ack, body, client, meta, {"subject": "subject", "body": "body_0"},
+                     action="edit", subject=subject, body=text)
 
     @bolt.view(VIEW_REJECT)
     async def on_reject_submit(ack: Any, body: dict[str, Any], view: dict[str, Any],
@@ -266,18 +272,8 @@ def register(bolt: AsyncApp, rt: AppRuntime) -> None:
         values = (view.get("state") or {}).get("values") or {}
         reason = (_value(values, "reason", "reason_code").get("selected_option") or {}).get("value")
         note = _value(values, "note", "note").get("value") or None
-        user = body["user"]["id"]
-        try:
-            decision = decision_in(action="reject", actor=user, reason_code=reason, note=note)
-        except ValidationError as exc:
-            await ack(response_action="errors",
-                      errors=_field_errors(exc, {"reason_code": "reason", "note": "note"}))
-            return
-        await ack()
-        actor = await resolve_actor(rt, client, user)
-        await record_decision(rt, client, str(meta.get("approval_id")),
-                              decision.model_copy(update={"actor": actor}), user=user,
-                              channel=meta.get("channel"), thread_ts=meta.get("thread_ts"))
+        await submit(ack, body, client, meta, {"reason_code": "reason", "note": "note"},
+                     action="reject", reason_code=reason, note=note)
 
     @bolt.view(VIEW_ESCALATE)
     async def on_escalate_submit(ack: Any, body: dict[str, Any], view: dict[str, Any],
@@ -286,23 +282,13 @@ def register(bolt: AsyncApp, rt: AppRuntime) -> None:
         values = (view.get("state") or {}).get("values") or {}
         target = _value(values, "target", "escalate_to").get("selected_user") or None
         note = _value(values, "note", "note").get("value") or None
-        user = body["user"]["id"]
         if target and rt.roster.find(target) is None:
             await ack(response_action="errors", errors={
                 "target": "That person is not on the team roster; pick a teammate, or leave "
                           "it empty to hand it to a manager."})
             return
-        try:
-            decision = decision_in(action="escalate", actor=user, escalate_to=target, note=note)
-        except ValidationError as exc:
-            await ack(response_action="errors",
-                      errors=_field_errors(exc, {"escalate_to": "target", "note": "note"}))
-            return
-        await ack()
-        actor = await resolve_actor(rt, client, user)
-        await record_decision(rt, client, str(meta.get("approval_id")),
-                              decision.model_copy(update={"actor": actor}), user=user,
-                              channel=meta.get("channel"), thread_ts=meta.get("thread_ts"))
+        await submit(ack, body, client, meta, {"escalate_to": "target", "note": "note"},
+                     action="escalate", escalate_to=target, note=note)
 
     @bolt.event("message")
     async def on_message(event: dict[str, Any], body: dict[str, Any],

@@ -26,6 +26,7 @@ from slack_sdk.signature import SignatureVerifier
 
 from hitl.bench.fake_slack import FakeSlack as PackageFakeSlack
 from hitl.bench.fake_slack import SlackCall as Call  # noqa: F401  (tests type calls with it)
+from hitl.bench.fake_slack import block_actions
 from tests.conftest import make_settings
 
 BOT_USER = "U0BOT0001"
@@ -107,24 +108,7 @@ class SlackSide:
 
     def click(self, message: dict[str, Any], prefix: str, user: str, **kwargs: Any) -> Any:
         """Click the button beginning with `prefix` on a posted message, as `user`."""
-        element = button(message["blocks"], prefix)
-        n = next(self._n)
-        payload = {
-            "type": "block_actions", "api_app_id": APP, "token": "legacy-token",
-            "team": {"id": TEAM, "domain": "fake"},
-            "user": {"id": user, "username": user.lower(), "team_id": TEAM},
-            "container": {"type": "message", "message_ts": message["ts"],
-                          "channel_id": message["channel"], "is_ephemeral": False},
-            "trigger_id": f"{n}.{n}.trigger{n}",
-            "channel": {"id": message["channel"], "name": "directmessage"},
-            "message": {"ts": message["ts"], "thread_ts": message.get("thread_ts"),
-                        "blocks": message["blocks"], "bot_id": BOT_ID, "type": "message"},
-            "response_url": "https://hooks.slack.test/actions/T0FAKE001/1/x",
-            "actions": [{"type": "button", "action_id": element["action_id"],
-                         "block_id": "decide", "value": element.get("value"),
-                         "text": element["text"], "action_ts": f"{time.time():.6f}"}],
-        }
-        return self.interaction(payload, **kwargs)
+        return self.interaction(block_actions(message, prefix, user, next(self._n)), **kwargs)
 
     def submit(self, view: dict[str, Any], user: str, values: dict[str, Any] | None = None,
                **kwargs: Any) -> Any:

@@ -315,6 +315,27 @@ def sign(secret: str, body: str, timestamp: str) -> str:
     return str(SignatureVerifier(secret).generate_signature(timestamp=timestamp, body=body))
 
 
+def block_actions(message: dict[str, Any], prefix: str, user: str, n: int) -> dict[str, Any]:
+    """The `block_actions` payload Slack sends when `user` clicks the button beginning with
+    `prefix` on a posted message (`n` makes the trigger id unique)."""
+    element = button(message["blocks"], prefix)
+    return {
+        "type": "block_actions", "api_app_id": APP, "token": "legacy-token",
+        "team": {"id": TEAM, "domain": "fake"},
+        "user": {"id": user, "username": user.lower(), "team_id": TEAM},
+        "container": {"type": "message", "message_ts": message["ts"],
+                      "channel_id": message["channel"], "is_ephemeral": False},
+        "trigger_id": f"{n}.{n}.trigger{n}",
+        "channel": {"id": message["channel"], "name": "directmessage"},
+        "message": {"ts": message["ts"], "thread_ts": message.get("thread_ts"),
+                    "blocks": message["blocks"], "bot_id": BOT_ID, "type": "message"},
+        "response_url": "https://hooks.slack.test/actions/T0FAKE001/1/x",
+        "actions": [{"type": "button", "action_id": element["action_id"],
+                     "block_id": "decide", "value": element.get("value"),
+                     "text": element["text"], "action_ts": f"{time.time():.6f}"}],
+    }
+
+
 class SlackSide:
     """Sends what Slack would send, signed, to `/slack/events` through `client.post()`."""
 
@@ -337,23 +358,7 @@ class SlackSide:
 
     def click_body(self, message: dict[str, Any], prefix: str, user: str) -> str:
         """The form body of a click on the button beginning with `prefix`, as `user`."""
-        element = button(message["blocks"], prefix)
-        n = next(self._n)
-        payload = {
-            "type": "block_actions", "api_app_id": APP, "token": "legacy-token",
-            "team": {"id": TEAM, "domain": "fake"},
-            "user": {"id": user, "username": user.lower(), "team_id": TEAM},
-            "container": {"type": "message", "message_ts": message["ts"],
-                          "channel_id": message["channel"], "is_ephemeral": False},
-            "trigger_id": f"{n}.{n}.trigger{n}",
-            "channel": {"id": message["channel"], "name": "directmessage"},
-            "message": {"ts": message["ts"], "thread_ts": message.get("thread_ts"),
-                        "blocks": message["blocks"], "bot_id": BOT_ID, "type": "message"},
-            "response_url": "https://hooks.slack.test/actions/T0FAKE001/1/x",
-            "actions": [{"type": "button", "action_id": element["action_id"],
-                         "block_id": "decide", "value": element.get("value"),
-                         "text": element["text"], "action_ts": f"{time.time():.6f}"}],
-        }
+        payload = block_actions(message, prefix, user, next(self._n))
         return urlencode({"payload": json.dumps(payload)})
 
     def click(self, message: dict[str, Any], prefix: str, user: str, **kwargs: Any) -> Any:
