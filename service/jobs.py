@@ -67,33 +67,49 @@ def claim(db: Database, *, now: datetime, lease: timedelta, limit: int,
         if session.scalar(select(Job.id).where(*due).limit(1)) is None:
             return []
     with db.session() as session:
-        query = (
-            select(Job.id)
-            .where(Job.failed_at.is_(None), Job.run_at <= now,
-                   or_(Job.locked_until.is_(None), Job.locked_until < now))
-            .order_by(Job.run_at, Job.id)
-            .limit(limit)
-        )
-        if kinds:
-            query = query.where(Job.kind.in_(kinds))
-        if not db.is_sqlite:
-            query = query.with_for_update(skip_locked=True)
-        ids = list(session.scalars(query))
-        if not ids:
-            return []
-        # Clearing dedupe_key lets new work for the same key queue up while this runs.
-        rows = session.execute(
-            update(Job)
-            .where(Job.id.in_(ids))
-            .values(locked_until=now + lease, attempts=Job.attempts + 1, dedupe_key=None)
-            .returning(Job.id, Job.kind, Job.payload, Job.attempts)
-        ).all()
-    return [ClaimedJob(r.id, r.kind, r.payload, r.attempts) for r in rows]
+        return _claim_in(session, db, now=now, lease=lease, limit=limit, kinds=kinds)
 
 
-def complete(db: Database, job_id: int) -> None:
+def complete(db: Database, job_id: int, *, claim_next: bool = False, now: datetime | None = None,
+             lease: timedelta | None = None, kinds: tuple[str, ...] | None = None
+             ) -> ClaimedJob | None:
+    """Delete a finished job; with `claim_next`, take the next due job in the same transaction.
+
+    A lead's work is a chain of jobs (process -> draft -> post the card), each queued by the one
+    before: handing the next one straight to the thread that just finished saves a claim
+    transaction and a trip through the dispatcher per link."""
     with db.session() as session:
         session.execute(delete(Job).where(Job.id == job_id))
+        if not claim_next or now is None or lease is None:
+            return None
+        claimed = _claim_in(session, db, now=now, lease=lease, limit=1, kinds=kinds)
+    return claimed[0] if claimed else None
+
+
+def _claim_in(session: Session, db: Database, *, now: datetime, lease: timedelta, limit: int,
+              kinds: tuple[str, ...] | None) -> list[ClaimedJob]:
+    query = (
+        select(Job.id)
+        .where(Job.failed_at.is_(None), Job.run_at <= now,
+               or_(Job.locked_until.is_(None), Job.locked_until < now))
+        .order_by(Job.run_at, Job.id)
+        .limit(limit)
+    )
+    if kinds:
+        query = query.where(Job.kind.in_(kinds))
+    if not db.is_sqlite:
+        query = query.with_for_update(skip_locked=True)
+    ids = list(session.scalars(query))
+    if not ids:
+        return []
+    # Clearing dedupe_key lets new work for the same key queue up while this runs.
+    rows = session.execute(
+        update(Job)
+        .where(Job.id.in_(ids))
+        .values(locked_until=now + lease, attempts=Job.attempts + 1, dedupe_key=None)
+        .returning(Job.id, Job.kind, Job.payload, Job.attempts)
+    ).all()
+    return [ClaimedJob(r.id, r.kind, r.payload, r.attempts) for r in rows]
 
 
 def retry_later(db: Database, job: ClaimedJob, error: str, *, now: datetime,

@@ -1,8 +1,17 @@
-"""Prometheus metrics, one registry per runtime (no process globals, so tests stay isolated)."""
+"""Prometheus metrics, one registry per runtime (no process globals, so tests stay isolated).
+
+`hitl serve` runs its worker in a second process; both count into files in
+PROMETHEUS_MULTIPROC_DIR (prometheus_client's multiprocess mode, set up by `hitl serve` before
+this module is imported), and `/metrics` on the web process adds up every process's files.
+"""
 
 from __future__ import annotations
 
+import os
+
 from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
+
+MULTIPROC_ENV = "PROMETHEUS_MULTIPROC_DIR"
 
 _LATENCY_BUCKETS = (0.05, 0.1, 0.25, 0.5, 1, 2, 5, 10, 30, 60, 300, 900, 3600, 14400, 86400)
 
@@ -42,4 +51,10 @@ class Metrics:
                                           buckets=_LATENCY_BUCKETS, registry=r)
 
     def render(self) -> bytes:
+        if os.environ.get(MULTIPROC_ENV):
+            from prometheus_client import multiprocess
+
+            merged = CollectorRegistry()
+            multiprocess.MultiProcessCollector(merged)
+            return generate_latest(merged)
         return generate_latest(self.registry)

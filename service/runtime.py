@@ -92,6 +92,14 @@ class AppRuntime:
             return None
 
     @cached_property
+    def style_collection(self) -> Any:
+        """The Chroma collection of approved edit pairs, opened once per process (opening a
+        client and collection costs more than the lookups drafting makes on every lead)."""
+        from tools.style_examples import open_collection
+
+        return open_collection(self)
+
+    @cached_property
     def checkpointer(self) -> Any:
         if self.db.is_sqlite:
             from langgraph.checkpoint.sqlite import SqliteSaver
@@ -102,6 +110,9 @@ class AppRuntime:
             conn.execute("PRAGMA busy_timeout=30000")
             conn.execute("PRAGMA secure_delete=ON")
             saver = SqliteSaver(conn)
+            # One queue for every writer of this database file in this process (see Database).
+            if self.db.write_lock is not None:
+                saver.lock = self.db.write_lock  # type: ignore[assignment]
         else:
             from langgraph.checkpoint.postgres import PostgresSaver
             from psycopg.rows import dict_row

@@ -67,12 +67,25 @@ class Worker:
         self._thread: threading.Thread | None = None
         rt.wake_worker = self._wake.set
 
+    @property
+    def wake_event(self) -> threading.Event:
+        """Set it to make the worker look for due jobs now (e.g. from another process's ping)."""
+        return self._wake
+
     def register(self, kind: str, handler: Handler) -> None:
         self.handlers[kind] = handler
 
     # -- one job ---------------------------------------------------------------------------
 
-    def _run(self, job: jobs.ClaimedJob) -> None:
+    def _run(self, job: jobs.ClaimedJob | None) -> None:
+        """Run a job, then the next due one while there is one (see `jobs.complete`)."""
+        try:
+            while job is not None:
+                job = self._run_one(job)
+        finally:
+            self._wake.set()
+
+    def _run_one(self, job: jobs.ClaimedJob) -> jobs.ClaimedJob | None:
         handler = self.handlers.get(job.kind)
         try:
             if handler is None:
@@ -86,10 +99,10 @@ class Worker:
                                     now=self.rt.clock.now(),
                                     not_before=getattr(exc, "retry_after", None)):
                 self.rt.metrics.jobs_failed.labels(job.kind).inc()
-        else:
-            jobs.complete(self.rt.db, job.id)
-        finally:
-            self._wake.set()
+            return None
+        return jobs.complete(self.rt.db, job.id, claim_next=not self._stop.is_set(),
+                             now=self.rt.clock.now(), lease=self.lease,
+                             kinds=tuple(self.handlers))
 
     def dispatch(self) -> int:
         """Claim as many due jobs as there are free threads; returns how many started."""

@@ -24,7 +24,7 @@ from service.runtime import AppRuntime
 from slack_app import store
 from slack_app.blocks import history_messages
 from slack_app.cards import load_approval, load_lead, render, slack_user_for
-from slack_app.web import GONE_ERRORS, SlackCallFailed, call, web_client
+from slack_app.web import GONE_ERRORS, SlackCallFailed, call, dm_channel, web_client
 
 log = logging.getLogger(__name__)
 
@@ -32,8 +32,7 @@ log = logging.getLogger(__name__)
 def _destination(rt: AppRuntime, client: WebClient, assignee: str) -> str | None:
     slack_id = slack_user_for(rt, assignee)
     if slack_id:
-        opened = call(client.conversations_open, users=slack_id)
-        return str(opened["channel"]["id"])
+        return dm_channel(rt, client, slack_id)
     return rt.settings.slack_approvals_channel
 
 

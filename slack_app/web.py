@@ -38,9 +38,32 @@ class SlackCallFailed(Exception):
 
 
 def web_client(rt: AppRuntime) -> WebClient:
-    """A sync client for SLACK_API_URL with the bot token (cheap to build; one per job run)."""
-    return WebClient(token=rt.settings.slack_bot_token, base_url=rt.settings.slack_api_url,
-                     timeout=API_TIMEOUT_S)
+    """The sync client for SLACK_API_URL with the bot token, one per process and settings.
+
+    WebClient keeps no per-call state (each call is its own urllib request), so the worker's
+    threads share it; building one per job cost a TLS context every time."""
+    key = (rt.settings.slack_api_url, rt.settings.slack_bot_token)
+    client = _CLIENTS.get(key)
+    if client is None:
+        client = _CLIENTS.setdefault(key, WebClient(
+            token=rt.settings.slack_bot_token, base_url=rt.settings.slack_api_url,
+            timeout=API_TIMEOUT_S))
+    return client
+
+
+def dm_channel(rt: AppRuntime, client: WebClient, slack_user: str) -> str:
+    """The app's DM channel with a user (conversations.open), remembered: Slack keeps one DM
+    per bot and user, so asking once per process is enough."""
+    key = (rt.settings.slack_api_url, rt.settings.slack_bot_token, slack_user)
+    channel = _DM_CHANNELS.get(key)
+    if channel is None:
+        opened = call(client.conversations_open, users=slack_user)
+        channel = _DM_CHANNELS[key] = str(opened["channel"]["id"])
+    return channel
+
+
+_CLIENTS: dict[tuple[str, str | None], WebClient] = {}
+_DM_CHANNELS: dict[tuple[str, str | None, str], str] = {}
 
 
 def _retry_after(response: Any) -> float | None:

@@ -194,6 +194,9 @@ class Decision(Base):
     created_at: Mapped[datetime]
     applied_at: Mapped[datetime | None]
 
+    # A rep's recent edits are looked up before every model draft (style examples).
+    __table_args__ = (Index("ix_decisions_actor_action", "actor", "action", "created_at"),)
+
 
 class OutboxMessage(Base):
     """An approved message, frozen at decision time; delivered at most once per approval."""

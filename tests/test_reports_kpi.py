@@ -209,7 +209,10 @@ def test_style_examples_return_a_reps_recent_edits_and_forget_erased_leads(
     assert style_examples(rt, rep, seeded["edited_draft"], max_age_days=0) == []
     # Erasure: the pair goes with the lead.
     assert client.delete(f"/v1/leads/{seeded['leads'][1]}").status_code == 200
+    # The store answers first (no edit left for this rep), then the mirror catches up.
     assert style_examples(rt, rep, seeded["edited_draft"]) == []
+    assert sync_edit_pairs(rt) == {"pairs": 0, "added_or_changed": 0, "removed": 1}
+    assert rt.style_collection.count() == 0
     assert sync_edit_pairs(rt) == {"pairs": 0, "added_or_changed": 0, "removed": 0}
 
 

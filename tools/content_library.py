@@ -213,6 +213,9 @@ class ContentLibrary:
         self._lock = threading.RLock()
         self._collection: Collection | None = None
         self._count_cache: tuple[float, int] | None = None
+        # Answers by (query, kind, k), valid as long as the count above: the queries repeat a
+        # lot (they are built from band, signal labels, industry and risks, not free text).
+        self._answers: dict[tuple[str, str | None, int], list[Asset]] = {}
 
     # -- collection -------------------------------------------------------------------------
 
@@ -258,10 +261,13 @@ class ContentLibrary:
     # and another process indexing shows up within this many seconds.
     COUNT_TTL_S = 60.0
 
+    MAX_CACHED_ANSWERS = 4096
+
     def _cached_count(self, collection: Any) -> int:
         now = time.monotonic()
         cached = self._count_cache
         if cached is None or now - cached[0] > self.COUNT_TTL_S:
+            self._answers = {}
             cached = (now, collection.count())
             self._count_cache = cached
         return int(cached[1])
@@ -276,6 +282,7 @@ class ContentLibrary:
         warning. Returns the number of assets from this folder now in the library.
         """
         self._count_cache = None
+        self._answers = {}
         folder = Path(path)
         if not folder.is_dir():
             raise ContentLibraryError(f"{folder}: not a folder")
@@ -342,9 +349,20 @@ class ContentLibrary:
         total = self._cached_count(collection)
         if total == 0:
             return []
+        answers = self._answers
+        key = (query, kind, k)
+        if key in answers:
+            return list(answers[key])
+        found = self._query(collection, query, kind, min(k, total))
+        if len(answers) >= self.MAX_CACHED_ANSWERS:
+            answers.clear()
+        answers[key] = found
+        return list(found)
+
+    def _query(self, collection: Any, query: str, kind: str | None, n: int) -> list[Asset]:
         result = collection.query(
             query_texts=[query],
-            n_results=min(k, total),
+            n_results=n,
             where={"kind": kind} if kind else None,
             include=["metadatas", "distances"],
         )

@@ -52,6 +52,11 @@ class StyleExample:
 
 
 def _collection(rt: AppRuntime) -> Collection:
+    return rt.style_collection  # type: ignore[no-any-return]
+
+
+def open_collection(rt: AppRuntime) -> Collection:
+    """Open (or create, or rebuild for another embedding space) the edit-pairs collection."""
     from tools.content_library import open_chroma
     from tools.embeddings import build_embedding_function, embedding_signature
 
@@ -70,6 +75,17 @@ def _collection(rt: AppRuntime) -> Collection:
         collection = client.get_or_create_collection(COLLECTION, embedding_function=ef,  # type: ignore[arg-type]
                                                      metadata=metadata)
     return collection
+
+
+def has_recent_edits(rt: AppRuntime, rep_key: str, since: datetime) -> bool:
+    """Whether the store holds an edit by this rep since `since` (an indexed lookup): most reps
+    on most drafts have none, and then Chroma need not be asked at all."""
+    from store.tables import Decision
+
+    with rt.db.read() as session:
+        return session.scalar(select(Decision.id).where(
+            Decision.actor == rep_key, Decision.action == "edit",
+            Decision.created_at >= since).limit(1)) is not None
 
 
 def _content_hash(*parts: str) -> str:
@@ -136,10 +152,13 @@ def style_examples(
         return []
     member = rt.roster.find(rep)
     rep_key = member.key if member is not None else rep
+    since = rt.clock.now() - timedelta(days=max_age_days)
+    if not has_recent_edits(rt, rep_key, since):
+        return []
     collection = _collection(rt)
     if sync:
         sync_edit_pairs(rt, collection=collection)
-    cutoff = (rt.clock.now() - timedelta(days=max_age_days)).timestamp()
+    cutoff = since.timestamp()
     where = {"$and": [{"rep": rep_key}, {"decided_ts": {"$gte": cutoff}}]}
     mine = collection.get(where=where, include=[])  # type: ignore[arg-type]
     if not mine["ids"]:

@@ -101,6 +101,9 @@ class FakeOpenAI:
 
         class Handler(BaseHTTPRequestHandler):
             protocol_version = "HTTP/1.1"  # keep-alive, as the openai client expects
+            # Headers and body go out in two writes; with Nagle on, the second waits for the
+            # client's delayed ACK (~40 ms on Linux), time a real API does not add.
+            disable_nagle_algorithm = True
 
             def do_POST(self) -> None:  # noqa: N802
                 fake._handle(self)

@@ -86,6 +86,9 @@ class FakeSlack:
 
         class Handler(BaseHTTPRequestHandler):
             protocol_version = "HTTP/1.1"
+            # Headers and body go out in two writes; with Nagle on, the second waits for the
+            # client's delayed ACK (~40 ms on Linux), time a real API does not add.
+            disable_nagle_algorithm = True
 
             def do_POST(self) -> None:  # noqa: N802
                 fake._handle(self)

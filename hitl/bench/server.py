@@ -40,6 +40,7 @@ def server_env(values: dict[str, str | None]) -> dict[str, str]:
     existing = env.get("PYTHONPATH")
     env["PYTHONPATH"] = str(PROJECT_ROOT) + (os.pathsep + existing if existing else "")
     env.setdefault("PYTHONUNBUFFERED", "1")
+
     return env
 
 
@@ -142,16 +143,38 @@ class ServerProcess:
             return 0
 
     def cpu_seconds(self) -> float:
-        """CPU time (user + system) the server has used so far."""
+        """CPU time (user + system) the server and its children (the worker) have used."""
         if self.process is None or self.process.poll() is not None:
             return 0.0
         try:
             import psutil
 
-            times = psutil.Process(self.process.pid).cpu_times()
-            return float(times.user + times.system)
+            proc = psutil.Process(self.process.pid)
+            total = 0.0
+            for one in (proc, *proc.children(recursive=True)):
+                with contextlib.suppress(psutil.Error):
+                    times = one.cpu_times()
+                    total += times.user + times.system
+            return total
         except Exception:
             return 0.0
+
+    def peak_rss_mb_by_process(self) -> dict[str, float]:
+        """Each live process's own high-water mark (VmHWM), by command: where the memory is."""
+        out: dict[str, float] = {}
+        if self.process is None or self.process.poll() is not None:
+            return out
+        with contextlib.suppress(Exception):
+            import psutil
+
+            proc = psutil.Process(self.process.pid)
+            for one in (proc, *proc.children(recursive=True)):
+                with contextlib.suppress(psutil.Error, OSError, ValueError):
+                    name = " ".join(one.cmdline()[2:4]) or str(one.pid)
+                    for line in Path(f"/proc/{one.pid}/status").read_text().splitlines():
+                        if line.startswith("VmHWM:"):
+                            out[name] = round(int(line.split()[1]) * 1024 / 1e6, 1)
+        return out
 
     def peak_rss_mb(self) -> float:
         """Peak resident memory in MB: the kernel's high-water mark (VmHWM) where it is

@@ -1,0 +1,180 @@
+"""`hitl serve`'s background worker in its own process, supervised by the web process.
+
+Why a second process: Python runs one thread at a time per process (the GIL). In one process
+the worker's drafting (graph, SQL, the model client) and the web surface's work (ingest, Slack
+acks that must answer within Slack's 3 seconds) take turns on one core; split, they run on two.
+The worker process is the same code as the in-process worker (`service.worker.Worker`).
+
+The parent and the child share three things:
+- the database (the durable job queue): nothing is handed over in memory, so a crash of either
+  loses nothing;
+- a pipe: the web process writes a byte after it queues work, so the worker starts at once
+  instead of at its next poll (a lost byte only costs the poll interval, 0.5 s);
+- a lifetime: the child exits when the parent is gone (the pipe's end-of-file, and on Linux
+  PR_SET_PDEATHSIG), so a kill -9 of `hitl serve` never leaves a worker running beside the
+  next one.
+
+If the child dies on its own, the parent starts a new one (with backoff) and logs why.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from service.runtime import AppRuntime
+
+log = logging.getLogger(__name__)
+
+WAKE_FD_ENV = "HITL_WORKER_WAKE_FD"
+PARENT_PID_ENV = "HITL_WORKER_PARENT_PID"
+STOP_TIMEOUT_S = 30.0
+
+
+class WorkerProcess:
+    """Start/stop like `service.worker.Worker` (so `create_app(rt, worker=...)` takes either)."""
+
+    def __init__(self, rt: AppRuntime) -> None:
+        self.rt = rt
+        self._process: subprocess.Popen[bytes] | None = None
+        self._wake_w: int | None = None
+        self._stopping = threading.Event()
+        self._lock = threading.Lock()
+        self._supervisor: threading.Thread | None = None
+        self.restarts = 0
+
+    # -- lifecycle ---------------------------------------------------------------------------
+
+    def start(self) -> None:
+        self._spawn()
+        self.rt.wake_worker = self.wake
+        self._supervisor = threading.Thread(target=self._supervise, name="hitl-worker-watch",
+                                            daemon=True)
+        self._supervisor.start()
+
+    def _spawn(self) -> None:
+        read_end, write_end = os.pipe()
+        os.set_blocking(write_end, False)  # waking must never block a request
+        env = {**os.environ, WAKE_FD_ENV: str(read_end), PARENT_PID_ENV: str(os.getpid())}
+        try:
+            process = subprocess.Popen([sys.executable, "-m", "hitl.cli", "worker"], env=env,
+                                       pass_fds=(read_end,))
+        finally:
+            os.close(read_end)
+        with self._lock:
+            old, self._wake_w, self._process = self._wake_w, write_end, process
+        if old is not None:
+            with contextlib.suppress(OSError):
+                os.close(old)
+        log.info("worker process %s started", process.pid)
+
+    def _supervise(self) -> None:
+        backoff = 1.0
+        while not self._stopping.is_set():
+            process = self._process
+            if process is None:
+                return
+            code = process.wait()
+            if self._stopping.is_set():
+                return
+            self.restarts += 1
+            log.error("worker process %s exited with %s; starting another in %.0f s",
+                      process.pid, code, backoff)
+            if self._stopping.wait(backoff):
+                return
+            backoff = min(30.0, backoff * 2)
+            self._spawn()
+
+    def wake(self) -> None:
+        """Tell the worker new work is queued (never blocks; a full pipe is already a wake)."""
+        fd = self._wake_w
+        if fd is None:
+            return
+        with contextlib.suppress(BlockingIOError, BrokenPipeError, OSError):
+            os.write(fd, b"\x01")
+
+    def stop(self, wait: bool = True) -> None:
+        """SIGTERM: the worker finishes the jobs it is running, then exits; SIGKILL after
+        STOP_TIMEOUT_S (its unfinished jobs are leased and run again, they are idempotent)."""
+        self._stopping.set()
+        process = self._process
+        if process is not None and process.poll() is None:
+            process.send_signal(signal.SIGTERM)
+            try:
+                process.wait(STOP_TIMEOUT_S if wait else 1.0)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait(5)
+        if self._wake_w is not None:
+            with contextlib.suppress(OSError):
+                os.close(self._wake_w)
+            self._wake_w = None
+
+
+# -- the child's side ---------------------------------------------------------------------------
+
+def follow_parent(wake: threading.Event) -> None:
+    """In a supervised worker: wake on the parent's bytes; exit the moment the parent is gone."""
+    fd_text = os.environ.get(WAKE_FD_ENV)
+    if not fd_text:
+        return
+    _die_with_parent(int(os.environ.get(PARENT_PID_ENV) or 0))
+    fd = int(fd_text)
+
+    def listen() -> None:
+        while True:
+            try:
+                data = os.read(fd, 4096)
+            except InterruptedError:
+                continue
+            except OSError:
+                data = b""
+            if not data:
+                # The parent is gone (killed, crashed): stop as abruptly as it did, so no job of
+                # ours can overlap with the next server's worker. Leases make the work due again.
+                os._exit(70)
+            wake.set()
+
+    threading.Thread(target=listen, name="hitl-worker-wake", daemon=True).start()
+
+
+def _die_with_parent(parent_pid: int) -> None:
+    if sys.platform.startswith("linux"):
+        with contextlib.suppress(Exception):
+            import ctypes
+
+            libc = ctypes.CDLL(None, use_errno=True)
+            pr_set_pdeathsig = 1
+            libc.prctl(pr_set_pdeathsig, signal.SIGKILL)
+    if parent_pid and os.getppid() != parent_pid:
+        os._exit(70)  # the parent died before we could ask to follow it
+
+
+def run_worker_forever(rt: AppRuntime, threads: int | None = None) -> None:
+    """`hitl worker`: run the worker until SIGTERM/SIGINT, then finish running jobs and exit."""
+    from service.worker import Worker
+
+    worker = Worker(rt, threads=threads)
+    follow_parent(worker.wake_event)
+    stop = threading.Event()
+
+    def on_signal(_signum: int, _frame: object) -> None:
+        stop.set()
+
+    signal.signal(signal.SIGTERM, on_signal)
+    signal.signal(signal.SIGINT, on_signal)
+    worker.start()
+    log.info("worker running with %d threads", worker.threads)
+    while not stop.wait(1.0):
+        pass
+    started = time.monotonic()
+    worker.stop(wait=True)
+    log.info("worker stopped after finishing its jobs (%.1f s)", time.monotonic() - started)
