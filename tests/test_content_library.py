@@ -307,3 +307,29 @@ def test_build_embedding_function_follows_the_settings(tmp_path: Path) -> None:
     forced_local = build_embedding_function(make_settings(
         tmp_path, embeddings="local", openai_base_url="http://llm.test/v1"))
     assert isinstance(forced_local, LocalHashingEmbeddings)
+
+
+def test_repeated_queries_are_answered_from_memory_until_the_library_changes(
+    library: ContentLibrary, content_copy: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    library.index_folder(content_copy)
+    asked: list[str] = []
+    original = ContentLibrary._query
+
+    def counting(self: ContentLibrary, collection: Any, query: str, kind: str | None,
+                 n: int) -> Any:
+        asked.append(query)
+        return original(self, collection, query, kind, n)
+
+    monkeypatch.setattr(ContentLibrary, "_query", counting)
+    first = library.recommend("logistics freight case study", k=3)
+    assert library.recommend("logistics freight case study", k=3) == first
+    assert asked == ["logistics freight case study"]  # Chroma asked once
+    library.recommend("logistics freight case study", k=1)
+    assert len(asked) == 2  # another k is another question
+
+    # Re-indexing forgets every answer: a removed asset is never recommended from memory.
+    (content_copy / "case-studies" / "logistics-harbor-line.md").unlink()
+    library.index_folder(content_copy)
+    paths = [a.path for a in library.recommend("logistics freight case study", k=3)]
+    assert "case-studies/logistics-harbor-line.md" not in paths and len(asked) == 3

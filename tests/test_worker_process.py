@@ -1,0 +1,76 @@
+"""`hitl serve` runs its worker as a supervised child process: the child does the drafting, a
+crashed child is replaced, and the child never outlives a killed server."""
+
+from __future__ import annotations
+
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import httpx
+import psutil
+
+from hitl.bench.server import ServerProcess, server_env
+from tests.conftest import hand_raise
+
+
+def _workers(server: ServerProcess) -> list[psutil.Process]:
+    assert server.pid is not None
+    found = []
+    for child in psutil.Process(server.pid).children():
+        try:
+            if "worker" in " ".join(child.cmdline()):
+                found.append(child)
+        except psutil.Error:  # exited (a zombie until its parent reaps it)
+            continue
+    return found
+
+
+def _wait(what: str, predicate: Any, timeout: float = 30.0) -> Any:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(0.1)
+    raise AssertionError(f"timed out waiting for {what}")
+
+
+def _carded(client: httpx.Client, prefix: str, email: str) -> dict[str, Any]:
+    lead = {"email": email, "first_name": "Ada", "last_name": "Park", "company": "Acme",
+            "title": "VP Operations", "domain": email.split("@")[1], "country": "US",
+            "employees": 850, "industry": "Software", "timezone": "America/Chicago"}
+    accepted = client.post("/v1/events", json={"events": hand_raise(
+        prefix, lead=lead, at=datetime.now(UTC))})
+    assert accepted.status_code == 202, accepted.text
+    lead_id = accepted.json()["leads"][0]["lead_id"]
+    return _wait(f"a card for {email}", lambda: [
+        a for a in client.get("/v1/approvals").json() if a["lead_id"] == lead_id])[0]
+
+
+def test_the_worker_child_drafts_is_replaced_when_it_dies_and_dies_with_the_server(
+        tmp_path: Path) -> None:
+    env = server_env({"HITL_DATABASE_URL": f"sqlite:///{tmp_path / 'hitl.db'}",
+                      "HITL_CHROMA_PATH": str(tmp_path / "chroma"), "HITL_EMBEDDINGS": "local",
+                      "HITL_API_TOKEN": "t0ken"})
+    server = ServerProcess(env, tmp_path / "server", token="t0ken").start()
+    try:
+        with server.client() as client:
+            [worker] = _wait("the worker child", lambda: _workers(server))
+            assert worker.pid != server.pid
+            card = _carded(client, "a", "ada@acme.io")
+            assert card["status"] == "pending"
+
+            # A crashed worker is replaced, and the new one picks up the work.
+            worker.kill()
+            [replacement] = _wait("a new worker child", lambda: [
+                w for w in _workers(server) if w.pid != worker.pid])
+            assert _carded(client, "b", "bo@beta.io")["status"] == "pending"
+
+            # kill -9 of the server: the worker must not keep running beside the next server.
+            server.kill9()
+            _wait("the worker to exit with its server", lambda: not replacement.is_running()
+                  or replacement.status() == psutil.STATUS_ZOMBIE, timeout=5)
+    finally:
+        server.stop()

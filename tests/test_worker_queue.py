@@ -1,0 +1,97 @@
+"""The job queue hands a finished job's successor to the same thread, and the SQLite writers of
+one process queue on a lock instead of SQLite's sleeping busy handler."""
+
+from __future__ import annotations
+
+import threading
+import time
+from datetime import timedelta
+from typing import Any
+
+from sqlalchemy import select
+
+from service import jobs
+from store.tables import Job
+
+
+def test_complete_hands_over_the_next_due_job_in_the_same_transaction(rt: Any, clock: Any
+                                                                       ) -> None:
+    now = clock.now()
+    with rt.db.session() as session:
+        for n in range(3):
+            jobs.enqueue(session, "noop", {"n": n}, now=now)
+    [first] = jobs.claim(rt.db, now=now, lease=timedelta(minutes=5), limit=1)
+    assert first.payload == {"n": 0}
+
+    second = jobs.complete(rt.db, first.id, claim_next=True, now=now,
+                           lease=timedelta(minutes=5))
+    assert second is not None and second.payload == {"n": 1} and second.attempts == 1
+    with rt.db.read() as session:
+        rows = {r.id: r for r in session.scalars(select(Job))}
+    assert first.id not in rows  # done and gone
+    assert rows[second.id].locked_until is not None  # leased to the thread that took it
+    # Another worker sees only the job nobody holds.
+    assert [j.payload for j in jobs.claim(rt.db, now=now, lease=timedelta(minutes=5),
+                                          limit=5)] == [{"n": 2}]
+    assert jobs.complete(rt.db, second.id) is None  # without claim_next nothing is taken
+
+
+def test_a_chain_of_jobs_runs_on_one_thread_without_going_back_to_the_dispatcher(
+        rt: Any) -> None:
+    from service.worker import Worker
+
+    threads: list[str] = []
+
+    def step(rt_: Any, payload: dict[str, Any]) -> None:
+        threads.append(threading.current_thread().name)
+        if payload["left"]:
+            with rt_.db.session() as session:
+                jobs.enqueue(session, "step", {"left": payload["left"] - 1},
+                             now=rt_.clock.now())
+
+    worker = Worker(rt, threads=2, handlers={"step": step})
+    claims: list[int] = []
+    original = jobs.claim
+
+    def counting_claim(*args: Any, **kwargs: Any) -> Any:
+        claimed = original(*args, **kwargs)
+        claims.append(len(claimed))
+        return claimed
+
+    jobs.claim = counting_claim  # type: ignore[assignment]
+    try:
+        with rt.db.session() as session:
+            jobs.enqueue(session, "step", {"left": 4}, now=rt.clock.now())
+        worker.run_until_idle(timeout=30)
+    finally:
+        jobs.claim = original  # type: ignore[assignment]
+        worker.stop()
+    assert len(threads) == 5 and len(set(threads)) == 1
+    assert sum(claims) == 1  # the dispatcher claimed the first link only
+
+
+def test_sqlite_writers_of_one_process_take_turns_on_a_lock(rt: Any) -> None:
+    assert rt.db.write_lock is not None
+    order: list[str] = []
+    inside = threading.Event()
+
+    def first() -> None:
+        with rt.db.session():
+            order.append("first in")
+            inside.set()
+            time.sleep(0.2)
+            order.append("first out")
+
+    def second() -> None:
+        inside.wait(5)
+        with rt.db.session():
+            order.append("second in")
+
+    threads = [threading.Thread(target=first), threading.Thread(target=second)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(10)
+    assert order == ["first in", "first out", "second in"]
+    # The checkpointer writes the same file: it queues on the same lock.
+    assert rt.checkpointer.lock is rt.db.write_lock
