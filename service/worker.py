@@ -61,6 +61,7 @@ class Worker:
         self._pool = ThreadPoolExecutor(self.threads, thread_name_prefix="hitl-job")
         self._inflight: set[Future[None]] = set()
         self._lock = threading.Lock()
+        self._dispatching = threading.Lock()
         self._wake = threading.Event()
         self._stop = threading.Event()
         self._last_free = self.threads
@@ -106,22 +107,25 @@ class Worker:
 
     def dispatch(self) -> int:
         """Claim as many due jobs as there are free threads; returns how many started."""
-        with self._lock:
-            self._inflight = {f for f in self._inflight if not f.done()}
-            free = self.threads - len(self._inflight)
-        self._last_free = free
-        if free <= 0:
-            return 0
-        claimed = jobs.claim(self.rt.db, now=self.rt.clock.now(), lease=self.lease, limit=free,
-                             kinds=tuple(self.handlers))
-        for job in claimed:
-            future = self._pool.submit(self._run, job)
+        # One dispatcher at a time, and `busy()` waits for it: a job claimed but not yet
+        # registered as running must never look like "nothing to do" to another caller.
+        with self._dispatching:
             with self._lock:
-                self._inflight.add(future)
-        return len(claimed)
+                self._inflight = {f for f in self._inflight if not f.done()}
+                free = self.threads - len(self._inflight)
+            self._last_free = free
+            if free <= 0:
+                return 0
+            claimed = jobs.claim(self.rt.db, now=self.rt.clock.now(), lease=self.lease,
+                                 limit=free, kinds=tuple(self.handlers))
+            for job in claimed:
+                future = self._pool.submit(self._run, job)
+                with self._lock:
+                    self._inflight.add(future)
+            return len(claimed)
 
     def busy(self) -> bool:
-        with self._lock:
+        with self._dispatching, self._lock:
             return any(not f.done() for f in self._inflight)
 
     def run_until_idle(self, timeout: float = 120.0) -> None:

@@ -24,6 +24,7 @@ from service.runtime import AppRuntime
 from slack_app import store
 from slack_app.blocks import history_messages
 from slack_app.cards import load_approval, load_lead, render, slack_user_for
+from slack_app.decisions import record_decision_job
 from slack_app.web import GONE_ERRORS, SlackCallFailed, call, dm_channel, web_client
 
 log = logging.getLogger(__name__)
@@ -193,4 +194,5 @@ SLACK_JOB_HANDLERS: dict[str, Callable[[AppRuntime, dict[str, Any]], None]] = {
     "slack_update_card": update_card,
     "slack_post_reply": post_reply,
     "slack_redact_lead": redact_lead,
+    "slack_record_decision": record_decision_job,
 }

@@ -21,8 +21,8 @@ from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 from sqlalchemy.exc import SQLAlchemyError
 
-from service.approvals import decide, get_approval, list_approvals
-from service.errors import Conflict, Forbidden, InvalidInput, NotFound
+from service.approvals import get_approval, list_approvals
+from service.errors import NotFound
 from service.jobs import enqueue
 from service.runtime import AppRuntime
 from service.schemas import DecisionIn
@@ -43,14 +43,11 @@ from slack_app.blocks import (
     message_text,
     parse_button_value,
     reject_modal,
-    slack_date,
-    who,
 )
+from slack_app.decisions import GENERIC_FAILURE, conflict_text, forbidden_text, queue_decision
 
 log = logging.getLogger(__name__)
 
-GENERIC_FAILURE = ("Sorry, that did not go through. Nothing was changed on our side; please try "
-                   "again in a moment.")
 MAX_INSTRUCTION = 2000
 
 
@@ -84,55 +81,25 @@ async def ephemeral(client: AsyncWebClient, channel: str | None, user: str, text
         log.warning("chat.postEphemeral to %s failed: %s", user, exc.response.get("error"))
 
 
-def conflict_text(rt: AppRuntime, approval_id: str, actor: str) -> str:
-    """Why a decision on this version is no longer possible, in the reader's terms."""
-    try:
-        approval = get_approval(rt, approval_id)
-    except NotFound:
-        return "This approval no longer exists (the lead may have been erased). Nothing changed."
-    newest = store.latest_version(rt, approval["handoff_id"])
-    if approval["status"] == "superseded" or (newest and newest["version"] > approval["version"]):
-        newer = f"version {newest['version']}" if newest else "a newer version"
-        return (f"Version {approval['version']} was superseded by {newer}; decide on the newest "
-                "card. Nothing was changed.")
-    if approval["status"] == "revised":
-        return (f"Version {approval['version']} is being redrafted as you asked; the new version "
-                "will appear in the thread shortly. Nothing else was changed.")
-    decided_at = as_datetime(approval.get("decided_at"))
-    by = "you" if approval.get("decided_by") == actor else who(approval.get("decided_by"))
-    when = f" {slack_date(decided_at)}" if decided_at else ""
-    return f"This approval was already {approval['status']} by {by}{when}. Nothing was changed."
-
-
-def forbidden_text(rt: AppRuntime, approval_id: str) -> str:
-    try:
-        assignee = get_approval(rt, approval_id)["assignee"]
-    except NotFound:
-        assignee = None
-    return (f"Only the assignee ({who(assignee)}) or a manager can decide this approval. "
-            "Nothing was changed.")
-
-
 async def record_decision(rt: AppRuntime, client: AsyncWebClient, approval_id: str,
                           decision: DecisionIn, *, user: str, channel: str | None,
-                          thread_ts: str | None = None) -> bool:
-    """decide() in a thread; every refusal becomes an ephemeral explanation. True if recorded."""
-    try:
-        await asyncio.to_thread(decide, rt, approval_id, decision)
-        return True
-    except Forbidden:
+                          thread_ts: str | None = None) -> None:
+    """Queue the decision durably; the worker records it (first wins) and explains any refusal
+    in an ephemeral message. Answering Slack never waits on deciding (see slack_app.decisions).
+    """
+    if rt.roster.find(decision.actor) is None:
+        # Not on the roster at all: nothing to queue, say so now.
         text = await asyncio.to_thread(forbidden_text, rt, approval_id)
-    except Conflict:
-        text = await asyncio.to_thread(conflict_text, rt, approval_id, decision.actor)
-    except NotFound:
-        text = "This approval no longer exists (the lead may have been erased). Nothing changed."
-    except InvalidInput as exc:  # the service's messages are written for people
-        text = f"That could not be recorded: {exc.message}"
+        await ephemeral(client, channel, user, text, thread_ts)
+        return
+    try:
+        await asyncio.to_thread(queue_decision, rt, approval_id, decision, user=user,
+                                channel=channel, thread_ts=thread_ts)
     except Exception:
-        log.exception("recording a Slack %s on %s failed", decision.action, approval_id)
-        text = GENERIC_FAILURE
-    await ephemeral(client, channel, user, text, thread_ts)
-    return False
+        log.exception("queueing a Slack %s on %s failed", decision.action, approval_id)
+        await ephemeral(client, channel, user, GENERIC_FAILURE, thread_ts)
+        return
+    rt.notify_work()
 
 
 def precheck(rt: AppRuntime, approval_id: str, actor: str) -> tuple[dict[str, Any] | None, str]:

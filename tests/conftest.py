@@ -86,6 +86,15 @@ def worker(rt: Any) -> Iterator[Any]:
 
 
 @pytest.fixture
+def running_worker(worker: Any) -> Any:
+    """The test's worker, also running in the background, as in `hitl serve`: what Slack
+    decides is recorded by the worker after Slack got its answer (slack_app.decisions)."""
+    worker.poll_seconds = 0.05
+    worker.start()
+    return worker
+
+
+@pytest.fixture
 def client(rt: Any) -> Iterator[Any]:
     from fastapi.testclient import TestClient
 

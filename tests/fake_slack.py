@@ -206,5 +206,6 @@ def slack_settings_fixture(tmp_path: Path, smtp_sink: Any, database_url: str, fa
 
 
 @pytest.fixture(name="slack")
-def slack_side_fixture(client: Any) -> SlackSide:
+def slack_side_fixture(client: Any, running_worker: Any) -> SlackSide:
     return SlackSide(client)
+

@@ -190,3 +190,37 @@ def test_escalate_to_a_chosen_teammate(client, worker, rt, fake_slack, slack) ->
     [v2] = list_approvals(rt)
     assert v2["assignee"] == "U0REP0002"
     assert card_message(rt, fake_slack, v2["approval_id"])["channel"] == "D0REP0002"
+
+
+def test_an_acknowledged_click_is_on_disk_before_it_is_decided(client, worker, rt, fake_slack,
+                                                               smtp_sink) -> None:
+    """Slack gets its answer once the click is a durable job; the worker decides it later, even
+    if the web process is gone by then (here: nothing runs the worker until after the 200)."""
+    from sqlalchemy import select
+
+    from store.tables import Job
+    from tests.fake_slack import SlackSide
+
+    card = pending_card(client, worker)
+    message = card_message(rt, fake_slack, card["approval_id"])
+    assert SlackSide(client).click(message, "Approve", "U0REP0001").status_code == 200
+    wait_until(lambda: _queued(rt))
+    [job] = _queued(rt)
+    assert job.payload["approval_id"] == card["approval_id"]
+    assert job.payload["decision"]["action"] == "approve"
+    assert not _decided(rt, card["approval_id"]) and smtp_sink.messages == []
+
+    worker.run_until_idle()
+    assert get_approval(rt, card["approval_id"])["status"] == "approved"
+    assert len(smtp_sink.messages) == 1
+    with rt.db.read() as session:
+        assert session.scalars(select(Job).where(Job.kind == "slack_record_decision")).all() == []
+
+
+def _queued(rt: Any) -> list[Any]:
+    from sqlalchemy import select
+
+    from store.tables import Job
+
+    with rt.db.read() as session:
+        return list(session.scalars(select(Job).where(Job.kind == "slack_record_decision")))
