@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import delete, func, or_, select, update
+from sqlalchemy import Table, delete, func, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
@@ -70,6 +70,11 @@ def claim(db: Database, *, now: datetime, lease: timedelta, limit: int,
         return _claim_in(session, db, now=now, lease=lease, limit=limit, kinds=kinds)
 
 
+# Core statements on the table, not ORM ones on the class: these run several times per lead, and
+# the ORM's bulk-update bookkeeping (syncing loaded objects) is work nobody here needs.
+_JOBS: Table = Job.__table__  # type: ignore[assignment]
+
+
 def complete(db: Database, job_id: int, *, claim_next: bool = False, now: datetime | None = None,
              lease: timedelta | None = None, kinds: tuple[str, ...] | None = None
              ) -> ClaimedJob | None:
@@ -79,7 +84,7 @@ def complete(db: Database, job_id: int, *, claim_next: bool = False, now: dateti
     before: handing the next one straight to the thread that just finished saves a claim
     transaction and a trip through the dispatcher per link."""
     with db.session() as session:
-        session.execute(delete(Job).where(Job.id == job_id))
+        session.execute(delete(_JOBS).where(_JOBS.c.id == job_id))
         if not claim_next or now is None or lease is None:
             return None
         claimed = _claim_in(session, db, now=now, lease=lease, limit=1, kinds=kinds)
@@ -88,15 +93,16 @@ def complete(db: Database, job_id: int, *, claim_next: bool = False, now: dateti
 
 def _claim_in(session: Session, db: Database, *, now: datetime, lease: timedelta, limit: int,
               kinds: tuple[str, ...] | None) -> list[ClaimedJob]:
+    c = _JOBS.c
     query = (
-        select(Job.id)
-        .where(Job.failed_at.is_(None), Job.run_at <= now,
-               or_(Job.locked_until.is_(None), Job.locked_until < now))
-        .order_by(Job.run_at, Job.id)
+        select(c.id)
+        .where(c.failed_at.is_(None), c.run_at <= now,
+               or_(c.locked_until.is_(None), c.locked_until < now))
+        .order_by(c.run_at, c.id)
         .limit(limit)
     )
     if kinds:
-        query = query.where(Job.kind.in_(kinds))
+        query = query.where(c.kind.in_(kinds))
     if not db.is_sqlite:
         query = query.with_for_update(skip_locked=True)
     ids = list(session.scalars(query))
@@ -104,10 +110,10 @@ def _claim_in(session: Session, db: Database, *, now: datetime, lease: timedelta
         return []
     # Clearing dedupe_key lets new work for the same key queue up while this runs.
     rows = session.execute(
-        update(Job)
-        .where(Job.id.in_(ids))
-        .values(locked_until=now + lease, attempts=Job.attempts + 1, dedupe_key=None)
-        .returning(Job.id, Job.kind, Job.payload, Job.attempts)
+        update(_JOBS)
+        .where(c.id.in_(ids))
+        .values(locked_until=now + lease, attempts=c.attempts + 1, dedupe_key=None)
+        .returning(c.id, c.kind, c.payload, c.attempts)
     ).all()
     return [ClaimedJob(r.id, r.kind, r.payload, r.attempts) for r in rows]
 

@@ -1,16 +1,17 @@
 """Decisions made in Slack: queued durably at the click, recorded by the worker.
 
-A click (Approve) or a modal submission is answered as soon as its decision is on disk as a
-`slack_record_decision` job; `service.approvals.decide` then runs in the worker process, where
-the first decision on a version wins exactly as for the REST API, and any refusal (someone else
-decided first, a superseded version, a stranger) comes back as an ephemeral message. Slack's
-advice is to acknowledge at once and do the work after; doing that work in the worker means a
-burst of clicks is answered without waiting on the decisions behind it, and a click Slack saw
-answered survives a crash of the web process.
+A click (Approve), a modal submission or a thread instruction is answered once its decision is
+on disk as a `slack_record_decision` job; `service.approvals.decide` then runs in the worker,
+where the first decision on a version wins exactly as for the REST API, and any refusal (someone
+else decided first, a superseded version, a stranger) comes back as an ephemeral message.
+Slack's advice is to acknowledge at once and do the work after; doing that work in the worker
+means a burst of clicks is answered without waiting on the decisions behind it, and a click
+Slack saw answered survives a crash of the web process.
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from typing import Any
 
@@ -28,21 +29,69 @@ GENERIC_FAILURE = ("Sorry, that did not go through. Nothing was changed on our s
                    "again in a moment.")
 
 
-def queue_decision(rt: AppRuntime, approval_id: str, decision: DecisionIn, *, user: str,
-                   channel: str | None, thread_ts: str | None) -> None:
-    """The click, on disk: one small insert (the job the worker records it from)."""
+class DecisionInbox:
+    """Group commit for decisions arriving together: every click waits until its job is
+    committed (so the answer Slack gets means "on disk"), and clicks that arrive while one
+    transaction is being written share the next one. A burst of 50 clicks costs a few
+    transactions, not 50."""
+
+    def __init__(self, rt: AppRuntime) -> None:
+        self.rt = rt
+        self._pending: list[tuple[dict[str, Any], asyncio.Future[None]]] = []
+        self._flushing = False
+
+    async def put(self, payload: dict[str, Any]) -> None:
+        loop = asyncio.get_running_loop()
+        done: asyncio.Future[None] = loop.create_future()
+        self._pending.append((payload, done))
+        if not self._flushing:
+            self._flushing = True
+            loop.create_task(self._flush())
+        await done
+
+    async def _flush(self) -> None:
+        try:
+            while self._pending:
+                batch, self._pending = self._pending, []
+                try:
+                    await asyncio.to_thread(queue_decisions, self.rt, [p for p, _ in batch])
+                except Exception as exc:
+                    for _, done in batch:
+                        if not done.done():
+                            done.set_exception(exc)
+                else:
+                    for _, done in batch:
+                        if not done.done():
+                            done.set_result(None)
+                    self.rt.notify_work()
+        finally:
+            self._flushing = False
+
+
+def decision_payload(approval_id: str, decision: DecisionIn, *, slack_user: str,
+                     channel: str | None, thread_ts: str | None) -> dict[str, Any]:
+    """What a queued decision carries. `decision.actor` is the Slack user id as clicked: the
+    worker resolves it to the roster member (users.info when the roster has the email)."""
+    return {"approval_id": approval_id, "decision": decision.model_dump(mode="json"),
+            "user": slack_user, "channel": channel, "thread_ts": thread_ts}
+
+
+def queue_decisions(rt: AppRuntime, payloads: list[dict[str, Any]]) -> None:
+    """Decisions on disk, one transaction (the jobs the worker records them from)."""
+    now = rt.clock.now()
     with rt.db.session() as session:
-        enqueue(session, "slack_record_decision", {
-            "approval_id": approval_id, "decision": decision.model_dump(mode="json"),
-            "user": user, "channel": channel, "thread_ts": thread_ts,
-        }, now=rt.clock.now())
+        for payload in payloads:
+            enqueue(session, "slack_record_decision", payload, now=now)
 
 
 def record_decision_job(rt: AppRuntime, payload: dict[str, Any]) -> None:
-    """The worker's half: decide(); a refusal becomes an ephemeral explanation (best effort: a
-    message that fails to post is logged, never retried, so the decision is never re-run)."""
+    """The worker's half: who clicked (roster member), decide(); a refusal becomes an
+    ephemeral explanation (best effort: a message that fails to post is logged and never
+    retried, so the decision is never re-run for it)."""
     approval_id = str(payload["approval_id"])
     decision = DecisionIn.model_validate(payload["decision"])
+    actor = resolve_actor(rt, str(payload.get("user") or decision.actor))
+    decision = decision.model_copy(update={"actor": actor})
     try:
         decide(rt, approval_id, decision)
         return
@@ -55,6 +104,25 @@ def record_decision_job(rt: AppRuntime, payload: dict[str, Any]) -> None:
     except InvalidInput as exc:  # the service's messages are written for people
         text = f"That could not be recorded: {exc.message}"
     _tell(rt, payload, text)
+
+
+def resolve_actor(rt: AppRuntime, user_id: str) -> str:
+    """The roster key for a Slack user: the Slack id when the roster has it, else the email
+    Slack knows for that user when the roster has that (`users.info`), else the bare id."""
+    if rt.roster.find(user_id) is not None:
+        return user_id
+    from slack_sdk.errors import SlackClientError
+
+    from slack_app.web import web_client
+
+    try:
+        info = web_client(rt).users_info(user=user_id)
+        email = ((info.get("user") or {}).get("profile") or {}).get("email")
+    except SlackClientError:
+        return user_id
+    if email and rt.roster.find(email) is not None:
+        return str(email)
+    return user_id
 
 
 def _tell(rt: AppRuntime, payload: dict[str, Any], text: str) -> None:

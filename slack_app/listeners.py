@@ -44,7 +44,14 @@ from slack_app.blocks import (
     parse_button_value,
     reject_modal,
 )
-from slack_app.decisions import GENERIC_FAILURE, conflict_text, forbidden_text, queue_decision
+from slack_app.decisions import (
+    GENERIC_FAILURE,
+    DecisionInbox,
+    conflict_text,
+    decision_payload,
+    forbidden_text,
+)
+from slack_app.decisions import resolve_actor as resolve_slack_actor
 
 log = logging.getLogger(__name__)
 
@@ -54,18 +61,11 @@ MAX_INSTRUCTION = 2000
 # -- shared steps ------------------------------------------------------------------------------
 
 async def resolve_actor(rt: AppRuntime, client: AsyncWebClient, user_id: str) -> str:
-    """The roster key for a Slack user: the Slack id when the roster has it, else the email
-    Slack knows for that user when the roster has that (`users.info`), else the bare id."""
+    """The roster key for a Slack user (see `slack_app.decisions.resolve_actor`); the roster
+    answers most clicks without a thread hop."""
     if rt.roster.find(user_id) is not None:
         return user_id
-    try:
-        info = await client.users_info(user=user_id)
-        email = ((info.get("user") or {}).get("profile") or {}).get("email")
-    except SlackApiError:
-        return user_id
-    if email and rt.roster.find(email) is not None:
-        return str(email)
-    return user_id
+    return await asyncio.to_thread(resolve_slack_actor, rt, user_id)
 
 
 async def ephemeral(client: AsyncWebClient, channel: str | None, user: str, text: str,
@@ -81,25 +81,19 @@ async def ephemeral(client: AsyncWebClient, channel: str | None, user: str, text
         log.warning("chat.postEphemeral to %s failed: %s", user, exc.response.get("error"))
 
 
-async def record_decision(rt: AppRuntime, client: AsyncWebClient, approval_id: str,
+async def record_decision(inbox: DecisionInbox, client: AsyncWebClient, approval_id: str,
                           decision: DecisionIn, *, user: str, channel: str | None,
-                          thread_ts: str | None = None) -> None:
-    """Queue the decision durably; the worker records it (first wins) and explains any refusal
-    in an ephemeral message. Answering Slack never waits on deciding (see slack_app.decisions).
-    """
-    if rt.roster.find(decision.actor) is None:
-        # Not on the roster at all: nothing to queue, say so now.
-        text = await asyncio.to_thread(forbidden_text, rt, approval_id)
-        await ephemeral(client, channel, user, text, thread_ts)
-        return
+                          thread_ts: str | None = None) -> bool:
+    """Put the decision on disk (the worker records it; see slack_app.decisions). True when
+    queued; otherwise the person is told that nothing changed."""
     try:
-        await asyncio.to_thread(queue_decision, rt, approval_id, decision, user=user,
-                                channel=channel, thread_ts=thread_ts)
+        await inbox.put(decision_payload(approval_id, decision, slack_user=user,
+                                         channel=channel, thread_ts=thread_ts))
+        return True
     except Exception:
         log.exception("queueing a Slack %s on %s failed", decision.action, approval_id)
         await ephemeral(client, channel, user, GENERIC_FAILURE, thread_ts)
-        return
-    rt.notify_work()
+        return False
 
 
 def precheck(rt: AppRuntime, approval_id: str, actor: str) -> tuple[dict[str, Any] | None, str]:
@@ -155,18 +149,21 @@ def _field_errors(exc: ValidationError, blocks: dict[str, str]) -> dict[str, str
 def register(bolt: AsyncApp, rt: AppRuntime) -> None:
     """Attach every listener to `bolt`. Explicit, so importing this module does nothing."""
 
+    inbox = DecisionInbox(rt)
+
     @bolt.action(ACTION_APPROVE)
     async def on_approve(ack: Any, body: dict[str, Any], client: AsyncWebClient) -> None:
-        await ack()
         user = body["user"]["id"]
         channel, thread_ts = _where(body)
         parsed = parse_button_value((body.get("actions") or [{}])[0].get("value"))
         if parsed is None:
+            await ack()
             await ephemeral(client, channel, user, "This button is not from a current card.")
             return
-        actor = await resolve_actor(rt, client, user)
-        await record_decision(rt, client, parsed[0], decision_in(action="approve", actor=actor),
+        # On disk first, then the answer: a click Slack saw accepted is never lost.
+        await record_decision(inbox, client, parsed[0], decision_in(action="approve", actor=user),
                               user=user, channel=channel, thread_ts=thread_ts)
+        await ack()
 
     async def open_modal(ack: Any, body: dict[str, Any], client: AsyncWebClient,
                          build: Any) -> None:
@@ -206,18 +203,16 @@ def register(bolt: AsyncApp, rt: AppRuntime) -> None:
     async def submit(ack: Any, request: dict[str, Any], client: AsyncWebClient,
                      meta: dict[str, Any], blocks: dict[str, str], **fields: Any) -> None:
         """A modal's decision: field errors go back into the modal (`blocks` maps decision
-        fields to the modal's block ids); otherwise ack, then decide as the roster member."""
+        fields to the modal's block ids); otherwise queue the decision, then close the modal."""
         user = request["user"]["id"]
         try:
             decision = decision_in(actor=user, **fields)
         except ValidationError as exc:
             await ack(response_action="errors", errors=_field_errors(exc, blocks))
             return
-        await ack()
-        actor = await resolve_actor(rt, client, user)
-        await record_decision(rt, client, str(meta.get("approval_id")),
-                              decision.model_copy(update={"actor": actor}), user=user,
+        await record_decision(inbox, client, str(meta.get("approval_id")), decision, user=user,
                               channel=meta.get("channel"), thread_ts=meta.get("thread_ts"))
+        await ack()
 
     @bolt.view(VIEW_EDIT)
     async def on_edit_submit(ack: Any, body: dict[str, Any], view: dict[str, Any],
@@ -279,8 +274,9 @@ def register(bolt: AsyncApp, rt: AppRuntime) -> None:
         if not await asyncio.to_thread(store.claim_delivery, rt, keys):
             return
         try:
-            await thread_reply(rt, client, cards[0], event["user"], channel, thread_ts, ts, text)
-        except (SQLAlchemyError, SlackApiError, OSError):
+            await thread_reply(rt, inbox, client, cards[0], event["user"], channel, thread_ts,
+                               ts, text)
+        except (SQLAlchemyError, SlackApiError, OSError, DecisionNotQueued):
             log.exception("thread reply %s in %s failed; Slack's retry may redo it", ts, channel)
             await asyncio.to_thread(store.release_delivery, rt, keys)
 
@@ -311,8 +307,13 @@ def register(bolt: AsyncApp, rt: AppRuntime) -> None:
         log.error("Slack listener failed on a %s request: %r", body.get("type"), error)
 
 
-async def thread_reply(rt: AppRuntime, client: AsyncWebClient, card: store.CardLocation,
-                       user: str, channel: str, thread_ts: str, ts: str, text: str) -> None:
+class DecisionNotQueued(Exception):
+    """The decision could not be put on disk (the person was told nothing changed)."""
+
+
+async def thread_reply(rt: AppRuntime, inbox: DecisionInbox, client: AsyncWebClient,
+                       card: store.CardLocation, user: str, channel: str, thread_ts: str,
+                       ts: str, text: str) -> None:
     """A person's reply in a card's thread: a question gets an answer, anything else from the
     assignee (or a manager) is a revise instruction for the newest version. Others are ignored."""
     approval = await asyncio.to_thread(store.latest_version, rt, card.handoff_id)
@@ -328,9 +329,11 @@ async def thread_reply(rt: AppRuntime, client: AsyncWebClient, card: store.CardL
         await asyncio.to_thread(queue_reply, rt, channel, thread_ts, answer, ts)
         return
     instruction = text[:MAX_INSTRUCTION]
-    await record_decision(rt, client, approval["approval_id"],
-                          decision_in(action="revise", actor=actor, instruction=instruction),
-                          user=user, channel=channel, thread_ts=thread_ts)
+    if not await record_decision(inbox, client, approval["approval_id"],
+                                 decision_in(action="revise", actor=actor,
+                                             instruction=instruction),
+                                 user=user, channel=channel, thread_ts=thread_ts):
+        raise DecisionNotQueued(approval["approval_id"])  # Slack's retry may redo it
 
 
 def queue_reply(rt: AppRuntime, channel: str, thread_ts: str, text: str, key: str) -> None:
