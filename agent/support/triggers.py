@@ -8,11 +8,13 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 from functools import cache
-
-import numpy as np
+from typing import TYPE_CHECKING
 
 from agent.support.models import Assessment, CustomerFacts, KbMatch, TriggerDecision
 from agent.support.policy import SupportPolicy, Thresholds, TriggerName
+
+if TYPE_CHECKING:  # numpy is imported when a repeat is first checked, not with the web app
+    import numpy as np
 
 _WORD = re.compile(r"[^\W_]+(?:['’][^\W_]+)?")
 # Words that say nothing about what the customer needs.
@@ -85,6 +87,8 @@ def is_smalltalk(text: str) -> bool:
 
 
 def _cosine(a: np.ndarray, b: np.ndarray) -> float:
+    import numpy as np
+
     norm = (float(np.linalg.norm(a)) or 1.0) * (float(np.linalg.norm(b)) or 1.0)
     return float(np.dot(a, b)) / norm
 
