@@ -90,6 +90,10 @@ def serve(
         help="Where the background worker runs: a supervised child process (uses a second "
              "core), threads in this process, or none (run `hitl worker` elsewhere).")]
     = WorkerMode.process,
+    worker_processes: Annotated[int, typer.Option(
+        min=1, max=16, envvar="HITL_WORKER_PROCESSES",
+        help="With --worker process: how many worker children (each its own core and memory, "
+             "about 240 MB).")] = 1,
 ) -> None:
     """Run the HTTP API, the Slack endpoint and the background worker."""
     _limit_malloc_arenas()
@@ -111,9 +115,9 @@ def serve(
     rt.db.upgrade()
     background: Any = None
     if worker is WorkerMode.process:
-        from hitl.worker_process import WorkerProcess
+        from hitl.worker_process import WorkerProcesses
 
-        background = WorkerProcess(rt)
+        background = WorkerProcesses(rt, worker_processes)
     elif worker is WorkerMode.inline:
         from service.worker import Worker
 
@@ -476,6 +480,8 @@ def bench(
     worker_threads: Annotated[int | None, typer.Option(
         min=1, max=256, help="HITL_WORKER_THREADS for the servers [default: the product's].")]
     = None,
+    worker_processes: Annotated[int, typer.Option(
+        min=1, max=16, help="Worker children per server (HITL_WORKER_PROCESSES).")] = 1,
     embeddings: Annotated[str, typer.Option(
         help="HITL_EMBEDDINGS for the servers: local, or openai (the fake's /embeddings).")]
     = "local",
@@ -510,8 +516,8 @@ def bench(
         events=events, batch_size=batch_size, ingest_clients=ingest_clients, latency=latency,
         card_leads=card_leads, card_rate=card_rate, llm_leads=llm_leads, burst=burst,
         interactions=interactions, history=history, postgres=postgres, replicas=replicas,
-        worker_threads=worker_threads, embeddings=embeddings, workdir=workdir, keep=keep,
-        quick=quick)
+        worker_threads=worker_threads, worker_processes=worker_processes, embeddings=embeddings,
+        workdir=workdir, keep=keep, quick=quick)
     err = Console(stderr=True)
     with Progress(TextColumn("{task.description}"), BarColumn(), TimeElapsedColumn(),
                   console=err, transient=True) as progress:

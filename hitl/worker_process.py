@@ -36,17 +36,50 @@ log = logging.getLogger(__name__)
 
 WAKE_FD_ENV = "HITL_WORKER_WAKE_FD"
 PARENT_PID_ENV = "HITL_WORKER_PARENT_PID"
+SOLE_WORKER_ENV = "HITL_WORKER_SOLE"
 STOP_TIMEOUT_S = 30.0
 
 
-class WorkerProcess:
-    """Start/stop like `service.worker.Worker` (so `create_app(rt, worker=...)` takes either)."""
+class WorkerProcesses:
+    """N supervised worker children; start/stop like `service.worker.Worker` (so
+    `create_app(rt, worker=...)` takes either)."""
 
-    def __init__(self, rt: AppRuntime) -> None:
+    def __init__(self, rt: AppRuntime, count: int = 1) -> None:
         self.rt = rt
+        self.children = [WorkerProcess(rt, n, sole=count == 1) for n in range(count)]
+
+    def start(self) -> None:
+        if self.rt.db.is_sqlite and len(self.children) > 1:
+            # Several workers on one SQLite file: leases are voided once, here, before any
+            # starts; a child started again after a crash leaves the others' leases alone.
+            from service.worker import release_leases
+
+            release_leases(self.rt)
+        for child in self.children:
+            child.start()
+        self.rt.wake_worker = self.wake
+
+    def wake(self) -> None:
+        for child in self.children:
+            child.wake()
+
+    def stop(self, wait: bool = True) -> None:
+        for child in self.children:  # all told first, so they finish their jobs side by side
+            child.terminate()
+        for child in self.children:
+            child.stop(wait)
+
+
+class WorkerProcess:
+    """One supervised `hitl worker` child."""
+
+    def __init__(self, rt: AppRuntime, index: int = 0, *, sole: bool = True) -> None:
+        self.rt = rt
+        self.index = index
+        self.sole = sole
         self._process: subprocess.Popen[bytes] | None = None
         self._wake_w: int | None = None
-        self._stopping = threading.Event()
+        self.stopping = threading.Event()
         self._lock = threading.Lock()
         self._supervisor: threading.Thread | None = None
         self.restarts = 0
@@ -55,15 +88,15 @@ class WorkerProcess:
 
     def start(self) -> None:
         self._spawn()
-        self.rt.wake_worker = self.wake
-        self._supervisor = threading.Thread(target=self._supervise, name="hitl-worker-watch",
-                                            daemon=True)
+        self._supervisor = threading.Thread(target=self._supervise,
+                                            name=f"hitl-worker-watch-{self.index}", daemon=True)
         self._supervisor.start()
 
     def _spawn(self) -> None:
         read_end, write_end = os.pipe()
         os.set_blocking(write_end, False)  # waking must never block a request
-        env = {**os.environ, WAKE_FD_ENV: str(read_end), PARENT_PID_ENV: str(os.getpid())}
+        env = {**os.environ, WAKE_FD_ENV: str(read_end), PARENT_PID_ENV: str(os.getpid()),
+               SOLE_WORKER_ENV: "1" if self.sole else "0"}
         try:
             process = subprocess.Popen([sys.executable, "-m", "hitl.cli", "worker"], env=env,
                                        pass_fds=(read_end,))
@@ -78,17 +111,17 @@ class WorkerProcess:
 
     def _supervise(self) -> None:
         backoff = 1.0
-        while not self._stopping.is_set():
+        while not self.stopping.is_set():
             process = self._process
             if process is None:
                 return
             code = process.wait()
-            if self._stopping.is_set():
+            if self.stopping.is_set():
                 return
             self.restarts += 1
             log.error("worker process %s exited with %s; starting another in %.0f s",
                       process.pid, code, backoff)
-            if self._stopping.wait(backoff):
+            if self.stopping.wait(backoff):
                 return
             backoff = min(30.0, backoff * 2)
             self._spawn()
@@ -101,13 +134,19 @@ class WorkerProcess:
         with contextlib.suppress(BlockingIOError, BrokenPipeError, OSError):
             os.write(fd, b"\x01")
 
-    def stop(self, wait: bool = True) -> None:
-        """SIGTERM: the worker finishes the jobs it is running, then exits; SIGKILL after
-        STOP_TIMEOUT_S (its unfinished jobs are leased and run again, they are idempotent)."""
-        self._stopping.set()
+    def terminate(self) -> None:
+        """SIGTERM: the worker finishes the jobs it is running, then exits (no restart)."""
+        self.stopping.set()
         process = self._process
         if process is not None and process.poll() is None:
             process.send_signal(signal.SIGTERM)
+
+    def stop(self, wait: bool = True) -> None:
+        """`terminate()`, then wait; SIGKILL after STOP_TIMEOUT_S (its unfinished jobs are
+        leased and run again, they are idempotent)."""
+        self.terminate()
+        process = self._process
+        if process is not None and process.poll() is None:
             try:
                 process.wait(STOP_TIMEOUT_S if wait else 1.0)
             except subprocess.TimeoutExpired:
@@ -171,7 +210,7 @@ def run_worker_forever(rt: AppRuntime, threads: int | None = None) -> None:
 
     signal.signal(signal.SIGTERM, on_signal)
     signal.signal(signal.SIGINT, on_signal)
-    worker.start()
+    worker.start(sole_worker=os.environ.get(SOLE_WORKER_ENV, "1") != "0")
     log.info("worker running with %d threads", worker.threads)
     while not stop.wait(1.0):
         pass

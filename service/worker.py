@@ -45,6 +45,12 @@ HANDLERS: dict[str, Handler] = {
 }
 
 
+def release_leases(rt: AppRuntime) -> None:
+    """After a crash of the only worker (SQLite): make its leased jobs and sends due again."""
+    jobs.release_all_leases(rt.db)
+    release_send_leases(rt)
+
+
 class Worker:
     def __init__(self, rt: AppRuntime, *, threads: int | None = None,
                  lease: timedelta = timedelta(minutes=5), poll_seconds: float = 0.5,
@@ -144,11 +150,11 @@ class Worker:
 
     # -- background loop -------------------------------------------------------------------
 
-    def start(self) -> None:
-        if self.rt.db.is_sqlite:
-            # With SQLite this process is the only worker: leases left by a killed one are void.
-            jobs.release_all_leases(self.rt.db)
-            release_send_leases(self.rt)
+    def start(self, *, sole_worker: bool = True) -> None:
+        """`sole_worker`: no other worker shares this SQLite database (the default, and true of
+        a lone `hitl serve`); then leases left by a killed predecessor are void at once."""
+        if self.rt.db.is_sqlite and sole_worker:
+            release_leases(self.rt)
         self._thread = threading.Thread(target=self._loop, name="hitl-worker", daemon=True)
         self._thread.start()
 

@@ -74,3 +74,25 @@ def test_the_worker_child_drafts_is_replaced_when_it_dies_and_dies_with_the_serv
                   or replacement.status() == psutil.STATUS_ZOMBIE, timeout=5)
     finally:
         server.stop()
+
+
+def test_several_worker_children_share_the_queue_and_all_die_with_the_server(
+        tmp_path: Path) -> None:
+    env = server_env({"HITL_DATABASE_URL": f"sqlite:///{tmp_path / 'hitl.db'}",
+                      "HITL_CHROMA_PATH": str(tmp_path / "chroma"), "HITL_EMBEDDINGS": "local",
+                      "HITL_API_TOKEN": "t0ken", "HITL_WORKER_PROCESSES": "2"})
+    server = ServerProcess(env, tmp_path / "server", token="t0ken").start()
+    try:
+        with server.client() as client:
+            workers = _wait("two worker children", lambda: len(_workers(server)) == 2
+                            and _workers(server))
+            cards = [_carded(client, f"p{n}", f"vp{n}@co{n}.io") for n in range(4)]
+            assert [c["version"] for c in cards] == [1, 1, 1, 1]
+            approvals = client.get("/v1/approvals").json()
+            assert len(approvals) == 4  # each lead drafted once, whichever child took it
+            server.kill9()
+            _wait("every worker to exit with its server", lambda: all(
+                not w.is_running() or w.status() == psutil.STATUS_ZOMBIE for w in workers),
+                timeout=5)
+    finally:
+        server.stop()

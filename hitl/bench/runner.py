@@ -71,6 +71,7 @@ class BenchConfig:
     postgres: str | None = None
     replicas: int = 1
     worker_threads: int | None = None
+    worker_processes: int = 1
     embeddings: str = "local"
     chroma_server: bool | None = None
     workdir: Path | None = None
@@ -324,6 +325,7 @@ class Bench:
             "SLACK_API_URL": self.slack.url,
             "HITL_SMTP_URL": self.sink.url,
             "HITL_WORKER_THREADS": str(cfg.worker_threads) if cfg.worker_threads else None,
+            "HITL_WORKER_PROCESSES": str(cfg.worker_processes),
         }
         self.env = server_env(values)
         indexed = self._index_content(values)
@@ -621,7 +623,8 @@ class Bench:
         self.report.details["concurrency"] = {
             "leads": n, "wall_s": round(wall, 3), "serial_per_lead_s": round(per_lead, 3),
             "serial_total_s": round(serial_total, 2), "max_model_calls_in_flight": in_flight,
-            "worker_threads": cfg.worker_threads or "default"}
+            "worker_threads": cfg.worker_threads or "default",
+            "worker_processes": cfg.worker_processes}
 
     # -- 6. Slack acks and exactly-once email -----------------------------------------------
 

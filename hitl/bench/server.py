@@ -170,7 +170,7 @@ class ServerProcess:
             proc = psutil.Process(self.process.pid)
             for one in (proc, *proc.children(recursive=True)):
                 with contextlib.suppress(psutil.Error, OSError, ValueError):
-                    name = " ".join(one.cmdline()[2:4]) or str(one.pid)
+                    name = f"{' '.join(one.cmdline()[2:4])} ({one.pid})"
                     for line in Path(f"/proc/{one.pid}/status").read_text().splitlines():
                         if line.startswith("VmHWM:"):
                             out[name] = round(int(line.split()[1]) * 1024 / 1e6, 1)
