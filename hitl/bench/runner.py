@@ -739,8 +739,9 @@ class Bench:
         peaks = [s.peak_rss_mb() for s in self.servers]
         self.report.add(
             "rss_mb_peak", max(peaks),
-            "the server process's peak resident memory over the whole run (the kernel's "
-            "VmHWM, cross-checked with 200 ms psutil samples)"
+            "the server's peak resident memory over the whole run: `hitl serve` and its worker "
+            "children added up every 200 ms (psutil), or the web process's own VmHWM if higher; "
+            "each process's VmHWM is in the details"
             + (f"; the largest of {len(peaks)} replicas" if len(peaks) > 1 else ""))
         self.report.details["rss_mb_peak_per_replica"] = [round(p, 1) for p in peaks]
         self.report.details["rss_mb_hwm_by_process"] = [s.peak_rss_mb_by_process()
