@@ -115,9 +115,12 @@ class WorkerProcess:
             process = self._process
             if process is None:
                 return
+            started = time.monotonic()
             code = process.wait()
             if self.stopping.is_set():
                 return
+            if time.monotonic() - started > 60:
+                backoff = 1.0  # it had been running fine: this is not a crash loop
             self.restarts += 1
             log.error("worker process %s exited with %s; starting another in %.0f s",
                       process.pid, code, backoff)
