@@ -58,21 +58,19 @@ def enqueue(session: Session, kind: str, payload: dict[str, Any], *, now: dateti
         session.execute(insert_ignoring_conflicts(session, Job, [row], ["dedupe_key"]))
 
 
-def claim(db: Database, *, now: datetime, lease: timedelta, limit: int,
-          kinds: tuple[str, ...] | None = None) -> list[ClaimedJob]:
-    """Take up to `limit` due jobs for this worker, leased until `now + lease`."""
-    due = (Job.failed_at.is_(None), Job.run_at <= now,
-           or_(Job.locked_until.is_(None), Job.locked_until < now))
-    with db.read() as session:  # most polls find nothing: don't take the write lock for that
-        if session.scalar(select(Job.id).where(*due).limit(1)) is None:
-            return []
-    with db.session() as session:
-        return _claim_in(session, db, now=now, lease=lease, limit=limit, kinds=kinds)
-
-
 # Core statements on the table, not ORM ones on the class: these run several times per lead, and
 # the ORM's bulk-update bookkeeping (syncing loaded objects) is work nobody here needs.
 _JOBS: Table = Job.__table__  # type: ignore[assignment]
+
+
+def claim(db: Database, *, now: datetime, lease: timedelta, limit: int,
+          kinds: tuple[str, ...] | None = None) -> list[ClaimedJob]:
+    """Take up to `limit` due jobs for this worker, leased until `now + lease`."""
+    with db.read() as session:  # most polls find nothing: don't take the write lock for that
+        if session.scalar(select(_JOBS.c.id).where(*_due(now)).limit(1)) is None:
+            return []
+    with db.session() as session:
+        return _claim_in(session, db, now=now, lease=lease, limit=limit, kinds=kinds)
 
 
 def complete(db: Database, job_id: int, *, claim_next: bool = False, now: datetime | None = None,
@@ -91,13 +89,19 @@ def complete(db: Database, job_id: int, *, claim_next: bool = False, now: dateti
     return claimed[0] if claimed else None
 
 
+def _due(now: datetime) -> tuple[Any, ...]:
+    """Not parked, due, and not leased to a live worker."""
+    c = _JOBS.c
+    return (c.failed_at.is_(None), c.run_at <= now,
+            or_(c.locked_until.is_(None), c.locked_until < now))
+
+
 def _claim_in(session: Session, db: Database, *, now: datetime, lease: timedelta, limit: int,
               kinds: tuple[str, ...] | None) -> list[ClaimedJob]:
     c = _JOBS.c
     query = (
         select(c.id)
-        .where(c.failed_at.is_(None), c.run_at <= now,
-               or_(c.locked_until.is_(None), c.locked_until < now))
+        .where(*_due(now))
         .order_by(c.run_at, c.id)
         .limit(limit)
     )

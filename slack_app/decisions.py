@@ -90,7 +90,8 @@ def record_decision_job(rt: AppRuntime, payload: dict[str, Any]) -> None:
     retried, so the decision is never re-run for it)."""
     approval_id = str(payload["approval_id"])
     decision = DecisionIn.model_validate(payload["decision"])
-    actor = resolve_actor(rt, str(payload.get("user") or decision.actor))
+    # A click carries the Slack id; a thread instruction the roster key the web already found.
+    actor = resolve_actor(rt, decision.actor)
     decision = decision.model_copy(update={"actor": actor})
     try:
         decide(rt, approval_id, decision)

@@ -180,8 +180,7 @@ def sla_escalation(rt: AppRuntime, payload: dict[str, Any]) -> None:
             f"{_mention(rt, decision.get('escalate_to'))} with a refreshed package.")
     manager = slack_user_for(rt, decision.get("manager"))
     if manager:
-        opened = call(client.conversations_open, users=manager)
-        call(client.chat_postMessage, channel=str(opened["channel"]["id"]), text=text)
+        call(client.chat_postMessage, channel=dm_channel(rt, client, manager), text=text)
     card = store.get_card(rt, payload["approval_id"])
     if card is not None:
         call(client.chat_postMessage, channel=card.channel, thread_ts=card.ts, text=text)

@@ -33,7 +33,7 @@ from service import conversations
 from service.errors import Conflict, Forbidden, NotFound, ServiceError
 from service.runtime import AppRuntime
 from slack_app.blocks import clip, escape, slack_date, who
-from slack_app.web import GONE_ERRORS, SlackCallFailed, call, web_client
+from slack_app.web import GONE_ERRORS, SlackCallFailed, call, dm_channel, web_client
 from store.tables import SupportMessage, SupportTransfer
 
 log = logging.getLogger(__name__)
@@ -335,12 +335,11 @@ def escalate_slack(rt: AppRuntime, payload: dict[str, Any]) -> None:
             f"{waited}. The customer was told we are escalating it to you."),
             unfurl_links=False, unfurl_media=False)
     if lead_slack:
-        opened = call(client.conversations_open, users=lead_slack)
         text, blocks = transfer_card(package)
         where = f" in <#{channel}>" if channel else ""
         intro = _section(f":rotating_light: An unclaimed warm transfer{where} has waited"
                          f"{waited}; it was escalated to you.")
-        call(client.chat_postMessage, channel=str(opened["channel"]["id"]),
+        call(client.chat_postMessage, channel=dm_channel(rt, client, lead_slack),
              text=f"Escalated to you: {text}", blocks=[intro, *blocks],
              unfurl_links=False, unfurl_media=False)
     with rt.db.session() as session:

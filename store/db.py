@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from pathlib import Path
 from typing import Any
 
@@ -47,11 +47,7 @@ class Database:
     @contextmanager
     def session(self) -> Iterator[Session]:
         """A transaction: committed when the block ends, rolled back on any exception."""
-        if self.write_lock is None:
-            with self._sessions.begin() as session:
-                yield session
-            return
-        with self.write_lock, self._sessions.begin() as session:
+        with self.write_lock or nullcontext(), self._sessions.begin() as session:
             yield session
 
     @contextmanager

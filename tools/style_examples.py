@@ -51,10 +51,6 @@ class StyleExample:
                 "sent_subject": self.sent_subject, "sent_body": self.sent_body}
 
 
-def _collection(rt: AppRuntime) -> Collection:
-    return rt.style_collection  # type: ignore[no-any-return]
-
-
 def open_collection(rt: AppRuntime) -> Collection:
     """Open (or create, or rebuild for another embedding space) the edit-pairs collection."""
     from tools.content_library import open_chroma
@@ -96,7 +92,7 @@ def sync_edit_pairs(rt: AppRuntime, *, collection: Collection | None = None) -> 
     """Mirror every edit decision in the store into the collection; returns the counts."""
     from store.tables import Approval, Decision
 
-    collection = collection or _collection(rt)
+    collection = collection or rt.style_collection
     with rt.db.session() as session:
         rows = session.execute(
             select(Decision.approval_id, Decision.actor, Decision.created_at, Decision.payload,
@@ -155,7 +151,7 @@ def style_examples(
     since = rt.clock.now() - timedelta(days=max_age_days)
     if not has_recent_edits(rt, rep_key, since):
         return []
-    collection = _collection(rt)
+    collection = rt.style_collection
     if sync:
         sync_edit_pairs(rt, collection=collection)
     cutoff = since.timestamp()
