@@ -56,6 +56,8 @@ from slack_app.decisions import resolve_actor as resolve_slack_actor
 log = logging.getLogger(__name__)
 
 MAX_INSTRUCTION = 2000
+# How long Slack's answer may wait for a decision to reach the disk (Slack gives up at 3 s).
+ACK_BUDGET_S = 2.0
 
 
 # -- shared steps ------------------------------------------------------------------------------
@@ -87,8 +89,15 @@ async def record_decision(inbox: DecisionInbox, client: AsyncWebClient, approval
     """Put the decision on disk (the worker records it; see slack_app.decisions). True when
     queued; otherwise the person is told that nothing changed."""
     try:
-        await inbox.put(decision_payload(approval_id, decision, slack_user=user,
-                                         channel=channel, thread_ts=thread_ts))
+        # Shielded: if the store is slow the answer goes out at the budget and the write
+        # still completes behind it (Slack must hear back within 3 s whatever happens here).
+        await asyncio.wait_for(asyncio.shield(inbox.put(decision_payload(
+            approval_id, decision, slack_user=user, channel=channel, thread_ts=thread_ts))),
+            ACK_BUDGET_S)
+        return True
+    except TimeoutError:
+        log.warning("queueing a Slack %s on %s took over %.1f s; answering Slack first",
+                    decision.action, approval_id, ACK_BUDGET_S)
         return True
     except Exception:
         log.exception("queueing a Slack %s on %s failed", decision.action, approval_id)

@@ -223,3 +223,40 @@ def _queued(rt: Any) -> list[Any]:
 
     with rt.db.read() as session:
         return list(session.scalars(select(Job).where(Job.kind == "slack_record_decision")))
+
+
+def test_slack_is_answered_within_the_budget_even_when_the_store_is_slow(
+        client, worker, rt, fake_slack, smtp_sink, monkeypatch) -> None:
+    """The durable write may wait; Slack's answer may not (3 s limit). The click still lands."""
+    import threading
+    import time
+
+    from slack_app import listeners
+    from tests.fake_slack import SlackSide
+
+    card = pending_card(client, worker)
+    message = card_message(rt, fake_slack, card["approval_id"])
+    monkeypatch.setattr(listeners, "ACK_BUDGET_S", 0.3)
+    held, release = threading.Event(), threading.Event()
+
+    def hold_the_writer_lock() -> None:
+        assert rt.db.write_lock is not None
+        with rt.db.write_lock:
+            held.set()
+            release.wait(10)
+
+    holder = threading.Thread(target=hold_the_writer_lock)
+    holder.start()
+    try:
+        held.wait(5)
+        started = time.monotonic()
+        assert SlackSide(client).click(message, "Approve", "U0REP0001").status_code == 200
+        assert time.monotonic() - started < 1.5
+        assert _queued(rt) == []  # not on disk yet: the store is busy
+    finally:
+        release.set()
+        holder.join(10)
+    wait_until(lambda: _queued(rt))  # the write finished behind the answer
+    worker.run_until_idle()
+    assert get_approval(rt, card["approval_id"])["status"] == "approved"
+    assert len(smtp_sink.messages) == 1
