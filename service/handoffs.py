@@ -13,8 +13,15 @@ from agent.models import ContextPackage, Draft, Qualification
 from agent.policy import REASON_CODES
 from agent.state import DecisionRecord, Outcome
 from service import outbox
+from service.errors import NotFound
 from service.jobs import enqueue
-from service.leads import audit, build_context, profile, qualify_lead
+from service.leads import (
+    LeadFacts,
+    audit,
+    context_from_facts,
+    qualify_facts,
+    read_lead_facts,
+)
 from service.runtime import AppRuntime
 from store.tables import Approval, Decision, Event, Handoff, Lead
 
@@ -22,30 +29,40 @@ log = logging.getLogger(__name__)
 
 
 class StoreHandoffPort:
-    """The graph's window on the world, backed by the store. Every method is idempotent."""
+    """The graph's window on the world, backed by the store. Every method is idempotent.
+
+    One port serves one graph run, and reads the lead once for it: the qualify, package and
+    draft nodes of a run work from the same facts (the package explains the verdict it was
+    routed on), and whatever arrives later starts a new run or shows on the next card."""
 
     def __init__(self, rt: AppRuntime) -> None:
         self.rt = rt
+        self._facts: dict[str, LeadFacts] = {}
+
+    def _lead_facts(self, lead_id: str) -> LeadFacts | None:
+        if lead_id not in self._facts:
+            facts = read_lead_facts(self.rt, lead_id)
+            if facts is None:
+                return None
+            self._facts[lead_id] = facts
+        return self._facts[lead_id]
 
     def qualify(self, lead_id: str) -> Qualification | None:
-        with self.rt.db.read() as session:
-            lead = session.get(Lead, lead_id)
-            if lead is None or lead.erased_at is not None:
-                return None
-            qualification, _ = qualify_lead(self.rt, session, lead)
-        return qualification
+        facts = self._lead_facts(lead_id)
+        return None if facts is None else qualify_facts(self.rt, facts)
 
     def context_package(self, lead_id: str, qualification: Qualification) -> ContextPackage:
-        # The qualify node's verdict, so the package is built from the same facts it routed on.
-        return build_context(self.rt, lead_id, qualification=qualification)
+        facts = self._lead_facts(lead_id)
+        if facts is None:
+            raise NotFound(f"lead {lead_id} not found")
+        return context_from_facts(self.rt, facts, qualification)
 
     def draft(self, lead_id: str, context: ContextPackage, *, assignee: str,
               instruction: str | None, previous: Draft | None) -> Draft:
-        with self.rt.db.read() as session:
-            lead = session.get(Lead, lead_id)
-            if lead is None:
-                raise LookupError(f"lead {lead_id} vanished while drafting")
-            lead_profile = profile(lead)
+        facts = self._lead_facts(lead_id)
+        if facts is None:
+            raise LookupError(f"lead {lead_id} vanished while drafting")
+        lead_profile = facts.profile
         member = self.rt.roster.find(assignee)
         written = self.rt.drafter.draft(
             lead_profile, context, sender_name=member.name if member else "The team",
@@ -84,9 +101,10 @@ class StoreHandoffPort:
                 raise LookupError(f"handoff {handoff_id} vanished")
             changes = _changes_since_previous_card(session, handoff, version)
             request = interrupt_request(approval_id, version, draft, context, rt, changes)
-            session.execute(update(Approval).where(
-                Approval.handoff_id == handoff_id, Approval.status == "pending",
-                Approval.version < version).values(status="superseded"))
+            if version > 1:
+                session.execute(update(Approval).where(
+                    Approval.handoff_id == handoff_id, Approval.status == "pending",
+                    Approval.version < version).values(status="superseded"))
             session.add(Approval(
                 id=approval_id, handoff_id=handoff_id, lead_id=handoff.lead_id,
                 version=version, assignee=assignee, status="pending", channel=draft.channel,
@@ -102,9 +120,8 @@ class StoreHandoffPort:
             handoff.assignee = assignee
             if first_card:
                 handoff.carded_at = now
-            lead = session.get(Lead, handoff.lead_id)
-            if lead is not None:
-                lead.owner = assignee
+            session.execute(update(Lead).where(Lead.id == handoff.lead_id)
+                            .values(owner=assignee))
             audit(session, rt, actor="system", action="approval_requested",
                   lead_id=handoff.lead_id, subject_id=approval_id, version=version,
                   assignee=assignee, draft_source=draft.source)
@@ -250,7 +267,7 @@ def run_handoff(rt: AppRuntime, handoff_id: str) -> None:
     config = _config(handoff_id)
     state = rt.graph.get_state(config)
     if not state.values:
-        with rt.db.session() as session:
+        with rt.db.read() as session:
             handoff = session.get(Handoff, handoff_id)
             if handoff is None or not handoff.active:
                 return
@@ -266,7 +283,7 @@ def resume_handoff(rt: AppRuntime, handoff_id: str, decision_id: str) -> None:
     """Resume the graph with a recorded decision, exactly once per decision."""
     port = StoreHandoffPort(rt)
     config = _config(handoff_id)
-    with rt.db.session() as session:
+    with rt.db.read() as session:
         decision = session.get(Decision, decision_id)
         if decision is None or decision.applied_at is not None:
             return

@@ -12,9 +12,10 @@ from __future__ import annotations
 import random
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from functools import cache
 from typing import Any
 
-from sqlalchemy import Table, delete, func, or_, select, update
+from sqlalchemy import Connection, Table, delete, func, insert, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
@@ -43,8 +44,11 @@ def insert_ignoring_conflicts(session: Session, table: Any, rows: list[dict[str,
                               conflict: list[str]) -> Any:
     """INSERT ... ON CONFLICT DO NOTHING on SQLite and PostgreSQL alike."""
     dialect = session.get_bind().dialect.name
-    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
-    return insert(table).values(rows).on_conflict_do_nothing(index_elements=conflict)
+    dialect_insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
+    # On the Core table even when given a mapped class: the ORM's bulk-insert path adds nothing
+    # here but per-call work (and keeps the statement out of the compiled cache).
+    target = getattr(table, "__table__", table)
+    return dialect_insert(target).values(rows).on_conflict_do_nothing(index_elements=conflict)
 
 
 def enqueue(session: Session, kind: str, payload: dict[str, Any], *, now: datetime,
@@ -53,14 +57,22 @@ def enqueue(session: Session, kind: str, payload: dict[str, Any], *, now: dateti
     row = {"kind": kind, "payload": payload, "dedupe_key": dedupe_key,
            "run_at": run_at or now, "attempts": 0, "created_at": now}
     if dedupe_key is None:
-        session.execute(insert_ignoring_conflicts(session, Job, [row], ["id"]))
+        session.execute(insert(_JOBS), row)
     else:
-        session.execute(insert_ignoring_conflicts(session, Job, [row], ["dedupe_key"]))
+        session.execute(_insert_unless_queued(session.get_bind().dialect.name), row)
 
 
 # Core statements on the table, not ORM ones on the class: these run several times per lead, and
-# the ORM's bulk-update bookkeeping (syncing loaded objects) is work nobody here needs.
+# the ORM's bulk-insert and bulk-update bookkeeping (syncing loaded objects) is work nobody here
+# needs. Built once, so SQLAlchemy's compiled cache serves every execution.
 _JOBS: Table = Job.__table__  # type: ignore[assignment]
+
+
+@cache
+def _insert_unless_queued(dialect: str) -> Any:
+    """INSERT a job unless one with the same dedupe_key is queued (ON CONFLICT DO NOTHING)."""
+    dialect_insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
+    return dialect_insert(_JOBS).on_conflict_do_nothing(index_elements=["dedupe_key"])
 
 
 def claim(db: Database, *, now: datetime, lease: timedelta, limit: int,
@@ -69,8 +81,8 @@ def claim(db: Database, *, now: datetime, lease: timedelta, limit: int,
     with db.read() as session:  # most polls find nothing: don't take the write lock for that
         if session.scalar(select(_JOBS.c.id).where(*_due(now)).limit(1)) is None:
             return []
-    with db.session() as session:
-        return _claim_in(session, db, now=now, lease=lease, limit=limit, kinds=kinds)
+    with db.transaction() as connection:
+        return _claim_in(connection, db, now=now, lease=lease, limit=limit, kinds=kinds)
 
 
 def complete(db: Database, job_id: int, *, claim_next: bool = False, now: datetime | None = None,
@@ -81,11 +93,11 @@ def complete(db: Database, job_id: int, *, claim_next: bool = False, now: dateti
     A lead's work is a chain of jobs (process -> draft -> post the card), each queued by the one
     before: handing the next one straight to the thread that just finished saves a claim
     transaction and a trip through the dispatcher per link."""
-    with db.session() as session:
-        session.execute(delete(_JOBS).where(_JOBS.c.id == job_id))
+    with db.transaction() as connection:
+        connection.execute(delete(_JOBS).where(_JOBS.c.id == job_id))
         if not claim_next or now is None or lease is None:
             return None
-        claimed = _claim_in(session, db, now=now, lease=lease, limit=1, kinds=kinds)
+        claimed = _claim_in(connection, db, now=now, lease=lease, limit=1, kinds=kinds)
     return claimed[0] if claimed else None
 
 
@@ -96,29 +108,28 @@ def _due(now: datetime) -> tuple[Any, ...]:
             or_(c.locked_until.is_(None), c.locked_until < now))
 
 
-def _claim_in(session: Session, db: Database, *, now: datetime, lease: timedelta, limit: int,
+def _claim_in(connection: Connection, db: Database, *, now: datetime, lease: timedelta, limit: int,
               kinds: tuple[str, ...] | None) -> list[ClaimedJob]:
     c = _JOBS.c
-    query = (
+    due = (
         select(c.id)
         .where(*_due(now))
         .order_by(c.run_at, c.id)
         .limit(limit)
     )
     if kinds:
-        query = query.where(c.kind.in_(kinds))
+        due = due.where(c.kind.in_(kinds))
     if not db.is_sqlite:
-        query = query.with_for_update(skip_locked=True)
-    ids = list(session.scalars(query))
-    if not ids:
-        return []
-    # Clearing dedupe_key lets new work for the same key queue up while this runs.
-    rows = session.execute(
+        due = due.with_for_update(skip_locked=True)
+    # One statement: lease the due jobs and read them back. Clearing dedupe_key lets new work
+    # for the same key queue up while this runs.
+    rows = list(connection.execute(
         update(_JOBS)
-        .where(c.id.in_(ids))
+        .where(c.id.in_(due.scalar_subquery()))
         .values(locked_until=now + lease, attempts=c.attempts + 1, dedupe_key=None)
-        .returning(c.id, c.kind, c.payload, c.attempts)
-    ).all()
+        .returning(c.id, c.kind, c.payload, c.attempts, c.run_at)
+    ))
+    rows.sort(key=lambda r: (r.run_at, r.id))
     return [ClaimedJob(r.id, r.kind, r.payload, r.attempts) for r in rows]
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -179,15 +180,26 @@ def _pick_owner(rt: AppRuntime, session: Session, lead: Lead,
     open_counts = dict(session.execute(
         select(Approval.assignee, func.count()).where(Approval.status == "pending")
         .group_by(Approval.assignee)).tuples().all())
-    last_assigned = {key: at for key, at in session.execute(
-        select(Handoff.assignee, func.max(Handoff.created_at)).group_by(Handoff.assignee)
-    ).tuples() if key is not None}
+    last_assigned = _last_assigned(session, [m.key for m in rt.roster.members])
     chosen = choose_owner(profile(lead), qualification, rt.roster, rt.policy, open_counts,
                           last_assigned)
     if chosen is not None:
         return chosen
     managers = [m for m in rt.roster.managers() if not m.out_of_office] or rt.roster.managers()
     return managers[0]
+
+
+def _last_assigned(session: Session, keys: list[str]) -> dict[str, datetime]:
+    """When each of these roster members was last given a handoff (absent: never).
+
+    One statement of per-member MAX subqueries, each answered from the index on (assignee,
+    created_at): the cost follows the roster's size, not the number of handoffs ever made."""
+    if not keys:
+        return {}
+    latest = session.execute(select(*(
+        select(func.max(Handoff.created_at)).where(Handoff.assignee == key).scalar_subquery()
+        for key in keys))).one()
+    return {key: at for key, at in zip(keys, latest, strict=True) if at is not None}
 
 
 def get_lead(rt: AppRuntime, lead_id: str) -> dict[str, Any]:
@@ -222,27 +234,52 @@ def _active_handoff(session: Session, lead_id: str) -> dict[str, Any] | None:
             "escalated_at": handoff.escalated_at, "created_at": handoff.created_at}
 
 
-def build_context(rt: AppRuntime, lead_id: str,
-                  qualification: Qualification | None = None) -> ContextPackage:
-    """The "why now" package from the lead's current record and history (qualified now, unless
-    the caller already holds this moment's qualification)."""
-    from agent.context import build_context_package
+@dataclass(frozen=True)
+class LeadFacts:
+    """What qualification and the context package are computed from, read in one transaction:
+    the record, its signals in the scoring window, and the contact permissions."""
 
+    profile: LeadProfile
+    signals: list[Signal]
+    unsubscribed: bool
+    consent: bool | None
+    suppressed_until: datetime | None
+
+
+def read_lead_facts(rt: AppRuntime, lead_id: str) -> LeadFacts | None:
+    """The lead's facts now; None when it does not exist or was erased."""
     with rt.db.read() as session:
         lead = session.get(Lead, lead_id)
         if lead is None or lead.erased_at is not None:
-            raise NotFound(f"lead {lead_id} not found")
-        if qualification is None:
-            qualification, signals = qualify_lead(rt, session, lead)
-        else:
-            signals = load_signals(session, lead.id, since=rt.clock.now() - timedelta(
-                days=rt.policy.scoring.window_days))
-        lead_profile = profile(lead)
-        unsubscribed = lead.unsubscribed_at is not None
-        consent, suppressed_until = lead.consent, lead.suppressed_until
-    return build_context_package(lead_profile, qualification, signals, rt.clock.now(),
-                                 rt.policy, rt.content_library, unsubscribed=unsubscribed,
-                                 consent=consent, suppressed_until=suppressed_until)
+            return None
+        signals = load_signals(session, lead.id, since=rt.clock.now() - timedelta(
+            days=rt.policy.scoring.window_days))
+        return LeadFacts(profile(lead), signals, unsubscribed=lead.unsubscribed_at is not None,
+                         consent=lead.consent, suppressed_until=lead.suppressed_until)
+
+
+def qualify_facts(rt: AppRuntime, facts: LeadFacts) -> Qualification:
+    from agent.qualification import qualify
+
+    return qualify(facts.profile, facts.signals, rt.clock.now(), rt.policy)
+
+
+def context_from_facts(rt: AppRuntime, facts: LeadFacts,
+                       qualification: Qualification) -> ContextPackage:
+    """The "why now" package from these facts and the verdict qualification reached on them."""
+    from agent.context import build_context_package
+
+    return build_context_package(facts.profile, qualification, facts.signals, rt.clock.now(),
+                                 rt.policy, rt.content_library, unsubscribed=facts.unsubscribed,
+                                 consent=facts.consent, suppressed_until=facts.suppressed_until)
+
+
+def build_context(rt: AppRuntime, lead_id: str) -> ContextPackage:
+    """The "why now" package from the lead's current record and history, qualified now."""
+    facts = read_lead_facts(rt, lead_id)
+    if facts is None:
+        raise NotFound(f"lead {lead_id} not found")
+    return context_from_facts(rt, facts, qualify_facts(rt, facts))
 
 
 def erase_lead(rt: AppRuntime, lead_id: str, *, actor: str) -> dict[str, Any]:

@@ -167,7 +167,8 @@ class CardFacts:
     """Everything one rendering of a card needs, read by the caller; the builder does no I/O."""
 
     approval: dict[str, Any]                 # service.approvals.approval_view()
-    lead: dict[str, Any] | None              # service.leads.get_lead() (None once erased)
+    lead: dict[str, Any] | None              # first_name, last_name, email, company (None
+                                             # once erased)
     now: datetime
     decision: dict[str, Any] | None = None   # action, actor, payload, created_at
     newer_version: int | None = None         # a newer version of this handoff exists

@@ -35,23 +35,28 @@ def load_lead(rt: AppRuntime, lead_id: str) -> dict[str, Any] | None:
 
 def card_facts(rt: AppRuntime, approval: dict[str, Any],
                card: store.CardLocation | None = None) -> CardFacts:
-    decision = None
-    if approval.get("status") not in ("pending", "superseded"):
-        decision = store.decision_view(rt, approval["approval_id"])
-    newest = store.latest_version(rt, approval["handoff_id"])
+    """The facts around `approval` now (its decision, a newer version, the lead), in one read."""
+    with rt.db.read() as session:
+        decision = None
+        if approval.get("status") not in ("pending", "superseded"):
+            decision = store.decision_in(session, approval["approval_id"])
+        newest = store.latest_version_in(session, approval["handoff_id"])
+        newer_card = None
+        if newest is not None and newest["version"] > approval["version"]:
+            newer_card = store.card_in(session, newest["approval_id"])
+        lead = store.lead_heading_in(session, approval["lead_id"])
     newer_version = newer_holder = None
     in_thread = True
     if newest is not None and newest["version"] > approval["version"]:
         newer_version, newer_holder = newest["version"], newest["assignee"]
-        newer_card = store.get_card(rt, newest["approval_id"])
         if newer_card is not None and card is not None:
             in_thread = (newer_card.channel, newer_card.thread_ts) == (card.channel,
                                                                       card.thread_ts)
         else:
             in_thread = newest["assignee"] == approval["assignee"]
-    return CardFacts(approval=approval, lead=load_lead(rt, approval["lead_id"]),
-                     now=rt.clock.now(), decision=decision, newer_version=newer_version,
-                     newer_holder=newer_holder, newer_in_thread=in_thread)
+    return CardFacts(approval=approval, lead=lead, now=rt.clock.now(), decision=decision,
+                     newer_version=newer_version, newer_holder=newer_holder,
+                     newer_in_thread=in_thread)
 
 
 def render(rt: AppRuntime, approval: dict[str, Any],

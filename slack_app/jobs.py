@@ -39,12 +39,11 @@ def _destination(rt: AppRuntime, client: WebClient, assignee: str) -> str | None
 
 def post_approval(rt: AppRuntime, payload: dict[str, Any]) -> None:
     approval_id = payload["approval_id"]
-    approval = load_approval(rt, approval_id)
+    approval, cards = store.approval_and_cards(rt, approval_id)
     if approval is None:
         return  # erased before its card went out
     client = web_client(rt)
     version = int(approval["version"])
-    cards = store.cards_for_handoff(rt, approval["handoff_id"])
     card = next((c for c in cards if c.approval_id == approval_id), None)
     previous = [c for c in cards if c.version < version]
     prev = previous[-1] if previous else None
@@ -64,14 +63,14 @@ def post_approval(rt: AppRuntime, payload: dict[str, Any]) -> None:
                       thread_ts=prev.thread_ts if in_thread and prev else None,
                       unfurl_links=False, unfurl_media=False)
         ts = str(posted["ts"])
-        card = store.save_card(rt, store.CardLocation(
+        card, status = store.save_card(rt, store.CardLocation(
             approval_id=approval_id, handoff_id=approval["handoff_id"],
             lead_id=approval["lead_id"], version=version, assignee=approval["assignee"],
             channel=str(posted.get("channel") or channel), ts=ts,
             thread_ts=prev.thread_ts if in_thread and prev else ts,
             # A new card for a later version (an escalation) carries the history in its thread.
             history_posted=in_thread or version == 1))
-        if approval["status"] != "pending" or _status(rt, approval_id) != "pending":
+        if approval["status"] != "pending" or status != "pending":
             update_card(rt, {"approval_id": approval_id})  # decided while we were posting
 
     if not card.history_posted:
@@ -80,11 +79,6 @@ def post_approval(rt: AppRuntime, payload: dict[str, Any]) -> None:
 
     if prev is not None:
         update_card(rt, {"approval_id": prev.approval_id})  # now shows "superseded by vN"
-
-
-def _status(rt: AppRuntime, approval_id: str) -> str | None:
-    current = load_approval(rt, approval_id)
-    return current["status"] if current else None
 
 
 def _post_history(rt: AppRuntime, client: WebClient, approval: dict[str, Any],

@@ -13,11 +13,12 @@ from typing import Any
 
 from sqlalchemy import delete, select, update
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
 
 from service.approvals import approval_view
 from service.jobs import insert_ignoring_conflicts
 from service.runtime import AppRuntime
-from store.tables import Approval, Decision, SlackCard, SlackEventReceipt
+from store.tables import Approval, Decision, Lead, SlackCard, SlackEventReceipt
 
 RECEIPT_TTL = timedelta(days=2)
 
@@ -45,13 +46,20 @@ def _location(row: SlackCard) -> CardLocation:
 
 
 def get_card(rt: AppRuntime, approval_id: str) -> CardLocation | None:
-    with rt.db.session() as session:
-        row = session.get(SlackCard, approval_id)
-        return _location(row) if row else None
+    with rt.db.read() as session:
+        return card_in(session, approval_id)
 
 
-def save_card(rt: AppRuntime, card: CardLocation) -> CardLocation:
-    """Record a posted card; if another worker recorded one first, keep and return theirs."""
+def card_in(session: Session, approval_id: str) -> CardLocation | None:
+    row = session.get(SlackCard, approval_id)
+    return _location(row) if row else None
+
+
+def save_card(rt: AppRuntime, card: CardLocation) -> tuple[CardLocation, str | None]:
+    """Record a posted card; if another worker recorded one first, keep and return theirs.
+
+    Also returns the approval's status as of this commit: a decision recorded while the card
+    was being posted must be rendered onto it."""
     now = rt.clock.now()
     with rt.db.session() as session:
         session.execute(insert_ignoring_conflicts(session, SlackCard, [{
@@ -60,9 +68,10 @@ def save_card(rt: AppRuntime, card: CardLocation) -> CardLocation:
             "channel": card.channel, "ts": card.ts, "thread_ts": card.thread_ts,
             "history_posted": card.history_posted, "posted_at": now, "updated_at": None,
         }], ["approval_id"]))
-        row = session.get(SlackCard, card.approval_id)
-        assert row is not None
-        return _location(row)
+        saved = card_in(session, card.approval_id)
+        assert saved is not None
+        status = session.scalar(select(Approval.status).where(Approval.id == card.approval_id))
+        return saved, status
 
 
 def mark_history_posted(rt: AppRuntime, approval_id: str) -> None:
@@ -78,14 +87,18 @@ def touch_card(rt: AppRuntime, approval_id: str) -> None:
 
 
 def cards_for_handoff(rt: AppRuntime, handoff_id: str) -> list[CardLocation]:
-    with rt.db.session() as session:
-        rows = session.scalars(select(SlackCard).where(SlackCard.handoff_id == handoff_id)
-                               .order_by(SlackCard.version))
-        return [_location(r) for r in rows]
+    with rt.db.read() as session:
+        return cards_of_handoff(session, handoff_id)
+
+
+def cards_of_handoff(session: Session, handoff_id: str) -> list[CardLocation]:
+    rows = session.scalars(select(SlackCard).where(SlackCard.handoff_id == handoff_id)
+                           .order_by(SlackCard.version))
+    return [_location(r) for r in rows]
 
 
 def cards_in_thread(rt: AppRuntime, channel: str, thread_ts: str) -> list[CardLocation]:
-    with rt.db.session() as session:
+    with rt.db.read() as session:
         rows = session.scalars(select(SlackCard).where(SlackCard.channel == channel,
                                                        SlackCard.thread_ts == thread_ts)
                                .order_by(SlackCard.version))
@@ -93,7 +106,7 @@ def cards_in_thread(rt: AppRuntime, channel: str, thread_ts: str) -> list[CardLo
 
 
 def cards_for_lead(rt: AppRuntime, lead_id: str) -> list[CardLocation]:
-    with rt.db.session() as session:
+    with rt.db.read() as session:
         rows = session.scalars(select(SlackCard).where(SlackCard.lead_id == lead_id))
         return [_location(r) for r in rows]
 
@@ -135,17 +148,21 @@ def release_delivery(rt: AppRuntime, keys: list[str]) -> None:
 # -- read-only views of the decision history, for rendering ------------------------------------
 
 def decision_view(rt: AppRuntime, approval_id: str) -> dict[str, Any] | None:
-    with rt.db.session() as session:
-        row = session.scalar(select(Decision).where(Decision.approval_id == approval_id))
-        if row is None:
-            return None
-        return {"decision_id": row.id, "action": row.action, "actor": row.actor,
-                "payload": dict(row.payload or {}), "created_at": row.created_at}
+    with rt.db.read() as session:
+        return decision_in(session, approval_id)
+
+
+def decision_in(session: Session, approval_id: str) -> dict[str, Any] | None:
+    row = session.scalar(select(Decision).where(Decision.approval_id == approval_id))
+    if row is None:
+        return None
+    return {"decision_id": row.id, "action": row.action, "actor": row.actor,
+            "payload": dict(row.payload or {}), "created_at": row.created_at}
 
 
 def handoff_versions(rt: AppRuntime, handoff_id: str) -> list[dict[str, Any]]:
     """Every approval version of a handoff, oldest first, each with its decision (or None)."""
-    with rt.db.session() as session:
+    with rt.db.read() as session:
         approvals = list(session.scalars(select(Approval).where(Approval.handoff_id == handoff_id)
                                           .order_by(Approval.version)))
         decisions = {d.approval_id: d for d in session.scalars(
@@ -162,10 +179,31 @@ def handoff_versions(rt: AppRuntime, handoff_id: str) -> list[dict[str, Any]]:
 
 def latest_version(rt: AppRuntime, handoff_id: str) -> dict[str, Any] | None:
     """The newest approval of a handoff (the one a thread reply is about)."""
-    with rt.db.session() as session:
-        row = session.scalar(select(Approval).where(Approval.handoff_id == handoff_id)
-                             .order_by(Approval.version.desc()).limit(1))
-        return approval_view(row) if row else None
+    with rt.db.read() as session:
+        return latest_version_in(session, handoff_id)
+
+
+def latest_version_in(session: Session, handoff_id: str) -> dict[str, Any] | None:
+    row = session.scalar(select(Approval).where(Approval.handoff_id == handoff_id)
+                         .order_by(Approval.version.desc()).limit(1))
+    return approval_view(row) if row else None
+
+
+def lead_heading_in(session: Session, lead_id: str) -> dict[str, Any] | None:
+    """What a card's title shows of the lead (None once erased)."""
+    row = session.execute(select(Lead.first_name, Lead.last_name, Lead.email, Lead.company)
+                          .where(Lead.id == lead_id, Lead.erased_at.is_(None))).first()
+    return None if row is None else dict(row._mapping)
+
+
+def approval_and_cards(rt: AppRuntime, approval_id: str
+                       ) -> tuple[dict[str, Any] | None, list[CardLocation]]:
+    """An approval (None once erased) and every card of its handoff, in one read."""
+    with rt.db.read() as session:
+        row = session.get(Approval, approval_id)
+        if row is None:
+            return None, []
+        return approval_view(row), cards_of_handoff(session, row.handoff_id)
 
 
 def handoff_signals(rt: AppRuntime, lead_id: str, *, since: datetime,

@@ -8,7 +8,7 @@ from contextlib import contextmanager, nullcontext
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Engine, create_engine, event, text
+from sqlalchemy import Connection, Engine, create_engine, event, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -43,6 +43,8 @@ class Database:
             )
             self.write_lock = None  # PostgreSQL has row locks and many writers
         self._sessions = sessionmaker(self.engine, expire_on_commit=False)
+        self._read_sessions = sessionmaker(self.engine.execution_options(hitl_read_only=True),
+                                           expire_on_commit=False)
 
     @contextmanager
     def session(self) -> Iterator[Session]:
@@ -54,9 +56,15 @@ class Database:
     def read(self) -> Iterator[Session]:
         """A read-only transaction: on SQLite a plain BEGIN, so readers never queue behind the
         writer lock the way `session()`'s BEGIN IMMEDIATE does."""
-        with Session(self.engine.execution_options(hitl_read_only=True),
-                     expire_on_commit=False) as session, session.begin():
+        with self._read_sessions.begin() as session:
             yield session
+
+    @contextmanager
+    def transaction(self) -> Iterator[Connection]:
+        """A write transaction on a Core connection, for hot paths that need no ORM unit of work
+        (the job queue): the same writer lock and BEGIN IMMEDIATE as `session()`."""
+        with self.write_lock or nullcontext(), self.engine.begin() as connection:
+            yield connection
 
     def upgrade(self) -> None:
         """Bring the schema to the newest migration (serialised across replicas on PostgreSQL)."""

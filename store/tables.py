@@ -138,6 +138,9 @@ class Handoff(Base):
     escalated_at: Mapped[datetime | None]
 
     __table_args__ = (
+        # Round robin asks for each rep's latest assignment: an index seek per rep, not a scan
+        # of every handoff ever made.
+        Index("ix_handoffs_assignee_created", "assignee", "created_at"),
         Index(
             "uq_handoffs_one_active_per_lead",
             "lead_id",
