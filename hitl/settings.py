@@ -58,7 +58,9 @@ class Settings(BaseSettings):
     reports_dir: Path | None = Field(None, validation_alias="HITL_REPORTS_DIR")
 
     # Drafting waits on the model, so threads mostly sleep; each holds one DB connection at most.
-    worker_threads: int = Field(32, ge=1, le=256, validation_alias="HITL_WORKER_THREADS")
+    # Threads mostly wait on the model: 100 simultaneous hand-raises at 0.5 s model latency need
+    # about this many in flight to be drafted within ~2 s (see README, "Measured").
+    worker_threads: int = Field(64, ge=1, le=256, validation_alias="HITL_WORKER_THREADS")
 
     @field_validator("database_url")
     @classmethod

@@ -59,7 +59,8 @@ def enqueue(session: Session, kind: str, payload: dict[str, Any], *, now: dateti
     if dedupe_key is None:
         session.execute(insert(_JOBS), row)
     else:
-        session.execute(_insert_unless_queued(session.get_bind().dialect.name), row)
+        session.execute(insert_unless_present(session.get_bind().dialect.name, _JOBS,
+                                              ("dedupe_key",)), row)
 
 
 # Core statements on the table, not ORM ones on the class: these run several times per lead, and
@@ -69,10 +70,11 @@ _JOBS: Table = Job.__table__  # type: ignore[assignment]
 
 
 @cache
-def _insert_unless_queued(dialect: str) -> Any:
-    """INSERT a job unless one with the same dedupe_key is queued (ON CONFLICT DO NOTHING)."""
+def insert_unless_present(dialect: str, table: Table, conflict: tuple[str, ...]) -> Any:
+    """INSERT into `table` unless a row with the same `conflict` columns exists (ON CONFLICT DO
+    NOTHING), built once per table: execute it with the row as parameters."""
     dialect_insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
-    return dialect_insert(_JOBS).on_conflict_do_nothing(index_elements=["dedupe_key"])
+    return dialect_insert(table).on_conflict_do_nothing(index_elements=list(conflict))
 
 
 def claim(db: Database, *, now: datetime, lease: timedelta, limit: int,

@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from functools import lru_cache
 from typing import Any
 
 from sqlalchemy import delete, func, select, text
@@ -196,10 +197,16 @@ def _last_assigned(session: Session, keys: list[str]) -> dict[str, datetime]:
     created_at): the cost follows the roster's size, not the number of handoffs ever made."""
     if not keys:
         return {}
-    latest = session.execute(select(*(
-        select(func.max(Handoff.created_at)).where(Handoff.assignee == key).scalar_subquery()
-        for key in keys))).one()
+    latest = session.execute(_last_assigned_query(tuple(keys))).one()
     return {key: at for key, at in zip(keys, latest, strict=True) if at is not None}
+
+
+@lru_cache(maxsize=8)
+def _last_assigned_query(keys: tuple[str, ...]) -> Any:
+    # Built once per roster: constructing N subqueries costs more than running them.
+    return select(*(
+        select(func.max(Handoff.created_at)).where(Handoff.assignee == key).scalar_subquery()
+        for key in keys))
 
 
 def get_lead(rt: AppRuntime, lead_id: str) -> dict[str, Any]:

@@ -9,18 +9,20 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from functools import cache
 from typing import Any
 
-from sqlalchemy import delete, select, update
+from sqlalchemy import Table, delete, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from service.approvals import approval_view
-from service.jobs import insert_ignoring_conflicts
+from service.jobs import insert_unless_present
 from service.runtime import AppRuntime
 from store.tables import Approval, Decision, Lead, SlackCard, SlackEventReceipt
 
 RECEIPT_TTL = timedelta(days=2)
+_CARDS: Table = SlackCard.__table__  # type: ignore[assignment]
 
 
 @dataclass(frozen=True)
@@ -62,16 +64,23 @@ def save_card(rt: AppRuntime, card: CardLocation) -> tuple[CardLocation, str | N
     was being posted must be rendered onto it."""
     now = rt.clock.now()
     with rt.db.session() as session:
-        session.execute(insert_ignoring_conflicts(session, SlackCard, [{
+        inserted = session.execute(_insert_card(session.get_bind().dialect.name), {
             "approval_id": card.approval_id, "handoff_id": card.handoff_id,
             "lead_id": card.lead_id, "version": card.version, "assignee": card.assignee,
             "channel": card.channel, "ts": card.ts, "thread_ts": card.thread_ts,
             "history_posted": card.history_posted, "posted_at": now, "updated_at": None,
-        }], ["approval_id"]))
-        saved = card_in(session, card.approval_id)
+        }).first()
+        saved = card if inserted is not None else card_in(session, card.approval_id)
         assert saved is not None
         status = session.scalar(select(Approval.status).where(Approval.id == card.approval_id))
         return saved, status
+
+
+@cache
+def _insert_card(dialect: str) -> Any:
+    """Record a card unless one is recorded for that approval; returns a row when it inserted."""
+    return insert_unless_present(dialect, _CARDS, ("approval_id",)).returning(
+        _CARDS.c.approval_id)
 
 
 def mark_history_posted(rt: AppRuntime, approval_id: str) -> None:
