@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
@@ -30,6 +31,10 @@ def create_app(rt: AppRuntime, *, worker: Any = None) -> FastAPI:
     async def lifespan(application: FastAPI) -> AsyncIterator[None]:
         if worker is not None:
             worker.start()
+        identity = getattr(application.state, "slack_identity", None)
+        # In the background: startup does not wait on Slack; a click that comes first shares
+        # the same single call.
+        prefetch = asyncio.create_task(identity.prefetch()) if identity is not None else None
         try:
             # The Slack surface may need a long-lived connection (Socket Mode) for the app's life.
             slack_lifespan = getattr(application.state, "slack_lifespan", None)
@@ -39,6 +44,8 @@ def create_app(rt: AppRuntime, *, worker: Any = None) -> FastAPI:
             else:
                 yield
         finally:
+            if prefetch is not None:
+                prefetch.cancel()
             if worker is not None:
                 worker.stop()
 

@@ -27,6 +27,7 @@ import subprocess
 import sys
 import threading
 import time
+from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
@@ -163,12 +164,20 @@ class WorkerProcess:
 
 # -- the child's side ---------------------------------------------------------------------------
 
+WORKER_NICENESS = 10
+
+
 def follow_parent(wake: threading.Event) -> None:
     """In a supervised worker: wake on the parent's bytes; exit the moment the parent is gone."""
     fd_text = os.environ.get(WAKE_FD_ENV)
     if not fd_text:
         return
     _die_with_parent(int(os.environ.get(PARENT_PID_ENV) or 0))
+    # Second in line for the CPU: when the cores are busy, the web process answering a Slack
+    # click or a webhook (someone is waiting, Slack gives up at 3 s) runs before background
+    # drafting; every cycle the web process does not need is still the worker's.
+    with contextlib.suppress(OSError):
+        os.nice(WORKER_NICENESS)
     fd = int(fd_text)
 
     def listen() -> None:
@@ -200,11 +209,17 @@ def _die_with_parent(parent_pid: int) -> None:
         os._exit(70)  # the parent died before we could ask to follow it
 
 
-def run_worker_forever(rt: AppRuntime, threads: int | None = None) -> None:
-    """`hitl worker`: run the worker until SIGTERM/SIGINT, then finish running jobs and exit."""
+def run_worker_forever(rt: AppRuntime, threads: int | None = None,
+                       before_start: Callable[[], None] | None = None) -> None:
+    """`hitl worker`: run the worker until SIGTERM/SIGINT, then finish running jobs and exit.
+
+    `before_start` runs once everything is built and warmed, just before the first job."""
     from service.worker import Worker
 
     worker = Worker(rt, threads=threads)
+    rt.warm_up()
+    if before_start is not None:
+        before_start()
     follow_parent(worker.wake_event)
     stop = threading.Event()
 

@@ -134,6 +134,13 @@ class AppRuntime:
 
         return build_handoff_graph(self.checkpointer)
 
+    def warm_up(self) -> None:
+        """Build what jobs touch first (the graph and its checkpointer, the drafter, the content
+        library), in a worker about to start: the first lead does not pay for it, and the
+        process's long-lived objects exist before the caller freezes them out of the garbage
+        collector's reach (`gc.freeze`)."""
+        _ = self.graph, self.drafter, self.content_library, self.email_sender
+
     def notify_work(self) -> None:
         if self.wake_worker is not None:
             self.wake_worker()

@@ -8,6 +8,7 @@ listeners. Every Web API call goes to `SLACK_API_URL` with the bot token.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import AsyncIterator, Callable
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
@@ -15,6 +16,7 @@ from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from fastapi import FastAPI, Request, Response
 from slack_bolt.adapter.fastapi.async_handler import AsyncSlackRequestHandler
 from slack_bolt.async_app import AsyncApp
+from slack_bolt.authorization import AuthorizeResult
 from slack_sdk.web.async_client import AsyncWebClient
 
 from service.runtime import AppRuntime
@@ -24,16 +26,19 @@ from slack_app.support import register_support
 log = logging.getLogger(__name__)
 
 
-def build_bolt_app(rt: AppRuntime) -> AsyncApp:
+def build_bolt_app(rt: AppRuntime, identity: BotIdentity | None = None) -> AsyncApp:
     """A Bolt AsyncApp whose client talks to `settings.slack_api_url`, listeners registered."""
     settings = rt.settings
-    if not settings.slack_bot_token:
-        raise ValueError("the Slack surface needs SLACK_BOT_TOKEN")
-    client = AsyncWebClient(token=settings.slack_bot_token, base_url=settings.slack_api_url,
-                            timeout=10)
+    identity = identity or bot_identity(rt)
+
+    async def authorize() -> AuthorizeResult:  # Bolt passes arguments by their names: none
+        return await identity.authorize()
+
     bolt = AsyncApp(
         name="hitl-handoff",
-        client=client,
+        # No token here: each request's client gets the bot token from `authorize`.
+        client=AsyncWebClient(base_url=settings.slack_api_url, timeout=10),
+        authorize=authorize,
         signing_secret=settings.slack_signing_secret or "",
         # Without a signing secret only Socket Mode runs; no HTTP route is mounted then.
         request_verification_enabled=bool(settings.slack_signing_secret),
@@ -47,6 +52,45 @@ def build_bolt_app(rt: AppRuntime) -> AsyncApp:
     register_support(bolt, rt)
     register(bolt, rt)
     return bolt
+
+
+class BotIdentity:
+    """Who the bot is (`auth.test`), asked of Slack once per process, for Bolt's `authorize`.
+
+    Bolt's built-in single-workspace authorization asks on the first request it sees, and every
+    request arriving before the answer asks too: the first burst of 50 clicks after a start
+    made 50 auth.test calls and waited on them (the bench's first Slack burst was ~40 ms
+    slower than the next). Here one call is in flight at a time, and `hitl serve` asks at
+    startup (`prefetch`), so no click waits on it; a failure is retried on the next request."""
+
+    def __init__(self, client: AsyncWebClient) -> None:
+        self.client = client
+        self._result: AuthorizeResult | None = None
+        self._lock: asyncio.Lock | None = None
+
+    async def authorize(self) -> AuthorizeResult:
+        if self._result is None:
+            self._lock = self._lock or asyncio.Lock()
+            async with self._lock:
+                if self._result is None:
+                    self._result = AuthorizeResult.from_auth_test_response(
+                        auth_test_response=await self.client.auth_test(),
+                        bot_token=self.client.token)
+        return self._result
+
+    async def prefetch(self) -> None:
+        try:
+            await self.authorize()
+        except Exception:  # Slack unreachable or the token refused: the first request retries
+            log.warning("Slack auth.test failed at startup; retrying on the first request",
+                        exc_info=True)
+
+
+def bot_identity(rt: AppRuntime) -> BotIdentity:
+    if not rt.settings.slack_bot_token:
+        raise ValueError("the Slack surface needs SLACK_BOT_TOKEN")
+    return BotIdentity(AsyncWebClient(token=rt.settings.slack_bot_token,
+                                      base_url=rt.settings.slack_api_url, timeout=10))
 
 
 def socket_mode_lifespan(bolt: AsyncApp, app_token: str
@@ -70,8 +114,10 @@ def socket_mode_lifespan(bolt: AsyncApp, app_token: str
 
 def mount_slack(app: FastAPI, rt: AppRuntime) -> AsyncApp:
     """Mount `POST /slack/events` (HTTP mode) and/or set up Socket Mode on a FastAPI app."""
-    bolt = build_bolt_app(rt)
+    identity = bot_identity(rt)
+    bolt = build_bolt_app(rt, identity)
     app.state.slack_bolt = bolt
+    app.state.slack_identity = identity
     if rt.settings.slack_signing_secret:
         handler = AsyncSlackRequestHandler(bolt)
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import fcntl
+import os
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager, nullcontext
@@ -32,11 +34,10 @@ class Database:
             # SQLite gets one writer at a time; BEGIN IMMEDIATE takes the write lock up front so
             # read-then-write transactions never deadlock into "database is locked".
             event.listen(self.engine, "begin", _sqlite_begin)
-            # ...and this process's writers queue on a lock, not in SQLite's busy handler: that
-            # handler sleeps and polls (1, 2, 5, 10 ... ms), so under load every waiting writer
-            # lost milliseconds after the lock was already free. A waiter on this lock runs the
-            # moment it is released. (Other processes still meet the busy handler.)
-            self.write_lock: threading.RLock | None = threading.RLock()
+            # ...and writers queue on a lock, not in SQLite's busy handler (see WriterLock).
+            db_file = parsed.database if parsed.database not in (None, "", ":memory:") else None
+            self.write_lock: WriterLock | None = WriterLock(
+                Path(f"{db_file}.writer-lock") if db_file else None)
         else:
             self.engine = create_engine(
                 url, pool_size=pool_size, max_overflow=pool_size, pool_pre_ping=True
@@ -94,6 +95,53 @@ class Database:
 
     def dispose(self) -> None:
         self.engine.dispose()
+        if self.write_lock is not None:
+            self.write_lock.close()
+
+
+class WriterLock:
+    """One SQLite writer at a time, queued rather than polled: threads of this process wait on
+    an RLock, and processes sharing the file (the server, its worker children, a CLI command)
+    on an exclusive `flock` of `<db>.writer-lock`.
+
+    SQLite's own busy handler sleeps and polls (1, 2, 5, 10 ... up to 100 ms), so a writer
+    that found the database locked kept sleeping after it was free: a burst of Slack clicks
+    arriving while the worker wrote waited ~100 ms for nothing. A waiter on these locks runs
+    the moment the holder releases. Re-entrant, like the RLock it wraps; the busy handler stays
+    as the fallback for any writer that does not take this lock (migrations, other tools)."""
+
+    def __init__(self, path: Path | None) -> None:
+        self._thread_lock = threading.RLock()
+        self._depth = 0  # guarded by _thread_lock
+        self._fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600) if path is not None else None
+
+    def acquire(self) -> None:
+        self._thread_lock.acquire()
+        if self._depth == 0 and self._fd is not None:
+            try:
+                fcntl.flock(self._fd, fcntl.LOCK_EX)  # blocks without holding the GIL
+            except BaseException:
+                self._thread_lock.release()
+                raise
+        self._depth += 1
+
+    def release(self) -> None:
+        self._depth -= 1
+        if self._depth == 0 and self._fd is not None:
+            fcntl.flock(self._fd, fcntl.LOCK_UN)
+        self._thread_lock.release()
+
+    def __enter__(self) -> WriterLock:
+        self.acquire()
+        return self
+
+    def __exit__(self, *_exc: object) -> None:
+        self.release()
+
+    def close(self) -> None:
+        if self._fd is not None:
+            os.close(self._fd)
+            self._fd = None
 
 
 def _sqlite_begin(conn: Any) -> None:

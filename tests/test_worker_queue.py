@@ -1,5 +1,6 @@
 """The job queue hands a finished job's successor to the same thread, and the SQLite writers of
-one process queue on a lock instead of SQLite's sleeping busy handler."""
+one process, and of every process sharing the file, queue on a lock instead of SQLite's
+sleeping busy handler."""
 
 from __future__ import annotations
 
@@ -11,7 +12,7 @@ from typing import Any
 from sqlalchemy import select
 
 from service import jobs
-from store.tables import Job
+from store.tables import AuditEntry, Job
 
 
 def test_complete_hands_over_the_next_due_job_in_the_same_transaction(rt: Any, clock: Any
@@ -95,3 +96,39 @@ def test_sqlite_writers_of_one_process_take_turns_on_a_lock(rt: Any) -> None:
     assert order == ["first in", "first out", "second in"]
     # The checkpointer writes the same file: it queues on the same lock.
     assert rt.checkpointer.lock is rt.db.write_lock
+
+
+_OTHER_PROCESS_WRITES = """
+import sys, time
+from store.db import Database
+from sqlalchemy import text
+db = Database(sys.argv[1])
+print("ready", flush=True)
+with db.session() as session:
+    session.execute(text("INSERT INTO audit_log (at, actor, action, detail, policy_version) "
+                         "VALUES (CURRENT_TIMESTAMP, 'other', 'probe', '{}', 'v')"))
+print("wrote", flush=True)
+"""
+
+
+def test_sqlite_writers_of_other_processes_queue_on_the_same_lock(rt: Any) -> None:
+    """The server, its worker children and CLI commands write one file: a writer in another
+    process waits for this process's writer to finish (on the lock file, not by polling in
+    SQLite's busy handler), even before this one has begun its SQLite transaction."""
+    import subprocess
+    import sys
+
+    assert rt.db.write_lock is not None
+    with rt.db.write_lock:
+        other = subprocess.Popen([sys.executable, "-c", _OTHER_PROCESS_WRITES, rt.db.url],
+                                 stdout=subprocess.PIPE, text=True)
+        assert other.stdout is not None
+        assert other.stdout.readline().strip() == "ready"
+        time.sleep(0.5)  # time enough to write, had it not been made to wait
+        with rt.db.read() as session:
+            assert session.scalar(select(AuditEntry.id).where(AuditEntry.actor == "other")) \
+                is None
+    assert other.stdout.readline().strip() == "wrote"
+    assert other.wait(10) == 0
+    with rt.db.read() as session:
+        assert session.scalar(select(AuditEntry.id).where(AuditEntry.actor == "other"))
