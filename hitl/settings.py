@@ -57,10 +57,14 @@ class Settings(BaseSettings):
     # Where `hitl eval` / `hitl report` publish (shared storage when replicas serve the API).
     reports_dir: Path | None = Field(None, validation_alias="HITL_REPORTS_DIR")
 
-    # Drafting waits on the model, so threads mostly sleep; each holds one DB connection at most.
-    # Threads mostly wait on the model: 100 simultaneous hand-raises at 0.5 s model latency need
-    # about this many in flight to be drafted within ~2 s (see README, "Measured").
+    # Threads mostly wait on the model (with no DB connection checked out): 100 simultaneous
+    # hand-raises at 0.5 s model latency need about this many in flight to be drafted within
+    # ~2 s (see README, "Measured").
     worker_threads: int = Field(64, ge=1, le=256, validation_alias="HITL_WORKER_THREADS")
+    # Database connections a process keeps (and as many again in a burst); the worker's
+    # checkpointer keeps up to this many more. Sized for the work, not the threads: on
+    # PostgreSQL, replicas x processes x (2 x this) + checkpointers must fit max_connections.
+    db_pool_size: int = Field(8, ge=1, le=100, validation_alias="HITL_DB_POOL_SIZE")
 
     @field_validator("database_url")
     @classmethod

@@ -121,7 +121,7 @@ class AppRuntime:
             url = make_url(self.db.url).set(drivername="postgresql")
             pool = ConnectionPool(
                 url.render_as_string(hide_password=False),
-                min_size=1, max_size=db_pool_size(self.settings), open=True,
+                min_size=1, max_size=self.settings.db_pool_size, open=True,
                 kwargs={"autocommit": True, "prepare_threshold": 0, "row_factory": dict_row},
             )
             saver = PostgresSaver(pool)  # type: ignore[arg-type,assignment]
@@ -154,17 +154,9 @@ class AppRuntime:
                 conn.close()
 
 
-def db_pool_size(settings: Settings) -> int:
-    """Connections per pool. Most worker threads spend their time waiting on the model with no
-    connection checked out, so the pool need not grow with them: a few more than the threads
-    that can be working the database at once, and PostgreSQL's connection limit is spared
-    when replicas multiply."""
-    return min(settings.worker_threads, 16) + 4
-
-
 def build_runtime(settings: Settings, **overrides: Any) -> AppRuntime:
     """Wire the app from settings; tests pass `clock=`, `drafter_override=`, `sender_override=`."""
-    db = Database(settings.database_url, pool_size=db_pool_size(settings))
+    db = Database(settings.database_url, pool_size=settings.db_pool_size)
     return AppRuntime(
         settings=settings,
         db=db,

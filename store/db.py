@@ -28,7 +28,8 @@ class Database:
             if parsed.database and parsed.database != ":memory:":
                 Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
             self.engine: Engine = create_engine(
-                url, connect_args={"check_same_thread": False, "timeout": 30}, pool_size=pool_size
+                url, connect_args={"check_same_thread": False, "timeout": 30},
+                pool_size=pool_size, max_overflow=pool_size,
             )
             event.listen(self.engine, "connect", _sqlite_pragmas)
             # SQLite gets one writer at a time; BEGIN IMMEDIATE takes the write lock up front so
