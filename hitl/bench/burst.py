@@ -66,7 +66,10 @@ def _fire(requests: list[PreparedRequest]) -> list[tuple[float, int]]:
             for index, (sock, _) in enumerate(conns):
                 selector.register(sock, selectors.EVENT_READ, index)
             while selector.get_map():
-                for key, _ in selector.select(timeout=60):
+                ready = selector.select(timeout=60)
+                if not ready:
+                    raise TimeoutError(f"{len(selector.get_map())} requests unanswered after 60 s")
+                for key, _ in ready:
                     index = key.data
                     sock, conn = conns[index]
                     conn.receive_data(sock.recv(65536))
