@@ -12,6 +12,7 @@ import httpx
 import psutil
 
 from hitl.bench.server import ServerProcess, server_env
+from hitl.worker_process import WORKER_NICENESS
 from tests.conftest import hand_raise
 
 
@@ -61,6 +62,8 @@ def test_the_worker_child_drafts_is_replaced_when_it_dies_and_dies_with_the_serv
             assert worker.pid != server.pid
             card = _carded(client, "a", "ada@acme.io")
             assert card["status"] == "pending"
+            # Second in line for the CPU: the web process answers people first.
+            assert worker.nice() == psutil.Process(server.pid).nice() + WORKER_NICENESS
 
             # A crashed worker is replaced, and the new one picks up the work.
             worker.kill()
