@@ -670,9 +670,10 @@ class Bench:
         naive_ms = [ms for ms, _ in naive]
         self.report.add(
             "slack_ack_ms_p99", percentile(ack_ms, 99),
-            f"{len(acks)} signed block_actions (Approve) POSTed to /slack/events at once (thread "
-            "barrier, connections opened beforehand, from a separate load-generator process), "
-            "each by the card's assignee; p99 of the HTTP response time",
+            f"{len(acks)} signed block_actions (Approve) POSTed to /slack/events at once (one "
+            "connection each, opened beforehand; requests serialised beforehand and written back "
+            "to back from one thread of a separate load-generator process), each by the card's "
+            "assignee; p99 of the time from a request's first byte written to its full response",
             naive=percentile(naive_ms, 99) if naive_ms else None,
             naive_label=f"decide before answering: {len(naive)} concurrent API decisions")
         self.report.check("interactions answered 200", not bad,
