@@ -22,6 +22,11 @@ from sqlalchemy.orm import Session
 from store.db import Database
 from store.tables import Job
 
+# Core statements on the table, not ORM ones on the class: these run several times per lead, and
+# the ORM's bulk-insert and bulk-update bookkeeping (syncing loaded objects) is work nobody here
+# needs. Built once, so SQLAlchemy's compiled cache serves every execution.
+_JOBS: Table = Job.__table__  # type: ignore[assignment]
+
 MAX_ATTEMPTS = 8
 # Talking to Slack may have to wait out an outage: about a day of backoff before parking.
 MAX_ATTEMPTS_BY_PREFIX = {"slack_": 150}
@@ -43,12 +48,19 @@ class ClaimedJob:
 def insert_ignoring_conflicts(session: Session, table: Any, rows: list[dict[str, Any]],
                               conflict: list[str]) -> Any:
     """INSERT ... ON CONFLICT DO NOTHING on SQLite and PostgreSQL alike."""
-    dialect = session.get_bind().dialect.name
-    dialect_insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
     # On the Core table even when given a mapped class: the ORM's bulk-insert path adds nothing
     # here but per-call work (and keeps the statement out of the compiled cache).
     target = getattr(table, "__table__", table)
-    return dialect_insert(target).values(rows).on_conflict_do_nothing(index_elements=conflict)
+    return insert_unless_present(session.get_bind().dialect.name, target,
+                                 tuple(conflict)).values(rows)
+
+
+@cache
+def insert_unless_present(dialect: str, table: Table, conflict: tuple[str, ...]) -> Any:
+    """INSERT into `table` unless a row with the same `conflict` columns exists (ON CONFLICT DO
+    NOTHING), built once per table: execute it with the row as parameters."""
+    dialect_insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
+    return dialect_insert(table).on_conflict_do_nothing(index_elements=list(conflict))
 
 
 def enqueue(session: Session, kind: str, payload: dict[str, Any], *, now: datetime,
@@ -61,20 +73,6 @@ def enqueue(session: Session, kind: str, payload: dict[str, Any], *, now: dateti
     else:
         session.execute(insert_unless_present(session.get_bind().dialect.name, _JOBS,
                                               ("dedupe_key",)), row)
-
-
-# Core statements on the table, not ORM ones on the class: these run several times per lead, and
-# the ORM's bulk-insert and bulk-update bookkeeping (syncing loaded objects) is work nobody here
-# needs. Built once, so SQLAlchemy's compiled cache serves every execution.
-_JOBS: Table = Job.__table__  # type: ignore[assignment]
-
-
-@cache
-def insert_unless_present(dialect: str, table: Table, conflict: tuple[str, ...]) -> Any:
-    """INSERT into `table` unless a row with the same `conflict` columns exists (ON CONFLICT DO
-    NOTHING), built once per table: execute it with the row as parameters."""
-    dialect_insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
-    return dialect_insert(table).on_conflict_do_nothing(index_elements=list(conflict))
 
 
 def claim(db: Database, *, now: datetime, lease: timedelta, limit: int,

@@ -26,10 +26,9 @@ from slack_app.support import register_support
 log = logging.getLogger(__name__)
 
 
-def build_bolt_app(rt: AppRuntime, identity: BotIdentity | None = None) -> AsyncApp:
+def build_bolt_app(rt: AppRuntime, identity: BotIdentity) -> AsyncApp:
     """A Bolt AsyncApp whose client talks to `settings.slack_api_url`, listeners registered."""
     settings = rt.settings
-    identity = identity or bot_identity(rt)
 
     async def authorize() -> AuthorizeResult:  # Bolt passes arguments by their names: none
         return await identity.authorize()
@@ -66,11 +65,10 @@ class BotIdentity:
     def __init__(self, client: AsyncWebClient) -> None:
         self.client = client
         self._result: AuthorizeResult | None = None
-        self._lock: asyncio.Lock | None = None
+        self._lock = asyncio.Lock()  # bound to the serving loop at its first use
 
     async def authorize(self) -> AuthorizeResult:
         if self._result is None:
-            self._lock = self._lock or asyncio.Lock()
             async with self._lock:
                 if self._result is None:
                     self._result = AuthorizeResult.from_auth_test_response(

@@ -41,21 +41,19 @@ def card_facts(rt: AppRuntime, approval: dict[str, Any],
         if approval.get("status") not in ("pending", "superseded"):
             decision = store.decision_in(session, approval["approval_id"])
         newest = store.latest_version_in(session, approval["handoff_id"])
-        newer_card = None
-        if newest is not None and newest["version"] > approval["version"]:
-            newer_card = store.card_in(session, newest["approval_id"])
+        newer = newest if newest and newest["version"] > approval["version"] else None
+        newer_card = store.card_in(session, newer["approval_id"]) if newer else None
         lead = store.lead_heading_in(session, approval["lead_id"])
-    newer_version = newer_holder = None
     in_thread = True
-    if newest is not None and newest["version"] > approval["version"]:
-        newer_version, newer_holder = newest["version"], newest["assignee"]
+    if newer is not None:
         if newer_card is not None and card is not None:
             in_thread = (newer_card.channel, newer_card.thread_ts) == (card.channel,
                                                                       card.thread_ts)
         else:
-            in_thread = newest["assignee"] == approval["assignee"]
+            in_thread = newer["assignee"] == approval["assignee"]
     return CardFacts(approval=approval, lead=lead, now=rt.clock.now(), decision=decision,
-                     newer_version=newer_version, newer_holder=newer_holder,
+                     newer_version=newer["version"] if newer else None,
+                     newer_holder=newer["assignee"] if newer else None,
                      newer_in_thread=in_thread)
 
 

@@ -95,11 +95,6 @@ def touch_card(rt: AppRuntime, approval_id: str) -> None:
                         .values(updated_at=rt.clock.now()))
 
 
-def cards_for_handoff(rt: AppRuntime, handoff_id: str) -> list[CardLocation]:
-    with rt.db.read() as session:
-        return cards_of_handoff(session, handoff_id)
-
-
 def cards_of_handoff(session: Session, handoff_id: str) -> list[CardLocation]:
     rows = session.scalars(select(SlackCard).where(SlackCard.handoff_id == handoff_id)
                            .order_by(SlackCard.version))

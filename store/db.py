@@ -25,8 +25,9 @@ class Database:
         parsed = make_url(url)
         self.is_sqlite = parsed.get_backend_name() == "sqlite"
         if self.is_sqlite:
-            if parsed.database and parsed.database != ":memory:":
-                Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
+            db_file = parsed.database if parsed.database not in (None, "", ":memory:") else None
+            if db_file:
+                Path(db_file).parent.mkdir(parents=True, exist_ok=True)
             self.engine: Engine = create_engine(
                 url, connect_args={"check_same_thread": False, "timeout": 30},
                 pool_size=pool_size, max_overflow=pool_size,
@@ -36,7 +37,6 @@ class Database:
             # read-then-write transactions never deadlock into "database is locked".
             event.listen(self.engine, "begin", _sqlite_begin)
             # ...and writers queue on a lock, not in SQLite's busy handler (see WriterLock).
-            db_file = parsed.database if parsed.database not in (None, "", ":memory:") else None
             self.write_lock: WriterLock | None = WriterLock(
                 Path(f"{db_file}.writer-lock") if db_file else None)
         else:
