@@ -1,7 +1,8 @@
 """Drill: kill -9 of `hitl serve` at each stage of a handoff loses nothing and sends nothing
 twice. The server is the real command in a child process (SQLite file, embedded Chroma, the
 model drafter against the local OpenAI-compatible fake, Slack against the local fake Web API,
-SMTP against a scripted server); after SIGKILL it is started again on the same files.
+SMTP against a scripted server); after SIGKILL it is started again on the same files. The
+server reads the real clock, so every hand-raise is dated from now (tests.conftest.recent).
 
 Stages: right after the 202 (accept), during drafting (slow model), while waiting at the
 approval, right after the approval is acknowledged (API 200, and Slack's ack), and in the
@@ -24,7 +25,7 @@ from hitl.bench.fake_openai import FakeOpenAI
 from hitl.bench.fake_slack import FakeSlack, SlackSide, user_of_dm
 from hitl.bench.runner import StoreProbe
 from hitl.bench.server import ServerProcess, server_env
-from tests.conftest import hand_raise
+from tests.conftest import assert_fresh, hand_raise, recent
 from tests.drills.smtp_script import ScriptedSmtp
 
 TOKEN = "drill-token"
@@ -65,7 +66,12 @@ class Rig:
         with self.client as c:
             return list(c.get("/v1/approvals", params={"status": "pending"}).json())
 
+    def hand_raise(self, prefix: str) -> list[dict[str, Any]]:
+        """A hand-raise dated from now: the server runs on the system clock."""
+        return hand_raise(prefix, at=recent())
+
     def post(self, events: list[dict[str, Any]]) -> dict[str, Any]:
+        assert_fresh(events)
         with self.client as c:
             response = c.post("/v1/events", json={"events": events})
         assert response.status_code == 202, response.text
@@ -76,8 +82,22 @@ class Rig:
             return c.post(f"/v1/approvals/{approval_id}/decision",
                           json={"action": "approve", "actor": actor}).status_code
 
+    def pending_or_no_handoff(self) -> list[dict[str, Any]]:
+        """The pending approvals; raises at once if the lead's events were processed without
+        starting a handoff (processing and the handoff are one transaction): no card is coming,
+        and waiting would only end in a timeout that hides why."""
+        pending = self.pending()
+        if pending:
+            return pending
+        processed = self.probe.events() > 0 and self.probe.unprocessed() == 0
+        if processed and not self.probe.rows("SELECT id FROM handoffs"):
+            leads = self.probe.rows("SELECT email, route, stage, band, score FROM leads")
+            raise AssertionError(f"the hand-raise was processed and no handoff was started, so "
+                                 f"no card will come: {leads}\n{self.server.log_tail()}")
+        return []
+
     def card(self) -> dict[str, Any]:
-        [approval] = self.wait("one pending approval", self.pending)
+        [approval] = self.wait("one pending approval", self.pending_or_no_handoff)
         self.wait("its Slack card", lambda: self.slack.card(approval["approval_id"]))
         return dict(approval)
 
@@ -119,7 +139,7 @@ def rig(tmp_path: Path) -> Iterator[Rig]:
 
 def test_kill_right_after_the_202(rig: Rig) -> None:
     rig.model.latency = 5.0  # nothing gets far before the kill
-    rig.post(hand_raise("k1"))
+    rig.post(rig.hand_raise("k1"))
     downtime = rig.restart()
     rig.model.latency = 0.05
     card = rig.card()
@@ -134,7 +154,7 @@ def test_kill_right_after_the_202(rig: Rig) -> None:
 
 def test_kill_during_drafting(rig: Rig) -> None:
     rig.model.latency = 30.0
-    rig.post(hand_raise("k2"))
+    rig.post(rig.hand_raise("k2"))
     rig.model.wait_for_calls(1, timeout=60)  # the draft request is at the model
     rig.restart()
     rig.model.latency = 0.05
@@ -152,7 +172,7 @@ def test_kill_during_drafting(rig: Rig) -> None:
 
 
 def test_kill_while_waiting_at_the_approval(rig: Rig) -> None:
-    rig.post(hand_raise("k3"))
+    rig.post(rig.hand_raise("k3"))
     card = rig.card()
     rig.restart()
     assert rig.pending()[0]["approval_id"] == card["approval_id"]
@@ -167,7 +187,7 @@ def test_kill_while_waiting_at_the_approval(rig: Rig) -> None:
 
 
 def test_kill_right_after_the_api_decision(rig: Rig) -> None:
-    rig.post(hand_raise("k4"))
+    rig.post(rig.hand_raise("k4"))
     card = rig.card()
     rig.smtp.script.append("stall")  # keep the first send from finishing before the kill
     assert rig.approve(card["approval_id"]) == 200
@@ -186,7 +206,7 @@ def test_kill_right_after_slacks_ack(rig: Rig) -> None:
     """Slack got its 200 within milliseconds; the decision is recorded just after. A kill in
     that window may lose the click (the card keeps its buttons, so the rep clicks again), but
     must never send twice or send without a recorded approval."""
-    rig.post(hand_raise("k5"))
+    rig.post(rig.hand_raise("k5"))
     card = rig.card()
     message = rig.slack.card(card["approval_id"]) or {}
     side = SlackSide(rig.client, SECRET)
@@ -212,7 +232,7 @@ def test_kill_right_after_slacks_ack(rig: Rig) -> None:
 
 @pytest.mark.timeout(600)
 def test_kill_during_the_smtp_conversation(rig: Rig) -> None:
-    rig.post(hand_raise("k6"))
+    rig.post(rig.hand_raise("k6"))
     card = rig.card()
     rig.smtp.script.append("stall")
     assert rig.approve(card["approval_id"]) == 200
