@@ -9,7 +9,11 @@ from agent.models import ContextPackage, Draft, Qualification
 
 # `reassign` is the system's own decision when an SLA is breached twice (never a person's).
 DecisionAction = Literal["approve", "edit", "revise", "escalate", "reject", "reassign"]
-Outcome = Literal["sent", "not_sent", "blocked", "failed", "rejected", "not_qualified", "erased"]
+# `retrying`: the approved email met a transient failure; the outbox keeps trying (and settles
+# the handoff's outcome when it is sent or fails for good).
+Outcome = Literal["sent", "retrying", "not_sent", "blocked", "failed", "rejected",
+                  "not_qualified", "erased"]
+DeliveryOutcome = Literal["sent", "retrying", "not_sent", "blocked", "failed"]
 
 
 class HandoffState(TypedDict, total=False):
@@ -63,7 +67,7 @@ class HandoffPort(Protocol):
 
     def presend_blocks(self, outbox_id: str) -> list[str]: ...
 
-    def deliver(self, outbox_id: str) -> Literal["sent", "not_sent", "blocked", "failed"]: ...
+    def deliver(self, outbox_id: str) -> DeliveryOutcome: ...
 
     def close(self, handoff_id: str, outcome: Outcome, *, reason_code: str | None = None,
               detail: str | None = None) -> None: ...

@@ -14,7 +14,8 @@ from fastapi.responses import JSONResponse, PlainTextResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from api.deps import require_token
-from api.routers import approvals, conversations, events, leads, reports
+from api.edge import Edge
+from api.routers import approvals, conversations, customers, events, leads, operations, reports
 from service.errors import InvalidInput, ServiceError
 from service.runtime import AppRuntime
 
@@ -26,7 +27,14 @@ def _field(loc: tuple[Any, ...]) -> str:
     return ".".join(parts) or "body"
 
 
-def create_app(rt: AppRuntime, *, worker: Any = None) -> FastAPI:
+def create_app(rt: AppRuntime, *, worker: Any = None, readiness: Any = None) -> FastAPI:
+    """The app; `readiness` (service.readiness.Readiness) must be built before any worker of
+    this server starts, so `hitl serve` passes its own. Built here when not given."""
+    if readiness is None:
+        from service.readiness import Readiness
+
+        readiness = Readiness(rt.db)
+
     @asynccontextmanager
     async def lifespan(application: FastAPI) -> AsyncIterator[None]:
         if worker is not None:
@@ -79,14 +87,25 @@ def create_app(rt: AppRuntime, *, worker: Any = None) -> FastAPI:
                             headers=getattr(exc, "headers", None))
 
     @app.get("/healthz", tags=["ops"])
-    def healthz() -> dict[str, Any]:
-        from sqlalchemy import text
-
-        with rt.db.session() as session:
-            session.execute(text("SELECT 1"))
+    async def healthz() -> dict[str, Any]:
+        """Liveness: the process answers. Async and outside every route family's bound (see
+        api.edge), so it never waits behind work; the database is /readyz's concern."""
         return jsonable_encoder({"status": "ok", "policy_version": rt.policy.version,
                                  "drafter": "model" if rt.settings.model_endpoint_configured
                                  else "offline draft"})
+
+    @app.get("/readyz", tags=["ops"], responses={503: {"description": "not ready, and why"}})
+    async def readyz() -> JSONResponse:
+        """Readiness: 200 once migrations are done and a worker has polled the job queue since
+        this server started; 503 with the reason before. Once ready, answered from memory."""
+        ready, reason = True, None
+        if not readiness.ready:
+            from starlette.concurrency import run_in_threadpool
+
+            # Database reads: off the event loop.
+            ready, reason = await run_in_threadpool(readiness.check)
+        return JSONResponse(status_code=200 if ready else 503,
+                            content={"ready": ready, "reason": reason})
 
     @app.get("/metrics", tags=["ops"], response_class=PlainTextResponse)
     def metrics() -> PlainTextResponse:
@@ -115,12 +134,19 @@ def create_app(rt: AppRuntime, *, worker: Any = None) -> FastAPI:
     secured = [Depends(require_token)]
     app.include_router(events.router, prefix="/v1", dependencies=secured)
     app.include_router(leads.router, prefix="/v1", dependencies=secured)
+    app.include_router(customers.router, prefix="/v1", dependencies=secured)
     app.include_router(approvals.router, prefix="/v1", dependencies=secured)
     app.include_router(conversations.router, prefix="/v1", dependencies=secured)
+    # Reading a conversation: the API token or the conversation's own token (checked there).
+    app.include_router(conversations.customer_router, prefix="/v1")
     app.include_router(conversations.handoffs_router, prefix="/v1", dependencies=secured)
     app.include_router(reports.router, prefix="/v1", dependencies=secured)
+    app.include_router(operations.router, prefix="/v1", dependencies=secured)
     if rt.settings.slack_enabled:
         from slack_app.app import mount_slack
 
         mount_slack(app, rt)
+    # Outermost of ours: authenticate, bound the body and admit by route family before
+    # FastAPI reads anything.
+    app.add_middleware(Edge, rt=rt, slack=getattr(app.state, "slack_request_check", None))
     return app

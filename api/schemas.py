@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel
+
+from service.lifecycle import SendStatus
 
 
 class LeadRef(BaseModel):
@@ -72,6 +74,21 @@ class DraftPublic(BaseModel):
     note: str | None
 
 
+class DecisionPublic(BaseModel):
+    """The human (or SLA) decision recorded on an approval."""
+
+    decision_id: str
+    action: str
+    actor: str
+    at: datetime
+    reason_code: str | None = None
+    note: str | None = None
+    instruction: str | None = None
+    escalate_to: str | None = None
+    edited: bool | None = None
+    via: str | None = None
+
+
 class ApprovalPublic(BaseModel):
     approval_id: str
     lead_id: str
@@ -87,7 +104,45 @@ class ApprovalPublic(BaseModel):
     decided_at: datetime | None
     decided_by: str | None
     policy_version: str
-    decision: dict[str, Any] | None = None
+    decision: DecisionPublic | None = None
+    send_status: SendStatus = "not_applicable"
+    send_detail: str | None = None
+    next_attempt_at: datetime | None = None
+    outbox_id: str | None = None
+
+
+class OutboxPublic(BaseModel):
+    """An approved message on its way out (or stuck, and why)."""
+
+    outbox_id: str
+    approval_id: str
+    lead_id: str
+    to: str | None
+    subject: str
+    status: SendStatus
+    detail: str | None
+    attempts: int
+    last_error: str | None
+    next_attempt_at: datetime | None
+    failing_since: datetime | None
+    message_id: str
+    created_at: datetime
+    sent_at: datetime | None
+
+
+class JobPublic(BaseModel):
+    """A piece of background work; `failed` ones are parked until someone retries them."""
+
+    job_id: int
+    kind: str
+    status: Literal["queued", "retrying", "failed"]
+    attempts: int
+    last_error: str | None
+    failing_since: datetime | None
+    failed_at: datetime | None
+    next_attempt_at: datetime | None
+    created_at: datetime
+    payload: dict[str, Any]
 
 
 class ErasureResult(BaseModel):

@@ -54,6 +54,17 @@ class Settings(BaseSettings):
     smtp_url: str | None = Field(None, validation_alias="HITL_SMTP_URL")
     from_email: str = Field("no-reply@localhost", validation_alias="HITL_FROM_EMAIL")
 
+    # Retry budgets are time, not attempts: a mail relay down for an hour's maintenance is
+    # normal life, and a mail server itself retries for days. After its budget a piece of work
+    # is `failed` (listed, retryable by hand, people told), never silently dropped.
+    send_retry_hours: float = Field(72.0, gt=0, le=24 * 30,
+                                    validation_alias="HITL_SEND_RETRY_HOURS")
+    slack_retry_hours: float = Field(24.0, gt=0, le=24 * 30,
+                                     validation_alias="HITL_SLACK_RETRY_HOURS")
+    integration_retry_hours: float = Field(24.0, gt=0, le=24 * 30,
+                                           validation_alias="HITL_INTEGRATION_RETRY_HOURS")
+    job_retry_hours: float = Field(1.0, gt=0, le=24 * 30, validation_alias="HITL_JOB_RETRY_HOURS")
+
     # Where `hitl eval` / `hitl report` publish (shared storage when replicas serve the API).
     reports_dir: Path | None = Field(None, validation_alias="HITL_REPORTS_DIR")
 
@@ -65,6 +76,34 @@ class Settings(BaseSettings):
     # checkpointer keeps up to this many more. Sized for the work, not the threads: on
     # PostgreSQL, replicas x processes x (2 x this) + checkpointers must fit max_connections.
     db_pool_size: int = Field(8, ge=1, le=100, validation_alias="HITL_DB_POOL_SIZE")
+
+    # The HTTP edge (api/edge.py). Requests of one route family in the app at once: a burst of
+    # support turns (each waits on the model) must not starve ingestion, Slack's acks or reads.
+    # As many again may wait up to `http_queue_wait_s`; the rest get 429 with Retry-After.
+    # /healthz and /readyz belong to no family and never wait.
+    http_support_concurrency: int = Field(16, ge=1, le=256,
+                                          validation_alias="HITL_HTTP_SUPPORT_CONCURRENCY")
+    http_ingest_concurrency: int = Field(4, ge=1, le=256,
+                                         validation_alias="HITL_HTTP_INGEST_CONCURRENCY")
+    http_slack_concurrency: int = Field(32, ge=1, le=256,
+                                        validation_alias="HITL_HTTP_SLACK_CONCURRENCY")
+    http_reads_concurrency: int = Field(16, ge=1, le=256,
+                                        validation_alias="HITL_HTTP_READS_CONCURRENCY")
+    http_actions_concurrency: int = Field(8, ge=1, le=256,
+                                          validation_alias="HITL_HTTP_ACTIONS_CONCURRENCY")
+    http_ops_concurrency: int = Field(4, ge=1, le=256,
+                                      validation_alias="HITL_HTTP_OPS_CONCURRENCY")
+    http_queue_wait_s: float = Field(2.0, ge=0, le=60, validation_alias="HITL_HTTP_QUEUE_WAIT_S")
+    # Request bodies: /v1/* and /hooks/* (1,000 events of ~500 bytes fit twice), and Slack's
+    # deliveries (a block_actions payload carries the whole message, up to 50 blocks).
+    max_body_bytes: int = Field(1 << 20, ge=1024, le=1 << 30,
+                                validation_alias="HITL_MAX_BODY_BYTES")
+    slack_max_body_bytes: int = Field(1 << 20, ge=1024, le=1 << 30,
+                                      validation_alias="HITL_SLACK_MAX_BODY_BYTES")
+    # /metrics names reps in its labels: bearer token unless made public. /docs holds no data
+    # and a browser cannot send a bearer header: public unless hidden.
+    metrics_public: bool = Field(False, validation_alias="HITL_METRICS_PUBLIC")
+    docs_public: bool = Field(True, validation_alias="HITL_DOCS_PUBLIC")
 
     @field_validator("database_url")
     @classmethod

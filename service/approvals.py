@@ -14,20 +14,33 @@ from service.errors import Conflict, Forbidden, InvalidInput, NotFound
 from service.ids import new_id
 from service.jobs import enqueue
 from service.leads import audit
+from service.lifecycle import HANDOFF_STATUS_AFTER, STATUS_AFTER
 from service.runtime import AppRuntime
 from service.schemas import DecisionIn
 from store.tables import Approval, Decision, Handoff, Lead, OutboxMessage
-
-# Status an approval takes for each action; only `pending` approvals can be decided.
-_STATUS = {"approve": "approved", "edit": "edited", "revise": "revised",
-           "escalate": "escalated", "reject": "rejected", "reassign": "reassigned"}
 
 
 def content_hash(subject: str, body: str) -> str:
     return hashlib.sha256(f"{subject}\x00{body}".encode()).hexdigest()
 
 
-def approval_view(approval: Approval) -> dict[str, Any]:
+def decision_view(decision: Decision | None) -> dict[str, Any] | None:
+    """The recorded decision as people read it: what, who, when, and why."""
+    if decision is None:
+        return None
+    payload = decision.payload or {}
+    return {"decision_id": decision.id, "action": decision.action, "actor": decision.actor,
+            "at": decision.created_at, "reason_code": payload.get("reason_code"),
+            "note": payload.get("note"), "instruction": payload.get("instruction"),
+            "escalate_to": payload.get("escalate_to"), "edited": payload.get("edited"),
+            "via": payload.get("via")}
+
+
+def approval_view(approval: Approval, decision: Decision | None = None,
+                  message: OutboxMessage | None = None) -> dict[str, Any]:
+    from service.outbox import send_state
+
+    send_status, send_detail, next_attempt_at = send_state(message)
     return {
         "approval_id": approval.id, "lead_id": approval.lead_id,
         "handoff_id": approval.handoff_id, "version": approval.version,
@@ -39,27 +52,42 @@ def approval_view(approval: Approval) -> dict[str, Any]:
         "created_at": approval.created_at, "sla_due_at": approval.sla_due_at,
         "decided_at": approval.decided_at, "decided_by": approval.decided_by,
         "policy_version": approval.policy_version,
+        "decision": decision_view(decision),
+        "send_status": send_status, "send_detail": send_detail,
+        "next_attempt_at": next_attempt_at,
+        "outbox_id": message.id if message is not None else None,
+        # For the card's "waiting since ..." / "sent at ..." line (not part of the API model).
+        "failing_since": message.failing_since if message is not None else None,
+        "sent_at": message.sent_at if message is not None else None,
     }
+
+
+def _with_decision_and_send(query: Any) -> Any:
+    return (query.add_columns(Decision, OutboxMessage)
+            .outerjoin(Decision, Decision.approval_id == Approval.id)
+            .outerjoin(OutboxMessage, OutboxMessage.approval_id == Approval.id))
 
 
 def list_approvals(rt: AppRuntime, *, status: str | None = "pending",
                    assignee: str | None = None, limit: int = 200) -> list[dict[str, Any]]:
     with rt.db.read() as session:
-        query = select(Approval).order_by(Approval.created_at, Approval.id).limit(limit)
+        query = _with_decision_and_send(select(Approval)).order_by(
+            Approval.created_at, Approval.id).limit(limit)
         if status:
             query = query.where(Approval.status == status)
         if assignee:
             member = rt.roster.find(assignee)
             query = query.where(Approval.assignee == (member.key if member else assignee))
-        return [approval_view(a) for a in session.scalars(query)]
+        return [approval_view(a, d, m) for a, d, m in session.execute(query)]
 
 
 def get_approval(rt: AppRuntime, approval_id: str) -> dict[str, Any]:
     with rt.db.read() as session:
-        approval = session.get(Approval, approval_id)
-        if approval is None:
+        row = session.execute(_with_decision_and_send(select(Approval))
+                              .where(Approval.id == approval_id)).first()
+        if row is None:
             raise NotFound(f"approval {approval_id} not found")
-        return approval_view(approval)
+        return approval_view(*row)
 
 
 def authorize(rt: AppRuntime, actor: str, approval: Approval) -> Member:
@@ -124,13 +152,29 @@ def decide(rt: AppRuntime, approval_id: str, decision: DecisionIn) -> dict[str, 
         if decision.action == "edit":
             # The rep's edit becomes a style example for their next drafts (tools/style_examples).
             enqueue(session, "sync_style_examples", {}, now=now, dedupe_key="sync_style_examples")
-        view = approval_view(approval)
+        _leave_awaiting_approval(session, approval, decision.action, now)
+        session.flush()
+        session.refresh(approval)
+        view = approval_view(approval, session.get(Decision, decision_id),
+                             session.scalar(select(OutboxMessage).where(
+                                 OutboxMessage.approval_id == approval.id)))
     rt.metrics.decisions.labels(decision.action).inc()
     _observe_decision(rt, view, now)
     rt.notify_work()
-    view.update(decided_at=now, decided_by=member.key,
-                decision={"decision_id": decision_id, "action": decision.action, **payload})
     return view
+
+
+def _leave_awaiting_approval(session: Any, approval: Approval, action: str,
+                             now: datetime) -> None:
+    """The handoff and lead show the decision at once, not when the graph gets to it: an
+    approved lead is `approved` while its email is queued or retrying."""
+    handoff = session.get(Handoff, approval.handoff_id)
+    if handoff is not None and handoff.active:
+        handoff.status = HANDOFF_STATUS_AFTER[action]
+    if action in ("approve", "edit"):
+        session.execute(update(Lead).where(Lead.id == approval.lead_id,
+                                           Lead.stage.in_(("new", "assigned")))
+                        .values(stage="approved", updated_at=now))
 
 
 def record_decision(rt: AppRuntime, session: Any, approval: Approval, action: str, actor: str,
@@ -144,7 +188,7 @@ def record_decision(rt: AppRuntime, session: Any, approval: Approval, action: st
     won = session.execute(
         update(Approval)
         .where(Approval.id == approval.id, Approval.status == "pending")
-        .values(status=_STATUS[action], decided_at=now, decided_by=actor)
+        .values(status=STATUS_AFTER[action].value, decided_at=now, decided_by=actor)
     ).rowcount
     if won != 1:
         raise Conflict("this approval was decided a moment ago by someone else")

@@ -4,14 +4,14 @@ from __future__ import annotations
 
 import logging
 from datetime import timedelta
-from typing import Any, Literal
+from typing import Any
 
 from langgraph.types import Command
 from sqlalchemy import select, update
 
-from agent.models import ContextPackage, Draft, Qualification
+from agent.models import ContextPackage, Draft, LeadProfile, Qualification
 from agent.policy import REASON_CODES
-from agent.state import DecisionRecord, Outcome
+from agent.state import DecisionRecord, DeliveryOutcome, Outcome
 from service import outbox
 from service.errors import NotFound
 from service.jobs import enqueue
@@ -26,6 +26,9 @@ from service.runtime import AppRuntime
 from store.tables import Approval, Decision, Event, Handoff, Lead
 
 log = logging.getLogger(__name__)
+
+# The start of a draft note whose text the pre-send check will refuse (service/content_check.py).
+CONTENT_WARNING = "⚠ will be refused at send unless edited"
 
 
 class StoreHandoffPort:
@@ -64,13 +67,53 @@ class StoreHandoffPort:
             raise LookupError(f"lead {lead_id} vanished while drafting")
         lead_profile = facts.profile
         member = self.rt.roster.find(assignee)
+        sender_name = member.name if member else "The team"
         written = self.rt.drafter.draft(
-            lead_profile, context, sender_name=member.name if member else "The team",
+            lead_profile, context, sender_name=sender_name,
             instruction=instruction, previous=previous,
             style_examples=self._style_examples(assignee, context))
+        written = self._content_checked(lead_profile, context, written, sender_name=sender_name,
+                                        instruction=instruction, previous=previous)
         self.rt.metrics.drafts.labels(written.source).inc()
         # Belt and braces: whatever the drafter did, the recipient is the record's address.
         return written.model_copy(update={"to": lead_profile.email})
+
+    def _content_checked(self, lead: LeadProfile, context: ContextPackage, written: Draft, *,
+                         sender_name: str, instruction: str | None,
+                         previous: Draft | None) -> Draft:
+        """The pre-send content check, run on the fresh draft (service/content_check.py).
+
+        A model draft that fails it (another lead's name, a foreign address, a link off the
+        allow-list, e.g. copied from the lead's own text) is unusable like any other bad model
+        output: the offline draft replaces it, saying why. Whatever still fails carries a
+        warning in its note, which the card shows before anyone approves."""
+        from agent.drafting import FALLBACK_NOTE, OfflineDrafter
+        from service.content_check import draft_content_blocks
+
+        asset = context.recommended_action.asset
+        package = {"recommended_action": {"asset": {"path": asset.path if asset else ""}}}
+
+        def blocks_of(draft: Draft) -> list[str]:
+            with self.rt.db.read() as session:
+                return draft_content_blocks(self.rt, session, lead.lead_id, draft.subject,
+                                            draft.body, context=package)
+
+        blocks = blocks_of(written)
+        if blocks and written.source == "model":
+            log.warning("model draft for lead %s refused by the content check (%d reasons); "
+                        "using the offline draft", lead.lead_id, len(blocks))
+            backup = OfflineDrafter().draft(lead, context, sender_name=sender_name,
+                                            instruction=instruction, previous=previous)
+            note = f"model draft unusable ({'; '.join(blocks)}); {FALLBACK_NOTE}"
+            if instruction:
+                note += "; instruction noted for the rep"
+            written = backup.model_copy(update={"source": "fallback", "note": note})
+            blocks = blocks_of(written)
+        if blocks:
+            warning = f"{CONTENT_WARNING}: {'; '.join(blocks)}"
+            written = written.model_copy(update={
+                "note": f"{written.note}; {warning}" if written.note else warning})
+        return written
 
     def _style_examples(self, assignee: str, context: ContextPackage) -> list[dict[str, str]]:
         """The rep's recent approved edits closest to this situation, for the model to imitate.
@@ -100,7 +143,11 @@ class StoreHandoffPort:
             if handoff is None:
                 raise LookupError(f"handoff {handoff_id} vanished")
             changes = _changes_since_previous_card(session, handoff, version)
-            request = interrupt_request(approval_id, version, draft, context, rt, changes)
+            escalation = _escalation_into(session, handoff_id, version)
+            if escalation is not None:
+                draft = _signed_as(rt, draft, previous=escalation["from"], holder=assignee)
+            request = interrupt_request(approval_id, version, draft, context, rt, changes,
+                                        escalation)
             if version > 1:
                 session.execute(update(Approval).where(
                     Approval.handoff_id == handoff_id, Approval.status == "pending",
@@ -146,7 +193,7 @@ class StoreHandoffPort:
     def presend_blocks(self, outbox_id: str) -> list[str]:
         return outbox.presend_blocks(self.rt, outbox_id)
 
-    def deliver(self, outbox_id: str) -> Literal["sent", "not_sent", "blocked", "failed"]:
+    def deliver(self, outbox_id: str) -> DeliveryOutcome:
         return outbox.deliver(self.rt, outbox_id)
 
     def close(self, handoff_id: str, outcome: Outcome, *, reason_code: str | None = None,
@@ -171,9 +218,38 @@ def _changes_since_previous_card(session: Any, handoff: Handoff,
             for r in rows]
 
 
+def _escalation_into(session: Any, handoff_id: str, version: int) -> dict[str, Any] | None:
+    """When version `version` exists because the previous one was escalated: who held it,
+    who escalated, and their note, for the new holder's card."""
+    if version <= 1:
+        return None
+    row = session.execute(
+        select(Approval.assignee, Decision.actor, Decision.payload, Decision.created_at)
+        .join(Decision, Decision.approval_id == Approval.id)
+        .where(Approval.handoff_id == handoff_id, Approval.version == version - 1,
+               Decision.action == "escalate")).first()
+    if row is None:
+        return None
+    return {"from": row.assignee, "by": row.actor, "note": (row.payload or {}).get("note"),
+            "at": row.created_at.isoformat()}
+
+
+def _signed_as(rt: AppRuntime, draft: Draft, *, previous: str, holder: str) -> Draft:
+    """An escalated draft goes out as its new holder (the From address is the holder's), so
+    the sign-off is theirs too: swap the previous holder's name on the closing line."""
+    before, after = rt.roster.find(previous), rt.roster.find(holder)
+    if before is None or after is None or before.key == after.key:
+        return draft
+    lines = draft.body.rstrip().split("\n")
+    if lines and lines[-1].strip() == before.name:
+        lines[-1] = lines[-1].replace(before.name, after.name)
+        return draft.model_copy(update={"body": "\n".join(lines)})
+    return draft
+
+
 def interrupt_request(approval_id: str, version: int, draft: Draft, context: ContextPackage,
-                      rt: AppRuntime, changes: list[dict[str, Any]] | None = None
-                      ) -> dict[str, Any]:
+                      rt: AppRuntime, changes: list[dict[str, Any]] | None = None,
+                      escalation: dict[str, Any] | None = None) -> dict[str, Any]:
     """The approval request in the shape LangChain's Agent Inbox renders (HumanInterrupt),
     plus this product's extra decisions (revise, escalate, reject with a reason code)."""
     signals = "\n".join(f"- {s.detail} ({s.occurred_at:%Y-%m-%d %H:%M} UTC, `{s.event_id}`)"
@@ -185,6 +261,9 @@ def interrupt_request(approval_id: str, version: int, draft: Draft, context: Con
             f"- {c['type']} at {c['occurred_at']} (`{c['event_id']}`)" for c in changes)
     elif version > 1:
         note += "\n\n#### Since the last card\n- no new signals"
+    if escalation is not None:
+        note += (f"\n\n#### Escalated to you\nFrom {escalation['from']} (by {escalation['by']})"
+                 + (f": {escalation['note']}" if escalation.get("note") else ""))
     description = (
         f"### Why now\n{context.why_now}\n\n**Band {context.band}** · score {context.score} · "
         f"route `{context.route}`\n\n#### Top signals\n{signals}\n\n#### Risks\n{risks}\n\n"
@@ -202,6 +281,7 @@ def interrupt_request(approval_id: str, version: int, draft: Draft, context: Con
         "reason_codes": list(REASON_CODES),
         "policy_version": rt.policy.version,
         "changes_since_last_card": changes or [],
+        "escalation": escalation,
     }
 
 
@@ -241,7 +321,7 @@ def close_handoff(rt: AppRuntime, handoff_id: str, outcome: Outcome, *,
                                       reason=reason_code, key=f"recycle:{handoff_id}")
             elif outcome == "sent":
                 lead.stage = "contacted"
-            elif outcome == "not_sent":
+            elif outcome in ("not_sent", "retrying"):
                 lead.stage = "approved"
             elif outcome in ("blocked", "failed"):
                 lead.stage = outcome

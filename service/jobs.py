@@ -3,8 +3,10 @@
 Why not Celery/RQ/procrastinate: the embedded default has no broker and must run on SQLite, and the
 scale-out path is PostgreSQL. A jobs table with leases covers both: on PostgreSQL the claim uses
 `FOR UPDATE SKIP LOCKED`, so N replicas never run the same job; on SQLite `BEGIN IMMEDIATE`
-serialises claims. Jobs are retried with exponential backoff and never silently dropped: after
-the last attempt they stay in the table with `failed_at` set, visible to operators and metrics.
+serialises claims. Jobs are retried with capped, jittered exponential backoff for a budget of
+*time* (not attempts: an outage lasts minutes or hours whatever the attempt count), then stay in
+the table with `failed_at` set: listed by `GET /v1/jobs?status=failed`, counted in metrics and
+retryable by hand (`POST /v1/jobs/{id}/retry`). Nothing is silently dropped.
 """
 
 from __future__ import annotations
@@ -13,7 +15,7 @@ import random
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from functools import cache
-from typing import Any
+from typing import Any, Literal
 
 from sqlalchemy import Connection, Table, delete, func, insert, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
@@ -27,14 +29,16 @@ from store.tables import Job
 # needs. Built once, so SQLAlchemy's compiled cache serves every execution.
 _JOBS: Table = Job.__table__  # type: ignore[assignment]
 
-MAX_ATTEMPTS = 8
-# Talking to Slack may have to wait out an outage: about a day of backoff before parking.
-MAX_ATTEMPTS_BY_PREFIX = {"slack_": 150}
+# Backoff doubles from 2 s and is capped at 15 minutes: after about ten failures a job is tried
+# four times an hour, whatever its budget.
+BACKOFF_CAP = timedelta(minutes=15)
 
 
-def max_attempts(kind: str) -> int:
-    return next((n for prefix, n in MAX_ATTEMPTS_BY_PREFIX.items() if kind.startswith(prefix)),
-                MAX_ATTEMPTS)
+def backoff(attempts: int, *, rng: random.Random | None = None) -> timedelta:
+    """Delay before attempt `attempts + 1`: "equal jitter" (half fixed, half random), so a burst
+    of jobs that failed together does not retry together."""
+    ceiling = min(BACKOFF_CAP.total_seconds(), 2.0 ** max(attempts, 1))
+    return timedelta(seconds=ceiling / 2 + (rng or random).uniform(0, ceiling / 2))
 
 
 @dataclass(frozen=True)
@@ -43,6 +47,7 @@ class ClaimedJob:
     kind: str
     payload: dict[str, Any]
     attempts: int
+    failing_since: datetime | None = None
 
 
 def insert_ignoring_conflicts(session: Session, table: Any, rows: list[dict[str, Any]],
@@ -127,27 +132,81 @@ def _claim_in(connection: Connection, db: Database, *, now: datetime, lease: tim
         update(_JOBS)
         .where(c.id.in_(due.scalar_subquery()))
         .values(locked_until=now + lease, attempts=c.attempts + 1, dedupe_key=None)
-        .returning(c.id, c.kind, c.payload, c.attempts, c.run_at)
+        .returning(c.id, c.kind, c.payload, c.attempts, c.run_at, c.failing_since)
     ))
     rows.sort(key=lambda r: (r.run_at, r.id))
-    return [ClaimedJob(r.id, r.kind, r.payload, r.attempts) for r in rows]
+    return [ClaimedJob(r.id, r.kind, r.payload, r.attempts, r.failing_since) for r in rows]
 
 
-def retry_later(db: Database, job: ClaimedJob, error: str, *, now: datetime,
+def retry_later(db: Database, job: ClaimedJob, error: str, *, now: datetime, budget: timedelta,
                 not_before: float | None = None) -> bool:
-    """Schedule a retry with backoff (at least `not_before` seconds, e.g. a Retry-After);
-    returns False when the job has used its attempts."""
+    """Schedule a retry with backoff (at least `not_before` seconds, e.g. a Retry-After) while
+    the job has been failing for less than `budget`; returns False when it is parked instead.
+
+    The last try lands on the budget's end, so "keeps trying for 72 hours" means that."""
+    failing_since = job.failing_since or now
+    deadline = failing_since + budget
     with db.session() as session:
-        if job.attempts >= max_attempts(job.kind):
-            session.execute(update(Job).where(Job.id == job.id)
-                            .values(failed_at=now, last_error=error[:2000], locked_until=None))
+        if now >= deadline:
+            session.execute(update(Job).where(Job.id == job.id).values(
+                failed_at=now, last_error=error[:2000], locked_until=None,
+                failing_since=failing_since))
             return False
-        delay = min(600.0, 2.0 ** job.attempts) * random.uniform(0.8, 1.2)
+        delay = backoff(job.attempts)
         if not_before is not None:
-            delay = max(delay, min(not_before, 3600.0))
+            delay = max(delay, timedelta(seconds=min(not_before, BACKOFF_CAP.total_seconds())))
         session.execute(update(Job).where(Job.id == job.id).values(
-            run_at=now + timedelta(seconds=delay), locked_until=None, last_error=error[:2000]))
+            run_at=min(now + delay, deadline), locked_until=None, last_error=error[:2000],
+            failing_since=failing_since))
         return True
+
+
+JobStatus = Literal["queued", "retrying", "failed"]
+
+
+def job_status(row: Any) -> JobStatus:
+    if row.failed_at is not None:
+        return "failed"
+    return "retrying" if row.failing_since is not None else "queued"
+
+
+def job_view(row: Any) -> dict[str, Any]:
+    return {"job_id": row.id, "kind": row.kind, "status": job_status(row),
+            "attempts": row.attempts, "last_error": row.last_error,
+            "failing_since": row.failing_since, "failed_at": row.failed_at,
+            "next_attempt_at": None if row.failed_at is not None else row.run_at,
+            "created_at": row.created_at, "payload": row.payload}
+
+
+def list_jobs(db: Database, *, status: JobStatus | None = None, kind: str | None = None,
+              limit: int = 200) -> list[dict[str, Any]]:
+    """Background work by status, oldest first: what is parked (`failed`), what keeps failing
+    (`retrying`) and what waits its turn (`queued`)."""
+    c = _JOBS.c
+    query = select(_JOBS).order_by(c.created_at, c.id).limit(limit)
+    if status == "failed":
+        query = query.where(c.failed_at.is_not(None))
+    elif status == "retrying":
+        query = query.where(c.failed_at.is_(None), c.failing_since.is_not(None))
+    elif status == "queued":
+        query = query.where(c.failed_at.is_(None), c.failing_since.is_(None))
+    if kind:
+        query = query.where(c.kind == kind)
+    with db.read() as session:
+        return [job_view(row) for row in session.execute(query)]
+
+
+def retry_now(db: Database, job_id: int, *, now: datetime) -> dict[str, Any] | None:
+    """Make a parked or waiting job due now with a fresh budget; None when no such job.
+
+    Safe to call for a job another worker is running: its lease is left alone, so it is not
+    run twice at once."""
+    c = _JOBS.c
+    with db.session() as session:
+        session.execute(update(_JOBS).where(c.id == job_id).values(
+            failed_at=None, failing_since=None, run_at=now))
+        row = session.execute(select(_JOBS).where(c.id == job_id)).one_or_none()
+        return None if row is None else job_view(row)
 
 
 def release_all_leases(db: Database) -> None:
@@ -155,6 +214,14 @@ def release_all_leases(db: Database) -> None:
     with db.session() as session:
         session.execute(update(Job).where(Job.locked_until.is_not(None))
                         .values(locked_until=None))
+
+
+def failed_by_kind(db: Database) -> dict[str, int]:
+    """Parked jobs per kind, for metrics and the report."""
+    with db.read() as session:
+        rows = session.execute(select(Job.kind, func.count()).where(Job.failed_at.is_not(None))
+                               .group_by(Job.kind))
+        return {kind: n for kind, n in rows}
 
 
 def counts(db: Database, *, now: datetime) -> dict[str, int]:

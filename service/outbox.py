@@ -1,34 +1,43 @@
-"""Delivering approved messages exactly once per approval.
+"""Delivering approved messages exactly once per approval, and saying where each one stands.
 
 The outbox row is written in the same transaction as the approval decision. Delivery claims it
-with a conditional UPDATE (pending -> sending, with a lease), checks the guardrails again, speaks
-SMTP, and marks it sent. If the process dies mid-conversation, the lease expires and the next
-attempt resends with the same Message-ID, so the receiving side can recognise the duplicate; the
-window for that is the few milliseconds between the server's 250 and our commit.
+with a conditional UPDATE (pending/retrying -> sending, with a lease), checks the guardrails
+again, speaks SMTP, and marks it sent. If the process dies mid-conversation, the lease expires
+and the next attempt resends with the same Message-ID, so the receiving side can recognise the
+duplicate; the window for that is the few milliseconds between the server's 250 and our commit.
+
+A transient failure (connection refused, timeout, SMTP 4xx) makes the row `retrying` with a
+`next_attempt_at`, and a `deliver_email` job waits for that moment; the row keeps trying for
+`HITL_SEND_RETRY_HOURS` and then `failed`. A 5xx answer fails at once with the server's words.
+Every change of state updates the Slack card; a failure for good tells the owner and a manager.
 """
 
 from __future__ import annotations
 
 import logging
-from datetime import timedelta
+from datetime import datetime, timedelta
 from email.utils import parseaddr
-from typing import Literal
+from typing import Any, Literal
 
 from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
 from agent.guardrails import SendFacts, send_blocks
 from service.approvals import content_hash
+from service.errors import Conflict, NotFound
+from service.jobs import backoff, enqueue
 from service.leads import audit
+from service.lifecycle import SEND_STATUS, OutboxStatus, SendStatus, stored_outbox_statuses
 from service.runtime import AppRuntime
-from store.tables import Approval, Decision, Lead, OutboxMessage
+from store.tables import Approval, Decision, Handoff, Job, Lead, OutboxMessage
 
 log = logging.getLogger(__name__)
 
 SEND_LEASE = timedelta(minutes=2)
 NO_SENDER = "not_sent: no sender configured"
 
-DeliveryStatus = Literal["sent", "not_sent", "blocked", "failed"]
+DeliveryStatus = Literal["sent", "not_sent", "blocked", "failed", "retrying"]
+DELIVER_JOB = "deliver_email"
 
 
 class RetryLater(Exception):
@@ -80,8 +89,10 @@ def presend_blocks(rt: AppRuntime, outbox_id: str) -> list[str]:
         if blocks:
             message.status = "blocked"
             message.status_detail = "; ".join(blocks)
+            message.next_attempt_at = None
             audit(session, rt, actor="system", action="send_blocked", lead_id=message.lead_id,
                   subject_id=outbox_id, reasons=blocks)
+            _status_changed(rt, session, message)
     if blocks:
         rt.metrics.emails.labels("blocked").inc()
     return blocks
@@ -94,7 +105,7 @@ def deliver(rt: AppRuntime, outbox_id: str) -> DeliveryStatus:
         claimed = session.execute(  # type: ignore[attr-defined]
             update(OutboxMessage)
             .where(OutboxMessage.id == outbox_id,
-                   (OutboxMessage.status == "pending")
+                   OutboxMessage.status.in_(("pending", "retrying"))
                    | ((OutboxMessage.status == "sending")
                       & ((OutboxMessage.locked_until < now)
                          | OutboxMessage.locked_until.is_(None))))
@@ -113,11 +124,17 @@ def deliver(rt: AppRuntime, outbox_id: str) -> DeliveryStatus:
                              max_messages_per_week=rt.policy.caps.max_messages_per_week)
         if blocks:
             message.status, message.status_detail = "blocked", "; ".join(blocks)
+            message.next_attempt_at, message.locked_until = None, None
+            audit(session, rt, actor="system", action="send_blocked", lead_id=message.lead_id,
+                  subject_id=outbox_id, reasons=blocks)
+            _status_changed(rt, session, message)
             rt.metrics.emails.labels("blocked").inc()
             return "blocked"
         sender = rt.email_sender
         if sender is None:
             message.status, message.status_detail = "not_sent", NO_SENDER
+            message.locked_until = None
+            _status_changed(rt, session, message)
             audit(session, rt, actor="system", action="email_not_sent", lead_id=message.lead_id,
                   subject_id=outbox_id, reason=NO_SENDER)
             rt.metrics.emails.labels("not_sent").inc()
@@ -147,32 +164,116 @@ def _send_claimed(rt: AppRuntime, outbox_id: str, email: object) -> DeliveryStat
     except SendError as exc:
         with rt.db.session() as session:
             message = session.get(OutboxMessage, outbox_id)
-            assert message is not None
-            message.status_detail = str(exc)[:1000]
+            if message is None:  # erased while we talked to the server
+                return "blocked"
             if exc.transient:
-                message.status, message.locked_until = "pending", None
+                status = _retry_or_fail(rt, session, message, str(exc))
             else:
-                message.status = "failed"
-                audit(session, rt, actor="system", action="email_failed",
-                      lead_id=message.lead_id, subject_id=outbox_id, error=str(exc)[:300])
-        rt.metrics.emails.labels("retry" if exc.transient else "failed").inc()
-        if exc.transient:
-            raise RetryLater(str(exc)) from exc
-        return "failed"
+                _fail(rt, session, message, f"the mail server refused it: {exc}")
+                status = "failed"
+        rt.metrics.emails.labels("retry" if status == "retrying" else "failed").inc()
+        return status
     now = rt.clock.now()
     with rt.db.session() as session:
         message = session.get(OutboxMessage, outbox_id)
-        assert message is not None
+        if message is None:
+            return "sent"
         message.status, message.sent_at, message.locked_until = "sent", now, None
-        message.status_detail = None
+        message.status_detail, message.next_attempt_at = None, None
         decided = session.scalar(select(Approval.decided_at)
                                  .where(Approval.id == message.approval_id))
         audit(session, rt, actor="system", action="email_sent", lead_id=message.lead_id,
               subject_id=outbox_id, message_id=message.message_id)
+        _status_changed(rt, session, message)
     rt.metrics.emails.labels("sent").inc()
     if decided:
         rt.metrics.decision_to_send.observe((now - decided).total_seconds())
     return "sent"
+
+
+def _retry_or_fail(rt: AppRuntime, session: Session, message: OutboxMessage,
+                   error: str) -> DeliveryStatus:
+    """After a transient failure: schedule the next attempt within the send budget, or give up
+    once the message has been failing for `HITL_SEND_RETRY_HOURS`."""
+    now = rt.clock.now()
+    since = message.failing_since or now
+    deadline = since + timedelta(hours=rt.settings.send_retry_hours)
+    message.failing_since, message.last_error = since, error[:1000]
+    if now >= deadline:
+        _fail(rt, session, message, f"gave up after {_hours(deadline - since)} of retrying; "
+                                    f"last error: {error}")
+        return "failed"
+    first = message.status != "retrying"
+    next_at = min(now + backoff(message.attempts), deadline)
+    message.status, message.locked_until, message.next_attempt_at = "retrying", None, next_at
+    message.status_detail = f"waiting for the mail server: {error}"[:1000]
+    _schedule_delivery(session, message.id, at=next_at, now=now)
+    if first:  # the card says "waiting since", once; later tries change only the next time
+        audit(session, rt, actor="system", action="email_retrying", lead_id=message.lead_id,
+              subject_id=message.id, error=error[:300])
+    _status_changed(rt, session, message)
+    return "retrying"
+
+
+def _fail(rt: AppRuntime, session: Session, message: OutboxMessage, detail: str) -> None:
+    message.status, message.status_detail = "failed", detail[:1000]
+    message.locked_until, message.next_attempt_at = None, None
+    message.last_error = message.last_error or detail[:1000]
+    audit(session, rt, actor="system", action="email_failed", lead_id=message.lead_id,
+          subject_id=message.id, error=detail[:300])
+    _status_changed(rt, session, message)
+    if rt.settings.slack_enabled:
+        # The owner and a manager hear about it, durably (the job retries through Slack outages).
+        enqueue(session, "slack_send_failed", {"outbox_id": message.id,
+                                               "approval_id": message.approval_id,
+                                               "lead_id": message.lead_id}, now=rt.clock.now(),
+                dedupe_key=f"slack_send_failed:{message.id}:{message.attempts}")
+
+
+def _schedule_delivery(session: Session, outbox_id: str, *, at: datetime,
+                       now: datetime) -> None:
+    """One waiting `deliver_email` job per message: move it if it exists, else queue it."""
+    key = f"deliver:{outbox_id}"
+    moved = session.execute(  # type: ignore[attr-defined]
+        update(Job).where(Job.dedupe_key == key).values(run_at=at, failed_at=None)).rowcount
+    if not moved:
+        enqueue(session, DELIVER_JOB, {"outbox_id": outbox_id}, now=now, run_at=at,
+                dedupe_key=key)
+
+
+def _status_changed(rt: AppRuntime, session: Session, message: OutboxMessage) -> None:
+    """Everything that mirrors a send's state follows it: the handoff's outcome and the lead's
+    stage (when the handoff already closed on a send still in flight), and the Slack card."""
+    now = rt.clock.now()
+    approval = session.get(Approval, message.approval_id)
+    handoff = session.get(Handoff, approval.handoff_id) if approval else None
+    if handoff is not None and not handoff.active and handoff.outcome in _IN_FLIGHT \
+            and message.status in _SETTLED_STAGE:
+        handoff.outcome = message.status
+        handoff.outcome_detail = message.status_detail
+        lead = session.get(Lead, message.lead_id)
+        if lead is not None and lead.stage in ("approved", "failed"):
+            lead.stage, lead.updated_at = _SETTLED_STAGE[message.status], now
+    if rt.settings.slack_enabled and approval is not None:
+        enqueue(session, "slack_update_card", {"approval_id": approval.id}, now=now,
+                dedupe_key=f"slack_update:{approval.id}")
+
+
+# A handoff closes when its graph run ends; a send still retrying (or retried by hand after it
+# failed) settles its outcome and the lead's stage later.
+_IN_FLIGHT = ("retrying", "sending", "queued", "failed")
+_SETTLED_STAGE = {"sent": "contacted", "failed": "failed", "blocked": "blocked",
+                  "not_sent": "approved", "retrying": "approved"}
+
+
+def _hours(delta: timedelta) -> str:
+    hours = delta.total_seconds() / 3600
+    return f"{hours:.0f} h" if hours >= 1 else f"{delta.total_seconds() / 60:.0f} min"
+
+
+def deliver_job(rt: AppRuntime, payload: dict[str, Any]) -> None:
+    """The `deliver_email` job: the next attempt of a retrying message (or a manual retry)."""
+    deliver(rt, payload["outbox_id"])
 
 
 def release_send_leases(rt: AppRuntime) -> int:
@@ -193,3 +294,104 @@ def _final_status(status: str) -> DeliveryStatus:
 def _list_unsubscribe(rt: AppRuntime, message: OutboxMessage) -> str:
     domain = parseaddr(rt.settings.from_email)[1].rpartition("@")[2] or "localhost"
     return f"<mailto:unsubscribe@{domain}?subject=unsubscribe%20{message.lead_id}>"
+
+
+# -- what a person sees ----------------------------------------------------------------------
+
+
+def send_state(message: OutboxMessage | None) -> tuple[SendStatus, str | None, datetime | None]:
+    """`send_status`, `send_detail` (in words) and `next_attempt_at` of an approval's message."""
+    if message is None:
+        return "not_applicable", None, None
+    status = SEND_STATUS[message.status]
+    if status == "retrying":
+        since = message.failing_since
+        detail = (f"waiting for the mail server since {since:%Y-%m-%d %H:%M} UTC"
+                  if since else "waiting for the mail server")
+        if message.last_error:
+            detail += f" ({message.last_error})"
+        return status, detail, message.next_attempt_at
+    if status == "queued":
+        return status, "queued for sending", None
+    if status == "sent":
+        return status, f"sent {message.sent_at:%Y-%m-%d %H:%M} UTC" if message.sent_at \
+            else "sent", None
+    return status, message.status_detail, None
+
+
+def outbox_view(message: OutboxMessage) -> dict[str, Any]:
+    send_status, detail, next_at = send_state(message)
+    return {
+        "outbox_id": message.id, "approval_id": message.approval_id,
+        "lead_id": message.lead_id, "to": message.to_email, "subject": message.subject,
+        "status": send_status, "detail": detail, "attempts": message.attempts,
+        "last_error": message.last_error, "next_attempt_at": next_at,
+        "failing_since": message.failing_since, "message_id": message.message_id,
+        "created_at": message.created_at, "sent_at": message.sent_at,
+    }
+
+
+def list_outbox(rt: AppRuntime, *, status: SendStatus | None = None,
+                limit: int = 200) -> list[dict[str, Any]]:
+    """Outbound messages, oldest first, optionally of one public status."""
+    query = select(OutboxMessage).order_by(OutboxMessage.created_at, OutboxMessage.id)
+    if status is not None:
+        query = query.where(OutboxMessage.status.in_(
+            [s.value for s in stored_outbox_statuses(status)]))
+    with rt.db.read() as session:
+        return [outbox_view(m) for m in session.scalars(query.limit(limit))]
+
+
+def get_outbox(rt: AppRuntime, outbox_id: str) -> dict[str, Any]:
+    with rt.db.read() as session:
+        message = session.get(OutboxMessage, outbox_id)
+        if message is None:
+            raise NotFound(f"outbox message {outbox_id} not found")
+        return outbox_view(message)
+
+
+def retry(rt: AppRuntime, outbox_id: str, *, actor: str) -> dict[str, Any]:
+    """Try a `retrying` or `failed` message again now, with a fresh retry budget.
+
+    Still exactly once: the same row, the same Message-ID, and delivery claims the row before
+    talking SMTP. Raises Conflict (409) for a sent, blocked or not-yet-tried message."""
+    now = rt.clock.now()
+    with rt.db.session() as session:
+        message = session.get(OutboxMessage, outbox_id, with_for_update=not rt.db.is_sqlite)
+        if message is None:
+            raise NotFound(f"outbox message {outbox_id} not found")
+        if message.status not in (OutboxStatus.RETRYING, OutboxStatus.FAILED):
+            public = SEND_STATUS[message.status]
+            why = {"sent": "it was already sent",
+                   "blocked": f"it is blocked ({message.status_detail}); a blocked message is "
+                              "never sent",
+                   "queued": "it is queued or being sent right now"}.get(public, public)
+            raise Conflict(f"outbox message {outbox_id} cannot be retried: {why}")
+        message.status, message.failing_since = OutboxStatus.RETRYING.value, None
+        message.next_attempt_at, message.locked_until = now, None
+        message.status_detail = "retry requested"
+        _schedule_delivery(session, outbox_id, at=now, now=now)
+        audit(session, rt, actor=actor, action="email_retry_requested", lead_id=message.lead_id,
+              subject_id=outbox_id)
+        view = outbox_view(message)
+    rt.notify_work()
+    return view
+
+
+def depth_by_status(rt: AppRuntime) -> dict[str, int]:
+    """Outbound messages per public status, and how long the oldest retrying one has waited."""
+    with rt.db.read() as session:
+        rows = session.execute(select(OutboxMessage.status, func.count())
+                               .group_by(OutboxMessage.status)).all()
+    depth: dict[str, int] = {}
+    for stored, n in rows:
+        public = SEND_STATUS.get(stored, "failed")
+        depth[public] = depth.get(public, 0) + n
+    return depth
+
+
+def oldest_retrying_age_s(rt: AppRuntime) -> float:
+    with rt.db.read() as session:
+        since = session.scalar(select(func.min(OutboxMessage.failing_since)).where(
+            OutboxMessage.status == OutboxStatus.RETRYING.value))
+    return 0.0 if since is None else max(0.0, (rt.clock.now() - since).total_seconds())

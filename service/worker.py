@@ -14,8 +14,9 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from datetime import timedelta
 from typing import Any
 
-from service import handoffs, jobs, leads, timers
+from service import handoffs, jobs, leads, outbox, timers
 from service.outbox import RetryLater, release_send_leases
+from service.readiness import Heartbeat
 from service.runtime import AppRuntime
 from service.support_jobs import SUPPORT_JOB_HANDLERS
 
@@ -33,7 +34,33 @@ def _sync_style_examples(rt: AppRuntime, payload: dict[str, Any]) -> None:
     sync_edit_pairs(rt)
 
 
+def _erasure_cleanup(rt: AppRuntime, payload: dict[str, Any]) -> None:
+    from service.erasure import cleanup_job
+
+    cleanup_job(rt, payload)
+
+
+# Retry budgets by kind of work (prefix -> setting, hours): talking to the mail server, Slack and
+# the marketing/CRM systems may have to wait out their outages; our own work should not fail
+# for long, and when it does a person should look at it soon.
+_BUDGET_SETTINGS: tuple[tuple[str, str], ...] = (
+    ("deliver_email", "send_retry_hours"),
+    ("slack_", "slack_retry_hours"),
+    ("support_post_card", "slack_retry_hours"), ("support_update_card", "slack_retry_hours"),
+    ("support_relay", "slack_retry_hours"), ("support_escalate_slack", "slack_retry_hours"),
+    ("nurture_enrol", "integration_retry_hours"), ("crm_", "integration_retry_hours"),
+)
+
+
+def retry_budget(rt: AppRuntime, kind: str) -> timedelta:
+    """How long a job of `kind` keeps retrying before it is parked as failed."""
+    setting = next((name for prefix, name in _BUDGET_SETTINGS if kind.startswith(prefix)),
+                   "job_retry_hours")
+    return timedelta(hours=float(getattr(rt.settings, setting)))
+
+
 HANDLERS: dict[str, Handler] = {
+    "deliver_email": outbox.deliver_job,
     "process_lead": _process_lead,
     "run_handoff": lambda rt, p: handoffs.run_handoff(rt, p["handoff_id"]),
     "resume_handoff": lambda rt, p: handoffs.resume_handoff(rt, p["handoff_id"],
@@ -41,6 +68,7 @@ HANDLERS: dict[str, Handler] = {
     "sla_check": timers.check_sla,
     "nurture_enrol": timers.enrol,
     "sync_style_examples": _sync_style_examples,
+    "erasure_cleanup": _erasure_cleanup,
     **SUPPORT_JOB_HANDLERS,
 }
 
@@ -73,6 +101,7 @@ class Worker:
         self._last_free = self.threads
         self._thread: threading.Thread | None = None
         rt.wake_worker = self._wake.set
+        self.heartbeat = Heartbeat(rt)  # /readyz: this worker polls the queue
 
     @property
     def wake_event(self) -> threading.Event:
@@ -104,6 +133,7 @@ class Worker:
                                                        exc)
             if not jobs.retry_later(self.rt.db, job, f"{type(exc).__name__}: {exc}",
                                     now=self.rt.clock.now(),
+                                    budget=retry_budget(self.rt, job.kind),
                                     not_before=getattr(exc, "retry_after", None)):
                 self.rt.metrics.jobs_failed.labels(job.kind).inc()
             return None
@@ -115,6 +145,7 @@ class Worker:
         """Claim as many due jobs as there are free threads; returns how many started."""
         # One dispatcher at a time, and `busy()` waits for it: a job claimed but not yet
         # registered as running must never look like "nothing to do" to another caller.
+        self.heartbeat.poll()
         with self._dispatching:
             with self._lock:
                 self._inflight = {f for f in self._inflight if not f.done()}

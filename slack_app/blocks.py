@@ -1,5 +1,8 @@
 """Block Kit builders: pure functions from plain data (approval views, context packages) to the
-dicts Slack renders. No I/O here; tests compare the output as plain dicts.
+dicts and texts Slack renders. No I/O here; tests compare the output as plain dicts.
+
+Every lead-controlled value (and every draft a model wrote from one) goes through
+`slack_app.text`: `inert` in mrkdwn, `plain_text` objects where the layout allows.
 
 Slack limits respected here: 50 blocks per message (100 in a Home tab), 3,000 characters per
 section text, 150 per header, 75 per button / option text, 24 per modal title and submit label,
@@ -9,12 +12,26 @@ section text, 150 per header, 75 per button / option text, 24 per modal title an
 from __future__ import annotations
 
 import json
-import re
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
 from agent.policy import REASON_CODES
+from slack_app.text import (
+    clean,
+    clip,
+    code,
+    context,
+    duration,
+    inert,
+    plain,
+    plain_section,
+    plain_text,
+    section,
+    slack_date,
+    split_text,
+    who,
+)
 
 SECTION_LIMIT = 3000
 HEADER_LIMIT = 150
@@ -54,52 +71,6 @@ _OUTCOME = {
     "reassigned": (":rotating_light:", "SLA missed twice: reassigned"),
 }
 
-_SLACK_USER = re.compile(r"[UW][A-Z0-9]{2,}")
-
-
-# -- text helpers ------------------------------------------------------------------------------
-
-def escape(text: str) -> str:
-    """Slack mrkdwn control characters; also neutralises <!channel> and <@U…> smuggled in by
-    lead-supplied text."""
-    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
-
-
-_LINK = re.compile(r"<((?:https?|mailto):[^|>]+)(?:\|([^>]*))?>")
-
-
-def message_text(text: str) -> str:
-    """What a person typed, from a message event's mrkdwn: links back to `label (url)`, and
-    Slack's three escaped characters restored."""
-
-    def link(match: re.Match[str]) -> str:
-        url, label = match.group(1), match.group(2)
-        if url.startswith("mailto:"):
-            return label or url.removeprefix("mailto:")
-        return f"{label} ({url})" if label and label != url else url
-
-    text = _LINK.sub(link, text)
-    return text.replace("&lt;", "<").replace("&gt;", ">").replace("&amp;", "&")
-
-
-def clip(text: str, limit: int) -> str:
-    return text if len(text) <= limit else text[: limit - 1].rstrip() + "…"
-
-
-def slack_date(at: datetime, fmt: str = "{date_short_pretty} {time}") -> str:
-    """A date every reader sees in their own time zone, with a UTC fallback for old clients."""
-    if at.tzinfo is None:
-        at = at.replace(tzinfo=UTC)
-    fallback = at.astimezone(UTC).strftime("%Y-%m-%d %H:%M UTC")
-    return f"<!date^{int(at.timestamp())}^{fmt}|{fallback}>"
-
-
-def who(key: str | None) -> str:
-    """A roster key as Slack shows it: a mention for a Slack user id, else the (escaped) text."""
-    if not key:
-        return "someone"
-    return f"<@{key}>" if _SLACK_USER.fullmatch(key) else escape(key)
-
 
 def as_datetime(value: Any) -> datetime | None:
     if value is None or isinstance(value, datetime):
@@ -111,53 +82,8 @@ def as_datetime(value: Any) -> datetime | None:
     return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
 
 
-def duration(seconds: float) -> str:
-    """`3h 05m`, `2d 4h`, `12m`: short and readable."""
-    minutes = int(abs(seconds) // 60)
-    days, rest = divmod(minutes, 24 * 60)
-    hours, mins = divmod(rest, 60)
-    if days:
-        return f"{days}d {hours}h"
-    if hours:
-        return f"{hours}h {mins:02d}m"
-    return f"{mins}m"
-
-
-def split_text(text: str, limit: int) -> tuple[list[str], list[str]]:
-    """Split long text into chunks of at most `limit` characters at paragraph, line or word
-    boundaries. Returns the chunks and the whitespace removed between them, so
-    `chunks[0] + joiners[0] + chunks[1] + ...` is exactly the input."""
-    chunks: list[str] = []
-    joiners: list[str] = []
-    rest = text
-    while len(rest) > limit:
-        cut = -1
-        for sep in ("\n\n", "\n", " "):
-            cut = rest.rfind(sep, 0, limit + 1)
-            if cut > limit // 3:
-                break
-        if cut <= 0:
-            cut = limit
-        chunk, tail = rest[:cut], rest[cut:]
-        stripped = tail.lstrip(" \n")
-        chunks.append(chunk)
-        joiners.append(tail[: len(tail) - len(stripped)])
-        rest = stripped
-    chunks.append(rest)
-    return chunks, joiners
-
-
-def _section(text: str) -> dict[str, Any]:
-    return {"type": "section", "text": {"type": "mrkdwn", "text": clip(text, SECTION_LIMIT)}}
-
-
-def _context(*texts: str) -> dict[str, Any]:
-    return {"type": "context",
-            "elements": [{"type": "mrkdwn", "text": clip(t, SECTION_LIMIT)} for t in texts[:10]]}
-
-
-def _plain(text: str, limit: int = 75) -> dict[str, Any]:
-    return {"type": "plain_text", "text": clip(text, limit), "emoji": True}
+def _button_text(text: str) -> dict[str, Any]:
+    return plain_text(text, 75, emoji=True)  # our own words only
 
 
 # -- the approval card -------------------------------------------------------------------------
@@ -176,11 +102,12 @@ class CardFacts:
     newer_in_thread: bool = True             # posted in this card's thread (else elsewhere)
 
 
-def lead_title(lead: dict[str, Any] | None, context: dict[str, Any]) -> str:
+def lead_title(lead: dict[str, Any] | None, context: dict[str, Any] | None = None) -> str:
+    """`Ada Park · Acme` as the lead wrote it: raw text, for `inert` or `plain_text`."""
     if not lead:
         return "A lead"
-    name = " ".join(p for p in (lead.get("first_name"), lead.get("last_name")) if p)
-    name = name or lead.get("email") or "A lead"
+    name = " ".join(str(p) for p in (lead.get("first_name"), lead.get("last_name")) if p)
+    name = name or str(lead.get("email") or "") or "A lead"
     return f"{name} · {lead['company']}" if lead.get("company") else name
 
 
@@ -198,16 +125,16 @@ def parse_button_value(value: str | None) -> tuple[str, int] | None:
 
 def _fit_line(context: dict[str, Any]) -> str:
     fit = context.get("fit") or {}
-    parts = [f"*Band {escape(str(context.get('band', '?')))}*",
+    parts = [f"*Band {inert(context.get('band', '?'))}*",
              f"score {_number(context.get('score'))}"]
     if fit:
         segment = fit.get("segment") or "unknown segment"
-        parts.append(f"fit {_number(fit.get('score'))} ({escape(str(segment))}, "
+        parts.append(f"fit {_number(fit.get('score'))} ({inert(segment)}, "
                      f"{'in ICP' if fit.get('in_icp') else 'outside ICP'})")
     if context.get("route"):
-        parts.append(f"route `{escape(str(context['route']))}`")
+        parts.append(f"route {code(context['route'])}")
     line = " · ".join(parts)
-    reasons = [escape(str(r)) for r in fit.get("reasons") or []]
+    reasons = [inert(r) for r in fit.get("reasons") or []]
     if reasons:
         line += "\n" + "; ".join(reasons)
     return line
@@ -216,13 +143,13 @@ def _fit_line(context: dict[str, Any]) -> str:
 def _number(value: Any) -> str:
     if isinstance(value, float):
         return f"{value:.0f}" if value.is_integer() or value >= 10 else f"{value:.2f}"
-    return escape(str(value)) if value is not None else "?"
+    return inert(value) if value is not None else "?"
 
 
 def signal_line(signal: dict[str, Any]) -> str:
     at = as_datetime(signal.get("occurred_at"))
     when = slack_date(at) if at else "unknown time"
-    detail = escape(str(signal.get("detail") or signal.get("type") or "signal"))
+    detail = inert(signal.get("detail") or signal.get("type") or "signal")
     return f"• {detail} — {when}"
 
 
@@ -238,19 +165,19 @@ def _touch_line(context: dict[str, Any]) -> str:
     touch = context.get("last_touch")
     if touch:
         at = as_datetime(touch.get("occurred_at"))
-        detail = escape(str(touch.get("detail") or touch.get("type")))
+        detail = inert(touch.get("detail") or touch.get("type"))
         parts.append(f"*Last touch:* {detail}" + (f" ({slack_date(at)})" if at else ""))
     else:
         parts.append("*Last touch:* none")
-    parts.append(f"*Source:* {escape(str(context.get('source') or 'unknown'))}")
-    parts.append(f"*Campaign:* {escape(str(context.get('campaign') or 'none'))}")
+    parts.append(f"*Source:* {inert(context.get('source') or 'unknown')}")
+    parts.append(f"*Campaign:* {inert(context.get('campaign') or 'none')}")
     return " · ".join(parts)
 
 
 def warnings(approval: dict[str, Any], now: datetime) -> list[str]:
     """Risks from the context package plus what a reviewer must know about the draft and SLA."""
     context = approval.get("context") or {}
-    lines = [f":warning: {escape(str(r.get('detail') or r.get('code')))}"
+    lines = [f":warning: {inert(r.get('detail') or r.get('code'))}"
              for r in context.get("risks") or []]
     draft = approval.get("draft") or {}
     if draft.get("source") == "fallback":
@@ -272,17 +199,18 @@ def sla_text(due: datetime | None, now: datetime) -> str:
 
 def _draft_blocks(subject: str, body: str, draft: dict[str, Any], version: int,
                   label: str = "Draft") -> list[dict[str, Any]]:
-    to = escape(str(draft.get("to") or "the lead"))
-    blocks = [_section(f"*{label} v{version}* · to {to}\n*Subject:* {escape(subject)}")]
-    chunks, _ = split_text(body, SECTION_LIMIT)
+    to = inert(draft.get("to") or "the lead")
+    blocks = [section(f"*{label} v{version}* · to {to}\n*Subject:* {inert(subject)}")]
+    # The body exactly as it would be sent, in plain_text: Slack parses nothing there.
+    chunks, _ = split_text(clean(body), SECTION_LIMIT)
     if len(chunks) > MAX_BODY_SECTIONS:  # far beyond any draft (20,000 chars); stay legal
         chunks = chunks[:MAX_BODY_SECTIONS]
         chunks[-1] = clip(chunks[-1], SECTION_LIMIT - 40) + "\n[…truncated; see the API]"
-    blocks += [{"type": "section", "text": _plain(chunk, SECTION_LIMIT)} for chunk in chunks]
+    blocks += [plain_section(chunk) for chunk in chunks]
     note = draft.get("note")
     source = draft.get("source")
     if note or source in ("offline", "fallback"):
-        blocks.append(_context(f":robot_face: _{escape(str(note or f'{source} draft'))}_"))
+        blocks.append(context(f":robot_face: _{inert(note or f'{source} draft')}_"))
     return blocks
 
 
@@ -291,8 +219,8 @@ def _actions(approval: dict[str, Any]) -> dict[str, Any]:
     version = approval["version"]
 
     def button(text: str, action_id: str, style: str | None = None) -> dict[str, Any]:
-        b: dict[str, Any] = {"type": "button", "text": _plain(text), "action_id": action_id,
-                             "value": value}
+        b: dict[str, Any] = {"type": "button", "text": _button_text(text),
+                             "action_id": action_id, "value": value}
         if style:
             b["style"] = style
         return b
@@ -303,6 +231,39 @@ def _actions(approval: dict[str, Any]) -> dict[str, Any]:
         button("Escalate…", ACTION_ESCALATE),
         button("Reject…", ACTION_REJECT, "danger"),
     ]}
+
+
+def send_status_text(approval: dict[str, Any]) -> str:
+    """Where the approved email stands: what a rep needs to answer "did it go out?"."""
+    status = approval.get("send_status")
+    detail = inert(clip(str(approval.get("send_detail") or ""), 500))
+    if status == "sent":
+        sent_at = as_datetime(approval.get("sent_at"))
+        return f":email: Sent{' ' + slack_date(sent_at) if sent_at else ''}."
+    if status == "retrying":
+        since = as_datetime(approval.get("failing_since"))
+        next_at = as_datetime(approval.get("next_attempt_at"))
+        line = ":hourglass_flowing_sand: Not sent yet: waiting for the mail server"
+        line += f" since {slack_date(since)}" if since else ""
+        line += f", next try {slack_date(next_at)}." if next_at else "."
+        return line
+    if status == "blocked":
+        return f":no_entry: Not sent: {detail or 'blocked by a guardrail'}."
+    if status == "failed":
+        outbox_id = approval.get("outbox_id") or ""
+        return (f":x: Not sent, gave up: {detail or 'the mail server refused it'}. "
+                f"Retry with {code('hitl outbox retry ' + outbox_id)} once it is fixed.")
+    return "The email is queued for sending (once, to the lead's address on record)."
+
+
+def send_failed_text(approval: dict[str, Any], lead: dict[str, Any] | None) -> str:
+    """The DM to the holder and a manager when an approved email failed for good."""
+    title = lead_title(lead, approval.get("context") or {})
+    outbox_id = approval.get("outbox_id") or ""
+    return (f":x: The approved email to {inert(title)} was not sent: "
+            f"{inert(clip(str(approval.get('send_detail') or 'the mail server refused it'), 500))}"
+            f". Fix the cause, then retry it with {code('hitl outbox retry ' + outbox_id)} "
+            f"(or POST /v1/outbox/{code(outbox_id)}/retry); it will still go out only once.")
 
 
 def outcome_text(approval: dict[str, Any], decision: dict[str, Any] | None) -> str | None:
@@ -317,48 +278,55 @@ def outcome_text(approval: dict[str, Any], decision: dict[str, Any] | None) -> s
         line += f" {slack_date(decided_at)}"
     payload = (decision or {}).get("payload") or {}
     if status == "rejected" and payload.get("reason_code"):
-        code = payload["reason_code"]
-        line += f"\nReason: {REASON_LABELS.get(code, code)} (`{code}`)"
+        reason = str(payload["reason_code"])
+        line += f"\nReason: {inert(REASON_LABELS.get(reason, reason))} ({code(reason)})"
     if status in ("escalated", "reassigned") and payload.get("escalate_to"):
         line += f"\n{who(payload['escalate_to'])} holds it now."
     if status == "revised" and payload.get("instruction"):
-        line += f"\nInstruction: “{escape(clip(str(payload['instruction']), 1500))}”"
+        line += f"\nInstruction: “{inert(clip(str(payload['instruction']), 1500))}”"
     if status in ("approved", "edited"):
-        line += "\nThe email is queued for sending (once, to the lead's address on record)."
+        line += "\n" + send_status_text(approval)
     if payload.get("note"):
-        line += f"\nNote: “{escape(clip(str(payload['note']), 1000))}”"
+        line += f"\nNote: “{inert(clip(str(payload['note']), 1000))}”"
     return line
 
 
 def approval_card(facts: CardFacts) -> tuple[str, list[dict[str, Any]]]:
     """The approval card: (notification text, blocks). Buttons only while it can be decided."""
     approval = facts.approval
-    context = approval.get("context") or {}
+    context_ = approval.get("context") or {}
     draft = approval.get("draft") or {}
     version = int(approval["version"])
-    title = lead_title(facts.lead, context)
+    title = lead_title(facts.lead, context_)
     pending = approval.get("status") == "pending" and facts.newer_version is None
 
     blocks: list[dict[str, Any]] = [
-        {"type": "header", "text": _plain(f"{title} — approval v{version}", HEADER_LIMIT)},
-        _section(_fit_line(context)),
-        _section(f"*Why now*\n{escape(str(context.get('why_now') or 'no summary'))}"),
-        _section(_signals_text(context)),
-        _context(_touch_line(context)),
+        {"type": "header", "text": plain_text(f"{title} — approval v{version}", HEADER_LIMIT)},
+        section(_fit_line(context_)),
+        section(f"*Why now*\n{inert(context_.get('why_now') or 'no summary')}"),
+        section(_signals_text(context_)),
+        context(_touch_line(context_)),
     ]
-    action = context.get("recommended_action") or {}
+    action = context_.get("recommended_action") or {}
     if action.get("next_step"):
-        text = f"*Recommended:* {escape(str(action['next_step']))}"
+        text = f"*Recommended:* {inert(action['next_step'])}"
         asset = action.get("asset") or {}
         if asset.get("title"):
-            text += f"\n*Asset:* {escape(str(asset['title']))}"
-        blocks.append(_section(text))
+            text += f"\n*Asset:* {inert(asset['title'])}"
+        blocks.append(section(text))
+    escalation = (approval.get("request") or {}).get("escalation")
+    if escalation and pending:
+        text = (f":arrow_heading_up: *Escalated to you* by {who(escalation.get('by'))}; "
+                f"previously with {who(escalation.get('from'))}.")
+        if escalation.get("note"):
+            text += f"\nNote: “{inert(clip(str(escalation['note']), 1000))}”"
+        blocks.append(section(text))
     warning_lines = warnings(approval, facts.now)
     if warning_lines:
-        blocks.append(_section("*Warnings*\n" + "\n".join(warning_lines)))
+        blocks.append(section("*Warnings*\n" + "\n".join(warning_lines)))
     due = as_datetime(approval.get("sla_due_at"))
-    blocks.append(_section(f"{sla_text(due, facts.now)} · assigned to "
-                           f"{who(approval.get('assignee'))}"))
+    blocks.append(section(f"{sla_text(due, facts.now)} · assigned to "
+                          f"{who(approval.get('assignee'))}"))
     blocks.append({"type": "divider"})
 
     payload = (facts.decision or {}).get("payload") or {}
@@ -371,8 +339,8 @@ def approval_card(facts: CardFacts) -> tuple[str, list[dict[str, Any]]]:
 
     if pending:
         blocks.append(_actions(approval))
-        blocks.append(_context("Reply in this thread to ask for a revision (\"shorter, mention "
-                               "the webinar\"), or ask a question (\"why this band?\")."))
+        blocks.append(context("Reply in this thread to ask for a revision (\"shorter, mention "
+                              "the webinar\"), or ask a question (\"why this band?\")."))
     else:
         blocks.append({"type": "divider"})
         closing = [t for t in (outcome_text(approval, facts.decision),) if t]
@@ -383,11 +351,66 @@ def approval_card(facts: CardFacts) -> tuple[str, list[dict[str, Any]]]:
                            f"({where}).")
         elif approval.get("status") == "superseded":
             closing.append(":information_source: Superseded by a newer version.")
-        blocks.append(_section("\n".join(closing) or "Decided."))
+        blocks.append(section("\n".join(closing) or "Decided."))
 
-    status = "awaiting your decision" if pending else str(approval.get("status"))
-    text = clip(f"Approval v{version} for {title}: {status}", 3000)
+    status = "awaiting your decision" if pending else inert(approval.get("status"))
+    text = clip(f"Approval v{version} for {inert(title)}: {status}", 3000)
     return text, blocks[:MAX_BLOCKS]
+
+
+# -- texts sent without blocks (refusals, SLA nudges, erasure) ----------------------------------
+
+def conflict_message(approval: dict[str, Any], newest_version: int | None, actor: str) -> str:
+    """Why a decision on this version is no longer possible, in the reader's terms."""
+    version = approval["version"]
+    if approval["status"] == "superseded" or (newest_version and newest_version > version):
+        newer = f"version {newest_version}" if newest_version else "a newer version"
+        return (f"Version {version} was superseded by {newer}; decide on the newest card. "
+                "Nothing was changed.")
+    if approval["status"] == "revised":
+        return (f"Version {version} is being redrafted as you asked; the new version will "
+                "appear in the thread shortly. Nothing else was changed.")
+    decided_at = as_datetime(approval.get("decided_at"))
+    by = "you" if approval.get("decided_by") == actor else who(approval.get("decided_by"))
+    when = f" {slack_date(decided_at)}" if decided_at else ""
+    return (f"This approval was already {inert(approval['status'])} by {by}{when}. "
+            "Nothing was changed.")
+
+
+def forbidden_message(assignee: str | None) -> str:
+    """The refusal for someone who is neither the assignee nor a manager."""
+    return (f"Only the assignee ({who(assignee)}) or a manager can decide this approval. "
+            "Nothing was changed.")
+
+
+def invalid_message(reason: str) -> str:
+    """A decision the service refused as invalid (its message may quote what was typed)."""
+    return f"That could not be recorded: {inert(reason, 1000)}"
+
+
+def sla_reminder_text(assignee: str | None, due: datetime | None) -> str:
+    """First SLA breach, to the holder (`assignee`: their Slack id, else their roster key)."""
+    when = slack_date(due, "{time}") if due else "its SLA"
+    return (f":alarm_clock: {who(assignee)} this card passed its SLA ({when}). Decide, or "
+            "escalate it if you can't work it; left untouched it is reassigned.")
+
+
+def sla_escalation_text(lead: dict[str, Any] | None, previous: str | None,
+                        holder: str | None) -> str:
+    """Second breach, to the manager and on the old card: who holds the lead now."""
+    lead = lead or {}
+    name = " ".join(str(p) for p in (lead.get("first_name"), lead.get("last_name")) if p)
+    return (f":rotating_light: SLA missed twice on {inert(name or 'a lead')} "
+            f"({inert(lead.get('company') or 'unknown')}): reassigned from {who(previous)} to "
+            f"{who(holder)} with a refreshed package.")
+
+
+ERASED_NOTICE = "This lead's personal data was erased on request."
+
+
+def erased_card() -> tuple[str, list[dict[str, Any]]]:
+    """What replaces every card of an erased lead."""
+    return ERASED_NOTICE, [section(f":wastebasket: {ERASED_NOTICE}")]
 
 
 # -- modals ------------------------------------------------------------------------------------
@@ -401,28 +424,29 @@ def modal_metadata(approval_id: str, version: int, channel: str | None,
 
 def _modal(callback_id: str, title: str, submit: str, metadata: str,
            blocks: list[dict[str, Any]]) -> dict[str, Any]:
-    return {"type": "modal", "callback_id": callback_id, "title": _plain(title, 24),
-            "submit": _plain(submit, 24), "close": _plain("Cancel", 24),
+    return {"type": "modal", "callback_id": callback_id, "title": plain_text(title, 24),
+            "submit": plain_text(submit, 24), "close": plain_text("Cancel", 24),
             "private_metadata": metadata, "blocks": blocks}
 
 
 def edit_modal(approval: dict[str, Any], channel: str | None,
                thread_ts: str | None = None) -> dict[str, Any]:
     """Subject and body prefilled; a body longer than one input is split across several inputs
-    at paragraph boundaries and joined back exactly on submission."""
+    at paragraph boundaries and joined back exactly on submission. Invisible characters are
+    left out of the prefilled text, so they are not sent either."""
     draft = approval.get("draft") or {}
-    subject = str(draft.get("subject") or "")[:SUBJECT_LIMIT]
-    chunks, joiners = split_text(str(draft.get("body") or ""), INPUT_LIMIT)
+    subject = plain(draft.get("subject"))[:SUBJECT_LIMIT]
+    chunks, joiners = split_text(plain(draft.get("body")), INPUT_LIMIT)
     blocks: list[dict[str, Any]] = [
-        _context(f"Version {approval['version']} to {escape(str(draft.get('to') or 'the lead'))}."
-                 " Submitting sends this text once, as you leave it."),
-        {"type": "input", "block_id": "subject", "label": _plain("Subject"),
+        context(f"Version {approval['version']} to {inert(draft.get('to') or 'the lead')}."
+                " Submitting sends this text once, as you leave it."),
+        {"type": "input", "block_id": "subject", "label": plain_text("Subject"),
          "element": {"type": "plain_text_input", "action_id": "subject",
                      "initial_value": subject, "max_length": SUBJECT_LIMIT}},
     ]
     for index, chunk in enumerate(chunks):
         label = "Body" if len(chunks) == 1 else f"Body (part {index + 1} of {len(chunks)})"
-        blocks.append({"type": "input", "block_id": f"body_{index}", "label": _plain(label),
+        blocks.append({"type": "input", "block_id": f"body_{index}", "label": plain_text(label),
                        "element": {"type": "plain_text_input", "action_id": "body",
                                    "multiline": True, "initial_value": chunk,
                                    "max_length": INPUT_LIMIT}})
@@ -433,14 +457,14 @@ def edit_modal(approval: dict[str, Any], channel: str | None,
 
 def reject_modal(approval: dict[str, Any], channel: str | None,
                  thread_ts: str | None = None) -> dict[str, Any]:
-    options = [{"text": _plain(REASON_LABELS.get(code, code)), "value": code}
-               for code in REASON_CODES]
+    options = [{"text": plain_text(REASON_LABELS.get(reason, reason)), "value": reason}
+               for reason in REASON_CODES]
     blocks: list[dict[str, Any]] = [
-        {"type": "input", "block_id": "reason", "label": _plain("Reason"),
+        {"type": "input", "block_id": "reason", "label": plain_text("Reason"),
          "element": {"type": "static_select", "action_id": "reason_code",
-                     "placeholder": _plain("Why is this lead not being contacted?"),
+                     "placeholder": plain_text("Why is this lead not being contacted?"),
                      "options": options}},
-        {"type": "input", "block_id": "note", "optional": True, "label": _plain("Note"),
+        {"type": "input", "block_id": "note", "optional": True, "label": plain_text("Note"),
          "element": {"type": "plain_text_input", "action_id": "note", "multiline": True,
                      "max_length": 2000}},
     ]
@@ -452,11 +476,11 @@ def escalate_modal(approval: dict[str, Any], channel: str | None,
                    thread_ts: str | None = None) -> dict[str, Any]:
     blocks: list[dict[str, Any]] = [
         {"type": "input", "block_id": "target", "optional": True,
-         "label": _plain("Escalate to"),
-         "hint": _plain("Leave empty to hand it to a manager from the roster.", 150),
+         "label": plain_text("Escalate to"),
+         "hint": plain_text("Leave empty to hand it to a manager from the roster.", 150),
          "element": {"type": "users_select", "action_id": "escalate_to",
-                     "placeholder": _plain("A manager from the roster")}},
-        {"type": "input", "block_id": "note", "optional": True, "label": _plain("Note"),
+                     "placeholder": plain_text("A manager from the roster")}},
+        {"type": "input", "block_id": "note", "optional": True, "label": plain_text("Note"),
          "element": {"type": "plain_text_input", "action_id": "note", "multiline": True,
                      "max_length": 2000}},
     ]
@@ -475,35 +499,35 @@ def history_messages(lead: dict[str, Any] | None, signals: list[dict[str, Any]],
     `versions` items: {"approval": approval_view, "decision": {...} | None}.
     """
     messages: list[tuple[str, list[dict[str, Any]]]] = []
-    title = lead_title(lead, {})
+    title = inert(lead_title(lead))
     lines = [signal_line(s) for s in signals]
-    header = f"*History for {escape(title)}*\n*Signals* ({total_signals or len(signals)})"
+    header = f"*History for {title}*\n*Signals* ({total_signals or len(signals)})"
     if total_signals and total_signals > len(signals):
         header += f", the latest {len(signals)} shown"
-    sections = [_section(header)]
+    sections = [section(header)]
     chunk: list[str] = []
     for line in lines or ["_none recorded_"]:
         if sum(len(x) + 1 for x in chunk) + len(line) > SECTION_LIMIT - 10:
-            sections.append(_section("\n".join(chunk)))
+            sections.append(section("\n".join(chunk)))
             chunk = []
         chunk.append(line)
-    sections.append(_section("\n".join(chunk)))
-    messages.append((f"History for {title}: signals", sections[:MAX_BLOCKS]))
+    sections.append(section("\n".join(chunk)))
+    messages.append((clip(f"History for {title}: signals", 3000), sections[:MAX_BLOCKS]))
 
     for item in versions:
         approval, decision = item["approval"], item.get("decision")
         draft = approval.get("draft") or {}
         created = as_datetime(approval.get("created_at"))
-        blocks = [_section(f"*Version {approval['version']}* · assigned to "
-                           f"{who(approval.get('assignee'))}"
-                           + (f" · {slack_date(created)}" if created else ""))]
+        blocks = [section(f"*Version {approval['version']}* · assigned to "
+                          f"{who(approval.get('assignee'))}"
+                          + (f" · {slack_date(created)}" if created else ""))]
         blocks += _draft_blocks(str(draft.get("subject") or ""), str(draft.get("body") or ""),
                                 draft, int(approval["version"]))
         outcome = outcome_text(approval, decision)
         if outcome:
-            blocks.append(_section(outcome))
+            blocks.append(section(outcome))
         elif approval.get("status") == "pending":
-            blocks.append(_context("Awaiting a decision (the card above)."))
+            blocks.append(context("Awaiting a decision (the card above)."))
         messages.append((f"History: version {approval['version']}", blocks[:MAX_BLOCKS]))
     return messages
 
@@ -513,20 +537,21 @@ def history_messages(lead: dict[str, Any] | None, signals: list[dict[str, Any]],
 def home_view(member_name: str | None, approvals: list[dict[str, Any]], now: datetime, *,
               team: list[dict[str, Any]] | None = None) -> dict[str, Any]:
     """The Home tab: the viewer's open approvals oldest first, each with its SLA state."""
-    blocks: list[dict[str, Any]] = [{"type": "header", "text": _plain("Your open approvals")}]
+    blocks: list[dict[str, Any]] = [
+        {"type": "header", "text": plain_text("Your open approvals")}]
     if member_name is None:
-        blocks.append(_section("You are not on the team roster, so no approvals are assigned "
-                               "to you. Ask an admin to add your Slack id to `HITL_TEAM_FILE`."))
+        blocks.append(section("You are not on the team roster, so no approvals are assigned "
+                              "to you. Ask an admin to add your Slack id to `HITL_TEAM_FILE`."))
         return {"type": "home", "blocks": blocks}
     if not approvals:
-        blocks.append(_section(f"Nothing waiting for you, {escape(member_name)}. :tada:"))
+        blocks.append(section(f"Nothing waiting for you, {inert(member_name)}. :tada:"))
     blocks += _home_rows(approvals, now, limit=40)
     if team is not None:
         blocks.append({"type": "divider"})
-        blocks.append({"type": "header", "text": _plain(f"Team queue ({len(team)} open)")})
+        blocks.append({"type": "header", "text": plain_text(f"Team queue ({len(team)} open)")})
         blocks += _home_rows(team, now, limit=MAX_HOME_BLOCKS - len(blocks) - 1,
                              show_assignee=True)
-    blocks.append(_context(f"Updated {slack_date(now)}. Decide from each card in your DMs."))
+    blocks.append(context(f"Updated {slack_date(now)}. Decide from each card in your DMs."))
     return {"type": "home", "blocks": blocks[:MAX_HOME_BLOCKS]}
 
 
@@ -535,9 +560,9 @@ def _home_rows(approvals: list[dict[str, Any]], now: datetime, *, limit: int,
     rows: list[dict[str, Any]] = []
     for approval in approvals:
         if len(rows) >= limit - 1 and len(approvals) > limit:
-            rows.append(_context(f"…and {len(approvals) - len(rows)} more."))
+            rows.append(context(f"…and {len(approvals) - len(rows)} more."))
             break
-        context = approval.get("context") or {}
+        context_ = approval.get("context") or {}
         draft = approval.get("draft") or {}
         due = as_datetime(approval.get("sla_due_at"))
         if due is None:
@@ -546,10 +571,10 @@ def _home_rows(approvals: list[dict[str, Any]], now: datetime, *, limit: int,
             sla = f":hourglass_flowing_sand: due in {duration((due - now).total_seconds())}"
         else:
             sla = f":rotating_light: *overdue* by {duration((now - due).total_seconds())}"
-        line = (f"*{escape(str(draft.get('to') or approval.get('lead_id')))}* · band "
-                f"{escape(str(context.get('band', '?')))} · v{approval.get('version')} · {sla}\n"
-                f"{escape(clip(str(draft.get('subject') or ''), 200))}")
+        line = (f"*{inert(draft.get('to') or approval.get('lead_id'))}* · band "
+                f"{inert(context_.get('band', '?'))} · v{approval.get('version')} · {sla}\n"
+                f"{inert(clip(plain(draft.get('subject')), 200))}")
         if show_assignee:
             line += f"\nAssigned to {who(approval.get('assignee'))}"
-        rows.append(_section(line))
+        rows.append(section(line))
     return rows

@@ -5,7 +5,13 @@
   followed by the full history in its thread; then mark the previous card superseded.
 - `slack_update_card {approval_id}`: re-render a card in place (`chat.update`) after a decision.
 - `slack_post_reply {channel, thread_ts, text}`: a thread reply (answers to questions).
-- `slack_redact_lead {lead_id}`: after an erasure, replace the lead's cards with a notice.
+- `slack_redact_lead {lead_id}`: after an erasure, replace the lead's cards with a notice (jobs
+  queued before the message log existed; erasures now queue `slack_redact_messages`).
+- `slack_redact_messages {erasure_id}`: after an erasure, replace every message the app posted
+  about the person (`slack_message_log`) with a notice, one `chat.update` each.
+
+Every handler runs under `message_log.posting_for`, so each message it posts is logged with
+the lead or conversation it is about.
 
 Each handler is idempotent: it may run again after a crash or a retry without posting twice
 what was recorded as posted. Transient Slack failures raise `RetryLater` (see `slack_app.web`).
@@ -21,10 +27,16 @@ from typing import Any
 from slack_sdk import WebClient
 
 from service.runtime import AppRuntime
-from slack_app import store
-from slack_app.blocks import history_messages
+from slack_app import message_log, store
+from slack_app.blocks import (
+    erased_card,
+    history_messages,
+    sla_escalation_text,
+    sla_reminder_text,
+)
 from slack_app.cards import load_approval, load_lead, render, slack_user_for
 from slack_app.decisions import record_decision_job
+from slack_app.send_status import notify_send_failed
 from slack_app.web import GONE_ERRORS, SlackCallFailed, call, dm_channel, web_client
 
 log = logging.getLogger(__name__)
@@ -123,21 +135,38 @@ def redact_lead(rt: AppRuntime, payload: dict[str, Any]) -> None:
     """Replace every card of an erased lead with a notice, then forget where they were."""
     client = web_client(rt)
     cards = store.cards_for_lead(rt, payload["lead_id"])
-    notice = "This lead's personal data was erased on request."
+    notice, blocks = erased_card()
     for card in cards:
         try:
             call(client.chat_update, channel=card.channel, ts=card.ts, text=notice,
-                 blocks=[{"type": "section", "text": {"type": "mrkdwn",
-                                                      "text": f":wastebasket: {notice}"}}])
+                 blocks=blocks)
         except SlackCallFailed as exc:
             if exc.error not in GONE_ERRORS:
                 raise
         store.forget_cards(rt, [card.approval_id])
 
 
-def _mention(rt: AppRuntime, key: str | None) -> str:
-    slack_id = slack_user_for(rt, key)
-    return f"<@{slack_id}>" if slack_id else (key or "someone")
+REDACTED_TEXT = "This message was removed: the person's data was erased on request."
+
+
+def redact_messages(rt: AppRuntime, payload: dict[str, Any]) -> None:
+    """Replace each message an erasure queued with a notice, forgetting each once Slack
+    confirmed it (or it is gone from Slack): a retry after an outage resumes where it stopped."""
+    client = web_client(rt)
+    for channel, ts in message_log.pending_redactions(rt, payload["erasure_id"]):
+        try:
+            call(client.chat_update, channel=channel, ts=ts, text=REDACTED_TEXT,
+                 blocks=[{"type": "section", "text": {"type": "mrkdwn",
+                                                      "text": f":wastebasket: {REDACTED_TEXT}"}}])
+        except SlackCallFailed as exc:
+            if exc.error not in GONE_ERRORS:
+                raise
+        message_log.forget(rt, channel, ts)
+
+
+def _holder(rt: AppRuntime, key: str | None) -> str | None:
+    """A roster key as `who` should show it: the member's Slack id when there is one."""
+    return slack_user_for(rt, key) or key
 
 
 def sla_reminder(rt: AppRuntime, payload: dict[str, Any]) -> None:
@@ -146,11 +175,7 @@ def sla_reminder(rt: AppRuntime, payload: dict[str, Any]) -> None:
     if approval is None or approval["status"] != "pending":
         return  # decided meanwhile: nothing to nudge
     client = web_client(rt)
-    due = approval["sla_due_at"]
-    when = f"<!date^{int(due.timestamp())}^{{time}}|{due:%H:%M} UTC>" if due else "its SLA"
-    text = (f":alarm_clock: {_mention(rt, approval['assignee'])} this card passed its SLA "
-            f"({when}). Decide, or escalate it if you can't work it; left untouched it is "
-            "reassigned.")
+    text = sla_reminder_text(_holder(rt, approval["assignee"]), approval["sla_due_at"])
     card = store.get_card(rt, payload["approval_id"])
     if card is not None:
         call(client.chat_postMessage, channel=card.channel, thread_ts=card.ts, text=text)
@@ -167,11 +192,9 @@ def sla_escalation(rt: AppRuntime, payload: dict[str, Any]) -> None:
         return
     decision = (store.decision_view(rt, payload["approval_id"]) or {}).get("payload", {})
     client = web_client(rt)
-    lead = load_lead(rt, approval["lead_id"]) or {}
-    who = " ".join(p for p in (lead.get("first_name"), lead.get("last_name")) if p) or "a lead"
-    text = (f":rotating_light: SLA missed twice on {who} ({lead.get('company') or 'unknown'}): "
-            f"reassigned from {_mention(rt, decision.get('previous_owner'))} to "
-            f"{_mention(rt, decision.get('escalate_to'))} with a refreshed package.")
+    text = sla_escalation_text(load_lead(rt, approval["lead_id"]),
+                               _holder(rt, decision.get("previous_owner")),
+                               _holder(rt, decision.get("escalate_to")))
     manager = slack_user_for(rt, decision.get("manager"))
     if manager:
         call(client.chat_postMessage, channel=dm_channel(rt, client, manager), text=text)
@@ -180,12 +203,27 @@ def sla_escalation(rt: AppRuntime, payload: dict[str, Any]) -> None:
         call(client.chat_postMessage, channel=card.channel, thread_ts=card.ts, text=text)
 
 
-SLACK_JOB_HANDLERS: dict[str, Callable[[AppRuntime, dict[str, Any]], None]] = {
-    "slack_sla_reminder": sla_reminder,
-    "slack_sla_escalation": sla_escalation,
-    "slack_post_approval": post_approval,
+Handler = Callable[[AppRuntime, dict[str, Any]], None]
+
+
+def logged(kind: str, handler: Handler) -> Handler:
+    """`handler`, with every message it posts logged against the job's subject."""
+    def run(rt: AppRuntime, payload: dict[str, Any]) -> None:
+        with message_log.posting_for(rt, kind, payload):
+            handler(rt, payload)
+
+    run.__name__ = getattr(handler, "__name__", kind)
+    return run
+
+
+SLACK_JOB_HANDLERS: dict[str, Handler] = {
+    "slack_sla_reminder": logged("slack_sla_reminder", sla_reminder),
+    "slack_sla_escalation": logged("slack_sla_escalation", sla_escalation),
+    "slack_post_approval": logged("slack_post_approval", post_approval),
     "slack_update_card": update_card,
-    "slack_post_reply": post_reply,
+    "slack_post_reply": logged("slack_post_reply", post_reply),
     "slack_redact_lead": redact_lead,
+    message_log.REDACT_JOB: redact_messages,
     "slack_record_decision": record_decision_job,
+    "slack_send_failed": logged("slack_send_failed", notify_send_failed),
 }

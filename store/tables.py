@@ -216,10 +216,14 @@ class OutboxMessage(Base):
     subject: Mapped[str] = mapped_column(Text)
     body: Mapped[str] = mapped_column(Text)
     message_id: Mapped[str] = mapped_column(String(300), unique=True)
-    # pending -> sending -> sent | blocked | not_sent | failed
+    # pending -> sending -> sent | retrying (-> sending ...) | blocked | not_sent | failed;
+    # see service/lifecycle.py for the public names.
     status: Mapped[str] = mapped_column(String(16), default="pending", index=True)
     status_detail: Mapped[str | None] = mapped_column(Text)
     attempts: Mapped[int] = mapped_column(Integer, default=0)
+    last_error: Mapped[str | None] = mapped_column(Text)
+    failing_since: Mapped[datetime | None]
+    next_attempt_at: Mapped[datetime | None]
     locked_until: Mapped[datetime | None]
     created_at: Mapped[datetime]
     sent_at: Mapped[datetime | None]
@@ -242,10 +246,12 @@ class Job(Base):
     locked_until: Mapped[datetime | None]
     attempts: Mapped[int] = mapped_column(Integer, default=0)
     last_error: Mapped[str | None] = mapped_column(Text)
+    # The first failure of the current streak: the retry budget is measured from here.
+    failing_since: Mapped[datetime | None]
     failed_at: Mapped[datetime | None]
     created_at: Mapped[datetime]
 
-    __table_args__ = (Index("ix_jobs_due", "run_at"),)
+    __table_args__ = (Index("ix_jobs_due", "run_at"), Index("ix_jobs_failed", "failed_at", "kind"))
 
 
 class AuditEntry(Base):
@@ -304,6 +310,27 @@ class SlackEventReceipt(Base):
     received_at: Mapped[datetime] = mapped_column(index=True)
 
 
+class SlackMessageLog(Base):
+    """Every message the app posted to Slack about a lead or a support conversation (cards,
+    history, thread answers, transcripts, reminders, escalation DMs), so an erasure can find
+    and redact each one. Ids only, never text. `erasure_id` is set when an erasure queued the
+    message's redaction; the row is deleted once Slack confirmed it (migration 0010)."""
+
+    __tablename__ = "slack_message_log"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    channel: Mapped[str] = mapped_column(String(40))
+    ts: Mapped[str] = mapped_column(String(32))
+    thread_ts: Mapped[str | None] = mapped_column(String(32))
+    lead_id: Mapped[str | None] = mapped_column(String(40), index=True)
+    conversation_id: Mapped[str | None] = mapped_column(String(64), index=True)
+    kind: Mapped[str] = mapped_column(String(40))
+    posted_at: Mapped[datetime]
+    erasure_id: Mapped[str | None] = mapped_column(String(40), index=True)
+
+    __table_args__ = (UniqueConstraint("channel", "ts", name="uq_slack_message_log_message"),)
+
+
 # -- support conversations (warm transfer to a person) ----------------------------------------
 
 class SupportConversation(Base):
@@ -328,6 +355,9 @@ class SupportConversation(Base):
     created_at: Mapped[datetime]
     updated_at: Mapped[datetime]
     resolved_at: Mapped[datetime | None]
+    # SHA-256 (hex) of the conversation token handed out with the first message: proof that a
+    # reader or writer is the customer. The token itself is never stored (migration 0009).
+    token_hash: Mapped[str | None] = mapped_column(String(64))
 
 
 class SupportMessage(Base):
@@ -400,3 +430,21 @@ class SupportTransfer(Base):
         ),
         Index("ix_support_transfers_card", "slack_channel", "slack_ts"),
     )
+
+
+# -- operations ---------------------------------------------------------------------------------
+
+class WorkerHeartbeat(Base):
+    """One row per running worker process (`hitl worker`, a `hitl serve` child or its inline
+    threads), written when it polls the job queue: at its first poll, then at most every few
+    seconds. `/readyz` is 200 once some worker's `beats` moved after the server started, a
+    comparison of counters, so it holds across hosts whose clocks differ (migration 0008)."""
+
+    __tablename__ = "worker_heartbeats"
+
+    id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    host: Mapped[str] = mapped_column(String(255))
+    pid: Mapped[int] = mapped_column(Integer)
+    started_at: Mapped[datetime]
+    beat_at: Mapped[datetime] = mapped_column(index=True)
+    beats: Mapped[int] = mapped_column(Integer, default=1)

@@ -1,22 +1,25 @@
-"""Drill: an SMTP server that refuses, or drops the connection in the middle of a message.
+"""Drill: an SMTP server that refuses, hangs up, stays down, or refuses for good.
 
-A small SMTP server written for the drills (tests/drills/smtp_script.py) decides per connection what to do after the whole
-message was sent: accept (250), refuse for now (451), refuse for good (550), or hang up
-without answering. Transient trouble is retried until the message is delivered once; a final
-refusal is reported, never retried into a duplicate; every state is visible in the outbox row
-(`status`, `status_detail`, `attempts`), the audit log and `/metrics`.
+A small SMTP server written for the drills (tests/drills/smtp_script.py) decides per connection
+what to do after the whole message was sent: accept (250), refuse for now (451), refuse for
+good (550), or hang up without answering; a port with nothing listening is a server that is
+down. Transient trouble is retried for `HITL_SEND_RETRY_HOURS` (time, not attempts) until the
+message is delivered once; a final refusal fails at once with the server's words; whatever
+happens is visible on the approval (`send_status`), in `/v1/outbox`, the audit log and
+`/metrics`, and a failed message can be retried by hand without ever sending twice.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterator
+from datetime import timedelta
 from typing import Any
 
 import pytest
 from sqlalchemy import select
 
 from store.tables import AuditEntry, Job, OutboxMessage
-from tests.conftest import TOKEN, make_settings
+from tests.conftest import make_settings
 from tests.drills.smtp_script import ScriptedSmtp
 from tests.flow import decide, pending_card
 
@@ -30,7 +33,8 @@ def scripted() -> Iterator[ScriptedSmtp]:
 
 @pytest.fixture
 def settings(tmp_path, scripted, database_url):  # type: ignore[no-untyped-def]
-    return make_settings(tmp_path, smtp_url=scripted.url, database_url=database_url)
+    return make_settings(tmp_path, smtp_url=scripted.url, database_url=database_url,
+                         send_retry_hours=2)
 
 
 def _outbox(rt: Any) -> OutboxMessage:
@@ -45,24 +49,53 @@ def _metric(client: Any, name: str, status: str) -> float:
     return 0.0
 
 
+def _approval(client: Any, approval_id: str) -> dict[str, Any]:
+    response = client.get(f"/v1/approvals/{approval_id}")
+    assert response.status_code == 200, response.text
+    return response.json()  # type: ignore[no-any-return]
+
+
+def _run_until(worker: Any, clock: Any, rt: Any, status: str, *, step: timedelta,
+               limit: int = 200) -> int:
+    """Advance the injected clock step by step, running due work, until the message reaches
+    `status`; returns how many steps it took."""
+    for steps in range(limit):
+        worker.run_until_idle()
+        if _outbox(rt).status == status:
+            return steps
+        clock.advance(seconds=step.total_seconds())
+    raise AssertionError(f"outbox never reached {status}: {_outbox(rt).status}")
+
+
 def test_drop_mid_message_then_refusal_then_delivery(client, worker, rt, clock,
                                                      scripted) -> None:
     card = pending_card(client, worker)
     scripted.script.extend(["drop", "temp"])
-    assert decide(client, card["approval_id"], action="approve",
-                  actor="U0REP0001").status_code == 200
+    decided = decide(client, card["approval_id"], action="approve", actor="U0REP0001")
+    assert decided.status_code == 200
+    assert decided.json()["send_status"] == "queued"
+    assert decided.json()["decision"]["action"] == "approve"
+    lead = client.get(f"/v1/leads/{card['lead_id']}").json()
+    assert lead["stage"] == "approved"  # out of awaiting_approval at the decision
 
     worker.run_until_idle()  # first try: the server hangs up after the message
     message = _outbox(rt)
-    assert message.status == "pending" and message.attempts == 1
-    assert "SMTP connection failed" in (message.status_detail or "")
+    assert message.status == "retrying" and message.attempts == 1
+    assert "SMTP connection failed" in (message.last_error or "")
+    assert message.next_attempt_at is not None and message.next_attempt_at > clock.now()
+    view = _approval(client, card["approval_id"])
+    assert view["send_status"] == "retrying"
+    assert view["send_detail"].startswith("waiting for the mail server since")
+    assert view["next_attempt_at"] is not None
+    assert view["decision"]["actor"] == "U0REP0001"
+    assert client.get(f"/v1/leads/{card['lead_id']}").json()["handoff"] is None
     assert scripted.delivered == []
 
-    clock.advance(minutes=5)  # past the job's backoff: the server now says 451
+    clock.advance(minutes=5)  # past the backoff: the server now says 451
     worker.run_until_idle()
     message = _outbox(rt)
-    assert message.status == "pending" and message.attempts == 2
-    assert "451" in (message.status_detail or "")
+    assert message.status == "retrying" and message.attempts == 2
+    assert "451" in (message.last_error or "")
 
     clock.advance(minutes=5)
     worker.run_until_idle()
@@ -71,6 +104,8 @@ def test_drop_mid_message_then_refusal_then_delivery(client, worker, rt, clock,
     assert len(scripted.delivered) == 1 and scripted.conversations == 3
     assert _metric(client, "hitl_emails_total", "retry") == 2
     assert _metric(client, "hitl_emails_total", "sent") == 1
+    assert _approval(client, card["approval_id"])["send_status"] == "sent"
+    assert client.get(f"/v1/leads/{card['lead_id']}").json()["stage"] == "contacted"
 
     # Nothing more, however often the work is replayed.
     clock.advance(hours=1)
@@ -78,42 +113,64 @@ def test_drop_mid_message_then_refusal_then_delivery(client, worker, rt, clock,
     assert len(scripted.delivered) == 1
 
 
-def test_a_final_refusal_is_reported_and_never_retried(client, worker, rt, clock,
-                                                       scripted) -> None:
+def test_a_final_refusal_fails_at_once_visibly_and_a_retry_sends_once(client, worker, rt,
+                                                                      clock, scripted) -> None:
     card = pending_card(client, worker)
     scripted.script.append("perm")
     decide(client, card["approval_id"], action="approve", actor="U0REP0001")
     worker.run_until_idle()
     message = _outbox(rt)
-    assert message.status == "failed" and "550" in (message.status_detail or "")
+    assert message.status == "failed" and "550 5.1.1 no such user here" in (
+        message.status_detail or "")
     assert _metric(client, "hitl_emails_total", "failed") == 1
     with rt.db.session() as s:
         actions = set(s.scalars(select(AuditEntry.action)))
     assert "email_failed" in actions
-    lead = client.get(f"/v1/leads/{card['lead_id']}").json()
-    assert lead["stage"] == "failed"
+    assert client.get(f"/v1/leads/{card['lead_id']}").json()["stage"] == "failed"
+    view = _approval(client, card["approval_id"])
+    assert view["send_status"] == "failed" and "550" in view["send_detail"]
+    failed = client.get("/v1/outbox", params={"status": "failed"}).json()
+    assert [m["outbox_id"] for m in failed] == [message.id]
+    assert client.get("/v1/outbox", params={"status": "retrying"}).json() == []
     clock.advance(hours=2)
     worker.run_until_idle()
     assert scripted.conversations == 1 and scripted.delivered == []
 
+    # A person fixed the address book on the other side and retries: one email, same ID.
+    retried = client.post(f"/v1/outbox/{message.id}/retry")
+    assert retried.status_code == 200 and retried.json()["status"] == "retrying"
+    worker.run_until_idle()
+    sent = _outbox(rt)
+    assert sent.status == "sent" and sent.message_id == message.message_id
+    assert len(scripted.delivered) == 1
+    assert f"Message-ID: {message.message_id}".encode() in scripted.delivered[0]
+    again = client.post(f"/v1/outbox/{message.id}/retry")
+    assert again.status_code == 409 and "already sent" in again.json()["detail"]
+    worker.run_until_idle()
+    assert len(scripted.delivered) == 1
+    assert client.get(f"/v1/leads/{card['lead_id']}").json()["stage"] == "contacted"
 
-def test_a_server_that_keeps_refusing_is_parked_visibly(client, worker, rt, clock,
-                                                        scripted) -> None:
-    """Always 451: retried with backoff, then the job is parked (failed_at) where operators
-    see it, with the outbox row still saying why, and nothing was sent."""
+
+def test_a_server_that_keeps_refusing_is_retried_for_the_budget_then_failed(
+        client, worker, rt, clock, scripted) -> None:
+    """Always 451: retried with capped backoff for HITL_SEND_RETRY_HOURS (2 h here), then
+    `failed` with the server's words; the job queue parked nothing (the outbox owns the
+    retries), and nothing was sent."""
     card = pending_card(client, worker)
-    scripted.script.extend(["temp"] * 50)
+    scripted.script.extend(["temp"] * 500)
+    decided_at = clock.now()
     decide(client, card["approval_id"], action="approve", actor="U0REP0001")
-    for _ in range(12):
-        worker.run_until_idle()
-        clock.advance(minutes=15)
+    _run_until(worker, clock, rt, "failed", step=timedelta(minutes=5))
     message = _outbox(rt)
-    assert message.status == "pending" and "451" in (message.status_detail or "")
+    assert clock.now() - decided_at >= timedelta(hours=2)
+    assert clock.now() - decided_at < timedelta(hours=2, minutes=20)
+    assert "gave up after 2 h" in (message.status_detail or "")
+    assert "451" in (message.status_detail or "")
+    # Backoff is capped at 15 minutes: at least 8 tries in 2 hours, far fewer than 5-minute steps.
+    assert 8 <= message.attempts <= 20
     assert scripted.delivered == []
     with rt.db.session() as s:
         parked = s.scalars(select(Job).where(Job.failed_at.is_not(None))).all()
-    assert [j.kind for j in parked] == ["resume_handoff"]
-    assert "451" in (parked[0].last_error or "")
-    text = client.get("/metrics").text
-    assert 'hitl_jobs_failed_total{kind="resume_handoff"} 1.0' in text
-    assert TOKEN  # the API stayed usable throughout
+    assert parked == []
+    assert _approval(client, card["approval_id"])["send_status"] == "failed"
+    assert client.get(f"/v1/leads/{card['lead_id']}").json()["stage"] == "failed"

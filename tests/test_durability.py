@@ -115,7 +115,7 @@ def test_smtp_refusal_is_retried_then_delivered(client, worker, smtp_sink, rt, c
     assert smtp_sink.messages == []
     with rt.db.session() as s:
         message = s.scalars(select(OutboxMessage)).one()
-        assert message.status == "pending" and "451" in message.status_detail
+        assert message.status == "retrying" and "451" in (message.last_error or "")
     clock.advance(minutes=5)  # past the job's backoff
     worker.run_until_idle()
     assert len(smtp_sink.messages) == 1

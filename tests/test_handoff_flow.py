@@ -118,14 +118,25 @@ def test_escalate_hands_the_card_to_a_manager(client, worker, smtp_sink) -> None
     worker.run_until_idle()
     [v2] = client.get("/v1/approvals").json()
     assert v2["assignee"] == "U0MGR0001" and v2["version"] == 2
-    assert v2["draft"]["body"] == card["draft"]["body"]
+    # The new holder sends it as themselves: same text, their sign-off, their From address.
+    assert card["draft"]["body"].rstrip().endswith("\nRiley Rep")
+    assert v2["draft"]["body"] == card["draft"]["body"].rstrip().removesuffix("Riley Rep") \
+        + "Morgan Manager"
+    # The card says who held it before and why it came.
+    assert v2["request"]["escalation"]["from"] == "U0REP0001"
+    assert v2["request"]["escalation"]["note"] == "big account, please look"
+    assert "Escalated to you" in v2["request"]["description"]
     # The original rep no longer holds it; the manager can approve.
     assert decide(client, v2["approval_id"], action="approve",
                   actor="U0REP0001").status_code == 403
-    assert decide(client, v2["approval_id"], action="approve",
-                  actor="U0MGR0001").status_code == 200
+    decided = decide(client, v2["approval_id"], action="approve", actor="U0MGR0001")
+    assert decided.status_code == 200
+    assert decided.json()["decision"]["actor"] == "U0MGR0001"
     worker.run_until_idle()
-    assert len(smtp_sink.messages) == 1
+    [mail] = smtp_sink.messages
+    assert mail.mail_from == "morgan@example.com"
+    assert "Morgan Manager" in mail.message["From"]
+    assert mail.body.rstrip().endswith("Morgan Manager")
 
 
 def test_strangers_are_refused_and_change_nothing(client, worker, smtp_sink) -> None:

@@ -1,4 +1,9 @@
-"""Outbound email behind one small interface: real SMTP, or a recording double for tests."""
+"""Outbound email behind one small interface: real SMTP, or a recording double for tests.
+
+It also owns the rules for text that becomes a header (`header_text_problem`,
+`clean_header_text`) and for bodies (`clean_body`), so the decision API, the drafters and the
+sender refuse or tidy exactly the same characters.
+"""
 
 from __future__ import annotations
 
@@ -6,6 +11,7 @@ import email.policy
 import smtplib
 import ssl
 import threading
+import unicodedata
 from dataclasses import dataclass, field
 from datetime import datetime
 from email.message import EmailMessage
@@ -14,6 +20,64 @@ from typing import Protocol
 from urllib.parse import parse_qs, unquote, urlparse
 
 _POLICY = email.policy.SMTP.clone(max_line_length=998)
+
+MAX_SUBJECT_CHARS = 300
+# Characters some mail or chat software reads as the end of a line: in a header value any of
+# them could start a forged header ("\r\nBcc: ...").
+_LINE_BREAKS = frozenset("\r\n\x0b\x0c\x1c\x1d\x1e\x85\u2028\u2029")
+
+
+def header_text_problem(value: str) -> str | None:
+    """Why `value` cannot be one header line (a Subject), or None when it can."""
+    for char in value:
+        if char in _LINE_BREAKS:
+            return (f"must be one line: a line break (U+{ord(char):04X}) could start a new "
+                    "header")
+        if unicodedata.category(char) == "Cc":
+            return f"contains a control character (U+{ord(char):04X})"
+    if len(value) > MAX_SUBJECT_CHARS:
+        return f"is longer than {MAX_SUBJECT_CHARS} characters"
+    return None
+
+
+def clean_header_text(value: str, limit: int = MAX_SUBJECT_CHARS) -> str:
+    """`value` as one safe header line: breaks and control characters become spaces, runs of
+    whitespace one space, cut to `limit` characters (for text we write, e.g. a drafter's)."""
+    spaced = "".join(" " if c in _LINE_BREAKS or unicodedata.category(c) == "Cc" else c
+                     for c in value)
+    return " ".join(spaced.split())[:limit].strip()
+
+
+def clean_body(value: str) -> str:
+    """A body with CRLF as LF; ValueError for NUL, a lone CR or any other control character
+    but newline and tab (they are not text a person meant, and NUL breaks PostgreSQL)."""
+    value = value.replace("\r\n", "\n")
+    for char in value:
+        if char not in "\n\t" and unicodedata.category(char) == "Cc":
+            raise ValueError(f"contains a control character (U+{ord(char):04X}); only line "
+                             "breaks and tabs are allowed")
+    return value
+
+
+def outbound_problem(email: OutboundEmail) -> str | None:
+    """Why `email` must not be handed to SMTP: the recipient is not exactly one canonical
+    address (what the card showed), or a header or the body carries forbidden characters."""
+    from service.addresses import AddressError, lead_address
+
+    try:
+        canonical = lead_address(email.to, "recipient")
+    except AddressError as exc:
+        return str(exc)
+    if canonical != email.to:
+        return f"recipient {email.to!r} is not in canonical form ({canonical!r})"
+    problem = header_text_problem(email.subject)
+    if problem:
+        return f"subject {problem}"
+    try:
+        clean_body(email.body)
+    except ValueError as exc:
+        return f"body {exc}"
+    return None
 
 
 @dataclass(frozen=True)
@@ -68,6 +132,14 @@ class SmtpEmailSender:
         self.timeout = timeout
 
     def send(self, email: OutboundEmail) -> None:
+        # Checked before connecting: a message the rules refuse is a final answer, not a retry.
+        problem = outbound_problem(email)
+        if problem:
+            raise SendError(f"refused before sending: {problem}", transient=False)
+        try:
+            message = email.as_mime()
+        except ValueError as exc:  # the email package's own header checks
+            raise SendError(f"refused before sending: {exc}", transient=False) from exc
         try:
             client: smtplib.SMTP
             if self.implicit_tls:
@@ -82,16 +154,25 @@ class SmtpEmailSender:
                     client.starttls(context=ssl.create_default_context())
                 if self.username:
                     client.login(self.username, self.password or "")
-                refused = client.send_message(email.as_mime(), email.from_email, [email.to])
+                # The envelope names exactly the one checked address: the To header is never
+                # re-parsed into recipients.
+                refused = client.send_message(message, from_addr=email.from_email,
+                                              to_addrs=[email.to])
                 if refused:
                     raise SendError(f"recipient refused: {refused}", transient=False)
         except smtplib.SMTPResponseException as exc:
             # 4xx is "try again later" in SMTP; 5xx is a final answer.
+            words = exc.smtp_error.decode("utf-8", "replace") if isinstance(
+                exc.smtp_error, bytes) else str(exc.smtp_error)
             raise SendError(
-                f"SMTP {exc.smtp_code}: {exc.smtp_error!r}", transient=400 <= exc.smtp_code < 500
+                f"SMTP {exc.smtp_code} {words}", transient=400 <= exc.smtp_code < 500
             ) from exc
         except smtplib.SMTPRecipientsRefused as exc:
-            raise SendError(f"recipient refused: {exc.recipients}", transient=False) from exc
+            # Per recipient (code, words); 4xx (greylisting, mailbox busy) is worth retrying.
+            codes = [code for code, _ in exc.recipients.values()]
+            raise SendError(f"recipient refused: {exc.recipients}",
+                            transient=bool(codes) and all(400 <= c < 500 for c in codes)
+                            ) from exc
         except (smtplib.SMTPException, OSError) as exc:
             raise SendError(f"SMTP connection failed: {type(exc).__name__}",
                             transient=True) from exc
@@ -106,6 +187,9 @@ class RecordingEmailSender:
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
     def send(self, email: OutboundEmail) -> None:
+        problem = outbound_problem(email)
+        if problem:  # the same refusal as the SMTP sender, so tests see what production does
+            raise SendError(f"refused before sending: {problem}", transient=False)
         with self._lock:
             if self.fail_next:
                 raise self.fail_next.pop(0)

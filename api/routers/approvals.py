@@ -1,21 +1,17 @@
 from __future__ import annotations
 
-from typing import Literal
-
 from fastapi import APIRouter
 
 from api.deps import RuntimeDep
 from api.schemas import ApprovalPublic
 from service import approvals
+from service.lifecycle import ApprovalStatus
 from service.schemas import DecisionIn
 
 router = APIRouter(prefix="/approvals", tags=["approvals"])
 
-Status = Literal["pending", "approved", "edited", "revised", "escalated", "rejected", "superseded"]
-
-
 @router.get("", response_model=list[ApprovalPublic])
-def list_approvals(rt: RuntimeDep, status: Status | None = "pending",
+def list_approvals(rt: RuntimeDep, status: ApprovalStatus | None = ApprovalStatus.PENDING,
                    assignee: str | None = None) -> list[dict]:
     """Approval requests, oldest first (`status=pending` by default)."""
     return approvals.list_approvals(rt, status=status, assignee=assignee)

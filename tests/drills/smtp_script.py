@@ -17,6 +17,7 @@ class ScriptedSmtp:
     script: list[str] = field(default_factory=list)
     delivered: list[bytes] = field(default_factory=list)
     conversations: int = 0
+    port: int = 0  # 0: any free port; a given one lets a drill bring "the same server" back
 
     def __post_init__(self) -> None:
         self._lock = threading.Lock()
@@ -74,7 +75,7 @@ class ScriptedSmtp:
             daemon_threads = True
             allow_reuse_address = True
 
-        self._server = Server(("127.0.0.1", 0), Handler)
+        self._server = Server(("127.0.0.1", self.port), Handler)
         threading.Thread(target=self._server.serve_forever, daemon=True).start()
 
     @property

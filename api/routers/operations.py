@@ -1,0 +1,51 @@
+"""Stuck work, visible and retryable: the outbox and parked background jobs."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from fastapi import APIRouter
+
+from api.deps import RuntimeDep
+from api.schemas import JobPublic, OutboxPublic
+from service import jobs, outbox
+from service.errors import NotFound
+from service.lifecycle import SendStatus
+
+router = APIRouter(tags=["operations"])
+
+
+@router.get("/outbox", response_model=list[OutboxPublic])
+def list_outbox(rt: RuntimeDep, status: SendStatus | None = None,
+                limit: int = 200) -> list[dict]:
+    """Outbound messages, oldest first: `retrying` and `failed` are the ones to look at."""
+    return outbox.list_outbox(rt, status=status, limit=min(max(limit, 1), 1000))
+
+
+@router.get("/outbox/{outbox_id}", response_model=OutboxPublic)
+def get_outbox(outbox_id: str, rt: RuntimeDep) -> dict:
+    return outbox.get_outbox(rt, outbox_id)
+
+
+@router.post("/outbox/{outbox_id}/retry", response_model=OutboxPublic)
+def retry_outbox(outbox_id: str, rt: RuntimeDep) -> dict:
+    """Try a `retrying` or `failed` message again now (same message, same Message-ID: still
+    exactly once). 409 when it was sent, is blocked, or is being sent right now."""
+    return outbox.retry(rt, outbox_id, actor="api")
+
+
+@router.get("/jobs", response_model=list[JobPublic])
+def list_jobs(rt: RuntimeDep, status: Literal["queued", "retrying", "failed"] | None = None,
+              kind: str | None = None, limit: int = 200) -> list[dict]:
+    """Background work; `status=failed` lists what was parked after its retry budget."""
+    return jobs.list_jobs(rt.db, status=status, kind=kind, limit=min(max(limit, 1), 1000))
+
+
+@router.post("/jobs/{job_id}/retry", response_model=JobPublic)
+def retry_job(job_id: int, rt: RuntimeDep) -> dict:
+    """Make a parked or waiting job due now, with a fresh retry budget."""
+    view = jobs.retry_now(rt.db, job_id, now=rt.clock.now())
+    if view is None:
+        raise NotFound(f"job {job_id} not found")
+    rt.notify_work()
+    return view
