@@ -226,6 +226,25 @@ class Roster(_Frozen):
                 return member
         return None
 
+    def by_slack_id(self, slack_id: str | None) -> Member | None:
+        """The member listed with this Slack user id, if any."""
+        needle = (slack_id or "").strip().upper()
+        if not needle:
+            return None
+        return next((m for m in self.members if (m.slack_id or "").upper() == needle), None)
+
+    def for_slack_user(self, slack_id: str, profile_email: str | None = None) -> Member | None:
+        """The member a Slack user is: the one listed with their Slack id; failing that, the
+        one whose email is on their Slack profile, but only among members listed without a
+        `slack_id` (a listed id is the identity: a second account that shows the same email
+        is not that person)."""
+        member = self.by_slack_id(slack_id)
+        if member is not None or not profile_email:
+            return member
+        email = profile_email.strip().lower()
+        return next((m for m in self.members
+                     if not m.slack_id and m.email.lower() == email), None)
+
     def managers(self) -> list[Member]:
         return [m for m in self.members if m.role == "manager"]
 

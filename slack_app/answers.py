@@ -10,7 +10,8 @@ import re
 from datetime import datetime
 from typing import Any
 
-from slack_app.blocks import as_datetime, escape, signal_line, slack_date
+from slack_app.blocks import as_datetime, signal_line
+from slack_app.text import code, inert, slack_date
 
 QUESTION_WORDS = ("why", "what", "how", "when", "who", "which")
 _WORD = re.compile(r"[a-z']+")
@@ -55,9 +56,9 @@ def answer_question(text: str, context: dict[str, Any], *,
     if _has(words, "next", "recommend", "recommended", "should", "asset", "angle", "approach"):
         parts.append(_next_step(context))
     if "why now" in lowered or (not parts and words & {"why", "now", "urgent", "today"}):
-        parts.insert(0, f"*Why now:* {escape(str(context.get('why_now') or 'no summary'))}")
+        parts.insert(0, f"*Why now:* {inert(context.get('why_now') or 'no summary')}")
     if not parts:
-        parts.append(f"*Why now:* {escape(str(context.get('why_now') or 'no summary'))}\n"
+        parts.append(f"*Why now:* {inert(context.get('why_now') or 'no summary')}\n"
                      "_I can answer about the band and score, the signals, risks, source and "
                      "campaign, the last touch and the recommended next step. Anything else you "
                      "write here that is not a question is taken as a revision instruction._")
@@ -66,14 +67,14 @@ def answer_question(text: str, context: dict[str, Any], *,
 
 def _band(context: dict[str, Any]) -> str:
     fit = context.get("fit") or {}
-    lines = [f"*Band {escape(str(context.get('band', '?')))}*, score "
-             f"{escape(str(context.get('score', '?')))} (route "
-             f"`{escape(str(context.get('route', '?')))}`)."]
+    lines = [f"*Band {inert(context.get('band', '?'))}*, score "
+             f"{inert(context.get('score', '?'))} (route "
+             f"{code(context.get('route', '?'))})."]
     if fit:
-        lines.append(f"Fit {escape(str(fit.get('score', '?')))}: "
-                     f"{escape(str(fit.get('segment') or 'unknown segment'))}, "
+        lines.append(f"Fit {inert(fit.get('score', '?'))}: "
+                     f"{inert(fit.get('segment') or 'unknown segment')}, "
                      f"{'in' if fit.get('in_icp') else 'outside'} the ICP.")
-        lines += [f"• {escape(str(r))}" for r in fit.get("reasons") or []]
+        lines += [f"• {inert(r)}" for r in fit.get("reasons") or []]
     lines.append(_signals(context))
     return "\n".join(lines)
 
@@ -90,13 +91,13 @@ def _risks(context: dict[str, Any]) -> str:
     if not risks:
         return "*Risks:* none found in the lead's history."
     return "*Risks:*\n" + "\n".join(
-        f"• {escape(str(r.get('detail') or r.get('code')))} (`{escape(str(r.get('code')))}`)"
+        f"• {inert(r.get('detail') or r.get('code'))} ({code(r.get('code'))})"
         for r in risks)
 
 
 def _source(context: dict[str, Any]) -> str:
-    return (f"*Source:* {escape(str(context.get('source') or 'unknown'))} · *Campaign:* "
-            f"{escape(str(context.get('campaign') or 'none'))}")
+    return (f"*Source:* {inert(context.get('source') or 'unknown')} · *Campaign:* "
+            f"{inert(context.get('campaign') or 'none')}")
 
 
 def _last_touch(context: dict[str, Any]) -> str:
@@ -104,16 +105,16 @@ def _last_touch(context: dict[str, Any]) -> str:
     if not touch:
         return "*Last touch:* none recorded."
     at = as_datetime(touch.get("occurred_at"))
-    return (f"*Last touch:* {escape(str(touch.get('detail') or touch.get('type')))}"
+    return (f"*Last touch:* {inert(touch.get('detail') or touch.get('type'))}"
             + (f" ({slack_date(at)})" if at else ""))
 
 
 def _next_step(context: dict[str, Any]) -> str:
     action = context.get("recommended_action") or {}
-    text = f"*Recommended next step:* {escape(str(action.get('next_step') or 'none'))}"
+    text = f"*Recommended next step:* {inert(action.get('next_step') or 'none')}"
     if action.get("message_angle"):
-        text += f"\n*Angle:* {escape(str(action['message_angle']))}"
+        text += f"\n*Angle:* {inert(action['message_angle'])}"
     asset = action.get("asset") or {}
     if asset.get("title"):
-        text += f"\n*Asset:* {escape(str(asset['title']))}"
+        text += f"\n*Asset:* {inert(asset['title'])}"
     return text

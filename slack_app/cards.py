@@ -6,7 +6,6 @@ update), so updates are idempotent and may run in any order: the last one shows 
 
 from __future__ import annotations
 
-import re
 from typing import Any
 
 from service.approvals import get_approval
@@ -15,8 +14,7 @@ from service.leads import get_lead
 from service.runtime import AppRuntime
 from slack_app import store
 from slack_app.blocks import CardFacts, approval_card
-
-_SLACK_USER = re.compile(r"[UW][A-Z0-9]{2,}")
+from slack_app.text import mention
 
 
 def load_approval(rt: AppRuntime, approval_id: str) -> dict[str, Any] | None:
@@ -67,4 +65,4 @@ def slack_user_for(rt: AppRuntime, key: str | None) -> str | None:
     member = rt.roster.find(key)
     if member is not None:
         return member.slack_id
-    return key if key and _SLACK_USER.fullmatch(key) else None
+    return key if mention(key) else None

@@ -21,7 +21,7 @@ from service.jobs import enqueue
 from service.runtime import AppRuntime
 from service.schemas import DecisionIn
 from slack_app import store
-from slack_app.blocks import as_datetime, slack_date, who
+from slack_app.blocks import conflict_message, forbidden_message, invalid_message
 
 log = logging.getLogger(__name__)
 
@@ -103,27 +103,32 @@ def record_decision_job(rt: AppRuntime, payload: dict[str, Any]) -> None:
     except NotFound:
         text = "This approval no longer exists (the lead may have been erased). Nothing changed."
     except InvalidInput as exc:  # the service's messages are written for people
-        text = f"That could not be recorded: {exc.message}"
+        text = invalid_message(exc.message)
     _tell(rt, payload, text)
 
 
 def resolve_actor(rt: AppRuntime, user_id: str) -> str:
-    """The roster key for a Slack user: the Slack id when the roster has it, else the email
-    Slack knows for that user when the roster has that (`users.info`), else the bare id."""
-    if rt.roster.find(user_id) is not None:
-        return user_id
+    """The roster key for a Slack user: the member listed with that Slack id; else, for members
+    listed without one, the member whose email Slack shows on the user's profile (`users.info`;
+    deleted users and bots never match); else the bare id, which no roster check accepts."""
+    member = rt.roster.by_slack_id(user_id)
+    if member is not None:
+        return member.key
+    if "@" in user_id:
+        return user_id  # already a roster key (a thread instruction, resolved by the web)
     from slack_sdk.errors import SlackClientError
 
     from slack_app.web import web_client
 
     try:
-        info = web_client(rt).users_info(user=user_id)
-        email = ((info.get("user") or {}).get("profile") or {}).get("email")
+        user = web_client(rt).users_info(user=user_id).get("user") or {}
     except SlackClientError:
         return user_id
-    if email and rt.roster.find(email) is not None:
-        return str(email)
-    return user_id
+    if user.get("deleted") or user.get("is_bot"):
+        return user_id
+    email = (user.get("profile") or {}).get("email")
+    member = rt.roster.for_slack_user(user_id, str(email) if email else None)
+    return member.key if member is not None else user_id
 
 
 def _tell(rt: AppRuntime, payload: dict[str, Any], text: str) -> None:
@@ -147,23 +152,13 @@ def conflict_text(rt: AppRuntime, approval_id: str, actor: str) -> str:
     except NotFound:
         return "This approval no longer exists (the lead may have been erased). Nothing changed."
     newest = store.latest_version(rt, approval["handoff_id"])
-    if approval["status"] == "superseded" or (newest and newest["version"] > approval["version"]):
-        newer = f"version {newest['version']}" if newest else "a newer version"
-        return (f"Version {approval['version']} was superseded by {newer}; decide on the newest "
-                "card. Nothing was changed.")
-    if approval["status"] == "revised":
-        return (f"Version {approval['version']} is being redrafted as you asked; the new version "
-                "will appear in the thread shortly. Nothing else was changed.")
-    decided_at = as_datetime(approval.get("decided_at"))
-    by = "you" if approval.get("decided_by") == actor else who(approval.get("decided_by"))
-    when = f" {slack_date(decided_at)}" if decided_at else ""
-    return f"This approval was already {approval['status']} by {by}{when}. Nothing was changed."
+    return conflict_message(approval, newest["version"] if newest else None, actor)
 
 
 def forbidden_text(rt: AppRuntime, approval_id: str) -> str:
+    """The refusal for a stranger, naming the assignee."""
     try:
         assignee = get_approval(rt, approval_id)["assignee"]
     except NotFound:
         assignee = None
-    return (f"Only the assignee ({who(assignee)}) or a manager can decide this approval. "
-            "Nothing was changed.")
+    return forbidden_message(assignee)

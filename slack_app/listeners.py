@@ -40,7 +40,6 @@ from slack_app.blocks import (
     edit_modal,
     escalate_modal,
     home_view,
-    message_text,
     parse_button_value,
     reject_modal,
 )
@@ -52,6 +51,7 @@ from slack_app.decisions import (
     forbidden_text,
 )
 from slack_app.decisions import resolve_actor as resolve_slack_actor
+from slack_app.text import message_text, plain
 
 log = logging.getLogger(__name__)
 
@@ -65,8 +65,9 @@ ACK_BUDGET_S = 2.0
 async def resolve_actor(rt: AppRuntime, client: AsyncWebClient, user_id: str) -> str:
     """The roster key for a Slack user (see `slack_app.decisions.resolve_actor`); the roster
     answers most clicks without a thread hop."""
-    if rt.roster.find(user_id) is not None:
-        return user_id
+    member = rt.roster.by_slack_id(user_id)
+    if member is not None:
+        return member.key
     return await asyncio.to_thread(resolve_slack_actor, rt, user_id)
 
 
@@ -149,7 +150,7 @@ def _field_errors(exc: ValidationError, blocks: dict[str, str]) -> dict[str, str
     for err in exc.errors():
         name = str(err["loc"][0]) if err.get("loc") else ""
         block = blocks.get(name) or next(iter(blocks.values()))
-        errors.setdefault(block, str(err["msg"]).removeprefix("Value error, ")[:150])
+        errors.setdefault(block, plain(str(err["msg"]).removeprefix("Value error, "), 150))
     return errors
 
 

@@ -32,7 +32,18 @@ from agent.support.summary import intent_label
 from service import conversations
 from service.errors import Conflict, Forbidden, NotFound, ServiceError
 from service.runtime import AppRuntime
-from slack_app.blocks import clip, escape, slack_date, who
+from slack_app.text import (
+    channel_link,
+    clip,
+    code,
+    context,
+    inert,
+    mrkdwn,
+    plain_text,
+    section,
+    slack_date,
+    who,
+)
 from slack_app.web import GONE_ERRORS, SlackCallFailed, call, dm_channel, web_client
 from store.tables import SupportMessage, SupportTransfer
 
@@ -42,20 +53,17 @@ ACTION_CLAIM = "support_claim"
 ACTION_RESOLVE = "support_resolve"
 ACTION_HAND_BACK = "support_hand_back"
 VIEW_HAND_BACK = "support_hand_back_modal"
-SECTION_LIMIT = 3000
 TRANSCRIPT_CHUNK = 2800
 _ROLE = {"customer": "Customer", "bot": "Bot", "agent": "Agent", "system": "System"}
 
 
 # -- Block Kit (pure) -------------------------------------------------------------------------
-
-def _section(text: str) -> dict[str, Any]:
-    return {"type": "section", "text": {"type": "mrkdwn", "text": clip(text, SECTION_LIMIT)}}
-
+# Customer text (names, messages, tickets, CRM facts) is hostile: it reaches Slack only through
+# `slack_app.text` (`inert` in mrkdwn, `plain_text` objects elsewhere).
 
 def _button(text: str, action_id: str, value: str, style: str | None = None) -> dict[str, Any]:
     element: dict[str, Any] = {"type": "button", "action_id": action_id, "value": value,
-                               "text": {"type": "plain_text", "text": text, "emoji": True}}
+                               "text": plain_text(text, 75, emoji=True)}  # our own words
     if style:
         element["style"] = style
     return element
@@ -63,19 +71,20 @@ def _button(text: str, action_id: str, value: str, style: str | None = None) -> 
 
 def _customer_text(package: WarmTransfer) -> str:
     c = package.customer
-    head = [escape(c.name or c.email or "Unknown customer")]
+    head = [inert(c.name or c.email or "Unknown customer")]
     if c.email and c.name:
-        head.append(escape(c.email))
+        head.append(inert(c.email))
     if c.company:
-        head.append(escape(c.company))
+        head.append(inert(c.company))
     facts = []
     if c.employees:
-        facts.append(f"{c.employees:,} employees" + (f" ({c.segment})" if c.segment else ""))
-    facts.append(f"plan: {escape(c.plan or 'unknown')}")
+        facts.append(f"{c.employees:,} employees" + (f" ({inert(c.segment)})" if c.segment
+                                                     else ""))
+    facts.append(f"plan: {inert(c.plan or 'unknown')}")
     value = {"high": ":star: high value", "standard": "standard value",
              "unknown": "value unknown (not in our records)"}[c.value]
     if c.value_reasons:
-        value += f" ({escape('; '.join(c.value_reasons))})"
+        value += f" ({inert('; '.join(c.value_reasons))})"
     facts.append(value)
     if c.account_owner:
         facts.append(f"account owner {who(c.account_owner)}")
@@ -83,24 +92,24 @@ def _customer_text(package: WarmTransfer) -> str:
         facts.append(f"{c.previous_transfers} earlier transfer(s)")
     lines = [f"*Customer*: {' · '.join(head)}", "• " + " · ".join(facts)]
     if c.open_tickets:
-        tickets = "; ".join(escape(str(t.get("subject") or "untitled")) for t in c.open_tickets)
+        tickets = "; ".join(inert(t.get("subject") or "untitled") for t in c.open_tickets)
         lines.append(f"• Open tickets ({len(c.open_tickets)}): {tickets}")
     else:
         lines.append("• Open tickets: none")
     if c.recent_activity:
         lines.append("• Recent activity: " + "; ".join(
-            escape(str(a.get("detail"))) for a in c.recent_activity[:3]))
+            inert(a.get("detail")) for a in c.recent_activity[:3]))
     return "\n".join(lines)
 
 
 def _tried_text(package: WarmTransfer) -> str:
     tried = package.bot_tried
     articles = tried.get("articles") or []
-    shown = ", ".join(f"“{escape(str(a.get('title')))}”"
-                      + (f" ×{a['times_shown']}" if a.get("times_shown", 1) > 1 else "")
+    shown = ", ".join(f"“{inert(a.get('title'))}”"
+                      + (f" ×{inert(a['times_shown'])}" if a.get("times_shown", 1) > 1 else "")
                       for a in articles) or "no article"
-    return (f"*What the bot already tried*: {tried.get('answers', 0)} answer(s), "
-            f"{tried.get('misses', 0)} question(s) it could not answer; showed {shown}.")
+    return (f"*What the bot already tried*: {inert(tried.get('answers', 0))} answer(s), "
+            f"{inert(tried.get('misses', 0))} question(s) it could not answer; showed {shown}.")
 
 
 def status_text(package: WarmTransfer) -> str:
@@ -112,7 +121,7 @@ def status_text(package: WarmTransfer) -> str:
         return f":white_check_mark: *Resolved* by {who(package.closed_by)}{when}."
     if package.status == "handed_back":
         when = f" {slack_date(package.closed_at)}" if package.closed_at else ""
-        note = f"\n> Note: {escape(package.note)}" if package.note else ""
+        note = "\n> Note: " + inert(package.note).replace("\n", "\n> ") if package.note else ""
         return f":leftwards_arrow_with_hook: *Handed back to the bot* by " \
                f"{who(package.closed_by)}{when}.{note}"
     if package.escalated_at:
@@ -122,6 +131,13 @@ def status_text(package: WarmTransfer) -> str:
            "person is coming."
 
 
+def _number(value: Any) -> str:
+    try:
+        return f"{float(value):+.2f}"
+    except (TypeError, ValueError):
+        return "?"
+
+
 def transfer_card(package: WarmTransfer) -> tuple[str, list[dict[str, Any]]]:
     """The card for one warm transfer, as it stands (buttons follow the status)."""
     customer = package.customer.name or package.customer.email or "a customer"
@@ -129,25 +145,23 @@ def transfer_card(package: WarmTransfer) -> tuple[str, list[dict[str, Any]]]:
     also = [TRIGGER_LABELS[t].lower() for t in trigger.get("also") or [] if t in TRIGGER_LABELS]
     sentiment = package.sentiment
     fields = [
-        f"*Trigger*\n{escape(str(trigger.get('label')))}: {escape(str(trigger.get('detail')))}"
+        f"*Trigger*\n{inert(trigger.get('label'))}: {inert(trigger.get('detail'))}"
         + (f"\n_also: {', '.join(also)}_" if also else ""),
-        f"*Sentiment*\n{sentiment.get('current', 0):+.2f} ({sentiment.get('trend')}), "
-        f"average {sentiment.get('average', 0):+.2f}",
-        f"*Intent*\n{escape(intent_label(package.intent))}",
+        f"*Sentiment*\n{_number(sentiment.get('current', 0))} "
+        f"({inert(sentiment.get('trend'))}), average {_number(sentiment.get('average', 0))}",
+        f"*Intent*\n{inert(intent_label(package.intent))}",
         f"*Waiting since*\n{slack_date(package.waiting_since)}",
     ]
-    steps = "\n".join(f"• {escape(s)}" for s in package.suggested_next_steps) or "• —"
+    steps = "\n".join(f"• {inert(s)}" for s in package.suggested_next_steps) or "• —"
     blocks: list[dict[str, Any]] = [
-        {"type": "header", "text": {"type": "plain_text", "emoji": True,
-                                    "text": clip(f"Warm transfer: {customer}", 150)}},
-        _section(f"*Summary*\n{escape(package.summary)}"),
-        {"type": "section", "fields": [{"type": "mrkdwn", "text": clip(f, 2000)}
-                                       for f in fields]},
-        _section(_customer_text(package)),
-        _section(_tried_text(package)),
-        _section(f"*Suggested next steps*\n{steps}\n*Suggested reply*\n>"
-                 + escape(package.suggested_reply).replace("\n", "\n>")),
-        _section(status_text(package)),
+        {"type": "header", "text": plain_text(f"Warm transfer: {customer}", 150)},
+        section(f"*Summary*\n{inert(package.summary)}"),
+        {"type": "section", "fields": [mrkdwn(f, 2000) for f in fields]},
+        section(_customer_text(package)),
+        section(_tried_text(package)),
+        section(f"*Suggested next steps*\n{steps}\n*Suggested reply*\n>"
+                + inert(package.suggested_reply).replace("\n", "\n>")),
+        section(status_text(package)),
     ]
     value = package.handoff_id
     if package.status == "waiting":
@@ -157,19 +171,20 @@ def transfer_card(package: WarmTransfer) -> tuple[str, list[dict[str, Any]]]:
         blocks.append({"type": "actions", "block_id": "support_actions", "elements": [
             _button("Resolve", ACTION_RESOLVE, value, "primary"),
             _button("Hand back to the bot", ACTION_HAND_BACK, value)]})
-    blocks.append({"type": "context", "elements": [{"type": "mrkdwn", "text": clip(
-        f"Handoff `{package.handoff_id}` · conversation `{escape(package.conversation_id)}` · "
-        f"policy {escape(package.policy_version or '?')} · the owner's replies in this thread "
-        "go to the customer", SECTION_LIMIT)}]})
-    text = (f"Warm transfer: {customer} ({TRIGGER_LABELS.get(str(trigger.get('reason')), '')})"
-            f" - {package.status.replace('_', ' ')}")
+    blocks.append(context(
+        f"Handoff {code(package.handoff_id)} · conversation "
+        f"{code(package.conversation_id)} · policy {inert(package.policy_version or '?')} · "
+        "the owner's replies in this thread go to the customer"))
+    reason = TRIGGER_LABELS.get(str(trigger.get("reason")), "")
+    text = clip(f"Warm transfer: {inert(customer)} ({reason}) - "
+                f"{package.status.replace('_', ' ')}", 3000)
     return text, blocks
 
 
 def transcript_line(line: TranscriptLine) -> str:
     role = _ROLE[line.role] + (f" {who(line.author)}" if line.role == "agent" and line.author
                                else "")
-    text = escape(line.text).replace("\n", "\n>")
+    text = inert(line.text).replace("\n", "\n>")
     return f"*{role}* {slack_date(line.at, '{time}')}\n>{text}"
 
 
@@ -188,18 +203,46 @@ def transcript_messages(lines: list[TranscriptLine]) -> list[str]:
     return out
 
 
+def escalation_notice(lead: str | None, waited_minutes: int | None) -> str:
+    """In the card's thread: the support lead (`lead`: Slack id or roster key) is called in."""
+    waited = f" for {waited_minutes} minutes" if waited_minutes is not None else ""
+    return (f":rotating_light: {who(lead)} nobody has claimed this conversation{waited}. "
+            "The customer was told we are escalating it to you.")
+
+
+def escalation_dm(package: WarmTransfer, channel: str | None, waited_minutes: int | None
+                  ) -> tuple[str, list[dict[str, Any]]]:
+    """The support lead's DM: an introduction, then the transfer card."""
+    text, blocks = transfer_card(package)
+    waited = f" for {waited_minutes} minutes" if waited_minutes is not None else ""
+    where = f" in {link}" if (link := channel_link(channel)) else ""
+    intro = section(f":rotating_light: An unclaimed warm transfer{where} has waited{waited}; "
+                    "it was escalated to you.")
+    return f"Escalated to you: {text}", [intro, *blocks]
+
+
+def refusal_text(exc: ServiceError) -> str:
+    """Why a support action changed nothing, in the clicker's terms."""
+    if isinstance(exc, conversations.AlreadyClaimed):
+        return f"This conversation is already claimed by {who(exc.owner)}. Nothing changed."
+    if isinstance(exc, NotFound):
+        return "This conversation no longer exists. Nothing changed."
+    message = inert(exc.message, 1000)
+    return f"{message[:1].upper()}{message[1:]}. Nothing changed."
+
+
 def hand_back_modal(handoff_id: str, channel: str | None, thread_ts: str | None
                     ) -> dict[str, Any]:
     return {
         "type": "modal", "callback_id": VIEW_HAND_BACK,
         "private_metadata": json.dumps({"handoff_id": handoff_id, "channel": channel,
                                         "thread_ts": thread_ts}),
-        "title": {"type": "plain_text", "text": "Hand back to the bot"},
-        "submit": {"type": "plain_text", "text": "Hand back"},
-        "close": {"type": "plain_text", "text": "Cancel"},
+        "title": plain_text("Hand back to the bot", 24),
+        "submit": plain_text("Hand back", 24),
+        "close": plain_text("Cancel", 24),
         "blocks": [{"type": "input", "block_id": "note", "optional": True,
-                    "label": {"type": "plain_text",
-                              "text": "Note for the record (not shown to the customer)"},
+                    "label": plain_text("Note for the record (not shown to the customer)",
+                                        2000),
                     "element": {"type": "plain_text_input", "action_id": "note",
                                 "multiline": True, "max_length": 2000}}],
     }
@@ -324,24 +367,18 @@ def escalate_slack(rt: AppRuntime, payload: dict[str, Any]) -> None:
     client = web_client(rt)
     lead = package.escalated_to
     lead_slack = slack_user_for(rt, lead)
-    waited = ""
+    waited = None
     if package.escalated_at:
-        minutes = round((package.escalated_at - package.waiting_since).total_seconds() / 60)
-        waited = f" for {minutes} minutes"
+        waited = round((package.escalated_at - package.waiting_since).total_seconds() / 60)
     channel, ts, _ = _location(rt, transfer_id)
     if channel and ts:
-        call(client.chat_postMessage, channel=channel, thread_ts=ts, text=(
-            f":rotating_light: {who(lead_slack or lead)} nobody has claimed this conversation"
-            f"{waited}. The customer was told we are escalating it to you."),
-            unfurl_links=False, unfurl_media=False)
-    if lead_slack:
-        text, blocks = transfer_card(package)
-        where = f" in <#{channel}>" if channel else ""
-        intro = _section(f":rotating_light: An unclaimed warm transfer{where} has waited"
-                         f"{waited}; it was escalated to you.")
-        call(client.chat_postMessage, channel=dm_channel(rt, client, lead_slack),
-             text=f"Escalated to you: {text}", blocks=[intro, *blocks],
+        call(client.chat_postMessage, channel=channel, thread_ts=ts,
+             text=escalation_notice(lead_slack or lead, waited),
              unfurl_links=False, unfurl_media=False)
+    if lead_slack:
+        text, blocks = escalation_dm(package, channel, waited)
+        call(client.chat_postMessage, channel=dm_channel(rt, client, lead_slack),
+             text=text, blocks=blocks, unfurl_links=False, unfurl_media=False)
     with rt.db.session() as session:
         session.execute(update(SupportTransfer).where(SupportTransfer.id == transfer_id)
                         .values(escalation_posted=True))
@@ -365,14 +402,6 @@ def _where(body: dict[str, Any]) -> tuple[str | None, str | None]:
     return channel, message.get("thread_ts") or message.get("ts")
 
 
-def _refusal(exc: ServiceError) -> str:
-    if isinstance(exc, conversations.AlreadyClaimed):
-        return f"This conversation is already claimed by {who(exc.owner)}. Nothing changed."
-    if isinstance(exc, NotFound):
-        return "This conversation no longer exists. Nothing changed."
-    return f"{exc.message[:1].upper()}{exc.message[1:]}. Nothing changed."
-
-
 def register_support(bolt: AsyncApp, rt: AppRuntime) -> None:
     """Attach the support listeners to `bolt`. Call it before the approval surface's
     `register()`: Bolt runs the first matching listener, and the approval `message` listener
@@ -389,7 +418,7 @@ def register_support(bolt: AsyncApp, rt: AppRuntime) -> None:
         try:
             await asyncio.to_thread(work, transfer_id, actor)
         except ServiceError as exc:
-            await ephemeral(client, channel, user, _refusal(exc), thread_ts)
+            await ephemeral(client, channel, user, refusal_text(exc), thread_ts)
         except Exception:
             log.exception("support action on %s failed", transfer_id)
             await ephemeral(client, channel, user, GENERIC_FAILURE, thread_ts)
@@ -439,7 +468,7 @@ def register_support(bolt: AsyncApp, rt: AppRuntime) -> None:
             await asyncio.to_thread(conversations.hand_back, rt, str(meta.get("handoff_id")),
                                     actor, note)
         except ServiceError as exc:
-            await ephemeral(client, meta.get("channel"), user, _refusal(exc),
+            await ephemeral(client, meta.get("channel"), user, refusal_text(exc),
                             meta.get("thread_ts"))
 
     async def in_transfer_thread(event: dict[str, Any]) -> bool:
@@ -477,7 +506,7 @@ def register_support(bolt: AsyncApp, rt: AppRuntime) -> None:
         except Forbidden:
             return  # a colleague talking in the thread; only the owner speaks to the customer
         except Conflict as exc:
-            await ephemeral(client, channel, user, _refusal(exc), thread_ts)
+            await ephemeral(client, channel, user, refusal_text(exc), thread_ts)
         except Exception:
             log.exception("relaying %s in %s to the customer failed", ts, channel)
             await asyncio.to_thread(release_delivery, rt, keys)

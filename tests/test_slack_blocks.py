@@ -15,12 +15,10 @@ from slack_app.blocks import (
     edit_modal,
     escalate_modal,
     home_view,
-    message_text,
     parse_button_value,
     reject_modal,
-    slack_date,
-    split_text,
 )
+from slack_app.text import message_text, slack_date, split_text
 from tests.fake_slack import all_text, buttons
 
 NOW = datetime(2026, 11, 18, 15, 0, tzinfo=UTC)
@@ -74,7 +72,7 @@ def test_pending_card_has_every_part_and_four_buttons() -> None:
     text, blocks = approval_card(CardFacts(approval(), LEAD, NOW))
     assert text == "Approval v1 for Ada Park · Acme: awaiting your decision"
     assert blocks[0] == {"type": "header", "text": {
-        "type": "plain_text", "text": "Ada Park · Acme — approval v1", "emoji": True}}
+        "type": "plain_text", "text": "Ada Park · Acme — approval v1", "emoji": False}}
     assert blocks[1]["text"]["text"].startswith(
         "*Band A* · score 70 · fit 100 (mid-market, in ICP) · route `hand_raise`")
     body = all_text(blocks)
