@@ -27,32 +27,28 @@ class WorkerMode(StrEnum):
     none = "none"
 
 
-def _limit_malloc_arenas(arenas: int = 2) -> None:
-    """glibc gives each busy thread its own malloc arena (up to 8 per core), and a threaded
-    Python process then holds on to memory it has freed in all of them. Two arenas keep the
-    server's resident memory near what it uses, at no measurable speed cost here (bench)."""
-    import ctypes
-    import sys
+def _limit_malloc_arenas() -> None:
+    from hitl.worker_process import limit_malloc_arenas
 
-    if sys.platform.startswith("linux"):
-        try:
-            m_arena_max = -8
-            ctypes.CDLL(None).mallopt(m_arena_max, arenas)
-        except (OSError, AttributeError):
-            pass
+    limit_malloc_arenas()
 
 
 def _freeze_startup_objects() -> None:
-    """Exempt what startup built (modules, classes, the app) from the cyclic garbage collector.
+    from hitl.worker_process import freeze_startup_objects
 
-    A full collection walks every tracked object; with the frameworks loaded that is ~100 ms
-    of a frozen event loop, and it struck in the middle of bursts of Slack clicks (the bench
-    caught 60-150 ms pauses in `hitl serve`). Those objects live as long as the process, so
-    scanning them again and again finds nothing (Python's documented `gc.freeze` use)."""
-    import gc
+    freeze_startup_objects()
 
-    gc.collect()
-    gc.freeze()
+
+def _claim(rt, *roles: str) -> list[Any]:  # type: ignore[no-untyped-def]
+    """One `hitl serve` / `hitl worker` per SQLite file (see store.db.ProcessLock): hold the
+    roles' locks for the life of this process, or exit naming the process that holds them."""
+    from store.db import DatabaseInUse
+
+    try:
+        return [lock for role in roles if (lock := rt.db.claim(role)) is not None]
+    except DatabaseInUse as exc:
+        typer.secho(str(exc), fg=typer.colors.RED, err=True)
+        raise typer.Exit(1) from None
 
 
 def _share_metrics_with_children() -> None:
@@ -120,22 +116,30 @@ def serve(
                     "(use `hitl serve --dev` for a loopback-only development server).",
                     fg=typer.colors.RED, err=True)
         raise typer.Exit(2)
-    import uvicorn
-
-    from api.app import create_app
-
     rt = _runtime(settings)
+    locks = _claim(rt, "server", *(("worker",) if worker is not WorkerMode.none else ()))
     rt.db.upgrade()
+    from service.readiness import Readiness
+
+    readiness = Readiness(rt.db)  # before any worker of ours can poll
     background: Any = None
     if worker is WorkerMode.process:
         from hitl.worker_process import WorkerProcesses
 
         background = WorkerProcesses(rt, worker_processes)
+        # Now, not in the app's lifespan: the child's imports and warm-up (the longer part of
+        # a start) run on the other core while this process imports the web stack.
+        background.start()
     elif worker is WorkerMode.inline:
         from service.worker import Worker
 
         background = Worker(rt)
-    application = create_app(rt, worker=background)
+    import uvicorn
+
+    from api.app import create_app
+
+    application = create_app(rt, worker=background, readiness=readiness)
+    application.state.process_locks = locks
     _freeze_startup_objects()
     uvicorn.run(application, host=host, port=port, log_level="info")
 
@@ -157,6 +161,7 @@ def worker_command(
                         "%(message)s")
     _limit_malloc_arenas()
     rt = _runtime(_settings())
+    locks = _claim(rt, "worker")  # noqa: F841  (held until the process ends)
     rt.db.upgrade()
     run_worker_forever(rt, threads, before_start=_freeze_startup_objects)
 

@@ -2,11 +2,18 @@
 
 from __future__ import annotations
 
+import errno
 import fcntl
+import json
 import os
+import re
+import socket
+import sys
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager, nullcontext
+from datetime import UTC, datetime
+from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
@@ -24,8 +31,11 @@ class Database:
         self.url = url
         parsed = make_url(url)
         self.is_sqlite = parsed.get_backend_name() == "sqlite"
+        self._schema_current = False
+        self.file: Path | None = None  # the SQLite file, when there is one
         if self.is_sqlite:
             db_file = parsed.database if parsed.database not in (None, "", ":memory:") else None
+            self.file = Path(db_file) if db_file else None
             if db_file:
                 Path(db_file).parent.mkdir(parents=True, exist_ok=True)
             self.engine: Engine = create_engine(
@@ -68,8 +78,30 @@ class Database:
         with self.write_lock or nullcontext(), self.engine.begin() as connection:
             yield connection
 
+    def schema_version(self) -> str | None:
+        """The migration the database is at (None before the first)."""
+        from sqlalchemy import inspect
+
+        with self.engine.connect() as connection:
+            if not inspect(connection).has_table("alembic_version"):
+                return None
+            return connection.execute(text("SELECT version_num FROM alembic_version")).scalar()
+
+    def schema_is_current(self) -> bool:
+        """True when the database is at the newest migration in store/migrations/versions.
+
+        Read without Alembic (half a second of imports at every start); once true, remembered."""
+        if not self._schema_current:
+            self._schema_current = self.schema_version() == migration_head()
+        return self._schema_current
+
     def upgrade(self) -> None:
-        """Bring the schema to the newest migration (serialised across replicas on PostgreSQL)."""
+        """Bring the schema to the newest migration (serialised across replicas on PostgreSQL).
+
+        A database already at the newest one is left alone without importing Alembic, so a
+        restart does not pay for it."""
+        if self.schema_is_current():
+            return
         from alembic import command
         from alembic.config import Config
 
@@ -80,6 +112,17 @@ class Database:
                 connection.execute(text("SELECT pg_advisory_xact_lock(74210001)"))
             config.attributes["connection"] = connection
             command.upgrade(config, "head")
+        self._schema_current = False  # read again next time: another writer may be newer
+
+    def claim(self, role: str, command: str | None = None) -> ProcessLock | None:
+        """Make this process the only `role` ("server" or "worker") on this SQLite file for as
+        long as it runs; raises `DatabaseInUse` naming the holder. PostgreSQL (any number of
+        replicas) and in-memory databases need no claim: None."""
+        if self.file is None:
+            return None
+        lock = ProcessLock(Path(f"{self.file}.{role}-lock"), role, self.file)
+        lock.acquire(command)
+        return lock
 
     def truncate_wal(self) -> None:
         """Fold the write-ahead log into the database and empty it (SQLite only), so data
@@ -98,6 +141,77 @@ class Database:
         self.engine.dispose()
         if self.write_lock is not None:
             self.write_lock.close()
+
+
+@lru_cache(maxsize=1)
+def migration_head() -> str | None:
+    """The newest revision in store/migrations/versions, read from the files' `revision` and
+    `down_revision` lines (the one revision no other revises); None if that is not one."""
+    revisions: set[str] = set()
+    revised: set[str] = set()
+    assignment = re.compile(r"^(revision|down_revision)\s*=\s*['\"]([^'\"]+)['\"]", re.M)
+    for path in (MIGRATIONS / "versions").glob("*.py"):
+        for name, value in assignment.findall(path.read_text(encoding="utf-8")):
+            (revisions if name == "revision" else revised).add(value)
+    heads = revisions - revised
+    return heads.pop() if len(heads) == 1 else None
+
+
+class DatabaseInUse(RuntimeError):
+    """Another process already serves (or works) this SQLite file; the message names it."""
+
+
+class ProcessLock:
+    """One process per role on a SQLite file: an exclusive `flock` of `<db>.<role>-lock`, held
+    until the process ends, with the holder (pid, command, since when) written into the file.
+
+    The kernel drops an flock with its process, however it ends (kill -9 included), so a stale
+    file never blocks a restart; the text is only read to name the holder. The descriptor is
+    not inherited (PEP 446), so children never hold the lock past their parent."""
+
+    def __init__(self, path: Path, role: str, database: Path) -> None:
+        self.path = path
+        self.role = role
+        self.database = database
+        self._fd: int | None = None
+
+    def acquire(self, command: str | None = None) -> None:
+        fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o600)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError as exc:
+            os.close(fd)
+            if exc.errno not in (errno.EWOULDBLOCK, errno.EAGAIN, errno.EACCES):
+                raise
+            raise DatabaseInUse(self._refusal()) from None
+        holder = {"pid": os.getpid(), "host": socket.gethostname(),
+                  "command": command or " ".join(["hitl", *sys.argv[1:]]),
+                  "since": datetime.now(UTC).isoformat(timespec="seconds")}
+        os.ftruncate(fd, 0)
+        os.pwrite(fd, json.dumps(holder).encode(), 0)
+        self._fd = fd
+
+    def holder(self) -> dict[str, Any]:
+        """What the current holder wrote (empty if it has not yet)."""
+        try:
+            found = json.loads(self.path.read_text(encoding="utf-8") or "{}")
+        except (OSError, ValueError):
+            return {}
+        return found if isinstance(found, dict) else {}
+
+    def _refusal(self) -> str:
+        h = self.holder()
+        who = (f"pid {h.get('pid', '?')} on {h.get('host', '?')} ({h.get('command', '?')}), "
+               f"since {h.get('since', '?')}") if h else "a process that has not said who it is"
+        return (f"another hitl {self.role} already uses the SQLite database {self.database}: "
+                f"{who}. One {self.role} per SQLite file: stop that one first, or point "
+                f"HITL_DATABASE_URL at another file (PostgreSQL takes any number of replicas). "
+                f"Lock file: {self.path}")
+
+    def release(self) -> None:
+        if self._fd is not None:
+            os.close(self._fd)  # closing the only descriptor drops the flock
+            self._fd = None
 
 
 class WriterLock:
