@@ -109,7 +109,9 @@ def create_app(rt: AppRuntime, *, worker: Any = None, readiness: Any = None) -> 
 
     @app.get("/metrics", tags=["ops"], response_class=PlainTextResponse)
     def metrics() -> PlainTextResponse:
-        return PlainTextResponse(rt.metrics.render(),
+        from service.stuck_work import render_stuck_work
+
+        return PlainTextResponse(rt.metrics.render() + render_stuck_work(rt),
                                  media_type="text/plain; version=0.0.4; charset=utf-8")
 
     def openapi() -> dict[str, Any]:

@@ -8,6 +8,7 @@ from typing import Annotated, Any
 
 import typer
 
+from hitl.ops_cli import jobs_app, outbox_app
 from service.support_cli import kb_app
 
 app = typer.Typer(
@@ -19,6 +20,8 @@ app = typer.Typer(
 db_app = typer.Typer(help="Database schema.", no_args_is_help=True)
 app.add_typer(db_app, name="db")
 app.add_typer(kb_app, name="kb")
+app.add_typer(outbox_app, name="outbox")
+app.add_typer(jobs_app, name="jobs")
 
 
 class WorkerMode(StrEnum):

@@ -252,7 +252,7 @@ def send_status_text(approval: dict[str, Any]) -> str:
     if status == "failed":
         outbox_id = approval.get("outbox_id") or ""
         return (f":x: Not sent, gave up: {detail or 'the mail server refused it'}. "
-                f"Retry with {code('hitl outbox retry ' + outbox_id)} once it is fixed.")
+                f"Retry with `hitl outbox retry {outbox_id}` once it is fixed.")
     return "The email is queued for sending (once, to the lead's address on record)."
 
 
@@ -262,8 +262,8 @@ def send_failed_text(approval: dict[str, Any], lead: dict[str, Any] | None) -> s
     outbox_id = approval.get("outbox_id") or ""
     return (f":x: The approved email to {inert(title)} was not sent: "
             f"{inert(clip(str(approval.get('send_detail') or 'the mail server refused it'), 500))}"
-            f". Fix the cause, then retry it with {code('hitl outbox retry ' + outbox_id)} "
-            f"(or POST /v1/outbox/{code(outbox_id)}/retry); it will still go out only once.")
+            f". Fix the cause, then retry it with `hitl outbox retry {outbox_id}` "
+            f"(or `POST /v1/outbox/{outbox_id}/retry`); it will still go out only once.")
 
 
 def outcome_text(approval: dict[str, Any], decision: dict[str, Any] | None) -> str | None:

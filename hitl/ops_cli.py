@@ -1,0 +1,141 @@
+"""`hitl outbox ...` and `hitl jobs ...`: stuck work, listed and retried from the command line.
+
+They read and write the store directly (the same service functions the API uses), so they work
+while the server is down; a running worker picks a retry up at its next poll.
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime
+from typing import Annotated, Any
+
+import typer
+
+outbox_app = typer.Typer(help="Approved emails: where each one stands, and retrying the stuck "
+                              "ones.", no_args_is_help=True)
+jobs_app = typer.Typer(help="Background work: what failed for good, and retrying it.",
+                       no_args_is_help=True)
+
+_SEND_STATUSES = ("queued", "retrying", "sent", "blocked", "failed")
+_JOB_STATUSES = ("queued", "retrying", "failed")
+
+
+def _runtime() -> Any:
+    from agent.policy import PolicyFileError
+    from hitl.settings import ConfigError, load_settings
+    from service.runtime import build_runtime
+
+    try:
+        rt = build_runtime(load_settings())
+    except (ConfigError, PolicyFileError) as exc:
+        typer.secho(str(exc), fg=typer.colors.RED, err=True)
+        raise typer.Exit(2) from None
+    rt.db.upgrade()
+    return rt
+
+
+def _when(value: datetime | None) -> str:
+    return value.strftime("%Y-%m-%d %H:%M") if value else "-"
+
+
+def _print_json(rows: Any) -> None:
+    typer.echo(json.dumps(rows, default=str, indent=2))
+
+
+def _fail(message: str, code: int = 1) -> None:
+    typer.secho(message, fg=typer.colors.RED, err=True)
+    raise typer.Exit(code)
+
+
+@outbox_app.command("list")
+def outbox_list(
+    status: Annotated[str | None, typer.Option(
+        help=f"Only this status: {', '.join(_SEND_STATUSES)}.")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Machine-readable output.")] = False,
+) -> None:
+    """Approved emails, oldest first, with why they are stuck and when they are tried next."""
+    if status is not None and status not in _SEND_STATUSES:
+        _fail(f"--status must be one of {', '.join(_SEND_STATUSES)}, got {status!r}", 2)
+    from service.outbox import list_outbox
+
+    rt = _runtime()
+    try:
+        rows = list_outbox(rt, status=status, limit=1000)  # type: ignore[arg-type]
+    finally:
+        rt.close()
+    if as_json:
+        _print_json(rows)
+        return
+    if not rows:
+        typer.echo("no messages" + (f" with status {status}" if status else ""))
+        return
+    for m in rows:
+        typer.echo(f"{m['outbox_id']}  {m['status']:9} to {m['to']}  tries {m['attempts']}  "
+                   f"next {_when(m['next_attempt_at'])}  approved {_when(m['created_at'])}")
+        if m["detail"]:
+            typer.echo(f"    {m['detail']}")
+
+
+@outbox_app.command("retry")
+def outbox_retry(outbox_id: Annotated[str, typer.Argument(help="The outbox_id to retry.")]
+                 ) -> None:
+    """Try a retrying or failed email again now (same message and Message-ID: still once)."""
+    from service.errors import ServiceError
+    from service.outbox import retry
+
+    rt = _runtime()
+    try:
+        view = retry(rt, outbox_id, actor="cli")
+    except ServiceError as exc:
+        _fail(exc.message)
+    finally:
+        rt.close()
+    typer.echo(f"{view['outbox_id']} will be tried again now by the worker "
+               f"(to {view['to']}, {view['attempts']} tries so far)")
+
+
+@jobs_app.command("list")
+def jobs_list(
+    status: Annotated[str, typer.Option(
+        help=f"One of {', '.join(_JOB_STATUSES)}.")] = "failed",
+    kind: Annotated[str | None, typer.Option(help="Only jobs of this kind.")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Machine-readable output.")] = False,
+) -> None:
+    """Background jobs (by default the ones parked after their retry budget)."""
+    if status not in _JOB_STATUSES:
+        _fail(f"--status must be one of {', '.join(_JOB_STATUSES)}, got {status!r}", 2)
+    from service.jobs import list_jobs
+
+    rt = _runtime()
+    try:
+        rows = list_jobs(rt.db, status=status, kind=kind, limit=1000)  # type: ignore[arg-type]
+    finally:
+        rt.close()
+    if as_json:
+        _print_json(rows)
+        return
+    if not rows:
+        typer.echo(f"no {status} jobs")
+        return
+    for j in rows:
+        typer.echo(f"{j['job_id']:>6}  {j['kind']:24} {j['status']:8} tries {j['attempts']}  "
+                   f"failing since {_when(j['failing_since'])}  failed {_when(j['failed_at'])}")
+        if j["last_error"]:
+            typer.echo(f"        {j['last_error'][:300]}")
+
+
+@jobs_app.command("retry")
+def jobs_retry(job_id: Annotated[int, typer.Argument(help="The job id to retry.")]) -> None:
+    """Make a parked job due now, with a fresh retry budget."""
+    from service.jobs import retry_now
+
+    rt = _runtime()
+    try:
+        view = retry_now(rt.db, job_id, now=rt.clock.now())
+    finally:
+        rt.close()
+    if view is None:
+        _fail(f"job {job_id} not found")
+        return
+    typer.echo(f"job {job_id} ({view['kind']}) is due now; a running worker takes it next")

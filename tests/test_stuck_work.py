@@ -1,0 +1,184 @@
+"""Stuck work is visible and retryable: job time budgets, parked jobs in the API, the CLI and
+/metrics, and a failed email told on the card and to the people who hold it."""
+
+from __future__ import annotations
+
+import random
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import pytest
+from sqlalchemy import select
+
+from service import jobs
+from store.tables import Job
+from tests.fake_slack import (  # noqa: F401  (the *_fixture names are fixtures)
+    all_text,
+    card_message,
+    fake_slack_fixture,
+    slack_settings_fixture,
+)
+from tests.flow import decide, pending_card
+
+
+def test_backoff_doubles_with_jitter_and_is_capped_at_fifteen_minutes() -> None:
+    rng = random.Random(7)
+    delays = [jobs.backoff(n, rng=rng) for n in range(1, 20)]
+    assert all(d <= timedelta(minutes=15) for d in delays)
+    assert delays[-1] >= timedelta(minutes=7.5)  # half fixed, half random at the cap
+    assert jobs.backoff(3, rng=rng) < jobs.backoff(8, rng=rng)
+    # Jitter: the same attempt does not always wait the same time.
+    assert len({jobs.backoff(10, rng=rng) for _ in range(5)}) > 1
+
+
+def _always_failing_worker(rt: Any, calls: list[int], *, fail: bool = True) -> Any:
+    from service.worker import Worker
+
+    def flaky(_: Any, payload: dict[str, Any]) -> None:
+        calls.append(payload["n"])
+        if fail and not payload.get("fixed"):
+            raise ConnectionError("the marketing system is down")
+
+    return Worker(rt, threads=1, handlers={"process_lead": flaky})
+
+
+def test_a_failing_job_retries_for_its_time_budget_then_is_parked_and_retryable(
+        client, rt, clock) -> None:
+    calls: list[int] = []
+    worker = _always_failing_worker(rt, calls)
+    try:
+        with rt.db.session() as session:
+            jobs.enqueue(session, "process_lead", {"n": 1}, now=clock.now())
+        started = clock.now()
+        while not client.get("/v1/jobs", params={"status": "failed"}).json():
+            worker.run_until_idle()
+            clock.advance(minutes=1)
+            assert clock.now() - started < timedelta(hours=2), "never parked"
+        # Default budget for our own work: 1 hour of failing, then parked (not 8 attempts).
+        assert timedelta(hours=1) <= clock.now() - started <= timedelta(hours=1, minutes=16)
+        assert len(calls) > 8
+        [parked] = client.get("/v1/jobs", params={"status": "failed"}).json()
+        assert parked["kind"] == "process_lead" and "marketing system is down" in \
+            parked["last_error"]
+        assert parked["failing_since"] is not None and parked["next_attempt_at"] is None
+        metrics = client.get("/metrics").text
+        assert 'hitl_jobs_parked{kind="process_lead"} 1.0' in metrics
+        assert 'hitl_jobs_failed_total{kind="process_lead"} 1.0' in metrics
+
+        # Parked work stays put until a person retries it.
+        clock.advance(hours=5)
+        before = len(calls)
+        worker.run_until_idle()
+        assert len(calls) == before
+
+        with rt.db.session() as session:
+            session.execute(Job.__table__.update().values(payload={"n": 1, "fixed": True}))
+        retried = client.post(f"/v1/jobs/{parked['job_id']}/retry")
+        assert retried.status_code == 200 and retried.json()["status"] == "queued"
+        worker.run_until_idle()
+        assert len(calls) == before + 1
+        with rt.db.session() as session:
+            assert session.scalars(select(Job)).all() == []
+        assert client.post("/v1/jobs/999999/retry").status_code == 404
+    finally:
+        worker.stop()
+
+
+def test_status_filters_are_validated(client) -> None:
+    assert client.get("/v1/jobs", params={"status": "stuck"}).status_code == 422
+    assert client.get("/v1/outbox", params={"status": "lost"}).status_code == 422
+    # Every stored approval status is a valid filter (reassigned used to be a 422).
+    for status in ("pending", "superseded", "reassigned"):
+        assert client.get("/v1/approvals", params={"status": status}).status_code == 200
+
+
+def test_outbox_metrics_show_depth_and_the_oldest_retry(client, worker, rt, clock,
+                                                        smtp_sink) -> None:
+    card = pending_card(client, worker)
+    smtp_sink.refuse_next(*["451 4.3.0 try again later"] * 3)
+    decide(client, card["approval_id"], action="approve", actor="U0REP0001")
+    worker.run_until_idle()
+    clock.advance(minutes=10)
+    text = client.get("/metrics").text
+    assert 'hitl_outbox_messages{status="retrying"} 1.0' in text
+    assert 'hitl_outbox_messages{status="sent"} 0.0' in text
+    assert "hitl_outbox_oldest_retrying_seconds 600.0" in text
+
+
+def test_the_cli_lists_and_retries_stuck_sends(client, worker, rt, clock, smtp_sink, settings,
+                                               monkeypatch) -> None:
+    from typer.testing import CliRunner
+
+    from hitl.cli import app
+
+    card = pending_card(client, worker)
+    smtp_sink.refuse_next("554 5.7.1 relay denied")
+    decide(client, card["approval_id"], action="approve", actor="U0REP0001")
+    worker.run_until_idle()
+    monkeypatch.setenv("HITL_DATABASE_URL", settings.database_url)
+    runner = CliRunner()
+    listed = runner.invoke(app, ["outbox", "list", "--status", "failed"])
+    assert listed.exit_code == 0, listed.output
+    [outbox_id] = [w for w in listed.output.split() if w.startswith("out_")]
+    assert "554" in listed.output and "relay denied" in listed.output
+    retried = runner.invoke(app, ["outbox", "retry", outbox_id])
+    assert retried.exit_code == 0 and "tried again now" in retried.output
+    # The CLI runs on the real clock; the test's worker catches up with it.
+    clock.advance(seconds=(datetime.now(UTC) - clock.now()).total_seconds() + 60)
+    worker.run_until_idle()
+    assert len(smtp_sink.messages) == 1
+    again = runner.invoke(app, ["outbox", "retry", outbox_id])
+    assert again.exit_code == 1 and "already sent" in again.output
+    bad = runner.invoke(app, ["outbox", "list", "--status", "lost"])
+    assert bad.exit_code == 2
+    assert runner.invoke(app, ["jobs", "list"]).output.strip() == "no failed jobs"
+
+
+@pytest.mark.usefixtures("fake_slack")
+class TestSlackSendStatus:
+    def test_a_retrying_send_shows_on_the_card(self, client, worker, rt, clock, fake_slack,
+                                               smtp_sink) -> None:
+        card = pending_card(client, worker)
+        smtp_sink.refuse_next("451 4.3.0 try again later")
+        decide(client, card["approval_id"], action="approve", actor="U0REP0001")
+        worker.run_until_idle()
+        text = all_text(card_message(rt, fake_slack, card["approval_id"])["blocks"])
+        assert "*Approved* by <@U0REP0001>" in text
+        assert "Not sent yet: waiting for the mail server since <!date^" in text
+        assert "next try <!date^" in text
+        clock.advance(minutes=5)
+        worker.run_until_idle()
+        text = all_text(card_message(rt, fake_slack, card["approval_id"])["blocks"])
+        assert ":email: Sent <!date^" in text and "waiting" not in text
+
+    def test_a_failure_for_good_is_on_the_card_and_dmed_to_owner_and_manager(
+            self, client, worker, rt, fake_slack, smtp_sink) -> None:
+        card = pending_card(client, worker)
+        smtp_sink.refuse_next("550 5.1.1 no such user")
+        decide(client, card["approval_id"], action="approve", actor="U0REP0001")
+        worker.run_until_idle()
+        text = all_text(card_message(rt, fake_slack, card["approval_id"])["blocks"])
+        assert ":x: Not sent, gave up:" in text and "550" in text
+        assert "hitl outbox retry out_" in text
+        dms = [c for c in fake_slack.calls("chat.postMessage")
+               if "was not sent" in (c.params.get("text") or "")]
+        assert {c.params["channel"] for c in dms} == {"D0REP0001", "D0MGR0001"}
+        assert all("550" in c.params["text"] for c in dms)
+
+    def test_a_send_blocked_after_approval_says_why(self, client, worker, rt, clock,
+                                                    fake_slack, smtp_sink) -> None:
+        from tests.conftest import event
+
+        card = pending_card(client, worker)
+        smtp_sink.refuse_next("451 4.3.0 try again later")
+        decide(client, card["approval_id"], action="approve", actor="U0REP0001")
+        worker.run_until_idle()
+        client.post("/v1/events", json=event("unsub-1", "unsubscribe", at=clock.now(),
+                                             lead={"email": "ada@acme.io"}))
+        clock.advance(minutes=5)
+        worker.run_until_idle()
+        assert smtp_sink.messages == []
+        view = client.get(f"/v1/approvals/{card['approval_id']}").json()
+        assert view["send_status"] == "blocked" and "unsubscribed" in view["send_detail"]
+        text = all_text(card_message(rt, fake_slack, card["approval_id"])["blocks"])
+        assert ":no_entry: Not sent:" in text and "unsubscribed" in text
