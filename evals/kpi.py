@@ -17,13 +17,14 @@ from collections import Counter, defaultdict
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal
 
 from sqlalchemy import MetaData, Table, func, inspect, select
 from sqlalchemy.orm import Session
 
 from evals.edits import EditPair, edit_summary, load_edit_pairs, normalized_edit_distance
 from evals.edits import word_edit_distance as _word_distance
+from service.lifecycle import SEND_STATUS
 
 if TYPE_CHECKING:
     from service.runtime import AppRuntime
@@ -94,6 +95,10 @@ class HandoffRecord:
     reason_code: str | None = None
     escalated: bool = False
     revised: bool = False
+    # The approved email's delivery (service.lifecycle.SEND_STATUS words); None if no email.
+    send_status: str | None = None
+    send_detail: str | None = None
+    outbox_id: str | None = None
     quick: bool = False
     edit_words: int | None = None
     edit_share: float | None = None
@@ -163,10 +168,16 @@ def load_records(session: Session, *, since: datetime | None, roster_names: dict
                 record.revised = True
             elif decision.action in ("approve", "edit", "reject"):
                 record.final_action, record.final_at = decision.action, at
+                # Credit goes to whoever decided (after an escalation, not the first holder).
+                record.rep = decision.actor
                 record.reason_code = (decision.payload or {}).get("reason_code")
                 message = sent.get(approval.id)
-                if message is not None and message.status == "sent":
-                    record.sent_at = _utc(message.sent_at)
+                if message is not None:
+                    record.send_status = SEND_STATUS.get(message.status, "failed")
+                    record.send_detail = message.status_detail
+                    record.outbox_id = message.id
+                    if message.status == "sent":
+                        record.sent_at = _utc(message.sent_at)
                 if decision.action == "approve":
                     waited = _seconds(_utc(approval.created_at), at)
                     record.quick = waited is not None and waited < QUICK_APPROVAL_S
@@ -182,12 +193,44 @@ def load_records(session: Session, *, since: datetime | None, roster_names: dict
     return records, pairs
 
 
+DecidedOutcome = Literal["approved", "edited", "rejected", "send_pending", "send_blocked",
+                         "send_failed"]
+
+
+def decided_outcome(record: HandoffRecord) -> DecidedOutcome:
+    """Where a decided handoff ended: its decision when the email went out (or none was due),
+    else where the approved email is stuck."""
+    if record.final_action == "reject":
+        return "rejected"
+    if record.send_status in ("queued", "retrying"):
+        return "send_pending"
+    if record.send_status == "blocked":
+        return "send_blocked"
+    if record.send_status == "failed":
+        return "send_failed"
+    return "approved" if record.final_action == "approve" else "edited"
+
+
+def stuck_sends(records: Sequence[HandoffRecord]) -> list[dict[str, Any]]:
+    """Approved emails that did not go out: what a manager should look at first."""
+    return [{"handoff_id": r.id, "lead_id": r.lead_id, "rep": r.rep, "status": r.send_status,
+             "detail": r.send_detail, "outbox_id": r.outbox_id,
+             "approved_at": r.final_at.isoformat() if r.final_at else None}
+            for r in records if r.final_action in ("approve", "edit")
+            and decided_outcome(r).startswith("send_")]
+
+
 def summarize(records: Sequence[HandoffRecord], now: datetime) -> dict[str, Any]:
     """The core numbers for any slice of handoffs."""
     decided = [r for r in records if r.final_action]
     acted = [r for r in records if r.first_decision_at is not None]
-    approved = [r for r in decided if r.final_action == "approve"]
-    edited = [r for r in decided if r.final_action == "edit"]
+    # Every decided handoff lands in exactly one share, so the shares add up to 100 %: an
+    # approval whose email is still retrying, was blocked after approval or failed is shown as
+    # such, not as "approved as-is".
+    outcome = Counter(decided_outcome(r) for r in decided)
+    approved = [r for r in decided if decided_outcome(r) == "approved"]
+    all_approvals = [r for r in decided if r.final_action == "approve"]
+    edited = [r for r in decided if decided_outcome(r) == "edited"]
     rejected = [r for r in decided if r.final_action == "reject"]
     sla = Counter(r.sla_status(now) for r in records)
 
@@ -211,12 +254,17 @@ def summarize(records: Sequence[HandoffRecord], now: datetime) -> dict[str, Any]
         "approved": len(approved), "edited": len(edited), "rejected": len(rejected),
         "pending": len(records) - len(decided),
         "sent": sum(1 for r in records if r.sent_at),
+        "send_pending": outcome["send_pending"], "send_blocked": outcome["send_blocked"],
+        "send_failed": outcome["send_failed"],
         "approve_as_is_rate": _rate(len(approved), len(decided)),
         "edit_rate": _rate(len(edited), len(decided)),
         "reject_rate": _rate(len(rejected), len(decided)),
+        "send_pending_rate": _rate(outcome["send_pending"], len(decided)),
+        "send_blocked_rate": _rate(outcome["send_blocked"], len(decided)),
+        "send_failed_rate": _rate(outcome["send_failed"], len(decided)),
         "escalation_rate": _rate(sum(r.escalated for r in acted), len(acted)),
         "revision_rate": _rate(sum(r.revised for r in acted), len(acted)),
-        "quick_approval_rate": _rate(sum(r.quick for r in approved), len(approved)),
+        "quick_approval_rate": _rate(sum(r.quick for r in all_approvals), len(all_approvals)),
         "sla_met": sla["met"], "sla_missed": sla["missed"], "sla_open": sla["open"],
         "sla_attainment": _rate(sla["met"], sla["met"] + sla["missed"]),
         "speed": speed,
@@ -472,6 +520,7 @@ def build_kpi_report(rt: AppRuntime, *, days: int | None = 90, weeks: int = 12,
                    "decided": overall["decided"], "sent": overall["sent"],
                    "pending_approvals_now": pending_now},
         "overall": overall,
+        "stuck_sends": stuck_sends(records),
         "rejections": [{"reason_code": k, "count": n, "share": _rate(n, rejected)}
                        for k, n in reasons.most_common()],
         "recycling": recycling,

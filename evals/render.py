@@ -312,6 +312,12 @@ def render_kpi_markdown(run: Mapping[str, Any]) -> str:
             f"{fmt_pct(o['edit_rate'])}** · rejected {fmt_pct(o['reject_rate'])} · escalated "
             f"{fmt_pct(o['escalation_rate'])}",
         ]
+        stuck = o["send_pending"] + o["send_blocked"] + o["send_failed"]
+        if stuck:
+            lines.append(
+                f"- **Approved but not sent: {stuck}** (retrying "
+                f"{fmt_pct(o['send_pending_rate'])} · blocked {fmt_pct(o['send_blocked_rate'])}"
+                f" · failed {fmt_pct(o['send_failed_rate'])}): `hitl outbox list`")
         if o["quick_approval_rate"]:
             lines.append(f"- {fmt_pct(o['quick_approval_rate'])} of as-is approvals came within "
                          "30 s of the card: check they are read, not rubber-stamped")

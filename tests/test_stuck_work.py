@@ -182,3 +182,59 @@ class TestSlackSendStatus:
         assert view["send_status"] == "blocked" and "unsubscribed" in view["send_detail"]
         text = all_text(card_message(rt, fake_slack, card["approval_id"])["blocks"])
         assert ":no_entry: Not sent:" in text and "unsubscribed" in text
+
+
+def _kpi_lead(i: int) -> dict[str, Any]:
+    return {"email": f"stuck{i}@company{i}.com", "first_name": f"Kim{i}", "last_name": "Lane",
+            "company": f"Company{i}", "title": "VP Operations", "domain": f"company{i}.com",
+            "country": "US", "employees": 800, "industry": "Software"}
+
+
+def _card_for(client: Any, worker: Any, clock: Any, i: int) -> dict[str, Any]:
+    from tests.conftest import hand_raise
+    from tests.flow import ingest
+
+    ingest(client, hand_raise(prefix=f"s{i}", lead=_kpi_lead(i), at=clock.now()))
+    worker.run_until_idle()
+    [card] = [c for c in client.get("/v1/approvals").json()
+              if c["draft"]["to"] == _kpi_lead(i)["email"]]
+    return card
+
+
+def test_the_report_shows_stuck_sends_its_shares_add_up_and_credit_the_decider(
+        client, worker, rt, clock, smtp_sink) -> None:
+    from evals.kpi import build_kpi_report
+    from evals.render import render_kpi_html, render_kpi_markdown
+
+    sent = _card_for(client, worker, clock, 0)
+    decide(client, sent["approval_id"], action="approve", actor=sent["assignee"])
+    worker.run_until_idle()
+    stuck = _card_for(client, worker, clock, 1)
+    smtp_sink.refuse_next("451 4.3.0 try again later")  # its next try is in the (frozen) future
+    decide(client, stuck["approval_id"], action="approve", actor=stuck["assignee"])
+    worker.run_until_idle()
+    rejected = _card_for(client, worker, clock, 2)
+    decide(client, rejected["approval_id"], action="reject", actor=rejected["assignee"],
+           reason_code="not_now")
+    escalated = _card_for(client, worker, clock, 3)
+    decide(client, escalated["approval_id"], action="escalate", actor=escalated["assignee"])
+    worker.run_until_idle()
+    [v2] = [c for c in client.get("/v1/approvals").json() if c["lead_id"] == escalated["lead_id"]]
+    decide(client, v2["approval_id"], action="approve", actor="U0MGR0001")
+    worker.run_until_idle()
+    assert len(smtp_sink.messages) == 2
+
+    run = build_kpi_report(rt, days=30)
+    o = run["overall"]
+    assert o["decided"] == 4
+    assert (o["approved"], o["send_pending"], o["rejected"]) == (2, 1, 1)
+    shares = ("approve_as_is_rate", "edit_rate", "reject_rate", "send_pending_rate",
+              "send_blocked_rate", "send_failed_rate")
+    assert sum(o[k] for k in shares) == pytest.approx(1.0, abs=0.001)
+    [row] = run["stuck_sends"]
+    assert row["lead_id"] == stuck["lead_id"] and row["status"] == "retrying"
+    assert "Approved but not sent: 1" in render_kpi_markdown(run)
+    assert "did not go out" in render_kpi_html(run)
+    reps = {r["key"]: r for r in run["breakdowns"]["rep"]}
+    # The manager who approved the escalated draft is credited with it, not the first holder.
+    assert reps["U0MGR0001"]["approved"] == 1
