@@ -11,7 +11,7 @@ from datetime import datetime
 from typing import Any
 
 from slack_app.blocks import as_datetime, signal_line
-from slack_app.text import code, inert, slack_date
+from slack_app.text import TEXT_LIMIT, clip, code, inert, slack_date
 
 QUESTION_WORDS = ("why", "what", "how", "when", "who", "which")
 _WORD = re.compile(r"[a-z']+")
@@ -62,7 +62,7 @@ def answer_question(text: str, context: dict[str, Any], *,
                      "_I can answer about the band and score, the signals, risks, source and "
                      "campaign, the last touch and the recommended next step. Anything else you "
                      "write here that is not a question is taken as a revision instruction._")
-    return "\n\n".join(dict.fromkeys(parts))
+    return clip("\n\n".join(dict.fromkeys(parts)), TEXT_LIMIT)
 
 
 def _band(context: dict[str, Any]) -> str:

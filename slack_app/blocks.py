@@ -252,7 +252,7 @@ def send_status_text(approval: dict[str, Any]) -> str:
     if status == "failed":
         outbox_id = approval.get("outbox_id") or ""
         return (f":x: Not sent, gave up: {detail or 'the mail server refused it'}. "
-                f"Retry with `hitl outbox retry {outbox_id}` once it is fixed.")
+                f"Retry with {code(f'hitl outbox retry {outbox_id}')} once it is fixed.")
     return "The email is queued for sending (once, to the lead's address on record)."
 
 
@@ -260,10 +260,10 @@ def send_failed_text(approval: dict[str, Any], lead: dict[str, Any] | None) -> s
     """The DM to the holder and a manager when an approved email failed for good."""
     title = lead_title(lead, approval.get("context") or {})
     outbox_id = approval.get("outbox_id") or ""
-    return (f":x: The approved email to {inert(title)} was not sent: "
+    return (f":x: The approved email to {inert(title, 300)} was not sent: "
             f"{inert(clip(str(approval.get('send_detail') or 'the mail server refused it'), 500))}"
-            f". Fix the cause, then retry it with `hitl outbox retry {outbox_id}` "
-            f"(or `POST /v1/outbox/{outbox_id}/retry`); it will still go out only once.")
+            f". Fix the cause, then retry it with {code(f'hitl outbox retry {outbox_id}')} "
+            f"(or {code(f'POST /v1/outbox/{outbox_id}/retry')}); it will still go out only once.")
 
 
 def outcome_text(approval: dict[str, Any], decision: dict[str, Any] | None) -> str | None:
@@ -400,8 +400,8 @@ def sla_escalation_text(lead: dict[str, Any] | None, previous: str | None,
     """Second breach, to the manager and on the old card: who holds the lead now."""
     lead = lead or {}
     name = " ".join(str(p) for p in (lead.get("first_name"), lead.get("last_name")) if p)
-    return (f":rotating_light: SLA missed twice on {inert(name or 'a lead')} "
-            f"({inert(lead.get('company') or 'unknown')}): reassigned from {who(previous)} to "
+    return (f":rotating_light: SLA missed twice on {inert(name or 'a lead', 300)} "
+            f"({inert(lead.get('company') or 'unknown', 300)}): reassigned from {who(previous)} to "
             f"{who(holder)} with a refreshed package.")
 
 

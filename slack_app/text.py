@@ -27,6 +27,8 @@ from datetime import UTC, datetime
 from typing import Any
 
 SECTION_LIMIT = 3000
+# A message's top-level text: Slack cuts at 40,000 characters; a notification shows far less.
+TEXT_LIMIT = 3000
 
 # Invisible characters that reorder or hide text (bidi embeddings, overrides, isolates and
 # marks; zero-width spaces and joiners; the BOM; Hangul fillers and the braille blank used to
@@ -48,7 +50,7 @@ _QUOTE = re.compile(r"(^|\n)([ \t]*)>", re.MULTILINE)
 # Broadcast words some clients and `link_names` turn into mentions: ＠ FULLWIDTH COMMERCIAL AT.
 _BROADCAST = re.compile(r"@(?=(?:here|channel|everyone)\b)", re.IGNORECASE)
 # `:name:` emoji codes (a fake :white_check_mark: "Approved"): ∶ RATIO for the opening colon.
-_EMOJI = re.compile(r":(?=[a-z0-9+\-'\u02cd]*[a-z][a-z0-9+\-'\u02cd]*:)", re.IGNORECASE)
+_EMOJI = re.compile(r":(?=[a-z0-9_+\-'\u02cd]*[a-z][a-z0-9_+\-'\u02cd]*:)", re.IGNORECASE)
 
 _SLACK_USER = re.compile(r"[UW][A-Z0-9]{2,}")
 _SLACK_CHANNEL = re.compile(r"[CDG][A-Z0-9]{2,}")
@@ -84,14 +86,19 @@ def inert(text: Any, limit: int | None = None) -> str:
     return clip(out, limit) if limit is not None else out
 
 
-_IDENTIFIER = re.compile(r"[A-Za-z0-9](?:[A-Za-z0-9_.\-]{0,78}[A-Za-z0-9])?")
+# Inside a code span Slack applies no formatting; only an edge `_*~` could still pair with one
+# outside the span, so only those (and every backtick, which would close it) are replaced.
+_EDGE_FORMATTING = re.compile(r"(?<![A-Za-z0-9])[_*~]|[_*~](?![A-Za-z0-9])")
 
 
 def code(value: Any) -> str:
-    """An identifier (a route, a reason code, an id) as inline code: shown as it is when it is
-    a plain identifier, else made `inert` (nothing can break out of the backticks)."""
-    text = clean(value)
-    return f"`{text if _IDENTIFIER.fullmatch(text) else inert(text)}`"
+    """Text as inline code (a route, a reason code, an id, a command to copy): shown as it is,
+    `snake_case` included, yet nothing in it can close the span, mention, link or format."""
+    text = clean(value).replace("\n", " ").replace("`", "\u02cb")
+    text = _EDGE_FORMATTING.sub(lambda m: m.group(0).translate(_FORMATTING), text)
+    text = _EMOJI.sub("\u2236", _BROADCAST.sub("\uff20", text))
+    text = text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+    return f"`{text}`"
 
 
 def clip(text: str, limit: int) -> str:

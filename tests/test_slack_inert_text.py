@@ -1,0 +1,401 @@
+"""Slack text is inert: every builder in `slack_app`, fed a lead and a customer whose every field
+is hostile, gives Slack no live mention, link, date, formatting trick or invisible character,
+and output that Slack's own SDK models accept. The enumeration is by introspection: a new public
+function in `slack_app` fails `test_every_function_is_a_covered_builder_or_says_why_not` until
+it gets a recipe below (or a reason it renders nothing)."""
+
+from __future__ import annotations
+
+import importlib
+import inspect
+import pkgutil
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import pytest
+from slack_sdk.models.blocks import Block
+from slack_sdk.models.views import View
+
+import slack_app
+from agent.support.models import CustomerFacts, TranscriptLine, WarmTransfer
+from service.conversations import AlreadyClaimed
+from service.errors import Conflict, Forbidden, InvalidInput, NotFound
+from slack_app import answers, blocks, support, text
+from tests.slack_oracle import HOSTILE, HOSTILE_ALL, invisible, mrkdwn_violations, violations
+
+NOW = datetime(2026, 11, 18, 15, 0, tzinfo=UTC)
+SUPPORT_CHANNEL = "C0SUPPORT1"
+STRINGS = (*HOSTILE, HOSTILE_ALL)
+
+
+# -- hostile inputs ------------------------------------------------------------------------------
+
+def lead(h: str) -> dict[str, Any]:
+    return {"lead_id": "lead_1", "first_name": h, "last_name": h, "email": h, "company": h,
+            "title": h}
+
+
+def context(h: str) -> dict[str, Any]:
+    signal = {"event_id": h, "type": h, "occurred_at": "2026-11-18T14:55:00Z", "detail": h}
+    return {"lead_id": "lead_1", "why_now": h, "top_signals": [signal, {**signal, "detail": None}],
+            "last_touch": signal, "source": h, "campaign": h,
+            "fit": {"score": h, "segment": h, "in_icp": True, "reasons": [h, h]},
+            "band": h, "score": h, "route": h,
+            "recommended_action": {"next_step": h, "message_angle": h,
+                                   "asset": {"title": h, "kind": h, "path": h}},
+            "risks": [{"code": h, "detail": h}, {"code": h}]}
+
+
+def approval(h: str, **overrides: Any) -> dict[str, Any]:
+    base = {"approval_id": "ap_1_v1", "lead_id": "lead_1", "handoff_id": "ho_1", "version": 2,
+            "assignee": "U0REP0001", "status": "pending",
+            "draft": {"channel": "email", "to": h, "subject": h, "body": h * 3,
+                      "source": "fallback", "note": h},
+            "context": context(h), "created_at": NOW - timedelta(hours=3),
+            "sla_due_at": NOW - timedelta(minutes=5), "decided_at": NOW,
+            "decided_by": "U0REP0001", "send_status": "queued", "send_detail": h,
+            "outbox_id": h, "sent_at": NOW, "failing_since": NOW, "next_attempt_at": NOW,
+            "request": {"escalation": {"by": "U0MGR0001", "from": h, "note": h}}}
+    base.update(overrides)
+    return base
+
+
+DECIDED = ("approved", "edited", "revised", "escalated", "rejected", "reassigned", "superseded")
+SEND_STATES = ("queued", "retrying", "sent", "blocked", "failed", "not_applicable")
+
+
+def decision(h: str) -> dict[str, Any]:
+    return {"action": "reject", "actor": "U0REP0001", "created_at": NOW,
+            "payload": {"reason_code": h, "note": h, "instruction": h, "subject": h, "body": h,
+                        "escalate_to": "U0MGR0001"}}
+
+
+def decided_approvals(h: str) -> list[dict[str, Any]]:
+    out = [approval(h, status=s) for s in DECIDED]
+    out += [approval(h, status="approved", send_status=s) for s in SEND_STATES]
+    out += [approval(h, status="rejected", decided_by=h), approval(h, assignee=h)]
+    return out
+
+
+def package(h: str, status: str = "waiting", **overrides: Any) -> WarmTransfer:
+    customer = CustomerFacts(
+        email=h, name=h, lead_id="lead_1", company=h, domain=h, title=h, employees=850,
+        segment=h, band=h, account_owner="U0REP0001", plan=h, value="high", value_reasons=[h],
+        open_tickets=[{"subject": h}, {"subject": None}], recent_activity=[{"detail": h}],
+        previous_transfers=2)
+    values: dict[str, Any] = dict(
+        handoff_id="wt_1", conversation_id=h, status=status, owner="U0SUP0001", summary=h,
+        trigger={"reason": "asked_for_human", "label": h, "detail": h,
+                 "also": ["churn_threat", h]},
+        intent=h, sentiment={"current": -0.5, "trend": h, "average": h}, customer=customer,
+        bot_tried={"answers": 1, "misses": h, "articles": [{"title": h, "times_shown": 2}]},
+        transcript=transcript(h), waiting_since=NOW - timedelta(minutes=20),
+        claimed_at=NOW, escalated_at=None, escalated_to="U0SUP0001", closed_at=NOW,
+        closed_by="U0SUP0001", note=h, suggested_next_steps=[h, h], suggested_reply=h,
+        policy_version=h)
+    values.update(overrides)
+    return WarmTransfer(**values)
+
+
+def transcript(h: str) -> list[TranscriptLine]:
+    return [TranscriptLine(role="customer", text=h, at=NOW),
+            TranscriptLine(role="bot", text=h, at=NOW),
+            TranscriptLine(role="agent", text=h, at=NOW, author="U0SUP0001"),
+            TranscriptLine(role="agent", text=h, at=NOW, author=h),
+            TranscriptLine(role="system", text=h, at=NOW)]
+
+
+QUESTIONS = ("why now?", "why this band and score?", "what are the risks?",
+             "when did the signals happen?", "where did they come from, which campaign?",
+             "when was the last touch?", "what should I recommend next?", "when is it due?",
+             "what?", "why")
+
+
+# -- recipes: every builder, called with every hostile string -------------------------------------
+
+Recipe = Callable[[str], list[Any]]
+
+RECIPES: dict[str, Recipe] = {
+    "blocks.approval_card": lambda h: [
+        blocks.approval_card(blocks.CardFacts(approval(h), lead(h), NOW)),
+        blocks.approval_card(blocks.CardFacts(approval(h), None, NOW)),
+        *[blocks.approval_card(blocks.CardFacts(a, lead(h), NOW, decision=decision(h)))
+          for a in decided_approvals(h)],
+        blocks.approval_card(blocks.CardFacts(approval(h), lead(h), NOW, newer_version=3,
+                                              newer_holder=h, newer_in_thread=False)),
+        blocks.approval_card(blocks.CardFacts(approval(h), lead(h), NOW, newer_version=3,
+                                              newer_holder="U0MGR0001")),
+    ],
+    "blocks.conflict_message": lambda h: [
+        blocks.conflict_message(a, v, actor) for a in [approval(h), *decided_approvals(h)]
+        for v in (None, 3) for actor in ("U0REP0001", h)],
+    "blocks.edit_modal": lambda h: [blocks.edit_modal(approval(h), "D0REP0001", "1.2")],
+    "blocks.reject_modal": lambda h: [blocks.reject_modal(approval(h), "D0REP0001")],
+    "blocks.escalate_modal": lambda h: [blocks.escalate_modal(approval(h), None)],
+    "blocks.erased_card": lambda h: [blocks.erased_card()],
+    "blocks.forbidden_message": lambda h: [blocks.forbidden_message(k)
+                                           for k in ("U0REP0001", h, None)],
+    "blocks.invalid_message": lambda h: [blocks.invalid_message(h)],
+    "blocks.history_messages": lambda h: blocks.history_messages(
+        lead(h), context(h)["top_signals"],
+        [{"approval": a, "decision": decision(h)} for a in decided_approvals(h)]
+        + [{"approval": approval(h), "decision": None}], total_signals=40),
+    "blocks.home_view": lambda h: [
+        blocks.home_view(h, [approval(h), approval(h, sla_due_at=None),
+                             approval(h, sla_due_at=NOW + timedelta(hours=1))], NOW,
+                         team=[approval(h)] * 120),
+        blocks.home_view(h, [], NOW), blocks.home_view(None, [], NOW)],
+    "blocks.outcome_text": lambda h: [blocks.outcome_text(a, decision(h))
+                                      for a in decided_approvals(h)],
+    "blocks.send_status_text": lambda h: [blocks.send_status_text(approval(h, send_status=s))
+                                          for s in SEND_STATES],
+    "blocks.send_failed_text": lambda h: [blocks.send_failed_text(approval(h), lead(h)),
+                                          blocks.send_failed_text(approval(h), None)],
+    "blocks.signal_line": lambda h: [blocks.signal_line(s) for s in context(h)["top_signals"]],
+    "blocks.sla_reminder_text": lambda h: [blocks.sla_reminder_text(k, d) for k in
+                                           ("U0REP0001", h) for d in (NOW, None)],
+    "blocks.sla_escalation_text": lambda h: [
+        blocks.sla_escalation_text(lead(h), "U0REP0001", "U0REP0002"),
+        blocks.sla_escalation_text(lead(h), h, h), blocks.sla_escalation_text(None, None, None)],
+    "blocks.sla_text": lambda h: [blocks.sla_text(d, NOW) for d in
+                                  (None, NOW - timedelta(hours=2), NOW + timedelta(days=3))],
+    "blocks.warnings": lambda h: blocks.warnings(approval(h), NOW),
+    "answers.answer_question": lambda h: [answers.answer_question(q, context(h), sla_due_at=d)
+                                          for q in QUESTIONS for d in (NOW, None)]
+    + [answers.answer_question(q, {}) for q in QUESTIONS],
+    "support.transfer_card": lambda h: [
+        support.transfer_card(package(h, s)) for s in
+        ("waiting", "claimed", "resolved", "handed_back")]
+    + [support.transfer_card(package(h, escalated_at=NOW))],
+    "support.status_text": lambda h: [
+        support.status_text(package(h, s, owner=o, closed_by=o)) for s in
+        ("waiting", "claimed", "resolved", "handed_back") for o in ("U0SUP0001", h)]
+    + [support.status_text(package(h, escalated_at=NOW, escalated_to=h))],
+    "support.transcript_line": lambda h: [support.transcript_line(x) for x in transcript(h)],
+    "support.transcript_messages": lambda h: support.transcript_messages(transcript(h) * 40),
+    "support.escalation_notice": lambda h: [support.escalation_notice(k, m) for k in
+                                            ("U0SUP0001", h, None) for m in (7, None)],
+    "support.escalation_dm": lambda h: [support.escalation_dm(package(h), c, 7) for c in
+                                        (SUPPORT_CHANNEL, h, None)],
+    "support.refusal_text": lambda h: [support.refusal_text(e) for e in (
+        AlreadyClaimed("U0SUP0001"), AlreadyClaimed(h), NotFound(h), Forbidden(h),
+        Conflict(h), InvalidInput(h))],
+    "support.hand_back_modal": lambda h: [support.hand_back_modal("wt_1", SUPPORT_CHANNEL, "1.2")],
+    # The primitives themselves, on hostile text.
+    "text.inert": lambda h: [text.inert(h), text.inert(h, 40), text.inert(h * 30, 2999)],
+    "text.code": lambda h: [text.code(h)],
+    "text.who": lambda h: [text.who(h), text.who("U0REP0001"), text.who(None)],
+    "text.section": lambda h: [text.section(text.inert(h * 400))],
+    "text.context": lambda h: [text.context(*[text.inert(h)] * 12)],
+    "text.mrkdwn": lambda h: [{"type": "section", "text": text.mrkdwn(text.inert(h))}],
+    "text.plain_text": lambda h: [{"type": "header", "text": text.plain_text(h, 150)}],
+    "text.plain_section": lambda h: [text.plain_section(h * 400)],
+    "text.mention": lambda h: [text.mention(h) or "", text.mention("U0REP0001")],
+    "text.channel_link": lambda h: [text.channel_link(h) or "",
+                                    text.channel_link(SUPPORT_CHANNEL)],
+    "text.slack_date": lambda h: [text.slack_date(NOW), text.slack_date(None),
+                                  text.slack_date(NOW.replace(tzinfo=None), "{time}")],
+    "text.duration": lambda h: [text.duration(s) for s in (30, 3 * 3600 + 300, 3 * 86400)],
+}
+
+# Builders that only load facts and hand them to a covered builder.
+DELEGATES: dict[str, str] = {
+    "cards.render": "blocks.approval_card",
+    "decisions.conflict_text": "blocks.conflict_message",
+    "decisions.forbidden_text": "blocks.forbidden_message",
+    "listeners.precheck": "decisions.forbidden_text",
+}
+
+# Public functions that give people no text: why each one is not a builder.
+NOT_BUILDERS: dict[str, str] = {
+    "answers.is_question": "classifies a thread reply",
+    "blocks.as_datetime": "parses a timestamp",
+    "blocks.button_value": "a button's value (JSON Slack sends back, never shown)",
+    "blocks.parse_button_value": "reads a button's value",
+    "blocks.modal_metadata": "a modal's private_metadata (never shown)",
+    "blocks.lead_title": "raw title text, shown only through inert/plain_text by the builders",
+    "cards.card_facts": "reads the facts a card renders",
+    "cards.load_approval": "store read",
+    "cards.load_lead": "store read",
+    "cards.slack_user_for": "a roster member's Slack id",
+    "decisions.decision_payload": "a job payload",
+    "decisions.queue_decisions": "enqueues jobs",
+    "decisions.record_decision_job": "I/O: posts conflict/forbidden/invalid texts (covered)",
+    "decisions.resolve_actor": "roster key of a Slack user",
+    "jobs.logged": "wraps a job handler",
+    "jobs.post_approval": "I/O: posts approval_card and history_messages",
+    "jobs.post_reply": "I/O: posts an answer_question text",
+    "jobs.redact_lead": "I/O: posts erased_card",
+    "jobs.redact_messages": "I/O: posts a constant notice",
+    "jobs.sla_escalation": "I/O: posts sla_escalation_text",
+    "jobs.sla_reminder": "I/O: posts sla_reminder_text",
+    "jobs.update_card": "I/O: posts approval_card",
+    "listeners.decision_in": "validates a decision",
+    "listeners.ephemeral": "I/O: posts texts built by the covered builders",
+    "listeners.queue_reply": "enqueues an answer_question text",
+    "listeners.record_decision": "enqueues a decision",
+    "listeners.register": "Bolt wiring",
+    "listeners.resolve_actor": "roster key of a Slack user",
+    "listeners.thread_reply": "I/O: queues answer_question texts",
+    "send_status.notify_send_failed": "I/O: posts send_failed_text",
+    "support.escalate_slack": "I/O: posts escalation_notice and escalation_dm",
+    "support.post_card": "I/O: posts transfer_card and transcript_messages",
+    "support.register_support": "Bolt wiring",
+    "support.relay": "I/O: posts transcript_line",
+    "support.update_card": "I/O: posts transfer_card",
+    "text.clean": "removes invisible characters (tested below)",
+    "text.plain": "clean + clip for plain_text (tested below)",
+    "text.clip": "shortens text (tested below)",
+    "text.split_text": "splits text for inputs and sections",
+    "text.message_text": "reads what a person typed in Slack (the other direction)",
+}
+# Modules with no text for people: Bolt/FastAPI wiring, Web API plumbing, store reads.
+NO_TEXT_MODULES = {"app", "web", "store", "message_log"}
+
+
+def _public_functions() -> list[str]:
+    names = []
+    for info in pkgutil.iter_modules(slack_app.__path__):
+        if info.name in NO_TEXT_MODULES:
+            continue
+        module = importlib.import_module(f"slack_app.{info.name}")
+        names += [f"{info.name}.{name}" for name, fn in inspect.getmembers(module,
+                                                                           inspect.isfunction)
+                  if fn.__module__ == module.__name__ and not name.startswith("_")]
+    return sorted(names)
+
+
+def test_every_function_is_a_covered_builder_or_says_why_not() -> None:
+    known = RECIPES.keys() | DELEGATES.keys() | NOT_BUILDERS.keys()
+    unclassified = [name for name in _public_functions() if name not in known]
+    assert not unclassified, (
+        f"new public functions in slack_app: {unclassified}. If one returns text, blocks or a "
+        "view, add a recipe to RECIPES (hostile input in every field); otherwise say why in "
+        "NOT_BUILDERS.")
+    stale = sorted(known - set(_public_functions()))
+    assert not stale, f"classified functions that no longer exist: {stale}"
+    assert all(target in RECIPES or target in DELEGATES for target in DELEGATES.values())
+
+
+# -- the walk -----------------------------------------------------------------------------------
+
+def _outputs(produced: list[Any]) -> list[tuple[str, Any]]:
+    """Each output as (kind, payload): `text` (a top-level message text), `blocks`, `view`."""
+    out: list[tuple[str, Any]] = []
+    for item in produced:
+        if item is None:
+            continue
+        if isinstance(item, tuple):  # (fallback text, blocks)
+            out += [("text", item[0]), ("blocks", item[1])]
+        elif isinstance(item, str):
+            out.append(("text", item))
+        elif isinstance(item, list):
+            out += _outputs(item)
+        elif item.get("type") in ("modal", "home"):
+            out.append(("view", item))
+        else:
+            out.append(("blocks", [item]))
+    return out
+
+
+@pytest.mark.parametrize("name", sorted(RECIPES))
+def test_builder_output_is_inert_for_every_hostile_string(name: str) -> None:
+    for hostile in STRINGS:
+        outputs = _outputs(RECIPES[name](hostile))
+        assert outputs, f"{name} produced nothing"
+        for kind, payload in outputs:
+            found = violations(payload, channels=[SUPPORT_CHANNEL])
+            assert not found, f"{name}({hostile!r}) {kind}: {found[:5]}"
+
+
+@pytest.mark.parametrize("name", sorted(RECIPES))
+def test_builder_output_is_valid_block_kit(name: str) -> None:
+    """Slack's SDK models accept every block and view (lengths, counts, element kinds)."""
+    for kind, payload in _outputs(RECIPES[name](HOSTILE_ALL * 20)):
+        if kind == "view":
+            View(**payload).validate_json()
+            assert len(payload["blocks"]) <= (100 if payload["type"] == "home" else 100)
+        elif kind == "blocks":
+            assert len(payload) <= 50
+            for block in payload:
+                Block.parse(block).validate_json()
+        else:
+            assert len(payload) <= 40_000
+
+
+def test_hostile_text_is_shown_not_lost() -> None:
+    """Inert is not blank: what the lead wrote is still readable on the card."""
+    card_text, card = blocks.approval_card(blocks.CardFacts(
+        approval("Ada <!channel> & *Co*", draft={"to": "ada@acme.io", "subject": "Hi",
+                                                  "body": "Body <@U0ADMIN>"}),
+        lead("Ada"), NOW))
+    texts = [b["text"]["text"] for b in card if b.get("text")]
+    assert texts[0] == "Ada Ada · Ada — approval v2"
+    assert "*Why now*\nAda &lt;!channel&gt; &amp; \u2217Co\u2217" in texts
+    assert "Body <@U0ADMIN>" in texts  # the draft body in plain_text: exactly what is sent
+    assert card_text == "Approval v2 for Ada Ada · Ada: awaiting your decision"
+
+
+def test_the_apps_own_mentions_and_dates_stay_live() -> None:
+    line = blocks.outcome_text(approval("x", status="escalated", decided_by="U0REP0001"),
+                               decision("x"))
+    assert line is not None
+    assert line.startswith(":arrow_up: *Escalated* by <@U0REP0001> <!date^")
+    assert "\n<@U0MGR0001> holds it now." in line
+    notice = support.escalation_notice("U0SUP0001", 12)
+    assert notice.startswith(":rotating_light: <@U0SUP0001> nobody has claimed")
+    _, dm = support.escalation_dm(package("x"), SUPPORT_CHANNEL, 12)
+    assert f"in <#{SUPPORT_CHANNEL}> has waited for 12 minutes" in dm[0]["text"]["text"]
+
+
+# -- the primitives ------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("hostile", STRINGS)
+def test_inert_leaves_no_live_markup(hostile: str) -> None:
+    assert mrkdwn_violations(text.inert(hostile)) == []
+    assert invisible(text.plain(hostile)) == []
+
+
+def test_inert_escapes_exactly_what_slack_asks() -> None:
+    assert text.inert("a & b < c > d") == "a &amp; b &lt; c &gt; d"
+    assert text.inert("&lt;!here&gt;") == "&amp;lt;!here&amp;gt;"  # shown as typed, not decoded
+    assert text.inert("<<!here>>") == "&lt;&lt;!here&gt;&gt;"
+    assert text.inert("*b* _i_ ~s~ `c`") == "\u2217b\u2217 \u02cdi\u02cd \u223cs\u223c \u02cbc\u02cb"
+    assert text.inert("> q\n  >> r\nmid > x") == "\u203a q\n  \u203a&gt; r\nmid &gt; x"
+    assert text.inert(":tada: at 10:30") == "\u2236tada: at 10:30"
+    assert text.inert("@here @Channel ada@acme.io") == "\uff20here \uff20Channel ada@acme.io"
+    assert text.inert("\u202eevil\u2066x\u2069 a\u200bb\ufeff\u00ad") == "evilx ab"
+    assert text.inert("line\r\nbreak\u2028tab\tend\x00\x1b") == "line\nbreak\ntab end"
+    assert text.inert(None) == ""
+
+
+def test_plain_keeps_markup_but_drops_invisibles() -> None:
+    assert text.plain("<!channel> *b*\u202e\u200b") == "<!channel> *b*"
+    assert text.plain("x" * 100, 10) == "x" * 9 + "…"
+    assert text.plain_text(":tada:")["emoji"] is False
+
+
+def test_clip_never_cuts_an_escape_or_a_token() -> None:
+    escaped = text.inert("ab<<<<")  # ab&lt;&lt;&lt;&lt;
+    for limit in range(3, len(escaped)):
+        clipped = text.clip(escaped, limit)
+        assert len(clipped) <= limit
+        assert mrkdwn_violations(clipped) == [], (limit, clipped)
+    dated = "due " + text.slack_date(NOW)
+    for limit in range(5, len(dated)):
+        assert "<" not in text.clip(dated, limit)
+
+
+def test_code_shows_identifiers_as_they_are_and_nothing_else() -> None:
+    assert text.code("hand_raise") == "`hand_raise`"
+    assert text.code("_x_") == "`\u02cdx\u02cd`"
+    assert text.code("hitl outbox retry ob_1") == "`hitl outbox retry ob_1`"
+    assert text.code("a`<!here>`b") == "`a\u02cb&lt;!here&gt;\u02cbb`"
+
+
+def test_mentions_only_for_ids() -> None:
+    assert text.who("U0REP0001") == "<@U0REP0001>"
+    assert text.who("riley_rep@example.com") == "riley\u02cdrep@example.com"
+    assert text.who("<@U0ADMIN>") == "&lt;@U0ADMIN&gt;"
+    assert text.mention("U0ADMIN>|x") is None and text.channel_link("C1<!here>") is None
