@@ -20,6 +20,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from agent.models import Asset, ContextPackage, Draft, LeadProfile, TopSignal
 from prompts import DRAFT_TEMPLATES, OFFLINE_DRAFT_TEMPLATES, prompt_set_version, render
+from tools.email import clean_header_text
 
 if TYPE_CHECKING:
     import httpx
@@ -191,7 +192,8 @@ class OfflineDrafter:
             done = "; ".join(style.applied)
             note = (f"{OFFLINE_NOTE}: {done + '; ' if done else ''}instruction noted for the rep "
                     "(an offline draft can't follow free-form instructions fully)")
-        return Draft(to=lead.email, subject=subject[:MAX_SUBJECT_CHARS], body=body,
+        return Draft(to=lead.email, subject=clean_header_text(subject, MAX_SUBJECT_CHARS),
+                     body=body,
                      source="offline", note=note,
                      prompt_version=prompt_set_version(*OFFLINE_DRAFT_TEMPLATES))
 
@@ -209,10 +211,12 @@ def check_draft_text(text: DraftText, *, lead: LeadProfile, allowed_text: str) -
 
     `allowed_text` is the package as JSON: a link in the draft must appear there verbatim.
     """
-    subject, body = text.subject.strip(), text.body.strip()
+    # One header line, whatever the model wrote: a CR/LF or U+2028 becomes a space, so a
+    # "\r\nBcc: ..." can never become a header (and the address in it is caught below).
+    subject, body = clean_header_text(text.subject, limit=10 * MAX_SUBJECT_CHARS), text.body.strip()
     if not subject or not body:
         raise DraftRejected("empty subject or body")
-    if "\n" in subject or len(subject) > MAX_SUBJECT_CHARS:
+    if len(subject) > MAX_SUBJECT_CHARS:
         raise DraftRejected("subject too long")
     if len(body) > MAX_BODY_CHARS:
         raise DraftRejected("body too long")

@@ -35,6 +35,17 @@ def _csv_row(row: dict[str, str]) -> dict[str, Any]:
 
 
 def read_events(path: Path) -> list[EventIn]:
+    """Every event of a JSONL or CSV file, validated as `POST /v1/events` validates them (lead
+    emails by service/addresses.py), or EventFileError listing the problems: all or nothing."""
+    try:
+        return _read_events(path)
+    except (UnicodeDecodeError, csv.Error) as exc:
+        # A hostile or mis-saved file is a clear refusal, not a traceback.
+        raise EventFileError(f"{path}: not a readable UTF-8 event file ({exc}); nothing was "
+                             "ingested") from None
+
+
+def _read_events(path: Path) -> list[EventIn]:
     problems: list[str] = []
     events: list[EventIn] = []
     with path.open(newline="", encoding="utf-8") as handle:

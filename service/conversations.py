@@ -7,12 +7,20 @@ and the worker (timers) drive the conversation graph and the warm transfer.
   atomically first (a conditional UPDATE: of concurrent claimers exactly one wins).
 - `escalate_unclaimed` is the delayed job the transfer queued: nobody claimed in time, so the
   support lead is alerted and the customer is told honestly.
+
+A conversation belongs to its customer: the first message fixes the owner (its
+`customer.email`, or nobody) and hands out a conversation token, stored only as a hash. A later
+message must come from the same email (compared in canonical form) or carry the token; anything
+else is refused with one fixed 409 that says nothing about the conversation.
 """
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import logging
 import re
+import secrets
 import time
 import uuid
 from collections.abc import Iterator
@@ -20,7 +28,7 @@ from contextlib import contextmanager
 from datetime import timedelta
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, EmailStr, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 from sqlalchemy import delete, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
@@ -29,6 +37,7 @@ from agent.policy import Member
 from agent.support.models import WarmTransfer
 from agent.support.summary import suggested_reply
 from prompts import render
+from service.addresses import AddressError, LeadAddress, lead_address, same_address
 from service.errors import Conflict, Forbidden, InvalidInput, NotFound
 from service.jobs import enqueue, insert_ignoring_conflicts
 from service.leads import audit
@@ -36,6 +45,7 @@ from service.runtime import AppRuntime
 from service.support import support, support_lead
 from service.support_port import StoreSupportPort, line, transcript
 from store.tables import SupportConversation, SupportMessage, SupportTransfer
+from tools.email import clean_body
 
 log = logging.getLogger(__name__)
 
@@ -45,6 +55,18 @@ CONVERSATION_ID_PATTERN = CONVERSATION_ID.pattern
 TURN_LEASE = timedelta(seconds=120)
 TURN_WAIT_S = 15.0
 MAX_AGENT_TEXT = 4000
+
+
+# One answer for every refused author, whoever owns the conversation and whatever its state.
+NOT_YOURS = ("this conversation belongs to the customer who started it: send their email or "
+             "the conversation token, or start a new conversation with a new id")
+
+
+class NotYourConversation(Conflict):
+    """A message from someone other than the conversation's customer (409, nothing leaked)."""
+
+    def __init__(self) -> None:
+        super().__init__(NOT_YOURS)
 
 
 class AlreadyClaimed(Conflict):
@@ -58,10 +80,19 @@ class AlreadyClaimed(Conflict):
 # -- inputs -----------------------------------------------------------------------------------
 
 class CustomerIn(BaseModel):
-    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+    # No whitespace stripping before the address rule: "a@x.io\r\n" is refused, not trimmed.
+    model_config = ConfigDict(extra="forbid")
 
-    email: EmailStr | None = None
+    email: LeadAddress | None = Field(None, max_length=320)
     name: str | None = Field(None, max_length=200)
+
+    @field_validator("name")
+    @classmethod
+    def _one_line(cls, value: str | None) -> str | None:
+        value = (value or "").strip()
+        if any(c in "\r\n\x00" for c in value):
+            raise ValueError("must be one line of text")
+        return value or None
 
 
 class CustomerMessageIn(BaseModel):
@@ -71,13 +102,65 @@ class CustomerMessageIn(BaseModel):
 
     text: str = Field(min_length=1, max_length=4000)
     customer: CustomerIn | None = None
+    token: str | None = Field(
+        None, min_length=1, max_length=128,
+        description="The conversation token from the first message's answer: proof of being "
+                    "the conversation's customer when the message carries no email")
 
     @field_validator("text")
     @classmethod
     def _not_blank(cls, value: str) -> str:
         if not value.strip():
             raise ValueError("text must not be blank")
-        return value.strip()
+        return clean_body(value.strip())
+
+
+def _token_hash(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+def token_matches(stored_hash: str | None, token: str | None) -> bool:
+    """Whether `token` is the conversation token whose hash is `stored_hash` (constant time)."""
+    if not stored_hash or not token:
+        return False
+    return hmac.compare_digest(_token_hash(token), stored_hash)
+
+
+def conversation_token_ok(rt: AppRuntime, conversation_id: str, token: str | None) -> bool:
+    """Whether `token` proves its holder is the customer of `conversation_id` (for any
+    customer-side route; False for an unknown conversation, so existence is not revealed)."""
+    if not CONVERSATION_ID.match(conversation_id):
+        return False
+    with rt.db.read() as session:
+        stored = session.scalar(select(SupportConversation.token_hash)
+                                .where(SupportConversation.id == conversation_id))
+    return token_matches(stored, token)
+
+
+def _started(session: Session, conversation: SupportConversation) -> bool:
+    """Whether a first message fixed the owner (conversations older than the tokens have
+    messages but no token hash)."""
+    return conversation.token_hash is not None or session.scalar(
+        select(SupportMessage.id).where(SupportMessage.conversation_id == conversation.id)
+        .limit(1)) is not None
+
+
+def _check_author(conversation: SupportConversation, message: CustomerMessageIn) -> None:
+    """Refuse a later message that does not come from the conversation's customer."""
+    email = message.customer.email if message.customer is not None else None
+    if message.token is not None:
+        # A token, when given, must be the right one, whatever email comes with it.
+        if token_matches(conversation.token_hash, message.token):
+            return
+        raise NotYourConversation
+    owner = conversation.customer_email
+    if owner is None:
+        if email is None:  # an anonymous conversation, an anonymous message: nothing to prove
+            return
+        raise NotYourConversation
+    if email is not None and (email == owner or same_address(email, owner)):
+        return
+    raise NotYourConversation
 
 
 def _check_id(conversation_id: str) -> None:
@@ -125,21 +208,30 @@ def _turn_lease(rt: AppRuntime, conversation_id: str) -> Iterator[None]:
 
 
 def _store_customer_message(rt: AppRuntime, conversation_id: str,
-                            message: CustomerMessageIn) -> int:
+                            message: CustomerMessageIn) -> tuple[int, str | None]:
+    """Store the message; the conversation token when this is the first message, else None.
+    Raises NotYourConversation (nothing written) when the author is not the customer."""
     now = rt.clock.now()
     services = support(rt)
+    token: str | None = None
+    email = message.customer.email if message.customer is not None else None
     with rt.db.session() as session:
         conversation = session.get(SupportConversation, conversation_id)
         assert conversation is not None  # created by the lease
-        new = session.scalar(select(SupportMessage.id).where(
-            SupportMessage.conversation_id == conversation_id).limit(1)) is None
-        if message.customer is not None:
-            # The first address given identifies the customer; a later, different one is ignored
-            # rather than letting a message re-point the conversation at someone else's account.
-            if message.customer.email and not conversation.customer_email:
-                conversation.customer_email = str(message.customer.email).lower()
-            if message.customer.name and not conversation.customer_name:
-                conversation.customer_name = message.customer.name
+        new = not _started(session, conversation)
+        if new:
+            # The first message fixes the owner (its email, or nobody) and gets the token.
+            token = secrets.token_urlsafe(32)
+            conversation.token_hash = _token_hash(token)
+            conversation.customer_email = email
+        else:
+            _check_author(conversation, message)
+            if email and conversation.customer_email is None:
+                # Proven by the token: an anonymous conversation learns its customer's address.
+                conversation.customer_email = email
+        if message.customer is not None and message.customer.name \
+                and not conversation.customer_name:
+            conversation.customer_name = message.customer.name
         if conversation.status == "resolved":
             conversation.status = "bot"
             conversation.epoch += 1
@@ -161,7 +253,16 @@ def _store_customer_message(rt: AppRuntime, conversation_id: str,
         session.flush()
         message_id = row.id
     services.metrics.messages.labels("customer").inc()
-    return message_id
+    return message_id, token
+
+
+def _refuse_strangers(rt: AppRuntime, conversation_id: str, message: CustomerMessageIn) -> None:
+    """The ownership check before queueing for the conversation's lease, so a stranger never
+    holds (or waits on) it; `_store_customer_message` checks again under the lease."""
+    with rt.db.read() as session:
+        conversation = session.get(SupportConversation, conversation_id)
+        if conversation is not None and _started(session, conversation):
+            _check_author(conversation, message)
 
 
 def post_message(rt: AppRuntime, conversation_id: str, message: CustomerMessageIn
@@ -169,15 +270,18 @@ def post_message(rt: AppRuntime, conversation_id: str, message: CustomerMessageI
     """Store a customer message and let the conversation graph answer, hand off or relay it.
 
     Returns `{"reply", "status", "handoff_id"}`: the bot's reply (None while a person owns the
-    conversation), the conversation's status after this message, and the open transfer's id.
+    conversation), the conversation's status after this message, and the open transfer's id;
+    on the conversation's first message also `conversation_token` (shown once, never stored).
+    Raises NotYourConversation (409) for a message from anyone but the conversation's customer.
     """
     _check_id(conversation_id)
     if len(message.text) > support(rt).policy.max_message_chars:
         raise InvalidInput(f"text is longer than {support(rt).policy.max_message_chars} "
                            "characters", field="text")
     services = support(rt)
+    _refuse_strangers(rt, conversation_id, message)
     with _turn_lease(rt, conversation_id):
-        message_id = _store_customer_message(rt, conversation_id, message)
+        message_id, token = _store_customer_message(rt, conversation_id, message)
         port = StoreSupportPort(rt, services)
         services.graph.invoke({"conversation_id": conversation_id, "message_id": message_id},
                               _config(conversation_id), context=port)
@@ -188,7 +292,11 @@ def post_message(rt: AppRuntime, conversation_id: str, message: CustomerMessageI
                                .where(SupportMessage.source_key == f"bot:{message_id}"))
         open_transfer = conversation.transfer_id \
             if conversation.status in ("waiting_for_human", "human") else None
-        return {"reply": reply, "status": conversation.status, "handoff_id": open_transfer}
+        answer: dict[str, Any] = {"reply": reply, "status": conversation.status,
+                                  "handoff_id": open_transfer}
+    if token is not None:
+        answer["conversation_token"] = token
+    return answer
 
 
 def _member_name(rt: AppRuntime, key: str | None) -> str | None:
@@ -196,11 +304,15 @@ def _member_name(rt: AppRuntime, key: str | None) -> str | None:
     return member.name if member else key
 
 
-def get_conversation(rt: AppRuntime, conversation_id: str) -> dict[str, Any]:
+def get_conversation(rt: AppRuntime, conversation_id: str, *, token: str | None = None
+                     ) -> dict[str, Any]:
+    """The conversation as the API shows it. With `token` (a customer-side read) a wrong or
+    missing token is the same NotFound as an unknown id: nothing says the id exists."""
     _check_id(conversation_id)
     with rt.db.session() as session:
         conversation = session.get(SupportConversation, conversation_id)
-        if conversation is None:
+        if conversation is None or (
+                token is not None and not token_matches(conversation.token_hash, token)):
             raise NotFound(f"conversation {conversation_id} not found")
         messages = transcript(session, conversation_id)
         owned = conversation.status in ("waiting_for_human", "human")
@@ -452,7 +564,10 @@ def escalate_unclaimed(rt: AppRuntime, handoff_id: str) -> bool:
 
 def erase_customer(rt: AppRuntime, email: str, *, actor: str) -> int:
     """Delete every support conversation of `email` (messages, transfers, checkpoints)."""
-    email = email.strip().lower()
+    try:
+        email = lead_address(email)
+    except AddressError:  # not a valid address today; an older row may still hold it as given
+        email = email.strip().lower()
     with rt.db.session() as session:
         ids = list(session.scalars(select(SupportConversation.id)
                                    .where(SupportConversation.customer_email == email)))

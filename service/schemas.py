@@ -10,6 +10,8 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validat
 
 from agent.models import EventType
 from agent.policy import REASON_CODES, ReasonCode
+from service.addresses import LeadAddress
+from tools.email import MAX_SUBJECT_CHARS, clean_body, header_text_problem
 
 FORMS = ("demo", "contact", "pricing", "trial", "content", "newsletter")
 MAX_BATCH = 1000
@@ -25,7 +27,8 @@ def _clean(value: str | None) -> str | None:
 class LeadIn(BaseModel):
     model_config = ConfigDict(extra="ignore", str_max_length=500)
 
-    email: str = Field(max_length=320)
+    # One rule for every entry (service/addresses.py): one bare address, canonical form.
+    email: LeadAddress = Field(max_length=320)
     first_name: str | None = None
     last_name: str | None = None
     company: str | None = None
@@ -35,15 +38,6 @@ class LeadIn(BaseModel):
     employees: int | None = Field(None, ge=0, le=10_000_000)
     industry: str | None = None
     timezone: str | None = None
-
-    @field_validator("email")
-    @classmethod
-    def _email_shape(cls, value: str) -> str:
-        value = value.strip().lower()
-        local, at, domain = value.rpartition("@")
-        if not at or not local or not domain or any(c.isspace() for c in value):
-            raise ValueError("must be an email address like name@company.com")
-        return value
 
     @field_validator("first_name", "last_name", "company", "title", "industry", "domain")
     @classmethod
@@ -142,7 +136,7 @@ class DecisionIn(BaseModel):
 
     action: DecisionAction
     actor: str = Field(min_length=1, max_length=320)
-    subject: str | None = Field(None, max_length=300, validate_default=True)
+    subject: str | None = Field(None, max_length=MAX_SUBJECT_CHARS, validate_default=True)
     body: str | None = Field(None, max_length=20_000, validate_default=True)
     instruction: str | None = Field(None, max_length=2_000, validate_default=True)
     reason_code: ReasonCode | None = Field(None, validate_default=True)
@@ -155,6 +149,10 @@ class DecisionIn(BaseModel):
     def _subject(cls, value: str | None, info: ValidationInfo) -> str | None:
         if info.data.get("action") == "edit" and value is not None and not value.strip():
             raise ValueError("must not be empty when given for edit")
+        # Refused here, before anything is recorded: "\r\nBcc: ..." must never reach SMTP.
+        problem = header_text_problem(value) if value is not None else None
+        if problem:
+            raise ValueError(problem)
         return value
 
     @field_validator("body")
@@ -162,13 +160,21 @@ class DecisionIn(BaseModel):
     def _body(cls, value: str | None, info: ValidationInfo) -> str | None:
         if info.data.get("action") == "edit" and not (value and value.strip()):
             raise ValueError("is required for edit (the text to send)")
-        return value
+        return clean_body(value) if value is not None else None
 
     @field_validator("instruction")
     @classmethod
     def _instruction(cls, value: str | None, info: ValidationInfo) -> str | None:
         if info.data.get("action") == "revise" and not (value and value.strip()):
             raise ValueError("is required for revise (what to change)")
+        return value
+
+    @field_validator("actor", "instruction", "escalate_to", "note")
+    @classmethod
+    def _no_nul(cls, value: str | None) -> str | None:
+        # NUL is never meant, and PostgreSQL cannot store it (a 500 instead of a 422).
+        if value is not None and "\x00" in value:
+            raise ValueError("contains a NUL character")
         return value
 
     @field_validator("reason_code")

@@ -108,7 +108,10 @@ def test_a_resolved_conversation_reopens_with_the_bot(support_client: Any, suppo
 
 def test_the_first_email_identifies_the_customer(support_client: Any, support_rt: Any) -> None:
     say(support_client, "hello", email="ada@acme.io", name="Ada")
-    say(support_client, "hello again", email="mallory@evil.example.com", name="Mallory")
+    refused = support_client.post("/v1/conversations/conv-1/messages", json={
+        "text": "hello again", "customer": {"email": "mallory@evil.example.com",
+                                            "name": "Mallory"}})
+    assert refused.status_code == 409  # tests/test_conversation_ownership.py has the rest
     customer = conversation(support_client)["customer"]
     assert customer == {"email": "ada@acme.io", "name": "Ada"}
 

@@ -93,6 +93,11 @@ def support_worker_fixture(worker: Any) -> Any:
 
 
 def say(client: Any, text: str, conversation: str = "conv-1", **customer: Any) -> dict[str, Any]:
+    """Post as a widget backend does: the customer named on a conversation's first message is
+    sent again with every later one (the conversation belongs to that email)."""
+    known: dict[str, dict[str, Any]] = client.__dict__.setdefault("_customers", {})
+    customer = customer or known.get(conversation, {})
+    known.setdefault(conversation, customer)
     body: dict[str, Any] = {"text": text}
     if customer:
         body["customer"] = customer

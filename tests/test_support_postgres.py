@@ -38,6 +38,7 @@ def replicas(tmp_path: Path, postgres_url: str, clock: Any, support_kb: Any
 
 
 def _say(rt: Any, text: str, **customer: Any) -> dict[str, Any]:
+    customer = customer or {"email": "ada@acme.io"}  # the conversation's owner, every message
     return service.post_message(rt, "pg-1", CustomerMessageIn.model_validate(
         {"text": text, **({"customer": customer} if customer else {})}))
 

@@ -1,21 +1,28 @@
-"""Support conversations (customer side) and warm-transfer packages: two resources, one router
-each. Mounted under `/v1` behind the bearer token like every `/v1/*` router."""
+"""Support conversations (customer side) and warm-transfer packages, mounted under `/v1`.
+
+`router` and `handoffs_router` sit behind the bearer token like every `/v1/*` router.
+`customer_router` (reading a conversation) is mounted without it and checks for itself: the API
+token, or the conversation's own token (`?token=`), which customer-side widgets hold instead.
+"""
 
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Path
-from pydantic import BaseModel
+from fastapi import APIRouter, Depends, Path, Query, Response
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from pydantic import BaseModel, Field
 
 from agent.support.models import WarmTransfer
-from api.deps import RuntimeDep
+from api.deps import RuntimeDep, require_token
 from service import conversations
 from service.conversations import CONVERSATION_ID_PATTERN, CustomerMessageIn
 
 router = APIRouter(prefix="/conversations", tags=["conversations"])
+customer_router = APIRouter(prefix="/conversations", tags=["conversations"])
 handoffs_router = APIRouter(prefix="/handoffs", tags=["handoffs"])
+_bearer = HTTPBearer(auto_error=False, description="HITL_API_TOKEN")
 
 Status = Literal["bot", "waiting_for_human", "human", "resolved"]
 ConversationId = Path(pattern=CONVERSATION_ID_PATTERN, max_length=64,
@@ -26,6 +33,9 @@ class MessageReply(BaseModel):
     reply: str | None
     status: Status
     handoff_id: str | None
+    conversation_token: str | None = Field(
+        None, description="Only in the answer to a conversation's first message: the secret "
+                          "that reads it (`GET ...?token=`). Shown once, stored only hashed.")
 
 
 class MessagePublic(BaseModel):
@@ -52,19 +62,51 @@ class ConversationPublic(BaseModel):
     updated_at: datetime
 
 
-@router.post("/{conversation_id}/messages", response_model=MessageReply)
+@router.post("/{conversation_id}/messages", response_model=MessageReply,
+             response_model_exclude_unset=True,
+             responses={409: {"description": "The conversation belongs to another customer "
+                                             "(or an earlier message is still being answered)"}})
 def post_message(message: CustomerMessageIn, rt: RuntimeDep,
                  conversation_id: str = ConversationId) -> dict[str, Any]:
     """A customer message: the bot answers from the knowledge base, or hands the conversation
     to a person (then `reply` tells the customer so, and `handoff_id` names the transfer), or,
-    while a person owns it, stays silent (`reply` is null) and passes the message on."""
+    while a person owns it, stays silent (`reply` is null) and passes the message on.
+
+    The first message's `customer.email` owns the conversation, and its answer carries the
+    `conversation_token`. Later messages must give the same email or the `token`; any other
+    author gets a 409 that says nothing about the conversation."""
     return conversations.post_message(rt, conversation_id, message)
 
 
-@router.get("/{conversation_id}", response_model=ConversationPublic)
-def get_conversation(rt: RuntimeDep, conversation_id: str = ConversationId) -> dict[str, Any]:
-    """The conversation's status, owner and every message (customer, bot, agent, system)."""
-    return conversations.get_conversation(rt, conversation_id)
+def _reader_token(
+    rt: RuntimeDep,
+    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
+    token: Annotated[str | None, Query(min_length=1, max_length=128,
+                                       description="The conversation token (customer side)")
+                     ] = None,
+) -> str | None:
+    """The conversation token of a customer-side read, or None after the API token checked
+    out (a dependency, so it runs before the path is validated: no token, no answer)."""
+    if token is not None:
+        return token
+    require_token(rt, credentials)
+    return None
+
+
+@customer_router.get("/{conversation_id}", response_model=ConversationPublic,
+                     responses={404: {"description": "Unknown id, or a wrong token"}})
+def get_conversation(rt: RuntimeDep, response: Response,
+                     token: Annotated[str | None, Depends(_reader_token)],
+                     conversation_id: str = ConversationId) -> dict[str, Any]:
+    """The conversation's status, owner and every message (customer, bot, agent, system).
+
+    Readable with the API bearer token, or with `?token=<conversation_token>` alone; a wrong
+    token is a 404 exactly like an unknown id."""
+    if token is not None:
+        # A secret in the URL: keep the answer out of shared caches and browser history stores.
+        response.headers["Cache-Control"] = "no-store"
+        response.headers["Referrer-Policy"] = "no-referrer"
+    return conversations.get_conversation(rt, conversation_id, token=token)
 
 
 @handoffs_router.get("/{handoff_id}", response_model=WarmTransfer)

@@ -3,7 +3,8 @@
 Revision ID: 0009
 Revises: 0008
 """
-from alembic import op  # noqa: F401
+import sqlalchemy as sa
+from alembic import op
 
 revision = "0009"
 down_revision = "0008"
@@ -12,8 +13,12 @@ depends_on = None
 
 
 def upgrade() -> None:
-    pass
+    # Nullable: conversations started before this revision have no token; their first
+    # customer email (customer_email) still owns them.
+    with op.batch_alter_table("support_conversations") as batch:
+        batch.add_column(sa.Column("token_hash", sa.String(length=64), nullable=True))
 
 
 def downgrade() -> None:
-    pass
+    with op.batch_alter_table("support_conversations") as batch:
+        batch.drop_column("token_hash")
