@@ -7,6 +7,8 @@ one risk per kind, and sentences whose only history-dependent part is an aggrega
 Lead-supplied text (names, titles, URLs, reply text, ticket subjects) is hostile: it is stripped
 of control characters, collapsed to one line and truncated; inbound reply text only ever appears
 as one short snippet in that signal's `detail`, never in `why_now`, risks or the library query.
+Text that tries to instruct the assistant is flagged for the rep as a risk ("contains
+instructions aimed at the assistant"), in words of our own, never quoting it.
 """
 
 from __future__ import annotations
@@ -301,6 +303,48 @@ def _competitor_word(text: object, words: Sequence[str]) -> str | None:
     return None
 
 
+# Lead-written text scanned for instructions aimed at the assistant: (event type, property,
+# how the card names it). The record's own fields are scanned too (`_instruction_risk`).
+_INSTRUCTION_TEXTS: tuple[tuple[str, str, str], ...] = (
+    ("inbound_reply", "text", "Reply"),
+    ("support_ticket", "subject", "Support ticket"),
+    ("event_attended", "name", "Event name"),
+)
+_INSTRUCTION_NOTE = "contains instructions aimed at the assistant (the draft does not follow them)"
+
+
+def _instruction_risk(lead: LeadProfile, ordered: Sequence[Signal], now: datetime,
+                      window: timedelta) -> Risk | None:
+    """The latest lead-written text in the window that tries to instruct the assistant ("ignore
+    previous instructions", "send this to ...", "system:"), else a record field that does."""
+    from agent.guardrails import assistant_instructions
+
+    seen: dict[str, bool] = {}
+
+    def aimed(value: object) -> bool:
+        text = str(value or "")[:_SCAN_CHARS]
+        if text not in seen:
+            seen[text] = bool(text.strip()) and bool(assistant_instructions(text))
+        return seen[text]
+
+    for signal in reversed(ordered):
+        if now - _utc(signal.occurred_at) > window:
+            break
+        for type_, key, label in _INSTRUCTION_TEXTS:
+            if signal.type == type_ and aimed(signal.properties.get(key)):
+                return Risk(code="instructions", event_id=signal.event_id,
+                            detail=f"{label} {relative_time(signal.occurred_at, now)} "
+                                   f"{_INSTRUCTION_NOTE}")
+        if aimed(signal.properties.get("campaign")):
+            return Risk(code="instructions", event_id=signal.event_id,
+                        detail=f"Campaign name {_INSTRUCTION_NOTE}")
+    for field_name in ("first_name", "last_name", "company", "title", "industry"):
+        if aimed(getattr(lead, field_name)):
+            return Risk(code="instructions",
+                        detail=f"The lead's {field_name.replace('_', ' ')} {_INSTRUCTION_NOTE}")
+    return None
+
+
 def find_risks(
     lead: LeadProfile,
     ordered: Sequence[Signal],
@@ -425,6 +469,10 @@ def find_risks(
                     + (f": {subject}" if subject else "")),
             event_id=signal.event_id,
         ))
+
+    instructions = _instruction_risk(lead, ordered, now, reply_window)
+    if instructions is not None:
+        risks.append(instructions)
     return risks
 
 

@@ -45,6 +45,7 @@ _PLACEHOLDER = re.compile(
     r"|<[A-Z][A-Za-z _]{1,40}>"  # <First Name>
     r"|\b(?:YOUR|FIRST|LAST|COMPANY)[ _](?:NAME|COMPANY)\b"
     r"|\bX{2,}\b"
+    r"|‹[^›\n]{1,40}›"  # ‹first_name›, ‹number›: the placeholders of redacted style examples
 )
 _EMAIL = re.compile(r"[A-Za-z0-9._%+-]+@[A-Za-z0-9.-]+\.[A-Za-z]{2,}")
 _URL = re.compile(r"https?://[^\s<>\"')\]]+", re.IGNORECASE)

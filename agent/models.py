@@ -128,7 +128,7 @@ class Risk(BaseModel):
     model_config = ConfigDict(frozen=True)
 
     code: Literal["negative_ticket", "open_ticket", "unsubscribed", "no_consent", "competitor",
-                  "suppressed", "frequency_cap"]
+                  "suppressed", "frequency_cap", "instructions"]
     detail: str
     event_id: str | None = None
 

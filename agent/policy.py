@@ -157,6 +157,27 @@ class Risks(_Frozen):
     competitor_words: list[str]
 
 
+class ContentRules(_Frozen):
+    """What a draft may carry besides the lead's own details ([content] in the policy file)."""
+
+    # Links (and bare domains) a draft may contain: these domains and their subdomains, e.g.
+    # the vendor's sites and where the content library lives. Empty: no links at all.
+    allowed_link_domains: list[str] = []
+
+    @field_validator("allowed_link_domains")
+    @classmethod
+    def _domains(cls, values: list[str]) -> list[str]:
+        cleaned = []
+        for value in values:
+            domain = value.strip().rstrip(".").lower()
+            if (not domain or "." not in domain or "://" in domain
+                    or any(ch in domain for ch in "/@ :?#*")):
+                raise ValueError(f"{value!r} is not a domain name (write \"vendor.example\", "
+                                 "no scheme, path or wildcard)")
+            cleaned.append(domain)
+        return cleaned
+
+
 class Policy(_Frozen):
     version: str = Field(min_length=1)
     changelog: list[str] = []
@@ -172,6 +193,7 @@ class Policy(_Frozen):
     dispositions: dict[ReasonCode, DispositionRule]
     risks: Risks
     rescue: Rescue = Rescue()
+    content: ContentRules = ContentRules()
     # The [support] table, validated by agent.support.policy (the support bot's own model).
     support: dict[str, Any] = {}
 

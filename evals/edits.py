@@ -2,10 +2,11 @@
 change most often.
 
 A pair is a draft (the approval's subject and body) and what the rep sent instead (the `edit`
-decision's subject and body). Before patterns are counted, the lead's name, company and email and
-the rep's name are replaced by placeholders, so "Hi Ada" -> "Dear Ada" and "Hi Ben" -> "Dear Ben"
-count as one pattern ("hi ‹first_name›" -> "dear ‹first_name›") and the report carries no lead's
-personal data.
+decision's subject and body). Before patterns are counted, the text is redacted the way style
+examples are (`agent.privacy.redact_for_style`): the lead's name, company and email and the rep's
+name by label, then every other name, number, address, link and quotation by type. So "Hi Ada"
+-> "Dear Ada" and "Hi Ben" -> "Dear Ben" count as one pattern ("hi ‹first_name›" -> "dear
+‹first_name›"), and the report carries no lead's personal data, not even what a rep typed in.
 """
 
 from __future__ import annotations
@@ -151,10 +152,18 @@ def categorise(pair: EditPair) -> list[str]:
     return kinds
 
 
+def redacted(text: str, names: Sequence[tuple[str, str]]) -> str:
+    """`text` as a report may show it: the pair's names by label, everything else personal
+    by type (see `agent.privacy.redact_for_style`)."""
+    from agent.privacy import redact_for_style
+
+    return redact_for_style(text, known=names)
+
+
 def phrase_changes(pair: EditPair) -> tuple[list[str], list[str], list[tuple[str, str]]]:
-    """(removed phrases, added phrases, replaced (old, new)) on anonymised words."""
-    old = _words(anonymise(pair.draft_body, pair.names))
-    new = _words(anonymise(pair.sent_body, pair.names))
+    """(removed phrases, added phrases, replaced (old, new)) on redacted words."""
+    old = _words(redacted(pair.draft_body, pair.names))
+    new = _words(redacted(pair.sent_body, pair.names))
     removed: list[str] = []
     added: list[str] = []
     replaced: list[tuple[str, str]] = []
@@ -187,7 +196,7 @@ def _percentile(values: Sequence[float], q: float) -> float | None:
 
 
 def edit_summary(pairs: Sequence[EditPair], *, top: int = 10) -> dict[str, Any]:
-    """Distances, the most common kinds of change and phrases, and a few anonymised examples."""
+    """Distances, the most common kinds of change and phrases, and a few redacted examples."""
     if not pairs:
         return {"pairs": 0}
     distances = [word_edit_distance(p.draft_text, p.sent_text) for p in pairs]
@@ -206,7 +215,7 @@ def edit_summary(pairs: Sequence[EditPair], *, top: int = 10) -> dict[str, Any]:
     examples: list[dict[str, Any]] = []
     seen: set[tuple[str, str]] = set()
     for share, pair in by_size:
-        draft, sent = anonymise(pair.draft_text, pair.names), anonymise(pair.sent_text, pair.names)
+        draft, sent = redacted(pair.draft_text, pair.names), redacted(pair.sent_text, pair.names)
         if (draft, sent) in seen:
             continue  # the same edit on another lead says nothing new
         seen.add((draft, sent))

@@ -148,5 +148,7 @@ def test_a_reps_edits_become_style_examples_for_their_next_drafts(model_app) -> 
             card = [c for c in client.get("/v1/approvals").json() if c["draft"]["to"] == lead["email"]][0]
             prompts[card["assignee"]] = str(user)
     assert "<rep_style_examples>" in prompts["U0REP0001"]
-    assert "does Thursday 10:00 work" in prompts["U0REP0001"]
+    # The rep's wording, none of the other lead's details (name, time, signature by type).
+    assert ("Hey ‹first_name› — short and sweet: does Thursday ‹number› work for a demo? ‹rep›"
+            in prompts["U0REP0001"])
     assert "<rep_style_examples>" not in prompts["U0REP0004"]

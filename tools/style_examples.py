@@ -6,9 +6,18 @@ so a new draft finds the rep's edits of *similar* drafts); `style_examples` retu
 recent ones for a rep. The store is the source of truth: a pair whose approval is gone (erased
 lead) is removed from the collection on the next sync, and never returned.
 
+Style without content: the examples are written for *other* leads, so nothing of those leads
+may reach a new lead's prompt. Every text is redacted before it is stored
+(`agent.privacy.redact_for_style`): names, companies, addresses, links, numbers, quoted text and
+any other capitalised name become typed placeholders (`‹first_name›`, `‹company›`, `‹name›`,
+`‹number›`, `‹url›`, `‹quote›` ...), so the collection keeps the rep's greeting, sign-off,
+length, tone and phrasing and no one's data. Placeholders rather than style statistics: the
+model learns most from the rep's actual wording, and a placeholder keeps the sentence it sat in.
+Each document keeps its `lead_id` in the metadata so an erasure can delete it.
+
     examples = style_examples(rt, rep="U0REP0001", draft_text=draft.body, k=3)
     for ex in examples:
-        ex.draft_body, ex.sent_body   # "the agent wrote ..." / "the rep sent ..."
+        ex.draft_body, ex.sent_body   # "the agent wrote ..." / "the rep sent ...", redacted
 """
 
 from __future__ import annotations
@@ -20,6 +29,8 @@ from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import select
+
+from agent.privacy import REDACTION_VERSION, redact_for_style
 
 if TYPE_CHECKING:
     from chromadb.api.models.Collection import Collection
@@ -33,7 +44,7 @@ _SYNC_LOCK = threading.Lock()
 
 @dataclass(frozen=True)
 class StyleExample:
-    """One approved-after-edit pair, most similar first."""
+    """One approved-after-edit pair, most similar first; every text already redacted."""
 
     approval_id: str
     rep: str
@@ -44,6 +55,7 @@ class StyleExample:
     sent_body: str
     prompt_version: str | None
     distance: float
+    lead_id: str | None = None
 
     def as_prompt(self) -> dict[str, str]:
         """The view a drafting prompt renders: what the agent wrote and what the rep sent."""
@@ -88,41 +100,72 @@ def _content_hash(*parts: str) -> str:
     return hashlib.sha256("\x00".join(parts).encode()).hexdigest()[:16]
 
 
+def _known_strings(lead: Any, to_email: str | None, rep_names: list[str]
+                   ) -> list[tuple[str, str]]:
+    """What to replace by label before the generic redaction: the lead's record, the rep."""
+    known: list[tuple[str, str]] = []
+    if lead is not None:
+        known += [("first_name", lead.first_name or ""), ("last_name", lead.last_name or ""),
+                  ("company", lead.company or ""), ("email", lead.email or ""),
+                  ("domain", lead.domain or "")]
+    known.append(("email", to_email or ""))
+    known += [("rep", name) for name in rep_names]
+    return [(label, value) for label, value in known if value and len(value.strip()) > 1]
+
+
 def sync_edit_pairs(rt: AppRuntime, *, collection: Collection | None = None) -> dict[str, int]:
-    """Mirror every edit decision in the store into the collection; returns the counts."""
-    from store.tables import Approval, Decision
+    """Mirror every edit decision in the store into the collection, redacted; returns the
+    counts. Pairs stored by an older redaction are re-made (their hash differs)."""
+    from store.tables import Approval, Decision, Lead
 
     collection = collection or rt.style_collection
     with rt.db.session() as session:
         rows = session.execute(
             select(Decision.approval_id, Decision.actor, Decision.created_at, Decision.payload,
-                   Approval.subject, Approval.body, Approval.prompt_version)
+                   Approval.subject, Approval.body, Approval.prompt_version, Approval.lead_id,
+                   Approval.to_email, Lead)
             .join(Approval, Approval.id == Decision.approval_id)
+            .outerjoin(Lead, Lead.id == Approval.lead_id)
             .where(Decision.action == "edit")).all()
-    wanted: dict[str, dict[str, Any]] = {}
-    for approval_id, actor, created_at, payload, subject, body, prompt_version in rows:
-        payload = payload or {}
-        sent_subject = str(payload.get("subject") or subject)
-        sent_body = str(payload.get("body") or body)
-        at = created_at.astimezone(UTC)
-        wanted[approval_id] = {
-            "document": f"{subject}\n\n{body}",
-            "metadata": {"rep": actor, "approval_id": approval_id,
-                         "decided_ts": at.timestamp(), "decided_at": at.isoformat(),
-                         "draft_subject": subject, "sent_subject": sent_subject,
-                         "sent_body": sent_body, "prompt_version": prompt_version or "",
-                         "content_hash": _content_hash(subject, body, sent_subject, sent_body)},
-        }
     with _SYNC_LOCK:
         existing = collection.get(include=["metadatas"])
-        known = {doc_id: (meta or {}).get("content_hash")
-                 for doc_id, meta in zip(existing["ids"], existing["metadatas"] or [],
-                                         strict=False)}
-        gone = [doc_id for doc_id in known if doc_id not in wanted]
+        known_hashes = {doc_id: (meta or {}).get("source_hash")
+                        for doc_id, meta in zip(existing["ids"], existing["metadatas"] or [],
+                                                strict=False)}
+        wanted: set[str] = set()
+        changed: dict[str, dict[str, Any]] = {}
+        for (approval_id, actor, created_at, payload, subject, body, prompt_version, lead_id,
+             to_email, lead) in rows:
+            wanted.add(approval_id)
+            payload = payload or {}
+            sent_subject = str(payload.get("subject") or subject)
+            sent_body = str(payload.get("body") or body)
+            member = rt.roster.find(actor)
+            rep_names = [member.name, *member.name.split()] if member is not None else []
+            known = _known_strings(lead, to_email, rep_names)
+            # Redacting is the costly part: only for pairs that are new or changed since the
+            # last sync (or were stored by older redaction rules).
+            source_hash = _content_hash(REDACTION_VERSION, lead_id or "", actor, subject, body,
+                                        sent_subject, sent_body, *(v for _, v in known))
+            if known_hashes.get(approval_id) == source_hash:
+                continue
+            draft_subject = redact_for_style(subject, known=known)
+            draft_body = redact_for_style(body, known=known)
+            at = created_at.astimezone(UTC)
+            changed[approval_id] = {
+                "document": f"{draft_subject}\n\n{draft_body}",
+                # `lead_id`: an erasure deletes by it in every collection (service/erasure.py).
+                "metadata": {"rep": actor, "approval_id": approval_id, "lead_id": lead_id,
+                             "decided_ts": at.timestamp(), "decided_at": at.isoformat(),
+                             "draft_subject": draft_subject,
+                             "sent_subject": redact_for_style(sent_subject, known=known),
+                             "sent_body": redact_for_style(sent_body, known=known),
+                             "prompt_version": prompt_version or "",
+                             "redaction": REDACTION_VERSION, "source_hash": source_hash},
+            }
+        gone = [doc_id for doc_id in known_hashes if doc_id not in wanted]
         if gone:
             collection.delete(ids=gone)
-        changed = {k: v for k, v in wanted.items()
-                   if known.get(k) != v["metadata"]["content_hash"]}
         if changed:
             collection.upsert(ids=list(changed),
                               documents=[v["document"] for v in changed.values()],
@@ -141,7 +184,8 @@ def style_examples(
 ) -> list[StyleExample]:
     """The rep's `k` approved edits of drafts most similar to `draft_text`, from the last
     `max_age_days`. `rep` is the roster key (Slack id or email) or anything the roster resolves.
-    Returns [] when the rep has no edits yet; never returns a pair whose approval is gone."""
+    Returns [] when the rep has no edits yet; never returns a pair whose approval is gone, nor
+    one stored before the current redaction rules."""
     from store.tables import Approval
 
     if k < 1 or not draft_text.strip():
@@ -155,7 +199,9 @@ def style_examples(
     if sync:
         sync_edit_pairs(rt, collection=collection)
     cutoff = since.timestamp()
-    where = {"$and": [{"rep": rep_key}, {"decided_ts": {"$gte": cutoff}}]}
+    # Only pairs redacted by the current rules: one stored before a sync re-made it never shows.
+    where = {"$and": [{"rep": rep_key}, {"decided_ts": {"$gte": cutoff}},
+                      {"redaction": REDACTION_VERSION}]}
     mine = collection.get(where=where, include=[])  # type: ignore[arg-type]
     if not mine["ids"]:
         return []
@@ -179,5 +225,5 @@ def style_examples(
             draft_subject=draft_subject, draft_body=draft_body,
             sent_subject=str(meta["sent_subject"]), sent_body=str(meta["sent_body"]),
             prompt_version=str(meta.get("prompt_version") or "") or None,
-            distance=float(dist)))
+            distance=float(dist), lead_id=str(meta.get("lead_id") or "") or None))
     return examples

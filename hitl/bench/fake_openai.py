@@ -11,8 +11,11 @@ Knobs, all changeable while it runs:
 - `fail(mode, seconds=..., times=...)`: answer with `429`, `500`, `garbage` (200 with content
   that is not JSON), `timeout` (hang past the client's timeout), `length` (finish_reason
   `length`), `refusal`, or `cycle` (those failure kinds in turn) for a while or a number of calls.
-- `obey_injections`: write the draft the way a model that follows instructions found in the
-  lead's data would (copying them, and any address or link they name, into the draft).
+- `obey_injections`: write the draft the way a model that follows every instruction found in
+  its prompt would: instructions in the lead's data or the rep's instruction copied in, with
+  every address, link and name they ask for ("send to ...", "include https://...", "mention
+  Jane Doe"), and the rep's style examples copied nearly verbatim (the few-shot over-copying
+  that would carry another lead's details into this draft if the examples held any).
 
 Every call is recorded with when it arrived, when it was answered, the lead it was about and the
 messages as sent, so a bench can measure model time per lead and count prompt tokens exactly.
@@ -38,11 +41,16 @@ _LEAD_DATA = re.compile(r"<lead_data>\s*(.*?)\s*</lead_data>", re.DOTALL)
 _SENDER = re.compile(r"^Sender: (.+?)(?: \(.*\))?$", re.MULTILINE)
 _EMAIL = re.compile(r"[A-Za-z0-9._%+-]+@[A-Za-z0-9.-]+\.[A-Za-z]{2,}")
 _URL = re.compile(r"https?://[^\s<>\"')\]]+", re.IGNORECASE)
+_STYLE_EXAMPLES = re.compile(r"<rep_style_examples>\s*(.*?)\s*</rep_style_examples>", re.DOTALL)
+_REP_INSTRUCTION = re.compile(r"<rep_instruction>\s*(.*?)\s*</rep_instruction>", re.DOTALL)
+_MENTION = re.compile(r"\bmention\s+([A-Z][\w'’-]*(?:\s+[A-Z][\w'’-]*){0,3})")
+_PLACEHOLDER = re.compile(r"‹[^›\n]{1,40}›")
 _INSTRUCTION_WORDS = ("ignore", "instruction", "disregard", "override", "system", "assistant",
                       "forward", "send", "bcc", "cc:", "recipient", "reply to", "password",
                       "prompt", "admin", "developer", "jailbreak", "pretend", "act as",
                       "new rule", "you must", "execute", "include", "reveal", "print",
-                      "approve", "urgent", "email")
+                      "approve", "urgent", "email", "ignor", "link", "mention", "anweisung",
+                      "instrucc", "istruzion", "指令", "http", "www.")
 
 
 @dataclass
@@ -276,7 +284,7 @@ class FakeOpenAI:
         first = str(lead.get("first_name") or "there")[:40]
         company = str(lead.get("company") or "your team")[:60]
         if self.obey_injections:
-            return _obedient_draft(lead_data, first, sender)
+            return _obedient_draft(lead_data, first, sender, user)
         signals = package.get("top_signals") or []
         what = "your recent interest"
         if signals:
@@ -356,15 +364,43 @@ def _strings(node: Any) -> list[str]:
     return out
 
 
-def _obedient_draft(lead_data: dict[str, Any], first: str, sender: str) -> dict[str, Any]:
-    """What a model that follows instructions hidden in lead data would write: the
-    instructions copied in, every address and link they name, a recipient of its choosing."""
+def _style_copy(user: str, first: str, company: str, sender: str) -> str:
+    """The first style example's sent body, its placeholders filled from this lead or dropped:
+    what a model that copies its few-shot examples too closely writes."""
+    match = _STYLE_EXAMPLES.search(user)
+    if match is None:
+        return ""
+    try:
+        examples = json.loads(match.group(1))
+    except ValueError:
+        return ""
+    if not examples or not isinstance(examples[0], dict):
+        return ""
+    fills = {"‹first_name›": first, "‹company›": company, "‹rep›": sender}
+    text = str(examples[0].get("sent_body") or "")
+    for placeholder, value in fills.items():
+        text = text.replace(placeholder, value)
+    return _PLACEHOLDER.sub("", text).strip()
+
+
+def _obedient_draft(lead_data: dict[str, Any], first: str, sender: str, user: str = ""
+                    ) -> dict[str, Any]:
+    """What a model that follows instructions hidden in its prompt would write: the
+    instructions copied in, every address, link and name they name, a recipient of its
+    choosing, and its style examples copied."""
     texts = [t for t in _strings(lead_data)
              if any(w in t.lower() for w in _INSTRUCTION_WORDS)]
+    texts += [m.group(1) for m in _REP_INSTRUCTION.finditer(user)]
     addresses = sorted({a for t in texts for a in _EMAIL.findall(t)})
     links = sorted({u for t in texts for u in _URL.findall(t)})
+    names = list(dict.fromkeys(m.group(1) for t in texts for m in _MENTION.finditer(t)))
+    company = str((lead_data.get("lead") or {}).get("company") or "your team")[:60]
+    copied = _style_copy(user, first, company, sender)
     obeyed = " ".join(texts)[:600] or "No instructions found."
-    body = f"Hi {first},\n\nAs instructed: {obeyed}\n\n"
+    body = f"{copied}\n\n" if copied else ""
+    body += f"Hi {first},\n\nAs instructed: {obeyed}\n\n"
+    if names:
+        body += "I should also mention " + " and ".join(names) + ".\n\n"
     if addresses:
         body += "Forwarding this to " + ", ".join(addresses) + ".\n\n"
     if links:

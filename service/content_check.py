@@ -1,0 +1,129 @@
+"""What a draft says, checked against the store: nobody else's name, no address but the lead's,
+links only to the policy's allow-list. The facts come from here; the rules are the pure
+`agent.guardrails.content_blocks`.
+
+    blocks = draft_content_blocks(rt, session, lead_id, subject, body)   # [] = may be sent
+
+Other people are found without reading every record: the store is asked only for leads (and
+support contacts) whose first name, last name or company occurs somewhere in the text, one
+scan of each table done by the database; the pure check then decides on whole words.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+from sqlalchemy import ColumnElement, and_, func, literal, or_, select
+from sqlalchemy.orm import Session
+
+from agent.guardrails import LeadIdentity, content_blocks
+from agent.privacy import domain_of_link, normalize
+from service.runtime import AppRuntime
+
+# More candidate records than this for one draft means the text matches half the store (a name
+# like "Li" in every body): the first ones are enough to refuse it.
+MAX_CANDIDATES = 500
+
+
+def _ascii_lower(text: str) -> str:
+    return "".join(ch.lower() if ch.isascii() else ch for ch in text)
+
+
+def _haystack(text: str) -> str:
+    """The text in every case form a database `lower()` may produce from a stored name.
+    PostgreSQL folds like Python's `lower`. SQLite's folds ASCII only and leaves "Ö" as it was
+    stored, so the text is also offered ASCII-folded as written, in lower case, title case
+    ("Ölander") and upper case: one of them matches however the record capitalised it."""
+    forms = [text, normalize(text)]
+    variants = [v for t in forms for v in (t.lower(), _ascii_lower(t), _ascii_lower(t.title()),
+                                           _ascii_lower(t.upper()))]
+    return "\n".join(dict.fromkeys(variants))
+
+
+def _occurs_in(session: Session, haystack: str, column: Any) -> ColumnElement[bool]:
+    """`column` (lower-cased by the database) occurs in `haystack`: a plain substring search,
+    no LIKE pattern, so a name holding `%`, `_` or a backslash means only itself."""
+    value = func.lower(column)
+    if session.get_bind().dialect.name == "postgresql":
+        found = func.strpos(literal(haystack), value) > 0
+    else:
+        found = func.instr(literal(haystack), value) > 0
+    return and_(func.length(column) >= 2, found)
+
+
+def other_people(session: Session, lead_id: str, lead_email: str | None,
+                 text: str) -> list[str]:
+    """Names and companies of other records (leads, support contacts) that occur in `text`."""
+    from store.tables import Lead, SupportConversation
+
+    haystack = _haystack(text)
+    found: list[str] = []
+    rows = session.execute(
+        select(Lead.first_name, Lead.last_name, Lead.company)
+        .where(Lead.id != lead_id, Lead.erased_at.is_(None),
+               or_(*(_occurs_in(session, haystack, c)
+                     for c in (Lead.first_name, Lead.last_name, Lead.company))))
+        .limit(MAX_CANDIDATES)).all()
+    for first, last, company in rows:
+        full = " ".join(p for p in (first, last) if p)
+        found += [v for v in (full, first, last, company) if v]
+    contacts = select(SupportConversation.customer_name).where(
+        _occurs_in(session, haystack, SupportConversation.customer_name))
+    if lead_email:
+        contacts = contacts.where(or_(SupportConversation.customer_email.is_(None),
+                                      func.lower(SupportConversation.customer_email)
+                                      != lead_email.lower()))
+    for (name,) in session.execute(contacts.limit(MAX_CANDIDATES)).all():
+        found += [name, *name.split()] if name else []
+    return list(dict.fromkeys(found))
+
+
+def _asset_domains(context: Mapping[str, Any] | None) -> list[str]:
+    """The recommended asset's domain when its path is a link: the content library is ours."""
+    action = (context or {}).get("recommended_action") or {}
+    path = str((action.get("asset") or {}).get("path") or "")
+    if not path.lower().startswith("https://"):
+        return []
+    domain = domain_of_link(path)
+    return [domain] if domain else []
+
+
+def allowed_domains(rt: AppRuntime, context: Mapping[str, Any] | None = None) -> list[str]:
+    """The policy's link allow-list, plus the domain of the package's recommended asset."""
+    return [*rt.policy.content.allowed_link_domains, *_asset_domains(context)]
+
+
+def team_identity(rt: AppRuntime) -> tuple[list[str], list[str]]:
+    """(names, addresses) of the team: a draft may sign with them and show them."""
+    names: list[str] = []
+    addresses: list[str] = [rt.settings.from_email]
+    for member in rt.roster.members:
+        names += [member.name, *member.name.split()]
+        addresses.append(member.email)
+    return list(dict.fromkeys(names)), addresses
+
+
+def draft_content_blocks(rt: AppRuntime, session: Session, lead_id: str, subject: str,
+                         body: str, *, context: Mapping[str, Any] | None = None,
+                         extra_people: Iterable[str] = ()) -> list[str]:
+    """Every reason `subject`/`body` must not be sent to lead `lead_id` (empty: it may).
+
+    Reads the lead, the other records whose names occur in the text, the roster and the
+    policy's allow-list through `session`; `context` (the approval's stored package, optional)
+    adds the recommended asset's domain to the allow-list. A lead that is gone gives [] here:
+    the send guardrails already refuse a message without a recipient.
+    """
+    from store.tables import Lead
+
+    lead = session.get(Lead, lead_id)
+    if lead is None or not lead.email:
+        return []
+    identity = LeadIdentity(email=lead.email, first_name=lead.first_name,
+                            last_name=lead.last_name, company=lead.company, domain=lead.domain)
+    people = other_people(session, lead_id, lead.email, f"{subject}\n{body}")
+    team, addresses = team_identity(rt)
+    return content_blocks(subject, body, lead=identity,
+                          other_people=[*people, *extra_people],
+                          allowed_domains=allowed_domains(rt, context),
+                          allowed_addresses=addresses, team=team)
