@@ -20,6 +20,9 @@ GOALS: dict[str, tuple[str, float] | None] = {
     "prompt_tokens_ratio_vs_raw": (">=", 10),
     "top_signal_recall": (">=", 1.0),
     "rss_mb_peak": ("<=", 400),
+    "cold_start_s": ("<=", 5),
+    "first_card_s": ("<=", 1),
+    "cold_start_uncached_s": None,
 }
 KEYS = tuple(GOALS)
 

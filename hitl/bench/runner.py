@@ -42,6 +42,7 @@ from typing import Any
 
 import httpx
 
+from hitl.bench.cold_start import phase_cold_start
 from hitl.bench.report import BenchReport, percentile
 from hitl.bench.server import ServerProcess, free_port, server_env
 
@@ -81,6 +82,9 @@ class BenchConfig:
 
     def resolved(self) -> BenchConfig:
         """Fill the sizes left unset: full sizes, or small ones with `quick`."""
+        if self.replicas > 1 and not self.postgres:
+            raise ValueError("--replicas above 1 needs --postgres: one `hitl serve` per SQLite "
+                             "file (a second refuses to start)")
         q = self.quick
         return BenchConfig(**{
             **asdict(self),
@@ -266,6 +270,8 @@ class Bench:
             stack.callback(self._stop_all)
             self._setup(stack)
             steps: list[tuple[str, float, Callable[[], None]]] = [
+                ("cold start: spawn -> /readyz -> first card", 0.05,
+                 lambda: phase_cold_start(self)),
                 ("ingest: one event per POST (naive), then batches", 0.25, self.phase_ingest),
                 ("prompt tokens: a lead with a long history", 0.05, self.phase_prompt),
                 ("cards: hand-raises at a steady rate", 0.2, self.phase_cards),
