@@ -1,4 +1,6 @@
-"""Lead processing (events -> qualification -> maybe a handoff), views, context and erasure."""
+"""Lead processing (events -> qualification -> maybe a handoff), views and context.
+
+Erasure lives in service/erasure.py."""
 
 from __future__ import annotations
 
@@ -8,24 +10,21 @@ from datetime import datetime, timedelta
 from functools import lru_cache
 from typing import Any
 
-from sqlalchemy import delete, func, select, text
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from agent.models import ContextPackage, LeadProfile, Qualification, Signal
 from agent.policy import Member
 from service.errors import NotFound
-from service.ids import hash_event_id, new_id
+from service.ids import new_id
 from service.jobs import enqueue
 from service.runtime import AppRuntime
 from store.tables import (
     Approval,
     AuditEntry,
-    Decision,
-    ErasedEvent,
     Event,
     Handoff,
     Lead,
-    OutboxMessage,
 )
 
 log = logging.getLogger(__name__)
@@ -287,53 +286,4 @@ def build_context(rt: AppRuntime, lead_id: str) -> ContextPackage:
     if facts is None:
         raise NotFound(f"lead {lead_id} not found")
     return context_from_facts(rt, facts, qualify_facts(rt, facts))
-
-
-def erase_lead(rt: AppRuntime, lead_id: str, *, actor: str) -> dict[str, Any]:
-    """Erase a lead's personal data from the store and the graph checkpoints.
-
-    Event ids are kept only as hashes so a replayed webhook cannot bring the person back.
-    """
-    now = rt.clock.now()
-    with rt.db.session() as session:
-        if rt.db.is_sqlite:
-            session.execute(text("PRAGMA secure_delete=ON"))  # whatever the connection's default
-        lead = session.get(Lead, lead_id, with_for_update=not rt.db.is_sqlite)
-        if lead is None:
-            raise NotFound(f"lead {lead_id} not found")
-        email = lead.email
-        event_ids = list(session.scalars(select(Event.event_id).where(Event.lead_id == lead_id)))
-        handoff_ids = list(session.scalars(select(Handoff.id).where(Handoff.lead_id == lead_id)))
-        for event_id in event_ids:
-            session.merge(ErasedEvent(event_id_hash=hash_event_id(event_id), erased_at=now))
-        approval_ids = select(Approval.id).where(Approval.lead_id == lead_id)
-        session.execute(delete(OutboxMessage).where(OutboxMessage.lead_id == lead_id))
-        session.execute(delete(Decision).where(Decision.approval_id.in_(approval_ids)))
-        session.execute(delete(Approval).where(Approval.lead_id == lead_id))
-        session.execute(delete(Handoff).where(Handoff.lead_id == lead_id))
-        session.execute(delete(Event).where(Event.lead_id == lead_id))
-        session.execute(delete(AuditEntry).where(AuditEntry.lead_id == lead_id))
-        session.delete(lead)
-        audit(session, rt, actor=actor, action="lead_erased", lead_id=None, subject_id=lead_id,
-              events=len(event_ids), handoffs=len(handoff_ids))
-        if rt.settings.slack_enabled:
-            # Approval cards in Slack carry the lead's data too: replace them with a notice.
-            enqueue(session, "slack_redact_lead", {"lead_id": lead_id}, now=now,
-                    dedupe_key=f"slack_redact:{lead_id}")
-    checkpoints = getattr(rt.checkpointer, "conn", None)
-    if rt.db.is_sqlite and checkpoints is not None:
-        checkpoints.execute("PRAGMA secure_delete=ON")
-    for handoff_id in handoff_ids:
-        rt.checkpointer.delete_thread(handoff_id)
-    if email:
-        # The same person's support conversations, transfers and their checkpoints.
-        from service.conversations import erase_customer
-
-        erase_customer(rt, email, actor=actor)
-    if rt.db.is_sqlite:
-        rt.db.truncate_wal()
-        if checkpoints is not None:
-            checkpoints.execute("PRAGMA wal_checkpoint(TRUNCATE)")
-    return {"lead_id": lead_id, "erased": True, "events": len(event_ids),
-            "handoffs": len(handoff_ids)}
 

@@ -26,9 +26,11 @@ def _escalate(rt: AppRuntime, payload: dict[str, Any]) -> None:
 
 def _slack(kind: str) -> Handler:
     def run(rt: AppRuntime, payload: dict[str, Any]) -> None:
+        from slack_app.jobs import logged
         from slack_app.support import SUPPORT_SLACK_JOB_HANDLERS
 
-        SUPPORT_SLACK_JOB_HANDLERS[kind](rt, payload)
+        # Logged: every message posted about the customer can be found again for erasure.
+        logged(kind, SUPPORT_SLACK_JOB_HANDLERS[kind])(rt, payload)
 
     run.__name__ = kind
     return run

@@ -4,6 +4,10 @@ Transient failures (429 with Retry-After, 5xx, network errors, Slack's own "try 
 become `RetryLater`, so the durable job queue retries with backoff and nothing is forgotten.
 Anything else is a `SlackCallFailed` naming the method and Slack's error code; the queue still
 retries it a few times and then parks the job where operators see it.
+
+`call` is also where every message the app posts is recorded (`slack_app.message_log`): inside
+a job run under `posting_for`, each successful `chat.postMessage` is logged with the lead or
+conversation it is about, so an erasure can redact it later.
 """
 
 from __future__ import annotations
@@ -97,4 +101,20 @@ def call(method: Callable[..., Any], **kwargs: Any) -> dict[str, Any]:
         raise SlackCallFailed(name, error) from exc
     except (SlackClientError, OSError, TimeoutError) as exc:  # network, DNS, TLS, timeouts
         raise RetryLater(f"Slack {name} unreachable: {type(exc).__name__}") from exc
-    return dict(response.data) if isinstance(response.data, dict) else {}
+    data = dict(response.data) if isinstance(response.data, dict) else {}
+    if name == "chat.postMessage" and data.get("ts"):
+        _record(kwargs, data)
+    return data
+
+
+def _record(kwargs: dict[str, Any], data: dict[str, Any]) -> None:
+    """Log a posted message for erasure. A failure here raises: the job is retried (a second
+    post) rather than leaving a message about a person that nobody could find again."""
+    from slack_app.message_log import current_context, record_post
+
+    context = current_context()
+    if context is None:
+        return  # not posted for a job (nothing about a person is posted outside jobs)
+    thread_ts = kwargs.get("thread_ts")
+    record_post(context, channel=str(data.get("channel") or kwargs.get("channel")),
+                ts=str(data["ts"]), thread_ts=str(thread_ts) if thread_ts else None)

@@ -4,8 +4,8 @@ from fastapi import APIRouter
 
 from agent.models import ContextPackage
 from api.deps import RuntimeDep
-from api.schemas import ErasureResult, LeadPublic
-from service import leads
+from api.schemas import LeadPublic
+from service import erasure, leads
 
 router = APIRouter(prefix="/leads", tags=["leads"])
 
@@ -22,7 +22,9 @@ def get_context(lead_id: str, rt: RuntimeDep) -> ContextPackage:
     return leads.build_context(rt, lead_id)
 
 
-@router.delete("/{lead_id}", response_model=ErasureResult)
-def erase_lead(lead_id: str, rt: RuntimeDep) -> dict:
-    """Erase the lead's personal data everywhere it is kept."""
-    return leads.erase_lead(rt, lead_id, actor="api")
+@router.delete("/{lead_id}", response_model=erasure.ErasureReport)
+def erase_lead(lead_id: str, rt: RuntimeDep) -> erasure.ErasureReport:
+    """Erase the lead's personal data everywhere it is kept: the store (with the same person's
+    support conversations), graph checkpoints, every Chroma collection, and the Slack messages
+    the app posted about them (redactions queued). The answer says what went where."""
+    return erasure.erase_lead(rt, lead_id, actor="api")

@@ -1,0 +1,450 @@
+"""Erasure of a person everywhere the product keeps them: `DELETE /v1/leads/{id}` and
+`DELETE /v1/customers/{email}`.
+
+One coordinator over every store, in this order:
+
+1. The store, in one transaction: the lead's events, handoffs, approvals, decisions, outbox,
+   audit entries and Slack card rows; the support conversations, messages and transfers of the
+   same email; queued jobs whose payload names any of them; support audit entries that mention
+   them are kept as a record of who did what, with their details blanked. In the same
+   transaction the Slack messages the app posted about the person (`slack_message_log`, plus
+   cards and transcript lines recorded before that log existed) are queued for redaction
+   (`slack_redact_messages`, retried through Slack outages), and so is the cleanup below.
+2. The cleanup (`erasure_cleanup`), run at once and left queued only if it fails: LangGraph
+   checkpoint threads (the handoffs' and `support:<conversation id>`, checkpoints and writes),
+   the lead's documents in every Chroma collection (by `lead_id` metadata, and the learned
+   style examples by approval id), then the embedded Chroma store compacted
+   (`tools.chroma_erasure`).
+3. SQLite: the write-ahead log folded back and truncated. Every connection runs with
+   `secure_delete`, so freed pages are zeroed rather than left holding the text.
+
+Event ids are kept only as hashes so a replayed webhook cannot bring the person back. The
+report says what went where: rows per table, checkpoint threads, Chroma documents per
+collection, Slack messages queued for redaction.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from dataclasses import dataclass, field
+from datetime import timedelta
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, Field
+from sqlalchemy import ColumnElement, Text, cast, delete, func, or_, select, text, update
+from sqlalchemy.orm import Session
+
+from service.errors import InvalidInput, NotFound
+from service.ids import hash_event_id, new_id
+from service.jobs import enqueue, insert_ignoring_conflicts
+from service.leads import audit
+from service.runtime import AppRuntime
+from store.tables import (
+    Approval,
+    AuditEntry,
+    Decision,
+    ErasedEvent,
+    Event,
+    Handoff,
+    Job,
+    Lead,
+    OutboxMessage,
+    SlackCard,
+    SlackMessageLog,
+    SupportConversation,
+    SupportMessage,
+    SupportTransfer,
+)
+
+log = logging.getLogger(__name__)
+
+CLEANUP_JOB = "erasure_cleanup"
+REDACT_JOB = "slack_redact_messages"  # handled by slack_app.jobs.redact_messages
+# The cleanup runs inline first; its queued copy waits this long before a worker may take it.
+CLEANUP_GRACE = timedelta(minutes=10)
+REDACTED_DETAIL = {"redacted": "personal data erased on request"}
+_WAL_ATTEMPTS = 20
+
+
+class CheckpointErasure(BaseModel):
+    threads: int = Field(description="LangGraph threads deleted (checkpoints and writes)")
+
+
+class ChromaErasure(BaseModel):
+    documents: dict[str, int] = Field(description="documents deleted, per collection")
+    compacted: bool = Field(description="the embedded store was compacted (no copy on disk)")
+    status: Literal["done", "queued", "nothing_to_erase"]
+    detail: str | None = None
+
+
+class SlackErasure(BaseModel):
+    messages: int = Field(description="messages the app posted about the person")
+    status: Literal["queued", "nothing_posted"]
+    detail: str
+
+
+class ErasureReport(BaseModel):
+    """What one erasure removed, store by store."""
+
+    lead_id: str | None
+    erased: bool = True
+    events: int
+    handoffs: int
+    conversations: int
+    store: dict[str, int] = Field(description="rows deleted per table (audit_log_redacted: "
+                                              "entries kept with their details blanked)")
+    checkpoints: CheckpointErasure
+    chroma: ChromaErasure
+    slack: SlackErasure
+
+
+@dataclass
+class _Person:
+    """Every id the store holds about one person, read before anything is deleted."""
+
+    lead_id: str | None
+    email: str | None
+    event_ids: list[str] = field(default_factory=list)
+    handoff_ids: list[str] = field(default_factory=list)
+    approval_ids: list[str] = field(default_factory=list)
+    outbox_ids: list[str] = field(default_factory=list)
+    conversation_ids: list[str] = field(default_factory=list)
+    transfer_ids: list[str] = field(default_factory=list)
+    message_ids: list[int] = field(default_factory=list)
+
+    @property
+    def threads(self) -> list[str]:
+        # Support threads are prefixed (service.conversations._config).
+        return [*self.handoff_ids, *(f"support:{c}" for c in self.conversation_ids)]
+
+    def names(self) -> set[str]:
+        """Ids that, found as a value in a job payload, mean the job is about this person."""
+        return {*filter(None, [self.lead_id]), *self.event_ids, *self.handoff_ids,
+                *self.approval_ids, *self.outbox_ids, *self.conversation_ids,
+                *self.transfer_ids}
+
+
+def erase_lead(rt: AppRuntime, lead_id: str, *, actor: str) -> ErasureReport:
+    """Erase a lead and everything kept about the same person (support included)."""
+    return _erase(rt, actor=actor, lead_id=lead_id, email=None)
+
+
+def erase_customer(rt: AppRuntime, email: str, *, actor: str) -> ErasureReport:
+    """Erase whoever is known under `email`: support conversations, and the lead if any."""
+    return _erase(rt, actor=actor, lead_id=None, email=_address(email))
+
+
+def _address(value: str) -> str:
+    """The canonical address to look up; lenient enough for addresses stored by older rules."""
+    from service.addresses import AddressError, lead_address
+
+    value = value.strip()
+    try:
+        return lead_address(value)
+    except AddressError as exc:
+        shape_ok = value.count("@") == 1 and len(value) <= 320 and value.isprintable() \
+            and not any(c.isspace() for c in value)
+        if not shape_ok:
+            raise InvalidInput(f"email {exc.problem}", field="email") from None
+        return value.lower()
+
+
+def _erase(rt: AppRuntime, *, actor: str, lead_id: str | None,
+           email: str | None) -> ErasureReport:
+    now = rt.clock.now()
+    erasure_id = new_id("er")
+    with rt.db.session() as session:
+        if rt.db.is_sqlite:
+            session.execute(text("PRAGMA secure_delete=ON"))  # whatever the connection's default
+        person = _find(session, rt, lead_id=lead_id, email=email)
+        posted = _queue_slack_redaction(session, rt, person, erasure_id)
+        slack_messages = len(posted)
+        rows = _delete_rows(session, person, posted)
+        for event_id in person.event_ids:
+            session.merge(ErasedEvent(event_id_hash=hash_event_id(event_id), erased_at=now))
+        audit(session, rt, actor=actor,
+              action="lead_erased" if person.lead_id else "customer_erased", lead_id=None,
+              subject_id=person.lead_id, erasure_id=erasure_id,
+              **{k: v for k, v in rows.items() if v})
+        if slack_messages:
+            enqueue(session, REDACT_JOB, {"erasure_id": erasure_id}, now=now,
+                    dedupe_key=f"{REDACT_JOB}:{erasure_id}")
+        cleanup = {"erasure_id": erasure_id, "lead_id": person.lead_id,
+                   "threads": person.threads,
+                   "chroma_ids": _style_ids(person.approval_ids)}
+        enqueue(session, CLEANUP_JOB, cleanup, now=now, run_at=now + CLEANUP_GRACE,
+                dedupe_key=f"{CLEANUP_JOB}:{erasure_id}")
+
+    try:
+        threads, chroma = run_cleanup(rt, cleanup)
+    except Exception as exc:  # the queued copy retries it; the person is already out of the store
+        log.exception("erasure %s: cleanup failed, left queued", erasure_id)
+        threads = 0
+        chroma = ChromaErasure(documents={}, compacted=False, status="queued",
+                               detail=f"checkpoints and Chroma: queued for retry ({exc})"[:300])
+    else:
+        with rt.db.session() as session:  # done: the queued copy is not needed
+            session.execute(delete(Job).where(Job.dedupe_key == f"{CLEANUP_JOB}:{erasure_id}"))
+    if slack_messages:
+        rt.notify_work()
+    _release_sqlite(rt)
+    return ErasureReport(
+        lead_id=person.lead_id, events=len(person.event_ids), handoffs=len(person.handoff_ids),
+        conversations=len(person.conversation_ids), store=rows,
+        checkpoints=CheckpointErasure(threads=threads), chroma=chroma,
+        slack=SlackErasure(
+            messages=slack_messages, status="queued" if slack_messages else "nothing_posted",
+            detail=(f"{slack_messages} message(s) queued for redaction (chat.update to a "
+                    "notice), retried until Slack confirms" if slack_messages
+                    else "the app posted nothing about this person")))
+
+
+def _find(session: Session, rt: AppRuntime, *, lead_id: str | None,
+          email: str | None) -> _Person:
+    """Read every id about the person (rows locked on PostgreSQL); NotFound when unknown."""
+    lock = not rt.db.is_sqlite  # SQLite: the session's BEGIN IMMEDIATE already excludes writers
+    if lead_id is not None:
+        lead = session.get(Lead, lead_id, with_for_update=lock)
+        if lead is None:
+            raise NotFound(f"lead {lead_id} not found")
+    else:
+        stmt = select(Lead).where(func.lower(Lead.email) == email)
+        lead = session.scalars(stmt.with_for_update() if lock else stmt).first()
+    if lead is not None:
+        email = (lead.email or "").lower() or email
+    person = _Person(lead_id=lead.id if lead else None, email=email)
+    if lead is not None:
+        person.event_ids = list(session.scalars(select(Event.event_id)
+                                                .where(Event.lead_id == lead.id)))
+        person.handoff_ids = list(session.scalars(select(Handoff.id)
+                                                  .where(Handoff.lead_id == lead.id)))
+        person.approval_ids = list(session.scalars(select(Approval.id)
+                                                   .where(Approval.lead_id == lead.id)))
+        person.outbox_ids = list(session.scalars(select(OutboxMessage.id)
+                                                 .where(OutboxMessage.lead_id == lead.id)))
+    if email:
+        conversations = select(SupportConversation.id).where(
+            func.lower(SupportConversation.customer_email) == email)
+        person.conversation_ids = list(session.scalars(
+            conversations.with_for_update() if lock else conversations))
+    if person.conversation_ids:
+        person.transfer_ids = list(session.scalars(select(SupportTransfer.id).where(
+            SupportTransfer.conversation_id.in_(person.conversation_ids))))
+        person.message_ids = list(session.scalars(select(SupportMessage.id).where(
+            SupportMessage.conversation_id.in_(person.conversation_ids))))
+    if lead is None and not person.conversation_ids:
+        raise NotFound("no lead and no support conversation is known under that email")
+    return person
+
+
+def _queue_slack_redaction(session: Session, rt: AppRuntime, person: _Person,
+                           erasure_id: str) -> set[tuple[str, str]]:
+    """Mark every message the app posted about the person for the redaction job; returns
+    their (channel, ts). Cards, transfer cards and relayed lines recorded before the message
+    log existed are added to it first, so they are redacted too."""
+    now = rt.clock.now()
+    known: list[dict[str, Any]] = []
+    if person.lead_id:
+        for card in session.execute(select(SlackCard.channel, SlackCard.ts, SlackCard.thread_ts)
+                                    .where(SlackCard.lead_id == person.lead_id)):
+            known.append({"channel": card.channel, "ts": card.ts, "lead_id": person.lead_id,
+                          "thread_ts": None if card.thread_ts == card.ts else card.thread_ts,
+                          "kind": "slack_post_approval"})
+    if person.conversation_ids:
+        transfers = session.execute(
+            select(SupportTransfer.id, SupportTransfer.conversation_id,
+                   SupportTransfer.slack_channel, SupportTransfer.slack_ts)
+            .where(SupportTransfer.conversation_id.in_(person.conversation_ids),
+                   SupportTransfer.slack_ts.is_not(None))).all()
+        where = {t.id: (t.slack_channel, t.slack_ts) for t in transfers}
+        for t in transfers:
+            known.append({"channel": t.slack_channel, "ts": t.slack_ts, "thread_ts": None,
+                          "conversation_id": t.conversation_id, "kind": "support_post_card"})
+        for m in session.execute(
+                select(SupportMessage.conversation_id, SupportMessage.transfer_id,
+                       SupportMessage.slack_ts)
+                .where(SupportMessage.conversation_id.in_(person.conversation_ids),
+                       SupportMessage.slack_ts.is_not(None))):
+            channel, root = where.get(m.transfer_id or "", (None, None))
+            if channel and root and m.slack_ts not in ("transcript", "posted"):
+                known.append({"channel": channel, "ts": m.slack_ts, "thread_ts": root,
+                              "conversation_id": m.conversation_id, "kind": "support_relay"})
+    if known:
+        session.execute(insert_ignoring_conflicts(session, SlackMessageLog, [
+            {"lead_id": None, "conversation_id": None, "posted_at": now, "erasure_id": None,
+             **row} for row in known], ["channel", "ts"]))
+    about: list[Any] = []
+    if person.lead_id:
+        about.append(SlackMessageLog.lead_id == person.lead_id)
+    if person.conversation_ids:
+        about.append(SlackMessageLog.conversation_id.in_(person.conversation_ids))
+    # The ids go: the rows only wait for their redaction, then are deleted.
+    session.execute(update(SlackMessageLog).where(or_(*about))
+                    .values(erasure_id=erasure_id, lead_id=None, conversation_id=None))
+    return {(row.channel, row.ts) for row in session.execute(
+        select(SlackMessageLog.channel, SlackMessageLog.ts)
+        .where(SlackMessageLog.erasure_id == erasure_id))}
+
+
+def _delete_rows(session: Session, person: _Person,
+                 posted: set[tuple[str, str]]) -> dict[str, int]:
+    """Delete the person's rows, children first; returns the count per table."""
+    rows: dict[str, int] = {}
+
+    def gone(table: str, statement: Any) -> None:
+        result: Any = session.execute(statement)  # a CursorResult: DML has a rowcount
+        rows[table] = rows.get(table, 0) + int(result.rowcount or 0)
+
+    rows["jobs"] = _delete_jobs(session, person, posted)
+    gone("audit_log_redacted", _redact_audit(person))
+    if person.lead_id:
+        lead_id = person.lead_id
+        gone("outbox", delete(OutboxMessage).where(OutboxMessage.lead_id == lead_id))
+        gone("decisions", delete(Decision).where(or_(
+            Decision.approval_id.in_(person.approval_ids),
+            Decision.handoff_id.in_(person.handoff_ids))))
+        gone("approvals", delete(Approval).where(Approval.lead_id == lead_id))
+        gone("handoffs", delete(Handoff).where(Handoff.lead_id == lead_id))
+        gone("events", delete(Event).where(Event.lead_id == lead_id))
+        gone("audit_log", delete(AuditEntry).where(AuditEntry.lead_id == lead_id))
+        gone("slack_cards", delete(SlackCard).where(SlackCard.lead_id == lead_id))
+        gone("leads", delete(Lead).where(Lead.id == lead_id))
+    if person.conversation_ids:
+        ids = person.conversation_ids
+        gone("support_messages", delete(SupportMessage)
+             .where(SupportMessage.conversation_id.in_(ids)))
+        gone("support_transfers", delete(SupportTransfer)
+             .where(SupportTransfer.conversation_id.in_(ids)))
+        gone("support_conversations", delete(SupportConversation)
+             .where(SupportConversation.id.in_(ids)))
+    return rows
+
+
+def _delete_jobs(session: Session, person: _Person, posted: set[tuple[str, str]]) -> int:
+    """Queued or parked jobs whose payload names the person (ids, support message ids, the
+    email anywhere in a text, a reply into one of their Slack threads). Few rows are queued at
+    any time, so they are read and matched here rather than by dialect-specific JSON queries."""
+    names = person.names()
+    message_ids = set(person.message_ids)
+    email = (person.email or "").lower()
+
+    def about(value: Any, key: str = "") -> bool:
+        if isinstance(value, dict):
+            return any(about(v, str(k)) for k, v in value.items())
+        if isinstance(value, list):
+            return any(about(v, key) for v in value)
+        if isinstance(value, str):
+            return value in names or bool(email and email in value.lower())
+        return key == "message_id" and isinstance(value, int) and value in message_ids
+
+    def in_their_thread(payload: dict[str, Any]) -> bool:
+        return (str(payload.get("channel")), str(payload.get("thread_ts"))) in posted
+
+    doomed = [job_id for job_id, payload in session.execute(select(Job.id, Job.payload))
+              if isinstance(payload, dict) and (about(payload) or in_their_thread(payload))]
+    if doomed:
+        session.execute(delete(Job).where(Job.id.in_(doomed)))
+    return len(doomed)
+
+
+def _redact_audit(person: _Person) -> Any:
+    """Audit entries that are not the lead's own (those are deleted) but name the person:
+    support transfers and conversations, or the address in a detail. Kept, details blanked."""
+    detail = func.lower(cast(AuditEntry.detail, Text))
+    mentions: list[ColumnElement[bool]] = [
+        AuditEntry.subject_id.in_([*person.transfer_ids, *person.conversation_ids])]
+    # As JSON writes them: quoted ids, the address with JSON's escaping.
+    for value in person.conversation_ids:
+        mentions.append(detail.contains(json.dumps(value).lower(), autoescape=True))
+    if person.email:
+        mentions.append(detail.contains(json.dumps(person.email)[1:-1].lower(),
+                                        autoescape=True))
+    not_the_leads = (AuditEntry.lead_id.is_(None) if person.lead_id is None
+                     else or_(AuditEntry.lead_id.is_(None), AuditEntry.lead_id != person.lead_id))
+    return (update(AuditEntry).where(not_the_leads, or_(*mentions))
+            .values(detail=REDACTED_DETAIL, subject_id=None))
+
+
+def _style_ids(approval_ids: list[str]) -> dict[str, list[str]]:
+    """Style examples are stored under their approval id (older ones carry no `lead_id`)."""
+    from tools.style_examples import COLLECTION
+
+    return {COLLECTION: list(approval_ids)} if approval_ids else {}
+
+
+# -- after the store: checkpoints and Chroma --------------------------------------------------
+
+def run_cleanup(rt: AppRuntime, payload: dict[str, Any], *,
+                force_compaction: bool = False) -> tuple[int, ChromaErasure]:
+    """Delete the checkpoint threads and the Chroma documents an erasure named, and compact
+    the embedded Chroma store. Idempotent: a second run finds nothing and changes nothing
+    (with `force_compaction`, as the retried job runs, it still rewrites the store)."""
+    threads = 0
+    saver = rt.checkpointer
+    if rt.db.is_sqlite and getattr(saver, "conn", None) is not None:
+        saver.conn.execute("PRAGMA secure_delete=ON")
+    for thread_id in payload.get("threads") or []:
+        config = {"configurable": {"thread_id": thread_id}}
+        if next(iter(saver.list(config, limit=1)), None) is not None:
+            threads += 1
+        saver.delete_thread(thread_id)
+    return threads, _erase_chroma(rt, payload, force=force_compaction)
+
+
+def _erase_chroma(rt: AppRuntime, payload: dict[str, Any], *, force: bool) -> ChromaErasure:
+    from tools.chroma_erasure import compact_embedded, erase_documents
+    from tools.content_library import open_chroma
+
+    lead_id: str | None = payload.get("lead_id")
+    named: dict[str, list[str]] = payload.get("chroma_ids") or {}
+    deleted: dict[str, list[str]] = {}
+    if lead_id is not None or named:
+        deleted = erase_documents(open_chroma(rt.settings), lead_id=lead_id, ids=named)
+    counts = {name: len(ids) for name, ids in deleted.items()}
+    status: Literal["done", "nothing_to_erase"] = "done" if deleted else "nothing_to_erase"
+    if rt.settings.chroma_url:
+        return ChromaErasure(documents=counts, compacted=False, status=status,
+                             detail="Chroma server: deleted through its API; compaction of its "
+                                    "files is the server's")
+    # Compacted even when no document named the person: the vector index files can hold stale
+    # heap memory from the time their text passed through this process (tools.chroma_erasure).
+    ids = sorted({i for found in deleted.values() for i in found}
+                 | {i for wanted in named.values() for i in wanted})
+    compaction = compact_embedded(Path(rt.settings.chroma_path), ids=ids, lead_id=lead_id,
+                                  force=force or any(deleted.values()))
+    return ChromaErasure(
+        documents=counts, compacted=True, status=status,
+        detail=(f"{compaction.queue_entries_blanked} queued write(s) blanked, "
+                f"{compaction.hnsw_bytes_zeroed} stale byte(s) cleared from vector index files"
+                + (", file rewritten (VACUUM)" if compaction.vacuumed else "")))
+
+
+def cleanup_job(rt: AppRuntime, payload: dict[str, Any]) -> None:
+    """`erasure_cleanup {erasure_id, lead_id, threads, chroma_ids}`: the retry of a cleanup
+    that failed inline (Chroma unreachable, the store locked)."""
+    run_cleanup(rt, payload, force_compaction=True)
+    _release_sqlite(rt)
+
+
+def _release_sqlite(rt: AppRuntime) -> None:
+    """Fold the write-ahead log into the database file and empty it, for the store's pool and
+    the checkpointer's connection alike: deleted rows must not linger in `-wal`."""
+    if not rt.db.is_sqlite:
+        return
+    rt.db.truncate_wal()
+    saver = rt.__dict__.get("checkpointer")
+    conn = getattr(saver, "conn", None)
+    if conn is None:
+        return
+    with saver.lock:  # type: ignore[union-attr]
+        for _ in range(_WAL_ATTEMPTS):
+            # (busy, frames in the log, frames checkpointed): busy while a reader holds an
+            # older snapshot, which lets go within moments.
+            busy = conn.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()[0]
+            if not busy:
+                return
+            time.sleep(0.05)
+    log.warning("SQLite write-ahead log still in use; it is emptied at the next checkpoint")
