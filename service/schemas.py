@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from datetime import UTC, datetime
 from typing import Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -69,6 +70,79 @@ class LeadIn(BaseModel):
         return value
 
 
+# The range every accepted date must fall in, once its UTC offset is applied: all the date
+# arithmetic downstream (SLA windows, suppression, "last touch") stays far inside Python's.
+EARLIEST = datetime(1970, 1, 1, tzinfo=UTC)
+LATEST = datetime(2199, 12, 31, 23, 59, 59, tzinfo=UTC)
+
+
+def utc_datetime(value: datetime) -> datetime:
+    """An aware datetime in UTC, or ValueError (422) saying why: no time zone, or out of range
+    (e.g. "9999-12-31T23:59:59-23:59" is past year 9999 in UTC, which used to be a 500)."""
+    if value.tzinfo is None:
+        raise ValueError("must include a time zone, e.g. 2026-11-20T14:03:00Z")
+    try:
+        utc = value.astimezone(UTC)
+    except OverflowError:
+        raise ValueError("is out of range once its UTC offset is applied") from None
+    if not EARLIEST <= utc <= LATEST:
+        raise ValueError(f"must be between {EARLIEST:%Y-%m-%d} and {LATEST:%Y-%m-%d} (UTC)")
+    return utc
+
+
+# Event `properties` are lead-controlled: bounded in count, key length, text length and shape.
+MAX_PROPERTIES = 50
+MAX_PROPERTY_KEY = 64
+MAX_PROPERTY_TEXT = 10_000
+MAX_PROPERTY_DEPTH = 4
+
+
+def _label(key: object) -> str:
+    """A property key fit for an error message: hostile keys are quoted, escaped, cut."""
+    text = str(key)
+    if text and len(text) <= 40 and text.isprintable():
+        return text
+    return repr(text[:40]) + ("…" if len(text) > 40 else "")
+
+
+def _check_property_limits(props: dict[str, Any]) -> None:
+    """ValueError naming the property when `props` exceeds a limit. Values are text, numbers,
+    booleans or null, or lists/objects of them nested at most MAX_PROPERTY_DEPTH deep; a
+    nested value counts its text towards the same MAX_PROPERTY_TEXT."""
+    if len(props) > MAX_PROPERTIES:
+        raise ValueError(f"properties has {len(props)} keys; at most {MAX_PROPERTIES}")
+    for key, value in props.items():
+        if not 1 <= len(key) <= MAX_PROPERTY_KEY:
+            raise ValueError(f"properties key {_label(key)} must be 1 to {MAX_PROPERTY_KEY} "
+                             "characters")
+        size = 0
+        stack: list[tuple[Any, int]] = [(value, 0)]  # iterative: no recursion on hostile depth
+        while stack:
+            node, depth = stack.pop()
+            if isinstance(node, str):
+                size += len(node)
+            elif isinstance(node, dict | list):
+                if depth >= MAX_PROPERTY_DEPTH:
+                    raise ValueError(f"properties.{_label(key)} is nested deeper than "
+                                     f"{MAX_PROPERTY_DEPTH} levels")
+                if isinstance(node, dict):
+                    size += sum(len(str(k)) for k in node)
+                    children = list(node.values())
+                else:
+                    children = list(node)
+                size += len(children)
+                stack.extend((child, depth + 1) for child in children)
+            elif isinstance(node, float) and not math.isfinite(node):
+                # JSON's NaN/Infinity extensions: stored, they are not JSON PostgreSQL accepts.
+                raise ValueError(f"properties.{_label(key)} must be a finite number")
+            elif node is not None and not isinstance(node, bool | int | float):
+                raise ValueError(f"properties.{_label(key)} must be text, a number, a "
+                                 "boolean, null, or a list or object of those")
+            if size > MAX_PROPERTY_TEXT:
+                raise ValueError(f"properties.{_label(key)} is longer than "
+                                 f"{MAX_PROPERTY_TEXT:,} characters")
+
+
 # What each event type must carry in `properties`: name -> (required, python types).
 _PROPERTY_RULES: dict[str, dict[str, tuple[bool, tuple[type, ...]]]] = {
     "page_view": {"url": (True, (str,))},
@@ -96,13 +170,12 @@ class EventIn(BaseModel):
     @field_validator("occurred_at")
     @classmethod
     def _aware(cls, value: datetime) -> datetime:
-        if value.tzinfo is None:
-            raise ValueError("must include a time zone, e.g. 2026-11-20T14:03:00Z")
-        return value.astimezone(UTC)
+        return utc_datetime(value)
 
     @field_validator("properties")
     @classmethod
     def _properties_fit_type(cls, props: dict[str, Any], info: ValidationInfo) -> dict[str, Any]:
+        _check_property_limits(props)
         kind = info.data.get("type")
         if kind is None:  # the type itself failed; that error is reported already
             return props
@@ -118,9 +191,6 @@ class EventIn(BaseModel):
             raise ValueError(f"properties.form must be one of {', '.join(FORMS)}")
         if kind == "support_ticket" and not -1 <= props["sentiment"] <= 1:
             raise ValueError("properties.sentiment must be between -1 and 1")
-        for key, value in props.items():
-            if isinstance(value, str) and len(value) > 10_000:
-                raise ValueError(f"properties.{key} is longer than 10,000 characters")
         return props
 
 
