@@ -25,6 +25,7 @@ import os
 import secrets
 import time
 from dataclasses import asdict, dataclass
+from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -133,6 +134,13 @@ def time_one_start(workdir: Path, env: dict[str, str], slack: FakeSlack, name: s
                        cpu_s_at_ready=cpu_at_ready, not_ready_reason=reason)
 
 
+def _is_ready(url: str) -> bool:
+    try:
+        return httpx.get(f"{url}/readyz", timeout=2).status_code == 200
+    except httpx.HTTPError:
+        return False
+
+
 def _cpu_by_process(server: ServerProcess) -> dict[str, float]:
     """User + system CPU seconds of the server ("web") and each worker child so far."""
     import psutil
@@ -165,6 +173,9 @@ def measure(workdir: Path, *, timeout: float = 120.0) -> tuple[StartTiming, Star
 
 def phase_cold_start(bench: Bench) -> None:
     """The bench's step: the figures into `bench.report`."""
+    for server in bench.servers:  # their workers' own start must not share the cores with ours
+        url = server.url
+        bench.wait_until(f"{server.name} ready", partial(_is_ready, url))
     uncached, cached = measure(bench.workdir / "cold-start", timeout=bench.config.timeout)
     report = bench.report
     report.add("cold_start_s", cached.cold_start_s, COLD_START_METHOD)
