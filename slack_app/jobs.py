@@ -178,11 +178,13 @@ def sla_reminder(rt: AppRuntime, payload: dict[str, Any]) -> None:
     text = sla_reminder_text(_holder(rt, approval["assignee"]), approval["sla_due_at"])
     card = store.get_card(rt, payload["approval_id"])
     if card is not None:
-        call(client.chat_postMessage, channel=card.channel, thread_ts=card.ts, text=text)
+        call(client.chat_postMessage, channel=card.channel, thread_ts=card.ts, text=text,
+             unfurl_links=False, unfurl_media=False)
         return
     channel = _destination(rt, client, approval["assignee"])
     if channel is not None:
-        call(client.chat_postMessage, channel=channel, text=text)
+        call(client.chat_postMessage, channel=channel, text=text, unfurl_links=False,
+             unfurl_media=False)
 
 
 def sla_escalation(rt: AppRuntime, payload: dict[str, Any]) -> None:
@@ -197,10 +199,12 @@ def sla_escalation(rt: AppRuntime, payload: dict[str, Any]) -> None:
                                _holder(rt, decision.get("escalate_to")))
     manager = slack_user_for(rt, decision.get("manager"))
     if manager:
-        call(client.chat_postMessage, channel=dm_channel(rt, client, manager), text=text)
+        call(client.chat_postMessage, channel=dm_channel(rt, client, manager), text=text,
+             unfurl_links=False, unfurl_media=False)
     card = store.get_card(rt, payload["approval_id"])
     if card is not None:
-        call(client.chat_postMessage, channel=card.channel, thread_ts=card.ts, text=text)
+        call(client.chat_postMessage, channel=card.channel, thread_ts=card.ts, text=text,
+             unfurl_links=False, unfurl_media=False)
 
 
 Handler = Callable[[AppRuntime, dict[str, Any]], None]

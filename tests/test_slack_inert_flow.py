@@ -77,6 +77,11 @@ def _say(client: Any, text: str, conversation: str = "conv-hostile") -> dict[str
 def _assert_inert(fake: FakeSlack) -> list[Any]:
     """Every rendering call is inert; returns them (the tests check they carried the text)."""
     calls = [c for c in fake.calls() if c.method in RENDERING]
+    # No previews of a link someone typed: every post asks Slack not to unfurl.
+    posts = [c for c in calls if c.method == "chat.postMessage"]
+    assert all(str(c.params.get("unfurl_links")).lower() in ("false", "0") and
+               str(c.params.get("unfurl_media")).lower() in ("false", "0") for c in posts), \
+        [c.params.get("text", "")[:60] for c in posts if c.params.get("unfurl_links") is None]
     problems = [f"{c.method} #{i}: {v}" for i, c in enumerate(calls)
                 for v in violations(c.params, channels=[SUPPORT_CHANNEL])]
     assert not problems, "\n".join(problems[:20])
