@@ -93,24 +93,25 @@ def _spans(text: str, values: Iterable[str]) -> list[tuple[int, int]]:
     spans = []
     for value in values:
         key = fold(value)
-        if len(key) >= 2:
+        if len(key) >= 2 and key.split(" ", 1)[0] in text:  # cheap test before the regex
             spans += [m.span() for m in whole_word(key).finditer(text)]
     return spans
 
 
 def foreign_names(text: str, *, lead: LeadIdentity, other_people: Iterable[str],
-                  team: Iterable[str] = ()) -> list[str]:
+                  allowed_names: Iterable[str] = ()) -> list[str]:
     """The strings of `other_people` (names and companies from other records) that `text`
-    mentions, outside the lead's own names and the team's. A one-word name that is also a
+    mentions, outside the lead's own names and `allowed_names`. A one-word name that is also a
     common word ("Will", "Best") is not a mention; full names and companies always are."""
     folded = fold(text)
-    own = [*lead.names(), *team]
+    own = [*lead.names(), *allowed_names]
     own_keys = {fold(v) for v in own}
     own_spans = _spans(folded, own)
     found: list[str] = []
     for value in dict.fromkeys(other_people):
         key = fold(value)
-        if len(key) < 2 or key in own_keys or (" " not in key and is_common_word(key)):
+        if (len(key) < 2 or key in own_keys or key.split(" ", 1)[0] not in folded
+                or (" " not in key and is_common_word(key))):
             continue
         for match in whole_word(key).finditer(folded):
             start, end = match.span()
@@ -161,12 +162,13 @@ def content_blocks(
     other_people: Iterable[str],
     allowed_domains: Iterable[str],
     allowed_addresses: Iterable[str] = (),
-    team: Iterable[str] = (),
+    allowed_names: Iterable[str] = (),
 ) -> list[str]:
     """Every reason this text must not be sent to `lead`; empty means it may.
 
     `other_people`: names and companies from other records in the store (leads, support
-    contacts); `team`: the sender's and colleagues' names, which a draft may use;
+    contacts); `allowed_names`: names a draft may use even when a record carries them too (the
+    sender's and colleagues', the vendor's, competitors', the recommended asset's title);
     `allowed_domains`: the policy's link allow-list (subdomains included);
     `allowed_addresses`: addresses besides the lead's that a draft may show (the team's).
     The reasons never quote another person's name: they end up in this lead's records.
@@ -174,7 +176,8 @@ def content_blocks(
     text = f"{subject}\n{body}"
     domains = list(allowed_domains)
     blocks: list[str] = []
-    names = foreign_names(text, lead=lead, other_people=other_people, team=team)
+    names = foreign_names(text, lead=lead, other_people=other_people,
+                          allowed_names=allowed_names)
     if names:
         blocks.append(f"mentions someone other than the lead: {len(names)} name"
                       f"{'s' if len(names) > 1 else ''} of a person or company from another "

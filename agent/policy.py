@@ -163,6 +163,10 @@ class ContentRules(_Frozen):
     # Links (and bare domains) a draft may contain: these domains and their subdomains, e.g.
     # the vendor's sites and where the content library lives. Empty: no links at all.
     allowed_link_domains: list[str] = []
+    # Names a draft may say even when some lead's record carries the same name: the vendor's,
+    # its products', partners' and reference customers'. (Competitors named in [risks] and the
+    # team's names count too.) Every other person or company from the store is refused.
+    allowed_names: list[str] = []
 
     @field_validator("allowed_link_domains")
     @classmethod

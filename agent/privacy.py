@@ -14,6 +14,7 @@ from __future__ import annotations
 import re
 import unicodedata
 from collections.abc import Iterable, Sequence
+from functools import lru_cache
 from urllib.parse import urlsplit
 
 # A draft is at most 2,000 characters, an edit a little more: never scan more than this.
@@ -105,15 +106,21 @@ def normalize(text: str, *, invisible: str = "") -> str:
     """NFKC (full-width and compatibility forms become plain letters), format characters
     (zero-width spaces and joiners, bidi controls) replaced by `invisible` (removed: what a
     reader sees), at most `MAX_SCAN_CHARS` read."""
-    text = unicodedata.normalize("NFKC", text[:MAX_SCAN_CHARS])
-    return "".join(invisible if unicodedata.category(ch) == "Cf" else ch for ch in text)
+    text = text[:MAX_SCAN_CHARS]
+    if text.isascii():  # NFKC leaves ASCII alone and it holds no format characters
+        return text
+    text = unicodedata.normalize("NFKC", text)
+    return "".join(invisible if ch >= "\x80" and unicodedata.category(ch) == "Cf" else ch
+                   for ch in text)
 
 
+@lru_cache(maxsize=4096)
 def fold(text: str) -> str:
     """The matching form of a name: normalised, case-folded, whitespace collapsed."""
     return _SPACES.sub(" ", normalize(text).casefold()).strip()
 
 
+@lru_cache(maxsize=4096)
 def is_common_word(word: str) -> bool:
     """Whether `word` (any case) is in the list of words that name nobody."""
     base = _CONTRACTION.sub("", word.casefold()).strip(".'’-")
@@ -123,6 +130,7 @@ def is_common_word(word: str) -> bool:
     return bool(parts) and all(len(p) <= 1 or p in COMMON_WORDS for p in parts)
 
 
+@lru_cache(maxsize=4096)
 def whole_word(value: str) -> re.Pattern[str]:
     """A case-insensitive pattern for `value` as whole words (any run of spaces between)."""
     words = [re.escape(w) for w in value.split()]

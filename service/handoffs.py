@@ -91,12 +91,17 @@ class StoreHandoffPort:
         from service.content_check import draft_content_blocks
 
         asset = context.recommended_action.asset
-        package = {"recommended_action": {"asset": {"path": asset.path if asset else ""}}}
+        package = {"recommended_action": {"asset": {"path": asset.path if asset else "",
+                                                     "title": asset.title if asset else ""}}}
 
         def blocks_of(draft: Draft) -> list[str]:
+            # An offline draft is built from this lead's record and our own words only: it can
+            # carry a link (a company named like a domain) but no other record's name, so the
+            # scan of the other records is spared (presend still does it).
             with self.rt.db.read() as session:
                 return draft_content_blocks(self.rt, session, lead.lead_id, draft.subject,
-                                            draft.body, context=package)
+                                            draft.body, context=package,
+                                            records=draft.source == "model")
 
         blocks = blocks_of(written)
         if blocks and written.source == "model":

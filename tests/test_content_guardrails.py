@@ -33,7 +33,7 @@ TEAM = ["Riley Rep", "Riley", "Rep"]
 
 def blocks(body: str, subject: str = "Your demo", **kw: Any) -> list[str]:
     args: dict[str, Any] = dict(lead=ADA, other_people=OTHERS, allowed_domains=ALLOWED,
-                                allowed_addresses=["riley@example.com"], team=TEAM)
+                                allowed_addresses=["riley@example.com"], allowed_names=TEAM)
     args.update(kw)
     return content_blocks(subject, body, **args)
 
@@ -280,6 +280,12 @@ OTTOLINE = {"email": "ottoline@vexbridge-drill.io", "first_name": "Ottoline",
             "last_name": "Vexbridge", "company": "Vexbridge Holdings", "title": "VP Finance",
             "domain": "vexbridge-drill.io", "country": "US", "employees": 900,
             "industry": "Software"}
+RIVAL = {"email": "sam@rivalsoft.com", "first_name": "Sam", "last_name": "Spy",
+         "company": "RivalSoft", "domain": "rivalsoft.com", "country": "US", "employees": 900,
+         "industry": "Software"}
+BRIGHT = {"email": "bo@brightlane-drill.io", "first_name": "Bo", "last_name": "Brightlane",
+          "company": "Brightlane", "domain": "brightlane-drill.io", "country": "US",
+          "employees": 900, "industry": "Software"}
 ODD = {"email": "odd@odd-drill.io", "first_name": "Li", "last_name": "50%_off\\",
        "company": "Ölander & Søn", "domain": "odd-drill.io", "country": "US",
        "employees": 900, "industry": "Software"}
@@ -293,6 +299,8 @@ def _store_checks(rt: Any, client: Any) -> None:
         event("s-ada", "page_view", at=T0, url="https://vendor.example/pricing"),
         event("s-otto", "page_view", at=T0, lead=OTTOLINE, url="https://vendor.example/x"),
         event("s-odd", "page_view", at=T0, lead=ODD, url="https://vendor.example/x"),
+        event("s-rival", "page_view", at=T0, lead=RIVAL, url="https://vendor.example/x"),
+        event("s-bright", "page_view", at=T0, lead=BRIGHT, url="https://vendor.example/x"),
     ])["leads"]
     ada = next(r["lead_id"] for r in refs if r["email"] == "ada@acme.io")
     with rt.db.session() as session:
@@ -317,6 +325,18 @@ def _store_checks(rt: Any, client: Any) -> None:
     assert "allow-list" in check("Hi Ada, see https://acme-drill.io/pilot")[0]
     # A link spelling another lead's name is both.
     assert len(check("Hi Ada, see https://vexbridge-drill.io/pilot")) == 2
+    # Names anyone may say although a lead carries them: a competitor the policy names, the
+    # team's (Sam Seller is on the roster), the recommended asset's title (our library's).
+    assert check("Hi Ada, teams moved over from RivalSoft. Sam can help. Best, Riley") == []
+    case_study = "Hi Ada, our case study “Brightlane: PLG signals to sales” may help."
+    assert "someone other than the lead" in check(case_study)[0]
+    titled = {"recommended_action": {"asset": {"path": "case-studies/software-brightlane.md",
+                                               "title": "Brightlane: PLG signals to sales"}}}
+    with rt.db.read() as session:
+        assert draft_content_blocks(rt, session, ada, "x", case_study, context=titled) == []
+        # ... but the lead called Brightlane is still someone else.
+        assert draft_content_blocks(rt, session, ada, "x", case_study + " Bo Brightlane says hi",
+                                    context=titled)
     # The recommended asset's link is the content library's: allowed with the context.
     context = {"recommended_action": {"asset": {"path": "https://library.vendor-cdn.example/a"}}}
     with rt.db.read() as session:
