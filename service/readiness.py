@@ -21,9 +21,7 @@ import uuid
 from datetime import timedelta
 from typing import TYPE_CHECKING
 
-from sqlalchemy import delete, insert, select, update
-
-from store.tables import WorkerHeartbeat
+from sqlalchemy import text
 
 if TYPE_CHECKING:
     from service.runtime import AppRuntime
@@ -63,6 +61,10 @@ class Heartbeat:
             self._lock.release()
 
     def _write(self) -> None:
+        from sqlalchemy import delete, insert, update
+
+        from store.tables import WorkerHeartbeat
+
         at = self.rt.clock.now()
         with self.rt.db.transaction() as connection:
             if self.beats and connection.execute(
@@ -92,8 +94,10 @@ class Readiness:
             self._baseline = {}
 
     def _counters(self) -> dict[str, int]:
+        # Plain SQL: `hitl serve` reads this before it starts its worker, and the ORM tables'
+        # import is better spent after that start (it is on the way to ready).
         with self.db.read() as session:
-            rows = session.execute(select(WorkerHeartbeat.id, WorkerHeartbeat.beats)).all()
+            rows = session.execute(text("SELECT id, beats FROM worker_heartbeats")).all()
         return {row[0]: int(row[1]) for row in rows}
 
     def check(self) -> tuple[bool, str | None]:
