@@ -76,7 +76,7 @@ def test_serve_end_to_end_over_http_with_smtp(tmp_path, smtp_sink) -> None:
             time.sleep(0.1)
         [mail] = smtp_sink.messages
         assert mail.rcpt_tos == ["ada@acme.io"]
-        metrics = httpx.get(f"{base}/metrics").text
+        metrics = httpx.get(f"{base}/metrics", headers=auth).text  # not public by default
         assert 'hitl_emails_total{status="sent"} 1.0' in metrics
         assert httpx.get(f"{base}/docs").status_code == 200
         assert "/v1/events" in httpx.get(f"{base}/openapi.json").json()["paths"]

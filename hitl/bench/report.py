@@ -23,6 +23,9 @@ GOALS: dict[str, tuple[str, float] | None] = {
     "cold_start_s": ("<=", 5),
     "first_card_s": ("<=", 1),
     "cold_start_uncached_s": None,
+    "isolation_healthz_ms_p99": ("<=", 100),
+    "isolation_events_ms_p99": ("<=", 500),
+    "isolation_slack_ack_ms_p99": ("<=", 1000),
 }
 KEYS = tuple(GOALS)
 

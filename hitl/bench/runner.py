@@ -17,7 +17,9 @@ Phases, in order (each figure is measured in the same run, on the same server):
 5. concurrency: serial drafting of a few leads, then a burst of hand-raises at 500 ms;
 6. Slack: concurrent signed Approve clicks (ack time) beside concurrent API decisions (naive:
    decide before answering); then every approved email must arrive exactly once;
-7. top-signal recall on the eval set (in-process, pure functions).
+7. isolation (hitl/bench/isolation.py, a server of its own): 200 support messages at once while
+   /healthz, one-event ingests and Slack clicks are timed;
+8. top-signal recall on the eval set (in-process, pure functions).
 """
 
 from __future__ import annotations
@@ -43,6 +45,7 @@ from typing import Any
 import httpx
 
 from hitl.bench.cold_start import phase_cold_start
+from hitl.bench.isolation import phase_isolation
 from hitl.bench.report import BenchReport, percentile
 from hitl.bench.server import ServerProcess, free_port, server_env
 
@@ -278,6 +281,8 @@ class Bench:
                 ("llm overhead at 1 s model latency", 0.1, self.phase_llm_overhead),
                 ("concurrency: serial vs burst at 500 ms", 0.15, self.phase_concurrency),
                 ("Slack acks and exactly-once email", 0.15, self.phase_slack),
+                ("isolation: 200 support messages beside health, ingest and Slack", 0.05,
+                 lambda: phase_isolation(self)),
                 ("top-signal recall on the eval set", 0.05, self.phase_recall),
             ]
             done = 0.1
