@@ -311,6 +311,10 @@ _INSTRUCTION_TEXTS: tuple[tuple[str, str, str], ...] = (
     ("event_attended", "name", "Event name"),
 )
 _INSTRUCTION_NOTE = "contains instructions aimed at the assistant (the draft does not follow them)"
+# Bounds on the scan (a regex pass costs ~0.5 ms per 1,000 characters): the most recent texts,
+# and their start. The drafter only ever sees a reply's first REPLY_SNIPPET_CHARS anyway.
+_INSTRUCTION_SCAN_TEXTS = 10
+_INSTRUCTION_SCAN_CHARS = 1000
 
 
 def _instruction_risk(lead: LeadProfile, ordered: Sequence[Signal], now: datetime,
@@ -321,9 +325,11 @@ def _instruction_risk(lead: LeadProfile, ordered: Sequence[Signal], now: datetim
 
     seen: dict[str, bool] = {}
 
-    def aimed(value: object) -> bool:
-        text = str(value or "")[:_SCAN_CHARS]
+    def aimed(value: object, *, budgeted: bool = True) -> bool:
+        text = str(value or "")[:_INSTRUCTION_SCAN_CHARS]
         if text not in seen:
+            if budgeted and len(seen) >= _INSTRUCTION_SCAN_TEXTS:
+                return False
             seen[text] = bool(text.strip()) and bool(assistant_instructions(text))
         return seen[text]
 
@@ -339,7 +345,7 @@ def _instruction_risk(lead: LeadProfile, ordered: Sequence[Signal], now: datetim
             return Risk(code="instructions", event_id=signal.event_id,
                         detail=f"Campaign name {_INSTRUCTION_NOTE}")
     for field_name in ("first_name", "last_name", "company", "title", "industry"):
-        if aimed(getattr(lead, field_name)):
+        if aimed(getattr(lead, field_name), budgeted=False):
             return Risk(code="instructions",
                         detail=f"The lead's {field_name.replace('_', ' ')} {_INSTRUCTION_NOTE}")
     return None

@@ -240,6 +240,11 @@ def test_the_card_says_when_a_reply_tries_to_instruct_the_assistant() -> None:
     assert risk.detail == ("Reply 2 hours ago contains instructions aimed at the assistant "
                            "(the draft does not follow them)")
     assert "attacker" not in risk.detail and "SYSTEM" not in risk.detail  # our words only
+    # The Slack card lists the package's risks as warnings.
+    from slack_app.blocks import warnings
+
+    shown = warnings({"context": {"risks": [risk.model_dump(mode="json")]}}, T0)
+    assert shown == [f":warning: {risk.detail}"]
     benign = [Signal(event_id="r2", type="inbound_reply", occurred_at=T0 - timedelta(hours=1),
                      properties={"text": "Sounds good, Tuesday works."})]
     assert find_risks(lead, benign, T0, policy) == []
