@@ -59,8 +59,25 @@ class Rig:
             if value:
                 return value
             if time.monotonic() > deadline:
-                raise AssertionError(f"timed out waiting for {what}\n{self.server.log_tail()}")
+                raise AssertionError(f"timed out waiting for {what}\n{self.diagnosis()}")
             time.sleep(0.1)
+
+    def diagnosis(self) -> str:
+        """What the store holds and what the server logged, without the access lines the
+        polling itself writes (they used to fill the whole tail)."""
+        state = {
+            "jobs": self.probe.rows("SELECT kind, attempts, run_at, locked_until, failed_at, last_error "
+                                    "FROM jobs"),
+            "handoffs": self.probe.rows("SELECT status, active FROM handoffs"),
+            "leads": self.probe.rows("SELECT route, stage, band, score FROM leads"),
+            "outbox": self.probe.outbox(), "model_calls": len(self.model.calls()),
+        }
+        try:
+            lines = self.server.log_path.read_text(errors="replace").splitlines()
+        except OSError:
+            lines = ["(no log)"]
+        logged = [line for line in lines if '" 200 OK' not in line and '" 202 Accepted' not in line]
+        return "\n".join([*(f"{k}: {v}" for k, v in state.items()), *logged[-60:]])
 
     def pending(self) -> list[dict[str, Any]]:
         with self.client as c:
@@ -93,7 +110,7 @@ class Rig:
         if processed and not self.probe.rows("SELECT id FROM handoffs"):
             leads = self.probe.rows("SELECT email, route, stage, band, score FROM leads")
             raise AssertionError(f"the hand-raise was processed and no handoff was started, so "
-                                 f"no card will come: {leads}\n{self.server.log_tail()}")
+                                 f"no card will come: {leads}\n{self.diagnosis()}")
         return []
 
     def card(self) -> dict[str, Any]:
