@@ -455,3 +455,41 @@ def test_a_draft_that_still_fails_carries_a_warning_on_the_card(scripted: Any) -
                                      "not on the policy's allow-list (evil-exfil.example)")
     # The approval request (Agent Inbox, the API's `request`) shows it under the draft too.
     assert "will be refused at send unless edited" in card["request"]["description"]
+
+
+# -- stored style examples -----------------------------------------------------------------------
+
+
+def test_style_examples_are_stored_redacted_and_older_copies_are_never_served(
+        rt: Any, client: Any, worker: Any) -> None:
+    from tools.style_examples import style_examples, sync_edit_pairs
+
+    card = pending_card(client, worker, hand_raise(lead=OTTOLINE))
+    edited = VICTIM_EDIT.replace("Riley", card["draft"]["body"].rsplit("\n", 1)[-1])
+    answer = client.post(f"/v1/approvals/{card['approval_id']}/decision",
+                         json={"action": "edit", "actor": card["assignee"], "body": edited,
+                               "subject": "Your Vexbridge pilot"})
+    assert answer.status_code == 200, answer.text
+    worker.run_until_idle()  # the sync job ran
+    collection = rt.style_collection
+    stored = collection.get(include=["documents", "metadatas"])
+    assert stored["ids"] == [card["approval_id"]]
+    texts = [*stored["documents"], *(str(stored["metadatas"][0][k]) for k in (
+        "draft_subject", "sent_subject", "sent_body"))]
+    on_disk = "\n".join(texts).lower()
+    assert not [s for s in VICTIM_STRINGS if s in on_disk], on_disk
+    assert stored["metadatas"][0]["lead_id"] == card["lead_id"]  # erasure deletes by it
+
+    # A copy written before redaction (an older release) is never served, and the next sync
+    # replaces it.
+    meta = dict(stored["metadatas"][0])
+    meta.pop("redaction")
+    meta.update(sent_body=edited, source_hash="old")
+    collection.delete(ids=[card["approval_id"]])
+    collection.add(ids=[card["approval_id"]], documents=[edited], metadatas=[meta])
+    assert style_examples(rt, card["assignee"], "demo request", sync=False) == []
+    assert sync_edit_pairs(rt)["added_or_changed"] == 1
+    [example] = style_examples(rt, card["assignee"], "demo request", sync=False)
+    assert example.sent_body.startswith("Hi ‹first_name›,\n\nAs promised, the ‹company› pilot")
+    assert example.sent_subject == "Your ‹last_name› pilot"
+    assert sync_edit_pairs(rt)["added_or_changed"] == 0  # unchanged pairs are not re-made
