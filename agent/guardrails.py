@@ -11,6 +11,7 @@ import re
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
+from functools import cache
 
 from agent.privacy import (
     EMAIL,
@@ -197,53 +198,59 @@ def content_blocks(
 # (label, pattern). Matched against normalised, case-folded text with whitespace collapsed, so
 # "IGNORE   previous\ninstructions" and full-width or zero-width disguises match too.
 _ADDRESS = r"[\w.%+'-]+@[\w.-]+\.\w{2,}"
-_INSTRUCTION_PATTERNS: tuple[tuple[str, re.Pattern[str]], ...] = tuple(
-    (label, re.compile(pattern, re.MULTILINE)) for label, pattern in (
-        ("ignore previous instructions",
-         r"\b(?:ignore|disregard|forget|override|bypass|skip)\b(?:\W+\w+){0,4}?\W+"
-         r"(?:instructions?|rules|prompts?|directions|guidelines|guardrails|polic(?:y|ies)|"
-         r"constraints|system message|package|context|everything)\b|"
-         r"\b(?:ignore|disregard)\b(?:\W+(?:all|the|everything))?\W+above\b"),
-        ("role change", r"\byou are now\b|\bfrom now on,? you\b|\bact as (?:an?|the|my)\b|"
-                        r"\bpretend (?:to be|you are)\b|\b(?:developer|admin|god|debug) mode\b|"
-                        r"\bjailbreak|\bnew (?:rule|instructions?)\b"),
-        ("role marker", r"(?:^|[\n.!?]\s*)(?:system|assistant|developer|ai)\s*:|<\|im_start\|>|"
-                        r"<\|im_end\|>|\[/?inst\]|<</?sys>>|</?(?:lead_data|rep_instruction|"
-                        r"system|previous_draft|rep_style_examples)>"),
-        ("addressing the assistant", r"(?:^|[\n.!?,;]\s*|\bp\.?s\.?\s*)(?:dear |hey |hi )?"
-                                     r"(?:assistant|ai|chatgpt|gpt|llm|bot|language model)\s*[,:]"),
-        ("redirect the email",
-         rf"\b(?:send|forward|email|mail|deliver|write)\b[^.\n]{{0,120}}\bto\s+{_ADDRESS}|"
-         rf"\b(?:b?cc|reply-to|recipient)\b(?:\W+\w+){{0,3}}?\W+{_ADDRESS}|\bbcc\b|"
-         rf"\b(?:to|cc|reply-to)[\"']?\s*[:=]\s*[\"']?{_ADDRESS}|^(?:to|cc|reply-to)\s*:"),
-        ("include a link", r"\b(?:include|insert|add|put|use|paste)\b(?:\W+\w+){0,4}?\W+"
-                           r"(?:links?|urls?|https?://|www\.)"),
-        ("reveal data", r"\b(?:print|reveal|show|repeat|output|translate|leak|disclose|include|"
-                        r"share|give|provide)\b(?:\W+\w+){0,5}?\W+(?:system prompt|prompt|"
-                        r"instructions|api keys?|passwords?|credentials|access tokens?|"
-                        r"(?:other |previous )?(?:leads?|customers?)(?:'s?)? (?:emails?|email "
-                        r"address(?:es)?|contact details|data))\b|"
-                        r"\b(?:summari[sz]e|tell me|list|share)\b(?:\W+\w+){0,2}?\W+you know "
-                        r"about\b"),
-        ("skip the approval", r"\bwithout (?:waiting for |any )?(?:approval|review|a human)\b|"
-                              r"\bpre-?approved\b|\bapprove (?:this|the|it)\b[^.\n]{0,30}"
-                              r"\byourself\b|\bmark it as sent\b"),
-        ("template code", r"\{\{.{0,80}?\}\}|\{%.{0,80}?%\}"),
-        # Cheap coverage of other languages: "ignore the previous instructions", "you are now".
-        ("ignore previous instructions (other language)",
-         r"\b(?:ignorez|ignora|ignoriere|ignorieren|ignore)\b(?:\W+\w+){0,4}?\W+"
-         r"(?:instrucciones|istruzioni|instruções|anweisungen|consignes)\b|"
-         r"\bignorez\b(?:\W+\w+){0,4}?\W+instructions\b|"
-         r"\bnegeer\b(?:\W+\w+){0,3}?\W+instructies\b|"
-         r"\b(?:vergiss|vergessen sie)\b(?:\W+\w+){0,4}?\W+anweisungen\b|"
-         r"忽略.{0,8}(?:指令|指示|说明|规则)|(?:指示|命令|ルール).{0,6}無視|"
-         r"игнорируй.{0,30}инструкции|"
-         r"\b(?:tu es|vous êtes) maintenant\b|\bahora eres\b|\bdu bist jetzt\b|\bora sei\b|"
-         r"\bagora você é\b|\bje bent nu\b"),
-        ("redirect the email (other language)",
-         rf"\b(?:envoie[sz]?|envíe|envía|sende|schick|invia|envie|stuur)\b[^.\n]{{0,60}}"
-         rf"\b(?:à|a|an|naar)\s+{_ADDRESS}"),
-    ))
+_INSTRUCTION_SOURCES: tuple[tuple[str, str], ...] = (
+    ("ignore previous instructions",
+     r"\b(?:ignore|disregard|forget|override|bypass|skip)\b(?:\W+\w+){0,4}?\W+"
+     r"(?:instructions?|rules|prompts?|directions|guidelines|guardrails|polic(?:y|ies)|"
+     r"constraints|system message|package|context|everything)\b|"
+     r"\b(?:ignore|disregard)\b(?:\W+(?:all|the|everything))?\W+above\b"),
+    ("role change", r"\byou are now\b|\bfrom now on,? you\b|\bact as (?:an?|the|my)\b|"
+                    r"\bpretend (?:to be|you are)\b|\b(?:developer|admin|god|debug) mode\b|"
+                    r"\bjailbreak|\bnew (?:rule|instructions?)\b"),
+    ("role marker", r"(?:^|[\n.!?]\s*)(?:system|assistant|developer|ai)\s*:|<\|im_start\|>|"
+                    r"<\|im_end\|>|\[/?inst\]|<</?sys>>|</?(?:lead_data|rep_instruction|"
+                    r"system|previous_draft|rep_style_examples)>"),
+    ("addressing the assistant", r"(?:^|[\n.!?,;]\s*|\bp\.?s\.?\s*)(?:dear |hey |hi )?"
+                                 r"(?:assistant|ai|chatgpt|gpt|llm|bot|language model)\s*[,:]"),
+    ("redirect the email",
+     rf"\b(?:send|forward|email|mail|deliver|write)\b[^.\n]{{0,120}}\bto\s+{_ADDRESS}|"
+     rf"\b(?:b?cc|reply-to|recipient)\b(?:\W+\w+){{0,3}}?\W+{_ADDRESS}|\bbcc\b|"
+     rf"\b(?:to|cc|reply-to)[\"']?\s*[:=]\s*[\"']?{_ADDRESS}|^(?:to|cc|reply-to)\s*:"),
+    ("include a link", r"\b(?:include|insert|add|put|use|paste)\b(?:\W+\w+){0,4}?\W+"
+                       r"(?:links?|urls?|https?://|www\.)"),
+    ("reveal data", r"\b(?:print|reveal|show|repeat|output|translate|leak|disclose|include|"
+                    r"share|give|provide)\b(?:\W+\w+){0,5}?\W+(?:system prompt|prompt|"
+                    r"instructions|api keys?|passwords?|credentials|access tokens?|"
+                    r"(?:other |previous )?(?:leads?|customers?)(?:'s?)? (?:emails?|email "
+                    r"address(?:es)?|contact details|data))\b|"
+                    r"\b(?:summari[sz]e|tell me|list|share)\b(?:\W+\w+){0,2}?\W+you know "
+                    r"about\b"),
+    ("skip the approval", r"\bwithout (?:waiting for |any )?(?:approval|review|a human)\b|"
+                          r"\bpre-?approved\b|\bapprove (?:this|the|it)\b[^.\n]{0,30}"
+                          r"\byourself\b|\bmark it as sent\b"),
+    ("template code", r"\{\{.{0,80}?\}\}|\{%.{0,80}?%\}"),
+    # Cheap coverage of other languages: "ignore the previous instructions", "you are now".
+    ("ignore previous instructions (other language)",
+     r"\b(?:ignorez|ignora|ignoriere|ignorieren|ignore)\b(?:\W+\w+){0,4}?\W+"
+     r"(?:instrucciones|istruzioni|instruções|anweisungen|consignes)\b|"
+     r"\bignorez\b(?:\W+\w+){0,4}?\W+instructions\b|"
+     r"\bnegeer\b(?:\W+\w+){0,3}?\W+instructies\b|"
+     r"\b(?:vergiss|vergessen sie)\b(?:\W+\w+){0,4}?\W+anweisungen\b|"
+     r"忽略.{0,8}(?:指令|指示|说明|规则)|(?:指示|命令|ルール).{0,6}無視|"
+     r"игнорируй.{0,30}инструкции|"
+     r"\b(?:tu es|vous êtes) maintenant\b|\bahora eres\b|\bdu bist jetzt\b|\bora sei\b|"
+     r"\bagora você é\b|\bje bent nu\b"),
+    ("redirect the email (other language)",
+     rf"\b(?:envoie[sz]?|envíe|envía|sende|schick|invia|envie|stuur)\b[^.\n]{{0,60}}"
+     rf"\b(?:à|a|an|naar)\s+{_ADDRESS}"),
+)
+
+
+@cache
+def _instruction_patterns() -> tuple[tuple[str, re.Pattern[str]], ...]:
+    # Compiled on first use, not at import: the web process imports this module at startup.
+    return tuple((label, re.compile(pattern, re.MULTILINE))
+                 for label, pattern in _INSTRUCTION_SOURCES)
 
 
 def assistant_instructions(text: str) -> list[str]:
@@ -252,4 +259,4 @@ def assistant_instructions(text: str) -> list[str]:
     person. A hint for the rep, not a filter: the drafter treats all lead text as data anyway."""
     # Invisible characters become spaces here, so "send\u200bto\u200bx@y.z" reads as words.
     folded = re.sub(r"[ \t]+", " ", normalize(text, invisible=" ").casefold())
-    return [label for label, pattern in _INSTRUCTION_PATTERNS if pattern.search(folded)]
+    return [label for label, pattern in _instruction_patterns() if pattern.search(folded)]
