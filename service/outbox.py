@@ -24,6 +24,7 @@ from sqlalchemy.orm import Session
 
 from agent.guardrails import SendFacts, send_blocks
 from service.approvals import content_hash
+from service.content_check import draft_content_blocks
 from service.errors import Conflict, NotFound
 from service.jobs import backoff, enqueue
 from service.leads import audit
@@ -76,6 +77,17 @@ def _facts(rt: AppRuntime, session: Session, message: OutboxMessage) -> SendFact
     )
 
 
+def _all_blocks(rt: AppRuntime, session: Session, message: OutboxMessage) -> list[str]:
+    """The send guardrails (permission, suppression, caps, approval integrity) and what the
+    text says (nobody else's data, links only to the allow-list), checked at the last moment."""
+    blocks = send_blocks(_facts(rt, session, message),
+                         max_messages_per_week=rt.policy.caps.max_messages_per_week)
+    approval = session.get(Approval, message.approval_id)
+    blocks += draft_content_blocks(rt, session, message.lead_id, message.subject, message.body,
+                                   context=approval.context if approval else None)
+    return blocks
+
+
 def presend_blocks(rt: AppRuntime, outbox_id: str) -> list[str]:
     """Why this approved message must not go out now; marks the row blocked if so."""
     with rt.db.session() as session:
@@ -84,8 +96,7 @@ def presend_blocks(rt: AppRuntime, outbox_id: str) -> list[str]:
             return ["the approved message no longer exists (erased)"]
         if message.status in ("sent", "blocked"):
             return [] if message.status == "sent" else [message.status_detail or "blocked"]
-        blocks = send_blocks(_facts(rt, session, message),
-                             max_messages_per_week=rt.policy.caps.max_messages_per_week)
+        blocks = _all_blocks(rt, session, message)
         if blocks:
             message.status = "blocked"
             message.status_detail = "; ".join(blocks)
@@ -120,8 +131,7 @@ def deliver(rt: AppRuntime, outbox_id: str) -> DeliveryStatus:
                 raise RetryLater(f"{outbox_id} is being sent by another worker")
             return _final_status(message.status)
         # Guardrails again at the last moment: an unsubscribe may have landed since approval.
-        blocks = send_blocks(_facts(rt, session, message),
-                             max_messages_per_week=rt.policy.caps.max_messages_per_week)
+        blocks = _all_blocks(rt, session, message)
         if blocks:
             message.status, message.status_detail = "blocked", "; ".join(blocks)
             message.next_attempt_at, message.locked_until = None, None

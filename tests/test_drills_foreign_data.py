@@ -227,7 +227,6 @@ def test_another_leads_data_never_reaches_a_prompt_a_draft_or_smtp(drill) -> Non
         assert_clean_mail(mail, emails)
 
 
-@pytest.mark.xfail(strict=True, reason="presend wiring pending")
 def test_the_presend_check_refuses_what_a_rep_edits_in_or_approves_despite_the_warning(
         drill) -> None:
     client, worker, sink = drill["client"], drill["worker"], drill["sink"]
