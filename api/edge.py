@@ -48,6 +48,7 @@ Family = Literal["support", "ingest", "slack", "reads", "actions", "ops"]
 FAMILIES: tuple[Family, ...] = ("support", "ingest", "slack", "reads", "actions", "ops")
 UNGATED = frozenset({"/healthz", "/readyz"})
 DOCS_PATHS = ("/docs", "/redoc", "/openapi.json")
+QUEUE_FACTOR = 3
 # A customer message is at most 4,000 characters: 32 KiB holds it even fully \u-escaped.
 CUSTOMER_MAX_BODY = 32 * 1024
 
@@ -81,7 +82,10 @@ class Bound:
 
 
 def bounds_from(settings: Settings) -> dict[Family, Bound]:
-    """Each family's bound from the settings: as many may wait as may run."""
+    """Each family's bound from the settings. Three times as many may wait as may run: a
+    burst then queues here for the next free slot (no more than the wait) instead of bouncing
+    back and leaving slots idle while refused clients sit out their Retry-After (in the bench's
+    200-message burst: fewer 429s, and the burst answered sooner than with a queue of 1x)."""
     limits: dict[Family, int] = {
         "support": settings.http_support_concurrency,
         "ingest": settings.http_ingest_concurrency,
@@ -92,7 +96,8 @@ def bounds_from(settings: Settings) -> dict[Family, Bound]:
     }
     wait = settings.http_queue_wait_s
     # Slack gives up on an ack after 3 s; a quick 429 (Slack retries) beats a late answer.
-    return {f: Bound(n, n, min(wait, 1.0) if f == "slack" else wait) for f, n in limits.items()}
+    return {f: Bound(n, QUEUE_FACTOR * n, min(wait, 1.0) if f == "slack" else wait)
+            for f, n in limits.items()}
 
 
 class Gate:

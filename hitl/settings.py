@@ -79,9 +79,9 @@ class Settings(BaseSettings):
 
     # The HTTP edge (api/edge.py). Requests of one route family in the app at once: a burst of
     # support turns (each waits on the model) must not starve ingestion, Slack's acks or reads.
-    # As many again may wait up to `http_queue_wait_s`; the rest get 429 with Retry-After.
-    # /healthz and /readyz belong to no family and never wait. Support: 8 turns at once
-    # answered as many per second as 16 on 2 cores, and halved the other families' p99 (bench).
+    # Three times as many may wait up to `http_queue_wait_s`; the rest get 429, Retry-After.
+    # /healthz and /readyz belong to no family and never wait. Support: at 8 turns at once the
+    # other families kept their goals on a loaded 2-core host, where 16 did not always (bench).
     http_support_concurrency: int = Field(8, ge=1, le=256,
                                           validation_alias="HITL_HTTP_SUPPORT_CONCURRENCY")
     http_ingest_concurrency: int = Field(4, ge=1, le=256,

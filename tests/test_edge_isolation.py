@@ -123,7 +123,9 @@ def test_a_saturated_family_gets_429_while_every_other_family_is_served(
             assert (await _bounded(client.get(f"/v1/leads/{lead_id}"))).status_code == 200
             assert (await _bounded(client.post("/v1/approvals/ap_none/decision", json={
                 "action": "approve", "actor": "U0REP0001"}))).status_code == 404
-            assert (await _bounded(client.get("/metrics"))).status_code == 200
+            metrics = await _bounded(client.get("/metrics"))
+            assert metrics.status_code == 200  # ops, and it counts the refusal for operators
+            assert 'hitl_http_refused_total{family="support",status="429"} 1.0' in metrics.text
             assert held.inside == 2  # nothing else reached the support handler
 
             held.release.set()
@@ -144,19 +146,19 @@ def test_a_waiting_turn_takes_the_freed_slot_and_a_full_queue_is_refused(
             first = asyncio.create_task(_turn(client, 1))
             await held.until_inside(1)
             gate = _edge(app).gates["support"]
-            second = asyncio.create_task(_turn(client, 2))
-            while len(gate._waiting) < 1:  # noqa: ASYNC110  (the queue is the state under test)
+            waiting = [asyncio.create_task(_turn(client, n)) for n in (2, 3, 4)]
+            while len(gate._waiting) < 3:  # noqa: ASYNC110  (the queue is the state under test)
                 await asyncio.sleep(0)
-            # One running, one waiting (the queue holds as many as may run): the third is
-            # refused at once rather than left hanging.
-            third = await _bounded(_turn(client, 3))
-            assert third.status_code == 429 and third.headers["Retry-After"] == str(STUCK_S)
+            # One running, three waiting (the queue holds three times as many as may run): the
+            # fifth is refused at once rather than left hanging.
+            fifth = await _bounded(_turn(client, 5))
+            assert fifth.status_code == 429 and fifth.headers["Retry-After"] == str(STUCK_S)
             assert held.inside == 1
 
             held.release.set()
-            done = await _bounded(asyncio.gather(first, second))
-            assert [r.status_code for r in done] == [200, 200]
-            assert held.inside == 2 and gate.active == 0 and not gate._waiting
+            done = await _bounded(asyncio.gather(first, *waiting))
+            assert [r.status_code for r in done] == [200, 200, 200, 200]
+            assert held.inside == 4 and gate.active == 0 and not gate._waiting
 
     asyncio.run(scenario())
 
@@ -209,7 +211,7 @@ def test_the_bounds_come_from_the_settings(tmp_path: Path) -> None:
     settings = make_settings(tmp_path, http_support_concurrency=3, http_ingest_concurrency=5,
                              http_queue_wait_s=4)
     bounds = bounds_from(settings)
-    assert bounds["support"] == Bound(3, 3, 4) and bounds["ingest"] == Bound(5, 5, 4)
+    assert bounds["support"] == Bound(3, 9, 4) and bounds["ingest"] == Bound(5, 15, 4)
     assert bounds["slack"].wait_s == 1.0  # Slack's 3 s ack budget: a quick 429 instead
 
 
