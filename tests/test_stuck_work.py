@@ -87,6 +87,12 @@ def test_a_failing_job_retries_for_its_time_budget_then_is_parked_and_retryable(
 def test_status_filters_are_validated(client) -> None:
     assert client.get("/v1/jobs", params={"status": "stuck"}).status_code == 422
     assert client.get("/v1/outbox", params={"status": "lost"}).status_code == 422
+    # Ids and limits out of range are named, not a 500 from the database driver.
+    for bad in ("360484107453762895872", "0", "-1", "x"):
+        response = client.post(f"/v1/jobs/{bad}/retry")
+        assert response.status_code == 422 and response.json()["errors"][0]["field"] == "job_id"
+    assert client.get("/v1/outbox", params={"limit": 10**6}).status_code == 422
+    assert client.post("/v1/outbox/out_nope/retry").status_code == 404
     # Every stored approval status is a valid filter (reassigned used to be a 422).
     for status in ("pending", "superseded", "reassigned"):
         assert client.get("/v1/approvals", params={"status": status}).status_code == 200

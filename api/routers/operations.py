@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Annotated, Literal
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Path, Query
 
 from api.deps import RuntimeDep
 from api.schemas import JobPublic, OutboxPublic
@@ -17,9 +17,9 @@ router = APIRouter(tags=["operations"])
 
 @router.get("/outbox", response_model=list[OutboxPublic])
 def list_outbox(rt: RuntimeDep, status: SendStatus | None = None,
-                limit: int = 200) -> list[dict]:
+                limit: Annotated[int, Query(ge=1, le=1000)] = 200) -> list[dict]:
     """Outbound messages, oldest first: `retrying` and `failed` are the ones to look at."""
-    return outbox.list_outbox(rt, status=status, limit=min(max(limit, 1), 1000))
+    return outbox.list_outbox(rt, status=status, limit=limit)
 
 
 @router.get("/outbox/{outbox_id}", response_model=OutboxPublic)
@@ -36,13 +36,14 @@ def retry_outbox(outbox_id: str, rt: RuntimeDep) -> dict:
 
 @router.get("/jobs", response_model=list[JobPublic])
 def list_jobs(rt: RuntimeDep, status: Literal["queued", "retrying", "failed"] | None = None,
-              kind: str | None = None, limit: int = 200) -> list[dict]:
+              kind: Annotated[str | None, Query(max_length=64)] = None,
+              limit: Annotated[int, Query(ge=1, le=1000)] = 200) -> list[dict]:
     """Background work; `status=failed` lists what was parked after its retry budget."""
-    return jobs.list_jobs(rt.db, status=status, kind=kind, limit=min(max(limit, 1), 1000))
+    return jobs.list_jobs(rt.db, status=status, kind=kind, limit=limit)
 
 
 @router.post("/jobs/{job_id}/retry", response_model=JobPublic)
-def retry_job(job_id: int, rt: RuntimeDep) -> dict:
+def retry_job(job_id: Annotated[int, Path(ge=1, le=2**63 - 1)], rt: RuntimeDep) -> dict:
     """Make a parked or waiting job due now, with a fresh retry budget."""
     view = jobs.retry_now(rt.db, job_id, now=rt.clock.now())
     if view is None:
