@@ -267,3 +267,24 @@ def test_kill_during_the_smtp_conversation(rig: Rig) -> None:
     assert attempts == 2
     RESULTS["during SMTP"] = {"resent_after_s": round(resent_after, 1)}
     print(f"\nkill -9 mid-SMTP: delivered once, {resent_after:.0f} s after the kill")
+
+
+def test_kill_while_the_email_is_retrying(rig: Rig) -> None:
+    """The mail server refuses for now (451) twice; the server is killed while the approved
+    email waits for its next try. After the restart the retry resumes from the store and the
+    email goes out exactly once, with the approval saying `retrying` until then."""
+    rig.post(rig.hand_raise("k7"))
+    card = rig.card()
+    rig.smtp.script.extend(["temp", "temp"])
+    assert rig.approve(card["approval_id"]) == 200
+    rig.wait("the first refusal", lambda: rig.probe.outbox() == {"retrying": 1})
+    with rig.client as c:
+        state = c.get(f"/v1/approvals/{card['approval_id']}").json()
+    assert state["send_status"] == "retrying" and state["next_attempt_at"]
+    rig.restart()
+    rig.wait("the email", lambda: rig.smtp.delivered, timeout=120)
+    rig.settle()
+    rig.assert_once()
+    assert rig.smtp.conversations == 3  # two refusals, one delivery: never a second copy
+    with rig.client as c:
+        assert c.get(f"/v1/approvals/{card['approval_id']}").json()["send_status"] == "sent"
