@@ -18,16 +18,16 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from agent.email_rules import clean_header_text
 from agent.models import Asset, ContextPackage, Draft, LeadProfile, TopSignal
 from prompts import DRAFT_TEMPLATES, OFFLINE_DRAFT_TEMPLATES, prompt_set_version, render
-from tools.email import clean_header_text
 
 if TYPE_CHECKING:
     import httpx
     from langchain_core.language_models import BaseChatModel
     from langchain_openai import ChatOpenAI
 
-    from hitl.settings import Settings
+    from config.settings import Settings
 
 log = logging.getLogger(__name__)
 

@@ -7,6 +7,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -260,3 +261,8 @@ def assistant_instructions(text: str) -> list[str]:
     # Invisible characters become spaces here, so "send\u200bto\u200bx@y.z" reads as words.
     folded = re.sub(r"[ \t]+", " ", normalize(text, invisible=" ").casefold())
     return [label for label, pattern in _instruction_patterns() if pattern.search(folded)]
+
+
+def content_hash(subject: str, body: str) -> str:
+    """The fingerprint of approved text: a send whose text differs from it is refused."""
+    return hashlib.sha256(f"{subject}\x00{body}".encode()).hexdigest()

@@ -1,6 +1,6 @@
 """The handoff policy and the team roster: data files parsed into validated, frozen models.
 
-Policy is data (`hitl/defaults/policy.toml`); the small pure functions that read it live in
+Policy is data (`config/defaults/policy.toml`); the small pure functions that read it live in
 `agent.qualification`, `agent.routing` and `agent.sla`.
 """
 

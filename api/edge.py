@@ -42,7 +42,7 @@ from api.deps import BEARER_REFUSAL, bearer_accepted
 from service.runtime import AppRuntime
 
 if TYPE_CHECKING:
-    from hitl.settings import Settings
+    from config.settings import Settings
 
 Family = Literal["support", "ingest", "slack", "reads", "actions", "ops"]
 FAMILIES: tuple[Family, ...] = ("support", "ingest", "slack", "reads", "actions", "ops")

@@ -31,7 +31,7 @@ from evals.cases import TRIGGERS, ConversationCase
 from evals.checks import find_terms
 
 if TYPE_CHECKING:
-    from hitl.settings import Settings
+    from config.settings import Settings
 
 # Looked up in this order; the first module that defines `evaluate_case` is used.
 ENTRY_MODULES = ("service.conversations", "service.support")
@@ -223,7 +223,7 @@ def run_conversation_eval(
 
 
 def _runtime(base: Settings, workdir: Path) -> Any:
-    from hitl.settings import load_settings
+    from config.settings import load_settings
     from service.runtime import build_runtime
 
     settings = load_settings(
@@ -233,8 +233,8 @@ def _runtime(base: Settings, workdir: Path) -> Any:
         policy_file=base.policy_file, team_file=base.team_file,
         openai_api_key=base.openai_api_key, openai_base_url=base.openai_base_url,
     )
+    from config.clock import FrozenClock
     from evals.cases import DEFAULT_NOW
-    from hitl.clock import FrozenClock
 
     rt = build_runtime(settings, clock=FrozenClock(DEFAULT_NOW))
     rt.db.upgrade()

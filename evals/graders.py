@@ -21,7 +21,7 @@ if TYPE_CHECKING:
     import httpx
     from jinja2 import Environment
 
-    from hitl.settings import Settings
+    from config.settings import Settings
 
 PROMPTS_DIR = Path(__file__).parent / "prompts"
 GRADERS = ("groundedness", "tone", "relevance", "call_to_action")

@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 from evals.cases import DEFAULT_NOW, HUMAN_ROUTES, LeadCase
 
 if TYPE_CHECKING:
-    from hitl.settings import Settings
+    from config.settings import Settings
     from tools.content_library import ContentLibrary
 
 # The scripted human: each pending card gets the next of these, in turn.
@@ -57,8 +57,8 @@ def _run(cases: Sequence[LeadCase], base: Settings, library: ContentLibrary | No
     from sqlalchemy import select
 
     from agent.drafting import OfflineDrafter
-    from hitl.clock import FrozenClock
-    from hitl.settings import load_settings
+    from config.clock import FrozenClock
+    from config.settings import load_settings
     from service import approvals
     from service.ingest import ingest_events
     from service.runtime import build_runtime

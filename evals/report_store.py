@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING, Any, Literal
 from sqlalchemy.engine import make_url
 
 if TYPE_CHECKING:
-    from hitl.settings import Settings
+    from config.settings import Settings
 
 ReportKind = Literal["eval", "kpi"]
 KINDS: tuple[ReportKind, ...] = ("eval", "kpi")

@@ -41,7 +41,7 @@ if TYPE_CHECKING:
 
     from agent.drafting import Drafter
     from agent.policy import Policy
-    from hitl.settings import Settings
+    from config.settings import Settings
     from tools.content_library import ContentLibrary
 
 SCHEMA = 1
@@ -77,7 +77,7 @@ def _git_commit(start: Path) -> str | None:
 
 def _library(settings: Settings, workdir: Path) -> ContentLibrary | None:
     """The shipped content library, indexed into a throwaway embedded Chroma."""
-    from hitl.settings import DEFAULTS_DIR, load_settings
+    from config.settings import DEFAULTS_DIR, load_settings
     from tools.content_library import ContentLibrary, open_chroma
     from tools.embeddings import build_embedding_function
 

@@ -12,7 +12,7 @@ import re
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from hitl.settings import Settings
+    from config.settings import Settings
 
 SECTION_LIMIT = 2900  # Slack's section text limit is 3,000 characters
 

@@ -72,7 +72,7 @@ def _share_metrics_with_children() -> None:
 
 
 def _settings(**overrides: object):  # type: ignore[no-untyped-def]
-    from hitl.settings import ConfigError, load_settings
+    from config.settings import ConfigError, load_settings
 
     try:
         return load_settings(**overrides)
@@ -83,7 +83,7 @@ def _settings(**overrides: object):  # type: ignore[no-untyped-def]
 
 def _runtime(settings):  # type: ignore[no-untyped-def]
     from agent.policy import PolicyFileError
-    from service.runtime import build_runtime
+    from hitl.wiring import build_runtime
 
     try:
         return build_runtime(settings)
@@ -529,7 +529,7 @@ def bench(
     from rich.console import Console
     from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
-    from hitl.bench.runner import BenchConfig, run_bench
+    from bench.runner import BenchConfig, run_bench
 
     if embeddings not in ("local", "openai"):
         typer.secho("--embeddings must be local or openai", fg=typer.colors.RED, err=True)

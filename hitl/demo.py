@@ -15,7 +15,7 @@ from rich.console import Console
 from rich.panel import Panel
 from rich.table import Table
 
-from hitl.settings import DEFAULTS_DIR
+from config.settings import DEFAULTS_DIR
 
 DEMO_LEADS = DEFAULTS_DIR / "demo_leads.jsonl"
 CONTENT = DEFAULTS_DIR / "content"
@@ -40,10 +40,10 @@ def demo_events(now: Any) -> tuple[list[dict[str, Any]], dict[str, str]]:
 
 
 def run_demo(workdir: Path | None = None) -> int:
-    from hitl.settings import load_settings
+    from config.settings import load_settings
+    from hitl.wiring import build_runtime
     from service import approvals, leads
     from service.ingest import ingest_events
-    from service.runtime import build_runtime
     from service.schemas import DecisionIn, EventIn
     from service.worker import Worker
     from tools.smtp_sink import SmtpSink

@@ -23,8 +23,8 @@ _JOB_STATUSES = ("queued", "retrying", "failed")
 
 def _runtime() -> Any:
     from agent.policy import PolicyFileError
-    from hitl.settings import ConfigError, load_settings
-    from service.runtime import build_runtime
+    from config.settings import ConfigError, load_settings
+    from hitl.wiring import build_runtime
 
     try:
         rt = build_runtime(load_settings())

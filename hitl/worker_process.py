@@ -295,7 +295,7 @@ def main() -> None:
     logging.basicConfig(level=logging.INFO,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     limit_malloc_arenas()
-    from hitl.settings import load_settings
-    from service.runtime import build_runtime
+    from config.settings import load_settings
+    from hitl.wiring import build_runtime
 
     run_worker_forever(build_runtime(load_settings()), before_start=freeze_startup_objects)

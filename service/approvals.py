@@ -2,26 +2,22 @@
 
 from __future__ import annotations
 
-import hashlib
 from datetime import UTC, datetime
 from email.utils import parseaddr
 from typing import Any
 
 from sqlalchemy import select, update
 
+from agent.guardrails import content_hash
 from agent.policy import Member
+from service.audit import audit
 from service.errors import Conflict, Forbidden, InvalidInput, NotFound
 from service.ids import new_id
 from service.jobs import enqueue
-from service.leads import audit
 from service.lifecycle import HANDOFF_STATUS_AFTER, STATUS_AFTER
 from service.runtime import AppRuntime
 from service.schemas import DecisionIn
 from store.tables import Approval, Decision, Handoff, Lead, OutboxMessage
-
-
-def content_hash(subject: str, body: str) -> str:
-    return hashlib.sha256(f"{subject}\x00{body}".encode()).hexdigest()
 
 
 def decision_view(decision: Decision | None) -> dict[str, Any] | None:
@@ -181,7 +177,7 @@ def record_decision(rt: AppRuntime, session: Any, approval: Approval, action: st
                     payload: dict[str, Any], *, now: datetime) -> str:
     """The one place a decision is written: first wins, then the graph resume is queued.
 
-    Used by `decide()` for people and by the SLA timers for the system's own reassignment.
+    Used by `decide()` for people and by momentum rescue (service/rescue.py) for the system's own reassignment.
     Raises Conflict when another decision got there first.
     """
     # The conditional UPDATE is the race arbiter: of concurrent deciders, one sees rowcount 1.

@@ -33,19 +33,18 @@ from sqlalchemy import delete, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from agent.email_rules import AddressError, LeadAddress, clean_body, lead_address, same_address
 from agent.policy import Member
 from agent.support.models import WarmTransfer
 from agent.support.summary import suggested_reply
 from prompts import render
-from service.addresses import AddressError, LeadAddress, lead_address, same_address
+from service.audit import audit
 from service.errors import Conflict, Forbidden, InvalidInput, NotFound
 from service.jobs import enqueue, insert_ignoring_conflicts
-from service.leads import audit
 from service.runtime import AppRuntime
 from service.support import support, support_lead
 from service.support_port import StoreSupportPort, line, transcript
 from store.tables import SupportConversation, SupportMessage, SupportTransfer
-from tools.email import clean_body
 
 log = logging.getLogger(__name__)
 

@@ -37,10 +37,10 @@ from pydantic import BaseModel, Field
 from sqlalchemy import ColumnElement, Text, cast, delete, func, or_, select, text, update
 from sqlalchemy.orm import Session
 
+from service.audit import audit
 from service.errors import InvalidInput, NotFound
 from service.ids import hash_event_id, new_id
 from service.jobs import enqueue, insert_ignoring_conflicts
-from service.leads import audit
 from service.runtime import AppRuntime
 from store.tables import (
     Approval,
@@ -139,7 +139,7 @@ def erase_customer(rt: AppRuntime, email: str, *, actor: str) -> ErasureReport:
 
 def _address(value: str) -> str:
     """The canonical address to look up; lenient enough for addresses stored by older rules."""
-    from service.addresses import AddressError, lead_address
+    from agent.email_rules import AddressError, lead_address
 
     value = value.strip()
     try:

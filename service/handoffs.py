@@ -13,11 +13,11 @@ from agent.models import ContextPackage, Draft, LeadProfile, Qualification
 from agent.policy import REASON_CODES
 from agent.state import DecisionRecord, DeliveryOutcome, Outcome
 from service import outbox
+from service.audit import audit
 from service.errors import NotFound
 from service.jobs import enqueue
 from service.leads import (
     LeadFacts,
-    audit,
     context_from_facts,
     qualify_facts,
     read_lead_facts,
@@ -320,7 +320,7 @@ def close_handoff(rt: AppRuntime, handoff_id: str, outcome: Outcome, *,
                     lead.recycled_at = now
                     rt.metrics.recycled.labels(reason_code).inc()
                 if rule.nurture_track:
-                    from service.timers import enqueue_enrolment
+                    from service.nurture import enqueue_enrolment
 
                     enqueue_enrolment(rt, session, lead.id, rule.nurture_track,
                                       reason=reason_code, key=f"recycle:{handoff_id}")

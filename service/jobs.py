@@ -41,6 +41,15 @@ def backoff(attempts: int, *, rng: random.Random | None = None) -> timedelta:
     return timedelta(seconds=ceiling / 2 + (rng or random).uniform(0, ceiling / 2))
 
 
+class RetryLater(Exception):
+    """A transient failure (SMTP 4xx, Slack 429, a lease held elsewhere): the job runner
+    retries with backoff, no sooner than `retry_after` seconds when the other side said so."""
+
+    def __init__(self, message: str = "", *, retry_after: float | None = None) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
+
+
 @dataclass(frozen=True)
 class ClaimedJob:
     id: int

@@ -15,13 +15,13 @@ from sqlalchemy.orm import Session
 
 from agent.models import ContextPackage, LeadProfile, Qualification, Signal
 from agent.policy import Member
+from service.audit import audit
 from service.errors import NotFound
 from service.ids import new_id
 from service.jobs import enqueue
 from service.runtime import AppRuntime
 from store.tables import (
     Approval,
-    AuditEntry,
     Event,
     Handoff,
     Lead,
@@ -51,13 +51,6 @@ def load_signals(session: Session, lead_id: str, *, since: datetime) -> list[Sig
     ).all()
     return [Signal(event_id=r.event_id, type=r.type, occurred_at=r.occurred_at,
                    properties=r.properties or {}) for r in reversed(rows)]
-
-
-def audit(session: Session, rt: AppRuntime, *, actor: str, action: str, lead_id: str | None,
-          subject_id: str | None = None, **detail: Any) -> None:
-    session.add(AuditEntry(at=rt.clock.now(), actor=actor, action=action, lead_id=lead_id,
-                           subject_id=subject_id, detail=detail,
-                           policy_version=rt.policy.version))
 
 
 def _apply_event_effects(lead: Lead, event: Event) -> None:
@@ -134,7 +127,7 @@ def process_lead(rt: AppRuntime, lead_id: str) -> str | None:
 
         owner = _pick_owner(rt, session, lead, qualification)
         from agent.sla import sla_due_at
-        from service.timers import owner_timezone, schedule_sla_check
+        from service.sla import owner_timezone, schedule_sla_check
 
         due = sla_due_at(qualification.route, now, rt.policy, tz=owner_timezone(rt, owner))
         trigger_received = min((e.received_at for e in new_events), default=now)

@@ -22,12 +22,11 @@ from typing import Any, Literal
 from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
-from agent.guardrails import SendFacts, send_blocks
-from service.approvals import content_hash
+from agent.guardrails import SendFacts, content_hash, send_blocks
+from service.audit import audit
 from service.content_check import draft_content_blocks
 from service.errors import Conflict, NotFound
-from service.jobs import backoff, enqueue
-from service.leads import audit
+from service.jobs import RetryLater, backoff, enqueue
 from service.lifecycle import SEND_STATUS, OutboxStatus, SendStatus, stored_outbox_statuses
 from service.runtime import AppRuntime
 from store.tables import Approval, Decision, Handoff, Job, Lead, OutboxMessage
@@ -39,15 +38,6 @@ NO_SENDER = "not_sent: no sender configured"
 
 DeliveryStatus = Literal["sent", "not_sent", "blocked", "failed", "retrying"]
 DELIVER_JOB = "deliver_email"
-
-
-class RetryLater(Exception):
-    """A transient failure (SMTP 4xx, Slack 429, a lease held elsewhere): the job runner
-    retries with backoff, no sooner than `retry_after` seconds when the other side said so."""
-
-    def __init__(self, message: str = "", *, retry_after: float | None = None) -> None:
-        super().__init__(message)
-        self.retry_after = retry_after
 
 
 def _facts(rt: AppRuntime, session: Session, message: OutboxMessage) -> SendFacts:

@@ -16,8 +16,8 @@ from typing import TYPE_CHECKING, Any
 from sqlalchemy.engine import make_url
 
 from agent.policy import Policy, Roster, load_policy, load_roster
-from hitl.clock import Clock, SystemClock
-from hitl.settings import Settings
+from config.clock import Clock, SystemClock
+from config.settings import Settings
 from service.metrics import Metrics
 from store.db import Database
 
@@ -44,6 +44,9 @@ class AppRuntime:
     marketing_override: MarketingAutomation | None = None
     # Called after a transaction queues work, so the worker picks it up without polling delay.
     wake_worker: Any = None
+    # Job handlers the surfaces add (Slack posts, support cards), registered by the composition
+    # root (hitl.wiring): the service layer runs them without knowing its surfaces.
+    job_handlers: dict[str, Any] = field(default_factory=dict)
 
     # -- lazily built parts ------------------------------------------------------------------
 

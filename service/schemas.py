@@ -9,10 +9,9 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator
 
+from agent.email_rules import MAX_SUBJECT_CHARS, LeadAddress, clean_body, header_text_problem
 from agent.models import EventType
 from agent.policy import REASON_CODES, ReasonCode
-from service.addresses import LeadAddress
-from tools.email import MAX_SUBJECT_CHARS, clean_body, header_text_problem
 
 FORMS = ("demo", "contact", "pricing", "trial", "content", "newsletter")
 MAX_BATCH = 1000

@@ -84,7 +84,7 @@ class SupportServices:
     def knowledge_base(self) -> KnowledgeBase:
         if self.knowledge_base_override is not None:
             return self.knowledge_base_override
-        from hitl.settings import DEFAULTS_DIR
+        from config.settings import DEFAULTS_DIR
         from tools.content_library import open_chroma
         from tools.embeddings import build_embedding_function
         from tools.knowledge_base import KnowledgeBase
@@ -102,8 +102,9 @@ class SupportServices:
         if self.answerer_override is not None:
             return self.answerer_override
         from agent.support.answers import build_answerer
+        from tools.knowledge_base import best_passage
 
-        return build_answerer(self.rt.settings)
+        return build_answerer(self.rt.settings, pick_passage=best_passage)
 
     @cached_property
     def graph(self) -> Any:

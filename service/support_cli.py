@@ -26,7 +26,7 @@ def kb_add(
     changed articles and removes deleted ones)."""
     from rich.progress import Progress
 
-    from hitl.settings import ConfigError, load_settings
+    from config.settings import ConfigError, load_settings
     from tools.knowledge_base import KnowledgeBaseError
 
     try:

@@ -24,9 +24,9 @@ from agent.support.policy import SupportPolicy
 from agent.support.state import NoticeKind, TurnInput
 from agent.support.summary import build_warm_transfer
 from prompts import render
+from service.audit import audit
 from service.ids import new_id
 from service.jobs import enqueue
-from service.leads import audit
 from service.runtime import AppRuntime
 from service.support import SupportServices
 from store.tables import Event, Lead, SupportConversation, SupportMessage, SupportTransfer

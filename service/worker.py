@@ -14,8 +14,9 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from datetime import timedelta
 from typing import Any
 
-from service import handoffs, jobs, leads, outbox, timers
-from service.outbox import RetryLater, release_send_leases
+from service import handoffs, jobs, leads, nurture, outbox, rescue
+from service.jobs import RetryLater
+from service.outbox import release_send_leases
 from service.readiness import Heartbeat
 from service.runtime import AppRuntime
 from service.support_jobs import SUPPORT_JOB_HANDLERS
@@ -65,8 +66,8 @@ HANDLERS: dict[str, Handler] = {
     "run_handoff": lambda rt, p: handoffs.run_handoff(rt, p["handoff_id"]),
     "resume_handoff": lambda rt, p: handoffs.resume_handoff(rt, p["handoff_id"],
                                                             p["decision_id"]),
-    "sla_check": timers.check_sla,
-    "nurture_enrol": timers.enrol,
+    "sla_check": rescue.check_sla,
+    "nurture_enrol": nurture.enrol,
     "sync_style_examples": _sync_style_examples,
     "erasure_cleanup": _erasure_cleanup,
     **SUPPORT_JOB_HANDLERS,
@@ -88,10 +89,8 @@ class Worker:
         self.lease = lease
         self.poll_seconds = poll_seconds
         self.handlers = dict(HANDLERS if handlers is None else handlers)
-        if handlers is None and rt.settings.slack_enabled:
-            from slack_app.jobs import SLACK_JOB_HANDLERS
-
-            self.handlers.update(SLACK_JOB_HANDLERS)
+        if handlers is None:
+            self.handlers.update(rt.job_handlers)  # the surfaces' jobs (hitl.wiring)
         self._pool = ThreadPoolExecutor(self.threads, thread_name_prefix="hitl-job")
         self._inflight: set[Future[None]] = set()
         self._lock = threading.Lock()

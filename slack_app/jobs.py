@@ -220,6 +220,16 @@ def logged(kind: str, handler: Handler) -> Handler:
     return run
 
 
+def slack_job_handlers() -> dict[str, Handler]:
+    """Every durable job of the Slack surface, approvals and support, each logged so the
+    messages it posts can be found again (erasure)."""
+    from slack_app.support import SUPPORT_SLACK_JOB_HANDLERS
+
+    return {**SLACK_JOB_HANDLERS,
+            **{kind: logged(kind, handler)
+               for kind, handler in SUPPORT_SLACK_JOB_HANDLERS.items()}}
+
+
 SLACK_JOB_HANDLERS: dict[str, Handler] = {
     "slack_sla_reminder": logged("slack_sla_reminder", sla_reminder),
     "slack_sla_escalation": logged("slack_sla_escalation", sla_escalation),

@@ -331,7 +331,7 @@ def update_card(rt: AppRuntime, payload: dict[str, Any]) -> None:
 def relay(rt: AppRuntime, payload: dict[str, Any]) -> None:
     """`support_relay {message_id}`: a customer message that arrived during the transfer, into
     the card's thread."""
-    from service.outbox import RetryLater
+    from service.jobs import RetryLater
 
     with rt.db.session() as session:
         message = session.get(SupportMessage, payload["message_id"])

@@ -19,7 +19,7 @@ from typing import Any
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError, SlackClientError
 
-from service.outbox import RetryLater
+from service.jobs import RetryLater
 from service.runtime import AppRuntime
 
 log = logging.getLogger(__name__)

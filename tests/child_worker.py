@@ -1,9 +1,9 @@
 """Run as a separate process by the durability tests: a fresh runtime, graph and worker on the
 same database, driven until idle. Configuration comes from the environment like `hitl serve`."""
 
-from hitl.settings import load_settings
+from config.settings import load_settings
+from hitl.wiring import build_runtime
 from service import jobs
-from service.runtime import build_runtime
 from service.worker import Worker
 
 if __name__ == "__main__":

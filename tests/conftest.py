@@ -12,8 +12,8 @@ from typing import Any
 
 import pytest
 
-from hitl.clock import FrozenClock
-from hitl.settings import DEFAULTS_DIR, Settings, load_settings
+from config.clock import FrozenClock
+from config.settings import DEFAULTS_DIR, Settings, load_settings
 
 TOKEN = "test-token"
 # Wednesday 10:00 in New York: inside the default policy's business hours. Only for tests that
@@ -89,7 +89,7 @@ def settings(tmp_path: Path, smtp_sink: Any, database_url: str) -> Settings:
 
 @pytest.fixture
 def rt(settings: Settings, clock: FrozenClock, content_library: Any) -> Iterator[Any]:
-    from service.runtime import build_runtime
+    from hitl.wiring import build_runtime
 
     runtime = build_runtime(settings, clock=clock, library_override=content_library)
     runtime.db.upgrade()

@@ -24,9 +24,9 @@ from urllib.parse import urlencode
 import pytest
 from slack_sdk.signature import SignatureVerifier
 
-from hitl.bench.fake_slack import FakeSlack as PackageFakeSlack
-from hitl.bench.fake_slack import SlackCall as Call  # noqa: F401  (tests type calls with it)
-from hitl.bench.fake_slack import block_actions
+from bench.fake_slack import FakeSlack as PackageFakeSlack
+from bench.fake_slack import SlackCall as Call  # noqa: F401  (tests type calls with it)
+from bench.fake_slack import block_actions
 from tests.conftest import make_settings
 
 BOT_USER = "U0BOT0001"
@@ -37,7 +37,7 @@ APP = "A0APP0001"
 
 @dataclass
 class FakeSlack(PackageFakeSlack):
-    """The package's loopback Slack Web API (hitl/bench/fake_slack.py), with the tests' token
+    """The package's loopback Slack Web API (bench/fake_slack.py), with the tests' token
     and a base URL without the trailing slash (tests add it where Slack's SDK wants one)."""
 
     token: str = "xoxb-test"

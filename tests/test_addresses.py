@@ -13,7 +13,7 @@ import pytest
 from sqlalchemy import func, select
 
 from hitl.event_files import EventFileError, read_events
-from service.addresses import AddressError, lead_address, same_address
+from agent.email_rules import AddressError, lead_address, same_address
 from tests.conftest import LEAD_ADA, T0, event, hand_raise
 from tests.flow import decide, ingest, pending_card
 

@@ -112,8 +112,8 @@ def test_thousand_events_in_one_batch(client, rt) -> None:
 
 def test_accepted_events_survive_a_restart_and_are_processed(settings, clock, content_library) -> None:
     """Accept in one runtime, 'crash' before processing, process in a fresh one."""
+    from hitl.wiring import build_runtime
     from service.ingest import ingest_events
-    from service.runtime import build_runtime
     from service.schemas import EventIn
     from service.worker import Worker
 

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from hitl.bench.report import KEYS, percentile
+from bench.report import KEYS, percentile
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -51,7 +51,7 @@ def test_percentile_matches_numpy_linear() -> None:
 
 
 def test_token_counts_are_real_bpe_counts() -> None:
-    from hitl.bench.workload import count_tokens
+    from bench.workload import count_tokens
 
     # "hello world" is two cl100k_base tokens; each message adds 3 + its role's tokens.
     assert count_tokens([{"role": "user", "content": "hello world"}]) == 3 + 3 + 2 + 1

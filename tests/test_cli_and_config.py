@@ -13,7 +13,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from hitl.settings import ConfigError, load_settings
+from config.settings import ConfigError, load_settings
 from tests.conftest import hand_raise
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -145,7 +145,7 @@ def test_offline_by_default_and_endpoint_switches_embeddings() -> None:
 def test_policy_and_roster_errors_name_the_file_and_field(tmp_path) -> None:
     from agent.policy import PolicyFileError, load_policy, load_roster
 
-    text = (ROOT / "hitl/defaults/policy.toml").read_text()
+    text = (ROOT / "config/defaults/policy.toml").read_text()
     broken = tmp_path / "policy.toml"
     broken.write_text(text.replace("A = 65", "A = 10"))
     with pytest.raises(PolicyFileError, match="band A threshold"):

@@ -228,7 +228,7 @@ def test_the_card_says_when_a_reply_tries_to_instruct_the_assistant() -> None:
     from agent.context import find_risks
     from agent.models import LeadProfile, Signal
     from agent.policy import load_policy
-    from hitl.settings import DEFAULTS_DIR
+    from config.settings import DEFAULTS_DIR
 
     policy = load_policy(_Path(DEFAULTS_DIR) / "policy.toml")
     lead = LeadProfile(lead_id="l1", email="ada@acme.io", first_name="Ada")
@@ -271,7 +271,7 @@ def test_the_allow_list_takes_domain_names_only(bad: str) -> None:
 
 def test_the_shipped_policy_allows_the_vendor_domain_only() -> None:
     from agent.policy import load_policy
-    from hitl.settings import DEFAULTS_DIR
+    from config.settings import DEFAULTS_DIR
 
     policy = load_policy(Path(DEFAULTS_DIR) / "policy.toml")
     assert policy.content.allowed_link_domains == ["vendor.example"]
@@ -368,7 +368,7 @@ def test_the_store_check_on_postgresql(tmp_path: Path, postgres_url: str, clock:
     from fastapi.testclient import TestClient
 
     from api.app import create_app
-    from service.runtime import build_runtime
+    from hitl.wiring import build_runtime
     from tests.conftest import TOKEN
 
     rt = build_runtime(make_settings(tmp_path, database_url=postgres_url), clock=clock,
@@ -403,7 +403,7 @@ def scripted(tmp_path: Path, clock: Any, content_library: Any, smtp_sink: Any
     from fastapi.testclient import TestClient
 
     from api.app import create_app
-    from service.runtime import build_runtime
+    from hitl.wiring import build_runtime
     from service.worker import Worker
     from tests.conftest import TOKEN
 

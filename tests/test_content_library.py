@@ -16,7 +16,7 @@ import numpy as np
 import pytest
 import respx
 
-from hitl.settings import DEFAULTS_DIR
+from config.settings import DEFAULTS_DIR
 from tests.conftest import make_settings
 from tools.content_library import ContentLibrary, ContentLibraryError, open_chroma, parse_asset
 from tools.embeddings import (

@@ -21,7 +21,7 @@ from agent.models import (
     Signal,
 )
 from agent.policy import Policy, Route, load_policy
-from hitl.settings import DEFAULTS_DIR
+from config.settings import DEFAULTS_DIR
 from tests.conftest import T0
 
 NOW = T0

@@ -194,8 +194,8 @@ def test_concurrent_first_messages_leave_exactly_one_owner(support_client: Any) 
 @pytest.mark.postgres
 def test_ownership_holds_across_replicas_on_postgresql(tmp_path: Any, postgres_url: str,
                                                        clock: Any, support_kb: Any) -> None:
+    from hitl.wiring import build_runtime
     from service.conversations import CustomerMessageIn
-    from service.runtime import build_runtime
     from service.support import install_support
     from tests.conftest import make_settings
 

@@ -34,7 +34,7 @@ from agent.models import (
     Risk,
     TopSignal,
 )
-from hitl.settings import Settings
+from config.settings import Settings
 from tests.conftest import make_settings
 
 LLM_URL = "http://llm.test/v1/chat/completions"

@@ -11,7 +11,7 @@ import gc
 from pathlib import Path
 from typing import Any
 
-from hitl.settings import DEFAULTS_DIR
+from config.settings import DEFAULTS_DIR
 from tests.conftest import hand_raise
 from tests.flow import decide, ingest
 

@@ -4,7 +4,7 @@ A rep edits a draft for a victim lead, typing in her secrets (name, company, acc
 phone, street, a quotation). That edit becomes a style example for the rep's next drafts. Then
 attackers write in, some knowing the victim's name and address, asking the model to mention
 her, to include their links (or links from their own text), to send elsewhere. The model is
-the local OpenAI-compatible fake (hitl/bench/fake_openai.py) in its obedient mode: it follows
+the local OpenAI-compatible fake (bench/fake_openai.py) in its obedient mode: it follows
 every instruction in its prompt and copies its style examples nearly word for word.
 
 Everything runs for real: the REST API, the worker, the LangGraph graph, the store, Chroma and
@@ -120,8 +120,8 @@ def drill(tmp_path: Path, smtp_sink: Any, clock: Any, content_library: Any
     from fastapi.testclient import TestClient
 
     from api.app import create_app
-    from hitl.bench.fake_openai import FakeOpenAI
-    from service.runtime import build_runtime
+    from bench.fake_openai import FakeOpenAI
+    from hitl.wiring import build_runtime
     from service.worker import Worker
 
     team = tmp_path / "team.toml"

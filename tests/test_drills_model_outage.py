@@ -31,8 +31,8 @@ def stack(tmp_path, smtp_sink, clock, content_library) -> Iterator[dict[str, Any
     from fastapi.testclient import TestClient
 
     from api.app import create_app
-    from hitl.bench.fake_openai import FakeOpenAI
-    from service.runtime import build_runtime
+    from bench.fake_openai import FakeOpenAI
+    from hitl.wiring import build_runtime
     from service.worker import Worker
 
     with FakeOpenAI(hang_seconds=5) as model:

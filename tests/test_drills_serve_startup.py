@@ -16,7 +16,7 @@ from typing import Any
 import httpx
 import pytest
 
-from hitl.bench.server import PROJECT_ROOT, ServerProcess, free_port, server_env
+from bench.server import PROJECT_ROOT, ServerProcess, free_port, server_env
 from tests.conftest import hand_raise
 
 

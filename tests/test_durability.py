@@ -15,7 +15,7 @@ from typing import Any
 
 from sqlalchemy import select
 
-from hitl.clock import FrozenClock
+from config.clock import FrozenClock
 from store.tables import OutboxMessage
 from tests.flow import decide, pending_card
 
@@ -60,7 +60,7 @@ class StallingHandler:
 def test_kill_9_during_the_smtp_conversation_sends_once(client, worker, smtp_sink, rt, clock) -> None:
     from aiosmtpd.controller import Controller
 
-    from service.runtime import build_runtime
+    from hitl.wiring import build_runtime
     from service.worker import Worker
     from tools.smtp_sink import free_port
 

@@ -61,7 +61,7 @@ def edge_app(tmp_path: Path, clock: Any, content_library: Any
              ) -> Iterator[Callable[..., Any]]:
     """Builds the app on a fresh runtime with these settings overrides."""
     from api.app import create_app
-    from service.runtime import build_runtime
+    from hitl.wiring import build_runtime
 
     runtimes: list[Any] = []
 

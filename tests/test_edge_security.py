@@ -125,7 +125,7 @@ def test_the_body_limit_is_a_setting(tmp_path: Path, clock: Any, content_library
     from fastapi.testclient import TestClient
 
     from api.app import create_app
-    from service.runtime import build_runtime
+    from hitl.wiring import build_runtime
 
     rt = build_runtime(make_settings(tmp_path, max_body_bytes=4096), clock=clock,
                        library_override=content_library)
@@ -265,7 +265,7 @@ def test_metrics_public_and_docs_private_are_settings(tmp_path: Path, clock: Any
     from fastapi.testclient import TestClient
 
     from api.app import create_app
-    from service.runtime import build_runtime
+    from hitl.wiring import build_runtime
 
     rt = build_runtime(make_settings(tmp_path, metrics_public=True, docs_public=False),
                        clock=clock, library_override=content_library)

@@ -13,7 +13,7 @@ from urllib.parse import urlencode
 
 import pytest
 
-from hitl.bench.fake_slack import block_actions
+from bench.fake_slack import block_actions
 from service.approvals import get_approval
 from tests.asgi_probe import call
 from tests.fake_slack import (  # noqa: F401  (the *_fixture names are fixtures)

@@ -21,7 +21,7 @@ from urllib.parse import quote
 import pytest
 from sqlalchemy import inspect, select, text
 
-from hitl.settings import DEFAULTS_DIR
+from config.settings import DEFAULTS_DIR
 from service.approvals import get_approval
 from store.tables import Job, SlackMessageLog, SupportTransfer
 from tests.conftest import T0, TOKEN, event, make_settings

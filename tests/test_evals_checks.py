@@ -148,7 +148,7 @@ def test_mentions() -> None:
 def lead_kit() -> dict[str, Any]:
     from agent.drafting import OfflineDrafter
     from agent.policy import load_policy, load_roster
-    from hitl.settings import DEFAULTS_DIR
+    from config.settings import DEFAULTS_DIR
 
     cases = load_lead_cases()
     return {"cases": {c.id: c for c in cases}, "others": other_people(cases),

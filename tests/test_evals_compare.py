@@ -17,8 +17,8 @@ from tests.test_evals_gate import assert_self_contained
 @pytest.fixture(scope="module")
 def runs(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
     from agent.policy import Policy
+    from config.settings import DEFAULTS_DIR
     from evals.runner import run_eval
-    from hitl.settings import DEFAULTS_DIR
 
     settings = make_settings(tmp_path_factory.mktemp("compare"))
     baseline = run_eval(settings, graph=False)

@@ -206,7 +206,7 @@ def test_without_smtp_the_send_is_recorded_not_dropped(tmp_path, clock, content_
     from fastapi.testclient import TestClient
 
     from api.app import create_app
-    from service.runtime import build_runtime
+    from hitl.wiring import build_runtime
     from service.worker import Worker
     from tests.conftest import TOKEN, make_settings
 

@@ -8,8 +8,8 @@ import httpx
 import pytest
 import respx
 
-from service.outbox import RetryLater
-from service.timers import enrol
+from service.jobs import RetryLater
+from service.nurture import enrol
 from tools.marketing import EnrolmentError, HttpMarketingAutomation
 
 URL = "http://map.test/api"

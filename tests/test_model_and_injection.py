@@ -13,7 +13,7 @@ import respx
 from fastapi.testclient import TestClient
 
 from api.app import create_app
-from service.runtime import build_runtime
+from hitl.wiring import build_runtime
 from service.worker import Worker
 from tests.conftest import LEAD_ADA, T0, TOKEN, event, hand_raise, make_settings
 from tests.flow import decide, pending_card

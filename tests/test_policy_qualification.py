@@ -24,7 +24,7 @@ from agent.qualification import (
     signal_weight,
 )
 
-POLICY = load_policy(Path(__file__).resolve().parents[1] / "hitl" / "defaults" / "policy.toml")
+POLICY = load_policy(Path(__file__).resolve().parents[1] / "config" / "defaults" / "policy.toml")
 # Wednesday 10:00 in New York.
 NOW = datetime(2026, 11, 18, 15, 0, tzinfo=UTC)
 _ids = itertools.count()

@@ -14,8 +14,8 @@ from fastapi.testclient import TestClient
 from sqlalchemy import func, select
 
 from api.app import create_app
+from hitl.wiring import build_runtime
 from service import jobs
-from service.runtime import build_runtime
 from service.worker import Worker
 from store.tables import Job, OutboxMessage
 from tests.conftest import TOKEN, make_settings

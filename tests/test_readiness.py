@@ -14,7 +14,7 @@ from alembic.migration import MigrationContext
 from fastapi.testclient import TestClient
 from sqlalchemy import select
 
-from hitl.bench.server import server_env
+from bench.server import server_env
 from service.readiness import Heartbeat
 from store.tables import Base, WorkerHeartbeat
 from tests.conftest import make_settings
@@ -57,7 +57,7 @@ def test_a_worker_that_polled_before_the_server_started_does_not_count(rt: Any) 
 
 
 def test_readyz_names_pending_migrations(tmp_path: Path, clock: Any) -> None:
-    from service.runtime import build_runtime
+    from hitl.wiring import build_runtime
 
     rt = build_runtime(make_settings(tmp_path), clock=clock)  # never migrated
     try:
@@ -101,7 +101,7 @@ _OFFLINE_PATH = textwrap.dedent("""
     import hitl.cli  # the command line, as `hitl serve` loads it
     from api.app import create_app
     from fastapi.testclient import TestClient
-    from service.runtime import build_runtime
+    from hitl.wiring import build_runtime
     from service.worker import Worker
     from tests.conftest import hand_raise, make_settings
 

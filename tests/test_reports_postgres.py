@@ -21,7 +21,7 @@ pytestmark = pytest.mark.postgres
 def pg(tmp_path: Any, postgres_url: str, smtp_sink: Any, clock: Any, content_library: Any
        ) -> Iterator[tuple[Any, Any, Any]]:
     from api.app import create_app
-    from service.runtime import build_runtime
+    from hitl.wiring import build_runtime
     from service.worker import Worker
 
     settings = make_settings(tmp_path, database_url=postgres_url, smtp_url=smtp_sink.url)

@@ -17,7 +17,7 @@ from agent.policy import Member, Roster, load_policy, load_roster
 from agent.qualification import qualify
 from agent.routing import choose_owner
 
-DEFAULTS = Path(__file__).resolve().parents[1] / "hitl" / "defaults"
+DEFAULTS = Path(__file__).resolve().parents[1] / "config" / "defaults"
 POLICY = load_policy(DEFAULTS / "policy.toml")
 ROSTER = load_roster(DEFAULTS / "team.toml")
 NOW = datetime(2026, 11, 18, 15, 0, tzinfo=UTC)

@@ -17,7 +17,7 @@ from agent.sla import (
     sla_due_at,
 )
 
-POLICY = load_policy(Path(__file__).resolve().parents[1] / "hitl" / "defaults" / "policy.toml")
+POLICY = load_policy(Path(__file__).resolve().parents[1] / "config" / "defaults" / "policy.toml")
 HOURS = POLICY.business_hours
 NY = ZoneInfo("America/New_York")
 

@@ -93,7 +93,7 @@ def test_rescue_nurture_enrols_once_where_the_policy_says(client, worker, rt, cl
 
 
 def test_restart_in_the_middle_of_a_breach_fires_once(client, worker, rt, clock, content_library) -> None:
-    from service.runtime import build_runtime
+    from hitl.wiring import build_runtime
     from service.worker import Worker
 
     pending_card(client, worker)
@@ -164,8 +164,8 @@ def test_out_of_office_rep_is_skipped(tmp_path, smtp_sink, clock, content_librar
     from fastapi.testclient import TestClient
 
     from api.app import create_app
-    from hitl.settings import DEFAULTS_DIR
-    from service.runtime import build_runtime
+    from config.settings import DEFAULTS_DIR
+    from hitl.wiring import build_runtime
     from service.worker import Worker
     from tests.conftest import TOKEN, make_settings
 
@@ -208,7 +208,7 @@ def test_serve_fires_reminder_and_escalation_at_the_policy_times(tmp_path) -> No
 
     import httpx
 
-    from hitl.settings import DEFAULTS_DIR
+    from config.settings import DEFAULTS_DIR
     from tests.conftest import hand_raise
     from tools.smtp_sink import free_port
 

@@ -27,7 +27,7 @@ from tests.flow import pending_card
 
 def _app_for(tmp_path: Path, **slack: str):  # type: ignore[no-untyped-def]
     from api.app import create_app
-    from service.runtime import build_runtime
+    from hitl.wiring import build_runtime
 
     rt = build_runtime(make_settings(tmp_path, **slack))
     return create_app(rt), rt

@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 
 from agent.policy import Member, Roster
-from hitl.settings import DEFAULTS_DIR
+from config.settings import DEFAULTS_DIR
 from service.approvals import get_approval
 from tests.conftest import make_settings
 from tests.fake_slack import (  # noqa: F401  (the *_fixture names are fixtures)

@@ -224,6 +224,7 @@ NOT_BUILDERS: dict[str, str] = {
     "decisions.record_decision_job": "I/O: posts conflict/forbidden/invalid texts (covered)",
     "decisions.resolve_actor": "roster key of a Slack user",
     "jobs.logged": "wraps a job handler",
+    "jobs.slack_job_handlers": "returns the job registry, no text",
     "jobs.post_approval": "I/O: posts approval_card and history_messages",
     "jobs.post_reply": "I/O: posts an answer_question text",
     "jobs.redact_lead": "I/O: posts erased_card",

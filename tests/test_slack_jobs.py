@@ -129,7 +129,7 @@ def test_an_owner_without_slack_id_gets_the_card_in_the_approvals_channel(  # ty
     from fastapi.testclient import TestClient
 
     from api.app import create_app
-    from service.runtime import build_runtime
+    from hitl.wiring import build_runtime
     from service.worker import Worker
     from tests.fake_slack import SlackSide
 
@@ -196,7 +196,7 @@ def test_app_home_lists_open_approvals_oldest_first_with_sla_state(  # type: ign
 def test_web_calls_classify_slack_failures() -> None:
     from slack_sdk import WebClient
 
-    from service.outbox import RetryLater
+    from service.jobs import RetryLater
     from slack_app.web import SlackCallFailed, call
 
     with FakeSlack() as fake:

@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from hitl.settings import DEFAULTS_DIR
+from config.settings import DEFAULTS_DIR
 from tests.conftest import TOKEN, make_settings
 
 SUPPORT_CHANNEL = "C0SUPPORT1"

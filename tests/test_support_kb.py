@@ -17,8 +17,8 @@ from typer.testing import CliRunner
 
 from agent.support.answers import OfflineAnswerer
 from agent.support.policy import SupportPolicy
-from hitl.clock import FrozenClock
-from hitl.settings import DEFAULTS_DIR
+from config.clock import FrozenClock
+from config.settings import DEFAULTS_DIR
 from tests.conftest import T0, TOKEN, make_settings
 from tests.test_support_fixtures import support_kb_fixture, wire_api  # noqa: F401  (fixture)
 from tools.embeddings import LocalHashingEmbeddings
@@ -74,7 +74,7 @@ def test_off_topic_questions_stay_below_the_threshold(support_kb: Any) -> None:
 def test_the_offline_answer_quotes_the_article_verbatim_and_cites_it(support_kb: Any) -> None:
     question = "How do I reset my password?"
     matches = support_kb.search(question)
-    answer = OfflineAnswerer().answer(question, matches, first_name="Ada")
+    answer = OfflineAnswerer(best_passage).answer(question, matches, first_name="Ada")
     assert answer.answered and answer.source == "offline"
     assert answer.cited[0].title == "Resetting your password and fixing login problems"
     quoted = [line[2:] for line in answer.text.splitlines() if line.startswith("> ")]
@@ -127,7 +127,7 @@ def model_client(tmp_path: Path) -> Iterator[tuple[Any, Any]]:
     from fastapi.testclient import TestClient
 
     from api.app import create_app
-    from service.runtime import build_runtime
+    from hitl.wiring import build_runtime
 
     settings = make_settings(tmp_path, openai_base_url=LLM, openai_api_key="k",
                              embeddings="openai", model="test-model", model_max_retries=0,

@@ -12,9 +12,9 @@ from typing import Any
 
 import pytest
 
+from hitl.wiring import build_runtime
 from service import conversations as service
 from service.conversations import CustomerMessageIn
-from service.runtime import build_runtime
 from service.support import install_support
 from tests.conftest import make_settings
 from tests.test_support_fixtures import support_kb_fixture  # noqa: F401  (fixture)

@@ -22,11 +22,11 @@ from agent.support.triggers import (
     sensitive_topic,
     similar_earlier,
 )
-from hitl.settings import DEFAULTS_DIR
+from config.settings import DEFAULTS_DIR
 from tools.embeddings import LocalHashingEmbeddings
 
 POLICY = SupportPolicy()
-# The `[support]` section to append to hitl/defaults/policy.toml (it states the defaults).
+# The `[support]` section to append to config/defaults/policy.toml (it states the defaults).
 SUPPORT_SECTION = '''
 # Support conversations: when the bot hands a customer to a person, and how fast that must go.
 # Every key is optional (defaults in agent/support/policy.py); pattern lists may be overridden.
@@ -36,7 +36,7 @@ claim_timeout_minutes = 10        # unclaimed this long: alert the support lead,
 # support_lead = "U0SUP0001"      # default: the first `support` member of the roster
 claim_roles = ["support", "manager"]
 top_k = 3                         # articles given to the answerer per question
-seed_sample_kb = true             # index hitl/defaults/kb when the knowledge base is empty
+seed_sample_kb = true             # index config/defaults/kb when the knowledge base is empty
 
 # Cosine similarities, calibrated per embedding space (HITL_EMBEDDINGS).
 [support.thresholds.local]

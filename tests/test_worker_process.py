@@ -11,7 +11,7 @@ from typing import Any
 import httpx
 import psutil
 
-from hitl.bench.server import ServerProcess, server_env
+from bench.server import ServerProcess, server_env
 from hitl.worker_process import WORKER_NICENESS
 from tests.conftest import hand_raise
 

@@ -35,7 +35,7 @@ if TYPE_CHECKING:
     from chromadb.api.models.Collection import Collection
     from chromadb.api.types import Documents, EmbeddingFunction
 
-    from hitl.settings import Settings
+    from config.settings import Settings
 
 log = logging.getLogger(__name__)
 

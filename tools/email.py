@@ -1,8 +1,7 @@
 """Outbound email behind one small interface: real SMTP, or a recording double for tests.
 
-It also owns the rules for text that becomes a header (`header_text_problem`,
-`clean_header_text`) and for bodies (`clean_body`), so the decision API, the drafters and the
-sender refuse or tidy exactly the same characters.
+The rules for text that becomes a header or a body are `agent.email_rules` (shared with the
+decision API and the drafters, so all of them refuse or tidy exactly the same characters).
 """
 
 from __future__ import annotations
@@ -11,7 +10,6 @@ import email.policy
 import smtplib
 import ssl
 import threading
-import unicodedata
 from dataclasses import dataclass, field
 from datetime import datetime
 from email.message import EmailMessage
@@ -19,50 +17,20 @@ from email.utils import format_datetime, formataddr
 from typing import Protocol
 from urllib.parse import parse_qs, unquote, urlparse
 
+from agent.email_rules import (  # noqa: F401  (re-exported: the sender's own rules)
+    MAX_SUBJECT_CHARS,
+    clean_body,
+    clean_header_text,
+    header_text_problem,
+)
+
 _POLICY = email.policy.SMTP.clone(max_line_length=998)
-
-MAX_SUBJECT_CHARS = 300
-# Characters some mail or chat software reads as the end of a line: in a header value any of
-# them could start a forged header ("\r\nBcc: ...").
-_LINE_BREAKS = frozenset("\r\n\x0b\x0c\x1c\x1d\x1e\x85\u2028\u2029")
-
-
-def header_text_problem(value: str) -> str | None:
-    """Why `value` cannot be one header line (a Subject), or None when it can."""
-    for char in value:
-        if char in _LINE_BREAKS:
-            return (f"must be one line: a line break (U+{ord(char):04X}) could start a new "
-                    "header")
-        if unicodedata.category(char) == "Cc":
-            return f"contains a control character (U+{ord(char):04X})"
-    if len(value) > MAX_SUBJECT_CHARS:
-        return f"is longer than {MAX_SUBJECT_CHARS} characters"
-    return None
-
-
-def clean_header_text(value: str, limit: int = MAX_SUBJECT_CHARS) -> str:
-    """`value` as one safe header line: breaks and control characters become spaces, runs of
-    whitespace one space, cut to `limit` characters (for text we write, e.g. a drafter's)."""
-    spaced = "".join(" " if c in _LINE_BREAKS or unicodedata.category(c) == "Cc" else c
-                     for c in value)
-    return " ".join(spaced.split())[:limit].strip()
-
-
-def clean_body(value: str) -> str:
-    """A body with CRLF as LF; ValueError for NUL, a lone CR or any other control character
-    but newline and tab (they are not text a person meant, and NUL breaks PostgreSQL)."""
-    value = value.replace("\r\n", "\n")
-    for char in value:
-        if char not in "\n\t" and unicodedata.category(char) == "Cc":
-            raise ValueError(f"contains a control character (U+{ord(char):04X}); only line "
-                             "breaks and tabs are allowed")
-    return value
 
 
 def outbound_problem(email: OutboundEmail) -> str | None:
     """Why `email` must not be handed to SMTP: the recipient is not exactly one canonical
     address (what the card showed), or a header or the body carries forbidden characters."""
-    from service.addresses import AddressError, lead_address
+    from agent.email_rules import AddressError, lead_address
 
     try:
         canonical = lead_address(email.to, "recipient")

@@ -28,7 +28,7 @@ from chromadb.api.types import Documents, EmbeddingFunction, Embeddings, Space
 from chromadb.utils.embedding_functions import register_embedding_function
 
 if TYPE_CHECKING:
-    from hitl.settings import Settings
+    from config.settings import Settings
 
 EMBEDDINGS_MODEL = "text-embedding-3-small"
 DEFAULT_OPENAI_BASE_URL = "https://api.openai.com/v1"

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 import re
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Protocol
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -20,7 +21,7 @@ from prompts import prompt_set_version, render
 if TYPE_CHECKING:
     from langchain_core.language_models import BaseChatModel
 
-    from hitl.settings import Settings
+    from config.settings import Settings
 
 log = logging.getLogger(__name__)
 
@@ -42,17 +43,24 @@ def citation(articles: list[ArticleRef]) -> str:
     return f"Source: {titles}." if len(articles) == 1 else f"Sources: {titles}."
 
 
+PassagePicker = Callable[[str, str], str]
+
+
 class OfflineAnswerer:
-    """Quotes the passage of the best article that answers the question best. No model."""
+    """Quotes the passage of the best article that answers the question best. No model.
+
+    `pick_passage(section_text, question)` chooses the part of the section to quote (the
+    knowledge base's own similarity, `tools.knowledge_base.best_passage`, handed in)."""
+
+    def __init__(self, pick_passage: PassagePicker) -> None:
+        self.pick_passage = pick_passage
 
     def answer(self, question: str, matches: list[KbMatch], *,
                first_name: str | None = None) -> BotAnswer:
-        from tools.knowledge_base import best_passage
-
         if not matches:
             raise ValueError("the offline answerer needs at least one knowledge-base match")
         best = matches[0]
-        passage = best_passage(best.passage, question)
+        passage = self.pick_passage(best.passage, question)
         text = render("support_offline_answer.j2", first_name=first_name,
                       title=best.article.title, section=best.article.section,
                       passage=passage, path=best.article.path)
@@ -142,10 +150,11 @@ class FallbackAnswerer:
             "source": "fallback", "note": f"model {state} ({category}); offline answer"})
 
 
-def build_answerer(settings: Settings) -> Answerer:
+def build_answerer(settings: Settings, *, pick_passage: PassagePicker) -> Answerer:
     """The model answerer with the offline one as fallback, or the offline one alone."""
     if not settings.model_endpoint_configured:
-        return OfflineAnswerer()
+        return OfflineAnswerer(pick_passage)
     from agent.drafting import build_chat_model
 
-    return FallbackAnswerer(ModelAnswerer(build_chat_model(settings)), OfflineAnswerer())
+    return FallbackAnswerer(ModelAnswerer(build_chat_model(settings)),
+                            OfflineAnswerer(pick_passage))

@@ -21,10 +21,10 @@ from typing import Any
 import httpx
 import pytest
 
-from hitl.bench.fake_openai import FakeOpenAI
-from hitl.bench.fake_slack import FakeSlack, SlackSide, user_of_dm
-from hitl.bench.runner import StoreProbe
-from hitl.bench.server import ServerProcess, server_env
+from bench.fake_openai import FakeOpenAI
+from bench.fake_slack import FakeSlack, SlackSide, user_of_dm
+from bench.runner import StoreProbe
+from bench.server import ServerProcess, server_env
 from tests.conftest import assert_fresh, hand_raise, recent
 from tests.drills.smtp_script import ScriptedSmtp
 

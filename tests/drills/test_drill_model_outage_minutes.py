@@ -34,8 +34,8 @@ def test_minutes_of_model_failures_still_reach_a_person(tmp_path, smtp_sink,
     from fastapi.testclient import TestClient
 
     from api.app import create_app
-    from hitl.bench.fake_openai import FakeOpenAI
-    from service.runtime import build_runtime
+    from bench.fake_openai import FakeOpenAI
+    from hitl.wiring import build_runtime
     from service.worker import Worker
 
     with FakeOpenAI(hang_seconds=30) as model:

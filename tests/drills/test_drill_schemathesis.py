@@ -21,8 +21,8 @@ from typing import Any
 import httpx
 import pytest
 
-from hitl.bench.fake_slack import FakeSlack
-from hitl.bench.server import ServerProcess, server_env
+from bench.fake_slack import FakeSlack
+from bench.server import ServerProcess, server_env
 from tests.conftest import assert_fresh, hand_raise, recent
 
 TOKEN = "fuzz-token"

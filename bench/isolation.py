@@ -16,7 +16,7 @@ phases left queued. Then, measured from the outside:
 Only probes sent while the burst runs are counted. Goals (issue 12.5): `/healthz` p99 <= 100 ms,
 `POST /v1/events` p99 <= 500 ms, Slack acks <= 1 s.
 
-Run alone: `python -m hitl.bench.isolation [--messages N] [--latency S]`.
+Run alone: `python -m bench.isolation [--messages N] [--latency S]`.
 """
 
 from __future__ import annotations
@@ -36,10 +36,10 @@ from urllib.parse import urlsplit
 if TYPE_CHECKING:
     from multiprocessing.synchronize import Event as EventType
 
-    from hitl.bench.fake_openai import FakeOpenAI
-    from hitl.bench.fake_slack import FakeSlack
-    from hitl.bench.runner import Bench
-    from hitl.bench.server import ServerProcess
+    from bench.fake_openai import FakeOpenAI
+    from bench.fake_slack import FakeSlack
+    from bench.runner import Bench
+    from bench.server import ServerProcess
 
 SLACK_TOKEN = "xoxb-isolation"
 SLACK_SECRET = "isolation-signing-secret"
@@ -186,7 +186,7 @@ def run_burst(base_url: str, turns: list[Probe], results: Any) -> None:
 
 def prepare(workdir: Path) -> dict[str, str]:
     """A migrated store and the shipped library indexed in `workdir`; the server's variables."""
-    from hitl.settings import DEFAULTS_DIR, load_settings
+    from config.settings import DEFAULTS_DIR, load_settings
     from store.db import Database
     from tools.content_library import ContentLibrary, open_chroma
     from tools.embeddings import build_embedding_function
@@ -210,8 +210,8 @@ def prepare(workdir: Path) -> dict[str, str]:
 def _pending_clicks(server: ServerProcess, slack: FakeSlack, run: str, count: int,
                     timeout: float) -> list[Probe]:
     """`count` hand-raises drafted into cards; a signed Approve click on each, by its assignee."""
-    from hitl.bench.fake_slack import SlackSide, user_of_dm
-    from hitl.bench.workload import hand_raise_events
+    from bench.fake_slack import SlackSide, user_of_dm
+    from bench.workload import hand_raise_events
 
     events = [e for i in range(count) for e in hand_raise_events(run, "iso", i)]
     with server.client() as client:
@@ -242,7 +242,7 @@ def _pending_clicks(server: ServerProcess, slack: FakeSlack, run: str, count: in
 
 
 def _event_probes(run: str, count: int, token: str) -> list[Probe]:
-    from hitl.bench.workload import ingest_events
+    from bench.workload import ingest_events
 
     headers = {"Authorization": f"Bearer {token}", "Content-Type": "application/json"}
     return [Probe("POST", "/v1/events", json.dumps(e).encode(), headers)
@@ -258,7 +258,7 @@ def _turns(run: str, count: int, token: str) -> list[Probe]:
 
 
 def _percentiles(values: list[float]) -> dict[str, float]:
-    from hitl.bench.report import percentile
+    from bench.report import percentile
 
     return {"ms_p50": round(percentile(values, 50), 1), "ms_p99": round(percentile(values, 99), 1),
             "ms_max": round(max(values), 1) if values else float("nan")}
@@ -271,7 +271,7 @@ def measure(workdir: Path, model: FakeOpenAI, slack: FakeSlack, *, smtp_url: str
     """Start a server in `workdir`, run the burst and the probes, stop the server."""
     import multiprocessing
 
-    from hitl.bench.server import ServerProcess, server_env
+    from bench.server import ServerProcess, server_env
 
     run = secrets.token_hex(3)
     token = "iso-" + secrets.token_hex(8)
@@ -362,12 +362,12 @@ def record(report: Any, result: IsolationResult) -> None:
 
 
 def main() -> None:
-    """`python -m hitl.bench.isolation`: the phase alone, with its own fakes."""
+    """`python -m bench.isolation`: the phase alone, with its own fakes."""
     import argparse
     import tempfile
 
-    from hitl.bench.fake_openai import FakeOpenAI
-    from hitl.bench.fake_slack import FakeSlack
+    from bench.fake_openai import FakeOpenAI
+    from bench.fake_slack import FakeSlack
     from tools.smtp_sink import SmtpSink
 
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])

@@ -1,9 +1,9 @@
-"""SLA timers and momentum rescue; nurture enrolment after recycling.
+"""Momentum rescue: what happens when an SLA check fires (`sla_check` jobs, see service/sla.py).
 
-Timers are rows in the jobs table with `run_at` (see service/jobs.py): they survive restarts, and
-on PostgreSQL `FOR UPDATE SKIP LOCKED` hands each one to exactly one replica. The handlers are
-idempotent too (the handoff row records how many breaches were handled), so even a job that runs
-again after a crash acts once.
+The first breach reminds the holder; the second reassigns the lead (a `reassign` decision the
+system records like a person's, so the graph re-packages and redrafts for the new owner) and
+tells the manager. The handler is idempotent (the handoff row records how many breaches were
+handled), so a job that runs again after a crash acts once.
 """
 
 from __future__ import annotations
@@ -14,32 +14,18 @@ from typing import Any
 
 from sqlalchemy import select
 
-from agent.policy import Member, Roster
+from agent.policy import Roster
 from service.approvals import record_decision
+from service.audit import audit
 from service.errors import Conflict
-from service.jobs import enqueue
-from service.leads import audit, profile
-from service.outbox import RetryLater
+from service.jobs import RetryLater, enqueue
+from service.leads import profile
+from service.nurture import enqueue_enrolment
 from service.runtime import AppRuntime
+from service.sla import owner_timezone, schedule_sla_check
 from store.tables import Approval, Handoff, Lead
 
 log = logging.getLogger(__name__)
-
-
-def owner_timezone(rt: AppRuntime, member: Member | None) -> str | None:
-    if member is None or not rt.policy.business_hours.use_owner_timezone:
-        return None
-    return member.timezone
-
-
-def schedule_sla_check(rt: AppRuntime, session: Any, handoff: Handoff, *, breach: int,
-                       at: datetime) -> None:
-    """Queue the check for breach number `breach` of the handoff's current SLA."""
-    if handoff.sla_due_at is None:
-        return
-    due = handoff.sla_due_at.isoformat()
-    enqueue(session, "sla_check", {"handoff_id": handoff.id, "breach": breach, "due": due},
-            now=rt.clock.now(), run_at=at, dedupe_key=f"sla:{handoff.id}:{due}:{breach}")
 
 
 def check_sla(rt: AppRuntime, payload: dict[str, Any]) -> None:
@@ -124,39 +110,3 @@ def _notify(rt: AppRuntime, session: Any, kind: str, approval_id: str, breach: i
     if rt.settings.slack_enabled:
         enqueue(session, kind, {"approval_id": approval_id, "breach": breach}, now=now,
                 dedupe_key=f"{kind}:{approval_id}:{breach}")
-
-
-def enqueue_enrolment(rt: AppRuntime, session: Any, lead_id: str, track: str, *, reason: str,
-                      key: str) -> None:
-    enqueue(session, "nurture_enrol", {"lead_id": lead_id, "track": track, "reason": reason,
-                                       "key": key},
-            now=rt.clock.now(), dedupe_key=f"enrol:{key}")
-
-
-def enrol(rt: AppRuntime, payload: dict[str, Any]) -> None:
-    """Enrol a lead in a pre-approved nurture track in the marketing-automation system."""
-    from tools.marketing import EnrolmentError
-
-    with rt.db.session() as session:
-        lead = session.get(Lead, payload["lead_id"])
-        if lead is None or not lead.email:
-            return  # erased meanwhile
-        email = lead.email
-    target = rt.marketing
-    status = "enrolled"
-    if target is None:
-        status = "not_enrolled: no marketing automation configured"
-    else:
-        try:
-            target.enroll(lead_id=payload["lead_id"], email=email, track=payload["track"],
-                          reason=payload["reason"], idempotency_key=payload["key"])
-        except EnrolmentError as exc:
-            if exc.transient:
-                raise RetryLater(str(exc)) from exc
-            status = f"failed: {exc}"
-    with rt.db.session() as session:
-        audit(session, rt, actor="system", action="nurture_enrolment",
-              lead_id=payload["lead_id"], track=payload["track"], reason=payload["reason"],
-              status=status)
-    rt.metrics.nurture_enrolments.labels(track=payload["track"],
-                                         status=status.split(":")[0]).inc()

@@ -17,7 +17,7 @@ Phases, in order (each figure is measured in the same run, on the same server):
 5. concurrency: serial drafting of a few leads, then a burst of hand-raises at 500 ms;
 6. Slack: concurrent signed Approve clicks (ack time) beside concurrent API decisions (naive:
    decide before answering); then every approved email must arrive exactly once;
-7. isolation (hitl/bench/isolation.py, a server of its own): 200 support messages at once while
+7. isolation (bench/isolation.py, a server of its own): 200 support messages at once while
    /healthz, one-event ingests and Slack clicks are timed;
 8. top-signal recall on the eval set (in-process, pure functions).
 """
@@ -44,10 +44,10 @@ from typing import Any
 
 import httpx
 
-from hitl.bench.cold_start import phase_cold_start
-from hitl.bench.isolation import phase_isolation
-from hitl.bench.report import BenchReport, percentile
-from hitl.bench.server import ServerProcess, free_port, server_env
+from bench.cold_start import phase_cold_start
+from bench.isolation import phase_isolation
+from bench.report import BenchReport, percentile
+from bench.server import ServerProcess, free_port, server_env
 
 ProgressFn = Callable[[str, float], None]  # (phase description, fraction of the run done)
 
@@ -242,7 +242,7 @@ class Bench:
 
     def post_hand_raises(self, tag: str, indices: range | list[int]) -> list[_Lead]:
         """One POST of these leads' hand-raise events; posted_at is just before sending."""
-        from hitl.bench.workload import hand_raise_events
+        from bench.workload import hand_raise_events
 
         events = [e for i in indices for e in hand_raise_events(self.run, tag, i)]
         leads: list[_Lead] = []
@@ -298,8 +298,8 @@ class Bench:
     # -- setup -------------------------------------------------------------------------------
 
     def _setup(self, stack: contextlib.ExitStack) -> None:
-        from hitl.bench.fake_openai import FakeOpenAI
-        from hitl.bench.fake_slack import FakeSlack
+        from bench.fake_openai import FakeOpenAI
+        from bench.fake_slack import FakeSlack
         from tools.smtp_sink import SmtpSink
 
         cfg = self.config
@@ -397,7 +397,7 @@ class Bench:
 
     def _index_content(self, values: dict[str, str | None]) -> int:
         """Index the shipped content library into the Chroma the servers will use."""
-        from hitl.settings import DEFAULTS_DIR, load_settings
+        from config.settings import DEFAULTS_DIR, load_settings
         from tools.content_library import ContentLibrary, open_chroma
         from tools.embeddings import build_embedding_function
 
@@ -453,7 +453,7 @@ class Bench:
         return wall
 
     def phase_ingest(self) -> None:
-        from hitl.bench.workload import ingest_events
+        from bench.workload import ingest_events
 
         cfg = self.config
         naive_n = int(cfg.naive_events or 0)
@@ -490,7 +490,7 @@ class Bench:
     # -- 2. prompt tokens --------------------------------------------------------------------
 
     def phase_prompt(self) -> None:
-        from hitl.bench.workload import count_tokens, history_events, naive_prompt
+        from bench.workload import count_tokens, history_events, naive_prompt
 
         cfg = self.config
         self.model.latency = cfg.latency
@@ -640,8 +640,8 @@ class Bench:
     # -- 6. Slack acks and exactly-once email -----------------------------------------------
 
     def phase_slack(self) -> None:
-        from hitl.bench.burst import PreparedRequest, burst
-        from hitl.bench.fake_slack import SlackSide, user_of_dm
+        from bench.burst import PreparedRequest, burst
+        from bench.fake_slack import SlackSide, user_of_dm
 
         cfg = self.config
         m = int(cfg.interactions or 0)
@@ -732,7 +732,7 @@ class Bench:
     # -- 7. recall ---------------------------------------------------------------------------
 
     def phase_recall(self) -> None:
-        from hitl.bench.recall import top_signal_recall
+        from bench.recall import top_signal_recall
 
         result = top_signal_recall()
         self.report.add(

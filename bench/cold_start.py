@@ -32,9 +32,9 @@ from typing import TYPE_CHECKING
 import httpx
 
 if TYPE_CHECKING:
-    from hitl.bench.fake_slack import FakeSlack
-    from hitl.bench.runner import Bench
-    from hitl.bench.server import ServerProcess
+    from bench.fake_slack import FakeSlack
+    from bench.runner import Bench
+    from bench.server import ServerProcess
 
 SLACK_TOKEN = "xoxb-cold-start"
 SLACK_SECRET = "cold-start-signing-secret"
@@ -63,7 +63,7 @@ class StartTiming:
 
 def prepare(workdir: Path) -> dict[str, str | None]:
     """Migrate the store and index the shipped library in `workdir`; the server's variables."""
-    from hitl.settings import DEFAULTS_DIR, load_settings
+    from config.settings import DEFAULTS_DIR, load_settings
     from store.db import Database
     from tools.content_library import ContentLibrary, open_chroma
     from tools.embeddings import build_embedding_function
@@ -90,8 +90,8 @@ def prepare(workdir: Path) -> dict[str, str | None]:
 def time_one_start(workdir: Path, env: dict[str, str], slack: FakeSlack, name: str, *,
                    timeout: float = 120.0) -> StartTiming:
     """Spawn one `hitl serve`, time it to ready and to its first card, stop it."""
-    from hitl.bench.server import ServerProcess
-    from hitl.bench.workload import hand_raise_events
+    from bench.server import ServerProcess
+    from bench.workload import hand_raise_events
 
     server = ServerProcess(env, workdir / name, name=name)
     cards_before = len(slack.card_posted_at())
@@ -156,8 +156,8 @@ def _cpu_by_process(server: ServerProcess) -> dict[str, float]:
 
 def measure(workdir: Path, *, timeout: float = 120.0) -> tuple[StartTiming, StartTiming]:
     """(first start with an empty bytecode cache, second start with the cache it wrote)."""
-    from hitl.bench.fake_slack import FakeSlack
-    from hitl.bench.server import server_env
+    from bench.fake_slack import FakeSlack
+    from bench.server import server_env
 
     values = prepare(workdir)
     with FakeSlack(token=SLACK_TOKEN) as slack:
@@ -186,7 +186,7 @@ def phase_cold_start(bench: Bench) -> None:
                                         os.environ.get("PYTHONDONTWRITEBYTECODE"))}
 
 
-if __name__ == "__main__":  # python -m hitl.bench.cold_start: the phase alone
+if __name__ == "__main__":  # python -m bench.cold_start: the phase alone
     import tempfile
 
     with tempfile.TemporaryDirectory(prefix="hitl-cold-") as folder:

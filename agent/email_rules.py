@@ -120,3 +120,43 @@ def _validated(value: str) -> str:
 
 LeadAddress = Annotated[str, AfterValidator(_validated)]
 """A pydantic field type: a lead or customer address in canonical form (422 when invalid)."""
+
+
+# -- header and body text --------------------------------------------------------------------
+
+MAX_SUBJECT_CHARS = 300
+# Characters some mail or chat software reads as the end of a line: in a header value any of
+# them could start a forged header ("\r\nBcc: ...").
+_LINE_BREAKS = frozenset("\r\n\x0b\x0c\x1c\x1d\x1e\x85\u2028\u2029")
+
+
+def header_text_problem(value: str) -> str | None:
+    """Why `value` cannot be one header line (a Subject), or None when it can."""
+    for char in value:
+        if char in _LINE_BREAKS:
+            return (f"must be one line: a line break (U+{ord(char):04X}) could start a new "
+                    "header")
+        if unicodedata.category(char) == "Cc":
+            return f"contains a control character (U+{ord(char):04X})"
+    if len(value) > MAX_SUBJECT_CHARS:
+        return f"is longer than {MAX_SUBJECT_CHARS} characters"
+    return None
+
+
+def clean_header_text(value: str, limit: int = MAX_SUBJECT_CHARS) -> str:
+    """`value` as one safe header line: breaks and control characters become spaces, runs of
+    whitespace one space, cut to `limit` characters (for text we write, e.g. a drafter's)."""
+    spaced = "".join(" " if c in _LINE_BREAKS or unicodedata.category(c) == "Cc" else c
+                     for c in value)
+    return " ".join(spaced.split())[:limit].strip()
+
+
+def clean_body(value: str) -> str:
+    """A body with CRLF as LF; ValueError for NUL, a lone CR or any other control character
+    but newline and tab (they are not text a person meant, and NUL breaks PostgreSQL)."""
+    value = value.replace("\r\n", "\n")
+    for char in value:
+        if char not in "\n\t" and unicodedata.category(char) == "Cc":
+            raise ValueError(f"contains a control character (U+{ord(char):04X}); only line "
+                             "breaks and tabs are allowed")
+    return value

@@ -116,7 +116,7 @@ def top_signal_recall(path: Path = DATASET) -> RecallResult:
     from agent.context import build_context_package
     from agent.models import LeadProfile, Signal
     from agent.policy import load_policy
-    from hitl.settings import DEFAULTS_DIR
+    from config.settings import DEFAULTS_DIR
 
     policy = load_policy(DEFAULTS_DIR / "policy.toml")
     cases, source = load_cases(path)
@@ -150,6 +150,6 @@ def top_signal_recall(path: Path = DATASET) -> RecallResult:
                         expected=expected_total, found=found, source=source, misses=misses)
 
 
-if __name__ == "__main__":  # a quick look: python -m hitl.bench.recall
+if __name__ == "__main__":  # a quick look: python -m bench.recall
     result = top_signal_recall()
     print(json.dumps(result.__dict__, indent=2, default=str))

@@ -1,0 +1,24 @@
+"""The composition root: a runtime with its surfaces' jobs registered.
+
+The service layer never imports a surface. The Slack surface's durable jobs (cards, thread
+posts, support transfer cards) are handed to the runtime here, so any worker built on it runs
+them; the CLI, the demo, the worker process and the tests build runtimes through this door.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from config.settings import Settings
+from service.runtime import AppRuntime
+from service.runtime import build_runtime as build_service_runtime
+
+
+def build_runtime(settings: Settings, **overrides: Any) -> AppRuntime:
+    """The service runtime for `settings`, plus the jobs of every surface that is switched on."""
+    rt = build_service_runtime(settings, **overrides)
+    if settings.slack_enabled:
+        from slack_app.jobs import slack_job_handlers
+
+        rt.job_handlers.update(slack_job_handlers())
+    return rt
