@@ -1,6 +1,6 @@
-"""Slow drills: collected with the rest of the suite, run only with HITL_DRILLS=1 (`make drills`).
-
-`make test` stays fast: every test under this folder is skipped there with the reason below.
+"""Drills. The fast ones (test_drills_*.py) run in `make test`; the slow ones (test_drill_*.py:
+kill -9 at every stage, 1,000 replays, minutes of model failures, schemathesis) are collected
+with the rest of the suite and run only with HITL_DRILLS=1 (`make drills`).
 """
 
 from __future__ import annotations
@@ -18,5 +18,6 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
         return
     skip = pytest.mark.skip(reason="slow drill: run with `make drills` (HITL_DRILLS=1)")
     for item in items:
-        if HERE in Path(str(item.fspath)).resolve().parents:
+        path = Path(str(item.fspath)).resolve()
+        if path.parent == HERE and path.name.startswith("test_drill_"):
             item.add_marker(skip)

@@ -10,7 +10,7 @@ from tests.fake_slack import (  # noqa: F401  (the *_fixture names are fixtures)
     slack_settings_fixture,
     slack_side_fixture,
 )
-from tests.test_drills_replay import run_replay_drill
+from tests.drills.test_drills_replay import run_replay_drill
 
 
 @pytest.mark.timeout(600)

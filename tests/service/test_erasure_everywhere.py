@@ -1,0 +1,387 @@
+"""Erasure reaches everything (issue 13, point 4), checked the way an auditor would.
+
+A person goes the whole way first: a lead with a reply, an approval card in Slack, a question
+answered in its thread, an SLA reminder and escalation (manager DM, a second card with its
+history), an edit approved in Slack (so a learned style example is stored in Chroma), and a
+support conversation under the same email with a warm transfer, its transcript, a claim and a
+relayed message. Then `DELETE /v1/leads/{id}` (or `DELETE /v1/customers/{email}` for someone
+known only to support), the redaction jobs run, and every personal string is searched for in
+the SQLite files (database, -wal, -shm), every file of the Chroma folder (bytes, UTF-8 and
+UTF-16), every row of every table, and the fake Slack's messages as they finally read.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+from urllib.parse import quote
+
+import pytest
+from sqlalchemy import inspect, select, text
+
+from config.settings import DEFAULTS_DIR
+from service.approvals import get_approval
+from store.tables import Job, SlackMessageLog, SupportTransfer
+from tests.conftest import T0, TOKEN, event, make_settings
+from tests.fake_slack import FakeSlack, SlackSide, card_message, wait_until
+from tests.flow import ingest
+from tests.support.test_support_fixtures import wired_slack_fixture  # noqa: F401  (fixture)
+
+SUPPORT_CHANNEL = "C0SUPPORT1"
+
+PERSON = {"email": "zephyrine.quillfeather@erasure-drill-corp.io", "first_name": "Zephyrine",
+          "last_name": "Quillfeather", "company": "Erasuredrillcorp", "title": "VP Operations",
+          "domain": "erasure-drill-corp.io", "country": "US", "employees": 850,
+          "industry": "Software", "timezone": "America/Chicago"}
+PHONE = "415-555-0199"
+REPLY = f"Zephyrine here: Quillfeather family office, call me on {PHONE}"
+SUPPORT_TEXT = "Zephyrine again: my zorblattix export from Erasuredrillcorp is broken"
+NEEDLES = ("zephyrine.quillfeather@erasure-drill-corp.io", "Zephyrine", "Quillfeather",
+           "Erasuredrillcorp", PHONE, "zorblattix")
+
+CUSTOMER = {"email": "quorra.vantablack@support-only-drill.io", "name": "Quorra Vantablack"}
+CUSTOMER_TEXT = "Hi, Quorra Vantablack of Glimmerquartz here, ring 212-555-0147 about invoices"
+CUSTOMER_NEEDLES = ("quorra.vantablack@support-only-drill.io", "Quorra", "Vantablack",
+                    "Glimmerquartz", "212-555-0147")
+
+
+# -- fixtures ---------------------------------------------------------------------------------
+
+@pytest.fixture(name="fake_slack")
+def fake_slack_fixture() -> Iterator[FakeSlack]:
+    with FakeSlack() as fake:
+        yield fake
+
+
+@pytest.fixture(name="settings")
+def settings_fixture(tmp_path: Path, smtp_sink: Any, database_url: str,
+                     fake_slack: FakeSlack) -> Any:
+    return make_settings(tmp_path, smtp_url=smtp_sink.url, database_url=database_url,
+                         slack_bot_token="xoxb-test", slack_signing_secret="secret",
+                         slack_api_url=fake_slack.url + "/",
+                         slack_support_channel=SUPPORT_CHANNEL)
+
+
+@pytest.fixture(name="app_rt")
+def app_rt_fixture(rt: Any) -> Any:
+    """The runtime with the content library and the knowledge base indexed in this test's own
+    Chroma folder, so compaction meets several collections and the grep sees them all."""
+    from service.support import install_support
+    from tools.content_library import ContentLibrary, open_chroma
+    from tools.embeddings import build_embedding_function
+    from tools.knowledge_base import KnowledgeBase
+
+    ef = build_embedding_function(rt.settings)
+    library = ContentLibrary(open_chroma(rt.settings), ef)
+    library.index_folder(DEFAULTS_DIR / "content")
+    rt.__dict__["content_library"] = library
+    rt.library_override = library
+    kb = KnowledgeBase(open_chroma(rt.settings), ef)
+    kb.index_folder(DEFAULTS_DIR / "kb")
+    install_support(rt, knowledge_base=kb)
+    return rt
+
+
+@pytest.fixture(name="app")
+def app_fixture(app_rt: Any, wired_slack: None) -> Iterator[Any]:
+    from fastapi.testclient import TestClient
+
+    from api.app import create_app
+
+    with TestClient(create_app(app_rt), headers={"Authorization": f"Bearer {TOKEN}"}) as c:
+        yield c
+
+
+@pytest.fixture(name="slack")
+def slack_fixture(app: Any, running_worker: Any) -> SlackSide:
+    return SlackSide(app)
+
+
+# -- what an auditor searches -----------------------------------------------------------------
+
+def _files_with(folder: Path, needles: tuple[str, ...]) -> dict[str, list[str]]:
+    """Which files under `folder` contain which needle (bytes, UTF-8 and UTF-16 forms)."""
+    found: dict[str, list[str]] = {}
+    for path in sorted(p for p in folder.rglob("*") if p.is_file()):
+        data = path.read_bytes().lower()
+        for needle in needles:
+            forms = (needle.lower().encode(), needle.lower().encode("utf-16-le"))
+            if any(form in data for form in forms):
+                found.setdefault(needle, []).append(str(path.relative_to(folder)))
+    return found
+
+
+def _rows_with(rt: Any, needles: tuple[str, ...]) -> dict[str, list[str]]:
+    """Which tables hold a row mentioning a needle (every table, every column, as text)."""
+    found: dict[str, list[str]] = {}
+    with rt.db.engine.connect() as connection:
+        for table in inspect(connection).get_table_names():
+            for row in connection.execute(text(f'SELECT * FROM "{table}"')):
+                blob = " ".join(bytes(v).decode("utf-8", "replace") if isinstance(v, bytes | memoryview)
+                                else str(v) for v in row).lower()
+                for needle in needles:
+                    if needle.lower() in blob and table not in found.setdefault(needle, []):
+                        found[needle].append(table)
+    return {k: v for k, v in found.items() if v}
+
+
+def _slack_texts_with(fake: FakeSlack, needles: tuple[str, ...]) -> dict[str, int]:
+    """How many of the fake Slack's messages, as they read now, mention each needle."""
+    found: dict[str, int] = {}
+    for message in fake.messages.values():
+        blob = json.dumps(message).lower()
+        for needle in needles:
+            if needle.lower() in blob:
+                found[needle] = found.get(needle, 0) + 1
+    return found
+
+
+def _logged(rt: Any) -> dict[tuple[str, str], tuple[str | None, str | None]]:
+    with rt.db.session() as session:
+        return {(r.channel, r.ts): (r.lead_id, r.conversation_id)
+                for r in session.scalars(select(SlackMessageLog))}
+
+
+def _threads_left(rt: Any, threads: list[str]) -> int:
+    conn = rt.checkpointer.conn
+    marks = ",".join("?" * len(threads))
+    return sum(conn.execute(f"SELECT COUNT(*) FROM {table} WHERE thread_id IN ({marks})",
+                            threads).fetchone()[0] for table in ("checkpoints", "writes"))
+
+
+# -- driving the product ----------------------------------------------------------------------
+
+def say(client: Any, text_: str, conversation: str, customer: dict[str, str]) -> dict[str, Any]:
+    response = client.post(f"/v1/conversations/{conversation}/messages",
+                           json={"text": text_, "customer": customer})
+    assert response.status_code == 200, response.text
+    return response.json()  # type: ignore[no-any-return]
+
+
+def _transfer_card(rt: Any, fake: FakeSlack, transfer_id: str) -> dict[str, Any]:
+    with rt.db.session() as session:
+        t = session.get(SupportTransfer, transfer_id)
+        assert t is not None and t.slack_ts, "transfer card not posted"
+        return fake.message(t.slack_channel, t.slack_ts)
+
+
+def _support_story(client: Any, worker: Any, rt: Any, fake: FakeSlack, slack: SlackSide,
+                   clock: Any, *, conversation: str, customer: dict[str, str],
+                   first: str) -> str:
+    """A warm transfer that goes unclaimed past its timeout (escalation), then is claimed,
+    and a customer message relayed into the card's thread. Returns the transfer id."""
+    say(client, first, conversation, customer)
+    moved = say(client, "This is useless. I want to talk to a human", conversation, customer)
+    assert moved["status"] == "waiting_for_human"
+    worker.run_until_idle()
+    transfer_id = str(moved["handoff_id"])
+    clock.advance(minutes=11)  # past the claim timeout: the support lead is alerted by DM
+    worker.run_until_idle()
+    card = _transfer_card(rt, fake, transfer_id)
+    assert slack.click(card, "Claim", "U0SUP0001").status_code == 200
+    wait_until(lambda: client.get(f"/v1/conversations/{conversation}").json()["status"]
+               == "human")
+    say(client, f"{first} (still waiting)", conversation, customer)
+    worker.run_until_idle()
+    assert len(fake.thread(SUPPORT_CHANNEL, card["ts"])) >= 2  # transcript, escalation, relay
+    return transfer_id
+
+
+def _lead_story(client: Any, worker: Any, rt: Any, fake: FakeSlack, slack: SlackSide,
+                clock: Any) -> tuple[str, str, list[str]]:
+    """Card v1, a question answered in its thread, an SLA reminder, an escalation (manager DM,
+    card v2 with its history), then an edit in Slack. Returns the lead id, the edited
+    approval id and the handoff ids."""
+    events = [event(f"zq-{i}", kind, at=T0 - age, lead=PERSON, **props)
+              for i, (kind, age, props) in enumerate([
+                  ("page_view", _days(2), {"url": "https://vendor.example/pricing"}),
+                  ("email_click", _days(1), {"url": "https://vendor.example/webinar",
+                                             "campaign": "Q4 webinar", "source": "linkedin"}),
+                  ("inbound_reply", _minutes(30), {"text": REPLY}),
+                  ("form_submit", _minutes(5), {"form": "demo", "campaign": "Q4 webinar",
+                                                "source": "linkedin"})])]
+    lead_id = ingest(client, events)["leads"][0]["lead_id"]
+    worker.run_until_idle()
+    [v1] = client.get("/v1/approvals").json()
+    card = card_message(rt, fake, v1["approval_id"])
+    slack.reply(card["channel"], card["ts"], "U0REP0001", "What signals did they show?")
+    wait_until(lambda: fake.thread(card["channel"], card["ts"]))
+    worker.run_until_idle()
+
+    clock.advance(minutes=16)  # first breach: the owner is reminded in the thread
+    worker.run_until_idle()
+    clock.advance(minutes=16)  # second: the manager is told, a new holder gets card v2
+    worker.run_until_idle()
+    [v2] = client.get("/v1/approvals", params={"status": "pending"}).json()
+    assert v2["version"] == 2
+    holder = rt.roster.find(v2["assignee"]).slack_id
+    card2 = card_message(rt, fake, v2["approval_id"])
+    assert slack.click(card2, "Edit", holder).status_code == 200
+    [opened] = fake.wait_for("views.open")
+    response = slack.submit(opened.params["view"], holder, values={
+        "subject": "Your demo, Zephyrine",
+        "body_0": f"Hi Zephyrine,\n\nThanks for the note about Erasuredrillcorp. I will ring "
+                  f"{PHONE} tomorrow.\n\nBest"})
+    assert response.status_code == 200, response.text
+    wait_until(lambda: get_approval(rt, v2["approval_id"])["status"] != "pending")
+    worker.run_until_idle()
+    return lead_id, v2["approval_id"], [v1["handoff_id"]]
+
+
+def _days(n: int) -> Any:
+    from datetime import timedelta
+
+    return timedelta(days=n)
+
+
+def _minutes(n: int) -> Any:
+    from datetime import timedelta
+
+    return timedelta(minutes=n)
+
+
+# -- the tests --------------------------------------------------------------------------------
+
+def test_deleting_a_lead_leaves_nothing_in_store_checkpoints_chroma_or_slack(
+        app: Any, worker: Any, app_rt: Any, fake_slack: FakeSlack, slack: SlackSide,
+        smtp_sink: Any, clock: Any, tmp_path: Path) -> None:
+    rt = app_rt
+    lead_id, edited, handoffs = _lead_story(app, worker, rt, fake_slack, slack, clock)
+    assert len(smtp_sink.messages) == 1
+    assert rt.style_collection.get(where={"lead_id": lead_id})["ids"] == [edited]
+    transfer_id = _support_story(app, worker, rt, fake_slack, slack, clock,
+                                 conversation="conv-zq", customer={
+                                     "email": PERSON["email"],
+                                     "name": "Zephyrine Quillfeather"}, first=SUPPORT_TEXT)
+
+    # Every message the app posted is in the log, with whom it is about.
+    posted = set(fake_slack.messages)
+    logged = _logged(rt)
+    assert posted == set(logged), posted ^ set(logged)
+    assert all(lead or conversation for lead, conversation in logged.values())
+    kinds = {c.params.get("text", "")[:30] for c in fake_slack.calls("chat.postMessage")}
+    assert len(posted) >= 10, kinds  # cards, history, answer, reminder, DMs, transcript, relay
+    before = (_files_with(tmp_path, NEEDLES), _rows_with(rt, NEEDLES),
+              _slack_texts_with(fake_slack, NEEDLES))
+    assert all(before) and set(before[2]) >= {"Zephyrine", "Erasuredrillcorp", PHONE}
+
+    response = app.delete(f"/v1/leads/{lead_id}")
+    assert response.status_code == 200, response.text
+    report = response.json()
+    assert report["lead_id"] == lead_id and report["erased"] is True
+    assert report["events"] == 4 and report["handoffs"] == 1 and report["conversations"] == 1
+    store = report["store"]
+    assert store["leads"] == 1 and store["events"] == 4 and store["approvals"] == 2
+    assert store["decisions"] >= 2 and store["outbox"] == 1 and store["audit_log"] > 0
+    assert store["support_conversations"] == 1 and store["support_transfers"] == 1
+    assert store["support_messages"] >= 4 and store["slack_cards"] == 2
+    assert report["checkpoints"]["threads"] == 2  # the handoff's and support:conv-zq
+    assert report["chroma"]["documents"]["approved-edits"] == 1
+    assert report["chroma"]["compacted"] is True and report["chroma"]["status"] == "done"
+    assert report["slack"] == {"messages": len(posted), "status": "queued",
+                               "detail": report["slack"]["detail"]}
+
+    worker.run_until_idle()  # the redaction jobs
+    assert app.get(f"/v1/leads/{lead_id}").status_code == 404
+    assert app.get("/v1/conversations/conv-zq").status_code == 404
+    assert app.get(f"/v1/handoffs/{transfer_id}").status_code == 404
+    assert _threads_left(rt, [*handoffs, "support:conv-zq"]) == 0
+    assert rt.style_collection.get(ids=[edited])["ids"] == []
+    assert _logged(rt) == {}
+    with rt.db.session() as session:
+        assert session.scalars(select(Job.kind)).all() == []  # nothing left queued or parked
+    assert all("erased" in m["text"] for m in fake_slack.messages.values())
+
+    after = (_files_with(tmp_path, NEEDLES), _rows_with(rt, NEEDLES),
+             _slack_texts_with(fake_slack, NEEDLES))
+    assert after == ({}, {}, {}), f"left after the erasure: {after} (before: {before})"
+
+
+def test_deleting_a_support_only_customer_by_email(app: Any, worker: Any, app_rt: Any,
+                                                   fake_slack: FakeSlack, slack: SlackSide,
+                                                   clock: Any, tmp_path: Path) -> None:
+    rt = app_rt
+    transfer_id = _support_story(app, worker, rt, fake_slack, slack, clock,
+                                 conversation="conv-qv", customer=CUSTOMER, first=CUSTOMER_TEXT)
+    say(app, "How do I reset my password?", "conv-qv-2", CUSTOMER)  # a second conversation
+    posted = set(fake_slack.messages)
+    assert posted == set(_logged(rt))
+    assert all(_files_with(tmp_path, CUSTOMER_NEEDLES).get(n) for n in ("Quorra", "Vantablack"))
+
+    # The address as the customer typed it: case does not matter.
+    response = app.delete("/v1/customers/Quorra.Vantablack@Support-Only-Drill.io")
+    assert response.status_code == 200, response.text
+    report = response.json()
+    assert report["lead_id"] is None and report["conversations"] == 2
+    assert report["store"]["support_conversations"] == 2
+    assert report["store"]["support_transfers"] == 1 and "leads" not in report["store"]
+    assert report["checkpoints"]["threads"] == 2
+    assert report["chroma"]["status"] == "nothing_to_erase"
+    assert report["slack"]["messages"] == len(posted) and report["slack"]["status"] == "queued"
+
+    worker.run_until_idle()
+    assert app.get(f"/v1/handoffs/{transfer_id}").status_code == 404
+    assert _threads_left(rt, ["support:conv-qv", "support:conv-qv-2"]) == 0
+    after = (_files_with(tmp_path, CUSTOMER_NEEDLES), _rows_with(rt, CUSTOMER_NEEDLES),
+             _slack_texts_with(fake_slack, CUSTOMER_NEEDLES))
+    assert after == ({}, {}, {}), f"left after the erasure: {after}"
+    # Nobody is known under the address any more.
+    assert app.delete(f"/v1/customers/{CUSTOMER['email']}").status_code == 404
+
+
+@pytest.mark.parametrize("address", ["not-an-address", "a@b@c.io", "ada@acme.io\r\nBcc: x@y.io",
+                                     "Ada <ada@acme.io>"])
+def test_a_customer_address_that_is_not_one_address_is_a_422(app: Any, address: str) -> None:
+    response = app.delete(f"/v1/customers/{quote(address, safe='@')}")
+    assert response.status_code == 422, response.text
+    assert response.json()["errors"][0]["field"] == "email"
+
+
+def test_unknown_lead_and_customer_are_404_and_change_nothing(app: Any, app_rt: Any) -> None:
+    assert app.delete("/v1/leads/lead_nope").status_code == 404
+    assert app.delete("/v1/customers/nobody@nowhere-known.io").status_code == 404
+    with app_rt.db.session() as session:
+        assert session.scalars(select(Job.kind)).all() == []
+
+
+def test_redaction_waits_out_a_slack_outage(app: Any, worker: Any, app_rt: Any,
+                                            fake_slack: FakeSlack, slack: SlackSide,
+                                            clock: Any) -> None:
+    rt = app_rt
+    _support_story(app, worker, rt, fake_slack, slack, clock, conversation="conv-out",
+                   customer=CUSTOMER, first=CUSTOMER_TEXT)
+    posted = len(fake_slack.messages)
+    fake_slack.fail_next("chat.update", status=503, times=2)
+    assert app.delete(f"/v1/customers/{CUSTOMER['email']}").status_code == 200
+    worker.run_until_idle()
+    assert _slack_texts_with(fake_slack, CUSTOMER_NEEDLES)  # Slack is down: not yet
+    with rt.db.session() as session:
+        [job] = session.scalars(select(Job).where(Job.kind == "slack_redact_messages")).all()
+        assert job.attempts >= 1 and job.failed_at is None  # retrying, not given up
+    for _ in range(5):
+        clock.advance(minutes=10)
+        worker.run_until_idle()
+    assert _slack_texts_with(fake_slack, CUSTOMER_NEEDLES) == {}
+    assert len(fake_slack.calls("chat.update")) >= posted and _logged(rt) == {}
+
+
+def test_a_message_posted_while_its_lead_was_being_erased_is_redacted(
+        app: Any, worker: Any, app_rt: Any, fake_slack: FakeSlack) -> None:
+    """A Slack job that was already running when the erasure committed: its post is logged
+    against an erased subject, so it is queued for redaction at once."""
+    from slack_app.message_log import posting_for
+    from slack_app.web import call, web_client
+
+    rt = app_rt
+    lead_id = ingest(app, [event("late-1", "form_submit", at=T0, lead=PERSON, form="demo")]
+                     )["leads"][0]["lead_id"]
+    with posting_for(rt, "slack_post_reply", {"lead_id": lead_id}):
+        assert app.delete(f"/v1/leads/{lead_id}").status_code == 200
+        posted = call(web_client(rt).chat_postMessage, channel="C0LATE0001",
+                      text="Zephyrine Quillfeather of Erasuredrillcorp")
+    worker.run_until_idle()
+    message = fake_slack.message("C0LATE0001", posted["ts"])
+    assert "Zephyrine" not in json.dumps(message) and "erased" in message["text"]
+    assert _logged(rt) == {}
