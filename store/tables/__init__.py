@@ -1,0 +1,31 @@
+"""The relational schema, one module per area. One table per domain noun; Alembic migrations
+in store/migrations (its env reads `Base.metadata`, which every module below fills on import).
+"""
+
+from store.tables.base import Base, UtcDateTime
+from store.tables.handoffs import Approval, Decision, Handoff, OutboxMessage
+from store.tables.leads import AuditEntry, ErasedEvent, Event, Lead
+from store.tables.queue import Job, WorkerHeartbeat
+from store.tables.slack import SlackCard, SlackEventReceipt, SlackMessageLog
+from store.tables.support import SupportConversation, SupportMessage, SupportTransfer
+
+__all__ = [
+    "Approval",
+    "AuditEntry",
+    "Base",
+    "Decision",
+    "ErasedEvent",
+    "Event",
+    "Handoff",
+    "Job",
+    "Lead",
+    "OutboxMessage",
+    "SlackCard",
+    "SlackEventReceipt",
+    "SlackMessageLog",
+    "SupportConversation",
+    "SupportMessage",
+    "SupportTransfer",
+    "UtcDateTime",
+    "WorkerHeartbeat",
+]
