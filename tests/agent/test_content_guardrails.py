@@ -225,7 +225,7 @@ def test_a_person_writing_to_a_person_is_not_flagged(text: str) -> None:
 def test_the_card_says_when_a_reply_tries_to_instruct_the_assistant() -> None:
     from pathlib import Path as _Path
 
-    from agent.context import find_risks
+    from agent.context.risks import find_risks
     from agent.models import LeadProfile, Signal
     from agent.policy import load_policy
     from config.settings import DEFAULTS_DIR

@@ -9,7 +9,9 @@ from typing import Any
 
 import pytest
 
-from agent.context import build_context_package, clean_text, relative_time, reply_snippet
+from agent.context import build_context_package
+from agent.context.sanitize import clean_text, reply_snippet
+from agent.context.timing import relative_time
 from agent.models import (
     Band,
     ContextPackage,
