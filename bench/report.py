@@ -26,6 +26,9 @@ GOALS: dict[str, tuple[str, float] | None] = {
     "isolation_healthz_ms_p99": ("<=", 100),
     "isolation_events_ms_p99": ("<=", 500),
     "isolation_slack_ack_ms_p99": ("<=", 1000),
+    "calibration_s": None,
+    "cpu_ms_per_lead": None,
+    "cpu_per_lead_in_calibrations": ("<=", 18),
 }
 KEYS = tuple(GOALS)
 

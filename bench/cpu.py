@@ -1,0 +1,106 @@
+"""The bench's CPU phase: the server's CPU per processed hand-raise, in units of a fixed loop.
+
+Hosts differ several-fold in speed, so the CPU a lead costs is compared with a calibration
+workload timed in the same run: a plain Python `for` loop adding the integers below 10,000,000
+(`calibration_s`, CPU seconds of the bench process, best of three so a busy neighbour cannot
+inflate it). `cpu_ms_per_lead` is the user + system CPU of the server's processes (`hitl serve`
+and its worker children, psutil) from just before a burst of hand-raises is POSTed until every
+lead has its approval card in Slack and the job queue is drained, divided by the burst's size.
+The same work the bench's other hand-raises do: ingest, qualify, the context package, a draft
+from the model drafter over HTTP (the fake OpenAI server), request_approval and the card job.
+`cpu_per_lead_in_calibrations` = cpu_ms_per_lead / calibration_s is what compares across hosts.
+
+`python -m bench.cpu [--leads N]` runs this phase alone on its own bench server.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from bench.runner import Bench
+
+CALIBRATION_N = 10_000_000
+WARMUP_LEADS = 3  # first drafts import the model client and fill caches: not a steady cost
+
+CALIBRATION_METHOD = (
+    "a plain Python `for` loop adding the integers below 10,000,000 in the bench process; "
+    "CPU seconds (time.process_time), the best of 3")
+CPU_METHOD = (
+    "{n} hand-raises in one POST (model drafter against the fake OpenAI server, {latency:g} s "
+    "latency; cards posted to the Slack fake); user + system CPU of `hitl serve` and its worker "
+    "children (psutil) from just before the POST until every card is posted and the queue is "
+    "drained, / {n}")
+RATIO_METHOD = "cpu_ms_per_lead / calibration_s: the hand-raise's CPU in units of the host's loop"
+
+
+def calibration_loop(n: int = CALIBRATION_N) -> int:
+    """The calibration workload itself: deliberately a plain loop, not `sum(range(n))`."""
+    total = 0
+    for i in range(n):
+        total += i
+    return total
+
+
+def calibrate(repeats: int = 3) -> float:
+    """CPU seconds of the calibration loop, the best of `repeats`."""
+    best = float("inf")
+    for _ in range(repeats):
+        started = time.process_time()
+        calibration_loop()
+        best = min(best, time.process_time() - started)
+    return best
+
+
+def phase_cpu(bench: Bench) -> None:
+    """The bench's step: calibration, then a burst of hand-raises; figures into `bench.report`."""
+    cfg = bench.config
+    bench.model.latency = cfg.latency
+    warm = bench.post_hand_raises("cpuwarm", range(WARMUP_LEADS))
+    bench.wait_cards(warm)
+    bench.wait_drained()
+    calibration_s = calibrate()
+    n = int(cfg.burst or 0)
+    cpu_before = bench.cpu_seconds()
+    started = time.monotonic()
+    leads = bench.post_hand_raises("cpu", range(n))
+    bench.wait_cards(leads)
+    bench.wait_drained()
+    cpu_used = bench.cpu_seconds() - cpu_before
+    wall = time.monotonic() - started
+    cpu_ms_per_lead = cpu_used * 1000 / max(1, n)
+    report = bench.report
+    report.add("calibration_s", calibration_s, CALIBRATION_METHOD)
+    report.add("cpu_ms_per_lead", cpu_ms_per_lead, CPU_METHOD.format(n=n, latency=cfg.latency))
+    report.add("cpu_per_lead_in_calibrations", cpu_ms_per_lead / calibration_s, RATIO_METHOD)
+    report.details["cpu"] = {"leads": n, "server_cpu_s": round(cpu_used, 3),
+                             "wall_s": round(wall, 3),
+                             "server_cpu_utilisation": round(cpu_used / wall, 2) if wall else None}
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Run the CPU phase alone (its own fakes and server) and print its figures as JSON."""
+    import argparse
+    import contextlib
+    import json
+
+    from bench.runner import Bench, BenchConfig
+
+    parser = argparse.ArgumentParser(prog="python -m bench.cpu", description=__doc__)
+    parser.add_argument("--leads", type=int, default=100, help="hand-raises in the burst")
+    parser.add_argument("--keep", action="store_true", help="keep the work folder")
+    args = parser.parse_args(argv)
+    bench = Bench(BenchConfig(burst=args.leads, keep=args.keep))
+    with contextlib.ExitStack() as stack:
+        stack.callback(bench._stop_all)
+        bench._setup(stack)
+        phase_cpu(bench)
+    figures = {k: round(f.value or 0.0, 3) for k, f in bench.report.figures.items()}
+    print(json.dumps({**figures, "goal_cpu_per_lead_in_calibrations": "<= 18",
+                      "details": bench.report.details.get("cpu"),
+                      "workdir": str(bench.workdir) if args.keep else None}, indent=2))
+
+
+if __name__ == "__main__":
+    main()
