@@ -19,7 +19,7 @@ import time
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from bench.runner import Bench
+    from bench.harness import Bench
 
 CALIBRATION_N = 10_000_000
 WARMUP_LEADS = 3  # first drafts import the model client and fill caches: not a steady cost
@@ -85,7 +85,7 @@ def main(argv: list[str] | None = None) -> None:
     import contextlib
     import json
 
-    from bench.runner import Bench, BenchConfig
+    from bench.harness import Bench, BenchConfig
 
     parser = argparse.ArgumentParser(prog="python -m bench.cpu", description=__doc__)
     parser.add_argument("--leads", type=int, default=100, help="hand-raises in the burst")
