@@ -62,12 +62,15 @@ def phase_cpu(bench: Bench) -> None:
     bench.wait_drained()
     calibration_s = calibrate()
     n = int(cfg.burst or 0)
+    by_process_before = _cpu_by_process(bench)
     cpu_before = bench.cpu_seconds()
     started = time.monotonic()
     leads = bench.post_hand_raises("cpu", range(n))
     bench.wait_cards(leads)
     bench.wait_drained()
     cpu_used = bench.cpu_seconds() - cpu_before
+    by_process = {k: round((v - by_process_before.get(k, 0.0)) * 1000 / max(1, n), 1)
+                  for k, v in _cpu_by_process(bench).items()}
     wall = time.monotonic() - started
     cpu_ms_per_lead = cpu_used * 1000 / max(1, n)
     report = bench.report
@@ -75,8 +78,25 @@ def phase_cpu(bench: Bench) -> None:
     report.add("cpu_ms_per_lead", cpu_ms_per_lead, CPU_METHOD.format(n=n, latency=cfg.latency))
     report.add("cpu_per_lead_in_calibrations", cpu_ms_per_lead / calibration_s, RATIO_METHOD)
     report.details["cpu"] = {"leads": n, "server_cpu_s": round(cpu_used, 3),
-                             "wall_s": round(wall, 3),
+                             "wall_s": round(wall, 3), "cpu_ms_per_lead_by_process": by_process,
                              "server_cpu_utilisation": round(cpu_used / wall, 2) if wall else None}
+
+
+def _cpu_by_process(bench: Bench) -> dict[str, float]:
+    """CPU seconds so far of each server process (web, worker children), by name and pid."""
+    import contextlib
+
+    import psutil
+
+    out: dict[str, float] = {}
+    for server in bench.servers:
+        with contextlib.suppress(psutil.Error):
+            web = psutil.Process(server.pid)
+            for n, one in enumerate((web, *web.children(recursive=True))):
+                times = one.cpu_times()
+                name = f"{server.name}:{'web' if n == 0 else 'worker'}:{one.pid}"
+                out[name] = times.user + times.system
+    return out
 
 
 def main(argv: list[str] | None = None) -> None:
