@@ -21,7 +21,7 @@ from agent.models import (
     TopSignal,
 )
 from agent.policy import Policy
-from agent.qualification import signal_label, signal_weight
+from agent.qualification.intent import signal_label, signal_weight
 
 if TYPE_CHECKING:
     from tools.content_library import ContentLibrary

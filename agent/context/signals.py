@@ -12,7 +12,7 @@ from agent.context.sanitize import SHORT_CHARS, SUBJECT_CHARS, URL_CHARS, clean_
 from agent.context.timing import utc
 from agent.models import Signal, TopSignal
 from agent.policy import Policy
-from agent.qualification import signal_label, signal_weight
+from agent.qualification.intent import signal_label, signal_weight
 
 MAX_TOP_SIGNALS = 3
 WEEK = timedelta(days=7)
