@@ -33,7 +33,7 @@ import httpx
 
 if TYPE_CHECKING:
     from bench.fake_slack import FakeSlack
-    from bench.runner import Bench
+    from bench.harness import Bench
     from bench.server import ServerProcess
 
 SLACK_TOKEN = "xoxb-cold-start"

@@ -38,7 +38,7 @@ if TYPE_CHECKING:
 
     from bench.fake_openai import FakeOpenAI
     from bench.fake_slack import FakeSlack
-    from bench.runner import Bench
+    from bench.harness import Bench
     from bench.server import ServerProcess
 
 SLACK_TOKEN = "xoxb-isolation"

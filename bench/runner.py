@@ -37,6 +37,7 @@ from pathlib import Path
 
 from bench import phases
 from bench.cold_start import phase_cold_start
+from bench.cpu import phase_cpu
 from bench.harness import Bench, BenchConfig, ProgressFn, cores
 from bench.isolation import phase_isolation
 from bench.report import BenchReport
@@ -70,6 +71,7 @@ def execute(bench: Bench) -> BenchReport:
             ("cards: hand-raises at a steady rate", 0.2, phases.phase_cards),
             ("llm overhead at 1 s model latency", 0.1, phases.phase_llm_overhead),
             ("concurrency: serial vs burst at 500 ms", 0.15, phases.phase_concurrency),
+            ("CPU per lead: calibration loop, then a burst", 0.05, phase_cpu),
             ("Slack acks and exactly-once email", 0.15, phase_slack),
             ("isolation: 200 support messages beside health, ingest and Slack", 0.05,
              phase_isolation),

@@ -12,6 +12,8 @@ from typing import Annotated, Any
 
 import typer
 
+from hitl.commands._common import runtime_or_exit, settings_or_exit
+
 outbox_app = typer.Typer(help="Approved emails: where each one stands, and retrying the stuck "
                               "ones.", no_args_is_help=True)
 jobs_app = typer.Typer(help="Background work: what failed for good, and retrying it.",
@@ -22,15 +24,7 @@ _JOB_STATUSES = ("queued", "retrying", "failed")
 
 
 def _runtime() -> Any:
-    from agent.policy import PolicyFileError
-    from config.settings import ConfigError, load_settings
-    from hitl.wiring import build_runtime
-
-    try:
-        rt = build_runtime(load_settings())
-    except (ConfigError, PolicyFileError) as exc:
-        typer.secho(str(exc), fg=typer.colors.RED, err=True)
-        raise typer.Exit(2) from None
+    rt = runtime_or_exit(settings_or_exit())
     rt.db.upgrade()
     return rt
 
@@ -57,7 +51,7 @@ def outbox_list(
     """Approved emails, oldest first, with why they are stuck and when they are tried next."""
     if status is not None and status not in _SEND_STATUSES:
         _fail(f"--status must be one of {', '.join(_SEND_STATUSES)}, got {status!r}", 2)
-    from service.outbox import list_outbox
+    from service.outbox_views import list_outbox
 
     rt = _runtime()
     try:
