@@ -14,7 +14,14 @@ from service.audit import audit
 from service.errors import Conflict, Forbidden, InvalidInput, NotFound
 from service.ids import new_id
 from service.jobs import enqueue
-from service.lifecycle import HANDOFF_STATUS_AFTER, STATUS_AFTER
+from service.lifecycle import (
+    HANDOFF_STATUS_AFTER,
+    STATUS_AFTER,
+    ApprovalStatus,
+    OutboxStatus,
+    sources,
+)
+from service.outbox_views import send_state
 from service.runtime import AppRuntime
 from service.schemas import DecisionIn
 from store.tables import Approval, Decision, Handoff, Lead, OutboxMessage
@@ -34,8 +41,6 @@ def decision_view(decision: Decision | None) -> dict[str, Any] | None:
 
 def approval_view(approval: Approval, decision: Decision | None = None,
                   message: OutboxMessage | None = None) -> dict[str, Any]:
-    from service.outbox import send_state
-
     send_status, send_detail, next_attempt_at = send_state(message)
     return {
         "approval_id": approval.id, "lead_id": approval.lead_id,
@@ -64,7 +69,7 @@ def _with_decision_and_send(query: Any) -> Any:
             .outerjoin(OutboxMessage, OutboxMessage.approval_id == Approval.id))
 
 
-def list_approvals(rt: AppRuntime, *, status: str | None = "pending",
+def list_approvals(rt: AppRuntime, *, status: str | None = ApprovalStatus.PENDING.value,
                    assignee: str | None = None, limit: int = 200) -> list[dict[str, Any]]:
     with rt.db.read() as session:
         query = _with_decision_and_send(select(Approval)).order_by(
@@ -120,7 +125,7 @@ def decide(rt: AppRuntime, approval_id: str, decision: DecisionIn) -> dict[str, 
         if approval is None:
             raise NotFound(f"approval {approval_id} not found")
         member = authorize(rt, decision.actor, approval)
-        if approval.status != "pending":
+        if approval.status != ApprovalStatus.PENDING:
             raise Conflict(_conflict_message(approval))
         payload: dict[str, Any] = {"note": decision.note} if decision.note else {}
         if decision.action == "escalate":
@@ -166,7 +171,7 @@ def _leave_awaiting_approval(session: Any, approval: Approval, action: str,
     approved lead is `approved` while its email is queued or retrying."""
     handoff = session.get(Handoff, approval.handoff_id)
     if handoff is not None and handoff.active:
-        handoff.status = HANDOFF_STATUS_AFTER[action]
+        handoff.status = HANDOFF_STATUS_AFTER[action].value
     if action in ("approve", "edit"):
         session.execute(update(Lead).where(Lead.id == approval.lead_id,
                                            Lead.stage.in_(("new", "assigned")))
@@ -177,14 +182,17 @@ def record_decision(rt: AppRuntime, session: Any, approval: Approval, action: st
                     payload: dict[str, Any], *, now: datetime) -> str:
     """The one place a decision is written: first wins, then the graph resume is queued.
 
-    Used by `decide()` for people and by momentum rescue (service/rescue.py) for the system's own reassignment.
+    Used by `decide()` for people and by the SLA rescue (service/rescue.py) for the system's
+    own reassignment.
     Raises Conflict when another decision got there first.
     """
     # The conditional UPDATE is the race arbiter: of concurrent deciders, one sees rowcount 1.
+    # Its WHERE is the lifecycle's: only a status the decision may follow (pending).
+    after = STATUS_AFTER[action]
     won = session.execute(
         update(Approval)
-        .where(Approval.id == approval.id, Approval.status == "pending")
-        .values(status=STATUS_AFTER[action].value, decided_at=now, decided_by=actor)
+        .where(Approval.id == approval.id, Approval.status.in_(sources(after)))
+        .values(status=after.value, decided_at=now, decided_by=actor)
     ).rowcount
     if won != 1:
         raise Conflict("this approval was decided a moment ago by someone else")
@@ -217,7 +225,7 @@ def _observe_decision(rt: AppRuntime, view: dict[str, Any], now: datetime) -> No
 
 
 def _conflict_message(approval: Approval) -> str:
-    if approval.status == "superseded":
+    if approval.status == ApprovalStatus.SUPERSEDED:
         return f"version {approval.version} was superseded by a newer draft; decide the newest"
     when = approval.decided_at.astimezone(UTC).isoformat() if approval.decided_at else "earlier"
     return f"already {approval.status} by {approval.decided_by} at {when}"
@@ -235,7 +243,8 @@ def _queue_outbox(rt: AppRuntime, session: Any, approval: Approval, approver: Me
     session.add(OutboxMessage(
         id=outbox_id, approval_id=approval.id, lead_id=approval.lead_id,
         to_email=lead.email if lead else None, from_email=from_email, subject=subject,
-        body=body, message_id=f"<{outbox_id}@{domain}>", status="pending", attempts=0,
+        body=body, message_id=f"<{outbox_id}@{domain}>",
+        status=OutboxStatus.PENDING.value, attempts=0,
         created_at=now,
     ))
     return outbox_id

@@ -22,6 +22,7 @@ from service.leads import (
     qualify_facts,
     read_lead_facts,
 )
+from service.lifecycle import ApprovalStatus, HandoffStatus, sources
 from service.runtime import AppRuntime
 from store.tables import Approval, Decision, Event, Handoff, Lead
 
@@ -155,11 +156,13 @@ class StoreHandoffPort:
                                         escalation)
             if version > 1:
                 session.execute(update(Approval).where(
-                    Approval.handoff_id == handoff_id, Approval.status == "pending",
-                    Approval.version < version).values(status="superseded"))
+                    Approval.handoff_id == handoff_id,
+                    Approval.status.in_(sources(ApprovalStatus.SUPERSEDED)),
+                    Approval.version < version).values(status=ApprovalStatus.SUPERSEDED.value))
             session.add(Approval(
                 id=approval_id, handoff_id=handoff_id, lead_id=handoff.lead_id,
-                version=version, assignee=assignee, status="pending", channel=draft.channel,
+                version=version, assignee=assignee, status=ApprovalStatus.PENDING.value,
+                channel=draft.channel,
                 to_email=draft.to, subject=draft.subject, body=draft.body,
                 draft_source=draft.source, draft_note=draft.note,
                 prompt_version=draft.prompt_version,
@@ -168,7 +171,7 @@ class StoreHandoffPort:
                 sla_due_at=handoff.sla_due_at,
             ))
             first_card = handoff.carded_at is None
-            handoff.status = "awaiting_approval"
+            handoff.status = HandoffStatus.AWAITING_APPROVAL.value
             handoff.assignee = assignee
             if first_card:
                 handoff.carded_at = now
@@ -301,7 +304,7 @@ def close_handoff(rt: AppRuntime, handoff_id: str, outcome: Outcome, *,
         lead = session.get(Lead, handoff.lead_id)
         handoff.active = False
         handoff.closed_at = now
-        handoff.status = "closed"
+        handoff.status = HandoffStatus.CLOSED.value
         handoff.outcome = f"rejected:{reason_code}" if outcome == "rejected" else outcome
         handoff.outcome_detail = detail
         if lead is not None:

@@ -19,6 +19,7 @@ from service.audit import audit
 from service.errors import NotFound
 from service.ids import new_id
 from service.jobs import enqueue
+from service.lifecycle import ApprovalStatus, HandoffStatus
 from service.runtime import AppRuntime
 from store.tables import (
     Approval,
@@ -132,7 +133,8 @@ def process_lead(rt: AppRuntime, lead_id: str) -> str | None:
         due = sla_due_at(qualification.route, now, rt.policy, tz=owner_timezone(rt, owner))
         trigger_received = min((e.received_at for e in new_events), default=now)
         handoff = Handoff(
-            id=new_id("ho"), lead_id=lead_id, route=qualification.route, status="drafting",
+            id=new_id("ho"), lead_id=lead_id, route=qualification.route,
+            status=HandoffStatus.DRAFTING.value,
             assignee=owner.key, active=True, trigger_event_id=qualification.hand_raise_event_id,
             policy_version=rt.policy.version, sla_due_at=due, created_at=now,
             first_signal_at=trigger_received,
@@ -171,7 +173,8 @@ def _pick_owner(rt: AppRuntime, session: Session, lead: Lead,
     if current is not None and current.role == "rep" and not current.out_of_office:
         return current
     open_counts = dict(session.execute(
-        select(Approval.assignee, func.count()).where(Approval.status == "pending")
+        select(Approval.assignee, func.count())
+        .where(Approval.status == ApprovalStatus.PENDING.value)
         .group_by(Approval.assignee)).tuples().all())
     last_assigned = _last_assigned(session, [m.key for m in rt.roster.members])
     chosen = choose_owner(profile(lead), qualification, rt.roster, rt.policy, open_counts,

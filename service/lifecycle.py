@@ -7,7 +7,7 @@ word every reader, the API's query validation and the reports use.
 from __future__ import annotations
 
 from enum import StrEnum
-from typing import Literal
+from typing import Any, Literal
 
 
 class ApprovalStatus(StrEnum):
@@ -28,11 +28,25 @@ STATUS_AFTER: dict[str, ApprovalStatus] = {
     "reject": ApprovalStatus.REJECTED, "reassign": ApprovalStatus.REASSIGNED,
 }
 
+class HandoffStatus(StrEnum):
+    """Where a sales handoff stands (`handoffs.status`)."""
+
+    DRAFTING = "drafting"                    # created; the graph is writing the first draft
+    AWAITING_APPROVAL = "awaiting_approval"  # a draft waits for a person's decision
+    APPROVED = "approved"                    # approved or edited; the send is the outbox's
+    REVISING = "revising"                    # sent back to the model with instructions
+    ESCALATED = "escalated"
+    REJECTED = "rejected"
+    REASSIGNED = "reassigned"                # the SLA rescue moved it to someone else
+    CLOSED = "closed"                        # the graph finished
+
+
 # Where the handoff stands right after each decision: it leaves `awaiting_approval` at once,
 # whatever happens to the send afterwards.
-HANDOFF_STATUS_AFTER: dict[str, str] = {
-    "approve": "approved", "edit": "approved", "revise": "revising", "escalate": "escalated",
-    "reject": "rejected", "reassign": "reassigned",
+HANDOFF_STATUS_AFTER: dict[str, HandoffStatus] = {
+    "approve": HandoffStatus.APPROVED, "edit": HandoffStatus.APPROVED,
+    "revise": HandoffStatus.REVISING, "escalate": HandoffStatus.ESCALATED,
+    "reject": HandoffStatus.REJECTED, "reassign": HandoffStatus.REASSIGNED,
 }
 
 
@@ -56,6 +70,80 @@ SEND_STATUS: dict[str, SendStatus] = {
     OutboxStatus.BLOCKED: "blocked", OutboxStatus.NOT_SENT: "blocked",
     OutboxStatus.FAILED: "failed",
 }
+
+
+class TransferStatus(StrEnum):
+    """A support warm transfer (`support_transfers.status`)."""
+
+    WAITING = "waiting"          # handed over, nobody has claimed it yet
+    CLAIMED = "claimed"          # a person owns the conversation
+    RESOLVED = "resolved"
+    HANDED_BACK = "handed_back"  # returned to the bot
+
+
+class ConversationStatus(StrEnum):
+    """Who answers a support conversation (`support_conversations.status`)."""
+
+    BOT = "bot"
+    WAITING_FOR_HUMAN = "waiting_for_human"
+    HUMAN = "human"
+    RESOLVED = "resolved"
+
+
+# A person, not the bot, has the conversation (messages are relayed, the bot stays silent).
+OWNED_BY_PEOPLE = (ConversationStatus.WAITING_FOR_HUMAN, ConversationStatus.HUMAN)
+
+
+class IllegalTransition(ValueError):
+    """A status change the lifecycle does not allow (a bug, not a user error)."""
+
+
+# The allowed changes, one table per lifecycle (keyed by enum: "pending" is both an approval's
+# and a message's status, and StrEnum members compare as their text). A status that is not a
+# key is final.
+ALLOWED: dict[type[StrEnum], dict[Any, set[Any]]] = {
+    ApprovalStatus: {
+        ApprovalStatus.PENDING: {ApprovalStatus.APPROVED, ApprovalStatus.EDITED,
+                                 ApprovalStatus.REVISED, ApprovalStatus.ESCALATED,
+                                 ApprovalStatus.REJECTED, ApprovalStatus.REASSIGNED,
+                                 ApprovalStatus.SUPERSEDED},
+    },
+    OutboxStatus: {
+        OutboxStatus.PENDING: {OutboxStatus.SENDING, OutboxStatus.BLOCKED,
+                               OutboxStatus.NOT_SENT},
+        OutboxStatus.RETRYING: {OutboxStatus.SENDING, OutboxStatus.BLOCKED,
+                                OutboxStatus.NOT_SENT, OutboxStatus.RETRYING,
+                                OutboxStatus.FAILED},
+        # A lease that ran out is taken again or released; the attempt ends in any of these.
+        OutboxStatus.SENDING: {OutboxStatus.SENDING, OutboxStatus.PENDING, OutboxStatus.SENT,
+                               OutboxStatus.RETRYING, OutboxStatus.FAILED,
+                               OutboxStatus.BLOCKED, OutboxStatus.NOT_SENT},
+        OutboxStatus.FAILED: {OutboxStatus.RETRYING},  # a person's retry
+    },
+    TransferStatus: {
+        TransferStatus.WAITING: {TransferStatus.CLAIMED, TransferStatus.RESOLVED,
+                                 TransferStatus.HANDED_BACK},
+        TransferStatus.CLAIMED: {TransferStatus.RESOLVED, TransferStatus.HANDED_BACK},
+    },
+}
+
+
+def sources(target: StrEnum) -> tuple[str, ...]:
+    """The stored statuses from which `target` may be reached (a conditional UPDATE's WHERE)."""
+    return tuple(s.value for s, after in ALLOWED[type(target)].items() if target in after)
+
+
+def transition(current: str, target: StrEnum) -> str:
+    """The value to store for `target` if its lifecycle allows `current` -> `target`; raises
+    IllegalTransition if not. Plain text, as stored: a driver may dump an Enum by its name."""
+    kind = type(target)
+    try:
+        now = kind(current)
+    except ValueError:
+        raise IllegalTransition(f"unknown {kind.__name__} {current!r}") from None
+    if target not in ALLOWED[kind].get(now, set()):
+        raise IllegalTransition(f"{kind.__name__}: {now.value} -> {target.value} is not allowed")
+    return target.value
 
 
 def stored_outbox_statuses(status: SendStatus) -> tuple[OutboxStatus, ...]:

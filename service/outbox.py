@@ -1,4 +1,5 @@
-"""Delivering approved messages exactly once per approval, and saying where each one stands.
+"""Delivering approved messages exactly once per approval (what a person sees of them:
+service.outbox_views).
 
 The outbox row is written in the same transaction as the approval decision. Delivery claims it
 with a conditional UPDATE (pending/retrying -> sending, with a lease), checks the guardrails
@@ -27,7 +28,13 @@ from service.audit import audit
 from service.content_check import draft_content_blocks
 from service.errors import Conflict, NotFound
 from service.jobs import RetryLater, backoff, enqueue
-from service.lifecycle import SEND_STATUS, OutboxStatus, SendStatus, stored_outbox_statuses
+from service.lifecycle import (
+    SEND_STATUS,
+    OutboxStatus,
+    sources,
+    transition,
+)
+from service.outbox_views import outbox_view
 from service.runtime import AppRuntime
 from store.tables import Approval, Decision, Handoff, Job, Lead, OutboxMessage
 
@@ -46,7 +53,7 @@ def _facts(rt: AppRuntime, session: Session, message: OutboxMessage) -> SendFact
     approval = session.get(Approval, message.approval_id)
     decision = session.scalar(select(Decision).where(Decision.approval_id == message.approval_id))
     sent_recently = session.scalar(select(func.count()).select_from(OutboxMessage).where(
-        OutboxMessage.lead_id == message.lead_id, OutboxMessage.status == "sent",
+        OutboxMessage.lead_id == message.lead_id, OutboxMessage.status == OutboxStatus.SENT,
         OutboxMessage.sent_at >= now - timedelta(days=7))) or 0
     approver = rt.roster.find(decision.actor if decision else None)
     owner = lead.owner if lead else None
@@ -84,11 +91,13 @@ def presend_blocks(rt: AppRuntime, outbox_id: str) -> list[str]:
         message = session.get(OutboxMessage, outbox_id)
         if message is None:
             return ["the approved message no longer exists (erased)"]
-        if message.status in ("sent", "blocked"):
-            return [] if message.status == "sent" else [message.status_detail or "blocked"]
+        if message.status in (OutboxStatus.SENT, OutboxStatus.BLOCKED):
+            return [] if message.status == OutboxStatus.SENT \
+                else [message.status_detail or "blocked"]
         blocks = _all_blocks(rt, session, message)
-        if blocks:
-            message.status = "blocked"
+        # Marked only from a status that may become blocked (not under a worker's send lease).
+        if blocks and message.status in sources(OutboxStatus.BLOCKED):
+            message.status = transition(message.status, OutboxStatus.BLOCKED)
             message.status_detail = "; ".join(blocks)
             message.next_attempt_at = None
             audit(session, rt, actor="system", action="send_blocked", lead_id=message.lead_id,
@@ -106,24 +115,25 @@ def deliver(rt: AppRuntime, outbox_id: str) -> DeliveryStatus:
         claimed = session.execute(  # type: ignore[attr-defined]
             update(OutboxMessage)
             .where(OutboxMessage.id == outbox_id,
-                   OutboxMessage.status.in_(("pending", "retrying"))
-                   | ((OutboxMessage.status == "sending")
+                   OutboxMessage.status.in_((OutboxStatus.PENDING, OutboxStatus.RETRYING))
+                   | ((OutboxMessage.status == OutboxStatus.SENDING)
                       & ((OutboxMessage.locked_until < now)
                          | OutboxMessage.locked_until.is_(None))))
-            .values(status="sending", attempts=OutboxMessage.attempts + 1,
+            .values(status=OutboxStatus.SENDING.value, attempts=OutboxMessage.attempts + 1,
                     locked_until=now + SEND_LEASE)
         ).rowcount
         message = session.get(OutboxMessage, outbox_id)
         if message is None:
             return "blocked"
         if claimed != 1:
-            if message.status == "sending":
+            if message.status == OutboxStatus.SENDING:
                 raise RetryLater(f"{outbox_id} is being sent by another worker")
             return _final_status(message.status)
         # Guardrails again at the last moment: an unsubscribe may have landed since approval.
         blocks = _all_blocks(rt, session, message)
         if blocks:
-            message.status, message.status_detail = "blocked", "; ".join(blocks)
+            message.status = transition(message.status, OutboxStatus.BLOCKED)
+            message.status_detail = "; ".join(blocks)
             message.next_attempt_at, message.locked_until = None, None
             audit(session, rt, actor="system", action="send_blocked", lead_id=message.lead_id,
                   subject_id=outbox_id, reasons=blocks)
@@ -132,7 +142,8 @@ def deliver(rt: AppRuntime, outbox_id: str) -> DeliveryStatus:
             return "blocked"
         sender = rt.email_sender
         if sender is None:
-            message.status, message.status_detail = "not_sent", NO_SENDER
+            message.status = transition(message.status, OutboxStatus.NOT_SENT)
+            message.status_detail = NO_SENDER
             message.locked_until = None
             _status_changed(rt, session, message)
             audit(session, rt, actor="system", action="email_not_sent", lead_id=message.lead_id,
@@ -178,7 +189,8 @@ def _send_claimed(rt: AppRuntime, outbox_id: str, email: object) -> DeliveryStat
         message = session.get(OutboxMessage, outbox_id)
         if message is None:
             return "sent"
-        message.status, message.sent_at, message.locked_until = "sent", now, None
+        message.status = transition(message.status, OutboxStatus.SENT)
+        message.sent_at, message.locked_until = now, None
         message.status_detail, message.next_attempt_at = None, None
         decided = session.scalar(select(Approval.decided_at)
                                  .where(Approval.id == message.approval_id))
@@ -203,9 +215,10 @@ def _retry_or_fail(rt: AppRuntime, session: Session, message: OutboxMessage,
         _fail(rt, session, message, f"gave up after {_hours(deadline - since)} of retrying; "
                                     f"last error: {error}")
         return "failed"
-    first = message.status != "retrying"
+    first = message.status != OutboxStatus.RETRYING
     next_at = min(now + backoff(message.attempts), deadline)
-    message.status, message.locked_until, message.next_attempt_at = "retrying", None, next_at
+    message.status = transition(message.status, OutboxStatus.RETRYING)
+    message.locked_until, message.next_attempt_at = None, next_at
     message.status_detail = f"waiting for the mail server: {error}"[:1000]
     _schedule_delivery(session, message.id, at=next_at, now=now)
     if first:  # the card says "waiting since", once; later tries change only the next time
@@ -216,7 +229,8 @@ def _retry_or_fail(rt: AppRuntime, session: Session, message: OutboxMessage,
 
 
 def _fail(rt: AppRuntime, session: Session, message: OutboxMessage, detail: str) -> None:
-    message.status, message.status_detail = "failed", detail[:1000]
+    message.status = transition(message.status, OutboxStatus.FAILED)
+    message.status_detail = detail[:1000]
     message.locked_until, message.next_attempt_at = None, None
     message.last_error = message.last_error or detail[:1000]
     audit(session, rt, actor="system", action="email_failed", lead_id=message.lead_id,
@@ -281,7 +295,7 @@ def release_send_leases(rt: AppRuntime) -> int:
     attempt may resend at once (same Message-ID) instead of waiting the lease out."""
     with rt.db.session() as session:
         return int(session.execute(  # type: ignore[attr-defined]
-            update(OutboxMessage).where(OutboxMessage.status == "sending")
+            update(OutboxMessage).where(OutboxMessage.status == OutboxStatus.SENDING)
             .values(locked_until=None)).rowcount)
 
 
@@ -294,60 +308,6 @@ def _final_status(status: str) -> DeliveryStatus:
 def _list_unsubscribe(rt: AppRuntime, message: OutboxMessage) -> str:
     domain = parseaddr(rt.settings.from_email)[1].rpartition("@")[2] or "localhost"
     return f"<mailto:unsubscribe@{domain}?subject=unsubscribe%20{message.lead_id}>"
-
-
-# -- what a person sees ----------------------------------------------------------------------
-
-
-def send_state(message: OutboxMessage | None) -> tuple[SendStatus, str | None, datetime | None]:
-    """`send_status`, `send_detail` (in words) and `next_attempt_at` of an approval's message."""
-    if message is None:
-        return "not_applicable", None, None
-    status = SEND_STATUS[message.status]
-    if status == "retrying":
-        since = message.failing_since
-        detail = (f"waiting for the mail server since {since:%Y-%m-%d %H:%M} UTC"
-                  if since else "waiting for the mail server")
-        if message.last_error:
-            detail += f" ({message.last_error})"
-        return status, detail, message.next_attempt_at
-    if status == "queued":
-        return status, "queued for sending", None
-    if status == "sent":
-        return status, f"sent {message.sent_at:%Y-%m-%d %H:%M} UTC" if message.sent_at \
-            else "sent", None
-    return status, message.status_detail, None
-
-
-def outbox_view(message: OutboxMessage) -> dict[str, Any]:
-    send_status, detail, next_at = send_state(message)
-    return {
-        "outbox_id": message.id, "approval_id": message.approval_id,
-        "lead_id": message.lead_id, "to": message.to_email, "subject": message.subject,
-        "status": send_status, "detail": detail, "attempts": message.attempts,
-        "last_error": message.last_error, "next_attempt_at": next_at,
-        "failing_since": message.failing_since, "message_id": message.message_id,
-        "created_at": message.created_at, "sent_at": message.sent_at,
-    }
-
-
-def list_outbox(rt: AppRuntime, *, status: SendStatus | None = None,
-                limit: int = 200) -> list[dict[str, Any]]:
-    """Outbound messages, oldest first, optionally of one public status."""
-    query = select(OutboxMessage).order_by(OutboxMessage.created_at, OutboxMessage.id)
-    if status is not None:
-        query = query.where(OutboxMessage.status.in_(
-            [s.value for s in stored_outbox_statuses(status)]))
-    with rt.db.read() as session:
-        return [outbox_view(m) for m in session.scalars(query.limit(limit))]
-
-
-def get_outbox(rt: AppRuntime, outbox_id: str) -> dict[str, Any]:
-    with rt.db.read() as session:
-        message = session.get(OutboxMessage, outbox_id)
-        if message is None:
-            raise NotFound(f"outbox message {outbox_id} not found")
-        return outbox_view(message)
 
 
 def retry(rt: AppRuntime, outbox_id: str, *, actor: str) -> dict[str, Any]:
@@ -367,7 +327,8 @@ def retry(rt: AppRuntime, outbox_id: str, *, actor: str) -> dict[str, Any]:
                               "never sent",
                    "queued": "it is queued or being sent right now"}.get(public, public)
             raise Conflict(f"outbox message {outbox_id} cannot be retried: {why}")
-        message.status, message.failing_since = OutboxStatus.RETRYING.value, None
+        message.status = transition(message.status, OutboxStatus.RETRYING)
+        message.failing_since = None
         message.next_attempt_at, message.locked_until = now, None
         message.status_detail = "retry requested"
         _schedule_delivery(session, outbox_id, at=now, now=now)
@@ -376,22 +337,3 @@ def retry(rt: AppRuntime, outbox_id: str, *, actor: str) -> dict[str, Any]:
         view = outbox_view(message)
     rt.notify_work()
     return view
-
-
-def depth_by_status(rt: AppRuntime) -> dict[str, int]:
-    """Outbound messages per public status, and how long the oldest retrying one has waited."""
-    with rt.db.read() as session:
-        rows = session.execute(select(OutboxMessage.status, func.count())
-                               .group_by(OutboxMessage.status)).all()
-    depth: dict[str, int] = {}
-    for stored, n in rows:
-        public = SEND_STATUS.get(stored, "failed")
-        depth[public] = depth.get(public, 0) + n
-    return depth
-
-
-def oldest_retrying_age_s(rt: AppRuntime) -> float:
-    with rt.db.read() as session:
-        since = session.scalar(select(func.min(OutboxMessage.failing_since)).where(
-            OutboxMessage.status == OutboxStatus.RETRYING.value))
-    return 0.0 if since is None else max(0.0, (rt.clock.now() - since).total_seconds())

@@ -20,6 +20,7 @@ from service.audit import audit
 from service.errors import Conflict
 from service.jobs import RetryLater, enqueue
 from service.leads import profile
+from service.lifecycle import ApprovalStatus, HandoffStatus
 from service.nurture import enqueue_enrolment
 from service.runtime import AppRuntime
 from service.sla import owner_timezone, schedule_sla_check
@@ -42,9 +43,9 @@ def check_sla(rt: AppRuntime, payload: dict[str, Any]) -> None:
         if handoff.sla_due_at.isoformat() != payload["due"] or handoff.sla_breaches >= breach:
             return  # the SLA was reset (reassigned) or this breach was handled already
         approval = session.scalar(select(Approval).where(
-            Approval.handoff_id == handoff.id, Approval.status == "pending"))
+            Approval.handoff_id == handoff.id, Approval.status == ApprovalStatus.PENDING.value))
         if approval is None:
-            if handoff.status == "drafting":
+            if handoff.status == HandoffStatus.DRAFTING:
                 raise RetryLater("the card is still being drafted")
             return  # decided: the human acted in time or just now
         rule = rt.policy.rescue

@@ -15,7 +15,7 @@ from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.core import GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
-from service import jobs, outbox
+from service import jobs, outbox_views
 from service.lifecycle import SEND_STATUS
 from service.runtime import AppRuntime
 
@@ -27,13 +27,13 @@ class _StuckWork(Collector):
     def collect(self) -> Iterator[Metric]:
         depth = GaugeMetricFamily("hitl_outbox_messages", "Approved emails by send status",
                                   labels=["status"])
-        counts = outbox.depth_by_status(self.rt)
+        counts = outbox_views.depth_by_status(self.rt)
         for status in dict.fromkeys(SEND_STATUS.values()):
             depth.add_metric([status], counts.get(status, 0))
         yield depth
         yield GaugeMetricFamily("hitl_outbox_oldest_retrying_seconds",
                                 "How long the oldest retrying email has been failing",
-                                value=outbox.oldest_retrying_age_s(self.rt))
+                                value=outbox_views.oldest_retrying_age_s(self.rt))
         parked = GaugeMetricFamily("hitl_jobs_parked",
                                    "Jobs failed for good (after their retry budget), by kind",
                                    labels=["kind"])

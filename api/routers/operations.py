@@ -8,7 +8,7 @@ from fastapi import APIRouter, Path, Query
 
 from api.deps import RuntimeDep
 from api.schemas import JobPublic, OutboxPublic
-from service import jobs, outbox
+from service import jobs, outbox, outbox_views
 from service.errors import NotFound
 from service.lifecycle import SendStatus
 
@@ -19,12 +19,12 @@ router = APIRouter(tags=["operations"])
 def list_outbox(rt: RuntimeDep, status: SendStatus | None = None,
                 limit: Annotated[int, Query(ge=1, le=1000)] = 200) -> list[dict]:
     """Outbound messages, oldest first: `retrying` and `failed` are the ones to look at."""
-    return outbox.list_outbox(rt, status=status, limit=limit)
+    return outbox_views.list_outbox(rt, status=status, limit=limit)
 
 
 @router.get("/outbox/{outbox_id}", response_model=OutboxPublic)
 def get_outbox(outbox_id: str, rt: RuntimeDep) -> dict:
-    return outbox.get_outbox(rt, outbox_id)
+    return outbox_views.get_outbox(rt, outbox_id)
 
 
 @router.post("/outbox/{outbox_id}/retry", response_model=OutboxPublic)

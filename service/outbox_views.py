@@ -1,0 +1,87 @@
+"""What a person sees of approved messages: the public send status of one, the outbox list
+and the depth gauges. Stored statuses map to public ones in service.lifecycle."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import func, select
+
+from service.errors import NotFound
+from service.lifecycle import SEND_STATUS, OutboxStatus, SendStatus, stored_outbox_statuses
+from service.runtime import AppRuntime
+from store.tables import OutboxMessage
+
+
+def send_state(message: OutboxMessage | None) -> tuple[SendStatus, str | None, datetime | None]:
+    """`send_status`, `send_detail` (in words) and `next_attempt_at` of an approval's message."""
+    if message is None:
+        return "not_applicable", None, None
+    status = SEND_STATUS[message.status]
+    if status == "retrying":
+        since = message.failing_since
+        detail = (f"waiting for the mail server since {since:%Y-%m-%d %H:%M} UTC"
+                  if since else "waiting for the mail server")
+        if message.last_error:
+            detail += f" ({message.last_error})"
+        return status, detail, message.next_attempt_at
+    if status == "queued":
+        return status, "queued for sending", None
+    if status == "sent":
+        return status, f"sent {message.sent_at:%Y-%m-%d %H:%M} UTC" if message.sent_at \
+            else "sent", None
+    return status, message.status_detail, None
+
+
+def outbox_view(message: OutboxMessage) -> dict[str, Any]:
+    """One message as the operations API shows it."""
+    send_status, detail, next_at = send_state(message)
+    return {
+        "outbox_id": message.id, "approval_id": message.approval_id,
+        "lead_id": message.lead_id, "to": message.to_email, "subject": message.subject,
+        "status": send_status, "detail": detail, "attempts": message.attempts,
+        "last_error": message.last_error, "next_attempt_at": next_at,
+        "failing_since": message.failing_since, "message_id": message.message_id,
+        "created_at": message.created_at, "sent_at": message.sent_at,
+    }
+
+
+def list_outbox(rt: AppRuntime, *, status: SendStatus | None = None,
+                limit: int = 200) -> list[dict[str, Any]]:
+    """Outbound messages, oldest first, optionally of one public status."""
+    query = select(OutboxMessage).order_by(OutboxMessage.created_at, OutboxMessage.id)
+    if status is not None:
+        query = query.where(OutboxMessage.status.in_(
+            [s.value for s in stored_outbox_statuses(status)]))
+    with rt.db.read() as session:
+        return [outbox_view(m) for m in session.scalars(query.limit(limit))]
+
+
+def get_outbox(rt: AppRuntime, outbox_id: str) -> dict[str, Any]:
+    """One message's view; NotFound if it does not exist (or was erased)."""
+    with rt.db.read() as session:
+        message = session.get(OutboxMessage, outbox_id)
+        if message is None:
+            raise NotFound(f"outbox message {outbox_id} not found")
+        return outbox_view(message)
+
+
+def depth_by_status(rt: AppRuntime) -> dict[str, int]:
+    """Outbound messages per public status, and how long the oldest retrying one has waited."""
+    with rt.db.read() as session:
+        rows = session.execute(select(OutboxMessage.status, func.count())
+                               .group_by(OutboxMessage.status)).all()
+    depth: dict[str, int] = {}
+    for stored, n in rows:
+        public = SEND_STATUS.get(stored, "failed")
+        depth[public] = depth.get(public, 0) + n
+    return depth
+
+
+def oldest_retrying_age_s(rt: AppRuntime) -> float:
+    """Seconds since the longest-retrying message first failed (0 when none retries)."""
+    with rt.db.read() as session:
+        since = session.scalar(select(func.min(OutboxMessage.failing_since)).where(
+            OutboxMessage.status == OutboxStatus.RETRYING.value))
+    return 0.0 if since is None else max(0.0, (rt.clock.now() - since).total_seconds())
