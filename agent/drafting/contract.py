@@ -1,0 +1,56 @@
+"""What every drafter shares: the `Drafter` protocol, what a model may write (`DraftText`, no
+recipient field) and the refusal a drafter raises for a draft unfit to show a rep."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any, Protocol
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from agent.models import ContextPackage, Draft, LeadProfile
+
+MAX_SUBJECT_CHARS = 120
+MAX_BODY_CHARS = 2000
+
+
+class DraftText(BaseModel):
+    """What the model may write: a subject and a body. Deliberately no recipient field."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    subject: str = Field(description="Email subject line, plain text, under 80 characters.")
+    body: str = Field(
+        description="Plain-text email body from greeting to sign-off, 60 to 140 words."
+    )
+
+
+# The structured-output format, built once; the same schema as the OpenAI SDK's strict mode
+# derives from `DraftText`: every field required, nothing else allowed.
+DRAFT_RESPONSE_SCHEMA: dict[str, Any] = {
+    "name": "DraftText", "strict": True,
+    "schema": {**DraftText.model_json_schema(), "additionalProperties": False},
+}
+
+
+class DraftRejected(ValueError):
+    """The model answered, but its draft is not fit to show a rep (reason is a short category)."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+
+
+class Drafter(Protocol):
+    def draft(
+        self,
+        lead: LeadProfile,
+        context: ContextPackage,
+        *,
+        sender_name: str,
+        instruction: str | None = None,
+        previous: Draft | None = None,
+        style_examples: Sequence[Mapping[str, str]] = (),
+    ) -> Draft:
+        """Write a draft for `lead` from `context`; with `instruction`, revise `previous`."""
+        ...
