@@ -12,9 +12,10 @@ scan of each table done by the database; the pure check then decides on whole wo
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
+from functools import cache
 from typing import Any
 
-from sqlalchemy import ColumnElement, and_, func, literal, or_, select
+from sqlalchemy import ColumnElement, Executable, String, and_, bindparam, func, or_, select
 from sqlalchemy.orm import Session
 
 from agent.guardrails import LeadIdentity, content_blocks
@@ -43,41 +44,51 @@ def _haystack(text: str) -> str:
     return "\n".join(dict.fromkeys(variants))
 
 
-def _occurs_in(dialect: str, haystack: str, column: Any) -> ColumnElement[bool]:
-    """`column` (lower-cased by the database) occurs in `haystack`: a plain substring search,
-    no LIKE pattern, so a name holding `%`, `_` or a backslash means only itself."""
+def _occurs_in(dialect: str, column: Any) -> ColumnElement[bool]:
+    """`column` (lower-cased by the database) occurs in the `haystack` parameter: a plain
+    substring search, no LIKE pattern, so a name holding `%`, `_` or a backslash means only
+    itself."""
     value = func.lower(column)
+    haystack = bindparam("haystack", type_=String)
     if dialect == "postgresql":
-        found = func.strpos(literal(haystack), value) > 0
+        found = func.strpos(haystack, value) > 0
     else:
-        found = func.instr(literal(haystack), value) > 0
+        found = func.instr(haystack, value) > 0
     return and_(func.length(column) >= 2, found)
+
+
+@cache
+def _candidate_queries(dialect: str) -> tuple[Executable, Executable, Executable]:
+    """(other leads, support contacts, support contacts but the lead's own email), built once
+    per dialect: every draft runs them, and building the expressions cost more than the scan."""
+    from store.tables import Lead, SupportConversation
+
+    leads = (select(Lead.first_name, Lead.last_name, Lead.company)
+             .where(Lead.id != bindparam("lead_id"), Lead.erased_at.is_(None),
+                    or_(*(_occurs_in(dialect, c)
+                          for c in (Lead.first_name, Lead.last_name, Lead.company))))
+             .limit(MAX_CANDIDATES))
+    contacts = select(SupportConversation.customer_name).where(
+        _occurs_in(dialect, SupportConversation.customer_name))
+    not_own = contacts.where(or_(SupportConversation.customer_email.is_(None),
+                                 func.lower(SupportConversation.customer_email)
+                                 != bindparam("lead_email")))
+    return leads, contacts.limit(MAX_CANDIDATES), not_own.limit(MAX_CANDIDATES)
 
 
 def other_people(session: Session, lead_id: str, lead_email: str | None,
                  text: str) -> list[str]:
     """Names and companies of other records (leads, support contacts) that occur in `text`."""
-    from store.tables import Lead, SupportConversation
-
+    leads, contacts, not_own = _candidate_queries(session.get_bind().dialect.name)
     haystack = _haystack(text)
-    dialect = session.get_bind().dialect.name
     found: list[str] = []
-    rows = session.execute(
-        select(Lead.first_name, Lead.last_name, Lead.company)
-        .where(Lead.id != lead_id, Lead.erased_at.is_(None),
-               or_(*(_occurs_in(dialect, haystack, c)
-                     for c in (Lead.first_name, Lead.last_name, Lead.company))))
-        .limit(MAX_CANDIDATES)).all()
-    for first, last, company in rows:
+    for first, last, company in session.execute(
+            leads, {"lead_id": lead_id, "haystack": haystack}).all():
         full = " ".join(p for p in (first, last) if p)
         found += [v for v in (full, first, last, company) if v]
-    contacts = select(SupportConversation.customer_name).where(
-        _occurs_in(dialect, haystack, SupportConversation.customer_name))
-    if lead_email:
-        contacts = contacts.where(or_(SupportConversation.customer_email.is_(None),
-                                      func.lower(SupportConversation.customer_email)
-                                      != lead_email.lower()))
-    for (name,) in session.execute(contacts.limit(MAX_CANDIDATES)).all():
+    query, params = ((not_own, {"haystack": haystack, "lead_email": lead_email.lower()})
+                     if lead_email else (contacts, {"haystack": haystack}))
+    for (name,) in session.execute(query, params).all():
         found += [name, *name.split()] if name else []
     return list(dict.fromkeys(found))
 
