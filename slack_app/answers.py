@@ -10,7 +10,7 @@ import re
 from datetime import datetime
 from typing import Any
 
-from slack_app.blocks import as_datetime, signal_line
+from slack_app.blocks.card import as_datetime, signal_line
 from slack_app.text import TEXT_LIMIT, clip, code, inert, slack_date
 
 QUESTION_WORDS = ("why", "what", "how", "when", "who", "which")

@@ -25,7 +25,7 @@ from slack_sdk.web.async_client import AsyncWebClient
 
 from service.runtime import AppRuntime
 from slack_app.listeners import register
-from slack_app.support import register_support
+from slack_app.support.listeners import register_support
 
 log = logging.getLogger(__name__)
 

@@ -13,7 +13,7 @@ from service.errors import NotFound
 from service.leads import get_lead
 from service.runtime import AppRuntime
 from slack_app import store
-from slack_app.blocks import CardFacts, approval_card
+from slack_app.blocks.card import CardFacts, approval_card
 from slack_app.text import mention
 
 

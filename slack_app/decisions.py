@@ -21,7 +21,7 @@ from service.jobs import enqueue
 from service.runtime import AppRuntime
 from service.schemas import DecisionIn
 from slack_app import store
-from slack_app.blocks import conflict_message, forbidden_message, invalid_message
+from slack_app.blocks.notices import conflict_message, forbidden_message, invalid_message
 
 log = logging.getLogger(__name__)
 
@@ -91,7 +91,7 @@ def record_decision_job(rt: AppRuntime, payload: dict[str, Any]) -> None:
     approval_id = str(payload["approval_id"])
     decision = DecisionIn.model_validate(payload["decision"])
     # A click carries the Slack id; a thread instruction the roster key the web already found.
-    actor = resolve_actor(rt, decision.actor)
+    actor = actor_for_slack_user(rt, decision.actor)
     decision = decision.model_copy(update={"actor": actor})
     try:
         decide(rt, approval_id, decision)
@@ -107,7 +107,7 @@ def record_decision_job(rt: AppRuntime, payload: dict[str, Any]) -> None:
     _tell(rt, payload, text)
 
 
-def resolve_actor(rt: AppRuntime, user_id: str) -> str:
+def actor_for_slack_user(rt: AppRuntime, user_id: str) -> str:
     """The roster key for a Slack user: the member listed with that Slack id; else, for members
     listed without one, the member whose email Slack shows on the user's profile (`users.info`;
     deleted users and bots never match); else the bare id, which no roster check accepts."""

@@ -28,15 +28,12 @@ from slack_sdk import WebClient
 
 from service.runtime import AppRuntime
 from slack_app import message_log, store
-from slack_app.blocks import (
-    erased_card,
-    history_messages,
-    sla_escalation_text,
-    sla_reminder_text,
-)
+from slack_app.blocks.history import history_messages
+from slack_app.blocks.notices import erased_card, sla_escalation_text, sla_reminder_text
 from slack_app.cards import load_approval, load_lead, render, slack_user_for
 from slack_app.decisions import record_decision_job
 from slack_app.send_status import notify_send_failed
+from slack_app.support.jobs import SUPPORT_SLACK_JOB_HANDLERS
 from slack_app.web import GONE_ERRORS, SlackCallFailed, call, dm_channel, web_client
 
 log = logging.getLogger(__name__)
@@ -223,8 +220,6 @@ def logged(kind: str, handler: Handler) -> Handler:
 def slack_job_handlers() -> dict[str, Handler]:
     """Every durable job of the Slack surface, approvals and support, each logged so the
     messages it posts can be found again (erasure)."""
-    from slack_app.support import SUPPORT_SLACK_JOB_HANDLERS
-
     return {**SLACK_JOB_HANDLERS,
             **{kind: logged(kind, handler)
                for kind, handler in SUPPORT_SLACK_JOB_HANDLERS.items()}}

@@ -28,29 +28,31 @@ from service.runtime import AppRuntime
 from service.schemas import DecisionIn
 from slack_app import store
 from slack_app.answers import answer_question, is_question
-from slack_app.blocks import (
+from slack_app.blocks.card import (
     ACTION_APPROVE,
     ACTION_EDIT,
     ACTION_ESCALATE,
     ACTION_REJECT,
+    as_datetime,
+    parse_button_value,
+)
+from slack_app.blocks.home import home_view
+from slack_app.blocks.modals import (
     VIEW_EDIT,
     VIEW_ESCALATE,
     VIEW_REJECT,
-    as_datetime,
     edit_modal,
     escalate_modal,
-    home_view,
-    parse_button_value,
     reject_modal,
 )
 from slack_app.decisions import (
     GENERIC_FAILURE,
     DecisionInbox,
+    actor_for_slack_user,
     conflict_text,
     decision_payload,
     forbidden_text,
 )
-from slack_app.decisions import resolve_actor as resolve_slack_actor
 from slack_app.text import message_text, plain
 
 log = logging.getLogger(__name__)
@@ -63,12 +65,12 @@ ACK_BUDGET_S = 2.0
 # -- shared steps ------------------------------------------------------------------------------
 
 async def resolve_actor(rt: AppRuntime, client: AsyncWebClient, user_id: str) -> str:
-    """The roster key for a Slack user (see `slack_app.decisions.resolve_actor`); the roster
-    answers most clicks without a thread hop."""
+    """The roster key for a Slack user, from the event loop (`actor_for_slack_user` in a
+    thread); the roster answers most clicks without that thread hop."""
     member = rt.roster.by_slack_id(user_id)
     if member is not None:
         return member.key
-    return await asyncio.to_thread(resolve_slack_actor, rt, user_id)
+    return await asyncio.to_thread(actor_for_slack_user, rt, user_id)
 
 
 async def ephemeral(client: AsyncWebClient, channel: str | None, user: str, text: str,
@@ -84,9 +86,9 @@ async def ephemeral(client: AsyncWebClient, channel: str | None, user: str, text
         log.warning("chat.postEphemeral to %s failed: %s", user, exc.response.get("error"))
 
 
-async def record_decision(inbox: DecisionInbox, client: AsyncWebClient, approval_id: str,
-                          decision: DecisionIn, *, user: str, channel: str | None,
-                          thread_ts: str | None = None) -> bool:
+async def queue_decision(inbox: DecisionInbox, client: AsyncWebClient, approval_id: str,
+                         decision: DecisionIn, *, user: str, channel: str | None,
+                         thread_ts: str | None = None) -> bool:
     """Put the decision on disk (the worker records it; see slack_app.decisions). True when
     queued; otherwise the person is told that nothing changed."""
     try:
@@ -120,7 +122,7 @@ def precheck(rt: AppRuntime, approval_id: str, actor: str) -> tuple[dict[str, An
     return approval, ""
 
 
-def decision_in(**fields: Any) -> DecisionIn:
+def build_decision(**fields: Any) -> DecisionIn:
     """The service's input model, validated exactly as the HTTP API validates it."""
     return DecisionIn.model_validate(fields)
 
@@ -171,8 +173,9 @@ def register(bolt: AsyncApp, rt: AppRuntime) -> None:
             await ephemeral(client, channel, user, "This button is not from a current card.")
             return
         # On disk first, then the answer: a click Slack saw accepted is never lost.
-        await record_decision(inbox, client, parsed[0], decision_in(action="approve", actor=user),
-                              user=user, channel=channel, thread_ts=thread_ts)
+        await queue_decision(inbox, client, parsed[0],
+                             build_decision(action="approve", actor=user),
+                             user=user, channel=channel, thread_ts=thread_ts)
         await ack()
 
     async def open_modal(ack: Any, body: dict[str, Any], client: AsyncWebClient,
@@ -216,12 +219,12 @@ def register(bolt: AsyncApp, rt: AppRuntime) -> None:
         fields to the modal's block ids); otherwise queue the decision, then close the modal."""
         user = request["user"]["id"]
         try:
-            decision = decision_in(actor=user, **fields)
+            decision = build_decision(actor=user, **fields)
         except ValidationError as exc:
             await ack(response_action="errors", errors=_field_errors(exc, blocks))
             return
-        await record_decision(inbox, client, str(meta.get("approval_id")), decision, user=user,
-                              channel=meta.get("channel"), thread_ts=meta.get("thread_ts"))
+        await queue_decision(inbox, client, str(meta.get("approval_id")), decision, user=user,
+                             channel=meta.get("channel"), thread_ts=meta.get("thread_ts"))
         await ack()
 
     @bolt.view(VIEW_EDIT)
@@ -339,10 +342,10 @@ async def thread_reply(rt: AppRuntime, inbox: DecisionInbox, client: AsyncWebCli
         await asyncio.to_thread(queue_reply, rt, channel, thread_ts, answer, ts)
         return
     instruction = text[:MAX_INSTRUCTION]
-    if not await record_decision(inbox, client, approval["approval_id"],
-                                 decision_in(action="revise", actor=actor,
-                                             instruction=instruction),
-                                 user=user, channel=channel, thread_ts=thread_ts):
+    if not await queue_decision(inbox, client, approval["approval_id"],
+                                build_decision(action="revise", actor=actor,
+                                               instruction=instruction),
+                                user=user, channel=channel, thread_ts=thread_ts):
         raise DecisionNotQueued(approval["approval_id"])  # Slack's retry may redo it
 
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 from typing import Any
 
 from service.runtime import AppRuntime
-from slack_app.blocks import send_failed_text
+from slack_app.blocks.notices import send_failed_text
 from slack_app.cards import load_approval, load_lead, slack_user_for
 from slack_app.web import call, dm_channel, web_client
 

@@ -3,6 +3,8 @@
 Everything a listener needs to find again is in the database, never in process memory, so any
 replica (and any worker) can answer the next click or thread reply. The few reads of approval
 history below are read-only views for rendering; every change goes through `service.approvals`.
+The support side records here only where a transfer's card and thread live and which messages
+Slack already shows; claims, replies and closing go through `service.conversations`.
 """
 
 from __future__ import annotations
@@ -16,10 +18,19 @@ from sqlalchemy import Table, delete, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from agent.support.models import TranscriptLine
 from service.approvals import approval_view
 from service.jobs import insert_unless_present
 from service.runtime import AppRuntime
-from store.tables import Approval, Decision, Lead, SlackCard, SlackEventReceipt
+from store.tables import (
+    Approval,
+    Decision,
+    Lead,
+    SlackCard,
+    SlackEventReceipt,
+    SupportMessage,
+    SupportTransfer,
+)
 
 RECEIPT_TTL = timedelta(days=2)
 _CARDS: Table = SlackCard.__table__  # type: ignore[assignment]
@@ -229,3 +240,78 @@ def _signal_detail(kind: str, props: dict[str, Any]) -> str:
     facts = ", ".join(f"{k}: {props[k]}" for k in interesting if props.get(k) is not None)
     label = kind.replace("_", " ")
     return f"{label} ({facts[:200]})" if facts else label
+
+
+# -- support transfers: where each card and thread lives, what Slack already shows ------------
+
+def transfer_location(rt: AppRuntime, transfer_id: str) -> tuple[str | None, str | None, bool]:
+    """(channel, card ts, transcript posted?) of a transfer's card; (None, None, False) before
+    it is posted or once the transfer is gone."""
+    with rt.db.read() as session:
+        t = session.get(SupportTransfer, transfer_id)
+        if t is None:
+            return None, None, False
+        return t.slack_channel, t.slack_ts, t.transcript_posted
+
+
+def save_transfer_card(rt: AppRuntime, transfer_id: str, channel: str, ts: str) -> None:
+    """Record where a transfer's card was posted; the first recorded post wins."""
+    with rt.db.session() as session:
+        session.execute(update(SupportTransfer).where(
+            SupportTransfer.id == transfer_id, SupportTransfer.slack_ts.is_(None)
+        ).values(slack_channel=channel, slack_ts=ts))
+
+
+def transcript_so_far(rt: AppRuntime, conversation_id: str) -> tuple[list[TranscriptLine], int]:
+    """The conversation's messages so far and the id of the last one (0 if none): what the
+    transcript posts; later messages are relayed one by one."""
+    with rt.db.read() as session:
+        rows = list(session.scalars(select(SupportMessage).where(
+            SupportMessage.conversation_id == conversation_id).order_by(SupportMessage.id)))
+        lines = [TranscriptLine(role=m.role, text=m.text, at=m.at, author=m.author)  # type: ignore[arg-type]
+                 for m in rows]
+        return lines, rows[-1].id if rows else 0
+
+
+def mark_transcript_posted(rt: AppRuntime, transfer_id: str, conversation_id: str,
+                           upto: int) -> None:
+    """The transcript is in the thread: its messages (ids up to `upto`) need no relay."""
+    with rt.db.session() as session:
+        session.execute(update(SupportMessage).where(
+            SupportMessage.conversation_id == conversation_id,
+            SupportMessage.id <= upto, SupportMessage.slack_ts.is_(None)
+        ).values(slack_ts="transcript"))
+        session.execute(update(SupportTransfer).where(SupportTransfer.id == transfer_id)
+                        .values(transcript_posted=True))
+
+
+def message_to_relay(rt: AppRuntime, message_id: int) -> tuple[str, TranscriptLine] | None:
+    """(transfer id, line) of a message still to show in its transfer's thread; None when it
+    is gone, already shown, or not part of a transfer."""
+    with rt.db.read() as session:
+        message = session.get(SupportMessage, message_id)
+        if message is None or message.slack_ts or not message.transfer_id:
+            return None
+        return message.transfer_id, TranscriptLine(
+            role=message.role, text=message.text, at=message.at, author=message.author)  # type: ignore[arg-type]
+
+
+def mark_relayed(rt: AppRuntime, message_id: int, slack_ts: str) -> None:
+    """A message is now in its transfer's thread (at `slack_ts`)."""
+    with rt.db.session() as session:
+        session.execute(update(SupportMessage).where(SupportMessage.id == message_id)
+                        .values(slack_ts=slack_ts))
+
+
+def escalation_posted(rt: AppRuntime, transfer_id: str) -> bool | None:
+    """Whether the support lead was already called in on Slack (None: no such transfer)."""
+    with rt.db.read() as session:
+        return session.scalar(select(SupportTransfer.escalation_posted)
+                              .where(SupportTransfer.id == transfer_id))
+
+
+def mark_escalation_posted(rt: AppRuntime, transfer_id: str) -> None:
+    """The support lead's thread mention and DM are out; a rerun of the job posts nothing."""
+    with rt.db.session() as session:
+        session.execute(update(SupportTransfer).where(SupportTransfer.id == transfer_id)
+                        .values(escalation_posted=True))

@@ -241,7 +241,7 @@ def test_the_card_says_when_a_reply_tries_to_instruct_the_assistant() -> None:
                            "(the draft does not follow them)")
     assert "attacker" not in risk.detail and "SYSTEM" not in risk.detail  # our words only
     # The Slack card lists the package's risks as warnings.
-    from slack_app.blocks import warnings
+    from slack_app.blocks.card import warnings
 
     shown = warnings({"context": {"risks": [risk.model_dump(mode="json")]}}, T0)
     assert shown == [f":warning: {risk.detail}"]

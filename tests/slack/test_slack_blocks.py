@@ -8,16 +8,9 @@ from typing import Any
 
 from agent.policy import REASON_CODES
 from slack_app.answers import answer_question, is_question
-from slack_app.blocks import (
-    ACTION_APPROVE,
-    CardFacts,
-    approval_card,
-    edit_modal,
-    escalate_modal,
-    home_view,
-    parse_button_value,
-    reject_modal,
-)
+from slack_app.blocks.card import ACTION_APPROVE, CardFacts, approval_card, parse_button_value
+from slack_app.blocks.home import home_view
+from slack_app.blocks.modals import edit_modal, escalate_modal, reject_modal
 from slack_app.text import message_text, slack_date, split_text
 from tests.fake_slack import all_text, buttons
 

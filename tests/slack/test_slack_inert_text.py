@@ -21,8 +21,10 @@ import slack_app
 from agent.support.models import CustomerFacts, TranscriptLine, WarmTransfer
 from service.conversations import AlreadyClaimed
 from service.errors import Conflict, Forbidden, InvalidInput, NotFound
-from slack_app import answers, blocks, support, text
-from tests.slack_oracle import HOSTILE, HOSTILE_ALL, invisible, mrkdwn_violations, violations
+from slack_app import answers, text
+from slack_app.blocks import card, history, home, modals, notices
+from slack_app.support import blocks as support_blocks
+from tests.slack_oracle import HOSTILE, HOSTILE_ALL, violations
 
 NOW = datetime(2026, 11, 18, 15, 0, tzinfo=UTC)
 SUPPORT_CHANNEL = "C0SUPPORT1"
@@ -117,71 +119,81 @@ QUESTIONS = ("why now?", "why this band and score?", "what are the risks?",
 Recipe = Callable[[str], list[Any]]
 
 RECIPES: dict[str, Recipe] = {
-    "blocks.approval_card": lambda h: [
-        blocks.approval_card(blocks.CardFacts(approval(h), lead(h), NOW)),
-        blocks.approval_card(blocks.CardFacts(approval(h), None, NOW)),
-        *[blocks.approval_card(blocks.CardFacts(a, lead(h), NOW, decision=decision(h)))
+    "blocks.card.approval_card": lambda h: [
+        card.approval_card(card.CardFacts(approval(h), lead(h), NOW)),
+        card.approval_card(card.CardFacts(approval(h), None, NOW)),
+        *[card.approval_card(card.CardFacts(a, lead(h), NOW, decision=decision(h)))
           for a in decided_approvals(h)],
-        blocks.approval_card(blocks.CardFacts(approval(h), lead(h), NOW, newer_version=3,
-                                              newer_holder=h, newer_in_thread=False)),
-        blocks.approval_card(blocks.CardFacts(approval(h), lead(h), NOW, newer_version=3,
-                                              newer_holder="U0MGR0001")),
+        card.approval_card(card.CardFacts(approval(h), lead(h), NOW, newer_version=3,
+                                          newer_holder=h, newer_in_thread=False)),
+        card.approval_card(card.CardFacts(approval(h), lead(h), NOW, newer_version=3,
+                                          newer_holder="U0MGR0001")),
     ],
-    "blocks.conflict_message": lambda h: [
-        blocks.conflict_message(a, v, actor) for a in [approval(h), *decided_approvals(h)]
+    "blocks.card.draft_blocks": lambda h: [
+        card.draft_blocks(h, h * 3, approval(h)["draft"], 2),
+        card.draft_blocks(h, h, {"source": "offline"}, 1, label=h)],
+    "blocks.card.outcome_text": lambda h: [card.outcome_text(a, decision(h))
+                                           for a in decided_approvals(h)],
+    "blocks.card.send_status_text": lambda h: [
+        card.send_status_text(approval(h, send_status=s)) for s in SEND_STATES],
+    "blocks.card.signal_line": lambda h: [card.signal_line(s)
+                                          for s in context(h)["top_signals"]],
+    "blocks.card.sla_text": lambda h: [card.sla_text(d, NOW) for d in
+                                       (None, NOW - timedelta(hours=2), NOW + timedelta(days=3))],
+    "blocks.card.warnings": lambda h: card.warnings(approval(h), NOW),
+    "blocks.notices.conflict_message": lambda h: [
+        notices.conflict_message(a, v, actor) for a in [approval(h), *decided_approvals(h)]
         for v in (None, 3) for actor in ("U0REP0001", h)],
-    "blocks.edit_modal": lambda h: [blocks.edit_modal(approval(h), "D0REP0001", "1.2")],
-    "blocks.reject_modal": lambda h: [blocks.reject_modal(approval(h), "D0REP0001")],
-    "blocks.escalate_modal": lambda h: [blocks.escalate_modal(approval(h), None)],
-    "blocks.erased_card": lambda h: [blocks.erased_card()],
-    "blocks.forbidden_message": lambda h: [blocks.forbidden_message(k)
-                                           for k in ("U0REP0001", h, None)],
-    "blocks.invalid_message": lambda h: [blocks.invalid_message(h)],
-    "blocks.history_messages": lambda h: blocks.history_messages(
+    "blocks.notices.erased_card": lambda h: [notices.erased_card()],
+    "blocks.notices.forbidden_message": lambda h: [notices.forbidden_message(k)
+                                                   for k in ("U0REP0001", h, None)],
+    "blocks.notices.invalid_message": lambda h: [notices.invalid_message(h)],
+    "blocks.notices.send_failed_text": lambda h: [
+        notices.send_failed_text(approval(h), lead(h)),
+        notices.send_failed_text(approval(h), None)],
+    "blocks.notices.sla_reminder_text": lambda h: [
+        notices.sla_reminder_text(k, d) for k in ("U0REP0001", h) for d in (NOW, None)],
+    "blocks.notices.sla_escalation_text": lambda h: [
+        notices.sla_escalation_text(lead(h), "U0REP0001", "U0REP0002"),
+        notices.sla_escalation_text(lead(h), h, h),
+        notices.sla_escalation_text(None, None, None)],
+    "blocks.modals.edit_modal": lambda h: [modals.edit_modal(approval(h), "D0REP0001", "1.2")],
+    "blocks.modals.reject_modal": lambda h: [modals.reject_modal(approval(h), "D0REP0001")],
+    "blocks.modals.escalate_modal": lambda h: [modals.escalate_modal(approval(h), None)],
+    "blocks.history.history_messages": lambda h: history.history_messages(
         lead(h), context(h)["top_signals"],
         [{"approval": a, "decision": decision(h)} for a in decided_approvals(h)]
         + [{"approval": approval(h), "decision": None}], total_signals=40),
-    "blocks.home_view": lambda h: [
-        blocks.home_view(h, [approval(h), approval(h, sla_due_at=None),
-                             approval(h, sla_due_at=NOW + timedelta(hours=1))], NOW,
-                         team=[approval(h)] * 120),
-        blocks.home_view(h, [], NOW), blocks.home_view(None, [], NOW)],
-    "blocks.outcome_text": lambda h: [blocks.outcome_text(a, decision(h))
-                                      for a in decided_approvals(h)],
-    "blocks.send_status_text": lambda h: [blocks.send_status_text(approval(h, send_status=s))
-                                          for s in SEND_STATES],
-    "blocks.send_failed_text": lambda h: [blocks.send_failed_text(approval(h), lead(h)),
-                                          blocks.send_failed_text(approval(h), None)],
-    "blocks.signal_line": lambda h: [blocks.signal_line(s) for s in context(h)["top_signals"]],
-    "blocks.sla_reminder_text": lambda h: [blocks.sla_reminder_text(k, d) for k in
-                                           ("U0REP0001", h) for d in (NOW, None)],
-    "blocks.sla_escalation_text": lambda h: [
-        blocks.sla_escalation_text(lead(h), "U0REP0001", "U0REP0002"),
-        blocks.sla_escalation_text(lead(h), h, h), blocks.sla_escalation_text(None, None, None)],
-    "blocks.sla_text": lambda h: [blocks.sla_text(d, NOW) for d in
-                                  (None, NOW - timedelta(hours=2), NOW + timedelta(days=3))],
-    "blocks.warnings": lambda h: blocks.warnings(approval(h), NOW),
+    "blocks.home.home_view": lambda h: [
+        home.home_view(h, [approval(h), approval(h, sla_due_at=None),
+                           approval(h, sla_due_at=NOW + timedelta(hours=1))], NOW,
+                       team=[approval(h)] * 120),
+        home.home_view(h, [], NOW), home.home_view(None, [], NOW)],
     "answers.answer_question": lambda h: [answers.answer_question(q, context(h), sla_due_at=d)
                                           for q in QUESTIONS for d in (NOW, None)]
     + [answers.answer_question(q, {}) for q in QUESTIONS],
-    "support.transfer_card": lambda h: [
-        support.transfer_card(package(h, s)) for s in
+    "support.blocks.transfer_card": lambda h: [
+        support_blocks.transfer_card(package(h, s)) for s in
         ("waiting", "claimed", "resolved", "handed_back")]
-    + [support.transfer_card(package(h, escalated_at=NOW))],
-    "support.status_text": lambda h: [
-        support.status_text(package(h, s, owner=o, closed_by=o)) for s in
+    + [support_blocks.transfer_card(package(h, escalated_at=NOW))],
+    "support.blocks.status_text": lambda h: [
+        support_blocks.status_text(package(h, s, owner=o, closed_by=o)) for s in
         ("waiting", "claimed", "resolved", "handed_back") for o in ("U0SUP0001", h)]
-    + [support.status_text(package(h, escalated_at=NOW, escalated_to=h))],
-    "support.transcript_line": lambda h: [support.transcript_line(x) for x in transcript(h)],
-    "support.transcript_messages": lambda h: support.transcript_messages(transcript(h) * 40),
-    "support.escalation_notice": lambda h: [support.escalation_notice(k, m) for k in
-                                            ("U0SUP0001", h, None) for m in (7, None)],
-    "support.escalation_dm": lambda h: [support.escalation_dm(package(h), c, 7) for c in
-                                        (SUPPORT_CHANNEL, h, None)],
-    "support.refusal_text": lambda h: [support.refusal_text(e) for e in (
+    + [support_blocks.status_text(package(h, escalated_at=NOW, escalated_to=h))],
+    "support.blocks.transcript_line": lambda h: [support_blocks.transcript_line(x)
+                                                 for x in transcript(h)],
+    "support.blocks.transcript_messages": lambda h: support_blocks.transcript_messages(
+        transcript(h) * 40),
+    "support.blocks.escalation_notice": lambda h: [
+        support_blocks.escalation_notice(k, m) for k in ("U0SUP0001", h, None)
+        for m in (7, None)],
+    "support.blocks.escalation_dm": lambda h: [
+        support_blocks.escalation_dm(package(h), c, 7) for c in (SUPPORT_CHANNEL, h, None)],
+    "support.blocks.refusal_text": lambda h: [support_blocks.refusal_text(e) for e in (
         AlreadyClaimed("U0SUP0001"), AlreadyClaimed(h), NotFound(h), Forbidden(h),
         Conflict(h), InvalidInput(h))],
-    "support.hand_back_modal": lambda h: [support.hand_back_modal("wt_1", SUPPORT_CHANNEL, "1.2")],
+    "support.blocks.hand_back_modal": lambda h: [
+        support_blocks.hand_back_modal("wt_1", SUPPORT_CHANNEL, "1.2")],
     # The primitives themselves, on hostile text.
     "text.inert": lambda h: [text.inert(h), text.inert(h, 40), text.inert(h * 30, 2999)],
     "text.code": lambda h: [text.code(h)],
@@ -201,20 +213,21 @@ RECIPES: dict[str, Recipe] = {
 
 # Builders that only load facts and hand them to a covered builder.
 DELEGATES: dict[str, str] = {
-    "cards.render": "blocks.approval_card",
-    "decisions.conflict_text": "blocks.conflict_message",
-    "decisions.forbidden_text": "blocks.forbidden_message",
+    "cards.render": "blocks.card.approval_card",
+    "decisions.conflict_text": "blocks.notices.conflict_message",
+    "decisions.forbidden_text": "blocks.notices.forbidden_message",
     "listeners.precheck": "decisions.forbidden_text",
 }
 
 # Public functions that give people no text: why each one is not a builder.
 NOT_BUILDERS: dict[str, str] = {
     "answers.is_question": "classifies a thread reply",
-    "blocks.as_datetime": "parses a timestamp",
-    "blocks.button_value": "a button's value (JSON Slack sends back, never shown)",
-    "blocks.parse_button_value": "reads a button's value",
-    "blocks.modal_metadata": "a modal's private_metadata (never shown)",
-    "blocks.lead_title": "raw title text, shown only through inert/plain_text by the builders",
+    "blocks.card.as_datetime": "parses a timestamp",
+    "blocks.card.button_value": "a button's value (JSON Slack sends back, never shown)",
+    "blocks.card.parse_button_value": "reads a button's value",
+    "blocks.modals.modal_metadata": "a modal's private_metadata (never shown)",
+    "blocks.card.lead_title": "raw title text, shown only through inert/plain_text by the "
+                              "builders",
     "cards.card_facts": "reads the facts a card renders",
     "cards.load_approval": "store read",
     "cards.load_lead": "store read",
@@ -222,7 +235,7 @@ NOT_BUILDERS: dict[str, str] = {
     "decisions.decision_payload": "a job payload",
     "decisions.queue_decisions": "enqueues jobs",
     "decisions.record_decision_job": "I/O: posts conflict/forbidden/invalid texts (covered)",
-    "decisions.resolve_actor": "roster key of a Slack user",
+    "decisions.actor_for_slack_user": "roster key of a Slack user",
     "jobs.logged": "wraps a job handler",
     "jobs.slack_job_handlers": "returns the job registry, no text",
     "jobs.post_approval": "I/O: posts approval_card and history_messages",
@@ -232,22 +245,22 @@ NOT_BUILDERS: dict[str, str] = {
     "jobs.sla_escalation": "I/O: posts sla_escalation_text",
     "jobs.sla_reminder": "I/O: posts sla_reminder_text",
     "jobs.update_card": "I/O: posts approval_card",
-    "listeners.decision_in": "validates a decision",
+    "listeners.build_decision": "validates a decision",
     "listeners.ephemeral": "I/O: posts texts built by the covered builders",
     "listeners.queue_reply": "enqueues an answer_question text",
-    "listeners.record_decision": "enqueues a decision",
+    "listeners.queue_decision": "enqueues a decision",
     "listeners.register": "Bolt wiring",
     "listeners.resolve_actor": "roster key of a Slack user",
     "listeners.thread_reply": "I/O: queues answer_question texts",
     "send_status.notify_send_failed": "I/O: posts send_failed_text",
-    "support.escalate_slack": "I/O: posts escalation_notice and escalation_dm",
-    "support.post_card": "I/O: posts transfer_card and transcript_messages",
-    "support.register_support": "Bolt wiring",
-    "support.relay": "I/O: posts transcript_line",
-    "support.update_card": "I/O: posts transfer_card",
-    "text.clean": "removes invisible characters (tested below)",
-    "text.plain": "clean + clip for plain_text (tested below)",
-    "text.clip": "shortens text (tested below)",
+    "support.jobs.escalate_slack": "I/O: posts escalation_notice and escalation_dm",
+    "support.jobs.post_card": "I/O: posts transfer_card and transcript_messages",
+    "support.listeners.register_support": "Bolt wiring",
+    "support.jobs.relay": "I/O: posts transcript_line",
+    "support.jobs.update_card": "I/O: posts transfer_card",
+    "text.clean": "removes invisible characters (test_slack_text_primitives.py)",
+    "text.plain": "clean + clip for plain_text (test_slack_text_primitives.py)",
+    "text.clip": "shortens text (test_slack_text_primitives.py)",
     "text.split_text": "splits text for inputs and sections",
     "text.message_text": "reads what a person typed in Slack (the other direction)",
 }
@@ -256,13 +269,15 @@ NO_TEXT_MODULES = {"app", "web", "store", "message_log"}
 
 
 def _public_functions() -> list[str]:
+    """`module.function` for every public function defined in slack_app, sub-packages too
+    (`blocks.card.approval_card`, `support.jobs.relay`)."""
     names = []
-    for info in pkgutil.iter_modules(slack_app.__path__):
-        if info.name in NO_TEXT_MODULES:
+    for info in pkgutil.walk_packages(slack_app.__path__, "slack_app."):
+        key = info.name.removeprefix("slack_app.")
+        if key in NO_TEXT_MODULES:
             continue
-        module = importlib.import_module(f"slack_app.{info.name}")
-        names += [f"{info.name}.{name}" for name, fn in inspect.getmembers(module,
-                                                                           inspect.isfunction)
+        module = importlib.import_module(info.name)
+        names += [f"{key}.{name}" for name, fn in inspect.getmembers(module, inspect.isfunction)
                   if fn.__module__ == module.__name__ and not name.startswith("_")]
     return sorted(names)
 
@@ -329,11 +344,11 @@ def test_builder_output_is_valid_block_kit(name: str) -> None:
 
 def test_hostile_text_is_shown_not_lost() -> None:
     """Inert is not blank: what the lead wrote is still readable on the card."""
-    card_text, card = blocks.approval_card(blocks.CardFacts(
+    card_text, shown = card.approval_card(card.CardFacts(
         approval("Ada <!channel> & *Co*", draft={"to": "ada@acme.io", "subject": "Hi",
                                                   "body": "Body <@U0ADMIN>"}),
         lead("Ada"), NOW))
-    texts = [b["text"]["text"] for b in card if b.get("text")]
+    texts = [b["text"]["text"] for b in shown if b.get("text")]
     assert texts[0] == "Ada Ada · Ada — approval v2"
     assert "*Why now*\nAda &lt;!channel&gt; &amp; \u2217Co\u2217" in texts
     assert "Body <@U0ADMIN>" in texts  # the draft body in plain_text: exactly what is sent
@@ -341,64 +356,12 @@ def test_hostile_text_is_shown_not_lost() -> None:
 
 
 def test_the_apps_own_mentions_and_dates_stay_live() -> None:
-    line = blocks.outcome_text(approval("x", status="escalated", decided_by="U0REP0001"),
-                               decision("x"))
+    line = card.outcome_text(approval("x", status="escalated", decided_by="U0REP0001"),
+                             decision("x"))
     assert line is not None
     assert line.startswith(":arrow_up: *Escalated* by <@U0REP0001> <!date^")
     assert "\n<@U0MGR0001> holds it now." in line
-    notice = support.escalation_notice("U0SUP0001", 12)
+    notice = support_blocks.escalation_notice("U0SUP0001", 12)
     assert notice.startswith(":rotating_light: <@U0SUP0001> nobody has claimed")
-    _, dm = support.escalation_dm(package("x"), SUPPORT_CHANNEL, 12)
+    _, dm = support_blocks.escalation_dm(package("x"), SUPPORT_CHANNEL, 12)
     assert f"in <#{SUPPORT_CHANNEL}> has waited for 12 minutes" in dm[0]["text"]["text"]
-
-
-# -- the primitives ------------------------------------------------------------------------------
-
-@pytest.mark.parametrize("hostile", STRINGS)
-def test_inert_leaves_no_live_markup(hostile: str) -> None:
-    assert mrkdwn_violations(text.inert(hostile)) == []
-    assert invisible(text.plain(hostile)) == []
-
-
-def test_inert_escapes_exactly_what_slack_asks() -> None:
-    assert text.inert("a & b < c > d") == "a &amp; b &lt; c &gt; d"
-    assert text.inert("&lt;!here&gt;") == "&amp;lt;!here&amp;gt;"  # shown as typed, not decoded
-    assert text.inert("<<!here>>") == "&lt;&lt;!here&gt;&gt;"
-    assert text.inert("*b* _i_ ~s~ `c`") == "\u2217b\u2217 \u02cdi\u02cd \u223cs\u223c \u02cbc\u02cb"
-    assert text.inert("> q\n  >> r\nmid > x") == "\u203a q\n  \u203a&gt; r\nmid &gt; x"
-    assert text.inert(":tada: at 10:30") == "\u2236tada: at 10:30"
-    assert text.inert("@here @Channel ada@acme.io") == "\uff20here \uff20Channel ada@acme.io"
-    assert text.inert("\u202eevil\u2066x\u2069 a\u200bb\ufeff\u00ad") == "evilx ab"
-    assert text.inert("line\r\nbreak\u2028tab\tend\x00\x1b") == "line\nbreak\ntab end"
-    assert text.inert(None) == ""
-
-
-def test_plain_keeps_markup_but_drops_invisibles() -> None:
-    assert text.plain("<!channel> *b*\u202e\u200b") == "<!channel> *b*"
-    assert text.plain("x" * 100, 10) == "x" * 9 + "…"
-    assert text.plain_text(":tada:")["emoji"] is False
-
-
-def test_clip_never_cuts_an_escape_or_a_token() -> None:
-    escaped = text.inert("ab<<<<")  # ab&lt;&lt;&lt;&lt;
-    for limit in range(3, len(escaped)):
-        clipped = text.clip(escaped, limit)
-        assert len(clipped) <= limit
-        assert mrkdwn_violations(clipped) == [], (limit, clipped)
-    dated = "due " + text.slack_date(NOW)
-    for limit in range(5, len(dated)):
-        assert "<" not in text.clip(dated, limit)
-
-
-def test_code_shows_identifiers_as_they_are_and_nothing_else() -> None:
-    assert text.code("hand_raise") == "`hand_raise`"
-    assert text.code("_x_") == "`\u02cdx\u02cd`"
-    assert text.code("hitl outbox retry ob_1") == "`hitl outbox retry ob_1`"
-    assert text.code("a`<!here>`b") == "`a\u02cb&lt;!here&gt;\u02cbb`"
-
-
-def test_mentions_only_for_ids() -> None:
-    assert text.who("U0REP0001") == "<@U0REP0001>"
-    assert text.who("riley_rep@example.com") == "riley\u02cdrep@example.com"
-    assert text.who("<@U0ADMIN>") == "&lt;@U0ADMIN&gt;"
-    assert text.mention("U0ADMIN>|x") is None and text.channel_link("C1<!here>") is None

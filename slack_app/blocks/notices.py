@@ -1,0 +1,73 @@
+"""Texts sent without a card: refusals of a decision, SLA nudges, a failed send, erasure.
+Pure; lead-controlled values go through `slack_app.text`."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from slack_app.blocks.card import as_datetime, lead_title
+from slack_app.text import clip, code, inert, section, slack_date, who
+
+
+def send_failed_text(approval: dict[str, Any], lead: dict[str, Any] | None) -> str:
+    """The DM to the holder and a manager when an approved email failed for good."""
+    title = lead_title(lead, approval.get("context") or {})
+    outbox_id = approval.get("outbox_id") or ""
+    return (f":x: The approved email to {inert(title, 300)} was not sent: "
+            f"{inert(clip(str(approval.get('send_detail') or 'the mail server refused it'), 500))}"
+            f". Fix the cause, then retry it with {code(f'hitl outbox retry {outbox_id}')} "
+            f"(or {code(f'POST /v1/outbox/{outbox_id}/retry')}); it will still go out only once.")
+
+
+def conflict_message(approval: dict[str, Any], newest_version: int | None, actor: str) -> str:
+    """Why a decision on this version is no longer possible, in the reader's terms."""
+    version = approval["version"]
+    if approval["status"] == "superseded" or (newest_version and newest_version > version):
+        newer = f"version {newest_version}" if newest_version else "a newer version"
+        return (f"Version {version} was superseded by {newer}; decide on the newest card. "
+                "Nothing was changed.")
+    if approval["status"] == "revised":
+        return (f"Version {version} is being redrafted as you asked; the new version will "
+                "appear in the thread shortly. Nothing else was changed.")
+    decided_at = as_datetime(approval.get("decided_at"))
+    by = "you" if approval.get("decided_by") == actor else who(approval.get("decided_by"))
+    when = f" {slack_date(decided_at)}" if decided_at else ""
+    return (f"This approval was already {inert(approval['status'])} by {by}{when}. "
+            "Nothing was changed.")
+
+
+def forbidden_message(assignee: str | None) -> str:
+    """The refusal for someone who is neither the assignee nor a manager."""
+    return (f"Only the assignee ({who(assignee)}) or a manager can decide this approval. "
+            "Nothing was changed.")
+
+
+def invalid_message(reason: str) -> str:
+    """A decision the service refused as invalid (its message may quote what was typed)."""
+    return f"That could not be recorded: {inert(reason, 1000)}"
+
+
+def sla_reminder_text(assignee: str | None, due: datetime | None) -> str:
+    """First SLA breach, to the holder (`assignee`: their Slack id, else their roster key)."""
+    when = slack_date(due, "{time}") if due else "its SLA"
+    return (f":alarm_clock: {who(assignee)} this card passed its SLA ({when}). Decide, or "
+            "escalate it if you can't work it; left untouched it is reassigned.")
+
+
+def sla_escalation_text(lead: dict[str, Any] | None, previous: str | None,
+                        holder: str | None) -> str:
+    """Second breach, to the manager and on the old card: who holds the lead now."""
+    lead = lead or {}
+    name = " ".join(str(p) for p in (lead.get("first_name"), lead.get("last_name")) if p)
+    return (f":rotating_light: SLA missed twice on {inert(name or 'a lead', 300)} "
+            f"({inert(lead.get('company') or 'unknown', 300)}): reassigned from {who(previous)} to "
+            f"{who(holder)} with a refreshed package.")
+
+
+ERASED_NOTICE = "This lead's personal data was erased on request."
+
+
+def erased_card() -> tuple[str, list[dict[str, Any]]]:
+    """What replaces every card of an erased lead."""
+    return ERASED_NOTICE, [section(f":wastebasket: {ERASED_NOTICE}")]
