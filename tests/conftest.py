@@ -14,6 +14,7 @@ import pytest
 
 from config.clock import FrozenClock
 from config.settings import DEFAULTS_DIR, Settings, load_settings
+from tests.fake_slack import FakeSlack, SlackSide
 
 TOKEN = "test-token"
 # Wednesday 10:00 in New York: inside the default policy's business hours. Only for tests that
@@ -122,6 +123,67 @@ def client(rt: Any) -> Iterator[Any]:
     from api.app import create_app
 
     with TestClient(create_app(rt), headers={"Authorization": f"Bearer {TOKEN}"}) as c:
+        yield c
+
+
+# -- Slack and support (the folders that run with Slack on override `settings` with these) ------
+
+SUPPORT_CHANNEL = "C0SUPPORT1"
+
+
+@pytest.fixture
+def fake_slack() -> Iterator[FakeSlack]:
+    """The Slack Web API on loopback (tests/fake_slack.py)."""
+    with FakeSlack() as fake:
+        yield fake
+
+
+@pytest.fixture
+def slack_settings(tmp_path: Path, smtp_sink: Any, database_url: str,
+                   fake_slack: FakeSlack) -> Settings:
+    """The conftest settings with the Slack surface on, pointed at the fake Web API, support
+    handoffs posted to SUPPORT_CHANNEL."""
+    return make_settings(tmp_path, smtp_url=smtp_sink.url, database_url=database_url,
+                         slack_bot_token="xoxb-test", slack_signing_secret="secret",
+                         slack_api_url=fake_slack.url + "/",
+                         slack_support_channel=SUPPORT_CHANNEL)
+
+
+@pytest.fixture
+def slack(client: Any, running_worker: Any) -> SlackSide:
+    """Slack's side of the app (signed requests), with the worker running as in `hitl serve`."""
+    return SlackSide(client)
+
+
+@pytest.fixture(scope="session")
+def support_kb(tmp_path_factory: pytest.TempPathFactory) -> Any:
+    """The shipped sample knowledge base in an embedded Chroma, local embeddings."""
+    from tools.content_library import open_chroma
+    from tools.embeddings import build_embedding_function
+    from tools.knowledge_base import KnowledgeBase
+
+    settings = make_settings(tmp_path_factory.mktemp("kb"))
+    kb = KnowledgeBase(open_chroma(settings), build_embedding_function(settings))
+    kb.index_folder(DEFAULTS_DIR / "kb")
+    return kb
+
+
+@pytest.fixture
+def support_rt(rt: Any, support_kb: Any) -> Any:
+    """The runtime answering from the shared knowledge base (indexed once per session)."""
+    from service.support import install_support
+
+    install_support(rt, knowledge_base=support_kb)
+    return rt
+
+
+@pytest.fixture
+def support_client(support_rt: Any) -> Iterator[Any]:
+    from fastapi.testclient import TestClient
+
+    from api.app import create_app
+
+    with TestClient(create_app(support_rt), headers={"Authorization": f"Bearer {TOKEN}"}) as c:
         yield c
 
 

@@ -5,12 +5,14 @@ from __future__ import annotations
 
 import pytest
 
-from tests.fake_slack import (  # noqa: F401  (the *_fixture names are fixtures)
-    fake_slack_fixture,
-    slack_settings_fixture,
-    slack_side_fixture,
-)
+from config.settings import Settings
 from tests.drills.test_drills_replay import run_replay_drill
+
+
+@pytest.fixture
+def settings(slack_settings: Settings) -> Settings:
+    """The Slack surface on (tests/conftest.py: the fake Web API)."""
+    return slack_settings
 
 
 @pytest.mark.timeout(600)

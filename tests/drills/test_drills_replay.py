@@ -17,19 +17,21 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
+import pytest
 from sqlalchemy import func, select
 
+from config.settings import Settings
 from slack_app.store import get_card
 from store.tables import Approval, Decision, OutboxMessage
 from tests.conftest import hand_raise
-from tests.fake_slack import (  # noqa: F401  (the *_fixture names are fixtures)
-    card_message,
-    fake_slack_fixture,
-    slack_settings_fixture,
-    slack_side_fixture,
-    wait_until,
-)
+from tests.fake_slack import card_message, wait_until
 from tests.flow import ingest
+
+
+@pytest.fixture
+def settings(slack_settings: Settings) -> Settings:
+    """The Slack surface on (tests/conftest.py: the fake Web API)."""
+    return slack_settings
 
 OTHER = {"email": "grace@replay-drill.io", "first_name": "Grace", "last_name": "Lin",
          "company": "Replay Drill", "title": "VP Operations", "domain": "replay-drill.io",

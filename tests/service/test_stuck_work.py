@@ -10,15 +10,17 @@ from typing import Any
 import pytest
 from sqlalchemy import select
 
+from config.settings import Settings
 from service import jobs
 from store.tables import Job
-from tests.fake_slack import (  # noqa: F401  (the *_fixture names are fixtures)
-    all_text,
-    card_message,
-    fake_slack_fixture,
-    slack_settings_fixture,
-)
+from tests.fake_slack import all_text, card_message
 from tests.flow import decide, pending_card
+
+
+@pytest.fixture
+def settings(slack_settings: Settings) -> Settings:
+    """The Slack surface on (tests/conftest.py: the fake Web API)."""
+    return slack_settings
 
 
 def test_backoff_doubles_with_jitter_and_is_capped_at_fifteen_minutes() -> None:
@@ -209,8 +211,8 @@ def _card_for(client: Any, worker: Any, clock: Any, i: int) -> dict[str, Any]:
 
 def test_the_report_shows_stuck_sends_its_shares_add_up_and_credit_the_decider(
         client, worker, rt, clock, smtp_sink) -> None:
-    from evals.kpi import build_kpi_report
-    from evals.render import render_kpi_html, render_kpi_markdown
+    from reports.kpi.build import build_kpi_report
+    from reports.render import render_kpi_html, render_kpi_markdown
 
     sent = _card_for(client, worker, clock, 0)
     decide(client, sent["approval_id"], action="approve", actor=sent["assignee"])

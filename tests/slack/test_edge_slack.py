@@ -13,15 +13,10 @@ from urllib.parse import urlencode
 
 import pytest
 
-from bench.fake_slack import block_actions
+from bench.slack_side import block_actions
 from service.approvals import get_approval
 from tests.asgi_probe import call
-from tests.fake_slack import (  # noqa: F401  (the *_fixture names are fixtures)
-    card_message,
-    fake_slack_fixture,
-    slack_settings_fixture,
-    slack_side_fixture,
-)
+from tests.fake_slack import card_message
 from tests.flow import pending_card
 
 SECRET = "secret"  # the signing secret of tests.fake_slack's settings

@@ -15,13 +15,7 @@ from alembic.migration import MigrationContext
 from service.approvals import get_approval
 from store.tables import Base
 from tests.conftest import make_settings
-from tests.fake_slack import (  # noqa: F401  (the *_fixture names are fixtures)
-    card_message,
-    fake_slack_fixture,
-    slack_settings_fixture,
-    slack_side_fixture,
-    wait_until,
-)
+from tests.fake_slack import card_message, wait_until
 from tests.flow import pending_card
 
 

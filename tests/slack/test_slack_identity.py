@@ -13,14 +13,7 @@ from agent.policy import Member, Roster
 from config.settings import DEFAULTS_DIR
 from service.approvals import get_approval
 from tests.conftest import make_settings
-from tests.fake_slack import (  # noqa: F401  (the *_fixture names are fixtures)
-    FakeSlack,
-    buttons,
-    card_message,
-    fake_slack_fixture,
-    slack_side_fixture,
-    wait_until,
-)
+from tests.fake_slack import FakeSlack, buttons, card_message, wait_until
 from tests.flow import pending_card
 
 # A manager listed by email only (no Slack id): the profile-email fallback is for her alone.

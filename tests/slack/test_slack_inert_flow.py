@@ -7,22 +7,13 @@ link, date, formatting trick or invisible character. The app's own mentions stay
 from __future__ import annotations
 
 from datetime import timedelta
-from pathlib import Path
 from typing import Any
 
 import pytest
 
-from tests.conftest import T0, event, make_settings
+from tests.conftest import SUPPORT_CHANNEL, T0, event
 from tests.fake_slack import FakeSlack, SlackSide, all_text, card_message, wait_until
 from tests.slack_oracle import HOSTILE_ALL, violations
-from tests.support.test_support_fixtures import (  # noqa: F401  (fixtures)
-    SUPPORT_CHANNEL,
-    support_client_fixture,
-    support_kb_fixture,
-    support_rt_fixture,
-    support_worker_fixture,
-    wired_slack_fixture,
-)
 
 RENDERING = ("chat.postMessage", "chat.update", "chat.postEphemeral", "views.open",
              "views.publish", "views.update")
@@ -33,21 +24,6 @@ HOSTILE_LEAD = {
     "title": "VP Operations <!subteam^S123|@team> *bold* _x_ ~y~ `z`", "domain": "acme.io",
     "country": "US", "employees": 850, "industry": "<https://evil.example|click here>",
     "timezone": "America/Chicago"}
-
-
-@pytest.fixture(name="fake_slack")
-def fake_slack_fixture() -> Any:
-    with FakeSlack() as fake:
-        yield fake
-
-
-@pytest.fixture(name="settings")
-def settings_fixture(tmp_path: Path, smtp_sink: Any, database_url: str,
-                     fake_slack: FakeSlack) -> Any:
-    return make_settings(tmp_path, smtp_url=smtp_sink.url, database_url=database_url,
-                         slack_bot_token="xoxb-test", slack_signing_secret="secret",
-                         slack_api_url=fake_slack.url + "/",
-                         slack_support_channel=SUPPORT_CHANNEL)
 
 
 @pytest.fixture(name="slack")
@@ -95,9 +71,9 @@ def _rendered(call: Any) -> str:
 
 
 def test_a_hostile_lead_through_card_modal_answers_home_and_sla(
-        support_client: Any, support_worker: Any, support_rt: Any, fake_slack: FakeSlack,
+        support_client: Any, worker: Any, support_rt: Any, fake_slack: FakeSlack,
         slack: SlackSide, clock: Any) -> None:
-    client, worker, rt = support_client, support_worker, support_rt
+    client, worker, rt = support_client, worker, support_rt
     response = client.post("/v1/events", json={"events": _hostile_hand_raise()})
     assert response.status_code == 202, response.text
     worker.run_until_idle()
@@ -145,9 +121,9 @@ def test_a_hostile_lead_through_card_modal_answers_home_and_sla(
 
 
 def test_a_hostile_customer_through_transfer_transcript_relay_and_escalation(
-        support_client: Any, support_worker: Any, support_rt: Any, fake_slack: FakeSlack,
+        support_client: Any, worker: Any, support_rt: Any, fake_slack: FakeSlack,
         slack: SlackSide, clock: Any) -> None:
-    client, worker, rt = support_client, support_worker, support_rt
+    client, worker, rt = support_client, worker, support_rt
     # The customer is also a lead: the transfer card shows the lead's (hostile) facts too.
     assert client.post("/v1/events", json={"events": _hostile_hand_raise()}).status_code == 202
     worker.run_until_idle()

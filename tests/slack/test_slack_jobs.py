@@ -14,16 +14,7 @@ from service.jobs import enqueue
 from slack_app.store import cards_for_lead, get_card
 from store.tables import Job
 from tests.conftest import TOKEN, hand_raise, make_settings
-from tests.fake_slack import (  # noqa: F401  (the *_fixture names are fixtures)
-    FakeSlack,
-    all_text,
-    buttons,
-    card_message,
-    fake_slack_fixture,
-    slack_settings_fixture,
-    slack_side_fixture,
-    wait_until,
-)
+from tests.fake_slack import FakeSlack, all_text, buttons, card_message, wait_until
 from tests.flow import decide, ingest, pending_card
 
 

@@ -8,15 +8,7 @@ import time
 from urllib.parse import urlencode
 
 from service.approvals import get_approval
-from tests.fake_slack import (  # noqa: F401  (the *_fixture names are fixtures)
-    all_text,
-    buttons,
-    card_message,
-    fake_slack_fixture,
-    slack_settings_fixture,
-    slack_side_fixture,
-    wait_until,
-)
+from tests.fake_slack import all_text, buttons, card_message, wait_until
 from tests.flow import pending_card
 
 

@@ -3,14 +3,7 @@ and the new holder gets a card; the old card shows the reassignment."""
 
 from __future__ import annotations
 
-from tests.fake_slack import (  # noqa: F401  (the *_fixture names are fixtures)
-    all_text,
-    buttons,
-    card_message,
-    fake_slack_fixture,
-    slack_settings_fixture,
-    slack_side_fixture,
-)
+from tests.fake_slack import all_text, buttons, card_message
 from tests.flow import pending_card
 
 

@@ -8,16 +8,7 @@ from typing import Any
 from service.approvals import get_approval, list_approvals
 from slack_app.store import decision_view as store_decision
 from slack_app.store import get_card
-from tests.fake_slack import (  # noqa: F401  (the *_fixture names are fixtures)
-    BOT_ID,
-    all_text,
-    buttons,
-    card_message,
-    fake_slack_fixture,
-    slack_settings_fixture,
-    slack_side_fixture,
-    wait_until,
-)
+from tests.fake_slack import BOT_ID, all_text, buttons, card_message, wait_until
 from tests.flow import pending_card
 
 

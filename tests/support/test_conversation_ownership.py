@@ -11,12 +11,6 @@ import pytest
 from sqlalchemy import select
 
 from service import conversations as service
-from tests.support.test_support_fixtures import (  # noqa: F401  (fixtures)
-    support_client_fixture,
-    support_kb_fixture,
-    support_rt_fixture,
-    wired_slack_fixture,
-)
 
 URL = "/v1/conversations/own-1"
 QUESTION = "How do I reset my password?"

@@ -7,23 +7,9 @@ from __future__ import annotations
 
 from typing import Any
 
+from tests.conftest import SUPPORT_CHANNEL
 from tests.fake_slack import FakeSlack, SlackSide, all_text, buttons, wait_until
-from tests.support.test_support_fixtures import (  # noqa: F401  (fixtures)
-    SUPPORT_CHANNEL,
-    conversation,
-    handoff,
-    say,
-    support_client_fixture,
-    support_kb_fixture,
-    support_rt_fixture,
-    support_worker_fixture,
-    wired_slack_fixture,
-)
-from tests.support.test_support_slack import (  # noqa: F401  (fixtures)
-    fake_slack_fixture,
-    settings_fixture,
-    slack_fixture,
-)
+from tests.support.chat import conversation, handoff, say
 
 
 def _card(fake: FakeSlack, handoff_id: str) -> dict[str, Any]:
@@ -35,7 +21,7 @@ def _card(fake: FakeSlack, handoff_id: str) -> dict[str, Any]:
     return fake.message(SUPPORT_CHANNEL, cards[0]["ts"])
 
 
-def test_three_reasons_claim_relay_silence_and_resolve(support_client: Any, support_worker: Any,
+def test_three_reasons_claim_relay_silence_and_resolve(support_client: Any, worker: Any,
                                                         fake_slack: FakeSlack,
                                                         slack: SlackSide) -> None:
     client = support_client
@@ -62,7 +48,7 @@ def test_three_reasons_claim_relay_silence_and_resolve(support_client: Any, supp
                        "angry": "churn_threat"}
     assert "negative_sentiment" in handoff(client, angry["handoff_id"])["trigger"]["also"]
 
-    support_worker.run_until_idle()
+    worker.run_until_idle()
     card = _card(fake_slack, angry["handoff_id"])
     assert buttons(card["blocks"]) == ["Claim"]
     assert "Churn or cancellation threat" in all_text(card["blocks"])
@@ -72,7 +58,7 @@ def test_three_reasons_claim_relay_silence_and_resolve(support_client: Any, supp
     # The bot stays silent after the claim; the customer's words reach the thread.
     silent = say(client, "Hello?? Is anyone actually there?", conversation="angry")
     assert silent == {"reply": None, "status": "human", "handoff_id": angry["handoff_id"]}
-    support_worker.run_until_idle()
+    worker.run_until_idle()
     assert "Is anyone actually there?" in fake_slack.thread(SUPPORT_CHANNEL, card["ts"])[-1][
         "text"]
 
@@ -85,7 +71,7 @@ def test_three_reasons_claim_relay_silence_and_resolve(support_client: Any, supp
     assert [m["role"] for m in messages].count("bot") == 1  # only "a person is coming"
 
     # Resolve ends it.
-    support_worker.run_until_idle()
+    worker.run_until_idle()
     slack.click(_card(fake_slack, angry["handoff_id"]), "Resolve", "U0SUP0001")
     wait_until(lambda: conversation(client, "angry")["status"] == "resolved")
     assert handoff(client, angry["handoff_id"])["status"] == "resolved"

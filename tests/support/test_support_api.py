@@ -7,16 +7,7 @@ import threading
 from typing import Any
 
 from service import conversations as service
-from tests.support.test_support_fixtures import (  # noqa: F401  (fixtures)
-    conversation,
-    handoff,
-    say,
-    support_client_fixture,
-    support_kb_fixture,
-    support_rt_fixture,
-    support_worker_fixture,
-    wired_slack_fixture,
-)
+from tests.support.chat import conversation, handoff, say
 
 
 def test_a_question_gets_an_answer_quoted_from_the_article(support_client: Any) -> None:

@@ -20,7 +20,6 @@ from agent.support.policy import SupportPolicy
 from config.clock import FrozenClock
 from config.settings import DEFAULTS_DIR
 from tests.conftest import T0, TOKEN, make_settings
-from tests.support.test_support_fixtures import support_kb_fixture, wire_api  # noqa: F401  (fixture)
 from tools.embeddings import LocalHashingEmbeddings
 from tools.knowledge_base import KnowledgeBase, KnowledgeBaseError, best_passage, parse_article
 
@@ -137,9 +136,7 @@ def model_client(tmp_path: Path) -> Iterator[tuple[Any, Any]]:
         chat = mock.post(f"{LLM}/chat/completions")
         rt = build_runtime(settings, clock=FrozenClock(T0))
         rt.db.upgrade()
-        app = create_app(rt)
-        wire_api(app)
-        with TestClient(app, headers={"Authorization": f"Bearer {TOKEN}"}) as client:
+        with TestClient(create_app(rt), headers={"Authorization": f"Bearer {TOKEN}"}) as client:
             yield client, {"embeddings": embeddings, "chat": chat, "rt": rt}
         rt.close()
 

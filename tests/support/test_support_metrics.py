@@ -8,14 +8,7 @@ from typing import Any
 from service import conversations as service
 from service.support_kpis import support_kpis
 from tests.conftest import T0
-from tests.support.test_support_fixtures import (  # noqa: F401  (fixtures)
-    say,
-    support_client_fixture,
-    support_kb_fixture,
-    support_rt_fixture,
-    support_worker_fixture,
-    wired_slack_fixture,
-)
+from tests.support.chat import say
 
 
 def _scenario(client: Any, rt: Any, clock: Any) -> None:

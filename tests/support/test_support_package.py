@@ -7,15 +7,7 @@ from datetime import timedelta
 from typing import Any
 
 from tests.conftest import LEAD_ADA, T0, event
-from tests.support.test_support_fixtures import (  # noqa: F401  (fixtures)
-    conversation,
-    handoff,
-    say,
-    support_client_fixture,
-    support_kb_fixture,
-    support_rt_fixture,
-    wired_slack_fixture,
-)
+from tests.support.chat import conversation, handoff, say
 
 QUESTIONS = [
     "Hello!",

@@ -17,7 +17,6 @@ from service import conversations as service
 from service.conversations import CustomerMessageIn
 from service.support import install_support
 from tests.conftest import make_settings
-from tests.support.test_support_fixtures import support_kb_fixture  # noqa: F401  (fixture)
 
 pytestmark = pytest.mark.postgres
 

@@ -5,8 +5,6 @@ the real worker, and an injected clock for the unclaimed escalation."""
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -14,38 +12,9 @@ from sqlalchemy import select
 
 from service import conversations as service
 from store.tables import SupportTransfer
-from tests.conftest import make_settings
+from tests.conftest import SUPPORT_CHANNEL
 from tests.fake_slack import BOT_ID, FakeSlack, SlackSide, all_text, buttons, wait_until
-from tests.support.test_support_fixtures import (  # noqa: F401  (fixtures)
-    SUPPORT_CHANNEL,
-    conversation,
-    handoff,
-    say,
-    support_client_fixture,
-    support_kb_fixture,
-    support_rt_fixture,
-    support_worker_fixture,
-    wired_slack_fixture,
-)
-
-
-@pytest.fixture(name="fake_slack")
-def fake_slack_fixture() -> Iterator[FakeSlack]:
-    with FakeSlack() as fake:
-        yield fake
-
-
-@pytest.fixture(name="settings")
-def settings_fixture(tmp_path: Path, smtp_sink: Any, database_url: str, fake_slack: FakeSlack) -> Any:
-    return make_settings(tmp_path, smtp_url=smtp_sink.url, database_url=database_url,
-                         slack_bot_token="xoxb-test", slack_signing_secret="secret",
-                         slack_api_url=fake_slack.url + "/",
-                         slack_support_channel=SUPPORT_CHANNEL)
-
-
-@pytest.fixture(name="slack")
-def slack_fixture(support_client: Any) -> SlackSide:
-    return SlackSide(support_client)
+from tests.support.chat import conversation, handoff, say
 
 
 def _card(rt: Any, fake: FakeSlack, handoff_id: str) -> dict[str, Any]:
@@ -64,8 +33,8 @@ def _transfer(client: Any, worker: Any) -> str:
 
 
 def test_the_card_and_the_transcript_land_in_the_support_channel(
-        support_client: Any, support_worker: Any, support_rt: Any, fake_slack: FakeSlack) -> None:
-    handoff_id = _transfer(support_client, support_worker)
+        support_client: Any, worker: Any, support_rt: Any, fake_slack: FakeSlack) -> None:
+    handoff_id = _transfer(support_client, worker)
     card = _card(support_rt, fake_slack, handoff_id)
     assert card["channel"] == SUPPORT_CHANNEL
     assert buttons(card["blocks"]) == ["Claim"]
@@ -85,10 +54,10 @@ def test_the_card_and_the_transcript_land_in_the_support_channel(
     assert all(c.token == "xoxb-test" for c in fake_slack.calls())
 
 
-def test_claim_reply_both_ways_and_resolve(support_client: Any, support_worker: Any,
+def test_claim_reply_both_ways_and_resolve(support_client: Any, worker: Any,
                                            support_rt: Any, fake_slack: FakeSlack,
                                            slack: SlackSide) -> None:
-    handoff_id = _transfer(support_client, support_worker)
+    handoff_id = _transfer(support_client, worker)
     card = _card(support_rt, fake_slack, handoff_id)
     assert slack.click(card, "Claim", "U0SUP0001").status_code == 200
     wait_until(lambda: conversation(support_client)["status"] == "human")
@@ -96,7 +65,7 @@ def test_claim_reply_both_ways_and_resolve(support_client: Any, support_worker: 
     assert convo["owner"] == "U0SUP0001" and convo["owner_name"] == "Sasha Support"
     assert convo["messages"][-1]["role"] == "system"
     assert "Sasha Support from our support team has joined" in convo["messages"][-1]["text"]
-    support_worker.run_until_idle()
+    worker.run_until_idle()
     card = _card(support_rt, fake_slack, handoff_id)
     assert buttons(card["blocks"]) == ["Resolve", "Hand back to the bot"]
     assert "*Claimed* by <@U0SUP0001>" in all_text(card["blocks"])
@@ -112,7 +81,7 @@ def test_claim_reply_both_ways_and_resolve(support_client: Any, support_worker: 
     # The bot stays silent; the customer's message arrives in the thread.
     answer = say(support_client, "Thanks! Where is the Export button exactly?")
     assert answer == {"reply": None, "status": "human", "handoff_id": handoff_id}
-    support_worker.run_until_idle()
+    worker.run_until_idle()
     thread = fake_slack.thread(SUPPORT_CHANNEL, card["ts"])
     assert "Where is the Export button exactly?" in thread[-1]["text"]
     assert thread[-1]["text"].startswith("*Customer*")
@@ -121,17 +90,17 @@ def test_claim_reply_both_ways_and_resolve(support_client: Any, support_worker: 
 
     slack.click(_card(support_rt, fake_slack, handoff_id), "Resolve", "U0SUP0001")
     wait_until(lambda: conversation(support_client)["status"] == "resolved")
-    support_worker.run_until_idle()
+    worker.run_until_idle()
     assert buttons(_card(support_rt, fake_slack, handoff_id)["blocks"]) == []
     assert "*Resolved* by <@U0SUP0001>" in all_text(
         _card(support_rt, fake_slack, handoff_id)["blocks"])
     assert handoff(support_client, handoff_id)["status"] == "resolved"
 
 
-def test_two_agents_claim_at_once_and_one_owns_it(support_client: Any, support_worker: Any,
+def test_two_agents_claim_at_once_and_one_owns_it(support_client: Any, worker: Any,
                                                   support_rt: Any, fake_slack: FakeSlack,
                                                   slack: SlackSide) -> None:
-    handoff_id = _transfer(support_client, support_worker)
+    handoff_id = _transfer(support_client, worker)
     card = _card(support_rt, fake_slack, handoff_id)
     barrier = threading.Barrier(2)
     statuses: list[int] = []
@@ -182,9 +151,9 @@ def test_service_level_claim_race_has_exactly_one_winner(support_client: Any,
 
 
 def test_strangers_cannot_claim_and_non_owners_cannot_resolve(
-        support_client: Any, support_worker: Any, support_rt: Any, fake_slack: FakeSlack,
+        support_client: Any, worker: Any, support_rt: Any, fake_slack: FakeSlack,
         slack: SlackSide) -> None:
-    handoff_id = _transfer(support_client, support_worker)
+    handoff_id = _transfer(support_client, worker)
     card = _card(support_rt, fake_slack, handoff_id)
     slack.click(card, "Claim", "U0REP0001")  # a sales rep: not on the support team
     [refusal] = fake_slack.wait_for("chat.postEphemeral")
@@ -193,7 +162,7 @@ def test_strangers_cannot_claim_and_non_owners_cannot_resolve(
     assert conversation(support_client)["status"] == "waiting_for_human"
     slack.click(card, "Claim", "U0SUP0001")
     wait_until(lambda: conversation(support_client)["status"] == "human")
-    support_worker.run_until_idle()
+    worker.run_until_idle()
     with pytest.raises(service.Forbidden):
         service.resolve(support_rt, handoff_id, "U0REP0001")
     # A reply in the thread before anyone claimed would not have reached the customer either.
@@ -201,18 +170,18 @@ def test_strangers_cannot_claim_and_non_owners_cannot_resolve(
 
 
 def test_hand_back_returns_the_conversation_to_the_bot_with_a_note(
-        support_client: Any, support_worker: Any, support_rt: Any, fake_slack: FakeSlack,
+        support_client: Any, worker: Any, support_rt: Any, fake_slack: FakeSlack,
         slack: SlackSide) -> None:
-    handoff_id = _transfer(support_client, support_worker)
+    handoff_id = _transfer(support_client, worker)
     slack.click(_card(support_rt, fake_slack, handoff_id), "Claim", "U0SUP0001")
     wait_until(lambda: conversation(support_client)["status"] == "human")
-    support_worker.run_until_idle()
+    worker.run_until_idle()
     slack.click(_card(support_rt, fake_slack, handoff_id), "Hand back", "U0SUP0001")
     [opened] = fake_slack.wait_for("views.open")
     slack.submit(opened.params["view"], "U0SUP0001",
                  values={"note": "Export explained on a call; customer is happy."})
     wait_until(lambda: conversation(support_client)["status"] == "bot")
-    support_worker.run_until_idle()
+    worker.run_until_idle()
     package = handoff(support_client, handoff_id)
     assert package["status"] == "handed_back"
     assert package["note"] == "Export explained on a call; customer is happy."
@@ -227,17 +196,17 @@ def test_hand_back_returns_the_conversation_to_the_bot_with_a_note(
 
 
 def test_unclaimed_transfers_escalate_to_the_support_lead_on_time(
-        support_client: Any, support_worker: Any, support_rt: Any, fake_slack: FakeSlack,
+        support_client: Any, worker: Any, support_rt: Any, fake_slack: FakeSlack,
         clock: Any) -> None:
-    handoff_id = _transfer(support_client, support_worker)
+    handoff_id = _transfer(support_client, worker)
     timeout = support_rt.__dict__["_support_services"].policy.claim_timeout_minutes
     clock.advance(minutes=timeout - 0.5)
-    support_worker.run_until_idle()
+    worker.run_until_idle()
     assert handoff(support_client, handoff_id)["escalated_at"] is None
     assert fake_slack.calls("conversations.open") == []
 
     clock.advance(minutes=1)
-    support_worker.run_until_idle()
+    worker.run_until_idle()
     package = handoff(support_client, handoff_id)
     assert package["escalated_to"] == "U0SUP0001" and package["escalated_at"]
     told = conversation(support_client)["messages"][-1]
@@ -253,25 +222,25 @@ def test_unclaimed_transfers_escalate_to_the_support_lead_on_time(
     assert "escalated to <@U0SUP0001>" in all_text(card["blocks"])
     # Running the timer again (a retry) changes nothing.
     assert service.escalate_unclaimed(support_rt, handoff_id) is False
-    support_worker.run_until_idle()
+    worker.run_until_idle()
     assert len(fake_slack.calls("conversations.open")) == 1
 
 
-def test_a_claimed_transfer_does_not_escalate(support_client: Any, support_worker: Any,
+def test_a_claimed_transfer_does_not_escalate(support_client: Any, worker: Any,
                                               support_rt: Any, fake_slack: FakeSlack,
                                               clock: Any) -> None:
-    handoff_id = _transfer(support_client, support_worker)
+    handoff_id = _transfer(support_client, worker)
     service.claim(support_rt, handoff_id, "U0SUP0001")
     clock.advance(hours=2)
-    support_worker.run_until_idle()
+    worker.run_until_idle()
     assert handoff(support_client, handoff_id)["escalated_at"] is None
     assert fake_slack.calls("conversations.open") == []
 
 
 def test_retried_thread_events_relay_once_and_approval_threads_are_not_taken(
-        support_client: Any, support_worker: Any, support_rt: Any, fake_slack: FakeSlack,
+        support_client: Any, worker: Any, support_rt: Any, fake_slack: FakeSlack,
         slack: SlackSide) -> None:
-    handoff_id = _transfer(support_client, support_worker)
+    handoff_id = _transfer(support_client, worker)
     card = _card(support_rt, fake_slack, handoff_id)
     slack.click(card, "Claim", "U0SUP0001")
     wait_until(lambda: conversation(support_client)["status"] == "human")
@@ -281,7 +250,7 @@ def test_retried_thread_events_relay_once_and_approval_threads_are_not_taken(
             if attempt else None
         assert slack.event(event, event_id="EvSUP1", headers=headers).status_code == 200
     wait_until(lambda: conversation(support_client)["messages"][-1]["role"] == "agent")
-    support_worker.run_until_idle()
+    worker.run_until_idle()
     agents = [m for m in conversation(support_client)["messages"] if m["role"] == "agent"]
     assert [m["text"] for m in agents] == ["On it!"]
     # Our own relay posts (bot messages) in the thread are not taken for the owner talking.
@@ -290,7 +259,7 @@ def test_retried_thread_events_relay_once_and_approval_threads_are_not_taken(
     slack.event(bot)
     # A message in some other thread (not a transfer card) is left to the approval surface.
     slack.reply("D0REP0001", "1700000000.000999", "U0SUP0001", "unrelated thread")
-    support_worker.run_until_idle()
+    worker.run_until_idle()
     assert [m["text"] for m in conversation(support_client)["messages"]
             if m["role"] == "agent"] == ["On it!"]
     with support_rt.db.session() as session:

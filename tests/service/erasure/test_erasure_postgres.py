@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 
 from tests.fake_slack import FakeSlack, SlackSide
-from tests.service.test_erasure_everywhere import (  # noqa: F401  (the *_fixture names are fixtures)
+from tests.service.erasure.test_erasure_everywhere import (
     NEEDLES,
     PERSON,
     SUPPORT_TEXT,
@@ -17,13 +17,7 @@ from tests.service.test_erasure_everywhere import (  # noqa: F401  (the *_fixtur
     _rows_with,
     _slack_texts_with,
     _support_story,
-    app_fixture,
-    app_rt_fixture,
-    fake_slack_fixture,
-    settings_fixture,
-    slack_fixture,
 )
-from tests.support.test_support_fixtures import wired_slack_fixture  # noqa: F401  (fixture)
 
 pytestmark = pytest.mark.postgres
 

@@ -13,7 +13,6 @@ UTF-16), every row of every table, and the fake Slack's messages as they finally
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote
@@ -21,13 +20,11 @@ from urllib.parse import quote
 import pytest
 from sqlalchemy import inspect, select, text
 
-from config.settings import DEFAULTS_DIR
 from service.approvals import get_approval
 from store.tables import Job, SlackMessageLog, SupportTransfer
-from tests.conftest import T0, TOKEN, event, make_settings
+from tests.conftest import T0, event
 from tests.fake_slack import FakeSlack, SlackSide, card_message, wait_until
 from tests.flow import ingest
-from tests.support.test_support_fixtures import wired_slack_fixture  # noqa: F401  (fixture)
 
 SUPPORT_CHANNEL = "C0SUPPORT1"
 
@@ -48,56 +45,6 @@ CUSTOMER_NEEDLES = ("quorra.vantablack@support-only-drill.io", "Quorra", "Vantab
 
 
 # -- fixtures ---------------------------------------------------------------------------------
-
-@pytest.fixture(name="fake_slack")
-def fake_slack_fixture() -> Iterator[FakeSlack]:
-    with FakeSlack() as fake:
-        yield fake
-
-
-@pytest.fixture(name="settings")
-def settings_fixture(tmp_path: Path, smtp_sink: Any, database_url: str,
-                     fake_slack: FakeSlack) -> Any:
-    return make_settings(tmp_path, smtp_url=smtp_sink.url, database_url=database_url,
-                         slack_bot_token="xoxb-test", slack_signing_secret="secret",
-                         slack_api_url=fake_slack.url + "/",
-                         slack_support_channel=SUPPORT_CHANNEL)
-
-
-@pytest.fixture(name="app_rt")
-def app_rt_fixture(rt: Any) -> Any:
-    """The runtime with the content library and the knowledge base indexed in this test's own
-    Chroma folder, so compaction meets several collections and the grep sees them all."""
-    from service.support import install_support
-    from tools.content_library import ContentLibrary, open_chroma
-    from tools.embeddings import build_embedding_function
-    from tools.knowledge_base import KnowledgeBase
-
-    ef = build_embedding_function(rt.settings)
-    library = ContentLibrary(open_chroma(rt.settings), ef)
-    library.index_folder(DEFAULTS_DIR / "content")
-    rt.__dict__["content_library"] = library
-    rt.library_override = library
-    kb = KnowledgeBase(open_chroma(rt.settings), ef)
-    kb.index_folder(DEFAULTS_DIR / "kb")
-    install_support(rt, knowledge_base=kb)
-    return rt
-
-
-@pytest.fixture(name="app")
-def app_fixture(app_rt: Any, wired_slack: None) -> Iterator[Any]:
-    from fastapi.testclient import TestClient
-
-    from api.app import create_app
-
-    with TestClient(create_app(app_rt), headers={"Authorization": f"Bearer {TOKEN}"}) as c:
-        yield c
-
-
-@pytest.fixture(name="slack")
-def slack_fixture(app: Any, running_worker: Any) -> SlackSide:
-    return SlackSide(app)
-
 
 # -- what an auditor searches -----------------------------------------------------------------
 
