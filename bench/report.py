@@ -7,6 +7,8 @@ import math
 from dataclasses import dataclass, field
 from typing import Any
 
+from agent import stats
+
 # key -> (comparison, goal); None: reported for context, judged through another key.
 GOALS: dict[str, tuple[str, float] | None] = {
     "ingest_events_per_s": (">=", 2000),
@@ -141,13 +143,6 @@ def _fmt(value: float | None) -> str:
 
 
 def percentile(values: list[float], q: float) -> float:
-    """Linear-interpolated percentile (numpy's default), q in 0..100."""
-    if not values:
-        return float("nan")
-    ordered = sorted(values)
-    if len(ordered) == 1:
-        return ordered[0]
-    rank = (len(ordered) - 1) * q / 100
-    low = math.floor(rank)
-    high = min(low + 1, len(ordered) - 1)
-    return ordered[low] + (ordered[high] - ordered[low]) * (rank - low)
+    """`agent.stats.percentile` on the bench's scale: q in 0..100, NaN when there are none."""
+    found = stats.percentile(values, q / 100)
+    return float("nan") if found is None else found

@@ -1,7 +1,7 @@
 """HTML and Markdown renderings of eval and KPI runs.
 
 The HTML is one self-contained page: inline CSS, inline SVG charts, no script, no remote font,
-image or stylesheet. Templates live in `evals/templates/` and are autoescaped: lead-supplied text
+image or stylesheet. Templates live in `reports/templates/` and are autoescaped: lead-supplied text
 (names, replies, drafts) ends up in these pages.
 """
 
@@ -13,8 +13,8 @@ from functools import cache
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from evals import charts
-from evals.compare import word_diff_html
+from reports import charts
+from reports.diff import word_diff_html
 
 if TYPE_CHECKING:
     from jinja2 import Environment

@@ -16,6 +16,8 @@ import json
 import os
 import shutil
 import tempfile
+import uuid
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
@@ -29,6 +31,11 @@ KINDS: tuple[ReportKind, ...] = ("eval", "kpi")
 HTML_NAME = "report.html"
 JSON_NAME = "report.json"
 MARKDOWN_NAME = "summary.md"
+
+
+def new_run_id(kind: str, at: datetime) -> str:
+    """A run's folder name, sortable by time: `kpi-20261118T150000Z-1a2b3c`."""
+    return f"{kind}-{at.astimezone(UTC):%Y%m%dT%H%M%SZ}-{uuid.uuid4().hex[:6]}"
 
 
 def reports_root(settings: Settings) -> Path:

@@ -14,20 +14,13 @@ from typing import Any
 
 from sqlalchemy import func, select
 
+from agent.stats import percentile
 from service.runtime import AppRuntime
 from store.tables import SupportConversation, SupportMessage, SupportTransfer
 
 
 def _rate(part: int, whole: int) -> float | None:
     return round(part / whole, 4) if whole else None
-
-
-def _percentile(values: list[float], q: float) -> float | None:
-    if not values:
-        return None
-    ordered = sorted(values)
-    index = min(len(ordered) - 1, max(0, round(q * (len(ordered) - 1))))
-    return round(ordered[index], 1)
 
 
 def support_kpis(rt: AppRuntime, since: datetime, until: datetime | None = None
@@ -61,6 +54,7 @@ def support_kpis(rt: AppRuntime, since: datetime, until: datetime | None = None
 
     by_trigger = Counter(t.trigger for t in transfers)
     waits = [(t.claimed_at - t.created_at).total_seconds() for t in transfers if t.claimed_at]
+    p90 = percentile(waits, 0.9)
     asked = [t for t in transfers if t.trigger == "asked_for_human"]
     preferred = {t.conversation_id for t in asked if t.bot_could_answer}
     ended = [t for t in transfers if t.status in ("resolved", "handed_back")]
@@ -78,7 +72,8 @@ def support_kpis(rt: AppRuntime, since: datetime, until: datetime | None = None
             for trigger, n in sorted(by_trigger.items())},
         "time_to_claim_s": {
             "claimed": len(waits), "median": round(median(waits), 1) if waits else None,
-            "p90": _percentile(waits, 0.9), "mean": round(mean(waits), 1) if waits else None,
+            "p90": round(p90, 1) if p90 is not None else None,
+            "mean": round(mean(waits), 1) if waits else None,
             "unclaimed": sum(1 for t in transfers if t.status == "waiting"),
             "escalated": sum(1 for t in transfers if t.escalated_at is not None)},
         "human_preference": {

@@ -1,6 +1,6 @@
 """The latest eval and KPI reports, as published by `hitl eval` and `hitl report`.
 
-Reports are files in the report store (`evals.report_store`): the newest complete run of each
+Reports are files in the report store (`reports.store`): the newest complete run of each
 kind is served as the self-contained HTML page, or as its JSON or Markdown with `?format=`.
 The HTML carries a Content-Security-Policy that forbids every remote load and every script, so
 lead-supplied text quoted in a report can never reach out or run.
@@ -14,7 +14,7 @@ from fastapi import APIRouter, Query
 from fastapi.responses import FileResponse, Response
 
 from api.deps import RuntimeDep
-from evals.report_store import HTML_NAME, JSON_NAME, MARKDOWN_NAME, ReportKind, latest, reports_root
+from reports.store import HTML_NAME, JSON_NAME, MARKDOWN_NAME, ReportKind, latest, reports_root
 from service.errors import NotFound
 
 router = APIRouter(prefix="/reports", tags=["reports"])

@@ -23,6 +23,10 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from agent.privacy import redact_for_style
+from agent.stats import percentile
+from store.tables import Approval, Decision, Lead
+
 _EDGE_PUNCT = re.compile(r"^[^\w‹]+|[^\w›]+$")
 MAX_PHRASE_WORDS = 8
 
@@ -55,8 +59,6 @@ class EditPair:
 def load_edit_pairs(session: Session, *, since: datetime | None = None,
                     rep_names: dict[str, str] | None = None) -> list[EditPair]:
     """Every `edit` decision with its draft, oldest first (erased leads are already gone)."""
-    from store.tables import Approval, Decision, Lead
-
     query = (select(Decision, Approval, Lead)
              .join(Approval, Approval.id == Decision.approval_id)
              .outerjoin(Lead, Lead.id == Approval.lead_id)
@@ -155,8 +157,6 @@ def categorise(pair: EditPair) -> list[str]:
 def redacted(text: str, names: Sequence[tuple[str, str]]) -> str:
     """`text` as a report may show it: the pair's names by label, everything else personal
     by type (see `agent.privacy.redact_for_style`)."""
-    from agent.privacy import redact_for_style
-
     return redact_for_style(text, known=names)
 
 
@@ -183,16 +183,6 @@ def phrase_changes(pair: EditPair) -> tuple[list[str], list[str], list[tuple[str
             if a != b:
                 replaced.append((a, b))
     return removed, added, replaced
-
-
-def _percentile(values: Sequence[float], q: float) -> float | None:
-    if not values:
-        return None
-    ordered = sorted(values)
-    k = (len(ordered) - 1) * q
-    low = int(k)
-    high = min(low + 1, len(ordered) - 1)
-    return ordered[low] + (ordered[high] - ordered[low]) * (k - low)
 
 
 def edit_summary(pairs: Sequence[EditPair], *, top: int = 10) -> dict[str, Any]:
@@ -227,10 +217,10 @@ def edit_summary(pairs: Sequence[EditPair], *, top: int = 10) -> dict[str, Any]:
     return {
         "pairs": len(pairs),
         "words_changed": {"mean": round(statistics.fmean(distances), 1),
-                          "p50": _percentile(distances, 0.5), "p90": _percentile(distances, 0.9)},
+                          "p50": percentile(distances, 0.5), "p90": percentile(distances, 0.9)},
         "share_changed": {"mean": round(statistics.fmean(normalized), 3),
-                          "p50": _percentile(normalized, 0.5),
-                          "p90": _percentile(normalized, 0.9)},
+                          "p50": percentile(normalized, 0.5),
+                          "p90": percentile(normalized, 0.9)},
         "kinds": [{"kind": k, "pairs": n, "share": round(n / len(pairs), 3)}
                   for k, n in kinds.most_common()],
         "removed": [{"phrase": k, "pairs": n} for k, n in removed.most_common(top)],

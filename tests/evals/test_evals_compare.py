@@ -63,7 +63,7 @@ def test_no_regressions_against_itself(runs: dict[str, Any]) -> None:
 
 def test_the_comparison_page_shows_both_sides(runs: dict[str, Any]) -> None:
     from evals.compare import compare_runs
-    from evals.render import render_eval_html, render_eval_markdown
+    from reports.render import render_eval_html, render_eval_markdown
 
     comparison = compare_runs(runs["worse"], runs["baseline"])
     page = render_eval_html(runs["worse"], comparison)
@@ -74,7 +74,7 @@ def test_the_comparison_page_shows_both_sides(runs: dict[str, Any]) -> None:
 
 
 def test_word_diff_marks_only_what_changed() -> None:
-    from evals.compare import word_diff_html
+    from reports.diff import word_diff_html
 
     old, new = word_diff_html("Hi Ada,\n\nBest,\nRiley", "Dear Ada,\n\nCheers,\nRiley")
     assert old == "<del>Hi</del> Ada,\n\n<del>Best,</del>\nRiley"
@@ -85,8 +85,8 @@ def test_word_diff_marks_only_what_changed() -> None:
 
 def test_cli_eval_writes_the_report_and_finds_a_baseline_by_run_id(
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    from evals.report_store import runs as published
     from hitl.cli import app
+    from reports.store import runs as published
 
     monkeypatch.setenv("HITL_DATABASE_URL", f"sqlite:///{tmp_path / 'var' / 'hitl.db'}")
     monkeypatch.setenv("HITL_CHROMA_PATH", str(tmp_path / "chroma"))

@@ -71,8 +71,8 @@ def test_the_gate_runs_every_deterministic_section(eval_run: dict[str, Any]) -> 
 
 def test_the_report_is_self_contained_and_readable(eval_run: dict[str, Any],
                                                    tmp_path: Path) -> None:
-    from evals.render import render_eval_html, render_eval_markdown
-    from evals.report_store import latest, load_run, publish
+    from reports.render import render_eval_html, render_eval_markdown
+    from reports.store import latest, load_run, publish
 
     page = render_eval_html(eval_run)
     assert_self_contained(page)

@@ -109,8 +109,8 @@ def test_without_an_endpoint_grading_is_not_available(tmp_path: Path) -> None:
 
 def test_model_grades_never_fail_the_gate(judge_settings: Any) -> None:
     from agent.drafting import OfflineDrafter
-    from evals.render import render_eval_html
     from evals.runner import run_eval
+    from reports.render import render_eval_html
 
     with respx.mock() as mock:
         mock.post(f"{LLM}/chat/completions").mock(return_value=grade(False, "all bad"))

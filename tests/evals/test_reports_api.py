@@ -48,7 +48,7 @@ def test_404_with_a_clear_message_before_any_report(api: TestClient) -> None:
 
 
 def test_the_latest_complete_eval_report_is_served(api: TestClient, rt: Any) -> None:
-    from evals.report_store import publish, reports_root
+    from reports.store import publish, reports_root
 
     root = reports_root(rt.settings)
     database = Path(rt.settings.database_url.removeprefix("sqlite:///"))
@@ -71,9 +71,9 @@ def test_the_latest_complete_eval_report_is_served(api: TestClient, rt: Any) -> 
 
 
 def test_the_kpi_report_of_the_store_is_served(api: TestClient, rt: Any) -> None:
-    from evals.kpi import build_kpi_report
-    from evals.render import render_kpi_html, render_kpi_markdown
-    from evals.report_store import publish, reports_root
+    from reports.kpi.build import build_kpi_report
+    from reports.render import render_kpi_html, render_kpi_markdown
+    from reports.store import publish, reports_root
 
     run = build_kpi_report(rt)
     publish(reports_root(rt.settings), "kpi", run, render_kpi_html(run),

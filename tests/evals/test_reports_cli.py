@@ -75,8 +75,8 @@ def env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 
 
 def test_report_on_an_empty_store_writes_and_publishes(env: Path) -> None:
-    from evals.report_store import latest
     from hitl.cli import app
+    from reports.store import latest
 
     result = CliRunner().invoke(app, ["report", "--out", str(env / "out")])
     assert result.exit_code == 0, result.output
@@ -116,7 +116,7 @@ def test_slack_needs_a_token(env: Path) -> None:
 
 
 def test_a_slack_refusal_is_reported_plainly(tmp_path: Path) -> None:
-    from evals.slack_post import SlackPostError, post_summary
+    from reports.slack_post import SlackPostError, post_summary
     from tests.conftest import make_settings
 
     with FakeSlackApi({"ok": False, "error": "channel_not_found"}) as fake:
@@ -127,7 +127,7 @@ def test_a_slack_refusal_is_reported_plainly(tmp_path: Path) -> None:
 
 
 def test_markdown_becomes_slack_mrkdwn() -> None:
-    from evals.slack_post import _sections, to_mrkdwn
+    from reports.slack_post import _sections, to_mrkdwn
 
     text = to_mrkdwn("# Eval run: gate **FAILED**\n\n- **SLA** met [report](https://x.test/r)\n\n"
                      "| metric | value |\n|---|---:|\n| routing | 97% |")

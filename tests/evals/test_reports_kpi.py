@@ -4,16 +4,13 @@ support tables; style examples from approved edits."""
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
-from sqlalchemy import create_engine, text
-from sqlalchemy.orm import Session
 
 from tests.conftest import event, hand_raise
-from tests.flow import decide, ingest
 from tests.evals.test_evals_gate import assert_self_contained
+from tests.flow import decide, ingest
 
 # (what the rep does, minutes after the card). Hand-raise SLA is 15 minutes.
 PLAN = [("approve", 2), ("edit", 5), ("reject:not_now", 30), ("escalate", 3),
@@ -82,7 +79,7 @@ def seeded(client: Any, worker: Any, clock: Any) -> dict[str, Any]:
 
 def test_kpis_from_a_store_seeded_by_the_real_flow(rt: Any, seeded: dict[str, Any],
                                                     smtp_sink: Any) -> None:
-    from evals.kpi import build_kpi_report
+    from reports.kpi.build import build_kpi_report
 
     run = build_kpi_report(rt, days=90)
     o = run["overall"]
@@ -120,8 +117,8 @@ def test_kpis_from_a_store_seeded_by_the_real_flow(rt: Any, seeded: dict[str, An
 
 
 def test_the_kpi_page_and_summary_read_well(rt: Any, seeded: dict[str, Any]) -> None:
-    from evals.kpi import build_kpi_report
-    from evals.render import render_kpi_html, render_kpi_markdown
+    from reports.kpi.build import build_kpi_report
+    from reports.render import render_kpi_html, render_kpi_markdown
 
     run = build_kpi_report(rt, days=90)
     page = render_kpi_html(run)
@@ -137,8 +134,8 @@ def test_the_kpi_page_and_summary_read_well(rt: Any, seeded: dict[str, Any]) -> 
 
 
 def test_an_empty_store_gives_a_readable_empty_report(rt: Any) -> None:
-    from evals.kpi import build_kpi_report
-    from evals.render import render_kpi_html, render_kpi_markdown
+    from reports.kpi.build import build_kpi_report
+    from reports.render import render_kpi_html, render_kpi_markdown
 
     run = build_kpi_report(rt, days=None)
     assert run["empty"] and run["overall"]["handoffs"] == 0
@@ -148,47 +145,6 @@ def test_an_empty_store_gives_a_readable_empty_report(rt: Any) -> None:
     assert_self_contained(page)
     assert "No handoffs in this window yet" in page
     assert "No handoffs in this window yet" in render_kpi_markdown(run)
-
-
-def test_support_section_without_the_support_tables() -> None:
-    from evals.kpi import support_section
-
-    engine = create_engine("sqlite://")
-    with Session(engine) as session:
-        section = support_section(session, since=None, now=datetime.now(UTC))
-    assert section == {"available": False, "reason": "no data: support tables not installed"}
-
-
-def test_support_section_reads_transfers_by_trigger_and_time_to_claim() -> None:
-    from evals.kpi import support_section
-
-    engine = create_engine("sqlite://")
-    t0 = datetime(2026, 11, 18, 15, 0)
-    with Session(engine) as session:
-        session.execute(text("CREATE TABLE support_conversations (id TEXT PRIMARY KEY, "
-                             "created_at DATETIME)"))
-        session.execute(text("CREATE TABLE support_transfers (id TEXT PRIMARY KEY, "
-                             "conversation_id TEXT, trigger TEXT, status TEXT, "
-                             "bot_could_answer BOOLEAN, created_at DATETIME, claimed_at DATETIME, "
-                             "escalated_at DATETIME)"))
-        for i in range(4):
-            session.execute(text("INSERT INTO support_conversations VALUES (:id, :at)"),
-                            {"id": f"c{i}", "at": t0})
-        rows = [("t1", "c0", "asked_for_human", "resolved", True, t0, t0 + timedelta(seconds=60)),
-                ("t2", "c1", "sensitive_topic", "claimed", False, t0, t0 + timedelta(seconds=300)),
-                ("t3", "c2", "asked_for_human", "waiting", False, t0, None)]
-        for row in rows:
-            session.execute(text("INSERT INTO support_transfers VALUES (:id, :c, :tr, :st, :b, "
-                                 ":at, :cl, NULL)"),
-                            dict(zip(("id", "c", "tr", "st", "b", "at", "cl"), row, strict=True)))
-        section = support_section(session, since=None, now=t0.replace(tzinfo=UTC))
-    assert section["available"] and section["conversations"] == 4 and section["transfers"] == 3
-    assert section["transfer_rate"] == 0.75
-    assert section["by_trigger"][0] == {"trigger": "asked_for_human", "transfers": 2,
-                                        "share_of_conversations": 0.5}
-    assert section["time_to_claim"]["p50"] == 180.0 and section["claimed_rate"] == round(2 / 3, 4)
-    assert section["waiting_unclaimed"] == 1
-    assert section["human_preference"] == 1 and section["human_preference_rate"] == 0.25
 
 
 def test_style_examples_return_a_reps_recent_edits_and_forget_erased_leads(
@@ -223,7 +179,7 @@ def test_style_examples_return_a_reps_recent_edits_and_forget_erased_leads(
 
 
 def test_support_kpis_from_the_support_service_are_mapped() -> None:
-    from evals.kpi import from_support_kpis
+    from reports.kpi.sections import from_support_kpis
 
     raw = {"conversations": 10, "transfers": 4, "transfer_rate": 0.4,
            "transfer_rate_by_trigger": {"asked_for_human": {"transfers": 3, "rate": 0.3},
@@ -245,8 +201,8 @@ def test_support_kpis_from_the_support_service_are_mapped() -> None:
 def test_the_report_reads_real_support_conversations(rt: Any) -> None:
     conversations = pytest.importorskip("service.conversations")
     pytest.importorskip("service.support_kpis")
-    from evals.kpi import build_kpi_report
-    from evals.render import render_kpi_html
+    from reports.kpi.build import build_kpi_report
+    from reports.render import render_kpi_html
 
     customer = {"email": "sam@customer.io", "name": "Sam"}
     for conversation_id, text_ in (("c-human", "Can I talk to a real person please?"),

@@ -1,0 +1,1 @@
+"""`hitl report`: production KPIs from the store (`build.build_kpi_report`)."""
