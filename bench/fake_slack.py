@@ -1,4 +1,4 @@
-"""A local Slack Web API for the bench and the drills, and Slack's side of the conversation.
+"""A local Slack Web API for the bench, the drills and the tests.
 
 `FakeSlack` answers the Web API methods the app uses (`auth.test`, `conversations.open`,
 `chat.postMessage`, `chat.update`, `chat.postEphemeral`, `views.open`, `views.publish`,
@@ -7,13 +7,9 @@ messages so a card can be read (and clicked) as it is now, and can fail the next
 method. `card_posted_at()` is the bench's stopwatch: when the first `chat.postMessage` carrying
 an approval's buttons arrived.
 
-`SlackSide` plays Slack towards the app: it signs bodies with the signing secret exactly as Slack
-does (v0 HMAC-SHA256 of `v0:{timestamp}:{body}`) and posts `block_actions` and `event_callback`
-payloads to `/slack/events` through any client with httpx's `post()` (an `httpx.Client` with a
-`base_url`, or a FastAPI `TestClient`).
-
-Derived from the test suite's fake (tests/fake_slack.py), kept here so `hitl bench` runs from a
-fresh clone without the tests.
+Slack's side of the conversation (signed requests to our app) is in bench/slack_side.py. The
+test suite uses these same fakes (tests/fake_slack.py holds only its pytest fixtures and
+assertion helpers), kept here so `hitl bench` runs from a fresh clone without the tests.
 """
 
 from __future__ import annotations
@@ -28,7 +24,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
-from urllib.parse import parse_qsl, urlencode, urlparse
+from urllib.parse import parse_qsl, urlparse
 
 BOT_USER = "U0BOT0001"
 BOT_ID = "B0BOT0001"
@@ -308,90 +304,3 @@ def approval_of(blocks: list[dict[str, Any]]) -> str | None:
         return str(value["approval_id"])
     except (LookupError, ValueError, KeyError, TypeError):
         return None
-
-
-# -- Slack's side: signed requests to our app ----------------------------------------------------
-
-def sign(secret: str, body: str, timestamp: str) -> str:
-    from slack_sdk.signature import SignatureVerifier
-
-    return str(SignatureVerifier(secret).generate_signature(timestamp=timestamp, body=body))
-
-
-def block_actions(message: dict[str, Any], prefix: str, user: str, n: int) -> dict[str, Any]:
-    """The `block_actions` payload Slack sends when `user` clicks the button beginning with
-    `prefix` on a posted message (`n` makes the trigger id unique)."""
-    element = button(message["blocks"], prefix)
-    return {
-        "type": "block_actions", "api_app_id": APP, "token": "legacy-token",
-        "team": {"id": TEAM, "domain": "fake"},
-        "user": {"id": user, "username": user.lower(), "team_id": TEAM},
-        "container": {"type": "message", "message_ts": message["ts"],
-                      "channel_id": message["channel"], "is_ephemeral": False},
-        "trigger_id": f"{n}.{n}.trigger{n}",
-        "channel": {"id": message["channel"], "name": "directmessage"},
-        "message": {"ts": message["ts"], "thread_ts": message.get("thread_ts"),
-                    "blocks": message["blocks"], "bot_id": BOT_ID, "type": "message"},
-        "response_url": "https://hooks.slack.test/actions/T0FAKE001/1/x",
-        "actions": [{"type": "button", "action_id": element["action_id"],
-                     "block_id": "decide", "value": element.get("value"),
-                     "text": element["text"], "action_ts": f"{time.time():.6f}"}],
-    }
-
-
-class SlackSide:
-    """Sends what Slack would send, signed, to `/slack/events` through `client.post()`."""
-
-    def __init__(self, client: Any, secret: str) -> None:
-        self.client = client
-        self.secret = secret
-        self._n = itertools.count(1)
-
-    def signed(self, body: str, content_type: str, *, timestamp: int | None = None,
-               headers: dict[str, str] | None = None) -> tuple[bytes, dict[str, str]]:
-        ts = str(int(time.time()) if timestamp is None else timestamp)
-        all_headers = {"X-Slack-Request-Timestamp": ts,
-                       "X-Slack-Signature": sign(self.secret, body, ts),
-                       "Content-Type": content_type, **(headers or {})}
-        return body.encode(), all_headers
-
-    def post(self, body: str, content_type: str, **kwargs: Any) -> Any:
-        content, headers = self.signed(body, content_type, **kwargs)
-        return self.client.post("/slack/events", content=content, headers=headers)
-
-    def click_body(self, message: dict[str, Any], prefix: str, user: str) -> str:
-        """The form body of a click on the button beginning with `prefix`, as `user`."""
-        payload = block_actions(message, prefix, user, next(self._n))
-        return urlencode({"payload": json.dumps(payload)})
-
-    def click(self, message: dict[str, Any], prefix: str, user: str, **kwargs: Any) -> Any:
-        """Click the button beginning with `prefix` on a posted message, as `user`."""
-        return self.post(self.click_body(message, prefix, user),
-                         "application/x-www-form-urlencoded", **kwargs)
-
-    def event_body(self, event: dict[str, Any], *, event_id: str | None = None) -> str:
-        body = {"token": "legacy-token", "team_id": TEAM, "api_app_id": APP,
-                "event": event, "type": "event_callback",
-                "event_id": event_id or f"Ev{uuid.uuid4().hex[:10].upper()}",
-                "event_time": int(time.time()), "authorizations": [
-                    {"team_id": TEAM, "user_id": BOT_USER, "is_bot": True}]}
-        return json.dumps(body)
-
-    def event(self, event: dict[str, Any], *, event_id: str | None = None,
-              **kwargs: Any) -> Any:
-        return self.post(self.event_body(event, event_id=event_id), "application/json",
-                         **kwargs)
-
-    def reply_event(self, channel: str, thread_ts: str, user: str, text: str
-                    ) -> dict[str, Any]:
-        """A person's message in a thread, as `message.im` / `message.channels` carry it."""
-        n = next(self._n)
-        return {"type": "message", "channel": channel, "user": user, "text": text,
-                "ts": f"{1_800_000_000 + n}.{n:06d}", "thread_ts": thread_ts,
-                "channel_type": "im" if channel.startswith("D") else "channel",
-                "client_msg_id": str(uuid.uuid4()), "team": TEAM}
-
-
-def user_of_dm(channel: str) -> str:
-    """The user a fake DM channel belongs to (`conversations.open` made `D…` from `U…`)."""
-    return "U" + channel[1:]

@@ -13,7 +13,7 @@ from bench.report import percentile
 
 def phase_slack(bench: Bench) -> None:
     from bench.burst import PreparedRequest, burst
-    from bench.fake_slack import SlackSide, user_of_dm
+    from bench.slack_side import SlackSide, user_of_dm
 
     cfg = bench.config
     m = int(cfg.interactions or 0)

@@ -22,9 +22,10 @@ import httpx
 import pytest
 
 from bench.fake_openai import FakeOpenAI
-from bench.fake_slack import FakeSlack, SlackSide, user_of_dm
-from bench.runner import StoreProbe
+from bench.fake_slack import FakeSlack
+from bench.probe import StoreProbe
 from bench.server import ServerProcess, server_env
+from bench.slack_side import SlackSide, user_of_dm
 from tests.conftest import assert_fresh, hand_raise, recent
 from tests.drills.smtp_script import ScriptedSmtp
 
