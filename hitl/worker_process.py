@@ -176,7 +176,8 @@ class WorkerProcess:
 def limit_malloc_arenas(arenas: int = 2) -> None:
     """glibc gives each busy thread its own malloc arena (up to 8 per core), and a threaded
     Python process then holds on to memory it has freed in all of them. Two arenas keep the
-    server's resident memory near what it uses, at no measurable speed cost here (bench)."""
+    server's resident memory near what it uses, at no measurable speed cost here (bench).
+    Why it is kept: README, "Performance choices"."""
     import ctypes
 
     if sys.platform.startswith("linux"):
@@ -193,7 +194,8 @@ def freeze_startup_objects() -> None:
     A full collection walks every tracked object; with the frameworks loaded that is ~100 ms
     of a frozen event loop, and it struck in the middle of bursts of Slack clicks (the bench
     caught 60-150 ms pauses in `hitl serve`). Those objects live as long as the process, so
-    scanning them again and again finds nothing (Python's documented `gc.freeze` use)."""
+    scanning them again and again finds nothing (Python's documented `gc.freeze` use).
+    Why it is kept: README, "Performance choices"."""
     import gc
 
     gc.collect()
@@ -211,7 +213,8 @@ def follow_parent(wake: threading.Event) -> None:
     _die_with_parent(int(os.environ.get(PARENT_PID_ENV) or 0))
     # Second in line for the CPU: when the cores are busy, the web process answering a Slack
     # click or a webhook (someone is waiting, Slack gives up at 3 s) runs before background
-    # drafting; every cycle the web process does not need is still the worker's.
+    # drafting; every cycle the web process does not need is still the worker's (README,
+    # "Performance choices").
     with contextlib.suppress(OSError):
         os.nice(WORKER_NICENESS)
     fd = int(fd_text)

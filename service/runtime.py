@@ -113,7 +113,8 @@ class AppRuntime:
             conn.execute("PRAGMA busy_timeout=30000")
             conn.execute("PRAGMA secure_delete=ON")
             saver = SqliteSaver(conn)
-            # One queue for every writer of this database file in this process (see Database).
+            # One queue for every writer of this database file (see Database; README,
+            # "Performance choices").
             if self.db.write_lock is not None:
                 saver.lock = self.db.write_lock  # type: ignore[assignment]
         else:

@@ -64,7 +64,8 @@ class BotIdentity:
     request arriving before the answer asks too: the first burst of 50 clicks after a start
     made 50 auth.test calls and waited on them (the bench's first Slack burst was ~40 ms
     slower than the next). Here one call is in flight at a time, and `hitl serve` asks at
-    startup (`prefetch`), so no click waits on it; a failure is retried on the next request."""
+    startup (`prefetch`), so no click waits on it; a failure is retried on the next request.
+    Why it is kept: README, "Performance choices"."""
 
     def __init__(self, client: AsyncWebClient) -> None:
         self.client = client

@@ -223,7 +223,8 @@ class WriterLock:
     that found the database locked kept sleeping after it was free: a burst of Slack clicks
     arriving while the worker wrote waited ~100 ms for nothing. A waiter on these locks runs
     the moment the holder releases. Re-entrant, like the RLock it wraps; the busy handler stays
-    as the fallback for any writer that does not take this lock (migrations, other tools)."""
+    as the fallback for any writer that does not take this lock (migrations, other tools).
+    Why it is kept: README, "Performance choices"."""
 
     def __init__(self, path: Path | None) -> None:
         self._thread_lock = threading.RLock()

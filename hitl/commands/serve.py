@@ -16,6 +16,7 @@ class WorkerMode(StrEnum):
     none = "none"
 
 
+# Process tuning for the long-running commands; why each is kept: README, "Performance choices".
 def _limit_malloc_arenas() -> None:
     from hitl.worker_process import limit_malloc_arenas
 
