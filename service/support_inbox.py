@@ -1,0 +1,282 @@
+"""A support conversation's customer side: the message input, who may write to a conversation,
+and `post_message`, which stores a message and runs the conversation graph on it (the bot
+answers, hands off, or, when a person owns the conversation, stays silent and relays it).
+
+A conversation belongs to its customer: the first message fixes the owner (its
+`customer.email`, or nobody) and hands out a conversation token, stored only as a hash. A later
+message must come from the same email (compared in canonical form) or carry the token; anything
+else is refused with one fixed 409 that says nothing about the conversation.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import re
+import secrets
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import timedelta
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+from sqlalchemy import select, update
+from sqlalchemy.orm import Session
+
+from agent.email_rules import LeadAddress, clean_body, same_address
+from prompts import render
+from service.audit import audit
+from service.errors import Conflict, InvalidInput
+from service.jobs import insert_ignoring_conflicts
+from service.lifecycle import OWNED_BY_PEOPLE, ConversationStatus
+from service.runtime import AppRuntime
+from service.support import support
+from service.support_port import StoreSupportPort
+from store.tables import SupportConversation, SupportMessage
+
+CONVERSATION_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:-]{0,63}$")
+
+
+CONVERSATION_ID_PATTERN = CONVERSATION_ID.pattern
+# A message is processed under a short lease on its conversation (threads and replicas alike).
+TURN_LEASE = timedelta(seconds=120)
+
+
+TURN_WAIT_S = 15.0
+
+
+# One answer for every refused author, whoever owns the conversation and whatever its state.
+NOT_YOURS = ("this conversation belongs to the customer who started it: send their email or "
+             "the conversation token, or start a new conversation with a new id")
+
+
+class NotYourConversation(Conflict):
+    """A message from someone other than the conversation's customer (409, nothing leaked)."""
+
+    def __init__(self) -> None:
+        super().__init__(NOT_YOURS)
+
+
+# -- inputs -----------------------------------------------------------------------------------
+
+class CustomerIn(BaseModel):
+    # No whitespace stripping before the address rule: "a@x.io\r\n" is refused, not trimmed.
+    model_config = ConfigDict(extra="forbid")
+
+    email: LeadAddress | None = Field(None, max_length=320)
+    name: str | None = Field(None, max_length=200)
+
+    @field_validator("name")
+    @classmethod
+    def _one_line(cls, value: str | None) -> str | None:
+        value = (value or "").strip()
+        if any(c in "\r\n\x00" for c in value):
+            raise ValueError("must be one line of text")
+        return value or None
+
+
+class CustomerMessageIn(BaseModel):
+    """One customer message. The text is stored as written (it is data, never instructions)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    text: str = Field(min_length=1, max_length=4000)
+    customer: CustomerIn | None = None
+    token: str | None = Field(
+        None, min_length=1, max_length=128,
+        description="The conversation token from the first message's answer: proof of being "
+                    "the conversation's customer when the message carries no email")
+
+    @field_validator("text")
+    @classmethod
+    def _not_blank(cls, value: str) -> str:
+        if not value.strip():
+            raise ValueError("text must not be blank")
+        return clean_body(value.strip())
+
+
+def _token_hash(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+def token_matches(stored_hash: str | None, token: str | None) -> bool:
+    """Whether `token` is the conversation token whose hash is `stored_hash` (constant time)."""
+    if not stored_hash or not token:
+        return False
+    return hmac.compare_digest(_token_hash(token), stored_hash)
+
+
+def conversation_token_ok(rt: AppRuntime, conversation_id: str, token: str | None) -> bool:
+    """Whether `token` proves its holder is the customer of `conversation_id` (for any
+    customer-side route; False for an unknown conversation, so existence is not revealed)."""
+    if not CONVERSATION_ID.match(conversation_id):
+        return False
+    with rt.db.read() as session:
+        stored = session.scalar(select(SupportConversation.token_hash)
+                                .where(SupportConversation.id == conversation_id))
+    return token_matches(stored, token)
+
+
+def _started(session: Session, conversation: SupportConversation) -> bool:
+    """Whether a first message fixed the owner (conversations older than the tokens have
+    messages but no token hash)."""
+    return conversation.token_hash is not None or session.scalar(
+        select(SupportMessage.id).where(SupportMessage.conversation_id == conversation.id)
+        .limit(1)) is not None
+
+
+def _check_author(conversation: SupportConversation, message: CustomerMessageIn) -> None:
+    """Refuse a later message that does not come from the conversation's customer."""
+    email = message.customer.email if message.customer is not None else None
+    if message.token is not None:
+        # A token, when given, must be the right one, whatever email comes with it.
+        if token_matches(conversation.token_hash, message.token):
+            return
+        raise NotYourConversation
+    owner = conversation.customer_email
+    if owner is None:
+        if email is None:  # an anonymous conversation, an anonymous message: nothing to prove
+            return
+        raise NotYourConversation
+    if email is not None and (email == owner or same_address(email, owner)):
+        return
+    raise NotYourConversation
+
+
+def check_id(conversation_id: str) -> None:
+    """Refuse (422) a conversation id that is not 1-64 safe characters."""
+    if not CONVERSATION_ID.match(conversation_id):
+        raise InvalidInput("conversation_id must be 1-64 characters of letters, digits and "
+                           "._:- starting with a letter or digit", field="conversation_id")
+
+
+def thread_config(conversation_id: str) -> dict[str, Any]:
+    """The conversation graph's run config: its checkpoint thread."""
+    # Prefixed so a client-chosen id can never name a lead handoff's checkpoint thread.
+    return {"configurable": {"thread_id": f"support:{conversation_id}"}}
+
+
+# -- one message, under the conversation's lease ---------------------------------------------
+
+@contextmanager
+def _turn_lease(rt: AppRuntime, conversation_id: str) -> Iterator[None]:
+    """Hold the conversation's lease while one message is processed; wait for a running one."""
+    deadline = time.monotonic() + TURN_WAIT_S
+    while True:
+        now = rt.clock.now()
+        with rt.db.session() as session:
+            session.execute(insert_ignoring_conflicts(session, SupportConversation, [{
+                "id": conversation_id, "status": ConversationStatus.BOT.value, "epoch": 1,
+                "created_at": now, "updated_at": now}], ["id"]))
+            won = session.execute(
+                update(SupportConversation)
+                .where(SupportConversation.id == conversation_id,
+                       (SupportConversation.busy_until.is_(None))
+                       | (SupportConversation.busy_until < now))
+                .values(busy_until=now + TURN_LEASE)).rowcount  # type: ignore[attr-defined]
+        if won == 1:
+            break
+        if time.monotonic() > deadline:
+            raise Conflict("an earlier message of this conversation is still being answered; "
+                           "try again in a moment")
+        time.sleep(0.05)
+    try:
+        yield
+    finally:
+        with rt.db.session() as session:
+            session.execute(update(SupportConversation)
+                            .where(SupportConversation.id == conversation_id)
+                            .values(busy_until=None))
+
+
+def _store_customer_message(rt: AppRuntime, conversation_id: str,
+                            message: CustomerMessageIn) -> tuple[int, str | None]:
+    """Store the message; the conversation token when this is the first message, else None.
+    Raises NotYourConversation (nothing written) when the author is not the customer."""
+    now = rt.clock.now()
+    services = support(rt)
+    token: str | None = None
+    email = message.customer.email if message.customer is not None else None
+    with rt.db.session() as session:
+        conversation = session.get(SupportConversation, conversation_id)
+        assert conversation is not None  # created by the lease
+        new = not _started(session, conversation)
+        if new:
+            # The first message fixes the owner (its email, or nobody) and gets the token.
+            token = secrets.token_urlsafe(32)
+            conversation.token_hash = _token_hash(token)
+            conversation.customer_email = email
+        else:
+            _check_author(conversation, message)
+            if email and conversation.customer_email is None:
+                # Proven by the token: an anonymous conversation learns its customer's address.
+                conversation.customer_email = email
+        if message.customer is not None and message.customer.name \
+                and not conversation.customer_name:
+            conversation.customer_name = message.customer.name
+        if conversation.status == ConversationStatus.RESOLVED:
+            conversation.status = ConversationStatus.BOT.value
+            conversation.epoch += 1
+            conversation.owner = None
+            conversation.transfer_id = None
+            session.add(SupportMessage(
+                conversation_id=conversation_id, epoch=conversation.epoch, role="system",
+                text=render("support_notices.j2", kind="reopened", first_name=None), at=now,
+                meta={"kind": "reopened"}))
+        owned = conversation.status in OWNED_BY_PEOPLE
+        row = SupportMessage(conversation_id=conversation_id, epoch=conversation.epoch,
+                             role="customer", text=message.text, at=now,
+                             transfer_id=conversation.transfer_id if owned else None, meta={})
+        session.add(row)
+        conversation.updated_at = now
+        if new:
+            audit(session, rt, actor="customer", action="support_conversation_started",
+                  lead_id=None, conversation_id=conversation_id)
+        session.flush()
+        message_id = row.id
+    services.metrics.messages.labels("customer").inc()
+    return message_id, token
+
+
+def _refuse_strangers(rt: AppRuntime, conversation_id: str, message: CustomerMessageIn) -> None:
+    """The ownership check before queueing for the conversation's lease, so a stranger never
+    holds (or waits on) it; `_store_customer_message` checks again under the lease."""
+    with rt.db.read() as session:
+        conversation = session.get(SupportConversation, conversation_id)
+        if conversation is not None and _started(session, conversation):
+            _check_author(conversation, message)
+
+
+def post_message(rt: AppRuntime, conversation_id: str, message: CustomerMessageIn
+                 ) -> dict[str, Any]:
+    """Store a customer message and let the conversation graph answer, hand off or relay it.
+
+    Returns `{"reply", "status", "handoff_id"}`: the bot's reply (None while a person owns the
+    conversation), the conversation's status after this message, and the open transfer's id;
+    on the conversation's first message also `conversation_token` (shown once, never stored).
+    Raises NotYourConversation (409) for a message from anyone but the conversation's customer.
+    """
+    check_id(conversation_id)
+    if len(message.text) > support(rt).policy.max_message_chars:
+        raise InvalidInput(f"text is longer than {support(rt).policy.max_message_chars} "
+                           "characters", field="text")
+    services = support(rt)
+    _refuse_strangers(rt, conversation_id, message)
+    with _turn_lease(rt, conversation_id):
+        message_id, token = _store_customer_message(rt, conversation_id, message)
+        port = StoreSupportPort(rt, services)
+        services.graph.invoke({"conversation_id": conversation_id, "message_id": message_id},
+                              thread_config(conversation_id), context=port)
+    with rt.db.session() as session:
+        conversation = session.get(SupportConversation, conversation_id)
+        assert conversation is not None
+        reply = session.scalar(select(SupportMessage.text)
+                               .where(SupportMessage.source_key == f"bot:{message_id}"))
+        open_transfer = conversation.transfer_id \
+            if conversation.status in OWNED_BY_PEOPLE else None
+        answer: dict[str, Any] = {"reply": reply, "status": conversation.status,
+                                  "handoff_id": open_transfer}
+    if token is not None:
+        answer["conversation_token"] = token
+    return answer
