@@ -1,106 +1,63 @@
 """Support conversations: does the bot hand over to a human when it should, and only then?
 
-The support bot (issue 5) lives in the service layer. This module calls its eval entry point,
-`evaluate_case` in `service.conversations` or `service.support`, when it exists; those results
-count towards the gate. Without it, but with `service.conversations.post_message` (the service
-behind `POST /v1/conversations/{id}/messages`), a small adapter plays each case through the bot
-and the section is reported, not gated. With neither, the section says "not available" and the
-gate ignores it. The entry point's contract:
-
-    def evaluate_case(case: dict, *, rt: AppRuntime | None = None) -> dict
+`evaluate_case` plays one case through the support bot exactly as production would: every
+customer turn goes through `service.conversations.post_message` (the service behind
+`POST /v1/conversations/{id}/messages`), a fresh conversation per case, on a throwaway SQLite
+store. The results count towards the gate.
 
 `case` is `{"id": str, "customer": {"email", "name", "account": {"plan", "arr", "tier"}},
-"messages": [str, ...]}` (customer turns, in order). The bot replies to each turn as it would in
-production and returns `{"handoff": bool, "trigger": str | None, "at_turn": int | None,
-"replies": [str, ...]}`, where `at_turn` is the 1-based customer turn that triggered the handoff and
-`trigger` one of `evals.cases.TRIGGERS`. Keyword arguments it declares (`rt`, `settings`, `policy`)
-are passed when it asks for them; `rt` is a runtime on a throwaway SQLite store.
+"messages": [str, ...]}` (customer turns, in order). The outcome is `{"handoff": bool,
+"trigger": str | None, "at_turn": int | None, "replies": [str, ...]}`, where `at_turn` is the
+1-based customer turn that triggered the handoff and `trigger` one of `evals.cases.TRIGGERS`.
+A test may pass its own `entry_point`; keyword arguments it declares (`rt`, `settings`, `policy`)
+are passed when it asks for them.
 """
 
 from __future__ import annotations
 
-import importlib
 import inspect
 import tempfile
+import uuid
 from collections import Counter
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-from evals.cases import TRIGGERS, ConversationCase
+from agent.policy import load_policy
+from config.clock import FrozenClock
+from config.settings import Settings, load_settings
+from evals.cases import DEFAULT_NOW, TRIGGERS, ConversationCase
 from evals.checks import find_terms
+from service.conversations import CustomerMessageIn, post_message
+from service.runtime import AppRuntime, build_runtime
+from store.tables import SupportTransfer
 
-if TYPE_CHECKING:
-    from config.settings import Settings
-
-# Looked up in this order; the first module that defines `evaluate_case` is used.
-ENTRY_MODULES = ("service.conversations", "service.support")
-ENTRY_MODULE = ENTRY_MODULES[0]
-ENTRY_FUNCTION = "evaluate_case"
-NOT_INSTALLED = "not available: support bot not installed"
 Progress = Callable[[str], None]
 
 
-def load_entry_point() -> tuple[Callable[..., Any] | None, str]:
-    """The bot's `evaluate_case`, or None and why not."""
-    reasons: list[str] = []
-    for name in ENTRY_MODULES:
-        try:
-            module = importlib.import_module(name)
-        except ModuleNotFoundError as exc:
-            if exc.name and name.startswith(exc.name):
-                continue
-            reasons.append(f"{name} failed to import ({exc})")
-            continue
-        except Exception as exc:  # a half-built bot is reported, not allowed to stop the eval
-            reasons.append(f"{name} failed to import ({type(exc).__name__}: {exc})")
-            continue
-        function = getattr(module, ENTRY_FUNCTION, None)
-        if callable(function):
-            return function, ""
-    if reasons:
-        return None, "not available: " + "; ".join(reasons)
-    looked = " or ".join(f"{m}.{ENTRY_FUNCTION}" for m in ENTRY_MODULES)
-    return None, f"{NOT_INSTALLED} (no {looked})"
+def evaluate_case(case: dict[str, Any], *, rt: AppRuntime) -> dict[str, Any]:
+    """Play one eval case through the bot exactly as production would.
 
-
-def contract_adapter() -> Callable[..., Any] | None:
-    """Without `evaluate_case`, drive the bot through the service behind the public contract
-    (`POST /v1/conversations/{id}/messages` -> `{reply, status, handoff_id}`), one fresh
-    conversation per case. Results are reported but not gated: the bot's own `evaluate_case`
-    is its declaration that it is ready to be held to the thresholds."""
-    try:
-        from service.conversations import CustomerMessageIn, post_message
-    except Exception:  # not built yet, or half-built: the section says "not available"
-        return None
-
-    def via_post_message(case: dict[str, Any], *, rt: Any) -> dict[str, Any]:
-        customer = {k: case["customer"][k] for k in ("email", "name") if case["customer"].get(k)}
-        replies: list[str] = []
-        for turn, text in enumerate(case["messages"], start=1):
-            answer = post_message(rt, f"eval-{case['id']}",
-                                  CustomerMessageIn.model_validate({"text": text,
-                                                                    "customer": customer}))
-            if hasattr(rt.clock, "advance"):
-                rt.clock.advance(seconds=30)
-            if answer.get("reply"):
-                replies.append(str(answer["reply"]))
-            if answer.get("handoff_id"):
-                return {"handoff": True, "trigger": _trigger_of(rt, answer["handoff_id"]),
-                        "at_turn": turn, "replies": replies}
-        return {"handoff": False, "trigger": None, "at_turn": None, "replies": replies}
-
-    return via_post_message
-
-
-def _trigger_of(rt: Any, handoff_id: str) -> str | None:
-    """The trigger recorded on a warm transfer (read by reflection: no import of its model)."""
-    from sqlalchemy import MetaData, Table, select
-
-    with rt.db.session() as session:
-        table = Table("support_transfers", MetaData(), autoload_with=session.connection())
-        value = session.scalar(select(table.c.trigger).where(table.c.id == handoff_id))
-    return str(value) if value else None
+    Every customer turn goes through `post_message`, a fresh conversation per call. Returns
+    whether and at which turn the bot handed over, the recorded trigger, and the bot's replies.
+    """
+    conversation_id = f"eval-{case['id']}-{uuid.uuid4().hex[:8]}"
+    customer = {k: case["customer"][k] for k in ("email", "name")
+                if (case.get("customer") or {}).get(k)}
+    replies: list[str] = []
+    for turn, text in enumerate(case["messages"], start=1):
+        answer = post_message(rt, conversation_id, CustomerMessageIn.model_validate(
+            {"text": text, "customer": customer or None}))
+        if hasattr(rt.clock, "advance"):
+            rt.clock.advance(seconds=30)  # customers take a moment between messages
+        if answer["reply"]:
+            replies.append(str(answer["reply"]))
+        if answer["handoff_id"]:
+            with rt.db.session() as session:
+                transfer = session.get(SupportTransfer, answer["handoff_id"])
+                trigger = transfer.trigger if transfer else None
+            return {"handoff": True, "trigger": trigger, "at_turn": turn, "replies": replies}
+    return {"handoff": False, "trigger": None, "at_turn": None, "replies": replies}
 
 
 def _as_outcome(raw: Any) -> dict[str, Any]:
@@ -169,16 +126,9 @@ def run_conversation_eval(
     progress: Progress | None = None,
     entry_point: Callable[..., Any] | None = None,
 ) -> dict[str, Any]:
-    """Run every case through the bot's entry point; missed handoffs are listed first."""
-    function, reason = (entry_point, "") if entry_point is not None else load_entry_point()
-    gated = True
-    where = ""
-    if function is None:
-        function = contract_adapter()
-        if function is None:
-            return {"available": False, "reason": reason, "cases": len(cases)}
-        gated = False
-        where = "service.conversations.post_message (contract adapter)"
+    """Run every case through the bot (`evaluate_case`, or a test's `entry_point`); missed
+    handoffs are listed first."""
+    function = entry_point or evaluate_case
     wanted = set(inspect.signature(function).parameters)
     with tempfile.TemporaryDirectory(prefix="hitl-eval-support-") as tmp:
         runtime = None
@@ -189,8 +139,6 @@ def run_conversation_eval(
         if "settings" in wanted:
             kwargs["settings"] = settings
         if "policy" in wanted:
-            from agent.policy import load_policy
-
             kwargs["policy"] = load_policy(settings.policy_file)
         results = []
         try:
@@ -213,8 +161,8 @@ def run_conversation_eval(
     metrics = conversation_metrics(results)
     missed = [r for r in results if r["expected"]["handoff"] and not r["actual"]["handoff"]]
     extra = [r for r in results if r["actual"]["handoff"] and not r["expected"]["handoff"]]
-    where = where or f"{getattr(function, '__module__', ENTRY_MODULE)}.{ENTRY_FUNCTION}"
-    return {"available": True, "gated": gated, "entry_point": where,
+    where = f"{function.__module__}.{function.__qualname__}"
+    return {"available": True, "gated": True, "entry_point": where,
             "metrics": metrics, "results": results,
             "missed": [{"id": r["id"], "title": r["title"], "trigger": r["expected"]["trigger"]}
                        for r in missed],
@@ -222,10 +170,7 @@ def run_conversation_eval(
                            for r in extra]}
 
 
-def _runtime(base: Settings, workdir: Path) -> Any:
-    from config.settings import load_settings
-    from service.runtime import build_runtime
-
+def _runtime(base: Settings, workdir: Path) -> AppRuntime:
     settings = load_settings(
         database_url=f"sqlite:///{workdir / 'support.db'}", chroma_path=workdir / "chroma",
         chroma_url=None, embeddings="local", slack_bot_token=None, slack_signing_secret=None,
@@ -233,9 +178,6 @@ def _runtime(base: Settings, workdir: Path) -> Any:
         policy_file=base.policy_file, team_file=base.team_file,
         openai_api_key=base.openai_api_key, openai_base_url=base.openai_base_url,
     )
-    from config.clock import FrozenClock
-    from evals.cases import DEFAULT_NOW
-
     rt = build_runtime(settings, clock=FrozenClock(DEFAULT_NOW))
     rt.db.upgrade()
     return rt

@@ -86,20 +86,11 @@ def test_the_report_is_self_contained_and_readable(eval_run: dict[str, Any],
     assert load_run(folder / "report.json")["run_id"] == eval_run["run_id"]
 
 
-def test_support_conversations_gate_only_through_the_bots_own_entry_point(
+def test_support_conversations_are_played_through_the_bot_and_gated(
         eval_run: dict[str, Any]) -> None:
-    from evals.conversation_eval import load_entry_point
-
     section = eval_run["sections"]["conversations"]
     rows = {c["metric"]: c for c in eval_run["gate"]["checks"]}
-    if not section["available"]:
-        assert section["reason"].startswith("not available")
-        assert rows["conversation_handoff_recall"]["status"] == "n/a"
-    elif load_entry_point()[0] is None:  # measured through the conversation API only
-        assert section["gated"] is False
-        assert section["metrics"]["cases"] >= 40
-        assert rows["conversation_handoff_recall"]["status"] == "n/a"
-        assert "gated once the bot exposes evaluate_case" in rows[
-            "conversation_handoff_recall"]["note"]
-    else:
-        assert section["gated"] is True
+    assert section["available"] and section["gated"] is True
+    assert section["entry_point"] == "evals.conversation_eval.evaluate_case"
+    assert section["metrics"]["cases"] >= 40
+    assert rows["conversation_handoff_recall"]["status"] != "n/a"
