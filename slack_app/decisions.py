@@ -15,6 +15,8 @@ import asyncio
 import logging
 from typing import Any
 
+from slack_sdk.errors import SlackClientError
+
 from service.approvals import decide, get_approval
 from service.errors import Conflict, Forbidden, InvalidInput, NotFound
 from service.jobs import enqueue
@@ -22,6 +24,7 @@ from service.runtime import AppRuntime
 from service.schemas import DecisionIn
 from slack_app import store
 from slack_app.blocks.notices import conflict_message, forbidden_message, invalid_message
+from slack_app.web import call, web_client
 
 log = logging.getLogger(__name__)
 
@@ -116,10 +119,6 @@ def actor_for_slack_user(rt: AppRuntime, user_id: str) -> str:
         return member.key
     if "@" in user_id:
         return user_id  # already a roster key (a thread instruction, resolved by the web)
-    from slack_sdk.errors import SlackClientError
-
-    from slack_app.web import web_client
-
     try:
         user = web_client(rt).users_info(user=user_id).get("user") or {}
     except SlackClientError:
@@ -132,8 +131,6 @@ def actor_for_slack_user(rt: AppRuntime, user_id: str) -> str:
 
 
 def _tell(rt: AppRuntime, payload: dict[str, Any], text: str) -> None:
-    from slack_app.web import call, web_client
-
     channel = payload.get("channel")
     if not channel:
         log.info("no channel for an ephemeral reply to %s: %s", payload.get("user"), text)

@@ -21,6 +21,7 @@ from sqlalchemy.orm import Session
 from agent.support.models import TranscriptLine
 from service.approvals import approval_view
 from service.jobs import insert_unless_present
+from service.leads import load_signals
 from service.runtime import AppRuntime
 from store.tables import (
     Approval,
@@ -224,8 +225,6 @@ def approval_and_cards(rt: AppRuntime, approval_id: str
 def handoff_signals(rt: AppRuntime, lead_id: str, *, since: datetime,
                     limit: int = 40) -> tuple[list[dict[str, Any]], int]:
     """The lead's signals since `since` (newest `limit` of them, oldest first) and their count."""
-    from service.leads import load_signals
-
     with rt.db.session() as session:
         signals = load_signals(session, lead_id, since=since)
     total = len(signals)

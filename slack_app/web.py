@@ -21,6 +21,7 @@ from slack_sdk.errors import SlackApiError, SlackClientError
 
 from service.jobs import RetryLater
 from service.runtime import AppRuntime
+from slack_app.message_log import current_context, record_post
 
 log = logging.getLogger(__name__)
 
@@ -110,8 +111,6 @@ def call(method: Callable[..., Any], **kwargs: Any) -> dict[str, Any]:
 def _record(kwargs: dict[str, Any], data: dict[str, Any]) -> None:
     """Log a posted message for erasure. A failure here raises: the job is retried (a second
     post) rather than leaving a message about a person that nobody could find again."""
-    from slack_app.message_log import current_context, record_post
-
     context = current_context()
     if context is None:
         return  # not posted for a job (nothing about a person is posted outside jobs)
