@@ -40,6 +40,8 @@ _INVISIBLE = frozenset(
      0x2060, 0xFEFF, 0x061C, 0x180E, 0x115F, 0x1160, 0x3164, 0xFFA0, 0x2800, 0x00AD, 0x034F])
 _DROP_CATEGORIES = frozenset({"Cc", "Cf", "Cs", "Co"})
 _LINE_BREAKS = re.compile(r"\r\n|[\r\u0085\u2028\u2029\v\f]")
+# The only ASCII characters `clean` drops: controls (Cc) other than the newline.
+_ASCII_CONTROL = re.compile(r"[\x00-\x09\x0b-\x1f\x7f]")
 
 # mrkdwn formatting characters and their look-alikes (no compatibility decomposition, so no
 # normalisation turns them back): ∗ ASTERISK OPERATOR, ˍ MODIFIER LETTER LOW MACRON,
@@ -63,6 +65,8 @@ def clean(text: Any) -> str:
     if text is None:
         return ""
     text = _LINE_BREAKS.sub("\n", str(text)).replace("\t", " ")
+    if text.isascii() and not _ASCII_CONTROL.search(text):
+        return text  # nothing to drop, and most text is plain ASCII: skip the per-character walk
     return "".join(ch for ch in text if ch == "\n" or (
         ord(ch) not in _INVISIBLE and unicodedata.category(ch) not in _DROP_CATEGORIES))
 
