@@ -1,10 +1,10 @@
 """The content library: talk tracks, case studies and playbooks in Markdown, searchable in Chroma.
 
-Each asset is one Markdown file with a small front matter block, YAML-ish between `---` lines or
-TOML between `+++` lines:
+Each asset is one Markdown file with a small front matter block, YAML between `---` lines or
+TOML between `+++` lines (`tools.markdown_index`):
 
     ---
-    title: Pricing questions: talk track
+    title: "Pricing questions: talk track"
     kind: talk_track            # talk_track | case_study | playbook
     tags: [pricing, packaging]
     summary: How to answer "how much does it cost?" on a first call.
@@ -20,15 +20,14 @@ from __future__ import annotations
 import hashlib
 import logging
 import re
-import threading
 import time
-import tomllib
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal, get_args
 from urllib.parse import urlparse
 
 from agent.models import Asset
+from tools.markdown_index import SignedCollection, read_folder, split_front_matter, tag_list
 
 if TYPE_CHECKING:
     from chromadb.api import ClientAPI
@@ -104,64 +103,11 @@ class AssetFile:
         return Asset(title=self.title, kind=self.kind, path=self.relpath, summary=self.summary)
 
 
-def _unquote(value: str) -> str:
-    value = value.strip()
-    if len(value) >= 2 and value[0] == value[-1] and value[0] in "\"'":
-        return value[1:-1]
-    return value
-
-
-def _parse_yamlish(block: str) -> dict[str, Any]:
-    """`key: value`, `key: [a, b]` and `key:` followed by `- item` lines; `#` comments."""
-    data: dict[str, Any] = {}
-    current_list: list[str] | None = None
-    for raw in block.splitlines():
-        line = raw.rstrip()
-        stripped = line.strip()
-        if not stripped or stripped.startswith("#"):
-            continue
-        if stripped.startswith("- ") and current_list is not None:
-            current_list.append(_unquote(stripped[2:]))
-            continue
-        key, sep, value = line.partition(":")
-        if not sep or not key.strip() or key != key.lstrip():
-            raise ValueError(f"front matter line is not 'key: value': {stripped[:60]!r}")
-        value = value.strip()
-        if value and value[0] not in "\"'" and " #" in value:
-            value = value.split(" #", 1)[0].rstrip()
-        key = key.strip().lower()
-        if not value:
-            current_list = []
-            data[key] = current_list
-        elif value.startswith("[") and value.endswith("]"):
-            data[key] = [_unquote(v) for v in value[1:-1].split(",") if v.strip()]
-            current_list = None
-        else:
-            data[key] = _unquote(value)
-            current_list = None
-    return data
-
-
 def parse_asset(text: str, relpath: str) -> AssetFile:
     """Parse one Markdown asset; ValueError says what is wrong with it."""
     text = text.lstrip("\ufeff")
-    lines = text.splitlines()
-    if not lines or lines[0].strip() not in ("---", "+++"):
-        raise ValueError("no front matter (start the file with a '---' line)")
-    fence = lines[0].strip()
-    try:
-        end = next(i for i in range(1, len(lines)) if lines[i].strip() == fence)
-    except StopIteration:
-        raise ValueError(f"front matter is not closed by a '{fence}' line") from None
-    block = "\n".join(lines[1:end])
-    if fence == "+++":
-        try:
-            meta: dict[str, Any] = tomllib.loads(block)
-        except tomllib.TOMLDecodeError as exc:
-            raise ValueError(f"front matter is not valid TOML ({exc})") from None
-    else:
-        meta = _parse_yamlish(block)
-    body = "\n".join(lines[end + 1 :]).strip()
+    meta, body = split_front_matter(text, required=True)
+    body = body.strip()
 
     kind = str(meta.get("kind", "")).strip()
     if kind not in ASSET_KINDS:
@@ -170,10 +116,7 @@ def parse_asset(text: str, relpath: str) -> AssetFile:
     if not title:
         heading = next((ln[2:].strip() for ln in body.splitlines() if ln.startswith("# ")), "")
         title = heading or Path(relpath).stem.replace("-", " ").replace("_", " ")
-    tags_value = meta.get("tags") or []
-    if isinstance(tags_value, str):
-        tags_value = [t for t in tags_value.split(",")]
-    tags = tuple(str(t).strip().lower() for t in tags_value if str(t).strip())
+    tags = tag_list(meta.get("tags"))
     summary = " ".join(str(meta.get("summary") or "").split())[:_MAX_SUMMARY_CHARS]
     digest = hashlib.sha256(text.encode("utf-8")).hexdigest()
     return AssetFile(
@@ -204,14 +147,9 @@ class ContentLibrary:
             raise ValueError(
                 f"collection name must be 3-512 characters of [a-zA-Z0-9._-], got {collection!r}"
             )
-        from tools.embeddings import embedding_signature
-
-        self._client = client
-        self._ef = embedding_function
-        self._name = collection
-        self._signature = embedding_signature(embedding_function)
-        self._lock = threading.RLock()
-        self._collection: Collection | None = None
+        self._store = SignedCollection(client, embedding_function, collection,
+                                       what="content library", reindex_hint="hitl ingest PATH")
+        self._lock = self._store.lock
         self._count_cache: tuple[float, int] | None = None
         # Answers by (query, kind, k), valid as long as the count above: the queries repeat a
         # lot (they are built from band, signal labels, industry and risks, not free text).
@@ -220,38 +158,7 @@ class ContentLibrary:
     # -- collection -------------------------------------------------------------------------
 
     def _open(self) -> Collection:
-        """The collection, created if missing; rebuilt if it holds another embedding space."""
-        cached = self._collection
-        if cached is not None:
-            return cached
-        with self._lock:
-            if self._collection is not None:
-                return self._collection
-            metadata = {"embedding_signature": self._signature}
-            collection: Collection | None = None
-            try:
-                collection = self._client.get_or_create_collection(
-                    self._name, embedding_function=self._ef, metadata=metadata  # type: ignore[arg-type]
-                )
-                if (collection.metadata or {}).get("embedding_signature") != self._signature:
-                    collection = None
-            except ValueError as exc:
-                # Chroma refuses to open a collection persisted with another embedding function.
-                log.info("content library %s: %s", self._name, exc)
-            if collection is None:
-                # Vectors from another model (or dimension) cannot be compared with ours: the
-                # collection is only an index of Markdown files, so start it again.
-                log.warning(
-                    "content library %r was built with other embeddings; recreating it empty "
-                    "(run `hitl ingest PATH` to re-index)",
-                    self._name,
-                )
-                self._client.delete_collection(self._name)
-                collection = self._client.get_or_create_collection(
-                    self._name, embedding_function=self._ef, metadata=metadata  # type: ignore[arg-type]
-                )
-            self._collection = collection
-            return collection
+        return self._store.open()
 
     def count(self) -> int:
         """How many assets are indexed (all folders)."""
@@ -287,17 +194,8 @@ class ContentLibrary:
         if not folder.is_dir():
             raise ContentLibraryError(f"{folder}: not a folder")
         key = _folder_key(folder)
-        assets: dict[str, AssetFile] = {}
-        for file in sorted(folder.rglob("*.md")):
-            if not file.is_file() or any(p.startswith(".") for p in file.relative_to(folder).parts):
-                continue
-            relpath = file.relative_to(folder).as_posix()
-            try:
-                asset = parse_asset(file.read_text(encoding="utf-8"), relpath)
-            except (ValueError, UnicodeDecodeError) as exc:
-                log.warning("content library: skipping %s: %s", file, exc)
-                continue
-            assets[_doc_id(key, relpath)] = asset
+        parsed, _ = read_folder(folder, parse_asset, what="content library")
+        assets = {_doc_id(key, relpath): asset for relpath, asset in parsed.items()}
 
         with self._lock:
             collection = self._open()

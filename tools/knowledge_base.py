@@ -1,7 +1,8 @@
 """The support knowledge base: Markdown help-center articles, chunked by section and searchable
 in Chroma (its own collection, "knowledge-base", next to the content library).
 
-Each article is one Markdown file with a front matter block (`---` YAML-ish or `+++` TOML):
+Each article is one Markdown file with a front matter block (`---` YAML or `+++` TOML,
+`tools.markdown_index`):
 
     ---
     title: Resetting your password and fixing login problems
@@ -22,8 +23,6 @@ from __future__ import annotations
 import hashlib
 import logging
 import re
-import threading
-import tomllib
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -31,7 +30,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from agent.support.models import ArticleRef, KbMatch
-from tools.content_library import _parse_yamlish  # the same front matter dialect
+from tools.markdown_index import SignedCollection, read_folder, split_front_matter, tag_list
 
 if TYPE_CHECKING:
     from chromadb.api import ClientAPI
@@ -103,24 +102,7 @@ class Article:
 def parse_article(text: str, relpath: str) -> Article:
     """Parse one Markdown article; ValueError says what is wrong with it."""
     text = text.lstrip("\ufeff")
-    lines = text.splitlines()
-    meta: dict[str, Any] = {}
-    body = text
-    if lines and lines[0].strip() in ("---", "+++"):
-        fence = lines[0].strip()
-        try:
-            end = next(i for i in range(1, len(lines)) if lines[i].strip() == fence)
-        except StopIteration:
-            raise ValueError(f"front matter is not closed by a '{fence}' line") from None
-        block = "\n".join(lines[1:end])
-        if fence == "+++":
-            try:
-                meta = tomllib.loads(block)
-            except tomllib.TOMLDecodeError as exc:
-                raise ValueError(f"front matter is not valid TOML ({exc})") from None
-        else:
-            meta = _parse_yamlish(block)
-        body = "\n".join(lines[end + 1:])
+    meta, body = split_front_matter(text, required=False)
     body = body.strip()
     if not body:
         raise ValueError("the article has no text")
@@ -131,10 +113,7 @@ def parse_article(text: str, relpath: str) -> Article:
     category = str(meta.get("category") or "general").strip().lower().replace("-", "_")
     if not _CATEGORY.match(category):
         raise ValueError(f"category must be a short lower_case word, got {category!r}")
-    tags_value = meta.get("tags") or []
-    if isinstance(tags_value, str):
-        tags_value = tags_value.split(",")
-    tags = tuple(str(t).strip().lower() for t in tags_value if str(t).strip())
+    tags = tag_list(meta.get("tags"))
     summary = " ".join(str(meta.get("summary") or "").split())[:300]
     return Article(relpath=relpath, title=title, category=category, tags=tags, summary=summary,
                    body=body, content_hash=hashlib.sha256(text.encode("utf-8")).hexdigest())
@@ -158,44 +137,17 @@ class KnowledgeBase:
 
     def __init__(self, client: ClientAPI, embedding_function: EmbeddingFunction[Documents],
                  collection: str = DEFAULT_COLLECTION) -> None:
-        from tools.embeddings import embedding_signature
-
-        self._client = client
-        self._ef = embedding_function
-        self._name = collection
-        self._signature = embedding_signature(embedding_function)
-        self._lock = threading.RLock()
-        self._collection: Collection | None = None
+        self._store = SignedCollection(client, embedding_function, collection,
+                                       what="knowledge base", reindex_hint="hitl kb add PATH")
+        self._lock = self._store.lock
 
     @property
     def embedding_function(self) -> EmbeddingFunction[Documents]:
-        return self._ef
+        """The function the collection's vectors come from (queries must use it too)."""
+        return self._store.embedding_function
 
     def _open(self) -> Collection:
-        """The collection, created if missing; rebuilt empty if it holds another embedding
-        space (vectors of different models cannot be compared)."""
-        if self._collection is not None:
-            return self._collection
-        with self._lock:
-            if self._collection is not None:
-                return self._collection
-            metadata = {"embedding_signature": self._signature}
-            collection: Collection | None = None
-            try:
-                collection = self._client.get_or_create_collection(
-                    self._name, embedding_function=self._ef, metadata=metadata)  # type: ignore[arg-type]
-                if (collection.metadata or {}).get("embedding_signature") != self._signature:
-                    collection = None
-            except ValueError as exc:
-                log.info("knowledge base %s: %s", self._name, exc)
-            if collection is None:
-                log.warning("knowledge base %r was built with other embeddings; recreating it "
-                            "empty (run `hitl kb add PATH` to re-index)", self._name)
-                self._client.delete_collection(self._name)
-                collection = self._client.get_or_create_collection(
-                    self._name, embedding_function=self._ef, metadata=metadata)  # type: ignore[arg-type]
-            self._collection = collection
-            return collection
+        return self._store.open()
 
     def count(self) -> int:
         """Indexed sections (all folders)."""
@@ -218,19 +170,8 @@ class KnowledgeBase:
         if not folder.is_dir():
             raise KnowledgeBaseError(f"{folder}: not a folder")
         key = _folder_key(folder)
-        articles: dict[str, Article] = {}
-        skipped: list[str] = []
-        for file in sorted(folder.rglob("*.md")):
-            rel = file.relative_to(folder)
-            if not file.is_file() or any(p.startswith(".") for p in rel.parts):
-                continue
-            try:
-                article = parse_article(file.read_text(encoding="utf-8"), rel.as_posix())
-            except (ValueError, UnicodeDecodeError) as exc:
-                log.warning("knowledge base: skipping %s: %s", file, exc)
-                skipped.append(f"{rel.as_posix()}: {exc}")
-                continue
-            articles[f"{key}:{article.relpath}"] = article
+        parsed, skipped = read_folder(folder, parse_article, what="knowledge base")
+        articles = {f"{key}:{relpath}": article for relpath, article in parsed.items()}
 
         changed = removed = 0
         with self._lock:
@@ -280,7 +221,8 @@ class KnowledgeBase:
         """Embeddings of `texts` in the knowledge base's space (one call to the endpoint)."""
         if not texts:
             return []
-        return [np.asarray(v, dtype=np.float32) for v in self._ef([t or " " for t in texts])]
+        vectors = self._store.embedding_function([t or " " for t in texts])
+        return [np.asarray(v, dtype=np.float32) for v in vectors]
 
     def search(self, query: str, *, k: int = 3, vector: np.ndarray | None = None
                ) -> list[KbMatch]:

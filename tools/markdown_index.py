@@ -1,0 +1,149 @@
+"""What the content library and the knowledge base share: Markdown files with front matter,
+mirrored into a Chroma collection that is rebuilt when its embedding space changes.
+
+Front matter is YAML between `---` lines or TOML between `+++` lines, read by python-frontmatter
+(YAML with the safe loader; TOML with the standard library's parser).
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import threading
+import tomllib
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, TypeVar
+
+import frontmatter
+import yaml
+from frontmatter.default_handlers import BaseHandler, YAMLHandler
+
+if TYPE_CHECKING:
+    from chromadb.api import ClientAPI
+    from chromadb.api.models.Collection import Collection
+    from chromadb.api.types import Documents, EmbeddingFunction
+
+log = logging.getLogger(__name__)
+Parsed = TypeVar("Parsed")
+
+
+class _TomlHandler(BaseHandler):
+    """`+++` TOML front matter via tomllib (python-frontmatter's own needs the `toml` package)."""
+
+    FM_BOUNDARY = re.compile(r"^\+{3,}\s*$", re.MULTILINE)
+    START_DELIMITER = END_DELIMITER = "+++"
+
+    def load(self, fm: str, **kwargs: object) -> Any:
+        return tomllib.loads(fm)
+
+    def export(self, metadata: dict[str, object], **kwargs: object) -> str:
+        raise NotImplementedError("front matter is only read here")
+
+
+_HANDLERS: dict[str, tuple[BaseHandler, str]] = {"---": (YAMLHandler(), "YAML"),
+                                                 "+++": (_TomlHandler(), "TOML")}
+
+
+def split_front_matter(text: str, *, required: bool) -> tuple[dict[str, Any], str]:
+    """(metadata with lower-case keys, body) of a Markdown file; ValueError says what is wrong.
+
+    Without a front matter block: `({}, text)`, or ValueError when `required`."""
+    text = text.lstrip("\ufeff")
+    lines = text.splitlines()
+    fence = lines[0].strip() if lines else ""
+    if fence not in _HANDLERS:
+        if required:
+            raise ValueError("no front matter (start the file with a '---' line)")
+        return {}, text
+    # python-frontmatter reads an unclosed block as "no front matter": say what is wrong instead.
+    if not any(line.strip() == fence for line in lines[1:]):
+        raise ValueError(f"front matter is not closed by a '{fence}' line")
+    handler, dialect = _HANDLERS[fence]
+    try:
+        post = frontmatter.loads(text, handler=handler)
+    except (yaml.YAMLError, tomllib.TOMLDecodeError) as exc:
+        detail = " ".join(str(exc).split())
+        raise ValueError(f"front matter is not valid {dialect} ({detail})") from None
+    if not isinstance(post.metadata, dict):
+        raise ValueError("front matter must be 'key: value' lines")
+    meta = {str(key).strip().lower(): value for key, value in post.metadata.items()}
+    return meta, post.content
+
+
+def tag_list(value: Any) -> tuple[str, ...]:
+    """Tags from a list or a comma-separated string, lower case, blanks dropped."""
+    items = value.split(",") if isinstance(value, str) else (value or [])
+    return tuple(str(t).strip().lower() for t in items if str(t).strip())
+
+
+def read_folder(folder: Path, parse: Callable[[str, str], Parsed], *, what: str
+                ) -> tuple[dict[str, Parsed], list[str]]:
+    """Every `*.md` under `folder` (recursively, hidden paths left out) parsed by
+    `parse(text, relpath)`, by relative path; files that do not parse are logged and listed
+    as `"relpath: why"`."""
+    parsed: dict[str, Parsed] = {}
+    skipped: list[str] = []
+    for file, relpath in _markdown_files(folder):
+        try:
+            parsed[relpath] = parse(file.read_text(encoding="utf-8"), relpath)
+        except (ValueError, UnicodeDecodeError) as exc:
+            log.warning("%s: skipping %s: %s", what, file, exc)
+            skipped.append(f"{relpath}: {exc}")
+    return parsed, skipped
+
+
+def _markdown_files(folder: Path) -> Iterator[tuple[Path, str]]:
+    for file in sorted(folder.rglob("*.md")):
+        rel = file.relative_to(folder)
+        if file.is_file() and not any(p.startswith(".") for p in rel.parts):
+            yield file, rel.as_posix()
+
+
+class SignedCollection:
+    """A Chroma collection tagged with its embedding function's signature: opened lazily, and
+    recreated empty when it was built with other embeddings (vectors of different models
+    cannot be compared; the collection only indexes Markdown files, so it can start again)."""
+
+    def __init__(self, client: ClientAPI, embedding_function: EmbeddingFunction[Documents],
+                 name: str, *, what: str, reindex_hint: str) -> None:
+        # tools.embeddings imports chromadb: loaded when a collection is made, not on import.
+        from tools.embeddings import embedding_signature
+
+        self.client = client
+        self.embedding_function = embedding_function
+        self.name = name
+        self.signature = embedding_signature(embedding_function)
+        self.lock = threading.RLock()
+        self._what = what
+        self._hint = reindex_hint
+        self._collection: Collection | None = None
+
+    def open(self) -> Collection:
+        """The collection, created if missing; rebuilt if it holds another embedding space."""
+        cached = self._collection
+        if cached is not None:
+            return cached
+        with self.lock:
+            if self._collection is not None:
+                return self._collection
+            metadata = {"embedding_signature": self.signature}
+            collection: Collection | None = None
+            try:
+                collection = self.client.get_or_create_collection(
+                    self.name, embedding_function=self.embedding_function,  # type: ignore[arg-type]
+                    metadata=metadata)
+                if (collection.metadata or {}).get("embedding_signature") != self.signature:
+                    collection = None
+            except ValueError as exc:
+                # Chroma refuses to open a collection persisted with another embedding function.
+                log.info("%s %s: %s", self._what, self.name, exc)
+            if collection is None:
+                log.warning("%s %r was built with other embeddings; recreating it empty "
+                            "(run `%s` to re-index)", self._what, self.name, self._hint)
+                self.client.delete_collection(self.name)
+                collection = self.client.get_or_create_collection(
+                    self.name, embedding_function=self.embedding_function,  # type: ignore[arg-type]
+                    metadata=metadata)
+            self._collection = collection
+            return collection
