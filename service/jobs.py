@@ -17,7 +17,7 @@ from datetime import datetime, timedelta
 from functools import cache
 from typing import Any, Literal
 
-from sqlalchemy import Connection, Table, delete, func, insert, or_, select, update
+from sqlalchemy import Connection, Table, bindparam, delete, func, insert, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
@@ -83,7 +83,7 @@ def enqueue(session: Session, kind: str, payload: dict[str, Any], *, now: dateti
     row = {"kind": kind, "payload": payload, "dedupe_key": dedupe_key,
            "run_at": run_at or now, "attempts": 0, "created_at": now}
     if dedupe_key is None:
-        session.execute(insert(_JOBS), row)
+        session.execute(_INSERT, row)
     else:
         session.execute(insert_unless_present(session.get_bind().dialect.name, _JOBS,
                                               ("dedupe_key",)), row)
@@ -93,7 +93,7 @@ def claim(db: Database, *, now: datetime, lease: timedelta, limit: int,
           kinds: tuple[str, ...] | None = None) -> list[ClaimedJob]:
     """Take up to `limit` due jobs for this worker, leased until `now + lease`."""
     with db.read() as session:  # most polls find nothing: don't take the write lock for that
-        if session.scalar(select(_JOBS.c.id).where(*_due(now)).limit(1)) is None:
+        if session.scalar(_ANY_DUE, {"now": now}) is None:
             return []
     with db.transaction() as connection:
         return _claim_in(connection, db, now=now, lease=lease, limit=limit, kinds=kinds)
@@ -108,41 +108,51 @@ def complete(db: Database, job_id: int, *, claim_next: bool = False, now: dateti
     before: handing the next one straight to the thread that just finished saves a claim
     transaction and a trip through the dispatcher per link."""
     with db.transaction() as connection:
-        connection.execute(delete(_JOBS).where(_JOBS.c.id == job_id))
+        connection.execute(_DELETE, {"job_id": job_id})
         if not claim_next or now is None or lease is None:
             return None
         claimed = _claim_in(connection, db, now=now, lease=lease, limit=1, kinds=kinds)
     return claimed[0] if claimed else None
 
 
-def _due(now: datetime) -> tuple[Any, ...]:
+def _due(now: Any) -> tuple[Any, ...]:
     """Not parked, due, and not leased to a live worker."""
     c = _JOBS.c
     return (c.failed_at.is_(None), c.run_at <= now,
             or_(c.locked_until.is_(None), c.locked_until < now))
 
 
+# The queue's statements, built once with bound parameters: they run several times per lead,
+# and building them (and their cache keys) cost more than executing them.
+_NOW = bindparam("now", type_=_JOBS.c.run_at.type)
+_INSERT = insert(_JOBS)
+_DELETE = delete(_JOBS).where(_JOBS.c.id == bindparam("job_id"))
+_ANY_DUE = select(_JOBS.c.id).where(*_due(_NOW)).limit(1)
+
+
+@cache
+def _claim_statement(skip_locked: bool, by_kind: bool) -> Any:
+    """Lease up to `limit` due jobs (of `kinds`, when by_kind) and read them back, in one
+    statement. Clearing dedupe_key lets new work for the same key queue up while this runs."""
+    c = _JOBS.c
+    due = select(c.id).where(*_due(_NOW)).order_by(c.run_at, c.id).limit(bindparam("limit"))
+    if by_kind:
+        due = due.where(c.kind.in_(bindparam("kinds", expanding=True)))
+    if skip_locked:
+        due = due.with_for_update(skip_locked=True)
+    return (update(_JOBS)
+            .where(c.id.in_(due.scalar_subquery()))
+            .values(locked_until=bindparam("lease_until", type_=c.locked_until.type),
+                    attempts=c.attempts + 1, dedupe_key=None)
+            .returning(c.id, c.kind, c.payload, c.attempts, c.run_at, c.failing_since))
+
+
 def _claim_in(connection: Connection, db: Database, *, now: datetime, lease: timedelta, limit: int,
               kinds: tuple[str, ...] | None) -> list[ClaimedJob]:
-    c = _JOBS.c
-    due = (
-        select(c.id)
-        .where(*_due(now))
-        .order_by(c.run_at, c.id)
-        .limit(limit)
-    )
+    params: dict[str, Any] = {"now": now, "lease_until": now + lease, "limit": limit}
     if kinds:
-        due = due.where(c.kind.in_(kinds))
-    if not db.is_sqlite:
-        due = due.with_for_update(skip_locked=True)
-    # One statement: lease the due jobs and read them back. Clearing dedupe_key lets new work
-    # for the same key queue up while this runs.
-    rows = list(connection.execute(
-        update(_JOBS)
-        .where(c.id.in_(due.scalar_subquery()))
-        .values(locked_until=now + lease, attempts=c.attempts + 1, dedupe_key=None)
-        .returning(c.id, c.kind, c.payload, c.attempts, c.run_at, c.failing_since)
-    ))
+        params["kinds"] = list(kinds)
+    rows = list(connection.execute(_claim_statement(not db.is_sqlite, bool(kinds)), params))
     rows.sort(key=lambda r: (r.run_at, r.id))
     return [ClaimedJob(r.id, r.kind, r.payload, r.attempts, r.failing_since) for r in rows]
 
