@@ -15,6 +15,7 @@ from datetime import timedelta
 from typing import Any
 
 from service import handoffs, jobs, leads, nurture, outbox, rescue
+from service.erasure_cleanup import cleanup_job
 from service.jobs import RetryLater
 from service.outbox import release_send_leases
 from service.readiness import Heartbeat
@@ -33,12 +34,6 @@ def _sync_style_examples(rt: AppRuntime, payload: dict[str, Any]) -> None:
     from tools.style_examples import sync_edit_pairs
 
     sync_edit_pairs(rt)
-
-
-def _erasure_cleanup(rt: AppRuntime, payload: dict[str, Any]) -> None:
-    from service.erasure import cleanup_job
-
-    cleanup_job(rt, payload)
 
 
 # Retry budgets by kind of work (prefix -> setting, hours): talking to the mail server, Slack and
@@ -69,7 +64,7 @@ HANDLERS: dict[str, Handler] = {
     "sla_check": rescue.check_sla,
     "nurture_enrol": nurture.enrol,
     "sync_style_examples": _sync_style_examples,
-    "erasure_cleanup": _erasure_cleanup,
+    "erasure_cleanup": cleanup_job,
     **SUPPORT_JOB_HANDLERS,
 }
 
