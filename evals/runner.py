@@ -186,8 +186,6 @@ def run_eval(
     conversations = run_conversation_eval(conversation_cases, settings,
                                           entry_point=support_entry_point,
                                           progress=lambda m: tick(m))
-    if not conversations["available"]:
-        tick("support bot not installed", len(conversation_cases))
 
     if grading:
         from evals.graders import run_model_grading
@@ -209,18 +207,11 @@ def run_eval(
     gate_metrics = lead_metrics(gated)
     for key in ("graph_interrupt_before_send", "graph_no_email_to_opted_out"):
         gate_metrics[key] = graph_section.get(key)
-    conversations_gated = bool(conversations["available"] and conversations.get("gated", True))
-    if conversations["available"]:
-        gate_metrics.update({k: v for k, v in conversations["metrics"].items()
-                             if k.startswith("conversation_")})
+    gate_metrics.update({k: v for k, v in conversations["metrics"].items()
+                         if k.startswith("conversation_")})
     available = {"leads": True, "graph": bool(graph_section.get("available")),
-                 "conversations": conversations_gated}
+                 "conversations": True}
     gate = evaluate_gate(gate_metrics, thresholds, available)
-    if conversations["available"] and not conversations_gated:
-        for check in gate["checks"]:
-            if check["section"] == "conversations":
-                check["note"] = ("measured through the conversation API; gated once the bot "
-                                 "exposes evaluate_case")
     known = [{"id": r["id"], "title": r["title"], "reason": r["known_failure"],
               "still_failing": not r.get("passed")}
              for r in results if r.get("known_failure")]
