@@ -9,7 +9,7 @@ import typer
 
 from hitl.commands import bench, data, ops, report, serve
 from hitl.commands import eval as eval_cmd
-from service.support_cli import kb_app
+from hitl.commands.kb import kb_app
 
 app = typer.Typer(
     help="Human-in-the-loop revenue assistant: signals in, why-now packages and drafts out, "

@@ -183,7 +183,7 @@ def test_a_model_that_finds_no_answer_is_a_miss_and_a_failing_model_falls_back(
 def test_hitl_kb_add_indexes_a_folder(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     import typer
 
-    from service.support_cli import kb_app
+    from hitl.commands.kb import kb_app
 
     cli = typer.Typer()  # registered the way hitl/cli.py registers it
     cli.add_typer(kb_app, name="kb")
