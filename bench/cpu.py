@@ -96,6 +96,7 @@ def _cpu_by_process(bench: Bench) -> dict[str, float]:
                 times = one.cpu_times()
                 name = f"{server.name}:{'web' if n == 0 else 'worker'}:{one.pid}"
                 out[name] = times.user + times.system
+                out[f"{name}:system"] = times.system  # kernel work: syscalls, fsync, locks
     return out
 
 
@@ -110,8 +111,11 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="python -m bench.cpu", description=__doc__)
     parser.add_argument("--leads", type=int, default=100, help="hand-raises in the burst")
     parser.add_argument("--keep", action="store_true", help="keep the work folder")
+    parser.add_argument("--worker-threads", type=int, default=None,
+                        help="HITL_WORKER_THREADS for the server (default: the product's)")
     args = parser.parse_args(argv)
-    bench = Bench(BenchConfig(burst=args.leads, keep=args.keep))
+    bench = Bench(BenchConfig(burst=args.leads, keep=args.keep,
+                              worker_threads=args.worker_threads))
     with contextlib.ExitStack() as stack:
         stack.callback(bench._stop_all)
         bench._setup(stack)
