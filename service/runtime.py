@@ -23,6 +23,7 @@ from store.db import Database
 
 if TYPE_CHECKING:
     from agent.drafting import Drafter
+    from service.support import SupportServices
     from tools.content_library import ContentLibrary
     from tools.email import EmailSender
     from tools.marketing import MarketingAutomation
@@ -47,6 +48,9 @@ class AppRuntime:
     # Job handlers the surfaces add (Slack posts, support cards), registered by the composition
     # root (hitl.wiring): the service layer runs them without knowing its surfaces.
     job_handlers: dict[str, Any] = field(default_factory=dict)
+    # The support conversation's parts, built on first use by `service.support.support(rt)`
+    # (or installed with other parts by `install_support`).
+    support_services: SupportServices | None = None
 
     # -- lazily built parts ------------------------------------------------------------------
 

@@ -24,7 +24,6 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-_ATTR = "_support_services"
 _LOCK = threading.Lock()
 _LATENCY_BUCKETS = (5, 15, 30, 60, 120, 300, 600, 900, 1800, 3600, 7200, 14400, 86400)
 
@@ -115,14 +114,13 @@ class SupportServices:
 
 def support(rt: AppRuntime) -> SupportServices:
     """The runtime's support services (built on first use, then reused)."""
-    services = rt.__dict__.get(_ATTR)
+    services = rt.support_services
     if services is None:
-        with _LOCK:
-            services = rt.__dict__.get(_ATTR)
+        with _LOCK:  # two threads' first use build one set (one metrics registration)
+            services = rt.support_services
             if services is None:
-                services = SupportServices(rt)
-                rt.__dict__[_ATTR] = services
-    return services  # type: ignore[no-any-return]
+                services = rt.support_services = SupportServices(rt)
+    return services
 
 
 def install_support(rt: AppRuntime, *, policy: SupportPolicy | None = None,
@@ -133,13 +131,13 @@ def install_support(rt: AppRuntime, *, policy: SupportPolicy | None = None,
     Metrics already registered on the runtime's registry are kept (a registry refuses a second
     collector of the same name)."""
     with _LOCK:
-        previous = rt.__dict__.get(_ATTR)
+        previous = rt.support_services
         services = SupportServices(rt, policy_override=policy,
                                    knowledge_base_override=knowledge_base,
                                    answerer_override=answerer)
         if previous is not None and "metrics" in previous.__dict__:
             services.__dict__["metrics"] = previous.metrics
-        rt.__dict__[_ATTR] = services
+        rt.support_services = services
     return services
 
 

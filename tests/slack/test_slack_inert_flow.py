@@ -11,6 +11,7 @@ from typing import Any
 
 import pytest
 
+from service.support import support
 from tests.conftest import SUPPORT_CHANNEL, T0, event
 from tests.fake_slack import FakeSlack, SlackSide, all_text, card_message, wait_until
 from tests.slack_oracle import HOSTILE_ALL, violations
@@ -142,7 +143,7 @@ def test_a_hostile_customer_through_transfer_transcript_relay_and_escalation(
         card = fake_slack.message(transfer.slack_channel, transfer.slack_ts)
     assert slack.click(card, "Claim", "U0REP0002").status_code == 200  # not support: refused
     fake_slack.wait_for("chat.postEphemeral")
-    timeout = rt.__dict__["_support_services"].policy.claim_timeout_minutes
+    timeout = support(rt).policy.claim_timeout_minutes
     clock.advance(minutes=timeout + 1)
     worker.run_until_idle()
 

@@ -11,6 +11,7 @@ import pytest
 from sqlalchemy import select
 
 from service import conversations as service
+from service.support import support
 from store.tables import SupportTransfer
 from tests.conftest import SUPPORT_CHANNEL
 from tests.fake_slack import BOT_ID, FakeSlack, SlackSide, all_text, buttons, wait_until
@@ -199,7 +200,7 @@ def test_unclaimed_transfers_escalate_to_the_support_lead_on_time(
         support_client: Any, worker: Any, support_rt: Any, fake_slack: FakeSlack,
         clock: Any) -> None:
     handoff_id = _transfer(support_client, worker)
-    timeout = support_rt.__dict__["_support_services"].policy.claim_timeout_minutes
+    timeout = support(support_rt).policy.claim_timeout_minutes
     clock.advance(minutes=timeout - 0.5)
     worker.run_until_idle()
     assert handoff(support_client, handoff_id)["escalated_at"] is None
