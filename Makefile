@@ -7,7 +7,7 @@ UV := .tools/bin/uv
 VENV := .venv
 STAMP := $(VENV)/.synced
 
-.PHONY: demo test lint drills clean
+.PHONY: demo test test-slow lint drills clean
 
 $(UV):
 	$(PYTHON) -m venv .tools
@@ -20,8 +20,14 @@ $(STAMP): $(UV) uv.lock pyproject.toml
 demo: $(STAMP)
 	$(VENV)/bin/hitl demo
 
+# `make test` is the fast suite (in-process, frozen clock); tests marked `slow` start other
+# processes or real servers: `make test-slow` runs those outside tests/drills, `make drills` the
+# drills among them. CI (.ci/run) runs all three, so each test runs exactly once there.
 test: $(STAMP)
-	$(VENV)/bin/python -m pytest -q
+	$(VENV)/bin/python -m pytest -q -m "not slow"
+
+test-slow: $(STAMP)
+	$(VENV)/bin/python -m pytest -q -m slow --ignore=tests/drills --durations=10
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check .
@@ -29,7 +35,7 @@ lint: $(STAMP)
 clean:
 	rm -rf $(VENV) .tools var
 
-# Slow drills (kill -9 at every stage, 1,000 replays, minutes of model failures, schemathesis)
-# plus the fast ones; `make test` skips tests/drills/ unless HITL_DRILLS=1.
+# Slow drills (kill -9 at every stage, 1,000 replays, minutes of model failures, schemathesis,
+# `hitl serve` startup); the fast drills in tests/drills run in `make test`.
 drills: $(STAMP)
-	HITL_DRILLS=1 $(VENV)/bin/python -m pytest -q -s --durations=0 tests/drills tests/test_drills_*.py
+	$(VENV)/bin/python -m pytest -q -s --durations=0 -m slow tests/drills

@@ -9,6 +9,7 @@ import textwrap
 from pathlib import Path
 from typing import Any
 
+import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from fastapi.testclient import TestClient
@@ -121,6 +122,7 @@ _OFFLINE_PATH = textwrap.dedent("""
 """)
 
 
+@pytest.mark.slow
 def test_the_offline_path_never_imports_the_openai_client(tmp_path: Path) -> None:
     """Serving and drafting offline (no model endpoint) must not pay ~2 s for the OpenAI
     client: a fresh interpreter imports the serve path, ingests a hand-raise and drafts it."""

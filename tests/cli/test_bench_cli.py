@@ -16,6 +16,7 @@ from bench.report import KEYS, percentile
 ROOT = Path(__file__).resolve().parents[2]
 
 
+@pytest.mark.slow
 @pytest.mark.timeout(300)
 def test_bench_json_prints_every_key_with_a_number(tmp_path: Path) -> None:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("HITL_", "OPENAI_",

@@ -28,6 +28,7 @@ def clean_env(tmp_path: Path, **extra: str) -> dict[str, str]:
     return env
 
 
+@pytest.mark.slow
 def test_serve_refuses_to_start_without_a_token(tmp_path) -> None:
     done = subprocess.run([HITL, "serve", "--port", "1"], env=clean_env(tmp_path),
                           capture_output=True, text=True, timeout=60, cwd=tmp_path)
@@ -35,6 +36,7 @@ def test_serve_refuses_to_start_without_a_token(tmp_path) -> None:
     assert "HITL_API_TOKEN" in done.stderr and "--dev" in done.stderr
 
 
+@pytest.mark.slow
 def test_serve_end_to_end_over_http_with_smtp(tmp_path, smtp_sink) -> None:
     from tools.smtp_sink import free_port
 
@@ -85,6 +87,7 @@ def test_serve_end_to_end_over_http_with_smtp(tmp_path, smtp_sink) -> None:
         server.wait(20)
 
 
+@pytest.mark.slow
 def test_ingest_jsonl_and_csv(tmp_path) -> None:
     jsonl = tmp_path / "events.jsonl"
     jsonl.write_text("\n".join(json.dumps(e) for e in hand_raise()) + "\n")
@@ -102,6 +105,7 @@ def test_ingest_jsonl_and_csv(tmp_path) -> None:
     assert "accepted 0, duplicates 3" in again.stdout
 
 
+@pytest.mark.slow
 def test_ingest_rejects_a_bad_file_whole(tmp_path) -> None:
     path = tmp_path / "bad.jsonl"
     rows = [json.dumps(e) for e in hand_raise()]
@@ -162,6 +166,7 @@ def test_policy_and_roster_errors_name_the_file_and_field(tmp_path) -> None:
         load_roster(roster)
 
 
+@pytest.mark.slow
 def test_help_lists_every_command() -> None:
     done = subprocess.run([HITL, "--help"], capture_output=True, text=True, timeout=60)
     assert done.returncode == 0

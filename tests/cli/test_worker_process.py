@@ -10,10 +10,13 @@ from typing import Any
 
 import httpx
 import psutil
+import pytest
 
 from bench.server import ServerProcess, server_env
 from hitl.worker_process import WORKER_NICENESS
 from tests.conftest import hand_raise
+
+pytestmark = pytest.mark.slow
 
 
 def _workers(server: ServerProcess) -> list[psutil.Process]:

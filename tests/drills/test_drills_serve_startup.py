@@ -19,6 +19,8 @@ import pytest
 from bench.server import PROJECT_ROOT, ServerProcess, free_port, server_env
 from tests.conftest import hand_raise
 
+pytestmark = pytest.mark.slow
+
 
 def _wait(what: str, predicate: Any, timeout: float = 60.0) -> Any:
     deadline = time.monotonic() + timeout

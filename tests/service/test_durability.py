@@ -13,6 +13,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+import pytest
 from sqlalchemy import select
 
 from config.clock import FrozenClock
@@ -31,6 +32,7 @@ def child_env(rt: Any, smtp_url: str) -> dict[str, str]:
     return env
 
 
+@pytest.mark.slow
 def test_a_new_process_resumes_the_paused_graph(client, worker, smtp_sink, rt) -> None:
     card = pending_card(client, worker)
     assert decide(client, card["approval_id"], action="approve",
@@ -57,6 +59,7 @@ class StallingHandler:
             await asyncio.sleep(3600)
 
 
+@pytest.mark.slow
 def test_kill_9_during_the_smtp_conversation_sends_once(client, worker, smtp_sink, rt, clock) -> None:
     from aiosmtpd.controller import Controller
 

@@ -197,6 +197,7 @@ def test_owner_is_readable_for_marketing_automation(client, worker) -> None:
     assert lead["handoff"]["status"] == "awaiting_approval"
 
 
+@pytest.mark.slow
 def test_serve_fires_reminder_and_escalation_at_the_policy_times(tmp_path) -> None:
     """Driven from outside: `hitl serve`, a policy with a 3-second hand-raise SLA, real time."""
     import os

@@ -9,6 +9,7 @@ import time
 from datetime import timedelta
 from typing import Any
 
+import pytest
 from sqlalchemy import select
 
 from service import jobs
@@ -111,6 +112,7 @@ print("wrote", flush=True)
 """
 
 
+@pytest.mark.slow
 def test_sqlite_writers_of_other_processes_queue_on_the_same_lock(rt: Any) -> None:
     """The server, its worker children and CLI commands write one file: a writer in another
     process waits for this process's writer to finish (on the lock file, not by polling in

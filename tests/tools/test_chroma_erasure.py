@@ -50,6 +50,7 @@ def _fill(client: Any, ef: Any) -> tuple[Any, Any]:
     return edits, other
 
 
+@pytest.mark.slow
 def test_the_leads_documents_leave_every_collection_and_every_file(chroma) -> None:
     client, ef, folder = chroma
     edits, other = _fill(client, ef)

@@ -226,6 +226,7 @@ def test_local_embeddings_are_deterministic_and_normalised() -> None:
     assert not ef.is_legacy()
 
 
+@pytest.mark.slow
 def test_local_embeddings_are_identical_in_another_process() -> None:
     code = (
         "import json; from tools.embeddings import LocalHashingEmbeddings as E; "
