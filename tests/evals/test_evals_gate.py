@@ -7,7 +7,6 @@ minimum and the failing cases; `hitl eval --out DIR` writes the full report to r
 from __future__ import annotations
 
 import re
-import time
 import warnings
 from pathlib import Path
 from typing import Any
@@ -37,10 +36,7 @@ def eval_run(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
     from evals.runner import run_eval
 
     settings = make_settings(tmp_path_factory.mktemp("eval-gate"))
-    started = time.monotonic()
-    run = run_eval(settings)
-    run["_seconds"] = time.monotonic() - started
-    return run
+    return run_eval(settings)
 
 
 def test_the_gate_passes_on_the_shipped_datasets(eval_run: dict[str, Any]) -> None:
@@ -66,7 +62,6 @@ def test_the_gate_runs_every_deterministic_section(eval_run: dict[str, Any]) -> 
     assert sections["model_grading"]["available"] is False  # offline: never part of the gate
     assert eval_run["metrics"]["all_cases"]["cases"] >= 60
     assert eval_run["environment"]["drafter"] == "offline draft"
-    assert eval_run["_seconds"] < 30, f"the eval took {eval_run['_seconds']:.1f} s"
 
 
 def test_the_report_is_self_contained_and_readable(eval_run: dict[str, Any],

@@ -3,9 +3,7 @@ Slack gets its acknowledgement when many people click at once."""
 
 from __future__ import annotations
 
-import statistics
 import threading
-import time
 from pathlib import Path
 
 import pytest
@@ -84,8 +82,10 @@ def test_the_bots_identity_is_asked_of_slack_once(client, worker, rt, fake_slack
     assert len(fake_slack.calls("auth.test")) == 1
 
 
-def test_ack_time_under_20_concurrent_clicks(client, worker, rt, fake_slack, slack,  # type: ignore[no-untyped-def]
-                                             smtp_sink) -> None:
+def test_20_concurrent_clicks_are_all_answered_and_approve_once(  # type: ignore[no-untyped-def]
+        client, worker, rt, fake_slack, slack, smtp_sink) -> None:
+    """Twenty clicks at once all get their 200; one approval, one email. How fast they are
+    answered is a figure of the bench (`hitl bench`: slack_ack_ms_p99), not asserted here."""
     card = pending_card(client, worker)
     message = card_message(rt, fake_slack, card["approval_id"])
     # Warm up once (first-request costs), as a running server would be.
@@ -94,17 +94,13 @@ def test_ack_time_under_20_concurrent_clicks(client, worker, rt, fake_slack, sla
 
     clicks = 20
     barrier = threading.Barrier(clicks)
-    latencies: list[float] = []
     statuses: list[int] = []
     lock = threading.Lock()
 
     def click() -> None:
         barrier.wait()
-        started = time.perf_counter()
         status = slack.click(message, "Approve", "U0REP0001").status_code
-        elapsed = time.perf_counter() - started
         with lock:
-            latencies.append(elapsed)
             statuses.append(status)
 
     threads = [threading.Thread(target=click) for _ in range(clicks)]
@@ -113,12 +109,7 @@ def test_ack_time_under_20_concurrent_clicks(client, worker, rt, fake_slack, sla
     for thread in threads:
         thread.join()
 
-    latencies.sort()
-    p99 = latencies[min(len(latencies) - 1, int(0.99 * len(latencies)))]
-    print(f"\nack latency over {clicks} concurrent clicks: p50 "
-          f"{statistics.median(latencies) * 1000:.0f} ms, p99 {p99 * 1000:.0f} ms")
     assert statuses == [200] * clicks
-    assert p99 < 1.0  # a sanity bound; Slack's limit is 3 s
 
     wait_until(lambda: get_approval(rt, card["approval_id"])["status"] == "approved")
     fake_slack.wait_for("chat.postEphemeral", clicks - 1)  # 19 "already approved by you"

@@ -224,7 +224,6 @@ def test_slack_is_answered_within_the_budget_even_when_the_store_is_slow(
         client, worker, rt, fake_slack, smtp_sink, monkeypatch) -> None:
     """The durable write may wait; Slack's answer may not (3 s limit). The click still lands."""
     import threading
-    import time
 
     from slack_app import listeners
     from tests.fake_slack import SlackSide
@@ -238,15 +237,14 @@ def test_slack_is_answered_within_the_budget_even_when_the_store_is_slow(
         assert rt.db.write_lock is not None
         with rt.db.write_lock:
             held.set()
-            release.wait(10)
+            release.wait(60)
 
     holder = threading.Thread(target=hold_the_writer_lock)
     holder.start()
     try:
-        held.wait(5)
-        started = time.monotonic()
+        assert held.wait(5)
         assert SlackSide(client).click(message, "Approve", "U0REP0001").status_code == 200
-        assert time.monotonic() - started < 1.5
+        assert holder.is_alive()  # answered while the writer lock was still held
         assert _queued(rt) == []  # not on disk yet: the store is busy
     finally:
         release.set()
