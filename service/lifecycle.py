@@ -9,6 +9,8 @@ from __future__ import annotations
 from enum import StrEnum
 from typing import Any, Literal
 
+from agent.support.models import ConversationStatus, TransferStatus
+
 
 class ApprovalStatus(StrEnum):
     PENDING = "pending"
@@ -70,24 +72,6 @@ SEND_STATUS: dict[str, SendStatus] = {
     OutboxStatus.BLOCKED: "blocked", OutboxStatus.NOT_SENT: "blocked",
     OutboxStatus.FAILED: "failed",
 }
-
-
-class TransferStatus(StrEnum):
-    """A support warm transfer (`support_transfers.status`)."""
-
-    WAITING = "waiting"          # handed over, nobody has claimed it yet
-    CLAIMED = "claimed"          # a person owns the conversation
-    RESOLVED = "resolved"
-    HANDED_BACK = "handed_back"  # returned to the bot
-
-
-class ConversationStatus(StrEnum):
-    """Who answers a support conversation (`support_conversations.status`)."""
-
-    BOT = "bot"
-    WAITING_FOR_HUMAN = "waiting_for_human"
-    HUMAN = "human"
-    RESOLVED = "resolved"
 
 
 # A person, not the bot, has the conversation (messages are relayed, the bot stays silent).

@@ -15,9 +15,11 @@ from agent.support import triggers
 from agent.support.models import (
     Assessment,
     BotAnswer,
+    ConversationStatus,
     CustomerFacts,
     KbMatch,
     TranscriptLine,
+    TransferStatus,
     TriggerDecision,
 )
 from agent.support.policy import SupportPolicy
@@ -249,7 +251,7 @@ class StoreSupportPort:
                                        with_for_update=not rt.db.is_sqlite)
             if conversation is None:
                 raise LookupError(f"conversation {conversation_id} vanished")
-            if conversation.status != "bot" and conversation.transfer_id:
+            if conversation.status != ConversationStatus.BOT and conversation.transfer_id:
                 return conversation.transfer_id  # someone else handed it over a moment ago
             facts = customer_facts(rt, session, conversation.customer_email,
                                    conversation.customer_name, policy)
@@ -264,7 +266,8 @@ class StoreSupportPort:
                             reason_line=_REASON_LINES[decision.trigger], wait_minutes=wait,
                             first_name=facts.first_name)
             package = build_warm_transfer(
-                handoff_id=transfer_id, conversation_id=conversation_id, status="waiting",
+                handoff_id=transfer_id, conversation_id=conversation_id,
+                status=TransferStatus.WAITING,
                 decision=decision, facts=facts,
                 transcript=[line(m) for m in messages],
                 session_lines=[line(m) for m in session_messages], session_intents=intents,
@@ -278,11 +281,12 @@ class StoreSupportPort:
             session.add(SupportTransfer(
                 id=transfer_id, conversation_id=conversation_id, epoch=conversation.epoch,
                 trigger=decision.trigger, trigger_detail=decision.detail, also=decision.also,
-                bot_could_answer=could_answer, trigger_message_id=message_id, status="waiting",
+                bot_could_answer=could_answer, trigger_message_id=message_id,
+                status=TransferStatus.WAITING.value,
                 active=True, package=package.model_dump(mode="json", exclude={"transcript"}),
                 policy_version=rt.policy.version, created_at=now))
             session.flush()
-            conversation.status = "waiting_for_human"
+            conversation.status = ConversationStatus.WAITING_FOR_HUMAN.value
             conversation.transfer_id = transfer_id
             conversation.owner = None
             self._say(session, conversation, message_id, notice,

@@ -4,15 +4,35 @@ Plain pydantic models, no I/O: the trigger and package functions are testable wi
 from __future__ import annotations
 
 from datetime import datetime
+from enum import StrEnum
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
 from agent.support.policy import TriggerName
 
-ConversationStatus = Literal["bot", "waiting_for_human", "human", "resolved"]
+
+class ConversationStatus(StrEnum):
+    """Who answers a support conversation (`support_conversations.status`); the service's
+    lifecycle (service/lifecycle.py) uses these, the stored text is the value."""
+
+    BOT = "bot"
+    WAITING_FOR_HUMAN = "waiting_for_human"
+    HUMAN = "human"
+    RESOLVED = "resolved"
+
+
+class TransferStatus(StrEnum):
+    """A warm transfer to a person (`support_transfers.status`); allowed changes are in
+    service/lifecycle.py."""
+
+    WAITING = "waiting"          # handed over, nobody has claimed it yet
+    CLAIMED = "claimed"          # a person owns the conversation
+    RESOLVED = "resolved"
+    HANDED_BACK = "handed_back"  # returned to the bot
+
+
 MessageRole = Literal["customer", "bot", "agent", "system"]
-TransferStatus = Literal["waiting", "claimed", "resolved", "handed_back"]
 AnswerSource = Literal["model", "offline", "fallback"]
 
 TRIGGER_LABELS: dict[str, str] = {
