@@ -1,5 +1,5 @@
 """Drill: 1,000 replayed Slack deliveries and double clicks send once (see
-tests/test_drills_replay.py, which runs the same drill with 100 in `make test`)."""
+tests/drills/test_drills_replay.py, which runs the same drill with 100 in `make test`)."""
 
 from __future__ import annotations
 

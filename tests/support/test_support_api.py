@@ -102,7 +102,7 @@ def test_the_first_email_identifies_the_customer(support_client: Any, support_rt
     refused = support_client.post("/v1/conversations/conv-1/messages", json={
         "text": "hello again", "customer": {"email": "mallory@evil.example.com",
                                             "name": "Mallory"}})
-    assert refused.status_code == 409  # tests/test_conversation_ownership.py has the rest
+    assert refused.status_code == 409  # tests/support/test_conversation_ownership.py has the rest
     customer = conversation(support_client)["customer"]
     assert customer == {"email": "ada@acme.io", "name": "Ada"}
 
