@@ -3,7 +3,6 @@ sentence and the recommended action."""
 
 from __future__ import annotations
 
-import time
 from datetime import datetime
 from typing import Any
 
@@ -28,9 +27,7 @@ def test_long_history_keeps_three_strongest_signals_and_a_small_package(
 ) -> None:
     history = long_history()
     q = qual(hand_raise_event_id="demo")
-    started = time.perf_counter()
     big = build(history, policy, q, library=content_library)
-    elapsed = time.perf_counter() - started
     small = build(ada_recent(), policy, q, library=content_library)
 
     assert [s.event_id for s in big.top_signals] == ["demo", "reply", "pv-last"]
@@ -42,7 +39,6 @@ def test_long_history_keeps_three_strongest_signals_and_a_small_package(
     assert big.top_signals[2].detail == (
         "Viewed https://vendor.example/pricing (8 pricing page views)"
     )
-    assert elapsed < 2.0
 
 
 def test_shuffled_history_gives_the_same_package(policy: Policy) -> None:
