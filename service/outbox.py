@@ -300,7 +300,8 @@ def release_send_leases(rt: AppRuntime) -> int:
 
 
 def _final_status(status: str) -> DeliveryStatus:
-    if status in ("sent", "not_sent", "blocked", "failed"):
+    if status in (OutboxStatus.SENT, OutboxStatus.NOT_SENT, OutboxStatus.BLOCKED,
+                  OutboxStatus.FAILED):
         return status  # type: ignore[return-value]
     raise RetryLater(f"outbox message in state {status}")
 
