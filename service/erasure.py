@@ -35,6 +35,7 @@ from pydantic import BaseModel, Field
 from sqlalchemy import ColumnElement, Text, cast, delete, func, or_, select, text, update
 from sqlalchemy.orm import Session
 
+from agent.email_rules import AddressError, lead_address
 from service.audit import audit
 from service.erasure_cleanup import CLEANUP_JOB, ChromaErasure, release_sqlite, run_cleanup
 from service.errors import InvalidInput, NotFound
@@ -129,8 +130,6 @@ def erase_customer(rt: AppRuntime, email: str, *, actor: str) -> ErasureReport:
 
 def _address(value: str) -> str:
     """The canonical address to look up; lenient enough for addresses stored by older rules."""
-    from agent.email_rules import AddressError, lead_address
-
     value = value.strip()
     try:
         return lead_address(value)
