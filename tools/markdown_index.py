@@ -15,7 +15,6 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
-import frontmatter
 import yaml
 from frontmatter.default_handlers import BaseHandler, YAMLHandler
 
@@ -60,15 +59,19 @@ def split_front_matter(text: str, *, required: bool) -> tuple[dict[str, Any], st
     if not any(line.strip() == fence for line in lines[1:]):
         raise ValueError(f"front matter is not closed by a '{fence}' line")
     handler, dialect = _HANDLERS[fence]
+    # The handler's own split and load: `frontmatter.loads` would drop a block that is not a
+    # mapping (a YAML list, say) without a word.
+    block, body = handler.split(text)
     try:
-        post = frontmatter.loads(text, handler=handler)
+        loaded = handler.load(block)
     except (yaml.YAMLError, tomllib.TOMLDecodeError) as exc:
         detail = " ".join(str(exc).split())
         raise ValueError(f"front matter is not valid {dialect} ({detail})") from None
-    if not isinstance(post.metadata, dict):
+    if loaded is None:
+        loaded = {}
+    if not isinstance(loaded, dict):
         raise ValueError("front matter must be 'key: value' lines")
-    meta = {str(key).strip().lower(): value for key, value in post.metadata.items()}
-    return meta, post.content
+    return {str(key).strip().lower(): value for key, value in loaded.items()}, body
 
 
 def tag_list(value: Any) -> tuple[str, ...]:
