@@ -187,8 +187,8 @@ def _send_claimed(rt: AppRuntime, outbox_id: str, email: object) -> DeliveryStat
     now = rt.clock.now()
     with rt.db.session() as session:
         message = session.get(OutboxMessage, outbox_id)
-        if message is None:
-            return "sent"
+        if message is None or message.status == OutboxStatus.SENT:
+            return "sent"  # erased meanwhile, or a second worker whose lease had run out
         message.status = transition(message.status, OutboxStatus.SENT)
         message.sent_at, message.locked_until = now, None
         message.status_detail, message.next_attempt_at = None, None
