@@ -12,8 +12,8 @@ from typing import Any
 import pytest
 from sqlalchemy import func, select
 
-from hitl.event_files import EventFileError, read_events
 from agent.email_rules import AddressError, lead_address, same_address
+from hitl.event_files import EventFileError, read_events
 from tests.conftest import LEAD_ADA, T0, event, hand_raise
 from tests.flow import decide, ingest, pending_card
 
