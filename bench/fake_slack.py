@@ -96,8 +96,9 @@ class FakeSlack:
                 pass
 
         self._server = _Server(("127.0.0.1", 0), Handler)
-        threading.Thread(target=self._server.serve_forever, name="fake-slack",
-                         daemon=True).start()
+        # shutdown() waits for the loop's next poll: 0.05 s, not the default 0.5 s a test.
+        threading.Thread(target=self._server.serve_forever, kwargs={"poll_interval": 0.05},
+                         name="fake-slack", daemon=True).start()
         return self
 
     def stop(self) -> None:
