@@ -130,6 +130,14 @@ def test_layers_point_one_way() -> None:
     assert back_arrows(import_graph()) == []
 
 
+def test_no_source_file_over_400_lines() -> None:
+    """Product code and tests alike: a file past 400 lines is doing more than one thing."""
+    files = [*modules().values(), *sorted((ROOT / "tests").rglob("*.py"))]
+    long = {str(p.relative_to(ROOT)): n for p in files
+            if (n := len(p.read_text().splitlines())) > 400}
+    assert long == {}
+
+
 if __name__ == "__main__":
     g = import_graph()
     packages: dict[str, set[str]] = defaultdict(set)
