@@ -274,6 +274,12 @@ class Roster(_Frozen):
     def managers(self) -> list[Member]:
         return [m for m in self.members if m.role == "manager"]
 
+    def managers_on_duty(self, *, besides: str | None = None) -> list[Member]:
+        """Managers in the office (other than `besides`), in roster order; every manager when
+        none is: someone must always be told."""
+        on_duty = [m for m in self.managers() if not m.out_of_office and m.key != besides]
+        return on_duty or self.managers()
+
     def reps(self) -> list[Member]:
         return [m for m in self.members if m.role == "rep"]
 

@@ -61,32 +61,6 @@ class StartTiming:
     not_ready_reason: str | None  # what /readyz said last before 200
 
 
-def prepare(workdir: Path) -> dict[str, str | None]:
-    """Migrate the store and index the shipped library in `workdir`; the server's variables."""
-    from config.settings import DEFAULTS_DIR, load_settings
-    from store.db import Database
-    from tools.content_library import ContentLibrary, open_chroma
-    from tools.embeddings import build_embedding_function
-
-    workdir.mkdir(parents=True, exist_ok=True)
-    values: dict[str, str | None] = {
-        "HITL_DATABASE_URL": f"sqlite:///{workdir / 'hitl.db'}",
-        "HITL_CHROMA_PATH": str(workdir / "chroma"),
-        "HITL_EMBEDDINGS": "local",
-    }
-    settings = load_settings(
-        database_url=values["HITL_DATABASE_URL"], chroma_path=workdir / "chroma",
-        chroma_url=None, openai_base_url=None, openai_api_key=None, embeddings="local",
-        slack_bot_token=None, slack_signing_secret=None, slack_app_token=None, api_token=None,
-        smtp_url=None)
-    library = ContentLibrary(open_chroma(settings), build_embedding_function(settings))
-    library.index_folder(DEFAULTS_DIR / "content")
-    database = Database(settings.database_url)
-    database.upgrade()
-    database.dispose()
-    return values
-
-
 def time_one_start(workdir: Path, env: dict[str, str], slack: FakeSlack, name: str, *,
                    timeout: float = 120.0) -> StartTiming:
     """Spawn one `hitl serve`, time it to ready and to its first card, stop it."""
@@ -157,9 +131,9 @@ def _cpu_by_process(server: ServerProcess) -> dict[str, float]:
 def measure(workdir: Path, *, timeout: float = 120.0) -> tuple[StartTiming, StartTiming]:
     """(first start with an empty bytecode cache, second start with the cache it wrote)."""
     from bench.fake_slack import FakeSlack
-    from bench.server import server_env
+    from bench.server import prepare_store, server_env
 
-    values = prepare(workdir)
+    values = prepare_store(workdir)
     with FakeSlack(token=SLACK_TOKEN) as slack:
         env = server_env({**values, "HITL_API_TOKEN": "cold-" + secrets.token_hex(8),
                           "SLACK_BOT_TOKEN": SLACK_TOKEN, "SLACK_SIGNING_SECRET": SLACK_SECRET,

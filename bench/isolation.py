@@ -74,29 +74,6 @@ class IsolationResult:
         return float(self.probes.get(kind, {}).get(key, float("nan")))
 
 
-def prepare(workdir: Path) -> dict[str, str]:
-    """A migrated store and the shipped library indexed in `workdir`; the server's variables."""
-    from config.settings import DEFAULTS_DIR, load_settings
-    from store.db import Database
-    from tools.content_library import ContentLibrary, open_chroma
-    from tools.embeddings import build_embedding_function
-
-    workdir.mkdir(parents=True, exist_ok=True)
-    values = {"HITL_DATABASE_URL": f"sqlite:///{workdir / 'hitl.db'}",
-              "HITL_CHROMA_PATH": str(workdir / "chroma"), "HITL_EMBEDDINGS": "local"}
-    settings = load_settings(
-        database_url=values["HITL_DATABASE_URL"], chroma_path=workdir / "chroma",
-        chroma_url=None, openai_base_url=None, openai_api_key=None, embeddings="local",
-        slack_bot_token=None, slack_signing_secret=None, slack_app_token=None, api_token=None,
-        smtp_url=None)
-    library = ContentLibrary(open_chroma(settings), build_embedding_function(settings))
-    library.index_folder(DEFAULTS_DIR / "content")
-    database = Database(settings.database_url)
-    database.upgrade()
-    database.dispose()
-    return values
-
-
 def _pending_clicks(server: ServerProcess, slack: FakeSlack, run: str, count: int,
                     timeout: float) -> list[Probe]:
     """`count` hand-raises drafted into cards; a signed Approve click on each, by its assignee."""
@@ -161,11 +138,11 @@ def measure(workdir: Path, model: FakeOpenAI, slack: FakeSlack, *, smtp_url: str
     """Start a server in `workdir`, run the burst and the probes, stop the server."""
     import multiprocessing
 
-    from bench.server import ServerProcess, server_env
+    from bench.server import ServerProcess, prepare_store, server_env
 
     run = secrets.token_hex(3)
     token = "iso-" + secrets.token_hex(8)
-    values = prepare(workdir)
+    values = prepare_store(workdir)
     env = server_env({**values, "HITL_API_TOKEN": token, "OPENAI_BASE_URL": model.url,
                       "OPENAI_API_KEY": "bench-key", "SLACK_BOT_TOKEN": slack.token,
                       "SLACK_SIGNING_SECRET": SLACK_SECRET, "SLACK_API_URL": slack.url,

@@ -213,3 +213,27 @@ class ServerProcess:
         except OSError:
             return "(no log)"
         return "\n".join(text.splitlines()[-lines:])
+
+
+def prepare_store(workdir: Path) -> dict[str, str]:
+    """A migrated SQLite store and the shipped content library indexed in `workdir` (a server of
+    a phase's own); returns the server's variables for them."""
+    from config.settings import DEFAULTS_DIR, load_settings
+    from store.db import Database
+    from tools.content_library import ContentLibrary, open_chroma
+    from tools.embeddings import build_embedding_function
+
+    workdir.mkdir(parents=True, exist_ok=True)
+    values = {"HITL_DATABASE_URL": f"sqlite:///{workdir / 'hitl.db'}",
+              "HITL_CHROMA_PATH": str(workdir / "chroma"), "HITL_EMBEDDINGS": "local"}
+    settings = load_settings(
+        database_url=values["HITL_DATABASE_URL"], chroma_path=workdir / "chroma",
+        chroma_url=None, openai_base_url=None, openai_api_key=None, embeddings="local",
+        slack_bot_token=None, slack_signing_secret=None, slack_app_token=None, api_token=None,
+        smtp_url=None)
+    library = ContentLibrary(open_chroma(settings), build_embedding_function(settings))
+    library.index_folder(DEFAULTS_DIR / "content")
+    database = Database(settings.database_url)
+    database.upgrade()
+    database.dispose()
+    return values

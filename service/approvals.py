@@ -109,8 +109,7 @@ def _escalation_target(rt: AppRuntime, requested: str | None, current: str) -> M
             raise InvalidInput(f"escalate_to {requested!r} is not on the team roster",
                                field="escalate_to")
         return member
-    managers = [m for m in rt.roster.managers() if not m.out_of_office and m.key != current]
-    return (managers or rt.roster.managers())[0]
+    return rt.roster.managers_on_duty(besides=current)[0]
 
 
 def decide(rt: AppRuntime, approval_id: str, decision: DecisionIn) -> dict[str, Any]:

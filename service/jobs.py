@@ -241,13 +241,3 @@ def failed_by_kind(db: Database) -> dict[str, int]:
         rows = session.execute(select(Job.kind, func.count()).where(Job.failed_at.is_not(None))
                                .group_by(Job.kind))
         return {kind: n for kind, n in rows}
-
-
-def counts(db: Database, *, now: datetime) -> dict[str, int]:
-    with db.session() as session:
-        due = session.scalar(select(func.count()).select_from(Job).where(
-            Job.failed_at.is_(None), Job.run_at <= now)) or 0
-        failed = session.scalar(select(func.count()).select_from(Job)
-                                .where(Job.failed_at.is_not(None))) or 0
-        total = session.scalar(select(func.count()).select_from(Job)) or 0
-    return {"due": due, "failed": failed, "total": total}

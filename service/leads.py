@@ -181,8 +181,7 @@ def _pick_owner(rt: AppRuntime, session: Session, lead: Lead,
                           last_assigned)
     if chosen is not None:
         return chosen
-    managers = [m for m in rt.roster.managers() if not m.out_of_office] or rt.roster.managers()
-    return managers[0]
+    return rt.roster.managers_on_duty()[0]
 
 
 def _last_assigned(session: Session, keys: list[str]) -> dict[str, datetime]:

@@ -28,7 +28,8 @@ class Metrics:
         self.decisions = Counter("hitl_decisions", "Human decisions", ["action"], registry=r)
         self.emails = Counter("hitl_emails", "Outbox results", ["status"], registry=r)
         self.drafts = Counter("hitl_drafts", "Drafts written", ["source"], registry=r)
-        self.jobs_failed = Counter("hitl_jobs_failed", "Jobs that used every attempt", ["kind"],
+        self.jobs_failed = Counter("hitl_jobs_failed",
+                                   "Jobs parked as failed after their retry budget", ["kind"],
                                    registry=r)
         self.sla_decisions = Counter("hitl_sla_decisions", "Human decisions vs their SLA",
                                      ["band", "rep", "met"], registry=r)

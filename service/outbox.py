@@ -261,7 +261,7 @@ def _status_changed(rt: AppRuntime, session: Session, message: OutboxMessage) ->
     now = rt.clock.now()
     approval = session.get(Approval, message.approval_id)
     handoff = session.get(Handoff, approval.handoff_id) if approval else None
-    if handoff is not None and not handoff.active and handoff.outcome in _IN_FLIGHT \
+    if handoff is not None and not handoff.active and handoff.outcome in _UNSETTLED \
             and message.status in _SETTLED_STAGE:
         handoff.outcome = message.status
         handoff.outcome_detail = message.status_detail
@@ -275,7 +275,7 @@ def _status_changed(rt: AppRuntime, session: Session, message: OutboxMessage) ->
 
 # A handoff closes when its graph run ends; a send still retrying (or retried by hand after it
 # failed) settles its outcome and the lead's stage later.
-_IN_FLIGHT = ("retrying", "sending", "queued", "failed")
+_UNSETTLED = ("retrying", "failed")
 _SETTLED_STAGE = {"sent": "contacted", "failed": "failed", "blocked": "blocked",
                   "not_sent": "approved", "retrying": "approved"}
 

@@ -78,8 +78,7 @@ def _reassign(rt: AppRuntime, session: Any, handoff: Handoff, approval: Approval
     lead = session.get(Lead, handoff.lead_id)
     qualification, _ = qualify_lead(rt, session, lead)
     others = Roster(members=[m for m in rt.roster.members if m.key != handoff.assignee])
-    manager = next((m for m in rt.roster.managers() if not m.out_of_office),
-                   rt.roster.managers()[0])
+    manager = rt.roster.managers_on_duty()[0]
     new_owner = choose_owner(profile(lead), qualification, others, rt.policy, {}, None) or manager
     try:
         record_decision(rt, session, approval, "reassign", "system", {

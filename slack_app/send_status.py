@@ -24,8 +24,7 @@ def notify_send_failed(rt: AppRuntime, payload: dict[str, Any]) -> None:
     text = send_failed_text(approval, lead)
     holder = (approval.get("decision") or {}).get("actor") or approval["assignee"]
     recipients = [slack_user_for(rt, approval["assignee"]), slack_user_for(rt, holder)]
-    managers = [m for m in rt.roster.managers() if not m.out_of_office] or rt.roster.managers()
-    recipients += [slack_user_for(rt, m.key) for m in managers[:1]]
+    recipients += [slack_user_for(rt, m.key) for m in rt.roster.managers_on_duty()[:1]]
     client = web_client(rt)
     for slack_id in dict.fromkeys(r for r in recipients if r):
         call(client.chat_postMessage, channel=dm_channel(rt, client, slack_id), text=text,

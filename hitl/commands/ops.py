@@ -12,7 +12,7 @@ from typing import Annotated, Any
 
 import typer
 
-from hitl.commands._common import runtime_or_exit, settings_or_exit
+from hitl.commands._common import fail, runtime_or_exit, settings_or_exit
 
 outbox_app = typer.Typer(help="Approved emails: where each one stands, and retrying the stuck "
                               "ones.", no_args_is_help=True)
@@ -37,11 +37,6 @@ def _print_json(rows: Any) -> None:
     typer.echo(json.dumps(rows, default=str, indent=2))
 
 
-def _fail(message: str, code: int = 1) -> None:
-    typer.secho(message, fg=typer.colors.RED, err=True)
-    raise typer.Exit(code)
-
-
 @outbox_app.command("list")
 def outbox_list(
     status: Annotated[str | None, typer.Option(
@@ -50,7 +45,7 @@ def outbox_list(
 ) -> None:
     """Approved emails, oldest first, with why they are stuck and when they are tried next."""
     if status is not None and status not in _SEND_STATUSES:
-        _fail(f"--status must be one of {', '.join(_SEND_STATUSES)}, got {status!r}", 2)
+        fail(f"--status must be one of {', '.join(_SEND_STATUSES)}, got {status!r}", 2)
     from service.outbox_views import list_outbox
 
     rt = _runtime()
@@ -82,7 +77,7 @@ def outbox_retry(outbox_id: Annotated[str, typer.Argument(help="The outbox_id to
     try:
         view = retry(rt, outbox_id, actor="cli")
     except ServiceError as exc:
-        _fail(exc.message)
+        fail(exc.message)
     finally:
         rt.close()
     typer.echo(f"{view['outbox_id']} will be tried again now by the worker "
@@ -98,7 +93,7 @@ def jobs_list(
 ) -> None:
     """Background jobs (by default the ones parked after their retry budget)."""
     if status not in _JOB_STATUSES:
-        _fail(f"--status must be one of {', '.join(_JOB_STATUSES)}, got {status!r}", 2)
+        fail(f"--status must be one of {', '.join(_JOB_STATUSES)}, got {status!r}", 2)
     from service.jobs import list_jobs
 
     rt = _runtime()
@@ -130,6 +125,6 @@ def jobs_retry(job_id: Annotated[int, typer.Argument(help="The job id to retry."
     finally:
         rt.close()
     if view is None:
-        _fail(f"job {job_id} not found")
+        fail(f"job {job_id} not found")
         return
     typer.echo(f"job {job_id} ({view['kind']}) is due now; a running worker takes it next")
