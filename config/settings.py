@@ -106,6 +106,24 @@ class Settings(BaseSettings):
     metrics_public: bool = Field(False, validation_alias="HITL_METRICS_PUBLIC")
     docs_public: bool = Field(True, validation_alias="HITL_DOCS_PUBLIC")
 
+    # Identity (CONTRACT 6): links a browser opens without a bearer header (the KPI report) are
+    # signed with this secret; unset, it is derived from HITL_API_TOKEN. HITL_PUBLIC_URL is the
+    # address people reach the API at (links in Slack, email and the CLI are built on it).
+    link_secret: str | None = Field(None, validation_alias="HITL_LINK_SECRET")
+    public_url: str = Field("http://127.0.0.1:8000", validation_alias="HITL_PUBLIC_URL")
+
+    # CRM connectors (CONTRACT 6): each inbound hook is off until its secret is set; base URLs
+    # are settings so tests (and sandboxes) point them at local fakes.
+    crm_file: Path = Field(DEFAULTS_DIR / "crm.toml", validation_alias="HITL_CRM_FILE")
+    hubspot_client_secret: str | None = Field(None, validation_alias="HUBSPOT_CLIENT_SECRET")
+    hubspot_api_url: str = Field("https://api.hubapi.com", validation_alias="HUBSPOT_API_URL")
+    hubspot_access_token: str | None = Field(None, validation_alias="HUBSPOT_ACCESS_TOKEN")
+    salesforce_org_id: str | None = Field(None, validation_alias="SALESFORCE_ORG_ID")
+    salesforce_hook_key: str | None = Field(None, validation_alias="SALESFORCE_HOOK_KEY")
+    salesforce_instance_url: str | None = Field(None, validation_alias="SALESFORCE_INSTANCE_URL")
+    salesforce_access_token: str | None = Field(None, validation_alias="SALESFORCE_ACCESS_TOKEN")
+    segment_write_key: str | None = Field(None, validation_alias="SEGMENT_WRITE_KEY")
+
     @field_validator("database_url")
     @classmethod
     def _known_database(cls, value: str) -> str:
@@ -131,7 +149,7 @@ class Settings(BaseSettings):
                 )
         return value
 
-    @field_validator("team_file", "policy_file")
+    @field_validator("team_file", "policy_file", "crm_file")
     @classmethod
     def _file_exists(cls, value: Path) -> Path:
         if not value.is_file():
