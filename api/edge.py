@@ -214,7 +214,7 @@ class Edge:
             if reason is not None:
                 await self._refuse(send, family, 401, reason)
                 return
-        elif self._needs_bearer(path, has_body) and not bearer_accepted(
+        elif self._needs_bearer(path, has_body) and not await bearer_accepted(
                 self.rt, _bearer(headers)):
             if not self._customer_credential(method, path, scope):
                 await self._refuse(send, family, 401, BEARER_REFUSAL,

@@ -12,6 +12,7 @@ from agent.guardrails import content_hash
 from agent.policy import Member
 from service.audit import audit
 from service.errors import Conflict, Forbidden, InvalidInput, NotFound
+from service.identity import Principal, acting_member
 from service.ids import new_id
 from service.jobs import enqueue
 from service.lifecycle import (
@@ -91,10 +92,12 @@ def get_approval(rt: AppRuntime, approval_id: str) -> dict[str, Any]:
         return approval_view(*row)
 
 
-def authorize(rt: AppRuntime, actor: str, approval: Approval) -> Member:
+def authorize(rt: AppRuntime, actor: str | Member | None, approval: Approval) -> Member:
     """Only the assignee or a manager from the roster may decide."""
-    member = rt.roster.find(actor)
+    member = actor if isinstance(actor, Member) else rt.roster.find(actor)
     if member is None:
+        if not actor:
+            raise InvalidInput("actor is required (Slack id or email)", field="actor")
         raise Forbidden(f"{actor} is not on the team roster")
     if member.role != "manager" and member.key != approval.assignee:
         raise Forbidden(f"{member.name} is not the assignee of this approval "
@@ -112,21 +115,30 @@ def _escalation_target(rt: AppRuntime, requested: str | None, current: str) -> M
     return rt.roster.managers_on_duty(besides=current)[0]
 
 
-def decide(rt: AppRuntime, approval_id: str, decision: DecisionIn) -> dict[str, Any]:
+def decide(rt: AppRuntime, approval_id: str, decision: DecisionIn,
+           principal: Principal | None = None) -> dict[str, Any]:
     """Record a decision atomically (the first one wins), then let the worker resume the graph.
+
+    `principal`: who is calling (service.identity). A personal token decides as its member
+    (`decision.actor`, if given, must be that member); the service token must name `actor`
+    and the decision records `via: service_token`. None: a surface that identified the person
+    itself (Slack, the evals) and put them in `decision.actor`.
 
     Raises NotFound (404), Forbidden (403), Conflict (409: decided or superseded) or
     InvalidInput (422). Nothing is written unless everything checks out.
     """
     now = rt.clock.now()
+    acting = acting_member(rt, principal, decision.actor) if principal is not None else None
     with rt.db.session() as session:
         approval = session.get(Approval, approval_id, with_for_update=not rt.db.is_sqlite)
         if approval is None:
             raise NotFound(f"approval {approval_id} not found")
-        member = authorize(rt, decision.actor, approval)
+        member = authorize(rt, acting or decision.actor, approval)
         if approval.status != ApprovalStatus.PENDING:
             raise Conflict(_conflict_message(approval))
         payload: dict[str, Any] = {"note": decision.note} if decision.note else {}
+        via = principal.audit_detail() if principal is not None else {}
+        payload.update(via)
         if decision.action == "escalate":
             target = _escalation_target(rt, decision.escalate_to, approval.assignee)
             payload["escalate_to"] = target.key
@@ -200,9 +212,10 @@ def record_decision(rt: AppRuntime, session: Any, approval: Approval, action: st
                          action=action, actor=actor, payload=payload,
                          policy_version=rt.policy.version, created_at=now))
     session.flush()
+    via = {k: payload[k] for k in ("via", "token_id") if payload.get(k) is not None}
     audit(session, rt, actor=actor, action=f"decision_{action}", lead_id=approval.lead_id,
           subject_id=approval.id, version=approval.version,
-          reason_code=payload.get("reason_code"))
+          reason_code=payload.get("reason_code"), **via)
     enqueue(session, "resume_handoff",
             {"handoff_id": approval.handoff_id, "decision_id": decision_id}, now=now,
             dedupe_key=f"resume:{decision_id}")

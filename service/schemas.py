@@ -204,7 +204,9 @@ class DecisionIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     action: DecisionAction
-    actor: str = Field(min_length=1, max_length=320)
+    # Who decides (Slack id or email). Optional with a personal token (the token's member
+    # decides; if given it must be that member); required with the service token.
+    actor: str | None = Field(None, min_length=1, max_length=320)
     subject: str | None = Field(None, max_length=MAX_SUBJECT_CHARS, validate_default=True)
     body: str | None = Field(None, max_length=20_000, validate_default=True)
     instruction: str | None = Field(None, max_length=2_000, validate_default=True)

@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
-from api.deps import RuntimeDep
+from api.deps import PrincipalDep, RuntimeDep
 from api.schemas import ApprovalPublic
 from service import approvals
 from service.lifecycle import ApprovalStatus
@@ -23,7 +23,12 @@ def get_approval(approval_id: str, rt: RuntimeDep) -> dict:
 
 
 @router.post("/{approval_id}/decision", response_model=ApprovalPublic)
-def decide(approval_id: str, decision: DecisionIn, rt: RuntimeDep) -> dict:
-    """Approve, edit, revise, escalate or reject. 403: actor not allowed; 409: already decided
-    or superseded by a newer version."""
-    return approvals.decide(rt, approval_id, decision)
+def decide(approval_id: str, decision: DecisionIn, rt: RuntimeDep,
+           principal: PrincipalDep) -> dict:
+    """Approve, edit, revise, escalate or reject, as the person the bearer token names.
+
+    With a personal token the token's member decides (`actor` may be omitted; naming anyone
+    else is 403). With the service token `actor` is required (422 without it) and the
+    decision is recorded as made through the service token. 403: actor not allowed (not the
+    assignee or a manager); 409: already decided or superseded by a newer version."""
+    return approvals.decide(rt, approval_id, decision, principal)

@@ -4,6 +4,7 @@ in store/migrations (its env reads `Base.metadata`, which every module below fil
 
 from store.tables.base import Base, UtcDateTime
 from store.tables.handoffs import Approval, Decision, Handoff, OutboxMessage
+from store.tables.identity import PersonalToken
 from store.tables.leads import AuditEntry, ErasedEvent, Event, Lead
 from store.tables.queue import Job, WorkerHeartbeat
 from store.tables.slack import SlackCard, SlackEventReceipt, SlackMessageLog
@@ -20,6 +21,7 @@ __all__ = [
     "Job",
     "Lead",
     "OutboxMessage",
+    "PersonalToken",
     "SlackCard",
     "SlackEventReceipt",
     "SlackMessageLog",
