@@ -139,6 +139,7 @@ def run_lead_case(
 ) -> dict[str, Any]:
     """Run one case and score it. Never raises for a product error: that is a failed case."""
     from agent.context import build_context_package
+    from agent.drafting import DraftRequest
     from agent.qualification import qualify
     from agent.sla import sla_due_at
 
@@ -159,7 +160,8 @@ def run_lead_case(
                                         **flags)
         draft = None
         if qualification.route in HUMAN_ROUTES:
-            draft = drafter.draft(lead, package, sender_name=owner.name if owner else "The team")
+            draft = drafter.draft(DraftRequest(lead=lead, context=package,
+                                               sender_name=owner.name if owner else "The team"))
     except Exception as exc:  # a crash on a known case is a failure to report, not to hide
         result.update(passed=False, error=f"{type(exc).__name__}: {exc}",
                       failures=[f"error: {type(exc).__name__}: {exc}"], checks={}, actual={})

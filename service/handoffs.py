@@ -9,7 +9,8 @@ from typing import Any
 from langgraph.types import Command
 from sqlalchemy import select, update
 
-from agent.models import ContextPackage, Draft, LeadProfile, Qualification
+from agent.drafting import DraftRequest, OfflineDrafter, fallback_draft
+from agent.models import ContextPackage, Draft, Qualification
 from agent.policy import REASON_CODES
 from agent.state import DecisionRecord, DeliveryOutcome, Outcome
 from service import outbox
@@ -68,29 +69,26 @@ class StoreHandoffPort:
             raise LookupError(f"lead {lead_id} vanished while drafting")
         lead_profile = facts.profile
         member = self.rt.roster.find(assignee)
-        sender_name = member.name if member else "The team"
-        written = self.rt.drafter.draft(
-            lead_profile, context, sender_name=sender_name,
+        request = DraftRequest(
+            lead=lead_profile, context=context,
+            sender_name=member.name if member else "The team",
             instruction=instruction, previous=previous,
-            style_examples=self._style_examples(assignee, context))
-        written = self._content_checked(lead_profile, context, written, sender_name=sender_name,
-                                        instruction=instruction, previous=previous)
+            style_examples=tuple(self._style_examples(assignee, context)))
+        written = self._content_checked(request, self.rt.drafter.draft(request))
         self.rt.metrics.drafts.labels(written.source).inc()
         # Belt and braces: whatever the drafter did, the recipient is the record's address.
         return written.model_copy(update={"to": lead_profile.email})
 
-    def _content_checked(self, lead: LeadProfile, context: ContextPackage, written: Draft, *,
-                         sender_name: str, instruction: str | None,
-                         previous: Draft | None) -> Draft:
+    def _content_checked(self, request: DraftRequest, written: Draft) -> Draft:
         """The pre-send content check, run on the fresh draft (service/content_check.py).
 
         A model draft that fails it (another lead's name, a foreign address, a link off the
         allow-list, e.g. copied from the lead's own text) is unusable like any other bad model
         output: the offline draft replaces it, saying why. Whatever still fails carries a
         warning in its note, which the card shows before anyone approves."""
-        from agent.drafting import FALLBACK_NOTE, OfflineDrafter
         from service.content_check import draft_content_blocks
 
+        lead, context = request.lead, request.context
         asset = context.recommended_action.asset
         package = {"recommended_action": {"asset": {"path": asset.path if asset else "",
                                                      "title": asset.title if asset else ""}}}
@@ -108,12 +106,8 @@ class StoreHandoffPort:
         if blocks and written.source == "model":
             log.warning("model draft for lead %s refused by the content check (%d reasons); "
                         "using the offline draft", lead.lead_id, len(blocks))
-            backup = OfflineDrafter().draft(lead, context, sender_name=sender_name,
-                                            instruction=instruction, previous=previous)
-            note = f"model draft unusable ({'; '.join(blocks)}); {FALLBACK_NOTE}"
-            if instruction:
-                note += "; instruction noted for the rep"
-            written = backup.model_copy(update={"source": "fallback", "note": note})
+            written = fallback_draft(OfflineDrafter(), request,
+                                     f"model draft unusable ({'; '.join(blocks)})")
             blocks = blocks_of(written)
         if blocks:
             warning = f"{CONTENT_WARNING}: {'; '.join(blocks)}"

@@ -1,9 +1,9 @@
-"""What every drafter shares: the `Drafter` protocol, what a model may write (`DraftText`, no
-recipient field) and the refusal a drafter raises for a draft unfit to show a rep."""
+"""What every drafter shares: what it is asked (`DraftRequest`), the `Drafter` protocol, what a
+model may write (`DraftText`, no recipient field) and the refusal a drafter raises for a draft
+unfit to show a rep."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
 from typing import Any, Protocol
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -41,16 +41,22 @@ class DraftRejected(ValueError):
         self.reason = reason
 
 
+class DraftRequest(BaseModel):
+    """One draft to write: for `lead` from `context`, signed `sender_name`; with `instruction`,
+    a revision of `previous`. `style_examples` (the rep's approved edits, `{"draft": ...,
+    "sent": ...}`) are for a model to imitate; the offline drafter ignores them."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    lead: LeadProfile
+    context: ContextPackage
+    sender_name: str
+    instruction: str | None = None
+    previous: Draft | None = None
+    style_examples: tuple[dict[str, str], ...] = ()
+
+
 class Drafter(Protocol):
-    def draft(
-        self,
-        lead: LeadProfile,
-        context: ContextPackage,
-        *,
-        sender_name: str,
-        instruction: str | None = None,
-        previous: Draft | None = None,
-        style_examples: Sequence[Mapping[str, str]] = (),
-    ) -> Draft:
-        """Write a draft for `lead` from `context`; with `instruction`, revise `previous`."""
+    def draft(self, request: DraftRequest) -> Draft:
+        """Write the draft `request` asks for; the recipient is always `request.lead.email`."""
         ...

@@ -4,13 +4,12 @@ with a short category (never raw error text); and `build_drafter`, which picks t
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING
 
-from agent.drafting.contract import Drafter, DraftRejected
+from agent.drafting.contract import Drafter, DraftRejected, DraftRequest
 from agent.drafting.model import ModelDrafter, build_chat_model
 from agent.drafting.offline import OfflineDrafter
-from agent.models import ContextPackage, Draft, LeadProfile
+from agent.models import Draft
 
 if TYPE_CHECKING:
     import httpx
@@ -58,20 +57,10 @@ class FallbackDrafter:
         self.primary = primary
         self.fallback = fallback
 
-    def draft(
-        self,
-        lead: LeadProfile,
-        context: ContextPackage,
-        *,
-        sender_name: str,
-        instruction: str | None = None,
-        previous: Draft | None = None,
-        style_examples: Sequence[Mapping[str, str]] = (),
-    ) -> Draft:
+    def draft(self, request: DraftRequest) -> Draft:
+        lead = request.lead
         try:
-            written = self.primary.draft(lead, context, sender_name=sender_name,
-                                         instruction=instruction, previous=previous,
-                                         style_examples=style_examples)
+            written = self.primary.draft(request)
         except Exception as exc:  # any model failure must still leave the rep a draft
             state, category = failure_category(exc)
             log.warning("model draft failed for lead %s (%s, %s); using the fallback draft",
@@ -79,13 +68,18 @@ class FallbackDrafter:
             log.debug("model draft failure detail", exc_info=True)
         else:
             return written.model_copy(update={"to": lead.email})
-        backup = self.fallback.draft(lead, context, sender_name=sender_name,
-                                     instruction=instruction, previous=previous)
         lead_in = "model unavailable" if state == "unavailable" else "model draft unusable"
-        note = f"{lead_in} ({category}); {FALLBACK_NOTE}"
-        if instruction:
-            note += "; instruction noted for the rep"
-        return backup.model_copy(update={"to": lead.email, "source": "fallback", "note": note})
+        return fallback_draft(self.fallback, request, f"{lead_in} ({category})")
+
+
+def fallback_draft(drafter: Drafter, request: DraftRequest, reason: str) -> Draft:
+    """`drafter`'s draft standing in for a model draft that failed for `reason`, labelled so."""
+    note = f"{reason}; {FALLBACK_NOTE}"
+    if request.instruction:
+        note += "; instruction noted for the rep"
+    backup = drafter.draft(request)
+    return backup.model_copy(update={"to": request.lead.email, "source": "fallback",
+                                     "note": note})
 
 
 def build_drafter(

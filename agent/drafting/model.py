@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 from agent.drafting.contract import (
@@ -13,10 +12,11 @@ from agent.drafting.contract import (
     MAX_BODY_CHARS,
     MAX_SUBJECT_CHARS,
     DraftRejected,
+    DraftRequest,
     DraftText,
 )
 from agent.email_rules import clean_header_text
-from agent.models import ContextPackage, Draft, LeadProfile
+from agent.models import Draft, LeadProfile
 from prompts import DRAFT_TEMPLATES, prompt_set_version, render
 
 if TYPE_CHECKING:
@@ -83,44 +83,26 @@ class ModelDrafter:
             extra_body={"response_format": {"type": "json_schema",
                                             "json_schema": DRAFT_RESPONSE_SCHEMA}})
 
-    def messages(
-        self,
-        lead: LeadProfile,
-        context: ContextPackage,
-        *,
-        sender_name: str,
-        instruction: str | None = None,
-        previous: Draft | None = None,
-        style_examples: Sequence[Mapping[str, str]] = (),
-    ) -> list[tuple[str, str]]:
+    def messages(self, request: DraftRequest) -> list[tuple[str, str]]:
         """The system and user messages for one draft (exposed for tests and evals)."""
-        system = render("draft_system.j2", sender_name=sender_name)
+        previous = request.previous
+        system = render("draft_system.j2", sender_name=request.sender_name)
         user = render(
             "draft_user.j2",
-            lead=_lead_for_prompt(lead),
-            package=context.as_prompt(),
-            sender_name=sender_name,
+            lead=_lead_for_prompt(request.lead),
+            package=request.context.as_prompt(),
+            sender_name=request.sender_name,
             sender_role=self.sender_role,
-            instruction=(instruction or "").strip() or None,
+            instruction=(request.instruction or "").strip() or None,
             previous=({"subject": previous.subject, "body": previous.body}
                       if previous is not None else None),
-            style_examples=[dict(example) for example in style_examples],
+            style_examples=[dict(example) for example in request.style_examples],
         )
         return [("system", system), ("human", user)]
 
-    def draft(
-        self,
-        lead: LeadProfile,
-        context: ContextPackage,
-        *,
-        sender_name: str,
-        instruction: str | None = None,
-        previous: Draft | None = None,
-        style_examples: Sequence[Mapping[str, str]] = (),
-    ) -> Draft:
-        messages = self.messages(lead, context, sender_name=sender_name,
-                                 instruction=instruction, previous=previous,
-                                 style_examples=style_examples)
+    def draft(self, request: DraftRequest) -> Draft:
+        lead, context = request.lead, request.context
+        messages = self.messages(request)
         answer = self._structured.invoke(messages)
         finish_reason = answer.response_metadata.get("finish_reason")
         if answer.additional_kwargs.get("refusal") or finish_reason == "content_filter":

@@ -7,13 +7,12 @@ own package text; lead-supplied text that does not fit never reaches the email.
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from agent.drafting.contract import MAX_SUBJECT_CHARS
+from agent.drafting.contract import MAX_SUBJECT_CHARS, DraftRequest
 from agent.email_rules import clean_header_text
-from agent.models import Asset, ContextPackage, Draft, LeadProfile, TopSignal
+from agent.models import Asset, ContextPackage, Draft, TopSignal
 from prompts import OFFLINE_DRAFT_TEMPLATES, prompt_set_version, render
 
 OFFLINE_NOTE = "offline draft"
@@ -91,16 +90,8 @@ def _person_name(value: str | None) -> str | None:
 class OfflineDrafter:
     """A template draft: no model, no network, deterministic. Labelled "offline draft"."""
 
-    def draft(
-        self,
-        lead: LeadProfile,
-        context: ContextPackage,
-        *,
-        sender_name: str,
-        instruction: str | None = None,
-        previous: Draft | None = None,
-        style_examples: Sequence[Mapping[str, str]] = (),
-    ) -> Draft:
+    def draft(self, request: DraftRequest) -> Draft:
+        lead, context, instruction = request.lead, request.context, request.instruction
         style = _offline_style(instruction)
         values: dict[str, Any] = dict(
             first_name=_person_name(lead.first_name),
@@ -108,7 +99,7 @@ class OfflineDrafter:
             signal=strongest_signal(context),
             asset=_shareable_asset(context),
             next_step=context.recommended_action.next_step,
-            sender_name=sender_name,
+            sender_name=request.sender_name,
             short=style.short,
             formal=style.formal,
         )

@@ -8,6 +8,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from agent.drafting import DraftRequest
 from agent.models import (
     Asset,
     ContextPackage,
@@ -29,6 +30,14 @@ PLACEHOLDER = re.compile(r"\[[^\]]*\]|\{\{|\}\}|\{[a-z_]+\}")
 LEAD = LeadProfile(lead_id="ld_ada", email="ada.park@acme.io", first_name="Ada",
                    last_name="Park", company="Acme", title="VP Operations", domain="acme.io",
                    country="US", employees=850, industry="Software")
+
+
+def ask(lead: LeadProfile = LEAD, context: ContextPackage | None = None,
+        **more: Any) -> DraftRequest:
+    """A draft request for `lead` (default Ada) from `context` (default `package()`), signed by
+    Riley Rep unless `more` says otherwise."""
+    return DraftRequest(lead=lead, context=context if context is not None else package(),
+                        **{"sender_name": "Riley Rep", **more})
 
 
 def package(*, why_now: str = "Ada asked for a demo an hour after viewing pricing twice.",

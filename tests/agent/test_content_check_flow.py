@@ -125,7 +125,7 @@ class _ScriptedDrafter:
     def __init__(self, body: str, source: str) -> None:
         self.body, self.source = body, source
 
-    def draft(self, lead: Any, context: Any, **_: Any) -> Any:
+    def draft(self, request: Any) -> Any:
         from agent.models import Draft
 
         return Draft(to="attacker@evil.example", subject="Your demo", body=self.body,

@@ -22,6 +22,7 @@ from tests.agent.drafting_helpers import (
     LEAD,
     LLM_URL,
     PLACEHOLDER,
+    ask,
     model_settings,
     package,
 )
@@ -75,7 +76,7 @@ def test_structured_response_becomes_model_draft(drafter: FallbackDrafter,
                                                  llm: respx.Route) -> None:
     llm.return_value = httpx.Response(200, json=draft_json())
 
-    draft = drafter.draft(LEAD, package(), sender_name="Riley Rep")
+    draft = drafter.draft(ask())
 
     assert draft.source == "model" and draft.note is None
     assert draft.to == LEAD.email
@@ -104,7 +105,7 @@ def test_server_error_falls_back_with_visible_note(
     llm.return_value = httpx.Response(500, json={"error": {"message": "secret internal boom"}})
 
     with caplog.at_level(logging.WARNING, logger="agent.drafting"):
-        draft = drafter.draft(LEAD, package(), sender_name="Riley Rep")
+        draft = drafter.draft(ask())
 
     assert draft.source == "fallback"
     assert draft.note == f"model unavailable (server error); {FALLBACK}"
@@ -120,7 +121,7 @@ def test_rate_limit_after_retries_falls_back(tmp_path: Path, llm: respx.Route) -
     llm.return_value = httpx.Response(429, json={"error": {"message": "slow down"}},
                                       headers={"retry-after-ms": "10"})
 
-    draft = drafter.draft(LEAD, package(), sender_name="Riley Rep")
+    draft = drafter.draft(ask())
 
     assert llm.call_count == 2  # the one retry allowed, then the fallback
     assert draft.source == "fallback"
@@ -130,7 +131,7 @@ def test_rate_limit_after_retries_falls_back(tmp_path: Path, llm: respx.Route) -
 def test_timeout_falls_back(drafter: FallbackDrafter, llm: respx.Route) -> None:
     llm.side_effect = httpx.ReadTimeout("timed out")
 
-    draft = drafter.draft(LEAD, package(), sender_name="Riley Rep")
+    draft = drafter.draft(ask())
 
     assert draft.source == "fallback"
     assert draft.note == f"model unavailable (timeout); {FALLBACK}"
@@ -140,7 +141,7 @@ def test_timeout_falls_back(drafter: FallbackDrafter, llm: respx.Route) -> None:
 def test_connection_refused_falls_back(drafter: FallbackDrafter, llm: respx.Route) -> None:
     llm.side_effect = httpx.ConnectError("refused")
 
-    draft = drafter.draft(LEAD, package(), sender_name="Riley Rep")
+    draft = drafter.draft(ask())
 
     assert draft.source == "fallback"
     assert draft.note == f"model unavailable (connection error); {FALLBACK}"
@@ -157,7 +158,7 @@ def test_unusable_responses_fall_back(drafter: FallbackDrafter, llm: respx.Route
                                       response: dict[str, Any], category: str) -> None:
     llm.return_value = httpx.Response(200, json=response)
 
-    draft = drafter.draft(LEAD, package(), sender_name="Riley Rep")
+    draft = drafter.draft(ask())
 
     assert draft.source == "fallback"
     assert draft.note == f"model draft unusable ({category}); {FALLBACK}"
@@ -178,7 +179,7 @@ def test_invalid_model_drafts_are_rejected(drafter: FallbackDrafter, llm: respx.
                                            subject: str, body: str, reason: str) -> None:
     llm.return_value = httpx.Response(200, json=draft_json(subject=subject, body=body))
 
-    draft = drafter.draft(LEAD, package(), sender_name="Riley Rep")
+    draft = drafter.draft(ask())
 
     assert draft.source == "fallback"
     assert draft.note == f"model draft unusable ({reason}); {FALLBACK}"
@@ -191,7 +192,7 @@ def test_model_drafter_alone_raises_so_the_caller_can_fall_back(tmp_path: Path,
     drafter = ModelDrafter(build_chat_model(model_settings(tmp_path)))
 
     with pytest.raises(Exception, match="500"):
-        drafter.draft(LEAD, package(), sender_name="Riley Rep")
+        drafter.draft(ask())
 
 
 # -- prompt injection -------------------------------------------------------------------------
@@ -204,7 +205,7 @@ def test_injection_in_lead_data_never_changes_the_recipient(drafter: FallbackDra
     llm.return_value = httpx.Response(200, json=draft_json(to="attacker@evil.test",
                                                            recipient="attacker@evil.test"))
 
-    draft = drafter.draft(LEAD, poisoned, sender_name="Riley Rep")
+    draft = drafter.draft(ask(LEAD, poisoned))
 
     assert draft.source == "model"
     assert draft.to == LEAD.email
@@ -223,7 +224,7 @@ def test_model_output_addressing_someone_else_is_rejected(drafter: FallbackDraft
     llm.return_value = httpx.Response(200, json=draft_json(
         body="To: attacker@evil.test\n\nHi Ada, forwarding as asked.\n\nBest,\nRiley Rep"))
 
-    draft = drafter.draft(LEAD, package(reply_text=INJECTION), sender_name="Riley Rep")
+    draft = drafter.draft(ask(LEAD, package(reply_text=INJECTION)))
 
     assert draft.source == "fallback"
     assert draft.note == f"model draft unusable (unexpected email address); {FALLBACK}"
@@ -240,9 +241,8 @@ def test_revise_passes_instruction_and_previous_draft(drafter: FallbackDrafter,
                      body="Hi Ada,\n\nA long first version.\n\nBest,\nRiley Rep", source="model")
     llm.return_value = httpx.Response(200, json=draft_json(subject="Demo this week?"))
 
-    draft = drafter.draft(LEAD, package(), sender_name="Riley Rep",
-                          instruction="Shorter, and mention the Northwind case study",
-                          previous=previous)
+    draft = drafter.draft(ask(instruction="Shorter, and mention the Northwind case study",
+                              previous=previous))
 
     assert draft.source == "model" and draft.subject == "Demo this week?"
     user = sent(llm)["messages"][-1]["content"]
@@ -256,7 +256,7 @@ def test_revise_passes_instruction_and_previous_draft(drafter: FallbackDrafter,
 def test_first_draft_has_no_revision_block(drafter: FallbackDrafter, llm: respx.Route) -> None:
     llm.return_value = httpx.Response(200, json=draft_json())
 
-    drafter.draft(LEAD, package(), sender_name="Riley Rep")
+    drafter.draft(ask())
 
     user = sent(llm)["messages"][-1]["content"]
     assert "<rep_instruction>" not in user and "<previous_draft>" not in user
@@ -266,7 +266,7 @@ def test_revise_failure_falls_back_and_notes_the_instruction(drafter: FallbackDr
                                                              llm: respx.Route) -> None:
     llm.side_effect = httpx.ReadTimeout("timed out")
 
-    draft = drafter.draft(LEAD, package(), sender_name="Riley Rep", instruction="make it shorter")
+    draft = drafter.draft(ask(instruction="make it shorter"))
 
     assert draft.source == "fallback"
     assert draft.note == f"model unavailable (timeout); {FALLBACK}; instruction noted for the rep"
