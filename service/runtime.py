@@ -18,8 +18,10 @@ from sqlalchemy.engine import make_url
 from agent.policy import Policy, Roster, load_policy, load_roster
 from config.clock import Clock, SystemClock
 from config.settings import Settings
+from service.crm_events import load_checked_mapping
 from service.metrics import Metrics
 from store.db import Database
+from tools.crm.mapping import CrmMapping
 
 if TYPE_CHECKING:
     from agent.drafting import Drafter
@@ -51,6 +53,8 @@ class AppRuntime:
     # The support conversation's parts, built on first use by `service.support.support(rt)`
     # (or installed with other parts by `install_support`).
     support_services: SupportServices | None = None
+    # HITL_CRM_FILE, checked at start-up (service/crm_events.py; tools/crm/mapping.py).
+    crm_mapping: CrmMapping | None = None
 
     # -- lazily built parts ------------------------------------------------------------------
 
@@ -164,6 +168,8 @@ class AppRuntime:
 
 def build_runtime(settings: Settings, **overrides: Any) -> AppRuntime:
     """Wire the app from settings; tests pass `clock=`, `drafter_override=`, `sender_override=`."""
+    if "crm_mapping" not in overrides:
+        overrides["crm_mapping"] = load_checked_mapping(settings.crm_file)
     db = Database(settings.database_url, pool_size=settings.db_pool_size)
     return AppRuntime(
         settings=settings,
