@@ -16,7 +16,7 @@ model learns most from the rep's actual wording, and a placeholder keeps the sen
 Each document keeps its `lead_id` in the metadata so an erasure can delete it.
 
     examples = style_examples(rt, rep="U0REP0001", draft_text=draft.body, k=3)
-    for ex in examples:
+    for ex in examples:                # agent.edit_pairs.EditPair, with its `distance`
         ex.draft_body, ex.sent_body   # "the agent wrote ..." / "the rep sent ...", redacted
 """
 
@@ -24,12 +24,12 @@ from __future__ import annotations
 
 import hashlib
 import threading
-from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import select
 
+from agent.edit_pairs import EditPair
 from agent.privacy import REDACTION_VERSION, redact_for_style
 
 if TYPE_CHECKING:
@@ -40,27 +40,6 @@ if TYPE_CHECKING:
 COLLECTION = "approved-edits"
 DEFAULT_MAX_AGE_DAYS = 180
 _SYNC_LOCK = threading.Lock()
-
-
-@dataclass(frozen=True)
-class StyleExample:
-    """One approved-after-edit pair, most similar first; every text already redacted."""
-
-    approval_id: str
-    rep: str
-    decided_at: datetime
-    draft_subject: str
-    draft_body: str
-    sent_subject: str
-    sent_body: str
-    prompt_version: str | None
-    distance: float
-    lead_id: str | None = None
-
-    def as_prompt(self) -> dict[str, str]:
-        """The view a drafting prompt renders: what the agent wrote and what the rep sent."""
-        return {"draft_subject": self.draft_subject, "draft_body": self.draft_body,
-                "sent_subject": self.sent_subject, "sent_body": self.sent_body}
 
 
 def open_collection(rt: AppRuntime) -> Collection:
@@ -181,7 +160,7 @@ def style_examples(
     k: int = 3,
     max_age_days: int = DEFAULT_MAX_AGE_DAYS,
     sync: bool = True,
-) -> list[StyleExample]:
+) -> list[EditPair]:
     """The rep's `k` approved edits of drafts most similar to `draft_text`, from the last
     `max_age_days`. `rep` is the roster key (Slack id or email) or anything the roster resolves.
     Returns [] when the rep has no edits yet; never returns a pair whose approval is gone, nor
@@ -219,7 +198,7 @@ def style_examples(
         if doc_id not in alive or meta is None:
             continue
         draft_subject, _, draft_body = (doc or "").partition("\n\n")
-        examples.append(StyleExample(
+        examples.append(EditPair(
             approval_id=doc_id, rep=str(meta["rep"]),
             decided_at=datetime.fromisoformat(str(meta["decided_at"])),
             draft_subject=draft_subject, draft_body=draft_body,

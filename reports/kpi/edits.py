@@ -16,44 +16,19 @@ import re
 import statistics
 from collections import Counter
 from collections.abc import Sequence
-from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from agent.edit_pairs import EditPair
 from agent.privacy import redact_for_style
 from agent.stats import percentile
 from store.tables import Approval, Decision, Lead
 
 _EDGE_PUNCT = re.compile(r"^[^\w‹]+|[^\w›]+$")
 MAX_PHRASE_WORDS = 8
-
-
-@dataclass(frozen=True)
-class EditPair:
-    approval_id: str
-    handoff_id: str
-    lead_id: str
-    rep: str
-    decided_at: datetime
-    draft_subject: str
-    draft_body: str
-    sent_subject: str
-    sent_body: str
-    prompt_version: str | None
-    policy_version: str | None
-    # What to anonymise: the lead's first/last name, company, email; the rep's name.
-    names: tuple[tuple[str, str], ...] = ()
-
-    @property
-    def draft_text(self) -> str:
-        return f"{self.draft_subject}\n\n{self.draft_body}"
-
-    @property
-    def sent_text(self) -> str:
-        return f"{self.sent_subject}\n\n{self.sent_body}"
 
 
 def load_edit_pairs(session: Session, *, since: datetime | None = None,

@@ -11,7 +11,8 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from reports.kpi.edits import EditPair, load_edit_pairs, normalized_edit_distance
+from agent.edit_pairs import EditPair
+from reports.kpi.edits import load_edit_pairs, normalized_edit_distance
 from reports.kpi.edits import word_edit_distance as _word_distance
 from service.lifecycle import SEND_STATUS
 from store.tables import Approval, Decision, Handoff, Lead, OutboxMessage
