@@ -111,6 +111,25 @@ class ApprovalPublic(BaseModel):
     outbox_id: str | None = None
 
 
+class ApprovalVersionPublic(BaseModel):
+    """One version of a handoff's draft and the decision made on it (None while undecided)."""
+
+    approval_id: str
+    version: int
+    assignee: str
+    status: str
+    subject: str
+    created_at: datetime
+    decision: DecisionPublic | None = None
+
+
+class ApprovalDetailPublic(ApprovalPublic):
+    """`GET /v1/approvals/{approval_id}`: the approval and its handoff's decision history,
+    every version oldest first (who decided what, reasons, notes, instructions)."""
+
+    history: list[ApprovalVersionPublic] = []
+
+
 class OutboxPublic(BaseModel):
     """An approved message on its way out (or stuck, and why)."""
 

@@ -81,3 +81,11 @@ def acting_member(rt: AppRuntime, principal: Principal, actor: str | None) -> Me
     if member is None:
         raise Forbidden(f"actor {wanted!r} is not on the team roster")
     return member
+
+
+def actor_label(principal: Principal) -> str:
+    """The audit log's `actor` for an action that names no actor (an erasure, a retry): the
+    personal token's member (their key), or `api` for the service token, as before."""
+    if principal.member is not None and not principal.via_service_token:
+        return principal.member.key
+    return "api"

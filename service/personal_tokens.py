@@ -139,6 +139,7 @@ class ActiveTokens:
         self.hashes: frozenset[str] = frozenset()
         self.loaded_at: float | None = None
         self._lock: asyncio.Lock | None = None
+        self._lock_loop: asyncio.AbstractEventLoop | None = None
 
     def load(self) -> frozenset[str]:
         """Read the active hashes (blocking: run it in a thread)."""
@@ -162,8 +163,9 @@ class ActiveTokens:
     async def _reload(self) -> None:
         import anyio.to_thread
 
-        if self._lock is None:
-            self._lock = asyncio.Lock()
+        loop = asyncio.get_running_loop()
+        if self._lock is None or self._lock_loop is not loop:  # one lock per event loop
+            self._lock, self._lock_loop = asyncio.Lock(), loop
         started = self.now()
         async with self._lock:
             if self.loaded_at is not None and self.loaded_at >= started:

@@ -3,8 +3,8 @@ from __future__ import annotations
 from fastapi import APIRouter
 
 from api.deps import PrincipalDep, RuntimeDep
-from api.schemas import ApprovalPublic
-from service import approvals
+from api.schemas import ApprovalDetailPublic, ApprovalPublic
+from service import approvals, lookups
 from service.lifecycle import ApprovalStatus
 from service.schemas import DecisionIn
 
@@ -17,9 +17,11 @@ def list_approvals(rt: RuntimeDep, status: ApprovalStatus | None = ApprovalStatu
     return approvals.list_approvals(rt, status=status, assignee=assignee)
 
 
-@router.get("/{approval_id}", response_model=ApprovalPublic)
+@router.get("/{approval_id}", response_model=ApprovalDetailPublic)
 def get_approval(approval_id: str, rt: RuntimeDep) -> dict:
-    return approvals.get_approval(rt, approval_id)
+    """The approval, with `history`: every version of its handoff's draft, oldest first, and
+    the decision made on each (who, what, when, reason, note, instruction)."""
+    return lookups.approval_with_history(rt, approval_id)
 
 
 @router.post("/{approval_id}/decision", response_model=ApprovalPublic)

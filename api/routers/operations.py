@@ -6,10 +6,11 @@ from typing import Annotated, Literal
 
 from fastapi import APIRouter, Path, Query
 
-from api.deps import RuntimeDep
+from api.deps import PrincipalDep, RuntimeDep
 from api.schemas import JobPublic, OutboxPublic
 from service import jobs, outbox, outbox_views
 from service.errors import NotFound
+from service.identity import actor_label
 from service.lifecycle import SendStatus
 
 router = APIRouter(tags=["operations"])
@@ -28,10 +29,10 @@ def get_outbox(outbox_id: str, rt: RuntimeDep) -> dict:
 
 
 @router.post("/outbox/{outbox_id}/retry", response_model=OutboxPublic)
-def retry_outbox(outbox_id: str, rt: RuntimeDep) -> dict:
+def retry_outbox(outbox_id: str, rt: RuntimeDep, principal: PrincipalDep) -> dict:
     """Try a `retrying` or `failed` message again now (same message, same Message-ID: still
     exactly once). 409 when it was sent, is blocked, or is being sent right now."""
-    return outbox.retry(rt, outbox_id, actor="api")
+    return outbox.retry(rt, outbox_id, actor=actor_label(principal))
 
 
 @router.get("/jobs", response_model=list[JobPublic])
