@@ -3,7 +3,9 @@
 Slack speaks mrkdwn, not Markdown: `to_mrkdwn` converts the few constructs the summaries use
 (headings, bold, links, tables as preformatted blocks). The message goes through slack_sdk's
 `WebClient` at `SLACK_API_URL` with the bot token, split into section blocks under Slack's
-3,000-character limit.
+3,000-character limit. When a signed report link is given (service.report_links, made by
+`hitl report`), the message ends with it, so a manager opens the charts in a browser without a
+token.
 """
 
 from __future__ import annotations
@@ -72,9 +74,17 @@ def _sections(text: str) -> list[str]:
     return [c.strip("\n") for c in chunks if c.strip()]
 
 
+def link_text(url: str, label: str) -> str:
+    """A mrkdwn link: `&`, `<` and `>` escaped as Slack requires (it unescapes them)."""
+    escaped = url.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+    return f"<{escaped}|{label}>"
+
+
 def post_summary(settings: Settings, channel: str, markdown: str, *,
-                 report_path: str | None = None) -> str:
-    """Post the summary to `channel`; returns the message's `ts`. Raises SlackPostError."""
+                 report_path: str | None = None, report_link: str | None = None) -> str:
+    """Post the summary to `channel`; returns the message's `ts`. Raises SlackPostError.
+
+    `report_link`: a signed URL to the published report, shown as "Open the full report"."""
     from slack_sdk import WebClient
     from slack_sdk.errors import SlackApiError, SlackClientError
 
@@ -85,6 +95,10 @@ def post_summary(settings: Settings, channel: str, markdown: str, *,
         {"type": "section", "text": {"type": "mrkdwn", "text": chunk}}
         for chunk in _sections(text)[:45]  # Slack allows 50 blocks per message
     ]
+    if report_link:
+        blocks.append({"type": "section", "text": {"type": "mrkdwn", "text": (
+            f"{link_text(report_link, 'Open the full report')} (charts; the link needs no "
+            "login and expires)")}})
     if report_path:
         blocks.append({"type": "context", "elements": [
             {"type": "mrkdwn", "text": f"Full report: `{report_path}`"}]})

@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-from hitl.commands._common import progress_bar, runtime_or_exit, settings_or_exit
+from hitl.commands._common import fail, progress_bar, runtime_or_exit, settings_or_exit
 
 REPORT_HELP = (
     "Production KPIs from the store at HITL_DATABASE_URL: speed to lead, SLA, approvals, edits."
@@ -17,6 +17,10 @@ REPORT_HELP = (
     "recycling and return to intent, meetings set and support transfers, by week, route, band, "
     "rep, prompt version and policy version. Writes a self-contained HTML page, JSON and a "
     "Markdown summary. Works on an empty store."
+    "\n\n"
+    "`hitl report --link [--hours H]` only prints a signed link to the latest published report "
+    "(HITL_PUBLIC_URL/v1/reports/kpi?sig=...&exp=...) that a browser opens without a token "
+    "until it expires; the Slack summary carries one too."
 )
 
 
@@ -37,6 +41,14 @@ def report_command(
     publish: Annotated[bool, typer.Option(
         "--publish/--no-publish",
         help="Store the report where GET /v1/reports/kpi finds it.")] = True,
+    link: Annotated[bool, typer.Option(
+        "--link",
+        help="Print a signed, expiring link to the latest published report that a browser "
+             "opens without a token (HITL_PUBLIC_URL; secret HITL_LINK_SECRET, else derived "
+             "from HITL_API_TOKEN), and build nothing.")] = False,
+    hours: Annotated[float, typer.Option(
+        min=0.01, max=2160, help="How long a link (--link, the Slack summary's) stays valid.")
+    ] = 168,
     style_examples: Annotated[bool, typer.Option(
         "--style-examples/--no-style-examples",
         help="Refresh the approved-after-edit pairs in Chroma that serve as the drafter's "
@@ -49,6 +61,9 @@ def report_command(
     from reports.store import reports_root, write_files
 
     settings = settings_or_exit()
+    if link:
+        _print_link(settings, hours)
+        return
     if slack_channel and not settings.slack_bot_token:
         typer.secho("--slack-channel needs SLACK_BOT_TOKEN", fg=typer.colors.RED, err=True)
         raise typer.Exit(2)
@@ -89,8 +104,39 @@ def report_command(
 
         try:
             ts = post_summary(settings, slack_channel, markdown,
-                              report_path=str(written[-1]) if written else None)
+                              report_path=str(written[-1]) if written else None,
+                              report_link=_summary_link(settings, hours) if publish else None)
         except SlackPostError as exc:
             typer.secho(str(exc), fg=typer.colors.RED, err=True)
             raise typer.Exit(1) from None
         typer.echo(f"posted the summary to {slack_channel} (ts {ts})")
+
+
+def _print_link(settings, hours: float) -> None:  # type: ignore[no-untyped-def]
+    """The link alone on stdout (for scripts), its expiry and any caveat on stderr."""
+    from config.clock import SystemClock
+    from reports.store import latest, reports_root
+    from service.errors import ServiceError
+    from service.report_links import signed_url
+
+    try:
+        url, expires = signed_url(settings, SystemClock().now(), hours=hours)
+    except ServiceError as exc:
+        fail(exc.message, 2)
+    typer.echo(url)
+    typer.echo(f"valid until {expires:%Y-%m-%d %H:%M} UTC; opens the latest published KPI "
+               "report", err=True)
+    if latest(reports_root(settings), "kpi") is None:
+        typer.secho("no KPI report is published yet: run `hitl report` (the link answers 404 "
+                    "until then)", fg=typer.colors.YELLOW, err=True)
+
+
+def _summary_link(settings, hours: float) -> str | None:  # type: ignore[no-untyped-def]
+    """The Slack summary's link, or None when no secret is configured (no link, no error)."""
+    from config.clock import SystemClock
+    from service.report_links import NoLinkSecret, signed_url
+
+    try:
+        return signed_url(settings, SystemClock().now(), hours=hours)[0]
+    except NoLinkSecret:
+        return None
