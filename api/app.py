@@ -11,6 +11,7 @@ from fastapi import Depends, FastAPI, Request
 from fastapi.encoders import jsonable_encoder
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, PlainTextResponse
+from fastapi_offline import FastAPIOffline
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from api.deps import require_token
@@ -25,6 +26,9 @@ def _field(loc: tuple[Any, ...]) -> str:
     if parts and parts[0] in ("body", "query", "path"):
         parts = parts[1:]
     return ".".join(parts) or "body"
+
+
+DOCS_ASSETS = "/docs/assets"
 
 
 def create_app(rt: AppRuntime, *, worker: Any = None, readiness: Any = None) -> FastAPI:
@@ -57,11 +61,16 @@ def create_app(rt: AppRuntime, *, worker: Any = None, readiness: Any = None) -> 
             if worker is not None:
                 worker.stop()
 
-    app = FastAPI(
+    # /docs (Swagger UI 5) and /redoc with their assets served by the app from fastapi-offline's
+    # package (no CDN: the docs render with no internet). The assets live under /docs/, so the
+    # edge treats them as docs: public unless HITL_DOCS_PUBLIC=false. No online validator badge.
+    app = FastAPIOffline(
         title="HITL handoff assistant",
         version="0.1.0",
         description="Buying signals in; why-now packages and drafts out; humans approve.",
         lifespan=lifespan,
+        static_url=DOCS_ASSETS,
+        swagger_ui_parameters={"validatorUrl": None},
     )
     app.state.runtime = rt
 
@@ -116,11 +125,13 @@ def create_app(rt: AppRuntime, *, worker: Any = None, readiness: Any = None) -> 
 
     def openapi() -> dict[str, Any]:
         """FastAPI's schema plus the event models `POST /v1/events` validates by hand (it
-        takes one event or a batch, so its body is declared in `openapi_extra`)."""
+        takes one event or a batch, so its body is declared in `openapi_extra`), each event
+        type described with its required properties and an example (api.openapi_events)."""
         if app.openapi_schema is None:
             from fastapi.openapi.utils import get_openapi
             from pydantic.json_schema import models_json_schema
 
+            from api.openapi_events import describe_events
             from service.schemas import EventBatchIn, EventIn
 
             schema = get_openapi(title=app.title, version=app.version,
@@ -128,6 +139,7 @@ def create_app(rt: AppRuntime, *, worker: Any = None, readiness: Any = None) -> 
             _, defs = models_json_schema([(EventIn, "validation"), (EventBatchIn, "validation")],
                                          ref_template="#/components/schemas/{model}")
             schema.setdefault("components", {}).setdefault("schemas", {}).update(defs["$defs"])
+            describe_events(schema)  # EventIn per `type`, with an example each
             app.openapi_schema = schema
         return app.openapi_schema
 
@@ -143,6 +155,8 @@ def create_app(rt: AppRuntime, *, worker: Any = None, readiness: Any = None) -> 
     app.include_router(conversations.customer_router, prefix="/v1")
     app.include_router(conversations.handoffs_router, prefix="/v1", dependencies=secured)
     app.include_router(reports.router, prefix="/v1", dependencies=secured)
+    # The KPI report: the API token or a signed, expiring link a browser opens (checked there).
+    app.include_router(reports.kpi_router, prefix="/v1")
     app.include_router(operations.router, prefix="/v1", dependencies=secured)
     if rt.settings.slack_enabled:
         from slack_app.app import mount_slack
