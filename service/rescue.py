@@ -4,6 +4,10 @@ The first breach reminds the holder; the second reassigns the lead (a `reassign`
 system records like a person's, so the graph re-packages and redrafts for the new owner) and
 tells the manager. The handler is idempotent (the handoff row records how many breaches were
 handled), so a job that runs again after a crash acts once.
+
+Slack carries the reminder and the escalation (`slack_sla_*` jobs); a holder or manager with no
+Slack id gets them by email instead (service/notices.py, the `deliver_email_notice` job,
+re-exported here as `deliver_notice` for the worker).
 """
 
 from __future__ import annotations
@@ -21,6 +25,8 @@ from service.errors import Conflict
 from service.jobs import RetryLater, enqueue
 from service.leads import profile
 from service.lifecycle import ApprovalStatus, HandoffStatus
+from service.notices import deliver_notice as deliver_notice  # the worker's handler
+from service.notices import queue_sla_notice
 from service.nurture import enqueue_enrolment
 from service.runtime import AppRuntime
 from service.sla import owner_timezone, schedule_sla_check
@@ -58,6 +64,9 @@ def check_sla(rt: AppRuntime, payload: dict[str, Any]) -> None:
                   subject_id=approval.id, owner=handoff.assignee,
                   due=payload["due"])
             _notify(rt, session, "slack_sla_reminder", approval.id, breach, now)
+            queue_sla_notice(rt, session, step="reminder", handoff=handoff,
+                             approval_id=approval.id, recipient=owner, due=payload["due"],
+                             breach=breach)
             if rule.reassign_on_second_breach:
                 second = sla_due_at(handoff.route, now, rt.policy,  # type: ignore[arg-type]
                                     tz=owner_timezone(rt, owner)) or now
@@ -76,6 +85,7 @@ def _reassign(rt: AppRuntime, session: Any, handoff: Handoff, approval: Approval
     from service.leads import qualify_lead
 
     lead = session.get(Lead, handoff.lead_id)
+    breached_due = handoff.sla_due_at.isoformat() if handoff.sla_due_at else ""
     qualification, _ = qualify_lead(rt, session, lead)
     others = Roster(members=[m for m in rt.roster.members if m.key != handoff.assignee])
     manager = rt.roster.managers_on_duty()[0]
@@ -98,6 +108,9 @@ def _reassign(rt: AppRuntime, session: Any, handoff: Handoff, approval: Approval
           subject_id=approval.id, previous_owner=previous, new_owner=new_owner.key,
           manager=manager.key)
     _notify(rt, session, "slack_sla_escalation", approval.id, 2, now)
+    queue_sla_notice(rt, session, step="escalation", handoff=handoff, approval_id=approval.id,
+                     recipient=manager, due=breached_due, breach=2, previous_owner=previous,
+                     new_owner=new_owner.key)
     if handoff.sla_due_at is not None:
         schedule_sla_check(rt, session, handoff, breach=1, at=handoff.sla_due_at)
     if handoff.route in rt.policy.rescue.nurture_routes:

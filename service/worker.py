@@ -62,6 +62,7 @@ HANDLERS: dict[str, Handler] = {
     "resume_handoff": lambda rt, p: handoffs.resume_handoff(rt, p["handoff_id"],
                                                             p["decision_id"]),
     "sla_check": rescue.check_sla,
+    "deliver_email_notice": rescue.deliver_notice,  # SLA notices by email (service/notices.py)
     "nurture_enrol": nurture.enrol,
     "sync_style_examples": _sync_style_examples,
     "erasure_cleanup": cleanup_job,

@@ -1,0 +1,178 @@
+"""Email notices for people Slack cannot reach: SLA reminders and escalations by email.
+
+When the person an SLA reminder (the card's owner) or escalation (the manager) is meant for has
+no Slack id on the roster, the SLA check queues a `deliver_email_notice` job in the same
+transaction that records the breach (service/rescue.py). The job sends one plain-text email to
+the member's roster address with the same sender as approved drafts (`rt.email_sender`, SMTP).
+
+Exactly once, by handoff + SLA + breach step:
+- queueing: the breach is recorded on the handoff row in the same transaction (a replayed SLA
+  check does nothing), and the job's dedupe key is the notice's key;
+- delivery: the job looks for the `sla_notice_emailed` audit entry of the notice before
+  speaking SMTP and writes it after the server accepted; a crash between the two resends with
+  the same Message-ID (the window the outbox has too), so the receiving side sees a duplicate.
+Transient SMTP failures retry with the job queue's backoff for `HITL_SEND_RETRY_HOURS` (the
+kind starts with `deliver_email`, see service/worker.py), then park as a failed job that
+`GET /v1/jobs?status=failed` lists. A refusal (5xx) is audited as `sla_notice_failed`.
+
+Why not an outbox row: the outbox holds one approved message per approval, to the lead, behind
+the send guardrails (consent, caps, content); a notice goes to a colleague about that approval,
+so it cannot share the row, and it needs none of the lead's guardrails.
+
+Lead-controlled text (name, company) appears only in the body, cleaned to one line each and
+clipped; the subject and every header are our own words and roster names.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+from dataclasses import dataclass
+from datetime import datetime
+from email.message import EmailMessage
+from email.utils import parseaddr
+from typing import Any, Literal
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from agent.email_rules import clean_header_text
+from agent.policy import Member
+from prompts import render
+from service.audit import audit
+from service.jobs import RetryLater, enqueue
+from service.lifecycle import ApprovalStatus
+from service.runtime import AppRuntime
+from store.tables import Approval, AuditEntry, Handoff, Lead
+from tools.email import OutboundEmail, SendError
+
+log = logging.getLogger(__name__)
+
+NOTICE_JOB = "deliver_email_notice"
+SENT_ACTION = "sla_notice_emailed"
+FAILED_ACTION = "sla_notice_failed"
+LEAD_TEXT_CHARS = 120  # a lead's name or company, as the notice quotes it
+
+Step = Literal["reminder", "escalation"]
+_SUBJECTS: dict[str, str] = {
+    "reminder": "SLA reminder: a lead is waiting for your decision",
+    "escalation": "SLA escalation: a lead was reassigned",
+}
+
+
+def needs_email(member: Member | None) -> bool:
+    """Whether `member` can only be reached by email (on the roster, no Slack id)."""
+    return member is not None and not member.slack_id
+
+
+def notice_id(handoff_id: str, due: str, breach: int) -> str:
+    """The notice's stable id (fits the audit log's subject column): one per handoff, SLA
+    deadline and breach step."""
+    digest = hashlib.sha256(f"sla:{handoff_id}:{due}:{breach}".encode()).hexdigest()
+    return f"ntc_{digest[:32]}"
+
+
+def queue_sla_notice(rt: AppRuntime, session: Session, *, step: Step, handoff: Handoff,
+                     approval_id: str, recipient: Member | None, due: str, breach: int,
+                     **detail: str | None) -> bool:
+    """Queue the email for a breach, inside the caller's transaction, when `recipient` has no
+    Slack id. Returns whether it queued one. `detail` (previous_owner, new_owner) is for the
+    escalation's text."""
+    if recipient is None or not needs_email(recipient):
+        return False
+    nid = notice_id(handoff.id, due, breach)
+    enqueue(session, NOTICE_JOB, {
+        "notice_id": nid, "step": step, "handoff_id": handoff.id, "approval_id": approval_id,
+        "lead_id": handoff.lead_id, "to": recipient.key, "due": due, **detail,
+    }, now=rt.clock.now(), dedupe_key=f"{NOTICE_JOB}:{nid}")
+    return True
+
+
+def _sent(session: Session, lead_id: str, nid: str) -> bool:
+    return session.scalar(select(AuditEntry.id).where(
+        AuditEntry.lead_id == lead_id, AuditEntry.action == SENT_ACTION,
+        AuditEntry.subject_id == nid).limit(1)) is not None
+
+
+def _one_line(value: str | None, fallback: str) -> str:
+    return clean_header_text(value or "", LEAD_TEXT_CHARS) or fallback
+
+
+def _name(rt: AppRuntime, key: str | None) -> str:
+    member = rt.roster.find(key)
+    return clean_header_text(member.name if member else (key or "someone"), 200)
+
+
+@dataclass(frozen=True)
+class NoticeEmail(OutboundEmail):
+    """An internal notice: the draft's email without the List-Unsubscribe header (a colleague
+    is not on a mailing list)."""
+
+    def as_mime(self) -> EmailMessage:
+        message = super().as_mime()
+        del message["List-Unsubscribe"]
+        return message
+
+
+def compose(rt: AppRuntime, payload: dict[str, Any], lead: Lead, member: Member,
+            now: datetime) -> NoticeEmail:
+    """The notice as it goes out (pure apart from reading the roster and settings)."""
+    step: str = payload["step"]
+    base = rt.settings.public_url.rstrip("/")
+    due = datetime.fromisoformat(payload["due"])
+    name = " ".join(p for p in (lead.first_name, lead.last_name) if p)
+    body = render(
+        "sla_notice_email.j2", kind=step, recipient_name=clean_header_text(member.name, 200),
+        due=due.strftime("%Y-%m-%d %H:%M UTC") if due.tzinfo else due.isoformat(),
+        lead_name=_one_line(name or lead.email, "unnamed lead"),
+        company=_one_line(lead.company, "unknown"),
+        previous_owner=_name(rt, payload.get("previous_owner")),
+        new_owner=_name(rt, payload.get("new_owner")),
+        approval_url=f"{base}/v1/approvals/{payload['approval_id']}",
+        lead_url=f"{base}/v1/leads/{payload['lead_id']}")
+    domain = parseaddr(rt.settings.from_email)[1].rpartition("@")[2] or "localhost"
+    return NoticeEmail(
+        to=member.email, from_email=rt.settings.from_email, from_name="HITL handoff assistant",
+        subject=_SUBJECTS[step], body=body + "\n",
+        message_id=f"<{payload['notice_id']}@{domain}>", list_unsubscribe="", date=now)
+
+
+def deliver_notice(rt: AppRuntime, payload: dict[str, Any]) -> None:
+    """The `deliver_email_notice` job: send one SLA notice, at most once (see the module)."""
+    nid, lead_id = payload["notice_id"], payload["lead_id"]
+    member = rt.roster.find(payload["to"])
+    now = rt.clock.now()
+    with rt.db.read() as session:
+        if _sent(session, lead_id, nid):
+            return
+        lead = session.get(Lead, lead_id)
+        if lead is None or member is None:
+            return  # erased meanwhile, or the person left the roster
+        if payload["step"] == "reminder":
+            status = session.scalar(select(Approval.status)
+                                    .where(Approval.id == payload["approval_id"]))
+            if status != ApprovalStatus.PENDING:
+                return  # decided meanwhile: nothing to remind of
+        email = compose(rt, payload, lead, member, now)
+    sender = rt.email_sender
+    if sender is None:
+        log.warning("SLA notice %s for %s not sent: no SMTP server configured (HITL_SMTP_URL)",
+                    nid, member.key)
+        _record(rt, payload, FAILED_ACTION, reason="no SMTP server configured")
+        return
+    try:
+        sender.send(email)
+    except SendError as exc:
+        if exc.transient:
+            raise RetryLater(f"SLA notice {nid}: {exc}") from exc
+        log.warning("SLA notice %s to %s refused: %s", nid, member.key, exc)
+        _record(rt, payload, FAILED_ACTION, reason=str(exc)[:300])
+        return
+    _record(rt, payload, SENT_ACTION, to=member.email, message_id=email.message_id)
+
+
+def _record(rt: AppRuntime, payload: dict[str, Any], action: str, **detail: Any) -> None:
+    with rt.db.session() as session:
+        audit(session, rt, actor="system", action=action, lead_id=payload["lead_id"],
+              subject_id=payload["notice_id"], step=payload["step"], recipient=payload["to"],
+              approval_id=payload["approval_id"], **detail)

@@ -1,0 +1,178 @@
+"""SLA reminders and escalations by email for people with no Slack id (service/notices.py):
+the real worker, a real SMTP server on loopback, an injected clock."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+from sqlalchemy import select
+
+from config.settings import DEFAULTS_DIR, Settings
+from service.jobs import enqueue
+from service.notices import NOTICE_JOB, notice_id
+from store.tables import AuditEntry, Handoff
+from tests.conftest import LEAD_ADA, hand_raise, make_settings
+from tests.flow import decide, pending_card
+
+PUBLIC_URL = "https://hitl.example.test"
+
+
+def _roster(tmp_path: Path, *without_slack: str) -> Path:
+    """The shipped roster with the Slack ids in `without_slack` removed."""
+    text = (DEFAULTS_DIR / "team.toml").read_text()
+    for slack_id in without_slack:
+        assert f'slack_id = "{slack_id}"\n' in text
+        text = text.replace(f'slack_id = "{slack_id}"\n', "")
+    path = tmp_path / "team.toml"
+    path.write_text(text)
+    return path
+
+
+@pytest.fixture
+def without_slack() -> tuple[str, ...]:
+    return ("U0REP0001", "U0REP0004")  # the US mid-market reps: one of them gets Ada's card
+
+
+@pytest.fixture
+def settings(tmp_path: Path, smtp_sink: Any, database_url: str,
+             without_slack: tuple[str, ...]) -> Settings:
+    return make_settings(tmp_path, smtp_url=smtp_sink.url, database_url=database_url,
+                         team_file=_roster(tmp_path, *without_slack), public_url=PUBLIC_URL)
+
+
+def _due(rt: Any, handoff_id: str) -> str:
+    with rt.db.session() as session:
+        handoff = session.get(Handoff, handoff_id)
+        assert handoff is not None and handoff.sla_due_at is not None
+        return handoff.sla_due_at.isoformat()
+
+
+def _handoff_id(client: Any, lead_id: str) -> str:
+    return str(client.get(f"/v1/leads/{lead_id}").json()["handoff"]["handoff_id"])
+
+
+def _replay(rt: Any, worker: Any, kind: str, payload: dict[str, Any]) -> None:
+    """Queue a job again as a crash-and-retry (or a duplicate delivery) would, and run it."""
+    with rt.db.session() as session:
+        enqueue(session, kind, payload, now=rt.clock.now())
+    worker.run_until_idle()
+
+
+def _notices(rt: Any, action: str = "sla_notice_emailed") -> list[AuditEntry]:
+    with rt.db.session() as session:
+        return list(session.scalars(select(AuditEntry).where(AuditEntry.action == action)))
+
+
+def test_owner_without_slack_gets_one_reminder_email_at_the_breach(
+        client: Any, worker: Any, rt: Any, clock: Any, smtp_sink: Any) -> None:
+    card = pending_card(client, worker)
+    owner = rt.roster.find(card["assignee"])
+    assert card["assignee"] == owner.email and owner.slack_id is None  # no Slack id
+    handoff_id = _handoff_id(client, card["lead_id"])
+    due = _due(rt, handoff_id)
+    sla = rt.policy.sla["hand_raise"].minutes
+
+    clock.advance(minutes=sla - 1)
+    worker.run_until_idle()
+    assert smtp_sink.messages == []  # not before the breach
+
+    clock.advance(minutes=2)
+    worker.run_until_idle()
+    [mail] = smtp_sink.messages
+    assert mail.rcpt_tos == [owner.email]
+    assert mail.message["To"] == owner.email
+    assert mail.subject == "SLA reminder: a lead is waiting for your decision"
+    assert mail.message["List-Unsubscribe"] is None  # a colleague, not a mailing list
+    assert mail.message.get_content_type() == "text/plain"
+    assert mail.message["Message-ID"] == f"<{notice_id(handoff_id, due, 1)}@localhost>"
+    assert f"Hi {owner.name}," in mail.body
+    assert 'Lead:    "Ada Park"' in mail.body and 'Company: "Acme"' in mail.body
+    assert f"{PUBLIC_URL}/v1/approvals/{card['approval_id']}" in mail.body
+    assert f"{PUBLIC_URL}/v1/leads/{card['lead_id']}" in mail.body
+    [sent] = _notices(rt)
+    assert sent.detail["recipient"] == owner.email and sent.detail["step"] == "reminder"
+
+    # The SLA check replayed (a retried job): the breach is already recorded, nothing new.
+    _replay(rt, worker, "sla_check", {"handoff_id": handoff_id, "breach": 1, "due": due})
+    # The notice job itself replayed (a crash after the send, a duplicate): still one email.
+    _replay(rt, worker, NOTICE_JOB, {
+        "notice_id": notice_id(handoff_id, due, 1), "step": "reminder",
+        "handoff_id": handoff_id, "approval_id": card["approval_id"],
+        "lead_id": card["lead_id"], "to": owner.email, "due": due})
+    assert len(smtp_sink.messages) == 1
+    assert len(_notices(rt)) == 1
+
+
+@pytest.mark.parametrize("without_slack", [("U0MGR0001",)])
+def test_manager_without_slack_gets_the_escalation_and_the_owner_with_slack_no_email(
+        client: Any, worker: Any, rt: Any, clock: Any, smtp_sink: Any) -> None:
+    card = pending_card(client, worker)
+    owner = rt.roster.find(card["assignee"])
+    assert card["assignee"] == owner.slack_id  # the owner has Slack: the reminder goes there
+    sla = rt.policy.sla["hand_raise"].minutes
+    clock.advance(minutes=sla + 1)
+    worker.run_until_idle()
+    assert smtp_sink.messages == []
+
+    clock.advance(minutes=sla + 1)  # untouched again: reassigned, the manager is told
+    worker.run_until_idle()
+    [mail] = smtp_sink.messages
+    assert mail.rcpt_tos == ["morgan@example.com"]
+    assert mail.subject == "SLA escalation: a lead was reassigned"
+    [escalation] = [a for a in _notices(rt)]
+    assert escalation.detail["step"] == "escalation"
+    new_owner = rt.roster.find(client.get(f"/v1/leads/{card['lead_id']}").json()["owner"])
+    assert f"from {owner.name} to {new_owner.name} with a refreshed package" in " ".join(
+        mail.body.split())
+    assert f"{PUBLIC_URL}/v1/approvals/{card['approval_id']}" in mail.body
+
+    worker.run_until_idle()
+    assert len(smtp_sink.messages) == 1  # nothing is sent to the lead by the rescue either
+
+
+def test_lead_text_stays_in_the_body_on_one_line(client: Any, worker: Any, rt: Any,
+                                                 clock: Any, smtp_sink: Any) -> None:
+    lead = {**LEAD_ADA, "first_name": "Ada\r\nBcc: victim@evil.test",
+            "company": "Acme\nClick https://evil.test/login to approve"}
+    card = pending_card(client, worker, hand_raise(lead=lead))
+    clock.advance(minutes=rt.policy.sla["hand_raise"].minutes + 1)
+    worker.run_until_idle()
+    [mail] = smtp_sink.messages
+    assert mail.rcpt_tos == [card["assignee"]]
+    assert mail.message["Bcc"] is None and mail.message["Cc"] is None
+    assert mail.subject == "SLA reminder: a lead is waiting for your decision"
+    lines = mail.body.splitlines()
+    [name_line] = [line for line in lines if line.startswith("Lead:")]
+    [company_line] = [line for line in lines if line.startswith("Company:")]
+    assert name_line.startswith('Lead:    "Ada') and "victim@evil.test" in name_line
+    assert company_line.endswith('to approve"')  # the lead's words quoted, on their own line
+    assert not any(line.startswith(("Bcc:", "Click")) for line in lines)
+    assert f"{PUBLIC_URL}/v1/approvals/{card['approval_id']}" in mail.body
+
+
+def test_a_mail_server_outage_is_retried_and_still_sends_once(
+        client: Any, worker: Any, rt: Any, clock: Any, smtp_sink: Any) -> None:
+    card = pending_card(client, worker)
+    smtp_sink.refuse_next("451 4.3.0 try again later", "451 4.3.0 try again later")
+    clock.advance(minutes=rt.policy.sla["hand_raise"].minutes + 1)
+    worker.run_until_idle()
+    assert smtp_sink.messages == [] and _notices(rt) == []
+    for _ in range(2):  # past each backoff (seconds here), well before the second breach
+        clock.advance(minutes=1)
+        worker.run_until_idle()
+    [mail] = smtp_sink.messages
+    assert mail.rcpt_tos == [card["assignee"]]
+    assert len(_notices(rt)) == 1
+
+
+def test_no_reminder_email_once_the_owner_decided(client: Any, worker: Any, rt: Any,
+                                                  clock: Any, smtp_sink: Any) -> None:
+    card = pending_card(client, worker)
+    assert decide(client, card["approval_id"], action="reject", reason_code="not_now",
+                  actor=card["assignee"]).status_code == 200
+    clock.advance(minutes=rt.policy.sla["hand_raise"].minutes + 1)
+    worker.run_until_idle()
+    assert [m for m in smtp_sink.messages if m.rcpt_tos == [card["assignee"]]] == []
+    assert _notices(rt) == []
