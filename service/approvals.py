@@ -11,6 +11,7 @@ from sqlalchemy import select, update
 from agent.guardrails import content_hash
 from agent.policy import Member
 from service.audit import audit
+from service.crm_writeback import on_decision as crm_on_decision
 from service.errors import Conflict, Forbidden, InvalidInput, NotFound
 from service.identity import Principal, acting_member
 from service.ids import new_id
@@ -219,6 +220,7 @@ def record_decision(rt: AppRuntime, session: Any, approval: Approval, action: st
     enqueue(session, "resume_handoff",
             {"handoff_id": approval.handoff_id, "decision_id": decision_id}, now=now,
             dedupe_key=f"resume:{decision_id}")
+    crm_on_decision(rt, session, approval, action, payload, now=now)  # CRM write-back
     if rt.settings.slack_enabled:
         enqueue(session, "slack_update_card", {"approval_id": approval.id}, now=now,
                 dedupe_key=f"slack_update:{approval.id}")

@@ -15,6 +15,7 @@ from agent.policy import REASON_CODES
 from agent.state import DecisionRecord, DeliveryOutcome, Outcome
 from service import outbox
 from service.audit import audit
+from service.crm_writeback import on_card_opened as crm_on_card_opened
 from service.errors import NotFound
 from service.jobs import enqueue
 from service.leads import (
@@ -164,6 +165,7 @@ class StoreHandoffPort:
                 policy_version=rt.policy.version, created_at=now,
                 sla_due_at=handoff.sla_due_at,
             ))
+            crm_on_card_opened(rt, session, handoff, approval_id, version, assignee, now=now)
             first_card = handoff.carded_at is None
             handoff.status = HandoffStatus.AWAITING_APPROVAL.value
             handoff.assignee = assignee

@@ -26,6 +26,7 @@ from sqlalchemy.orm import Session
 from agent.guardrails import SendFacts, content_hash, send_blocks
 from service.audit import audit
 from service.content_check import draft_content_blocks
+from service.crm_writeback import on_email_sent as crm_on_email_sent
 from service.errors import Conflict, NotFound
 from service.jobs import RetryLater, backoff, enqueue
 from service.lifecycle import (
@@ -196,6 +197,7 @@ def _send_claimed(rt: AppRuntime, outbox_id: str, email: object) -> DeliveryStat
                                  .where(Approval.id == message.approval_id))
         audit(session, rt, actor="system", action="email_sent", lead_id=message.lead_id,
               subject_id=outbox_id, message_id=message.message_id)
+        crm_on_email_sent(rt, session, message, now=now)  # CRM write-back
         _status_changed(rt, session, message)
     rt.metrics.emails.labels("sent").inc()
     if decided:

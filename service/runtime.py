@@ -27,6 +27,7 @@ if TYPE_CHECKING:
     from agent.drafting import Drafter
     from service.support import SupportServices
     from tools.content_library import ContentLibrary
+    from tools.crm.writer import CrmWriter
     from tools.email import EmailSender
     from tools.marketing import MarketingAutomation
 
@@ -55,6 +56,9 @@ class AppRuntime:
     support_services: SupportServices | None = None
     # HITL_CRM_FILE, checked at start-up (service/crm_events.py; tools/crm/mapping.py).
     crm_mapping: CrmMapping | None = None
+    # CRM write-back (service/crm_writeback.py): tests and the demo install a recording
+    # double here; otherwise the CRMs whose API settings are present.
+    crm_override: list[CrmWriter] | None = None
 
     # -- lazily built parts ------------------------------------------------------------------
 
@@ -87,6 +91,15 @@ class AppRuntime:
         from tools.marketing import HttpMarketingAutomation
 
         return HttpMarketingAutomation(self.settings.marketing_url, self.settings.marketing_token)
+
+    @cached_property
+    def crm_writers(self) -> list[CrmWriter]:
+        """The CRMs to write outcomes back to; empty (write-back off) when none is set."""
+        if self.crm_override is not None:
+            return list(self.crm_override)
+        from tools.crm.configured import writers_from_settings
+
+        return writers_from_settings(self.settings)
 
     @cached_property
     def content_library(self) -> ContentLibrary | None:

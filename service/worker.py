@@ -15,6 +15,7 @@ from datetime import timedelta
 from typing import Any
 
 from service import handoffs, jobs, leads, nurture, outbox, rescue
+from service.crm_writeback import CRM_JOB_HANDLERS
 from service.erasure_cleanup import cleanup_job
 from service.jobs import RetryLater
 from service.outbox import release_send_leases
@@ -67,6 +68,7 @@ HANDLERS: dict[str, Handler] = {
     "sync_style_examples": _sync_style_examples,
     "erasure_cleanup": cleanup_job,
     **SUPPORT_JOB_HANDLERS,
+    **CRM_JOB_HANDLERS,  # CRM write-back (service/crm_writeback.py)
 }
 
 
