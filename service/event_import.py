@@ -60,14 +60,14 @@ class RowProblem:
     def __str__(self) -> str:
         if self.kind == "jsonl":
             where = f"line {self.number}"
-            return f"{where}: {self.column}: {self.message}" if self.column else \
+            return f"{where}: {_printable(self.column)}: {self.message}" if self.column else \
                 f"{where}: {self.message}"
         where = f"row {self.number}"
         if self.column is None:
             return f"{where}: {self.message}"
         label = f"column {_printable(self.column)}"
         if self.field and self.field != self.column:
-            label += f" ({self.field})"
+            label += f" ({_printable(self.field)})"
         return f"{where}, {label}: {self.message}"
 
 
