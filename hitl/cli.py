@@ -7,9 +7,12 @@ from __future__ import annotations
 
 import typer
 
-from hitl.commands import bench, data, ops, report, serve
+from hitl.commands import bench, data, ops, report, serve, version
 from hitl.commands import eval as eval_cmd
+from hitl.commands.approvals import approvals_app
 from hitl.commands.kb import kb_app
+from hitl.commands.leads import leads_app
+from hitl.commands.tokens import tokens_app
 
 app = typer.Typer(
     help="Human-in-the-loop revenue assistant: signals in, why-now packages and drafts out, "
@@ -32,6 +35,10 @@ app.add_typer(db_app, name="db")
 app.add_typer(kb_app, name="kb")
 app.add_typer(ops.outbox_app, name="outbox")
 app.add_typer(ops.jobs_app, name="jobs")
+app.callback()(version.main_callback)
+app.add_typer(tokens_app, name="tokens")
+app.add_typer(leads_app, name="leads")
+app.add_typer(approvals_app, name="approvals")
 
 
 def main() -> None:

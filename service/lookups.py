@@ -3,6 +3,7 @@ whole story of its handoff (every version: who decided what, reasons, notes, ins
 
 from __future__ import annotations
 
+import contextlib
 from typing import Any
 
 from sqlalchemy import select
@@ -21,10 +22,8 @@ def find_leads_by_email(rt: AppRuntime, email: str) -> list[dict[str, Any]]:
     the same form. Erased leads are not found."""
     given = email.strip()
     candidates = {given.lower()}
-    try:
+    with contextlib.suppress(AddressError):  # invalid: only the lower-case form can match
         candidates.add(lead_address(given))
-    except AddressError:
-        pass  # not a valid address: only the plain lower-case form can match
     with rt.db.read() as session:
         ids = list(session.scalars(select(Lead.id).where(Lead.email.in_(candidates),
                                                          Lead.erased_at.is_(None))

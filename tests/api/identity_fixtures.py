@@ -1,5 +1,6 @@
 """Shared by the identity tests: personal tokens for three roster members, and helpers to call
-the API as each of them (or with the service token). Import the fixtures by name."""
+the API as each of them (or with the service token). Import `tokens_fixture` to get the
+`tokens` fixture."""
 
 from __future__ import annotations
 
@@ -17,8 +18,8 @@ def bearer(token: str) -> dict[str, str]:
     return {"Authorization": f"Bearer {token}"}
 
 
-@pytest.fixture
-def tokens(rt: Any) -> dict[str, str]:
+@pytest.fixture(name="tokens")
+def tokens_fixture(rt: Any) -> dict[str, str]:
     """Personal tokens, by first name: Riley (the rep the hand-raise is routed to), Sam
     (another rep) and Morgan (a manager)."""
     from service import personal_tokens

@@ -12,7 +12,7 @@ from tests.api.identity_fixtures import (
     audit_rows,
     bearer,
     decisions,
-    tokens,  # noqa: F401 (fixture)
+    tokens_fixture,  # noqa: F401 (the `tokens` fixture)
 )
 from tests.asgi_probe import call
 from tests.flow import pending_card
