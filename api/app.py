@@ -158,6 +158,11 @@ def create_app(rt: AppRuntime, *, worker: Any = None, readiness: Any = None) -> 
     # The KPI report: the API token or a signed, expiring link a browser opens (checked there).
     app.include_router(reports.kpi_router, prefix="/v1")
     app.include_router(operations.router, prefix="/v1", dependencies=secured)
+    # CRM hooks (CONTRACT 6): each authenticates its vendor's way, off until its secret is set.
+    from api.routers import hooks_hubspot, hooks_salesforce, hooks_segment
+
+    for hook in (hooks_hubspot, hooks_salesforce, hooks_segment):
+        app.include_router(hook.router)
     if rt.settings.slack_enabled:
         from slack_app.app import mount_slack
 

@@ -14,7 +14,7 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from datetime import timedelta
 from typing import Any
 
-from service import handoffs, jobs, leads, nurture, outbox, rescue
+from service import crm_inbound, handoffs, jobs, leads, nurture, outbox, rescue
 from service.crm_writeback import CRM_JOB_HANDLERS
 from service.erasure_cleanup import cleanup_job
 from service.jobs import RetryLater
@@ -67,6 +67,7 @@ HANDLERS: dict[str, Handler] = {
     "nurture_enrol": nurture.enrol,
     "sync_style_examples": _sync_style_examples,
     "erasure_cleanup": cleanup_job,
+    "crm_hubspot_deliveries": crm_inbound.hubspot_deliveries_job,
     **SUPPORT_JOB_HANDLERS,
     **CRM_JOB_HANDLERS,  # CRM write-back (service/crm_writeback.py)
 }
