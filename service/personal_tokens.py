@@ -45,7 +45,8 @@ def hash_token(token: str) -> str:
 
 
 def looks_personal(token: str | None) -> bool:
-    return bool(token) and token.startswith(TOKEN_PREFIX) and len(token) <= MAX_TOKEN_CHARS  # type: ignore[union-attr]
+    return token is not None and token.startswith(TOKEN_PREFIX) \
+        and len(token) <= MAX_TOKEN_CHARS
 
 
 def token_view(row: PersonalToken, rt: AppRuntime) -> dict[str, Any]:
