@@ -161,8 +161,7 @@ MAX_LEADS_LISTED = 200
 def outcome_lines(summary) -> list[str]:  # type: ignore[no-untyped-def]
     """Per lead: email, band (score), route and owner, card; then one summary line."""
     outcomes = summary.outcomes
-    width = min(max((len(o.email) for o in outcomes), default=5), 40)
-    lines = []
+    rows = []
     for o in outcomes[:MAX_LEADS_LISTED]:
         band = o.band or "unscored"
         if o.score is not None and o.band != "disqualified":
@@ -178,7 +177,10 @@ def outcome_lines(summary) -> list[str]:  # type: ignore[no-untyped-def]
         if o.approval_id:
             card = (f"card {'created' if o.card_created else '(earlier)'}: {o.approval_id} "
                     f"{o.approval_status} for {o.assignee_name or 'the owner'}")
-        lines.append(f"  {o.email:<{width}}  {band:<18}  {route:<34}  {card}")
+        rows.append((o.email, band, route, card))
+    widths = [min(max((len(row[i]) for row in rows), default=0), 40) for i in range(3)]
+    lines = [f"  {e:<{widths[0]}}  {b:<{widths[1]}}  {r:<{widths[2]}}  {c}"
+             for e, b, r, c in rows]
     if len(outcomes) > MAX_LEADS_LISTED:
         lines.append(f"  ... and {len(outcomes) - MAX_LEADS_LISTED} more lead(s)")
     counts = summary.counts()
