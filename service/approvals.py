@@ -22,6 +22,7 @@ from service.lifecycle import (
     ApprovalStatus,
     OutboxStatus,
     sources,
+    transition,
 )
 from service.outbox_views import send_state
 from service.runtime import AppRuntime
@@ -165,7 +166,6 @@ def decide(rt: AppRuntime, approval_id: str, decision: DecisionIn,
         if decision.action == "edit":
             # The rep's edit becomes a style example for their next drafts (tools/style_examples).
             enqueue(session, "sync_style_examples", {}, now=now, dedupe_key="sync_style_examples")
-        _leave_awaiting_approval(session, approval, decision.action, now)
         session.flush()
         session.refresh(approval)
         view = approval_view(approval, session.get(Decision, decision_id),
@@ -183,7 +183,7 @@ def _leave_awaiting_approval(session: Any, approval: Approval, action: str,
     approved lead is `approved` while its email is queued or retrying."""
     handoff = session.get(Handoff, approval.handoff_id)
     if handoff is not None and handoff.active:
-        handoff.status = HANDOFF_STATUS_AFTER[action].value
+        handoff.status = transition(handoff.status, HANDOFF_STATUS_AFTER[action])
     if action in ("approve", "edit"):
         session.execute(update(Lead).where(Lead.id == approval.lead_id,
                                            Lead.stage.in_(("new", "assigned")))
@@ -213,6 +213,7 @@ def record_decision(rt: AppRuntime, session: Any, approval: Approval, action: st
                          action=action, actor=actor, payload=payload,
                          policy_version=rt.policy.version, created_at=now))
     session.flush()
+    _leave_awaiting_approval(session, approval, action, now)  # a person's or the SLA rescue's
     via = {k: payload[k] for k in ("via", "token_id") if payload.get(k) is not None}
     audit(session, rt, actor=actor, action=f"decision_{action}", lead_id=approval.lead_id,
           subject_id=approval.id, version=approval.version,

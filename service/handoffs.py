@@ -24,7 +24,7 @@ from service.leads import (
     qualify_facts,
     read_lead_facts,
 )
-from service.lifecycle import ApprovalStatus, HandoffStatus, sources
+from service.lifecycle import ApprovalStatus, HandoffStatus, sources, transition
 from service.runtime import AppRuntime
 from store.tables import Approval, Decision, Event, Handoff, Lead
 
@@ -167,7 +167,7 @@ class StoreHandoffPort:
             ))
             crm_on_card_opened(rt, session, handoff, approval_id, version, assignee, now=now)
             first_card = handoff.carded_at is None
-            handoff.status = HandoffStatus.AWAITING_APPROVAL.value
+            handoff.status = transition(handoff.status, HandoffStatus.AWAITING_APPROVAL)
             handoff.assignee = assignee
             if first_card:
                 handoff.carded_at = now
@@ -300,7 +300,7 @@ def close_handoff(rt: AppRuntime, handoff_id: str, outcome: Outcome, *,
         lead = session.get(Lead, handoff.lead_id)
         handoff.active = False
         handoff.closed_at = now
-        handoff.status = HandoffStatus.CLOSED.value
+        handoff.status = transition(handoff.status, HandoffStatus.CLOSED)
         handoff.outcome = f"rejected:{reason_code}" if outcome == "rejected" else outcome
         handoff.outcome_detail = detail
         if lead is not None:

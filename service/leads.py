@@ -19,7 +19,7 @@ from service.audit import audit
 from service.errors import NotFound
 from service.ids import new_id
 from service.jobs import enqueue
-from service.lifecycle import ApprovalStatus, HandoffStatus
+from service.lifecycle import HANDOFF_START, ApprovalStatus
 from service.runtime import AppRuntime
 from store.tables import (
     Approval,
@@ -134,7 +134,7 @@ def process_lead(rt: AppRuntime, lead_id: str) -> str | None:
         trigger_received = min((e.received_at for e in new_events), default=now)
         handoff = Handoff(
             id=new_id("ho"), lead_id=lead_id, route=qualification.route,
-            status=HandoffStatus.DRAFTING.value,
+            status=HANDOFF_START.value,
             assignee=owner.key, active=True, trigger_event_id=qualification.hand_raise_event_id,
             policy_version=rt.policy.version, sla_due_at=due, created_at=now,
             first_signal_at=trigger_received,

@@ -31,7 +31,8 @@ STATUS_AFTER: dict[str, ApprovalStatus] = {
 }
 
 class HandoffStatus(StrEnum):
-    """Where a sales handoff stands (`handoffs.status`)."""
+    """Where a sales handoff stands (`handoffs.status`); every change goes through
+    `transition()`, and a new handoff starts at `HANDOFF_START`."""
 
     DRAFTING = "drafting"                    # created; the graph is writing the first draft
     AWAITING_APPROVAL = "awaiting_approval"  # a draft waits for a person's decision
@@ -42,6 +43,8 @@ class HandoffStatus(StrEnum):
     REASSIGNED = "reassigned"                # the SLA rescue moved it to someone else
     CLOSED = "closed"                        # the graph finished
 
+
+HANDOFF_START = HandoffStatus.DRAFTING
 
 # Where the handoff stands right after each decision: it leaves `awaiting_approval` at once,
 # whatever happens to the send afterwards.
@@ -103,6 +106,18 @@ ALLOWED: dict[type[StrEnum], dict[Any, set[Any]]] = {
                                OutboxStatus.RETRYING, OutboxStatus.FAILED,
                                OutboxStatus.BLOCKED, OutboxStatus.NOT_SENT},
         OutboxStatus.FAILED: {OutboxStatus.RETRYING},  # a person's retry
+    },
+    # A handoff starts `drafting` (service/leads.py). Each decision takes it out of
+    # `awaiting_approval` (HANDOFF_STATUS_AFTER); a redraft for the same or a new owner brings
+    # it back; approved (sent, blocked or failed), rejected and not-qualified runs close it.
+    HandoffStatus: {
+        HandoffStatus.DRAFTING: {HandoffStatus.AWAITING_APPROVAL, HandoffStatus.CLOSED},
+        HandoffStatus.AWAITING_APPROVAL: set(HANDOFF_STATUS_AFTER.values()),
+        HandoffStatus.REVISING: {HandoffStatus.AWAITING_APPROVAL},
+        HandoffStatus.ESCALATED: {HandoffStatus.AWAITING_APPROVAL},
+        HandoffStatus.REASSIGNED: {HandoffStatus.AWAITING_APPROVAL},
+        HandoffStatus.APPROVED: {HandoffStatus.CLOSED},
+        HandoffStatus.REJECTED: {HandoffStatus.CLOSED},
     },
     TransferStatus: {
         TransferStatus.WAITING: {TransferStatus.CLAIMED, TransferStatus.RESOLVED,

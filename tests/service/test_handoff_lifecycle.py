@@ -1,0 +1,167 @@
+"""A sales handoff's status changes only through `service.lifecycle.transition()`: the table
+allows the flow the graph takes, refuses everything else, and the code writes no status the table
+does not know."""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+import pytest
+from sqlalchemy import select, update
+
+from service.lifecycle import (
+    ALLOWED,
+    HANDOFF_START,
+    HANDOFF_STATUS_AFTER,
+    ApprovalStatus,
+    HandoffStatus,
+    IllegalTransition,
+    transition,
+)
+from store.tables import Approval, Decision, Handoff, OutboxMessage
+from tests.flow import decide, pending_card
+
+ROOT = Path(__file__).resolve().parents[2]
+SURFACES = ("service", "slack_app", "agent", "api", "hitl")
+HANDOFF_TABLE = ALLOWED[HandoffStatus]
+
+
+def _reachable(start: HandoffStatus) -> set[HandoffStatus]:
+    seen, todo = {start}, [start]
+    while todo:
+        for after in HANDOFF_TABLE.get(todo.pop(), set()):
+            if after not in seen:
+                seen.add(after)
+                todo.append(after)
+    return seen
+
+
+def test_the_flow_the_graph_takes_is_allowed_and_every_status_is_reachable() -> None:
+    # first card; each decision; a redraft brings it back; approved and rejected runs close.
+    path = [HANDOFF_START, HandoffStatus.AWAITING_APPROVAL, HandoffStatus.REVISING,
+            HandoffStatus.AWAITING_APPROVAL, HandoffStatus.ESCALATED,
+            HandoffStatus.AWAITING_APPROVAL, HandoffStatus.REASSIGNED,
+            HandoffStatus.AWAITING_APPROVAL, HandoffStatus.APPROVED, HandoffStatus.CLOSED]
+    for current, target in zip(path, path[1:], strict=False):
+        assert transition(current.value, target) == target.value
+    assert transition("drafting", HandoffStatus.CLOSED) == "closed"  # not qualified / erased
+    for action, after in HANDOFF_STATUS_AFTER.items():
+        assert transition("awaiting_approval", after) == after.value, action
+    assert _reachable(HANDOFF_START) == set(HandoffStatus)
+    for status in HandoffStatus:  # no dead end: every run can still finish
+        assert HandoffStatus.CLOSED in _reachable(status), status
+    assert HandoffStatus.CLOSED not in HANDOFF_TABLE  # closed is final
+
+
+@pytest.mark.parametrize(("current", "target"), [
+    ("closed", HandoffStatus.AWAITING_APPROVAL),   # a finished run never reopens
+    ("closed", HandoffStatus.APPROVED),
+    ("approved", HandoffStatus.REVISING),         # decided once: no second decision
+    ("rejected", HandoffStatus.APPROVED),
+    ("drafting", HandoffStatus.APPROVED),         # no decision without a card
+    ("awaiting_approval", HandoffStatus.CLOSED),  # a card waiting is never closed unseen
+    ("revising", HandoffStatus.APPROVED),
+    ("pending", HandoffStatus.CLOSED),            # an approval's word, not a handoff's
+])
+def test_an_illegal_handoff_transition_is_refused(current: str, target: HandoffStatus) -> None:
+    with pytest.raises(IllegalTransition):
+        transition(current, target)
+
+
+def test_a_decision_on_a_handoff_in_the_wrong_state_is_refused_and_nothing_recorded(
+        client, worker, rt) -> None:
+    card = pending_card(client, worker)
+    with rt.db.session() as session:  # something moved it behind the lifecycle's back
+        session.execute(update(Handoff).where(Handoff.lead_id == card["lead_id"])
+                        .values(status=HandoffStatus.REJECTED.value))
+
+    with pytest.raises(IllegalTransition, match="rejected -> approved"):
+        decide(client, card["approval_id"], action="approve", actor="U0REP0001")
+
+    with rt.db.read() as session:  # the whole decision rolled back: nothing to send
+        assert session.get(Approval, card["approval_id"]).status == ApprovalStatus.PENDING
+        assert session.scalar(select(Decision.id)) is None
+        assert session.scalar(select(OutboxMessage.id)) is None
+
+
+def test_a_waiting_card_is_not_closed_by_a_stray_close(client, worker, rt) -> None:
+    from service.handoffs import close_handoff
+
+    card = pending_card(client, worker)
+    with rt.db.read() as session:
+        handoff_id = session.scalar(select(Handoff.id).where(Handoff.lead_id == card["lead_id"]))
+    with pytest.raises(IllegalTransition, match="awaiting_approval -> closed"):
+        close_handoff(rt, handoff_id, "sent")
+    with rt.db.read() as session:
+        handoff = session.get(Handoff, handoff_id)
+        assert handoff.active and handoff.status == HandoffStatus.AWAITING_APPROVAL
+
+
+# -- the code: every handoff status it writes goes through the table ---------------------------
+
+
+def _sources() -> list[tuple[Path, ast.AST]]:
+    return [(path, ast.parse(path.read_text(), str(path)))
+            for package in SURFACES for path in sorted((ROOT / package).rglob("*.py"))]
+
+
+def _enum_member(node: ast.AST) -> tuple[str, str] | None:
+    """`Kind.MEMBER` (optionally `.value`) -> (Kind, MEMBER)."""
+    if isinstance(node, ast.Attribute) and node.attr == "value":
+        node = node.value
+    if isinstance(node, ast.Attribute) and isinstance(node.value, ast.Name):
+        return node.value.id, node.attr
+    return None
+
+
+def test_every_status_the_code_moves_to_is_in_the_lifecycle_table() -> None:
+    kinds = {kind.__name__: kind for kind in ALLOWED}
+    targets = {kind: {after for afters in table.values() for after in afters}
+               for kind, table in ALLOWED.items()}
+    seen = 0
+    for path, tree in _sources():
+        for node in ast.walk(tree):
+            if not (isinstance(node, ast.Call) and isinstance(node.func, ast.Name)
+                    and node.func.id == "transition" and len(node.args) == 2):
+                continue
+            seen += 1
+            target = node.args[1]
+            where = f"{path.relative_to(ROOT)}:{node.lineno}"
+            member = _enum_member(target)
+            if member and member[0] in kinds:
+                kind = kinds[member[0]]
+                assert kind[member[1]] in targets[kind], f"{where}: {ast.unparse(target)}"
+            elif ast.unparse(target).startswith("HANDOFF_STATUS_AFTER["):
+                assert set(HANDOFF_STATUS_AFTER.values()) <= targets[HandoffStatus], where
+            else:  # a variable: the lifecycle is checked when it runs
+                assert isinstance(target, ast.Name), f"{where}: {ast.unparse(target)}"
+    assert seen >= 10  # the scan found the call sites (outbox, transfers, approvals, handoffs)
+
+
+def test_every_handoff_status_write_goes_through_transition() -> None:
+    writes = []
+    for path, tree in _sources():
+        for node in ast.walk(tree):
+            where = f"{path.relative_to(ROOT)}:{getattr(node, 'lineno', 0)}"
+            if isinstance(node, ast.Assign):
+                for target in node.targets:
+                    if (isinstance(target, ast.Attribute) and target.attr == "status"
+                            and "handoff" in ast.unparse(target.value).lower()):
+                        writes.append(where)
+                        assert (isinstance(node.value, ast.Call)
+                                and ast.unparse(node.value.func) == "transition"), where
+            elif isinstance(node, ast.Call) and ast.unparse(node.func) == "Handoff":
+                status = {kw.arg: kw.value for kw in node.keywords}.get("status")
+                assert status is not None and ast.unparse(status) == "HANDOFF_START.value", where
+                writes.append(where)
+            elif (isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute)
+                  and node.func.attr == "values" and "update(Handoff)" in ast.unparse(node)):
+                # An UPDATE of handoffs sets no status behind the table's back.
+                status = {kw.arg: kw.value for kw in node.keywords}.get("status")
+                if status is not None:
+                    writes.append(where)
+                    assert (isinstance(status, ast.Call)
+                            and ast.unparse(status.func) == "transition"), where
+    assert len(writes) >= 4  # creation, card opened, decision, close
+    assert HANDOFF_START in HANDOFF_TABLE
