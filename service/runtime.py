@@ -99,7 +99,7 @@ class AppRuntime:
             return list(self.crm_override)
         from tools.crm.configured import writers_from_settings
 
-        return writers_from_settings(self.settings)
+        return writers_from_settings(self.settings, self.crm_mapping)
 
     @cached_property
     def content_library(self) -> ContentLibrary | None:

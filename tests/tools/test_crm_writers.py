@@ -198,3 +198,28 @@ def test_the_recording_double_writes_once_per_key() -> None:
     first = double.create_owner_task(TASK, idempotency_key="k")
     assert double.create_owner_task(TASK, idempotency_key="k") == first
     assert [c["kind"] for c in double.calls] == ["task"]
+
+
+def test_configured_crms_follow_the_settings_and_the_mapping(tmp_path) -> None:
+    from pathlib import Path
+
+    from tests.conftest import make_settings
+    from tools.crm.configured import writers_from_settings
+    from tools.crm.mapping import load_crm_mapping
+
+    assert writers_from_settings(make_settings(tmp_path)) == []
+    text = Path("config/defaults/crm.toml").read_text()
+    custom = tmp_path / "crm.toml"
+    custom.write_text(text.replace('writeback_key_property = "hitl_idempotency_key"',
+                                   'writeback_key_property = "acme_sync_key"')
+                      .replace('writeback_external_id_field = "Hitl_Key__c"',
+                               'writeback_external_id_field = "Acme_Key__c"'))
+    both = writers_from_settings(
+        make_settings(tmp_path, hubspot_access_token="hs", salesforce_access_token="sf",
+                      salesforce_instance_url=SF), load_crm_mapping(custom))
+    assert [w.name for w in both] == ["hubspot", "salesforce"]
+    hubspot, salesforce = both
+    assert isinstance(hubspot, HubSpotWriter) and isinstance(salesforce, SalesforceWriter)
+    assert hubspot.idempotency_property == "acme_sync_key"
+    assert salesforce.external_id_field == "Acme_Key__c"
+    assert salesforce.base_url == f"{SF}/services/data/v60.0"

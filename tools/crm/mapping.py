@@ -145,6 +145,9 @@ class HubSpotMapping(_Frozen):
     lead_fields: LeadFields
     events: list[HubSpotEventRule] = []
     extra_lead_statuses: list[str] = []
+    # Write-back (tools/crm/hubspot_writer.py): our key's property on tasks and emails.
+    writeback_key_property: str = Field("hitl_idempotency_key", pattern=r"^[a-z0-9_]*$",
+                                        max_length=100)
 
     def rule_for(self, delivery: dict[str, Any]) -> HubSpotEventRule | None:
         return next((r for r in self.events if r.matches(delivery)), None)
@@ -159,6 +162,10 @@ class HubSpotMapping(_Frozen):
 class SalesforceMapping(_Frozen):
     lead_fields: LeadFields
     events: list[SalesforceEventRule] = []
+    # Write-back (tools/crm/salesforce_writer.py): Task upserts by this external id field.
+    writeback_external_id_field: str = Field("Hitl_Key__c",
+                                             pattern=r"^[A-Za-z][A-Za-z0-9_]*$", max_length=80)
+    api_version: str = Field("v60.0", pattern=r"^v\d{2,3}\.0$")
 
     def rule_for(self, object_type: str, fields: dict[str, str]) -> SalesforceEventRule | None:
         return next((r for r in self.events if r.matches(object_type, fields)), None)
