@@ -10,6 +10,7 @@ from typing import Any
 from pydantic import ValidationError
 
 from service.crm_events import event_from, lead_from, path_lookup
+from service.crm_identities import emails_for, identities_of, remember
 from service.crm_inbound import HookOff, Unauthorized, mapping_of, parse_json, store, summary
 from service.errors import InvalidInput
 from service.runtime import AppRuntime
@@ -81,8 +82,8 @@ def accept_salesforce(rt: AppRuntime, body: bytes) -> dict[str, Any]:
 
 def accept_segment(rt: AppRuntime, body: bytes) -> dict[str, Any]:
     """A `track` / `identify` call, or `{"batch": [...]}` of them; other calls are ignored.
-    A call without an email we can find (identify's traits, the context's traits or the
-    properties) is skipped and counted."""
+    A call whose person we cannot find (no email in identify's traits, the context's traits or
+    the properties, and no userId / anonymousId seen with one) is skipped and counted."""
     raw = parse_json(body)
     if not isinstance(raw, dict):
         raise InvalidInput("a Segment call is a JSON object", field="body")
@@ -91,40 +92,57 @@ def accept_segment(rt: AppRuntime, body: bytes) -> dict[str, Any]:
         raise InvalidInput(f"batch holds 1 to {MAX_BATCH} calls", field="batch")
     mapping = mapping_of(rt)
     now = rt.clock.now()
-    events: list[EventIn] = []
-    facts: list[LeadIn] = []
-    skipped = ignored = 0
+    # First who each call is: its own email, else an id (userId, anonymousId) named with one,
+    # earlier in this batch or in an earlier call.
+    named: list[tuple[str, dict[str, Any], LeadIn | None, list[str]]] = []
+    known: dict[str, str] = {}
+    ignored = 0
     for index, call in enumerate(calls):
         where = f"batch.{index}" if "batch" in raw else "body"
         if not isinstance(call, dict):
             raise InvalidInput(f"{where} must be an object", field=where)
-        kind = call.get("type")
-        if kind not in SEGMENT_CALLS:
+        if call.get("type") not in SEGMENT_CALLS:
             ignored += 1
             continue
         message_id = call.get("messageId")
         if not isinstance(message_id, str) or not 1 <= len(message_id) <= 180:
             raise InvalidInput(f"{where}.messageId is required (1 to 180 characters)",
                                field=f"{where}.messageId")
-        lookup = path_lookup(call)
-        lead = lead_from(mapping, mapping.segment.lead_fields, lookup)
+        lead = lead_from(mapping, mapping.segment.lead_fields, path_lookup(call))
+        ids = identities_of(call)
+        if lead is not None:
+            known.update(dict.fromkeys(ids, lead.email))
+        named.append((where, call, lead, ids))
+    stored = emails_for(rt, "segment", {i for _, _, lead, ids in named if lead is None
+                                        for i in ids if i not in known})
+
+    events: list[EventIn] = []
+    facts: list[LeadIn] = []
+    skipped = 0
+    for where, call, lead, ids in named:
         if lead is None:
-            skipped += 1
-            continue
+            email = next((known.get(i) or stored[i] for i in ids if i in known or i in stored),
+                         None)
+            if email is None:
+                skipped += 1
+                continue
+            lead = LeadIn(email=email)
         name = call.get("event")
-        rule = mapping.segment.rule_for(name) if kind == "track" and isinstance(name, str) \
-            else None
+        rule = mapping.segment.rule_for(name) \
+            if call["type"] == "track" and isinstance(name, str) else None
         if rule is None:
             facts.append(lead)
             continue
         at = _when(call.get("timestamp") or call.get("originalTimestamp"), now)
         try:
-            events.append(event_from(mapping, rule, event_id=f"segment:{message_id}",
-                                     occurred_at=at, lead=lead, lookup=lookup, source="segment"))
+            events.append(event_from(mapping, rule, event_id=f"segment:{call['messageId']}",
+                                     occurred_at=at, lead=lead, lookup=path_lookup(call),
+                                     source="segment"))
         except ValidationError as exc:
             err = exc.errors()[0]
             raise InvalidInput(f"{where}: {err['msg'].removeprefix('Value error, ')}",
                                field=where) from None
     result = store(rt, events, facts)
+    remember(rt, "segment", known)
     return {"success": True, **summary(result, leads_only=len(facts), skipped=skipped,
                                        ignored=ignored)}

@@ -3,6 +3,7 @@ in store/migrations (its env reads `Base.metadata`, which every module below fil
 """
 
 from store.tables.base import Base, UtcDateTime
+from store.tables.crm import CrmIdentity
 from store.tables.handoffs import Approval, Decision, Handoff, OutboxMessage
 from store.tables.identity import PersonalToken
 from store.tables.leads import AuditEntry, ErasedEvent, Event, Lead
@@ -14,6 +15,7 @@ __all__ = [
     "Approval",
     "AuditEntry",
     "Base",
+    "CrmIdentity",
     "Decision",
     "ErasedEvent",
     "Event",

@@ -50,12 +50,35 @@ def test_identify_then_track_become_a_lead_and_a_demo_request(client: Any, rt: A
     assert event.properties["form"] == "demo" and event.properties["source"] == "segment"
 
 
+def test_track_without_email_finds_its_person_by_user_id(client: Any, rt: Any) -> None:
+    track = fixture_json("segment_track.json")
+    anonymous = {**track, "context": {}, "userId": "97980cfea0067", "messageId": "m-1"}
+    assert _post(client, anonymous).json()["skipped"] == 1  # nobody has named this id yet
+    assert _post(client, fixture_bytes("segment_identify.json")).status_code == 200
+    assert _post(client, {**anonymous, "messageId": "m-2"}).json()["accepted"] == 1
+    [lead] = _rows(rt, Lead)
+    [event] = _rows(rt, Event)
+    assert event.lead_id == lead.id and lead.email == "sam.okafor@harborline.com"
+    # In one batch too: the anonymous id named by the identify before it.
+    later = {**anonymous, "userId": None, "anonymousId": "anon-7", "messageId": "m-3"}
+    named = {**fixture_json("segment_identify.json"), "anonymousId": "anon-7",
+             "messageId": "m-4"}
+    assert _post(client, {"batch": [named, later]}).json()["accepted"] == 1
+
+    from service.erasure import erase_lead
+    from store.tables import CrmIdentity
+
+    erase_lead(rt, lead.id, actor="privacy@example.com")
+    assert _rows(rt, CrmIdentity) == []  # the ids go with their lead
+
+
 def test_batch_maps_named_events_and_counts_the_rest(client: Any, rt: Any) -> None:
     track = fixture_json("segment_track.json")
     pricing = {**track, "messageId": "m-2", "event": "pricing page viewed",
                "properties": {"url": "https://www.example.com/pricing?plan=team"}}
     unknown = {**track, "messageId": "m-3", "event": "Logo Hovered"}
-    no_email = {**track, "messageId": "m-4", "context": {}}
+    no_email = {**track, "messageId": "m-4", "context": {}, "userId": "stranger",
+                "anonymousId": None}
     page = {**track, "messageId": "m-5", "type": "page"}
     response = _post(client, {"batch": [track, pricing, unknown, no_email, page]})
     body = response.json()
