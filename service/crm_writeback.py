@@ -158,8 +158,10 @@ def _owner_task(rt: AppRuntime, session: Session, payload: dict[str, Any]) -> An
             f"Respond by {_due_text(approval.sla_due_at)} (SLA).\n"
             f"A draft waits for your approval: {rt.settings.public_url.rstrip('/')}"
             f"/v1/approvals/{approval.id}")
+    # HubSpot requires a task's date: without an SLA, the card's time.
     task = OwnerTask(contact_email=lead.email, owner_email=_owner_email(rt, approval.assignee),
-                     subject=f"Follow up now: {who}", body=body, due_at=approval.sla_due_at)
+                     subject=f"Follow up now: {who}", body=body,
+                     due_at=approval.sla_due_at or approval.created_at)
     return lambda writer, key: writer.create_owner_task(task, idempotency_key=key)
 
 

@@ -81,12 +81,28 @@ def test_hubspot_task_already_there_is_not_created_again(hubspot) -> None:
 
 @respx.mock
 def test_hubspot_lead_status_patches_the_contact_by_email(hubspot) -> None:
+    respx.get(f"{HS}/crm/v3/objects/contacts/ana@acme.example").respond(
+        json={"id": "501", "properties": {"lifecyclestage": "lead"}})
     patch = respx.patch(f"{HS}/crm/v3/objects/contacts/ana@acme.example").respond(
         json={"id": "501"})
     fields = {"lifecyclestage": "salesqualifiedlead", "hs_lead_status": "CONNECTED"}
     assert hubspot.set_lead_status("ana@acme.example", fields, idempotency_key="k") == "501"
     assert _body(patch.calls.last) == {"properties": fields}
     assert patch.calls.last.request.url.params["idProperty"] == "email"
+
+
+@respx.mock
+def test_hubspot_never_moves_a_lifecycle_stage_backwards(hubspot) -> None:
+    respx.get(f"{HS}/crm/v3/objects/contacts/ana@acme.example").respond(
+        json={"id": "501", "properties": {"lifecyclestage": "customer"}})
+    patch = respx.patch(f"{HS}/crm/v3/objects/contacts/ana@acme.example").respond(
+        json={"id": "501"})
+    hubspot.set_lead_status("ana@acme.example", {"lifecyclestage": "salesqualifiedlead",
+                                                 "hs_lead_status": "OPEN"}, idempotency_key="k")
+    assert _body(patch.calls.last) == {"properties": {"hs_lead_status": "OPEN"}}
+    assert hubspot.set_lead_status("ana@acme.example", {"lifecyclestage": "lead"},
+                                   idempotency_key="k") == "501"
+    assert patch.call_count == 1  # nothing left to write: no PATCH
 
 
 @respx.mock
@@ -124,11 +140,11 @@ def test_hubspot_outage_and_refusals_are_told_apart(hubspot) -> None:
         hubspot.set_lead_status("ana@acme.example", {"hs_lead_status": "OPEN"},
                                 idempotency_key="k")
     assert outage.value.transient and outage.value.retry_after is None
-    route.respond(400, json={"category": "VALIDATION_ERROR", "message": "bad lifecyclestage"})
+    route.respond(400, json={"category": "VALIDATION_ERROR", "message": "bad lead status"})
     with pytest.raises(CrmError) as refused:
-        hubspot.set_lead_status("ana@acme.example", {"lifecyclestage": "lead"},
+        hubspot.set_lead_status("ana@acme.example", {"hs_lead_status": "NOPE"},
                                 idempotency_key="k")
-    assert not refused.value.transient and "bad lifecyclestage" in str(refused.value)
+    assert not refused.value.transient and "bad lead status" in str(refused.value)
     route.respond(404, json={"category": "OBJECT_NOT_FOUND"})
     with pytest.raises(CrmError, match="no HubSpot contact"):
         hubspot.set_lead_status("ana@acme.example", {"hs_lead_status": "OPEN"},

@@ -4,7 +4,9 @@
   `hs_task_body`, `hs_task_status`, `hs_task_priority`, `hubspot_owner_id`), associated with the
   contact (HUBSPOT_DEFINED association type 204, task -> contact).
 - Lead status: `PATCH /crm/v3/objects/contacts/{email}?idProperty=email` with `lifecyclestage` /
-  `hs_lead_status` (setting the same values twice changes nothing: naturally idempotent).
+  `hs_lead_status` (setting the same values twice changes nothing: naturally idempotent). The
+  lifecycle stage only moves forward: the contact's current stage is read first
+  (`GET .../contacts/{email}?idProperty=email&properties=lifecyclestage`).
 - Logged email: `POST /crm/v3/objects/emails` (`hs_email_direction=EMAIL`, `hs_email_status=SENT`,
   `hs_email_subject`, `hs_email_text`, `hs_email_headers`), associated with the contact (198).
 
@@ -31,6 +33,19 @@ from tools.crm.writer import CrmError, LoggedEmail, OwnerTask, request
 TASK_TO_CONTACT = 204
 EMAIL_TO_CONTACT = 198
 IDEMPOTENCY_PROPERTY = "hitl_idempotency_key"
+
+
+# HubSpot's default lifecycle stages, in funnel order. The stage only moves forward: a handoff
+# must not turn a customer back into a sales-qualified lead (custom stages, whose order we do
+# not know, are written as the mapping says).
+STAGE_ORDER = ("subscriber", "lead", "marketingqualifiedlead", "salesqualifiedlead",
+               "opportunity", "customer", "evangelist")
+
+
+def _moves_forward(current: str | None, target: str) -> bool:
+    if not current or current not in STAGE_ORDER or target not in STAGE_ORDER:
+        return True
+    return STAGE_ORDER.index(target) > STAGE_ORDER.index(current)
 
 
 def _millis(at: datetime) -> str:
@@ -116,11 +131,21 @@ class HubSpotWriter:
 
     def set_lead_status(self, contact_email: str, fields: Mapping[str, str], *,
                         idempotency_key: str) -> str:
-        response = request(
-            self.client, "PATCH",
-            f"{self.base_url}/crm/v3/objects/contacts/{quote(contact_email, safe='@')}",
-            params={"idProperty": "email"}, json={"properties": dict(fields)},
-            what="hubspot contact update", ok_missing=True)
+        url = f"{self.base_url}/crm/v3/objects/contacts/{quote(contact_email, safe='@')}"
+        properties = dict(fields)
+        if "lifecyclestage" in properties:
+            current = request(self.client, "GET", url, what="hubspot contact lookup",
+                              params={"idProperty": "email", "properties": "lifecyclestage"},
+                              ok_missing=True)
+            if current.status_code != 404 and not _moves_forward(
+                    (current.json().get("properties") or {}).get("lifecyclestage"),
+                    properties["lifecyclestage"]):
+                del properties["lifecyclestage"]  # never demote a customer to a lead
+            if not properties:
+                return str(current.json().get("id", "")) if current.status_code != 404 else ""
+        response = request(self.client, "PATCH", url, params={"idProperty": "email"},
+                           json={"properties": properties}, what="hubspot contact update",
+                           ok_missing=True)
         if response.status_code == 404:
             raise CrmError("hubspot contact update: no HubSpot contact has the lead's email",
                            transient=False)
