@@ -46,6 +46,7 @@ def run_demo(workdir: Path | None = None) -> int:
     from service.ingest import ingest_events
     from service.schemas import DecisionIn, EventIn
     from service.worker import Worker
+    from tools.crm.writer import RecordingCrmWriter
     from tools.smtp_sink import SmtpSink
 
     # Wide enough for the tables when piped (CI logs), a terminal's own width otherwise.
@@ -65,7 +66,10 @@ def run_demo(workdir: Path | None = None) -> int:
         )
         console.rule("[bold]HITL handoff demo[/] (offline: SQLite, embedded Chroma, "
                      "offline drafter, local SMTP sink)")
-        rt = build_runtime(settings)
+        # The CRM write-back, recorded offline: what HubSpot would receive (README, "CRM
+        # write-back and backfill").
+        crm = RecordingCrmWriter(name="hubspot")
+        rt = build_runtime(settings, crm_override=[crm])
         stack.callback(rt.close)
         rt.db.upgrade()
         library = rt.content_library
@@ -162,6 +166,8 @@ def run_demo(workdir: Path | None = None) -> int:
             failures.append(f"expected exactly one email each to {sorted(expected)}, "
                             f"got {[m.rcpt_tos for m in sent]}")
 
+        _print_crm_writes(console, crm, failures)
+
         for email, plan in plans.items():
             if plan.startswith("reject"):
                 lead = leads.get_lead(rt, lead_ids[email])
@@ -184,3 +190,26 @@ def run_demo(workdir: Path | None = None) -> int:
     console.print(f"[green]✓ demo finished in {elapsed:.1f}s[/]: nothing left before approval; "
                   "exactly the approved texts went out, once each.")
     return 0
+
+
+def _print_crm_writes(console: Console, crm: Any, failures: list[str]) -> None:
+    """What the CRM would have received, one row per idempotency key."""
+    from rich.markup import escape  # lead and draft text is not markup
+
+    table = Table(title="CRM write-back (recorded offline; HubSpot fields from HITL_CRM_FILE)")
+    for column in ("write", "contact", "what", "idempotency key"):
+        table.add_column(column)
+    for call in crm.calls:
+        if call["kind"] == "task":
+            task = call["task"]
+            row = (task.contact_email, f"task for {task.owner_email}, due "
+                   f"{task.due_at:%a %H:%M} UTC")
+        elif call["kind"] == "email":
+            row = (call["email"].contact_email, f"email logged: {call['email'].subject}")
+        else:
+            row = (call["contact_email"], ", ".join(f"{k}={v}" for k, v in call["fields"].items()))
+        table.add_row(call["kind"], *(escape(cell) for cell in row), call["idempotency_key"])
+    console.print(table)
+    kinds = {call["kind"] for call in crm.calls}
+    if kinds != {"task", "lead_status", "email"}:
+        failures.append(f"CRM write-back incomplete: {sorted(kinds)}")
