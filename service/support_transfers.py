@@ -5,6 +5,7 @@ support lead is alerted and the customer is told honestly."""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 from sqlalchemy import select, update
@@ -63,8 +64,11 @@ def _card_changed(session: Session, rt: AppRuntime, transfer_id: str) -> None:
                 now=rt.clock.now(), dedupe_key=f"support_update_card:{transfer_id}")
 
 
-def claim(rt: AppRuntime, handoff_id: str, actor: str) -> dict[str, Any]:
-    """Make `actor` the owner. The first claim wins; later ones raise AlreadyClaimed."""
+def claim(rt: AppRuntime, handoff_id: str, actor: str, *,
+          via: Mapping[str, Any] | None = None) -> dict[str, Any]:
+    """Make `actor` the owner. The first claim wins; later ones raise AlreadyClaimed.
+    `via`: how the person acted, for the audit log (service.identity.Principal.audit_detail;
+    nothing for Slack, which identified the person itself)."""
     member = _member(rt, actor)
     now = rt.clock.now()
     services = support(rt)
@@ -93,7 +97,7 @@ def claim(rt: AppRuntime, handoff_id: str, actor: str) -> dict[str, Any]:
                 kind="claimed", key=f"claimed:{handoff_id}", transfer_id=handoff_id)
         audit(session, rt, actor=member.key, action="support_transfer_claimed", lead_id=None,
               subject_id=handoff_id, conversation_id=transfer.conversation_id,
-              waited_s=(now - transfer.created_at).total_seconds())
+              waited_s=(now - transfer.created_at).total_seconds(), **(via or {}))
         _card_changed(session, rt, handoff_id)
         created_at = transfer.created_at
     services.metrics.claims.inc()
@@ -126,19 +130,27 @@ def agent_reply(rt: AppRuntime, handoff_id: str, actor: str, text: str, *,
                 return {"duplicate": True}
             conversation = session.get(SupportConversation, transfer.conversation_id)
             assert conversation is not None
-            session.add(SupportMessage(
+            message = SupportMessage(
                 conversation_id=conversation.id, epoch=conversation.epoch, role="agent",
                 text=text, author=member.key, at=now, transfer_id=handoff_id,
-                source_key=source_key, slack_ts=slack_ts, meta={}))
+                source_key=source_key, slack_ts=slack_ts, meta={})
+            session.add(message)
             conversation.updated_at = now
+            if slack_ts is None and rt.settings.slack_enabled:
+                # Written outside Slack (the API): shown in the card's thread like the
+                # customer's messages, so the team sees the whole conversation there.
+                session.flush()
+                enqueue(session, "support_relay", {"message_id": message.id}, now=now,
+                        dedupe_key=f"support_relay:{message.id}")
     except IntegrityError:  # the same Slack message delivered twice at once
         return {"duplicate": True}
     support(rt).metrics.messages.labels("agent").inc()
+    rt.notify_work()
     return {"duplicate": False}
 
 
 def _close(rt: AppRuntime, handoff_id: str, actor: str, outcome: TransferStatus,
-           note: str | None) -> dict[str, Any]:
+           note: str | None, via: Mapping[str, Any] | None) -> dict[str, Any]:
     member = _member(rt, actor)
     now = rt.clock.now()
     with rt.db.session() as session:
@@ -173,24 +185,26 @@ def _close(rt: AppRuntime, handoff_id: str, actor: str, outcome: TransferStatus,
             conversation.transfer_id = None
             conversation.epoch += 1
         audit(session, rt, actor=member.key, action=f"support_transfer_{kind}", lead_id=None,
-              subject_id=handoff_id, conversation_id=transfer.conversation_id, note=note)
+              subject_id=handoff_id, conversation_id=transfer.conversation_id, note=note,
+              **(via or {}))
         _card_changed(session, rt, handoff_id)
     support(rt).metrics.outcomes.labels(outcome.value).inc()
     rt.notify_work()
     return get_handoff(rt, handoff_id)
 
 
-def resolve(rt: AppRuntime, handoff_id: str, actor: str) -> dict[str, Any]:
+def resolve(rt: AppRuntime, handoff_id: str, actor: str, *,
+            via: Mapping[str, Any] | None = None) -> dict[str, Any]:
     """End the conversation (status resolved). The owner, a manager, or, unclaimed, the team."""
-    return _close(rt, handoff_id, actor, TransferStatus.RESOLVED, None)
+    return _close(rt, handoff_id, actor, TransferStatus.RESOLVED, None, via)
 
 
-def hand_back(rt: AppRuntime, handoff_id: str, actor: str, note: str | None = None
-              ) -> dict[str, Any]:
+def hand_back(rt: AppRuntime, handoff_id: str, actor: str, note: str | None = None, *,
+              via: Mapping[str, Any] | None = None) -> dict[str, Any]:
     """Return the conversation to the bot, with a note for the record (not shown to the
     customer)."""
     cleaned = (note or "").strip()[:2000] or None
-    return _close(rt, handoff_id, actor, TransferStatus.HANDED_BACK, cleaned)
+    return _close(rt, handoff_id, actor, TransferStatus.HANDED_BACK, cleaned, via)
 
 
 def escalate_unclaimed(rt: AppRuntime, handoff_id: str) -> bool:

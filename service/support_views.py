@@ -8,7 +8,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from agent.support.models import WarmTransfer
+from agent.support.models import TransferStatus, WarmTransfer
 from agent.support.summary import suggested_reply
 from service.errors import NotFound
 from service.lifecycle import OWNED_BY_PEOPLE, ConversationStatus
@@ -75,6 +75,39 @@ def get_handoff(rt: AppRuntime, handoff_id: str) -> dict[str, Any]:
         if transfer is None:
             raise NotFound(f"handoff {handoff_id} not found")
         return handoff_package(rt, session, transfer).model_dump(mode="json")
+
+
+def handoff_summary(rt: AppRuntime, transfer: SupportTransfer) -> dict[str, Any]:
+    """One line of a support inbox: the transfer's state and the package's headline facts
+    (no transcript: `get_handoff` has it)."""
+    package = transfer.package or {}
+    customer = package.get("customer") or {}
+    trigger = package.get("trigger") or {}
+    return {
+        "handoff_id": transfer.id, "conversation_id": transfer.conversation_id,
+        "status": transfer.status, "owner": transfer.owner,
+        "owner_name": member_name(rt, transfer.owner),
+        "summary": package.get("summary") or "", "intent": package.get("intent") or "",
+        "trigger": transfer.trigger, "trigger_label": trigger.get("label") or transfer.trigger,
+        "customer": {"email": customer.get("email"), "name": customer.get("name"),
+                     "company": customer.get("company"),
+                     "value": customer.get("value") or "unknown"},
+        "waiting_since": package.get("waiting_since") or transfer.created_at,
+        "claimed_at": transfer.claimed_at, "escalated_at": transfer.escalated_at,
+        "escalated_to": transfer.escalated_to, "closed_at": transfer.closed_at,
+        "closed_by": transfer.closed_by,
+    }
+
+
+def list_handoffs(rt: AppRuntime, *, status: TransferStatus | None = None,
+                  limit: int = 100) -> list[dict[str, Any]]:
+    """Warm transfers, oldest first (the queue order: who has waited longest), optionally
+    of one status."""
+    query = select(SupportTransfer).order_by(SupportTransfer.created_at, SupportTransfer.id)
+    if status is not None:
+        query = query.where(SupportTransfer.status == status.value)
+    with rt.db.read() as session:
+        return [handoff_summary(rt, t) for t in session.scalars(query.limit(limit))]
 
 
 def transfer_for_thread(rt: AppRuntime, channel: str, thread_ts: str) -> str | None:
