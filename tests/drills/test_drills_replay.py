@@ -12,6 +12,7 @@ decision is recorded, exactly one email leaves, exactly one new version is draft
 
 from __future__ import annotations
 
+import asyncio
 import json
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -37,6 +38,17 @@ OTHER = {"email": "grace@replay-drill.io", "first_name": "Grace", "last_name": "
          "company": "Replay Drill", "title": "VP Operations", "domain": "replay-drill.io",
          "country": "US", "employees": 850, "industry": "Software",
          "timezone": "America/New_York"}
+
+
+async def _running_tasks() -> set[asyncio.Task[Any]]:
+    return asyncio.all_tasks() - {asyncio.current_task()}  # type: ignore[operator]
+
+
+async def _finish_tasks_started_since(before: set[asyncio.Task[Any]]) -> None:
+    """Wait for every task the app's loop started since `before` (and the tasks those start)."""
+    while new := await _running_tasks() - before:
+        _, pending = await asyncio.wait(new, timeout=30)
+        assert not pending, f"still running after 30 s: {[t.get_coro() for t in pending]}"
 
 
 def run_replay_drill(client: Any, worker: Any, rt: Any, fake_slack: Any, slack: Any,
@@ -69,6 +81,7 @@ def run_replay_drill(client: Any, worker: Any, rt: Any, fake_slack: Any, slack: 
             if n % 2 else None
         return int(slack.event(reply, event_id=event_id, headers=retry).status_code)
 
+    before = client.portal.call(_running_tasks)
     started = time.monotonic()
     order = [n for pair in zip(range(clicks), range(clicks, deliveries), strict=False)
              for n in pair] + list(range(min(clicks, replies) * 2, deliveries))
@@ -82,7 +95,9 @@ def run_replay_drill(client: Any, worker: Any, rt: Any, fake_slack: Any, slack: 
         "status"] == "approved", timeout=30)
     wait_until(lambda: client.get(f"/v1/approvals/{revise_card['approval_id']}").json()[
         "status"] == "revised", timeout=30)
-    time.sleep(0.5)  # clicks acknowledged last are still being answered
+    # Bolt answers Slack at ack() and runs the rest of a listener as a task on the app's event
+    # loop: the deliveries answered last may still be working. Wait for those tasks themselves.
+    client.portal.call(_finish_tasks_started_since, before)
     worker.run_until_idle()
     worker.run_until_idle()
 

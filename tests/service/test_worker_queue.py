@@ -72,8 +72,27 @@ def test_a_chain_of_jobs_runs_on_one_thread_without_going_back_to_the_dispatcher
     assert sum(claims) == 1  # the dispatcher claimed the first link only
 
 
+class _TellsWhenContended:
+    """The writer lock's thread lock, telling when a thread finds it taken and has to wait."""
+
+    def __init__(self, lock: Any) -> None:
+        self.lock = lock
+        self.contended = threading.Event()
+
+    def acquire(self, blocking: bool = True, timeout: float = -1) -> bool:
+        if self.lock.acquire(blocking=False):
+            return True
+        self.contended.set()
+        return bool(self.lock.acquire(blocking, timeout))
+
+    def release(self) -> None:
+        self.lock.release()
+
+
 def test_sqlite_writers_of_one_process_take_turns_on_a_lock(rt: Any) -> None:
     assert rt.db.write_lock is not None
+    watched = _TellsWhenContended(rt.db.write_lock._thread_lock)
+    rt.db.write_lock._thread_lock = watched
     order: list[str] = []
     inside = threading.Event()
 
@@ -81,11 +100,12 @@ def test_sqlite_writers_of_one_process_take_turns_on_a_lock(rt: Any) -> None:
         with rt.db.session():
             order.append("first in")
             inside.set()
-            time.sleep(0.2)
+            # Leave only once the second writer has found the lock taken and waits on it.
+            assert watched.contended.wait(10), "the second writer never waited on the lock"
             order.append("first out")
 
     def second() -> None:
-        inside.wait(5)
+        inside.wait(10)
         with rt.db.session():
             order.append("second in")
 
@@ -93,7 +113,8 @@ def test_sqlite_writers_of_one_process_take_turns_on_a_lock(rt: Any) -> None:
     for t in threads:
         t.start()
     for t in threads:
-        t.join(10)
+        t.join(20)
+    assert watched.contended.is_set()
     assert order == ["first in", "first out", "second in"]
     # The checkpointer writes the same file: it queues on the same lock.
     assert rt.checkpointer.lock is rt.db.write_lock
