@@ -50,9 +50,10 @@ class Unauthorized(ServiceError):
 
 
 class HookOff(ServiceError):
-    """The hook's secret is not set: the hook answers 503 saying which setting turns it on."""
+    """The hook's secret is not set: the hook answers 404 saying which setting turns it on
+    (not a 5xx: nothing is wrong with the server, the hook is simply not there yet)."""
 
-    status = 503
+    status = 404
 
 
 def mapping_of(rt: AppRuntime) -> CrmMapping:
@@ -113,7 +114,7 @@ class HubSpotDelivery(BaseModel):
 def verify_hubspot(rt: AppRuntime, *, method: str, uris: list[str], body: bytes,
                    signature: str | None, timestamp: str | None) -> None:
     """401 unless the v3 signature over method + URI + body + timestamp matches and the
-    timestamp is within five minutes of our clock; 503 while the hook is off."""
+    timestamp is within five minutes of our clock; 404 while the hook is off."""
     settings = rt.settings
     if not settings.hubspot_client_secret or not settings.hubspot_access_token:
         raise HookOff("the HubSpot hook is off: set HUBSPOT_CLIENT_SECRET (the app's client "
@@ -224,7 +225,7 @@ def hubspot_deliveries_job(rt: AppRuntime, payload: dict[str, Any]) -> None:
 
 def verify_segment(rt: AppRuntime, authorization: str | None) -> None:
     """401 unless HTTP Basic auth names SEGMENT_WRITE_KEY as the user (Segment's HTTP API
-    convention: the write key, an empty password); 503 while the hook is off."""
+    convention: the write key, an empty password); 404 while the hook is off."""
     key = rt.settings.segment_write_key
     if not key:
         raise HookOff("the Segment hook is off: set SEGMENT_WRITE_KEY to turn it on")

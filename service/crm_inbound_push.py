@@ -33,7 +33,7 @@ def _when(value: Any, default: datetime) -> datetime:
 # -- Salesforce --------------------------------------------------------------------------------
 
 def verify_salesforce_key(rt: AppRuntime, key: str | None) -> None:
-    """401 unless `?key=` is SALESFORCE_HOOK_KEY (before the body is parsed); 503 while off."""
+    """401 unless `?key=` is SALESFORCE_HOOK_KEY (before the body is parsed); 404 while off."""
     settings = rt.settings
     if not settings.salesforce_org_id or not settings.salesforce_hook_key:
         raise HookOff("the Salesforce hook is off: set SALESFORCE_ORG_ID and "

@@ -27,7 +27,7 @@ def signed_uris(rt: RuntimeDep, request: Request) -> list[str]:
 
 @router.post("/hooks/hubspot", status_code=status.HTTP_200_OK,
              responses={401: {"description": "bad or stale signature; nothing stored"},
-                        503: {"description": "the hook is off (HUBSPOT_CLIENT_SECRET unset)"}})
+                        404: {"description": "the hook is off (HUBSPOT_CLIENT_SECRET unset)"}})
 async def hubspot_hook(rt: RuntimeDep, request: Request) -> dict[str, Any]:
     """HubSpot v3 deliveries (a JSON array), verified with X-HubSpot-Signature-v3 and
     X-HubSpot-Request-Timestamp; queued for the contact read, answered at once."""

@@ -20,7 +20,7 @@ router = APIRouter(tags=["hooks"])
 @router.post("/hooks/salesforce", response_class=Response,
              responses={200: {"content": {"text/xml": {}}, "description": "SOAP Ack true"},
                         401: {"description": "wrong key or organisation; nothing stored"},
-                        503: {"description": "the hook is off"}})
+                        404: {"description": "the hook is off (its settings unset)"}})
 async def salesforce_hook(rt: RuntimeDep, request: Request) -> Response:
     """An outbound message (SOAP, 1-100 notifications); answered `Ack` true once stored."""
     verify_salesforce_key(rt, request.query_params.get("key"))

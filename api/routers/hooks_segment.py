@@ -17,7 +17,7 @@ router = APIRouter(tags=["hooks"])
 
 @router.post("/hooks/segment",
              responses={401: {"description": "missing or wrong write key; nothing stored"},
-                        503: {"description": "the hook is off (SEGMENT_WRITE_KEY unset)"}})
+                        404: {"description": "the hook is off (SEGMENT_WRITE_KEY unset)"}})
 async def segment_hook(rt: RuntimeDep, request: Request) -> dict[str, Any]:
     """One call or `{"batch": [...]}`; named track events become our events by the mapping."""
     verify_segment(rt, request.headers.get("authorization"))

@@ -198,7 +198,7 @@ def test_hook_is_off_until_its_secret_is_set(tmp_path: Any, smtp_sink: Any, cloc
         with TestClient(create_app(rt)) as c:
             body = fixture_bytes("hubspot_form_fill.json")
             response = c.post("/hooks/hubspot", content=body, headers=hubspot_headers(body, T0))
-        assert response.status_code == 503
+        assert response.status_code == 404
         assert "HUBSPOT_CLIENT_SECRET" in response.json()["detail"]
     finally:
         rt.close()

@@ -1,6 +1,6 @@
 """POST /hooks/segment: Segment's recorded identify and track calls become a lead and a demo
 request; a wrong write key stores nothing; a messageId seen before makes no second event; each
-CRM hook is off (503, naming its setting) until its secret is set."""
+CRM hook is off (404, naming its setting) until its secret is set."""
 
 from __future__ import annotations
 
@@ -142,7 +142,7 @@ def test_each_hook_is_off_until_its_secret_is_set(tmp_path: Any, smtp_sink: Any,
         with TestClient(create_app(rt)) as c:
             response = c.post(path, content=b"{}", params={"key": "k"},
                               headers=segment_headers())
-        assert response.status_code == 503
+        assert response.status_code == 404
         assert setting in response.json()["detail"] and "off" in response.json()["detail"]
     finally:
         rt.close()
