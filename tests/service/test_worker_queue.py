@@ -5,15 +5,16 @@ sleeping busy handler."""
 from __future__ import annotations
 
 import threading
-import time
 from datetime import timedelta
+from pathlib import Path
 from typing import Any
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import make_url, select
 
 from service import jobs
 from store.tables import AuditEntry, Job
+from tests.fake_slack import wait_until
 
 
 def test_complete_hands_over_the_next_due_job_in_the_same_transaction(rt: Any, clock: Any
@@ -133,6 +134,13 @@ print("wrote", flush=True)
 """
 
 
+def _waits_on_flock(pid: int, path: Path) -> bool:
+    """Whether process `pid` is blocked in flock() on `path` (a `->` line in /proc/locks)."""
+    inode = f":{path.stat().st_ino} "
+    return any(line.split()[1] == "->" and line.split()[5] == str(pid) and inode in line
+               for line in Path("/proc/locks").read_text().splitlines())
+
+
 @pytest.mark.slow
 def test_sqlite_writers_of_other_processes_queue_on_the_same_lock(rt: Any) -> None:
     """The server, its worker children and CLI commands write one file: a writer in another
@@ -142,12 +150,16 @@ def test_sqlite_writers_of_other_processes_queue_on_the_same_lock(rt: Any) -> No
     import sys
 
     assert rt.db.write_lock is not None
+    if not Path("/proc/locks").exists():
+        pytest.skip("needs Linux's /proc/locks to see the other process wait")
+    lock_file = Path(f"{make_url(rt.db.url).database}.writer-lock")
     with rt.db.write_lock:
         other = subprocess.Popen([sys.executable, "-c", _OTHER_PROCESS_WRITES, rt.db.url],
                                  stdout=subprocess.PIPE, text=True)
         assert other.stdout is not None
         assert other.stdout.readline().strip() == "ready"
-        time.sleep(0.5)  # time enough to write, had it not been made to wait
+        # The kernel's own list of lock waiters says when the other writer is queued on ours.
+        wait_until(lambda: _waits_on_flock(other.pid, lock_file), timeout=30)
         with rt.db.read() as session:
             assert session.scalar(select(AuditEntry.id).where(AuditEntry.actor == "other")) \
                 is None
