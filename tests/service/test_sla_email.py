@@ -17,6 +17,7 @@ from tests.conftest import LEAD_ADA, hand_raise, make_settings
 from tests.flow import decide, pending_card
 
 PUBLIC_URL = "https://hitl.example.test"
+APPROVALS = "C0APPROVALS"
 
 
 def _roster(tmp_path: Path, *without_slack: str) -> Path:
@@ -36,10 +37,21 @@ def without_slack() -> tuple[str, ...]:
 
 
 @pytest.fixture
-def settings(tmp_path: Path, smtp_sink: Any, database_url: str,
-             without_slack: tuple[str, ...]) -> Settings:
+def slack_on() -> bool:
+    return False
+
+
+@pytest.fixture
+def settings(request: pytest.FixtureRequest, tmp_path: Path, smtp_sink: Any,
+             database_url: str, without_slack: tuple[str, ...], slack_on: bool) -> Settings:
+    slack: dict[str, Any] = {}
+    if slack_on:  # the Slack surface on, against the fake Web API; cards to a shared channel
+        fake = request.getfixturevalue("fake_slack")
+        slack = dict(slack_bot_token="xoxb-test", slack_signing_secret="secret",
+                     slack_api_url=fake.url + "/", slack_approvals_channel=APPROVALS)
     return make_settings(tmp_path, smtp_url=smtp_sink.url, database_url=database_url,
-                         team_file=_roster(tmp_path, *without_slack), public_url=PUBLIC_URL)
+                         team_file=_roster(tmp_path, *without_slack), public_url=PUBLIC_URL,
+                         **slack)
 
 
 def _due(rt: Any, handoff_id: str) -> str:
@@ -176,3 +188,23 @@ def test_no_reminder_email_once_the_owner_decided(client: Any, worker: Any, rt: 
     worker.run_until_idle()
     assert [m for m in smtp_sink.messages if m.rcpt_tos == [card["assignee"]]] == []
     assert _notices(rt) == []
+
+
+@pytest.mark.parametrize("slack_on", [True])
+def test_with_slack_on_the_owner_without_a_slack_id_is_emailed_too(
+        client: Any, worker: Any, rt: Any, clock: Any, smtp_sink: Any, fake_slack: Any) -> None:
+    assert rt.settings.slack_enabled
+    card = pending_card(client, worker)
+    owner = rt.roster.find(card["assignee"])
+    assert owner.slack_id is None
+    clock.advance(minutes=rt.policy.sla["hand_raise"].minutes + 1)
+    worker.run_until_idle()
+    [mail] = smtp_sink.messages
+    assert mail.rcpt_tos == [owner.email] and mail.subject.startswith("SLA reminder")
+    # Slack still says it on the card in the shared channel (Slack names no one to ping).
+    nudges = [c.params["text"] for c in fake_slack.calls("chat.postMessage")
+              if c.params.get("channel") == APPROVALS and "passed its SLA" in
+              c.params.get("text", "")]
+    assert len(nudges) == 1 and owner.email in nudges[0]
+    worker.run_until_idle()
+    assert len(smtp_sink.messages) == 1
