@@ -202,3 +202,19 @@ def test_hook_is_off_until_its_secret_is_set(tmp_path: Any, smtp_sink: Any, cloc
         assert "HUBSPOT_CLIENT_SECRET" in response.json()["detail"]
     finally:
         rt.close()
+
+
+@respx.mock
+def test_demo_request_in_hubspot_becomes_an_approval_card(client: Any, rt: Any,
+                                                          worker: Any) -> None:
+    respx.post(BATCH_READ).mock(
+        return_value=httpx.Response(200, json=fixture_json("hubspot_batch_read.json")))
+    # The write-back to HubSpot (on with HUBSPOT_ACCESS_TOKEN) is another test's subject.
+    respx.route(host="hubspot.test").mock(return_value=httpx.Response(200, json={
+        "results": [], "total": 0, "id": "1"}))
+    assert _post(client, fixture_bytes("hubspot_form_fill.json")).status_code == 200
+    worker.run_until_idle()  # every job: the contact read, qualification, the draft
+    lead = _leads(rt)["dana.reyes@keystone-mfg.com"]
+    approvals = client.get("/v1/approvals").json()
+    assert [a["lead_id"] for a in approvals] == [lead.id]
+    assert approvals[0]["status"] == "pending"
