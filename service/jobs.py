@@ -17,7 +17,19 @@ from datetime import datetime, timedelta
 from functools import cache
 from typing import Any, Literal
 
-from sqlalchemy import Connection, Table, bindparam, delete, func, insert, or_, select, update
+from sqlalchemy import (
+    Connection,
+    Table,
+    bindparam,
+    delete,
+    func,
+    insert,
+    literal,
+    literal_column,
+    or_,
+    select,
+    update,
+)
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
@@ -93,7 +105,7 @@ def claim(db: Database, *, now: datetime, lease: timedelta, limit: int,
           kinds: tuple[str, ...] | None = None) -> list[ClaimedJob]:
     """Take up to `limit` due jobs for this worker, leased until `now + lease`."""
     with db.read() as session:  # most polls find nothing: don't take the write lock for that
-        if session.scalar(_ANY_DUE, {"now": now}) is None:
+        if session.scalar(_ANY_DUE[db.is_sqlite], {"now": now}) is None:
             return []
     with db.transaction() as connection:
         return _claim_in(connection, db, now=now, lease=lease, limit=limit, kinds=kinds)
@@ -115,10 +127,17 @@ def complete(db: Database, job_id: int, *, claim_next: bool = False, now: dateti
     return claimed[0] if claimed else None
 
 
-def _due(now: Any) -> tuple[Any, ...]:
-    """Not parked, due, and not leased to a live worker."""
+def _due(now: Any, *, sqlite: bool = False) -> tuple[Any, ...]:
+    """Not parked, due, and not leased to a live worker.
+
+    On SQLite "not parked" is written `+jobs.failed_at IS NULL`: the unary plus is SQLite's
+    documented way to keep a term from choosing the index. Otherwise the planner walks
+    ix_jobs_failed, i.e. every queued job including each lead's SLA timer hours ahead, and sorts
+    them all for the one it takes; with it, the claim walks ix_jobs_due (run_at, then rowid: the
+    claim's order) from the oldest due job and stops at the first it can lease."""
     c = _JOBS.c
-    return (c.failed_at.is_(None), c.run_at <= now,
+    parked = literal_column(f"+{_JOBS.name}.failed_at") if sqlite else c.failed_at
+    return (parked.is_(None), c.run_at <= now,
             or_(c.locked_until.is_(None), c.locked_until < now))
 
 
@@ -127,17 +146,22 @@ def _due(now: Any) -> tuple[Any, ...]:
 _NOW = bindparam("now", type_=_JOBS.c.run_at.type)
 _INSERT = insert(_JOBS)
 _DELETE = delete(_JOBS).where(_JOBS.c.id == bindparam("job_id"))
-_ANY_DUE = select(_JOBS.c.id).where(*_due(_NOW)).limit(1)
+_ANY_DUE = {sqlite: select(_JOBS.c.id).where(*_due(_NOW, sqlite=sqlite)).limit(1)
+            for sqlite in (False, True)}
 
 
 @cache
-def _claim_statement(skip_locked: bool, by_kind: bool) -> Any:
-    """Lease up to `limit` due jobs (of `kinds`, when by_kind) and read them back, in one
-    statement. Clearing dedupe_key lets new work for the same key queue up while this runs."""
+def _claim_statement(skip_locked: bool, kinds: tuple[str, ...] | None) -> Any:
+    """Lease up to `limit` due jobs (of `kinds`, when given) and read them back, in one
+    statement. Clearing dedupe_key lets new work for the same key queue up while this runs.
+
+    Built once per worker's set of kinds, the kinds bound into it one parameter each: an
+    expanding IN would be re-rendered (two dozen parameters) at every claim."""
     c = _JOBS.c
-    due = select(c.id).where(*_due(_NOW)).order_by(c.run_at, c.id).limit(bindparam("limit"))
-    if by_kind:
-        due = due.where(c.kind.in_(bindparam("kinds", expanding=True)))
+    due = (select(c.id).where(*_due(_NOW, sqlite=not skip_locked)).order_by(c.run_at, c.id)
+           .limit(bindparam("limit")))
+    if kinds:
+        due = due.where(c.kind.in_([literal(kind, c.kind.type) for kind in kinds]))
     if skip_locked:
         due = due.with_for_update(skip_locked=True)
     return (update(_JOBS)
@@ -150,9 +174,7 @@ def _claim_statement(skip_locked: bool, by_kind: bool) -> Any:
 def _claim_in(connection: Connection, db: Database, *, now: datetime, lease: timedelta, limit: int,
               kinds: tuple[str, ...] | None) -> list[ClaimedJob]:
     params: dict[str, Any] = {"now": now, "lease_until": now + lease, "limit": limit}
-    if kinds:
-        params["kinds"] = list(kinds)
-    rows = list(connection.execute(_claim_statement(not db.is_sqlite, bool(kinds)), params))
+    rows = list(connection.execute(_claim_statement(not db.is_sqlite, kinds or None), params))
     rows.sort(key=lambda r: (r.run_at, r.id))
     return [ClaimedJob(r.id, r.kind, r.payload, r.attempts, r.failing_since) for r in rows]
 
