@@ -15,6 +15,7 @@ from agent.policy import REASON_CODES
 from agent.state import DecisionRecord, DeliveryOutcome, Outcome
 from service import outbox
 from service.audit import audit
+from service.content_check import draft_content_blocks
 from service.crm_writeback import on_card_opened as crm_on_card_opened
 from service.errors import NotFound
 from service.jobs import enqueue
@@ -25,8 +26,10 @@ from service.leads import (
     read_lead_facts,
 )
 from service.lifecycle import ApprovalStatus, HandoffStatus, sources, transition
+from service.nurture import enqueue_enrolment
 from service.runtime import AppRuntime
 from store.tables import Approval, Decision, Event, Handoff, Lead
+from tools.style_examples import style_examples
 
 log = logging.getLogger(__name__)
 
@@ -87,8 +90,6 @@ class StoreHandoffPort:
         allow-list, e.g. copied from the lead's own text) is unusable like any other bad model
         output: the offline draft replaces it, saying why. Whatever still fails carries a
         warning in its note, which the card shows before anyone approves."""
-        from service.content_check import draft_content_blocks
-
         lead, context = request.lead, request.context
         asset = context.recommended_action.asset
         package = {"recommended_action": {"asset": {"path": asset.path if asset else "",
@@ -123,8 +124,6 @@ class StoreHandoffPort:
         if not self.rt.settings.model_endpoint_configured:
             return []
         try:
-            from tools.style_examples import style_examples
-
             found = style_examples(self.rt, assignee, context.why_now, k=3, sync=False)
         except Exception:
             log.warning("style examples unavailable for %s", assignee, exc_info=True)
@@ -319,8 +318,6 @@ def close_handoff(rt: AppRuntime, handoff_id: str, outcome: Outcome, *,
                     lead.recycled_at = now
                     rt.metrics.recycled.labels(reason_code).inc()
                 if rule.nurture_track:
-                    from service.nurture import enqueue_enrolment
-
                     enqueue_enrolment(rt, session, lead.id, rule.nurture_track,
                                       reason=reason_code, key=f"recycle:{handoff_id}")
             elif outcome == "sent":

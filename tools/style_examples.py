@@ -31,6 +31,7 @@ from sqlalchemy import select
 
 from agent.edit_pairs import EditPair
 from agent.privacy import REDACTION_VERSION, redact_for_style
+from store.tables import Approval, Decision, Lead
 
 if TYPE_CHECKING:
     from chromadb.api.models.Collection import Collection
@@ -67,8 +68,6 @@ def open_collection(rt: AppRuntime) -> Collection:
 def has_recent_edits(rt: AppRuntime, rep_key: str, since: datetime) -> bool:
     """Whether the store holds an edit by this rep since `since` (an indexed lookup): most reps
     on most drafts have none, and then Chroma need not be asked at all."""
-    from store.tables import Decision
-
     with rt.db.read() as session:
         return session.scalar(select(Decision.id).where(
             Decision.actor == rep_key, Decision.action == "edit",
@@ -95,8 +94,6 @@ def _known_strings(lead: Any, to_email: str | None, rep_names: list[str]
 def sync_edit_pairs(rt: AppRuntime, *, collection: Collection | None = None) -> dict[str, int]:
     """Mirror every edit decision in the store into the collection, redacted; returns the
     counts. Pairs stored by an older redaction are re-made (their hash differs)."""
-    from store.tables import Approval, Decision, Lead
-
     collection = collection or rt.style_collection
     with rt.db.session() as session:
         rows = session.execute(
@@ -165,8 +162,6 @@ def style_examples(
     `max_age_days`. `rep` is the roster key (Slack id or email) or anything the roster resolves.
     Returns [] when the rep has no edits yet; never returns a pair whose approval is gone, nor
     one stored before the current redaction rules."""
-    from store.tables import Approval
-
     if k < 1 or not draft_text.strip():
         return []
     member = rt.roster.find(rep)

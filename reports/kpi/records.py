@@ -14,7 +14,7 @@ from sqlalchemy.orm import Session
 from agent.edit_pairs import EditPair
 from reports.kpi.edits import load_edit_pairs, normalized_edit_distance
 from reports.kpi.edits import word_edit_distance as _word_distance
-from service.lifecycle import SEND_STATUS
+from service.lifecycle import SEND_STATUS, OutboxStatus
 from store.tables import Approval, Decision, Handoff, Lead, OutboxMessage
 
 QUICK_APPROVAL_S = 30
@@ -152,7 +152,7 @@ def load_records(session: Session, *, since: datetime | None, roster_names: dict
                     record.send_status = SEND_STATUS.get(message.status, "failed")
                     record.send_detail = message.status_detail
                     record.outbox_id = message.id
-                    if message.status == "sent":
+                    if message.status == OutboxStatus.SENT:
                         record.sent_at = utc(message.sent_at)
                 if decision.action == "approve":
                     waited = seconds(utc(approval.created_at), at)
