@@ -4,9 +4,13 @@ A pure ASGI middleware, in this order:
 
 1. **Authenticate before reading.** A `/v1/*` request that carries a body must present an
    accepted bearer token first (401, body unread): FastAPI reads and parses a body before it
-   runs any dependency, `require_token` included. Customer-side requests, which hold a
-   conversation token instead (`?token=`, or the rating's body), may send a small body that
-   their route checks. A Slack delivery must carry a well-formed, fresh
+   runs any dependency, `require_token` included. The service token is compared in memory; a
+   personal token is looked up in the in-memory set of active tokens' hashes
+   (service.personal_tokens.ActiveTokens, reloaded in a thread, never blocking the loop), and
+   `require_token` checks it against the database again (revoked: refused at once).
+   Customer-side requests, which hold a conversation token instead (`?token=`, or the
+   rating's body), may send a small body that their route checks. A Slack delivery must
+   carry a well-formed, fresh
    `X-Slack-Request-Timestamp` and a `v0=` signature (401 otherwise), and its signature is
    verified on the bytes before Bolt parses them. `/metrics` and `/docs` need the bearer
    token unless `HITL_METRICS_PUBLIC` / `HITL_DOCS_PUBLIC`.
