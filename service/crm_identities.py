@@ -1,5 +1,6 @@
 """Vendor identities -> leads (store/tables/crm.py): a Segment `track` without an email finds
-its person through the `userId` / `anonymousId` an earlier call named with one."""
+its person through the `userId` / `anonymousId` an earlier call named with one; a HubSpot
+privacy deletion finds the lead its contact id became."""
 
 from __future__ import annotations
 
@@ -38,6 +39,18 @@ def emails_for(rt: AppRuntime, source: str, ids: Iterable[str]) -> dict[str, str
             .join(Lead, Lead.id == CrmIdentity.lead_id)
             .where(CrmIdentity.source == source, CrmIdentity.external_id.in_(wanted)))
         return {external_id: email for external_id, email in rows if email}
+
+
+def lead_ids_for(rt: AppRuntime, source: str, ids: Iterable[str]) -> dict[str, str]:
+    """The lead id each known identity points at."""
+    wanted = sorted(set(ids))
+    if not wanted:
+        return {}
+    with rt.db.read() as session:
+        rows = session.execute(
+            select(CrmIdentity.external_id, CrmIdentity.lead_id)
+            .where(CrmIdentity.source == source, CrmIdentity.external_id.in_(wanted)))
+        return {external_id: lead_id for external_id, lead_id in rows}
 
 
 def remember(rt: AppRuntime, source: str, emails_by_id: dict[str, str]) -> None:

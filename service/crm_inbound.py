@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import contextlib
 import hashlib
 import hmac
 import json
@@ -30,7 +31,9 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from service.crm_events import event_from, lead_from, load_checked_mapping, path_lookup
-from service.errors import InvalidInput, ServiceError
+from service.crm_identities import lead_ids_for, remember
+from service.erasure import erase_lead
+from service.errors import InvalidInput, NotFound, ServiceError
 from service.ingest import IngestResult, _upsert_leads, ingest_events
 from service.jobs import RetryLater, enqueue
 from service.runtime import AppRuntime
@@ -42,7 +45,8 @@ HUBSPOT_JOB = "crm_hubspot_deliveries"
 HUBSPOT_MAX_AGE = timedelta(minutes=5)
 MAX_DELIVERIES = 1000
 _CONTACT_OBJECT = "0-1"  # generic webhooks (object.*) name contacts by objectTypeId
-_DELETIONS = ("contact.deletion", "contact.privacyDeletion", "object.deletion")
+_PRIVACY = "contact.privacyDeletion"
+_DELETIONS = ("contact.deletion", _PRIVACY, "object.deletion")
 
 
 class Unauthorized(ServiceError):
@@ -102,6 +106,14 @@ class HubSpotDelivery(BaseModel):
         if self.subscriptionType.startswith("contact."):
             return True
         return self.subscriptionType.startswith("object.") and self.objectTypeId == _CONTACT_OBJECT
+
+    def as_contact_event(self) -> dict[str, Any]:
+        """The delivery as the mapping's rules name it: a generic `object.propertyChange` on a
+        contact (objectTypeId 0-1) matches the rules written for `contact.propertyChange`."""
+        data = self.model_dump()
+        if self.subscriptionType.startswith("object.") and self.objectTypeId == _CONTACT_OBJECT:
+            data["subscriptionType"] = "contact." + self.subscriptionType.removeprefix("object.")
+        return data
 
     def dedupe_key(self) -> str:
         """What identifies the change itself (not this attempt): eventId is not unique."""
@@ -185,6 +197,7 @@ def hubspot_deliveries_job(rt: AppRuntime, payload: dict[str, Any]) -> None:
     """Read the delivered contacts from the CRM API, map them, store through ingestion."""
     mapping = mapping_of(rt)
     deliveries = [HubSpotDelivery.model_validate(d) for d in payload["deliveries"]]
+    _erase_privacy_deletions(rt, [d for d in deliveries if d.subscriptionType == _PRIVACY])
     live = [d for d in deliveries if d.subscriptionType not in _DELETIONS]
     if not live:
         return
@@ -197,6 +210,7 @@ def hubspot_deliveries_job(rt: AppRuntime, payload: dict[str, Any]) -> None:
         raise
     events: list[EventIn] = []
     facts: list[LeadIn] = []
+    seen: dict[str, str] = {}
     for delivery in live:
         props = contacts.get(str(delivery.objectId))
         if props is None:
@@ -207,7 +221,8 @@ def hubspot_deliveries_job(rt: AppRuntime, payload: dict[str, Any]) -> None:
         lead = lead_from(mapping, mapping.hubspot.lead_fields, path_lookup(record))
         if lead is None:
             continue
-        rule = mapping.hubspot.rule_for(delivery.model_dump())
+        seen[f"contact:{delivery.objectId}"] = lead.email
+        rule = mapping.hubspot.rule_for(delivery.as_contact_event())
         if rule is None:
             facts.append(lead)
             continue
@@ -219,6 +234,17 @@ def hubspot_deliveries_job(rt: AppRuntime, payload: dict[str, Any]) -> None:
         except ValidationError:
             facts.append(lead)
     store(rt, events, facts)
+    remember(rt, "hubspot", seen)
+
+
+def _erase_privacy_deletions(rt: AppRuntime, deliveries: list[HubSpotDelivery]) -> None:
+    """A GDPR deletion in HubSpot erases the lead its contact became here, as
+    `DELETE /v1/leads/{id}` would (audited as made by HubSpot)."""
+    ids = lead_ids_for(rt, "hubspot", [f"contact:{d.objectId}" for d in deliveries])
+    for lead_id in sorted(set(ids.values())):
+        # NotFound: erased already (a redelivery, or the person's own request first).
+        with contextlib.suppress(NotFound):
+            erase_lead(rt, lead_id, actor="hubspot:contact.privacyDeletion")
 
 
 # -- Segment -----------------------------------------------------------------------------------

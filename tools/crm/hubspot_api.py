@@ -24,6 +24,7 @@ from typing import Any
 import httpx
 
 BATCH_LIMIT = 100
+CACHE_ENTRIES = 10_000
 # HubSpot's rate-limit answer rarely carries Retry-After; its windows are 1 s and 10 s.
 DEFAULT_RETRY_AFTER_S = 10.0
 # HubSpot asks that these characters be decoded in the URI before signing it.
@@ -103,10 +104,21 @@ class HubSpotContacts:
             with self._lock:
                 for contact_id in chunk:
                     props = results.get(contact_id)
+                    self._cache.pop((contact_id, wanted), None)  # re-inserted as the newest
                     self._cache[(contact_id, wanted)] = (now, props)
                     if props is not None:
                         found[contact_id] = props
+                self._trim(now)
         return found
+
+    def _trim(self, now: datetime) -> None:
+        """Bounded: expired entries go first, then the oldest (insertion order)."""
+        if len(self._cache) <= CACHE_ENTRIES:
+            return
+        for key in [k for k, (at, _) in self._cache.items() if now - at >= self.ttl]:
+            del self._cache[key]
+        while len(self._cache) > CACHE_ENTRIES:
+            del self._cache[next(iter(self._cache))]
 
     def _batch_read(self, ids: list[str], properties: list[str]) -> dict[str, dict[str, Any]]:
         url = f"{self.base_url}/crm/v3/objects/contacts/batch/read"
