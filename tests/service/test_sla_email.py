@@ -37,6 +37,14 @@ def without_slack() -> tuple[str, ...]:
 
 
 @pytest.fixture
+def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """SQLite by default; `postgres` (indirect parameter) for a fresh PostgreSQL database."""
+    if getattr(request, "param", "sqlite") == "postgres":
+        return str(request.getfixturevalue("postgres_url"))
+    return f"sqlite:///{tmp_path / 'hitl.db'}"
+
+
+@pytest.fixture
 def slack_on() -> bool:
     return False
 
@@ -77,6 +85,7 @@ def _notices(rt: Any, action: str = "sla_notice_emailed") -> list[AuditEntry]:
         return list(session.scalars(select(AuditEntry).where(AuditEntry.action == action)))
 
 
+@pytest.mark.parametrize("database_url", ["sqlite", "postgres"], indirect=True)
 def test_owner_without_slack_gets_one_reminder_email_at_the_breach(
         client: Any, worker: Any, rt: Any, clock: Any, smtp_sink: Any) -> None:
     card = pending_card(client, worker)

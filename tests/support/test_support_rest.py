@@ -27,6 +27,14 @@ role = "support"
 
 
 @pytest.fixture
+def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """SQLite by default; `postgres` (indirect parameter) for a fresh PostgreSQL database."""
+    if getattr(request, "param", "sqlite") == "postgres":
+        return str(request.getfixturevalue("postgres_url"))
+    return f"sqlite:///{tmp_path / 'hitl.db'}"
+
+
+@pytest.fixture
 def settings(tmp_path: Path, smtp_sink: Any, database_url: str,
              fake_slack: FakeSlack) -> Settings:
     """The support folder's settings (Slack on, fake Web API) with Jo on the roster."""
@@ -76,6 +84,7 @@ def _post(client: Any, path: str, headers: dict[str, str], **body: Any) -> Any:
     return client.post(path, headers=headers, json=body or None)
 
 
+@pytest.mark.parametrize("database_url", ["sqlite", "postgres"], indirect=True)
 def test_support_without_slack_end_to_end_with_the_card_following(
         support_client: Any, worker: Any, support_rt: Any, fake_slack: FakeSlack,
         tokens: dict[str, dict[str, str]]) -> None:
