@@ -37,7 +37,7 @@ PAGES = {
                     recent_conversion_date=(T0 - timedelta(days=40)).isoformat()),
             contact(2)], "c2"),
     "c2": ([contact(3, hs_email_optout="true"), contact(4, email="")], "c3"),
-    "c3": ([contact(5, hs_latest_meeting_activity=str(
+    "c3": ([contact(5, engagements_last_meeting_booked=str(
         int((T0 - timedelta(days=3)).timestamp() * 1000)))], None),
 }
 
