@@ -109,8 +109,8 @@ def lead_from(mapping: CrmMapping, fields: LeadFields, lookup: Lookup) -> LeadIn
             bad = {str(err["loc"][0]) for err in exc.errors() if err["loc"]}
             if "email" in bad or not bad & set(values):
                 return None
-            for name in bad:
-                values.pop(name, None)  # an unusable optional field stays empty
+            for field_name in bad:
+                values.pop(field_name, None)  # an unusable optional field stays empty
     return None
 
 
@@ -131,7 +131,7 @@ def event_from(mapping: CrmMapping, rule: EventRule, *, event_id: str, occurred_
 def check_event_rules(mapping: CrmMapping, where: str) -> None:
     """At start-up: every rule must produce a valid event with its fixed properties alone (a
     form_submit names one of our forms, a page_view a url...). CrmMappingError otherwise."""
-    lead = LeadIn(email="check@example.com")
+    lead = LeadIn.model_validate({"email": "check@example.com"})
     at = datetime(2026, 1, 1, tzinfo=UTC)
     rules: list[tuple[str, EventRule]] = [
         *((f"hubspot.events[{i}]", r) for i, r in enumerate(mapping.hubspot.events)),

@@ -126,7 +126,7 @@ def accept_segment(rt: AppRuntime, body: bytes) -> dict[str, Any]:
             if email is None:
                 skipped += 1
                 continue
-            lead = LeadIn(email=email)
+            lead = LeadIn.model_validate({"email": email})
         name = call.get("event")
         rule = mapping.segment.rule_for(name) \
             if call["type"] == "track" and isinstance(name, str) else None

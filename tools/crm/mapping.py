@@ -243,7 +243,7 @@ class CrmMapping(_Frozen):
         return self.countries.get(text.lower())
 
     def outcome(self, key: str) -> Outcome:
-        return self.outcomes.get(key) or Outcome()
+        return self.outcomes.get(key) or Outcome.model_validate({})
 
 
 def _explain(path: Path, exc: ValidationError) -> CrmMappingError:
