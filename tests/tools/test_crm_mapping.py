@@ -72,7 +72,7 @@ def test_runtime_refuses_a_bad_mapping_naming_file_and_field(tmp_path: Path) -> 
 
 
 @pytest.mark.parametrize(("change", "expected"), [
-    (lambda d: d["hubspot"]["lead_fields"].update(fax=["fax"]), "hubspot.lead_fields.fields.fax"),
+    (lambda d: d["hubspot"]["lead_fields"].update(fax=["fax"]), "hubspot.lead_fields.fax: Input should be 'email'"),
     (lambda d: d["salesforce"]["lead_fields"].pop("email"), "email must name at least one"),
     (lambda d: d.pop("version"), "version: Field required"),
     (lambda d: d["outcomes"].pop("not_now"), "missing: not_now"),

@@ -246,12 +246,17 @@ class CrmMapping(_Frozen):
         return self.outcomes.get(key) or Outcome.model_validate({})
 
 
+def _where(loc: tuple[Any, ...]) -> str:
+    """A field's place as the file names it (not the model's inner `fields` wrapper)."""
+    parts = [str(p) for p in loc if p != "[key]"]
+    parts = [p for i, p in enumerate(parts)
+             if not (p == "fields" and i and parts[i - 1] == "lead_fields")]
+    return ".".join(parts) or "(top)"
+
+
 def _explain(path: Path, exc: ValidationError) -> CrmMappingError:
-    lines = [
-        f"  {'.'.join(str(p) for p in err['loc']) or '(top)'}: "
-        f"{err['msg'].removeprefix('Value error, ')}"
-        for err in exc.errors()
-    ]
+    lines = [f"  {_where(err['loc'])}: {err['msg'].removeprefix('Value error, ')}"
+             for err in exc.errors()]
     return CrmMappingError(f"{path}: invalid CRM mapping\n" + "\n".join(lines))
 
 
