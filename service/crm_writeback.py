@@ -62,10 +62,11 @@ def _ledger_id(key: str) -> str:
 def status_fields(rt: AppRuntime, crm: str, outcome: str) -> dict[str, str]:
     """The CRM fields the mapping sets for an outcome (a decision or a reason code); empty when
     the mapping writes nothing for it."""
-    mapping = rt.crm_mapping
-    if mapping is None:
-        return {}
-    values = mapping.outcome(outcome)
+    if rt.crm_mapping is None:  # a runtime built by hand: the configured file
+        from service.crm_events import load_checked_mapping
+
+        rt.crm_mapping = load_checked_mapping(rt.settings.crm_file)
+    values = rt.crm_mapping.outcome(outcome)
     if crm == "hubspot":
         fields = {"lifecyclestage": values.hubspot_lifecyclestage,
                   "hs_lead_status": values.hubspot_lead_status}
