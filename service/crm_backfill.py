@@ -21,6 +21,7 @@ from typing import Any
 from pydantic import ValidationError
 
 from service.crm_events import event_from, lead_from, path_lookup
+from service.crm_identities import remember
 from service.crm_inbound import mapping_of, store
 from service.errors import InvalidInput
 from service.runtime import AppRuntime
@@ -134,6 +135,7 @@ def _store_page(rt: AppRuntime, mapping: CrmMapping, contacts: list[dict[str, An
                 result: BackfillResult) -> None:
     events: list[EventIn] = []
     facts: list[LeadIn] = []
+    seen: dict[str, str] = {}
     for contact in contacts:
         result.contacts += 1
         lead, found = contact_records(mapping, contact)
@@ -141,10 +143,14 @@ def _store_page(rt: AppRuntime, mapping: CrmMapping, contacts: list[dict[str, An
             result.skipped += 1
             continue
         result.leads += 1
+        seen[f"contact:{contact.get('id')}"] = lead.email
         events.extend(found)
         if not found:
             facts.append(lead)
     stored = store(rt, events, facts)
+    # As the webhook does: HubSpot's contact id -> the lead, so a later privacy deletion in
+    # HubSpot erases a backfilled lead too (service/crm_inbound.py).
+    remember(rt, "hubspot", seen)
     result.accepted += stored.accepted
     result.duplicates += stored.duplicates
     assert result.lead_ids is not None

@@ -110,6 +110,11 @@ def test_backfill_stores_every_page_through_ingestion_once(rt, hubspot) -> None:
 
     again = backfill_hubspot(rt, pages=reader, page_size=2)
     assert again.accepted == 0 and again.duplicates == 3
+    # HubSpot's contact ids are remembered, as the webhook's are (privacy deletions find them).
+    from service.crm_identities import lead_ids_for
+
+    known = lead_ids_for(rt, "hubspot", ["contact:1001", "contact:1002", "contact:1004"])
+    assert set(known) == {"contact:1001", "contact:1002"}
 
 
 def test_max_pages_stops_with_the_cursor_to_resume_from(rt, hubspot) -> None:
