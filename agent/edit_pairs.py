@@ -1,9 +1,9 @@
 """An edit pair: the draft the agent wrote and the text a rep sent instead (an `edit` decision).
 
-One type for both readers: the KPI report (`reports/kpi/edits.py`, loaded from the store, with
-the names to anonymise) and the drafter's style examples (`tools/style_examples.py`, retrieved
-from Chroma already redacted, with their distance to the draft being written). It lives here,
-below both layers, so neither defines its own copy.
+Read from the store once (`service/edit_pairs.py`, with the names to anonymise) for the KPI
+report (`reports/kpi/edits.py`) and the Chroma mirror of style examples
+(`tools/style_examples.py`), whose retrieved pairs come back redacted, with their distance to the
+draft being written. It lives here, below every layer that uses it.
 """
 
 from __future__ import annotations

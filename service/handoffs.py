@@ -17,6 +17,7 @@ from service import outbox
 from service.audit import audit
 from service.content_check import draft_content_blocks
 from service.crm_writeback import on_card_opened as crm_on_card_opened
+from service.edit_pairs import style_examples
 from service.errors import NotFound
 from service.jobs import enqueue
 from service.leads import (
@@ -29,7 +30,6 @@ from service.lifecycle import ApprovalStatus, HandoffStatus, sources, transition
 from service.nurture import enqueue_enrolment
 from service.runtime import AppRuntime
 from store.tables import Approval, Decision, Event, Handoff, Lead
-from tools.style_examples import style_examples
 
 log = logging.getLogger(__name__)
 

@@ -32,7 +32,7 @@ def _process_lead(rt: AppRuntime, payload: dict[str, Any]) -> None:
 
 
 def _sync_style_examples(rt: AppRuntime, payload: dict[str, Any]) -> None:
-    from tools.style_examples import sync_edit_pairs
+    from service.edit_pairs import sync_edit_pairs
 
     sync_edit_pairs(rt)
 

@@ -1,10 +1,11 @@
-"""A rep's recent approved edits as style examples for the drafter, retrieved from Chroma.
+"""A rep's approved edits as style examples for the drafter: the Chroma side.
 
 Every `edit` decision is a pair: the draft the agent wrote and the text the rep actually sent.
-`sync_edit_pairs` mirrors those pairs into a Chroma collection (the draft is what gets embedded,
-so a new draft finds the rep's edits of *similar* drafts); `style_examples` returns the closest
-recent ones for a rep. The store is the source of truth: a pair whose approval is gone (erased
-lead) is removed from the collection on the next sync, and never returned.
+`mirror_edit_pairs` mirrors the pairs it is given into a Chroma collection (the draft is what
+gets embedded, so a new draft finds the rep's edits of *similar* drafts); `nearest_edit_pairs`
+returns the closest recent ones for a rep. This module sees only a collection and pairs: reading
+them from the store, and deciding which still exist, is `service/edit_pairs.py`'s (a pair whose
+approval is gone is removed from the collection on the next mirror, and never returned).
 
 Style without content: the examples are written for *other* leads, so nothing of those leads
 may reach a new lead's prompt. Every text is redacted before it is stored
@@ -14,24 +15,18 @@ any other capitalised name become typed placeholders (`‹first_name›`, `‹co
 length, tone and phrasing and no one's data. Placeholders rather than style statistics: the
 model learns most from the rep's actual wording, and a placeholder keeps the sentence it sat in.
 Each document keeps its `lead_id` in the metadata so an erasure can delete it.
-
-    examples = style_examples(rt, rep="U0REP0001", draft_text=draft.body, k=3)
-    for ex in examples:                # agent.edit_pairs.EditPair, with its `distance`
-        ex.draft_body, ex.sent_body   # "the agent wrote ..." / "the rep sent ...", redacted
 """
 
 from __future__ import annotations
 
 import hashlib
 import threading
-from datetime import UTC, datetime, timedelta
+from collections.abc import Sequence
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
-
-from sqlalchemy import select
 
 from agent.edit_pairs import EditPair
 from agent.privacy import REDACTION_VERSION, redact_for_style
-from store.tables import Approval, Decision, Lead
 
 if TYPE_CHECKING:
     from chromadb.api.models.Collection import Collection
@@ -65,44 +60,14 @@ def open_collection(rt: AppRuntime) -> Collection:
     return collection
 
 
-def has_recent_edits(rt: AppRuntime, rep_key: str, since: datetime) -> bool:
-    """Whether the store holds an edit by this rep since `since` (an indexed lookup): most reps
-    on most drafts have none, and then Chroma need not be asked at all."""
-    with rt.db.read() as session:
-        return session.scalar(select(Decision.id).where(
-            Decision.actor == rep_key, Decision.action == "edit",
-            Decision.created_at >= since).limit(1)) is not None
-
-
 def _content_hash(*parts: str) -> str:
     return hashlib.sha256("\x00".join(parts).encode()).hexdigest()[:16]
 
 
-def _known_strings(lead: Any, to_email: str | None, rep_names: list[str]
-                   ) -> list[tuple[str, str]]:
-    """What to replace by label before the generic redaction: the lead's record, the rep."""
-    known: list[tuple[str, str]] = []
-    if lead is not None:
-        known += [("first_name", lead.first_name or ""), ("last_name", lead.last_name or ""),
-                  ("company", lead.company or ""), ("email", lead.email or ""),
-                  ("domain", lead.domain or "")]
-    known.append(("email", to_email or ""))
-    known += [("rep", name) for name in rep_names]
-    return [(label, value) for label, value in known if value and len(value.strip()) > 1]
-
-
-def sync_edit_pairs(rt: AppRuntime, *, collection: Collection | None = None) -> dict[str, int]:
-    """Mirror every edit decision in the store into the collection, redacted; returns the
-    counts. Pairs stored by an older redaction are re-made (their hash differs)."""
-    collection = collection or rt.style_collection
-    with rt.db.session() as session:
-        rows = session.execute(
-            select(Decision.approval_id, Decision.actor, Decision.created_at, Decision.payload,
-                   Approval.subject, Approval.body, Approval.prompt_version, Approval.lead_id,
-                   Approval.to_email, Lead)
-            .join(Approval, Approval.id == Decision.approval_id)
-            .outerjoin(Lead, Lead.id == Approval.lead_id)
-            .where(Decision.action == "edit")).all()
+def mirror_edit_pairs(collection: Collection, pairs: Sequence[EditPair]) -> dict[str, int]:
+    """Make the collection hold exactly `pairs` (all the store's edit pairs), redacted by each
+    pair's `names` and then by type; returns the counts. Only pairs that are new or changed
+    since the last mirror, or stored by older redaction rules, are redacted again."""
     with _SYNC_LOCK:
         existing = collection.get(include=["metadatas"])
         known_hashes = {doc_id: (meta or {}).get("source_hash")
@@ -110,33 +75,28 @@ def sync_edit_pairs(rt: AppRuntime, *, collection: Collection | None = None) -> 
                                                 strict=False)}
         wanted: set[str] = set()
         changed: dict[str, dict[str, Any]] = {}
-        for (approval_id, actor, created_at, payload, subject, body, prompt_version, lead_id,
-             to_email, lead) in rows:
-            wanted.add(approval_id)
-            payload = payload or {}
-            sent_subject = str(payload.get("subject") or subject)
-            sent_body = str(payload.get("body") or body)
-            member = rt.roster.find(actor)
-            rep_names = [member.name, *member.name.split()] if member is not None else []
-            known = _known_strings(lead, to_email, rep_names)
+        for pair in pairs:
+            wanted.add(pair.approval_id)
+            known = list(pair.names)
             # Redacting is the costly part: only for pairs that are new or changed since the
             # last sync (or were stored by older redaction rules).
-            source_hash = _content_hash(REDACTION_VERSION, lead_id or "", actor, subject, body,
-                                        sent_subject, sent_body, *(v for _, v in known))
-            if known_hashes.get(approval_id) == source_hash:
+            source_hash = _content_hash(REDACTION_VERSION, pair.lead_id or "", pair.rep,
+                                        pair.draft_subject, pair.draft_body, pair.sent_subject,
+                                        pair.sent_body, *(v for _, v in known))
+            if known_hashes.get(pair.approval_id) == source_hash:
                 continue
-            draft_subject = redact_for_style(subject, known=known)
-            draft_body = redact_for_style(body, known=known)
-            at = created_at.astimezone(UTC)
-            changed[approval_id] = {
+            draft_subject = redact_for_style(pair.draft_subject, known=known)
+            draft_body = redact_for_style(pair.draft_body, known=known)
+            at = pair.decided_at.astimezone(UTC)
+            changed[pair.approval_id] = {
                 "document": f"{draft_subject}\n\n{draft_body}",
                 # `lead_id`: an erasure deletes by it in every collection (service/erasure.py).
-                "metadata": {"rep": actor, "approval_id": approval_id, "lead_id": lead_id,
-                             "decided_ts": at.timestamp(), "decided_at": at.isoformat(),
-                             "draft_subject": draft_subject,
-                             "sent_subject": redact_for_style(sent_subject, known=known),
-                             "sent_body": redact_for_style(sent_body, known=known),
-                             "prompt_version": prompt_version or "",
+                "metadata": {"rep": pair.rep, "approval_id": pair.approval_id,
+                             "lead_id": pair.lead_id, "decided_ts": at.timestamp(),
+                             "decided_at": at.isoformat(), "draft_subject": draft_subject,
+                             "sent_subject": redact_for_style(pair.sent_subject, known=known),
+                             "sent_body": redact_for_style(pair.sent_body, known=known),
+                             "prompt_version": pair.prompt_version or "",
                              "redaction": REDACTION_VERSION, "source_hash": source_hash},
             }
         gone = [doc_id for doc_id in known_hashes if doc_id not in wanted]
@@ -149,32 +109,12 @@ def sync_edit_pairs(rt: AppRuntime, *, collection: Collection | None = None) -> 
     return {"pairs": len(wanted), "added_or_changed": len(changed), "removed": len(gone)}
 
 
-def style_examples(
-    rt: AppRuntime,
-    rep: str,
-    draft_text: str,
-    *,
-    k: int = 3,
-    max_age_days: int = DEFAULT_MAX_AGE_DAYS,
-    sync: bool = True,
-) -> list[EditPair]:
-    """The rep's `k` approved edits of drafts most similar to `draft_text`, from the last
-    `max_age_days`. `rep` is the roster key (Slack id or email) or anything the roster resolves.
-    Returns [] when the rep has no edits yet; never returns a pair whose approval is gone, nor
-    one stored before the current redaction rules."""
-    if k < 1 or not draft_text.strip():
-        return []
-    member = rt.roster.find(rep)
-    rep_key = member.key if member is not None else rep
-    since = rt.clock.now() - timedelta(days=max_age_days)
-    if not has_recent_edits(rt, rep_key, since):
-        return []
-    collection = rt.style_collection
-    if sync:
-        sync_edit_pairs(rt, collection=collection)
-    cutoff = since.timestamp()
-    # Only pairs redacted by the current rules: one stored before a sync re-made it never shows.
-    where = {"$and": [{"rep": rep_key}, {"decided_ts": {"$gte": cutoff}},
+def nearest_edit_pairs(collection: Collection, rep_key: str, draft_text: str, *,
+                       since: datetime, k: int) -> list[EditPair]:
+    """The rep's `k` pairs decided since `since` whose drafts are most similar to `draft_text`,
+    most similar first, as stored (redacted). Only pairs redacted by the current rules: one
+    stored before a mirror re-made it never shows."""
+    where = {"$and": [{"rep": rep_key}, {"decided_ts": {"$gte": since.timestamp()}},
                       {"redaction": REDACTION_VERSION}]}
     mine = collection.get(where=where, include=[])  # type: ignore[arg-type]
     if not mine["ids"]:
@@ -186,11 +126,9 @@ def style_examples(
     metas = (found.get("metadatas") or [[]])[0]
     docs = (found.get("documents") or [[]])[0]
     dists = (found.get("distances") or [[]])[0]
-    with rt.db.session() as session:  # the store decides what still exists
-        alive = set(session.scalars(select(Approval.id).where(Approval.id.in_(ids))))
     examples = []
     for doc_id, meta, doc, dist in zip(ids, metas, docs, dists, strict=False):
-        if doc_id not in alive or meta is None:
+        if meta is None:
             continue
         draft_subject, _, draft_body = (doc or "").partition("\n\n")
         examples.append(EditPair(

@@ -80,7 +80,7 @@ def report_command(
             if style_examples:
                 progress.update(task, description="style examples (Chroma)")
                 try:
-                    from tools.style_examples import sync_edit_pairs
+                    from service.edit_pairs import sync_edit_pairs
 
                     run["style_examples"] = sync_edit_pairs(rt)
                 except Exception as exc:  # the report stands without them

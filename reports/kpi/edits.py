@@ -2,11 +2,12 @@
 change most often.
 
 A pair is a draft (the approval's subject and body) and what the rep sent instead (the `edit`
-decision's subject and body). Before patterns are counted, the text is redacted the way style
-examples are (`agent.privacy.redact_for_style`): the lead's name, company and email and the rep's
-name by label, then every other name, number, address, link and quotation by type. So "Hi Ada"
--> "Dear Ada" and "Hi Ben" -> "Dear Ben" count as one pattern ("hi ‹first_name›" -> "dear
-‹first_name›"), and the report carries no lead's personal data, not even what a rep typed in.
+decision's subject and body), read by `service.edit_pairs.load_edit_pairs`. Before patterns are
+counted, the text is redacted the way style examples are (`agent.privacy.redact_for_style`): the
+lead's name, company, email and domain and the rep's name by label, then every other name,
+number, address, link and quotation by type. So "Hi Ada" -> "Dear Ada" and "Hi Ben" -> "Dear
+Ben" count as one pattern ("hi ‹first_name›" -> "dear ‹first_name›"), and the report carries no
+lead's personal data, not even what a rep typed in.
 """
 
 from __future__ import annotations
@@ -16,52 +17,14 @@ import re
 import statistics
 from collections import Counter
 from collections.abc import Sequence
-from datetime import datetime
 from typing import Any
-
-from sqlalchemy import select
-from sqlalchemy.orm import Session
 
 from agent.edit_pairs import EditPair
 from agent.privacy import redact_for_style
 from agent.stats import percentile
-from store.tables import Approval, Decision, Lead
 
 _EDGE_PUNCT = re.compile(r"^[^\w‹]+|[^\w›]+$")
 MAX_PHRASE_WORDS = 8
-
-
-def load_edit_pairs(session: Session, *, since: datetime | None = None,
-                    rep_names: dict[str, str] | None = None) -> list[EditPair]:
-    """Every `edit` decision with its draft, oldest first (erased leads are already gone)."""
-    query = (select(Decision, Approval, Lead)
-             .join(Approval, Approval.id == Decision.approval_id)
-             .outerjoin(Lead, Lead.id == Approval.lead_id)
-             .where(Decision.action == "edit")
-             .order_by(Decision.created_at, Decision.id))
-    if since is not None:
-        query = query.where(Decision.created_at >= since)
-    pairs = []
-    for decision, approval, lead in session.execute(query).tuples():
-        payload = decision.payload or {}
-        names = []
-        if lead is not None:
-            names += [("first_name", lead.first_name or ""), ("last_name", lead.last_name or ""),
-                      ("company", lead.company or ""), ("email", lead.email or "")]
-        names.append(("email", approval.to_email or ""))
-        rep_name = (rep_names or {}).get(decision.actor)
-        if rep_name:
-            names.append(("rep", rep_name))
-        pairs.append(EditPair(
-            approval_id=approval.id, handoff_id=approval.handoff_id, lead_id=approval.lead_id,
-            rep=decision.actor, decided_at=decision.created_at,
-            draft_subject=approval.subject, draft_body=approval.body,
-            sent_subject=str(payload.get("subject") or approval.subject),
-            sent_body=str(payload.get("body") or approval.body),
-            prompt_version=approval.prompt_version, policy_version=approval.policy_version,
-            names=tuple((k, v) for k, v in names if v and len(v.strip()) > 1),
-        ))
-    return pairs
 
 
 def _words(text: str) -> list[str]:

@@ -12,8 +12,9 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from agent.edit_pairs import EditPair
-from reports.kpi.edits import load_edit_pairs, normalized_edit_distance
+from reports.kpi.edits import normalized_edit_distance
 from reports.kpi.edits import word_edit_distance as _word_distance
+from service.edit_pairs import load_edit_pairs
 from service.lifecycle import SEND_STATUS, OutboxStatus
 from store.tables import Approval, Decision, Handoff, Lead, OutboxMessage
 
@@ -165,7 +166,8 @@ def load_records(session: Session, *, since: datetime | None, roster_names: dict
                     record.edit_words = _word_distance(before, after)
                     record.edit_share = round(normalized_edit_distance(before, after), 4)
         records.append(record)
-    pairs = load_edit_pairs(session, since=since, rep_names=roster_names)
+    pairs = load_edit_pairs(session, since=since, rep_names=lambda actor: [
+        name for name in (roster_names.get(actor),) if name])
     return records, pairs
 
 

@@ -197,7 +197,7 @@ def test_a_draft_that_still_fails_carries_a_warning_on_the_card(scripted: Any) -
 
 def test_style_examples_are_stored_redacted_and_older_copies_are_never_served(
         rt: Any, client: Any, worker: Any) -> None:
-    from tools.style_examples import style_examples, sync_edit_pairs
+    from service.edit_pairs import style_examples, sync_edit_pairs
 
     card = pending_card(client, worker, hand_raise(lead=OTTOLINE))
     edited = VICTIM_EDIT.replace("Riley", card["draft"]["body"].rsplit("\n", 1)[-1])

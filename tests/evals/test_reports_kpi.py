@@ -149,7 +149,7 @@ def test_an_empty_store_gives_a_readable_empty_report(rt: Any) -> None:
 
 def test_style_examples_return_a_reps_recent_edits_and_forget_erased_leads(
         rt: Any, client: Any, seeded: dict[str, Any]) -> None:
-    from tools.style_examples import style_examples, sync_edit_pairs
+    from service.edit_pairs import style_examples, sync_edit_pairs
 
     rep = seeded["edit_rep"]
     found = style_examples(rt, rep, seeded["edited_draft"], k=3)

@@ -37,7 +37,7 @@ def pg(tmp_path: Any, postgres_url: str, smtp_sink: Any, clock: Any, content_lib
 def test_kpis_on_postgres(pg: tuple[Any, Any, Any], clock: Any) -> None:
     from reports.kpi.build import build_kpi_report
     from reports.render import render_kpi_html
-    from tools.style_examples import sync_edit_pairs
+    from service.edit_pairs import sync_edit_pairs
 
     rt, worker, client = pg
     seed_store(client, worker, clock)
