@@ -1,0 +1,64 @@
+"""The rep's assistant (issue 17): the one door every surface uses to converse with it.
+
+- `ask()` runs the assistant graph (agent/assistant) on the conversation's thread: reads are
+  answered at once from the store; every state change comes back as a `Proposal`.
+- `decide_proposal()` records the rep's click atomically (the first decision wins; a second one
+  is a Conflict, 409) and only then resumes the proposal's interrupt with
+  `Command(resume={"decisions": [{"type": "approve"}]})`; the graph executes an approved
+  proposal through the existing service functions, exactly once.
+- `record_feedback()` keeps the rep's helpful / not helpful as an evaluation signal.
+
+Only roster members get answers about leads, and only about leads they may see (their own, or
+any as a manager); another rep's lead is answered exactly as a lead that does not exist.
+"""
+
+from __future__ import annotations
+
+from agent.policy import Member
+from service.assistant_models import (
+    AssistantReply,
+    Citation,
+    Proposal,
+    ProposalAction,
+    ProposalDecision,
+)
+from service.runtime import AppRuntime
+
+__all__ = ["AssistantReply", "Citation", "Proposal", "ProposalAction", "ProposalDecision",
+           "ask", "decide_proposal", "record_feedback"]
+
+MAX_ASK_CHARS = 4_000
+
+
+def ask(rt: AppRuntime, member: Member, conversation_key: str, text: str) -> AssistantReply:
+    """Answer `member`'s message in the conversation `conversation_key` (one per Slack DM
+    thread, e.g. f"{channel}:{thread_ts}").
+
+    Raises InvalidInput (422, field `text`) for an empty or oversized message, and Forbidden
+    (403) when `member` is not on the roster.
+    """
+    from service.assistant_runs import run_ask
+
+    return run_ask(rt, member, conversation_key, text)
+
+
+def decide_proposal(rt: AppRuntime, member: Member, proposal_id: str,
+                    decision: ProposalDecision, note: str | None = None) -> AssistantReply:
+    """Approve or reject a proposal; returns the reply that says what happened.
+
+    Raises NotFound (404: no such proposal, or not proposed to `member`, so another rep learns
+    nothing from trying), Conflict (409: already decided) or InvalidInput (422: `decision`).
+    """
+    from service.assistant_runs import run_decision
+
+    return run_decision(rt, member, proposal_id, decision, note)
+
+
+def record_feedback(rt: AppRuntime, member: Member, reply_id: str, helpful: bool) -> None:
+    """Store the rep's verdict on a reply (the last click counts) as an evaluation signal.
+
+    Raises NotFound (404) when the reply does not exist or was not given to `member`.
+    """
+    from service.assistant_runs import store_feedback
+
+    store_feedback(rt, member, reply_id, helpful)
