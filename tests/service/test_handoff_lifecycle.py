@@ -98,6 +98,32 @@ def test_a_waiting_card_is_not_closed_by_a_stray_close(client, worker, rt) -> No
         assert handoff.active and handoff.status == HandoffStatus.AWAITING_APPROVAL
 
 
+def test_the_sla_rescue_moves_the_handoff_to_reassigned_until_the_new_card_opens(
+        client, worker, rt, clock) -> None:
+    from service.rescue import check_sla
+    from service.worker import Worker
+
+    card = pending_card(client, worker)
+    sla = rt.policy.sla["hand_raise"].minutes
+    timers_only = Worker(rt, threads=1, handlers={"sla_check": check_sla})
+    try:
+        for _ in range(2):  # reminded, then reassigned
+            clock.advance(minutes=sla + 1)
+            timers_only.run_until_idle()
+    finally:
+        timers_only.stop()
+
+    def handoff_status() -> str:
+        with rt.db.read() as session:
+            return session.scalar(select(Handoff.status).where(
+                Handoff.lead_id == card["lead_id"]))
+
+    assert handoff_status() == HandoffStatus.REASSIGNED  # the system's decision is recorded
+    worker.run_until_idle()  # the graph redrafts for the new owner
+    assert handoff_status() == HandoffStatus.AWAITING_APPROVAL
+    assert client.get("/v1/approvals", params={"status": "pending"}).json()[0]["version"] == 2
+
+
 # -- the code: every handoff status it writes goes through the table ---------------------------
 
 
