@@ -25,10 +25,11 @@ clipped; the subject and every header are our own words and roster names.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import logging
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from email.message import EmailMessage
 from email.utils import parseaddr
 from typing import Any, Literal
@@ -36,7 +37,7 @@ from typing import Any, Literal
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from agent.email_rules import clean_header_text
+from agent.email_rules import AddressError, clean_header_text, lead_address
 from agent.policy import Member
 from prompts import render
 from service.audit import audit
@@ -114,16 +115,29 @@ class NoticeEmail(OutboundEmail):
         return message
 
 
+def _when(due: str, timezone: str | None) -> str:
+    """The deadline in UTC, and in the recipient's own time zone when the roster has one."""
+    at = datetime.fromisoformat(due)
+    at = (at if at.tzinfo else at.replace(tzinfo=UTC)).astimezone(UTC)
+    text = at.strftime("%Y-%m-%d %H:%M UTC")
+    if timezone:
+        from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+        with contextlib.suppress(ZoneInfoNotFoundError, ValueError):  # an unknown zone: UTC
+            text += at.astimezone(ZoneInfo(timezone)).strftime(f", %H:%M {timezone}")
+    return text
+
+
 def compose(rt: AppRuntime, payload: dict[str, Any], lead: Lead, member: Member,
             now: datetime) -> NoticeEmail:
-    """The notice as it goes out (pure apart from reading the roster and settings)."""
+    """The notice as it goes out (pure apart from reading the roster and settings). Raises
+    AddressError when the roster address is not one plain address."""
     step: str = payload["step"]
     base = rt.settings.public_url.rstrip("/")
-    due = datetime.fromisoformat(payload["due"])
     name = " ".join(p for p in (lead.first_name, lead.last_name) if p)
     body = render(
         "sla_notice_email.j2", kind=step, recipient_name=clean_header_text(member.name, 200),
-        due=due.strftime("%Y-%m-%d %H:%M UTC") if due.tzinfo else due.isoformat(),
+        due=_when(payload["due"], member.timezone),
         lead_name=_one_line(name or lead.email, "unnamed lead"),
         company=_one_line(lead.company, "unknown"),
         previous_owner=_name(rt, payload.get("previous_owner")),
@@ -132,7 +146,8 @@ def compose(rt: AppRuntime, payload: dict[str, Any], lead: Lead, member: Member,
         lead_url=f"{base}/v1/leads/{payload['lead_id']}")
     domain = parseaddr(rt.settings.from_email)[1].rpartition("@")[2] or "localhost"
     return NoticeEmail(
-        to=member.email, from_email=rt.settings.from_email, from_name="HITL handoff assistant",
+        to=lead_address(member.email, "roster email"), from_email=rt.settings.from_email,
+        from_name="HITL handoff assistant",
         subject=_SUBJECTS[step], body=body + "\n",
         message_id=f"<{payload['notice_id']}@{domain}>", list_unsubscribe="", date=now)
 
@@ -153,7 +168,15 @@ def deliver_notice(rt: AppRuntime, payload: dict[str, Any]) -> None:
                                     .where(Approval.id == payload["approval_id"]))
             if status != ApprovalStatus.PENDING:
                 return  # decided meanwhile: nothing to remind of
-        email = compose(rt, payload, lead, member, now)
+        try:
+            email = compose(rt, payload, lead, member, now)
+        except AddressError as exc:
+            log.warning("SLA notice %s not sent: the roster address of %s is unusable: %s",
+                        nid, member.key, exc)
+            email = None
+    if email is None:
+        _record(rt, payload, FAILED_ACTION, reason="the roster address is unusable")
+        return
     sender = rt.email_sender
     if sender is None:
         log.warning("SLA notice %s for %s not sent: no SMTP server configured (HITL_SMTP_URL)",

@@ -3,6 +3,7 @@ the real worker, a real SMTP server on loopback, an injected clock."""
 
 from __future__ import annotations
 
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -109,6 +110,8 @@ def test_owner_without_slack_gets_one_reminder_email_at_the_breach(
     assert mail.message.get_content_type() == "text/plain"
     assert mail.message["Message-ID"] == f"<{notice_id(handoff_id, due, 1)}@localhost>"
     assert f"Hi {owner.name}," in mail.body
+    assert f"passed its SLA ({clock.now() - timedelta(minutes=1):%Y-%m-%d %H:%M} UTC)" in \
+        mail.body
     assert 'Lead:    "Ada Park"' in mail.body and 'Company: "Acme"' in mail.body
     assert f"{PUBLIC_URL}/v1/approvals/{card['approval_id']}" in mail.body
     assert f"{PUBLIC_URL}/v1/leads/{card['lead_id']}" in mail.body
