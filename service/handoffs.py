@@ -10,6 +10,7 @@ from langgraph.types import Command
 from sqlalchemy import select, update
 
 from agent.drafting import DraftRequest, OfflineDrafter, fallback_draft
+from agent.edit_pairs import EditPair
 from agent.models import ContextPackage, Draft, Qualification
 from agent.policy import REASON_CODES
 from agent.state import DecisionRecord, DeliveryOutcome, Outcome
@@ -77,7 +78,7 @@ class StoreHandoffPort:
             lead=lead_profile, context=context,
             sender_name=member.name if member else "The team",
             instruction=instruction, previous=previous,
-            style_examples=tuple(self._style_examples(assignee, context)))
+            style_examples=self._style_examples(assignee, context))
         written = self._content_checked(request, self.rt.drafter.draft(request))
         self.rt.metrics.drafts.labels(written.source).inc()
         # Belt and braces: whatever the drafter did, the recipient is the record's address.
@@ -117,18 +118,17 @@ class StoreHandoffPort:
                 "note": f"{written.note}; {warning}" if written.note else warning})
         return written
 
-    def _style_examples(self, assignee: str, context: ContextPackage) -> list[dict[str, str]]:
+    def _style_examples(self, assignee: str, context: ContextPackage) -> tuple[EditPair, ...]:
         """The rep's recent approved edits closest to this situation, for the model to imitate.
 
         Only a model can use them; retrieval problems never stop a draft."""
         if not self.rt.settings.model_endpoint_configured:
-            return []
+            return ()
         try:
-            found = style_examples(self.rt, assignee, context.why_now, k=3, sync=False)
+            return tuple(style_examples(self.rt, assignee, context.why_now, k=3, sync=False))
         except Exception:
             log.warning("style examples unavailable for %s", assignee, exc_info=True)
-            return []
-        return [example.as_prompt() for example in found]
+            return ()
 
     def open_approval(self, handoff_id: str, version: int, *, assignee: str, draft: Draft,
                       context: ContextPackage) -> tuple[str, dict[str, Any]]:

@@ -8,6 +8,7 @@ from typing import Any, Protocol
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from agent.edit_pairs import EditPair
 from agent.models import ContextPackage, Draft, LeadProfile
 
 MAX_SUBJECT_CHARS = 120
@@ -43,8 +44,8 @@ class DraftRejected(ValueError):
 
 class DraftRequest(BaseModel):
     """One draft to write: for `lead` from `context`, signed `sender_name`; with `instruction`,
-    a revision of `previous`. `style_examples` (the rep's approved edits, `{"draft": ...,
-    "sent": ...}`) are for a model to imitate; the offline drafter ignores them."""
+    a revision of `previous`. `style_examples` (the rep's approved edits, redacted) are for a
+    model to imitate; the offline drafter ignores them."""
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
@@ -53,7 +54,7 @@ class DraftRequest(BaseModel):
     sender_name: str
     instruction: str | None = None
     previous: Draft | None = None
-    style_examples: tuple[dict[str, str], ...] = ()
+    style_examples: tuple[EditPair, ...] = ()
 
 
 class Drafter(Protocol):

@@ -96,7 +96,7 @@ class ModelDrafter:
             instruction=(request.instruction or "").strip() or None,
             previous=({"subject": previous.subject, "body": previous.body}
                       if previous is not None else None),
-            style_examples=[dict(example) for example in request.style_examples],
+            style_examples=[example.as_prompt() for example in request.style_examples],
         )
         return [("system", system), ("human", user)]
 
