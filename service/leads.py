@@ -10,7 +10,7 @@ from datetime import datetime, timedelta
 from functools import lru_cache
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import Row, bindparam, func, select
 from sqlalchemy.orm import Session
 
 from agent.models import ContextPackage, LeadProfile, Qualification, Signal
@@ -34,7 +34,8 @@ log = logging.getLogger(__name__)
 MAX_SIGNALS = 2000
 
 
-def profile(lead: Lead) -> LeadProfile:
+def profile(lead: Lead | Row[Any]) -> LeadProfile:
+    """The record as qualification sees it, from a `Lead` or a row of `_LEAD_FACTS`."""
     return LeadProfile(
         lead_id=lead.id, email=lead.email or "", first_name=lead.first_name,
         last_name=lead.last_name, company=lead.company, title=lead.title, domain=lead.domain,
@@ -43,15 +44,34 @@ def profile(lead: Lead) -> LeadProfile:
     )
 
 
+# The hot path's reads, built once with bound parameters: every lead runs them, and building
+# a statement (and its cache key) cost about what executing it does.
+_SIGNALS = (select(Event.event_id, Event.type, Event.occurred_at, Event.properties)
+            .where(Event.lead_id == bindparam("lead_id"), Event.occurred_at >= bindparam("since"))
+            .order_by(Event.occurred_at.desc())
+            .limit(MAX_SIGNALS))
+_NEW_EVENTS = (select(Event).where(Event.lead_id == bindparam("lead_id"),
+                                   Event.processed_at.is_(None))
+               .order_by(Event.occurred_at))
+_ACTIVE_HANDOFFS = select(func.count()).select_from(Handoff).where(
+    Handoff.lead_id == bindparam("lead_id"), Handoff.active.is_(True))
+_PENDING_BY_ASSIGNEE = (select(Approval.assignee, func.count())
+                        .where(Approval.status == ApprovalStatus.PENDING.value)
+                        .group_by(Approval.assignee))
+# What `read_lead_facts` needs of the record, as a row: an ORM `session.get` builds and keys a
+# statement for the whole entity on every call, for an object nobody changes.
+_LEAD_FACTS = select(Lead.id, Lead.email, Lead.first_name, Lead.last_name, Lead.company,
+                     Lead.title, Lead.domain, Lead.country, Lead.employees, Lead.industry,
+                     Lead.timezone, Lead.unsubscribed_at, Lead.consent, Lead.suppressed_until,
+                     Lead.erased_at).where(Lead.id == bindparam("lead_id"))
+
+
 def load_signals(session: Session, lead_id: str, *, since: datetime) -> list[Signal]:
-    rows = session.execute(
-        select(Event.event_id, Event.type, Event.occurred_at, Event.properties)
-        .where(Event.lead_id == lead_id, Event.occurred_at >= since)
-        .order_by(Event.occurred_at.desc())
-        .limit(MAX_SIGNALS)
-    ).all()
-    return [Signal(event_id=r.event_id, type=r.type, occurred_at=r.occurred_at,
-                   properties=r.properties or {}) for r in reversed(rows)]
+    rows = session.execute(_SIGNALS, {"lead_id": lead_id, "since": since}).all()
+    # Stored events were validated on the way in (service/schemas.py EventIn): rebuilding each
+    # through validation again cost more than reading it, on a lead with a long history.
+    return [Signal.model_construct(event_id=r.event_id, type=r.type, occurred_at=r.occurred_at,
+                                   properties=r.properties or {}) for r in reversed(rows)]
 
 
 def _apply_event_effects(lead: Lead, event: Event) -> None:
@@ -90,10 +110,7 @@ def process_lead(rt: AppRuntime, lead_id: str) -> str | None:
         lead = session.get(Lead, lead_id, with_for_update=not rt.db.is_sqlite)
         if lead is None or lead.erased_at is not None:
             return None
-        new_events = list(session.scalars(
-            select(Event).where(Event.lead_id == lead_id, Event.processed_at.is_(None))
-            .order_by(Event.occurred_at)
-        ))
+        new_events = list(session.scalars(_NEW_EVENTS, {"lead_id": lead_id}))
         for event in new_events:
             _apply_event_effects(lead, event)
             event.processed_at = now
@@ -113,8 +130,7 @@ def process_lead(rt: AppRuntime, lead_id: str) -> str | None:
         elif qualification.route == "nurture" and lead.stage in ("new", "nurture"):
             lead.stage = "nurture"
 
-        active = session.scalar(select(func.count()).select_from(Handoff).where(
-            Handoff.lead_id == lead_id, Handoff.active.is_(True))) or 0
+        active = session.scalar(_ACTIVE_HANDOFFS, {"lead_id": lead_id}) or 0
         gate = handoff_gate(
             qualification, new_event_ids={e.event_id for e in new_events},
             previous_route=previous_route, has_active_handoff=bool(active),
@@ -172,10 +188,7 @@ def _pick_owner(rt: AppRuntime, session: Session, lead: Lead,
     current = rt.roster.find(lead.owner)
     if current is not None and current.role == "rep" and not current.out_of_office:
         return current
-    open_counts = dict(session.execute(
-        select(Approval.assignee, func.count())
-        .where(Approval.status == ApprovalStatus.PENDING.value)
-        .group_by(Approval.assignee)).tuples().all())
+    open_counts = dict(session.execute(_PENDING_BY_ASSIGNEE).tuples().all())
     last_assigned = _last_assigned(session, [m.key for m in rt.roster.members])
     chosen = choose_owner(profile(lead), qualification, rt.roster, rt.policy, open_counts,
                           last_assigned)
@@ -250,7 +263,7 @@ class LeadFacts:
 def read_lead_facts(rt: AppRuntime, lead_id: str) -> LeadFacts | None:
     """The lead's facts now; None when it does not exist or was erased."""
     with rt.db.read() as session:
-        lead = session.get(Lead, lead_id)
+        lead = session.execute(_LEAD_FACTS, {"lead_id": lead_id}).first()
         if lead is None or lead.erased_at is not None:
             return None
         signals = load_signals(session, lead.id, since=rt.clock.now() - timedelta(
