@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import gc
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Annotated
 
@@ -73,8 +76,9 @@ def ingest(
         help="IANA time zone of CSV times written without one (e.g. UTC, Europe/Berlin).")]
     = None,
 ) -> None:
-    from service.csv_cells import CellError, zone
-    from service.event_import import EventFileError, detect_format, read_event_file
+    with loading():
+        from service.csv_cells import CellError, zone
+        from service.event_import import EventFileError, detect_format, read_event_file
 
     if file_format not in (None, "csv", "jsonl"):
         fail(f"--format must be csv or jsonl, not {file_format!r}", 2)
@@ -112,11 +116,12 @@ ingest.__doc__ = INGEST_HELP
 
 
 def _ingest_and_report(events: list, *, batch_size: int, process: bool) -> None:  # type: ignore[type-arg]
-    from service.import_outcomes import ImportSummary, ingest_in_batches, lead_outcomes
+    with loading():
+        from service.import_outcomes import ImportSummary, ingest_in_batches, lead_outcomes
 
-    rt = runtime_or_exit(settings_or_exit())
-    skip_unneeded_chroma(rt)
-    rt.db.upgrade()
+        rt = runtime_or_exit(settings_or_exit())
+        skip_unneeded_chroma(rt)
+        rt.db.upgrade()
     since = rt.clock.now()
     summary = ImportSummary()
     with progress_bar() as progress:
@@ -132,8 +137,10 @@ def _ingest_and_report(events: list, *, batch_size: int, process: bool) -> None:
                    "processes them")
         return
     if result.accepted:
-        from service.worker import Worker
+        with loading():
+            from service.worker import Worker
 
+            _ = rt.graph  # LangGraph and the compiled handoff graph, loaded here, not in a job
         worker = Worker(rt)
         with progress_bar() as progress:
             progress.add_task("processing (qualify, route, draft)", total=None)
@@ -143,6 +150,23 @@ def _ingest_and_report(events: list, *, batch_size: int, process: bool) -> None:
     for line in outcome_lines(summary):
         typer.echo(line)
     rt.close()
+
+
+@contextmanager
+def loading() -> Iterator[None]:
+    """Around a one-shot command's imports: no cyclic garbage collection while modules load
+    (loading the processing code allocates millions of objects that live as long as the
+    process; collecting generations of them again and again finds nothing), then those
+    objects are frozen out of the collector's reach (`gc.freeze`, as `hitl serve`'s worker
+    does) and collection resumes for the work itself."""
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        gc.freeze()
+        if enabled:
+            gc.enable()
 
 
 def skip_unneeded_chroma(rt) -> None:  # type: ignore[no-untyped-def]
