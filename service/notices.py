@@ -2,8 +2,10 @@
 
 When the person an SLA reminder (the card's owner) or escalation (the manager) is meant for has
 no Slack id on the roster, the SLA check queues a `deliver_email_notice` job in the same
-transaction that records the breach (service/rescue.py). The job sends one plain-text email to
-the member's roster address with the same sender as approved drafts (`rt.email_sender`, SMTP).
+transaction that records the breach (service/rescue.py). The same goes for the support lead
+called in on an unclaimed warm transfer (service/support_transfers.py `escalate_unclaimed`).
+The job sends one plain-text email to the member's roster address with the same sender as
+approved drafts (`rt.email_sender`, SMTP).
 
 Exactly once, by handoff + SLA + breach step:
 - queueing: the breach is recorded on the handoff row in the same transaction (a replayed SLA
@@ -42,9 +44,9 @@ from agent.policy import Member
 from prompts import render
 from service.audit import audit
 from service.jobs import RetryLater, enqueue
-from service.lifecycle import ApprovalStatus
+from service.lifecycle import ApprovalStatus, TransferStatus
 from service.runtime import AppRuntime
-from store.tables import Approval, AuditEntry, Handoff, Lead
+from store.tables import Approval, AuditEntry, Handoff, Lead, SupportTransfer
 from tools.email import OutboundEmail, SendError
 
 log = logging.getLogger(__name__)
@@ -58,6 +60,7 @@ Step = Literal["reminder", "escalation"]
 _SUBJECTS: dict[str, str] = {
     "reminder": "SLA reminder: a lead is waiting for your decision",
     "escalation": "SLA escalation: a lead was reassigned",
+    "support_escalation": "Support: a customer is waiting and nobody has claimed it",
 }
 
 
@@ -89,9 +92,27 @@ def queue_sla_notice(rt: AppRuntime, session: Session, *, step: Step, handoff: H
     return True
 
 
-def _sent(session: Session, lead_id: str, nid: str) -> bool:
+def queue_support_escalation(rt: AppRuntime, session: Session, *, transfer_id: str,
+                             recipient: Member | None, waited_minutes: int) -> bool:
+    """Queue the email to the support lead for an unclaimed transfer, inside the caller's
+    transaction (service/support_transfers.py `escalate_unclaimed`, once per transfer), when
+    the lead has no Slack id. Returns whether it queued one."""
+    if recipient is None or not needs_email(recipient):
+        return False
+    digest = hashlib.sha256(f"support:{transfer_id}:escalated".encode()).hexdigest()
+    nid = f"ntc_{digest[:32]}"
+    enqueue(session, NOTICE_JOB, {
+        "notice_id": nid, "step": "support_escalation", "handoff_id": transfer_id,
+        "approval_id": None, "lead_id": None, "to": recipient.key,
+        "waited_minutes": waited_minutes,
+    }, now=rt.clock.now(), dedupe_key=f"{NOTICE_JOB}:{nid}")
+    return True
+
+
+def _sent(session: Session, lead_id: str | None, nid: str) -> bool:
+    about = AuditEntry.lead_id == lead_id if lead_id else AuditEntry.lead_id.is_(None)
     return session.scalar(select(AuditEntry.id).where(
-        AuditEntry.lead_id == lead_id, AuditEntry.action == SENT_ACTION,
+        about, AuditEntry.action == SENT_ACTION,
         AuditEntry.subject_id == nid).limit(1)) is not None
 
 
@@ -144,11 +165,31 @@ def compose(rt: AppRuntime, payload: dict[str, Any], lead: Lead, member: Member,
         new_owner=_name(rt, payload.get("new_owner")),
         approval_url=f"{base}/v1/approvals/{payload['approval_id']}",
         lead_url=f"{base}/v1/leads/{payload['lead_id']}")
+    return _envelope(rt, payload, member, body, now)
+
+
+def compose_support(rt: AppRuntime, payload: dict[str, Any], transfer: SupportTransfer,
+                    member: Member, now: datetime) -> NoticeEmail:
+    """The support lead's notice of an unclaimed transfer."""
+    customer = (transfer.package or {}).get("customer") or {}
+    base = rt.settings.public_url.rstrip("/")
+    body = render(
+        "sla_notice_email.j2", kind="support_escalation",
+        recipient_name=clean_header_text(member.name, 200),
+        waited_minutes=int(payload.get("waited_minutes") or 0),
+        customer_name=_one_line(customer.get("name") or customer.get("email"), "unknown"),
+        company=_one_line(customer.get("company"), "unknown"),
+        handoff_url=f"{base}/v1/handoffs/{transfer.id}")
+    return _envelope(rt, payload, member, body, now)
+
+
+def _envelope(rt: AppRuntime, payload: dict[str, Any], member: Member, body: str,
+              now: datetime) -> NoticeEmail:
     domain = parseaddr(rt.settings.from_email)[1].rpartition("@")[2] or "localhost"
     return NoticeEmail(
         to=lead_address(member.email, "roster email"), from_email=rt.settings.from_email,
         from_name="HITL handoff assistant",
-        subject=_SUBJECTS[step], body=body + "\n",
+        subject=_SUBJECTS[payload["step"]], body=body + "\n",
         message_id=f"<{payload['notice_id']}@{domain}>", list_unsubscribe="", date=now)
 
 
@@ -157,25 +198,19 @@ def deliver_notice(rt: AppRuntime, payload: dict[str, Any]) -> None:
     nid, lead_id = payload["notice_id"], payload["lead_id"]
     member = rt.roster.find(payload["to"])
     now = rt.clock.now()
+    if member is None:
+        return  # the person left the roster
     with rt.db.read() as session:
         if _sent(session, lead_id, nid):
             return
-        lead = session.get(Lead, lead_id)
-        if lead is None or member is None:
-            return  # erased meanwhile, or the person left the roster
-        if payload["step"] == "reminder":
-            status = session.scalar(select(Approval.status)
-                                    .where(Approval.id == payload["approval_id"]))
-            if status != ApprovalStatus.PENDING:
-                return  # decided meanwhile: nothing to remind of
         try:
-            email = compose(rt, payload, lead, member, now)
+            email = _still_due(rt, session, payload, member, now)
         except AddressError as exc:
             log.warning("SLA notice %s not sent: the roster address of %s is unusable: %s",
                         nid, member.key, exc)
-            email = None
+            _record(rt, payload, FAILED_ACTION, reason="the roster address is unusable")
+            return
     if email is None:
-        _record(rt, payload, FAILED_ACTION, reason="the roster address is unusable")
         return
     sender = rt.email_sender
     if sender is None:
@@ -192,6 +227,25 @@ def deliver_notice(rt: AppRuntime, payload: dict[str, Any]) -> None:
         _record(rt, payload, FAILED_ACTION, reason=str(exc)[:300])
         return
     _record(rt, payload, SENT_ACTION, to=member.email, message_id=email.message_id)
+
+
+def _still_due(rt: AppRuntime, session: Session, payload: dict[str, Any], member: Member,
+              now: datetime) -> NoticeEmail | None:
+    """The notice, or None when it no longer has a reason (erased, decided, claimed)."""
+    if payload["step"] == "support_escalation":
+        transfer = session.get(SupportTransfer, payload["handoff_id"])
+        if transfer is None or transfer.status != TransferStatus.WAITING:
+            return None  # claimed or closed meanwhile: nothing to chase
+        return compose_support(rt, payload, transfer, member, now)
+    lead = session.get(Lead, payload["lead_id"])
+    if lead is None:
+        return None  # erased meanwhile
+    if payload["step"] == "reminder":
+        status = session.scalar(select(Approval.status)
+                                .where(Approval.id == payload["approval_id"]))
+        if status != ApprovalStatus.PENDING:
+            return None  # decided meanwhile: nothing to remind of
+    return compose(rt, payload, lead, member, now)
 
 
 def _record(rt: AppRuntime, payload: dict[str, Any], action: str, **detail: Any) -> None:

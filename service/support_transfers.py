@@ -18,6 +18,7 @@ from service.audit import audit
 from service.errors import Conflict, Forbidden, InvalidInput, NotFound
 from service.jobs import enqueue
 from service.lifecycle import ConversationStatus, TransferStatus, sources, transition
+from service.notices import queue_support_escalation
 from service.runtime import AppRuntime
 from service.support import support, support_lead
 from service.support_views import get_handoff
@@ -233,6 +234,9 @@ def escalate_unclaimed(rt: AppRuntime, handoff_id: str) -> bool:
         audit(session, rt, actor="system", action="support_transfer_escalated", lead_id=None,
               subject_id=handoff_id, conversation_id=transfer.conversation_id,
               escalated_to=transfer.escalated_to, waited_minutes=waited)
+        # A support lead with no Slack id hears of it by email (service/notices.py).
+        queue_support_escalation(rt, session, transfer_id=handoff_id, recipient=lead,
+                                 waited_minutes=waited)
         if rt.settings.slack_enabled:
             enqueue(session, "support_escalate_slack", {"transfer_id": handoff_id}, now=now,
                     dedupe_key=f"support_escalate_slack:{handoff_id}")
