@@ -14,6 +14,7 @@ from pydantic import BaseModel, ConfigDict, Field
 # The state changes the assistant may propose; each one is an approval the rep clicks.
 ProposalAction = Literal["draft_follow_up", "reassign", "snooze", "set_disposition"]
 ProposalDecision = Literal["approve", "reject"]
+_BOTH: tuple[ProposalDecision, ...] = ("approve", "reject")
 ProposalStatus = Literal["pending", "approved", "rejected", "executed", "failed"]
 
 
@@ -37,7 +38,7 @@ class Proposal(BaseModel):
     args: dict[str, Any]
     description: str
     allowed_decisions: list[ProposalDecision] = Field(
-        default_factory=lambda: ["approve", "reject"])
+        default_factory=lambda: list(_BOTH))
     status: ProposalStatus = "pending"
 
 

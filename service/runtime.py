@@ -159,6 +159,22 @@ class AppRuntime:
 
         return build_handoff_graph(self.checkpointer)
 
+    @cached_property
+    def assistant_graph(self) -> Any:
+        """The rep's assistant (agent/assistant), on the same checkpointer as the handoffs."""
+        from agent.assistant.graph import build_assistant_graph
+
+        return build_assistant_graph(self.checkpointer)
+
+    @cached_property
+    def assistant_planner(self) -> Any:
+        """The assistant's tool-calling model, or None offline (the intent parser answers)."""
+        if not self.settings.model_endpoint_configured:
+            return None
+        from agent.assistant.model import build_planner
+
+        return build_planner(self.settings)
+
     def warm_up(self) -> None:
         """Build what jobs touch first (the graph and its checkpointer, the drafter, the content
         library), in a worker about to start: the first lead does not pay for it, and the
