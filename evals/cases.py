@@ -20,6 +20,10 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 DATASETS_DIR = Path(__file__).parent / "datasets"
 LEADS_DATASET = DATASETS_DIR / "leads-v1.jsonl"
+# Cases written from the seeds' text (the transition matrix row by row), not from the policy.
+SEEDS_LEADS_DATASET = DATASETS_DIR / "leads-seeds-v1.jsonl"
+# Every lead dataset the eval (and its gate) runs.
+LEAD_DATASETS = (LEADS_DATASET, SEEDS_LEADS_DATASET)
 CONVERSATIONS_DATASET = DATASETS_DIR / "conversations-v1.jsonl"
 # Wednesday 10:00 in New York: inside the default policy's business hours.
 DEFAULT_NOW = datetime(2026, 11, 18, 15, 0, tzinfo=UTC)
@@ -73,12 +77,25 @@ class CaseEvent(_Frozen):
 
 
 class CaseState(_Frozen):
-    """Stored flags that no event expresses (set by earlier dispositions)."""
+    """Stored flags that no event expresses (set by earlier dispositions).
+
+    `suppressed_days` may be negative: a window that ended that many days ago. `disposition` is a
+    reason code a rep records at the case's clock (its suppression then applies).
+    `outreach_sent` are the outreach emails sent to the lead ("10d", "6d" ago)."""
 
     unsubscribed: bool = False
     consent: bool | None = None
     suppressed_days: int | None = None
     suppression_reason: str | None = None
+    disposition: str | None = None
+    outreach_sent: list[str] = []
+
+    @field_validator("outreach_sent")
+    @classmethod
+    def _ages(cls, values: list[str]) -> list[str]:
+        for value in values:
+            parse_ago(value)
+        return values
 
 
 class LeadExpectation(_Frozen):
@@ -86,6 +103,9 @@ class LeadExpectation(_Frozen):
     route: Route
     disqualifiers: list[str] | None = None
     sla_due_at: datetime | None = None
+    # Instead of an exact time: the SLA is due between these durations after the clock
+    # (["5m", "30m"]: the seeds' "5-30 minutes"), inclusive.
+    sla_within: tuple[str, str] | None = None
     owner: str | None = None
     top_signals: list[str] | None = None
     risks: list[str] | None = None
@@ -95,6 +115,17 @@ class LeadExpectation(_Frozen):
     package_must_mention: list[str] = []
     package_must_not_mention: list[str] = []
     no_email: bool = False
+    # The no-response recycle decision at the clock, given `state.outreach_sent`.
+    recycle: Literal["recycle", "wait", "connected"] | None = None
+    # For `state.disposition`: the suppression window it sets, in days, must lie in this range.
+    suppress_days_within: tuple[int, int] | None = None
+
+    @field_validator("sla_within")
+    @classmethod
+    def _window(cls, value: tuple[str, str] | None) -> tuple[str, str] | None:
+        if value is not None and parse_ago(value[0]) > parse_ago(value[1]):
+            raise ValueError("sla_within: the first duration must not exceed the second")
+        return value
 
 
 class LeadCase(_Frozen):

@@ -12,7 +12,8 @@ from collections.abc import Callable, Iterable, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
-from evals.cases import HUMAN_ROUTES, LeadCase
+from evals.cases import HUMAN_ROUTES, LeadCase, parse_ago
+from evals.matrix_checks import recycle_check, suppression_check
 from evals.checks import (
     CheckResult,
     GuardrailRules,
@@ -140,6 +141,7 @@ def run_lead_case(
     """Run one case and score it. Never raises for a product error: that is a failed case."""
     from agent.context import build_context_package
     from agent.drafting import DraftRequest
+    from agent.gates import handoff_gate
     from agent.qualification import qualify
     from agent.sla import sla_due_at
 
@@ -153,13 +155,22 @@ def run_lead_case(
         lead = profile_for(case)
         signals = signals_for(case)
         flags = stored_flags(case, signals)
+        reason = case.state.suppression_reason if case.state else None
+        if case.state is not None and case.state.disposition:
+            rule = policy.dispositions[case.state.disposition]  # type: ignore[index]
+            reason = case.state.disposition
+            flags["suppressed_until"] = now + timedelta(days=rule.suppress_days)
         qualification = qualify(lead, signals, now, policy)
+        handoff = handoff_gate(qualification, new_event_ids={s.event_id for s in signals},
+                               previous_route=None, has_active_handoff=False,
+                               suppressed_until=flags["suppressed_until"],
+                               suppression_reason=reason, now=now, policy=policy).start
         owner = owner_for(lead, qualification, roster, policy)
         due = sla_due_at(qualification.route, now, policy, tz=owner.timezone if owner else None)
         package = build_context_package(lead, qualification, signals, now, policy, library,
                                         **flags)
         draft = None
-        if qualification.route in HUMAN_ROUTES:
+        if handoff:
             draft = drafter.draft(DraftRequest(lead=lead, context=package,
                                                sender_name=owner.name if owner else "The team"))
     except Exception as exc:  # a crash on a known case is a failure to report, not to hide
@@ -182,6 +193,7 @@ def run_lead_case(
                    "prompt_version": draft.prompt_version,
                    "sender": owner.name if owner else "The team"} if draft else None),
     }
+    actual["handoff"] = handoff
     result["actual"] = actual
 
     def equal(name: str, expected: Any, got: Any) -> None:
@@ -195,12 +207,23 @@ def run_lead_case(
         equal("band", expect.band, qualification.band)
     equal("disqualifiers", sorted(expect.disqualifiers or []),
           sorted(d.code for d in qualification.disqualifiers))
-    equal("sla", _iso(expect.sla_due_at), _iso(due))
+    if expect.sla_within is not None:
+        check = CheckResult("sla")
+        low, high = (now + parse_ago(d) for d in expect.sla_within)
+        if due is None or not low <= due <= high:
+            check.fail(f"expected due between {_iso(low)} and {_iso(high)}, got {_iso(due)}")
+        checks["sla"] = check
+    else:
+        equal("sla", _iso(expect.sla_due_at), _iso(due))
     if expect.owner is not None:
         equal("owner", expect.owner, owner.key if owner else None)
     if expect.risks is not None:
         equal("risks", sorted(expect.risks), sorted({r.code for r in package.risks}))
-    equal("handoff", expect.handoff, qualification.route in HUMAN_ROUTES)
+    equal("handoff", expect.handoff, handoff)
+    if expect.recycle is not None:
+        checks["recycle"] = recycle_check(case, signals, policy)
+    if expect.suppress_days_within is not None:
+        checks["suppression"] = suppression_check(case, policy)
 
     if expect.top_signals is not None:
         check = CheckResult("top_signals")
@@ -291,7 +314,7 @@ def lead_metrics(results: Sequence[dict[str, Any]]) -> dict[str, Any]:
                     if n in r["checks"]) for r in ok
                 if "mentions" in r["checks"] or "package_mentions" in r["checks"]]
     expected_h = [bool(r["expected"]["handoff"]) for r in results]
-    actual_h = [(r.get("actual") or {}).get("route") in HUMAN_ROUTES for r in results]
+    actual_h = [_handed_off(r) for r in results]
     tp = sum(e and a for e, a in zip(expected_h, actual_h, strict=True))
     fp = sum(a and not e for e, a in zip(expected_h, actual_h, strict=True))
     fn = sum(e and not a for e, a in zip(expected_h, actual_h, strict=True))
@@ -304,6 +327,8 @@ def lead_metrics(results: Sequence[dict[str, Any]]) -> dict[str, Any]:
         "sla_accuracy": rate("sla"),
         "owner_accuracy": rate("owner"),
         "disqualifier_accuracy": rate("disqualifiers"),
+        "recycle_accuracy": rate("recycle"),
+        "suppression_accuracy": rate("suppression"),
         "risk_accuracy": rate("risks"),
         "top3_signal_recall": round(sum(recalls) / len(recalls), 4) if recalls else None,
         "mention_pass_rate": _rate(mentions + [False] * errors),
@@ -313,6 +338,14 @@ def lead_metrics(results: Sequence[dict[str, Any]]) -> dict[str, Any]:
         "lead_handoff_recall": round(tp / (tp + fn), 4) if tp + fn else None,
         "drafts": sum(1 for r in ok if r["actual"].get("draft")),
     }
+
+
+def _handed_off(result: dict[str, Any]) -> bool:
+    """Whether the case reached a person (the gate's answer; older runs: the route's)."""
+    actual = result.get("actual") or {}
+    if "handoff" in actual:
+        return bool(actual["handoff"])
+    return actual.get("route") in HUMAN_ROUTES
 
 
 def guardrail_breakdown(results: Sequence[dict[str, Any]]) -> dict[str, int]:
@@ -332,7 +365,7 @@ def handoff_errors(results: Sequence[dict[str, Any]]) -> dict[str, list[dict[str
     missed, extra = [], []
     for r in results:
         expected = bool(r["expected"]["handoff"])
-        actual = (r.get("actual") or {}).get("route") in HUMAN_ROUTES
+        actual = _handed_off(r)
         row = {"id": r["id"], "title": r["title"], "expected": r["expected"]["route"],
                "actual": (r.get("actual") or {}).get("route")}
         if expected and not actual:

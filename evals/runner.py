@@ -12,14 +12,15 @@ from __future__ import annotations
 import platform
 import tempfile
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from evals.cases import (
     CONVERSATIONS_DATASET,
-    LEADS_DATASET,
+    LEAD_DATASETS,
+    DatasetError,
     dataset_info,
     load_conversation_cases,
     load_lead_cases,
@@ -55,6 +56,11 @@ METRIC_SECTIONS = {
     "conversation_handoff_precision": "conversations",
     "conversation_trigger_accuracy": "conversations",
 }
+
+
+def _dataset_name(path: Path) -> str:
+    """`leads-v1.jsonl` -> "leads", `leads-seeds-v1.jsonl` -> "leads-seeds"."""
+    return path.name.removesuffix(".jsonl").rsplit("-v", 1)[0]
 
 
 def new_run_id(kind: str, at: datetime) -> str:
@@ -118,7 +124,7 @@ def evaluate_gate(metrics: dict[str, Any], thresholds: Thresholds,
 def run_eval(
     settings: Settings,
     *,
-    leads_path: Path = LEADS_DATASET,
+    leads_path: Path | Sequence[Path] = LEAD_DATASETS,
     conversations_path: Path = CONVERSATIONS_DATASET,
     thresholds_path: Path = THRESHOLDS_FILE,
     policy: Policy | None = None,
@@ -139,7 +145,13 @@ def run_eval(
 
     started = datetime.now(UTC)
     thresholds = load_thresholds(thresholds_path)
-    lead_cases = load_lead_cases(leads_path)
+    lead_paths = [leads_path] if isinstance(leads_path, Path) else list(leads_path)
+    per_file = [(path, load_lead_cases(path)) for path in lead_paths]
+    lead_cases = [case for _, cases in per_file for case in cases]
+    ids = [case.id for case in lead_cases]
+    if len(set(ids)) != len(ids):
+        dupes = sorted({i for i in ids if ids.count(i) > 1})
+        raise DatasetError(f"lead case ids repeated across datasets: {', '.join(dupes)}")
     conversation_cases = load_conversation_cases(conversations_path)
     policy = policy or load_policy(settings.policy_file)
     roster = load_roster(settings.team_file)
@@ -240,7 +252,8 @@ def run_eval(
             "git_commit": _git_commit(Path(__file__).resolve().parent),
             "python": platform.python_version(),
             "thresholds_version": thresholds.version,
-            "datasets": [dataset_info("leads", leads_path, len(lead_cases)).as_dict(),
+            "datasets": [*(dataset_info(_dataset_name(path), path, len(cases)).as_dict()
+                           for path, cases in per_file),
                          dataset_info("conversations", conversations_path,
                                       len(conversation_cases)).as_dict()],
         },
