@@ -76,9 +76,8 @@ def ingest(
         help="IANA time zone of CSV times written without one (e.g. UTC, Europe/Berlin).")]
     = None,
 ) -> None:
-    with loading():
-        from service.csv_cells import CellError, zone
-        from service.event_import import EventFileError, detect_format, read_event_file
+    from service.csv_cells import CellError, zone
+    from service.event_import import EventFileError, detect_format, read_event_file
 
     if file_format not in (None, "csv", "jsonl"):
         fail(f"--format must be csv or jsonl, not {file_format!r}", 2)
@@ -109,7 +108,10 @@ def ingest(
     if not parsed.events:
         fail(f"{path}: no events found" + (" (every row was skipped)" if parsed.problems
                                            else ""))
-    _ingest_and_report(parsed.events, batch_size=batch_size, process=process)
+    try:
+        _ingest_and_report(parsed.events, batch_size=batch_size, process=process)
+    finally:
+        gc.unfreeze()  # run in a longer-lived process (tests), leave its collector as it was
 
 
 ingest.__doc__ = INGEST_HELP

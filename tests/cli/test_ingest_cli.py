@@ -174,3 +174,29 @@ def test_an_unreadable_file_is_refused_whole(cli: Any, store: Any, tmp_path: Pat
     done = cli(str(path))
     assert done.exit_code == 1 and "not a readable UTF-8 event file" in done.stderr
     assert not (tmp_path / "hitl.db").exists()
+
+
+@pytest.mark.slow
+def test_a_real_ingest_loads_no_chroma_when_nothing_is_indexed(tmp_path: Path) -> None:
+    """In its own process, as `hitl ingest` runs: leads processed and reported, and neither
+    chromadb nor numpy loaded (nothing is indexed, so no content library is opened)."""
+    import os
+    import subprocess
+    import sys
+
+    path = tmp_path / "events.jsonl"
+    path.write_text("".join(json.dumps(e) + "\n" for e in hand_raise(at=recent(minutes=1))),
+                    encoding="utf-8")
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("HITL_", "SLACK_", "OPENAI_"))}
+    env.update(HITL_DATABASE_URL=f"sqlite:///{tmp_path / 'hitl.db'}",
+               HITL_CHROMA_PATH=str(tmp_path / "chroma"), HITL_EMBEDDINGS="local")
+    script = ("import sys\nsys.argv = ['hitl', 'ingest', sys.argv[1]]\n"
+              "from hitl.cli import main\n"
+              "try:\n    main()\nexcept SystemExit as exit:\n    assert not exit.code, exit.code\n"
+              "print('LOADED', sorted(m for m in ('chromadb', 'numpy') if m in sys.modules))\n")
+    done = subprocess.run([sys.executable, "-c", script, str(path)], env=env, cwd=tmp_path,
+                          capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert "card created: ap_" in done.stdout and "1 approval card(s) created" in done.stdout
+    assert "LOADED []" in done.stdout
+    assert not (tmp_path / "chroma").exists()
