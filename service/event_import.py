@@ -27,7 +27,6 @@ import csv
 import io
 import json
 import re
-from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
@@ -265,7 +264,3 @@ def _printable(text: str) -> str:
     if text and len(text) <= 64 and text.isprintable():
         return text
     return repr(text[:64])
-
-
-def problems_of(items: Iterable[RowProblem]) -> str:
-    return "\n".join(str(p) for p in items)

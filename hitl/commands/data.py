@@ -6,11 +6,14 @@ import gc
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from hitl.commands._common import fail, progress_bar, runtime_or_exit, settings_or_exit
+
+if TYPE_CHECKING:
+    from service.schemas import EventIn
 
 
 def demo(
@@ -117,41 +120,43 @@ def ingest(
 ingest.__doc__ = INGEST_HELP
 
 
-def _ingest_and_report(events: list, *, batch_size: int, process: bool) -> None:  # type: ignore[type-arg]
+def _ingest_and_report(events: list[EventIn], *, batch_size: int, process: bool) -> None:
     with loading():
         from service.import_outcomes import ImportSummary, ingest_in_batches, lead_outcomes
 
         rt = runtime_or_exit(settings_or_exit())
         skip_unneeded_chroma(rt)
         rt.db.upgrade()
-    since = rt.clock.now()
-    summary = ImportSummary()
-    with progress_bar() as progress:
-        task = progress.add_task("ingesting", total=len(events))
-        summary.result = ingest_in_batches(
-            rt, events, batch_size=batch_size,
-            on_batch=lambda n: progress.advance(task, n))
-    result = summary.result
-    typer.echo(f"accepted {result.accepted}, duplicates {result.duplicates}")
-    lead_ids = [ref["lead_id"] for ref in result.leads]
-    if not process:
-        typer.echo(f"{len(lead_ids)} lead(s) queued: a running `hitl serve` or `hitl worker` "
-                   "processes them")
-        return
-    if result.accepted:
-        with loading():
-            from service.worker import Worker
-
-            _ = rt.graph  # LangGraph and the compiled handoff graph, loaded here, not in a job
-        worker = Worker(rt)
+    try:
+        since = rt.clock.now()
+        summary = ImportSummary()
         with progress_bar() as progress:
-            progress.add_task("processing (qualify, route, draft)", total=None)
-            worker.run_until_idle(timeout=3600)
-        worker.stop()
-    summary.outcomes = lead_outcomes(rt, lead_ids, since=since)
-    for line in outcome_lines(summary):
-        typer.echo(line)
-    rt.close()
+            task = progress.add_task("ingesting", total=len(events))
+            summary.result = ingest_in_batches(
+                rt, events, batch_size=batch_size,
+                on_batch=lambda n: progress.advance(task, n))
+        result = summary.result
+        typer.echo(f"accepted {result.accepted}, duplicates {result.duplicates}")
+        lead_ids = [ref["lead_id"] for ref in result.leads]
+        if not process:
+            typer.echo(f"{len(lead_ids)} lead(s) queued: a running `hitl serve` or `hitl worker` "
+                       "processes them")
+            return
+        if result.accepted:
+            with loading():
+                from service.worker import Worker
+
+                _ = rt.graph  # LangGraph and the compiled handoff graph, loaded here, not in a job
+            worker = Worker(rt)
+            with progress_bar() as progress:
+                progress.add_task("processing (qualify, route, draft)", total=None)
+                worker.run_until_idle(timeout=3600)
+            worker.stop()
+        summary.outcomes = lead_outcomes(rt, lead_ids, since=since)
+        for line in outcome_lines(summary):
+            typer.echo(line)
+    finally:
+        rt.close()
 
 
 @contextmanager

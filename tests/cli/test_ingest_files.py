@@ -151,3 +151,23 @@ def test_numbers_and_booleans() -> None:
         parse_number("2.5", integer=True)
     assert [parse_bool(v) for v in ("TRUE", "Yes", "1", "off", "N", "0")] == \
         [True, True, True, False, False, False]
+
+
+def test_tsv_json_properties_and_header_mistakes(tmp_path: Path) -> None:
+    from service.event_import import EventFileError
+
+    tsv = write(tmp_path / "e.tsv", "event_id\ttype\toccurred_at\tEmail\tproperties\tform\n"
+                                    't-1\tform_submit\t2026-11-20T14:03:00Z\tada@acme.io\t'
+                                    '{"form": "contact", "score": 3}\tdemo\n')
+    [submit] = read_event_file(tsv).events
+    assert submit.properties == {"form": "demo", "score": 3}  # the named column wins
+
+    twice = write(tmp_path / "twice.csv", "event_id,type,occurred_at,email,lead.email\n")
+    with pytest.raises(EventFileError, match="columns email and lead.email both set lead.email"):
+        read_event_file(twice)
+
+    ragged = write(tmp_path / "ragged.csv", "event_id,type,occurred_at,email,\n"
+                                            "r-1,meeting_booked,2026-11-20T14:03:00Z,a@b.io,x,y\n")
+    assert [str(p) for p in read_event_file(ragged).problems] == [
+        "row 2: has 6 cells but the header names 5 columns",
+        "row 2, column #5: has a value but the column has no name"]
