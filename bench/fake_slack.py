@@ -2,7 +2,9 @@
 
 `FakeSlack` answers the Web API methods the app uses (`auth.test`, `conversations.open`,
 `chat.postMessage`, `chat.update`, `chat.postEphemeral`, `views.open`, `views.publish`,
-`users.info`), records every call with the time it arrived (`time.monotonic()`), keeps posted
+`users.info`, and for the assistant `assistant.threads.setStatus` / `setSuggestedPrompts` /
+`setTitle` and the streaming `chat.startStream` / `appendStream` / `stopStream`), records
+every call with the time it arrived (`time.monotonic()`), keeps posted
 messages so a card can be read (and clicked) as it is now, and can fail the next calls to a
 method. `card_posted_at()` is the bench's stopwatch: when the first `chat.postMessage` carrying
 an approval's buttons arrived.
@@ -59,6 +61,9 @@ class FakeSlack:
 
     token: str = "xoxb-bench"
     users: dict[str, dict[str, Any]] = field(default_factory=dict)
+    # Set to a Slack error ("unknown_method", "not_allowed") to answer every chat.*Stream call
+    # with it, as a workspace without streaming does; None streams.
+    stream_error: str | None = None
 
     def __post_init__(self) -> None:
         self._lock = threading.Condition()
@@ -280,7 +285,39 @@ class FakeSlack:
             if user is None:
                 return {"ok": False, "error": "user_not_found"}
             return {"ok": True, "user": {"id": p.get("user"), **user}}
+        if method.startswith("assistant.threads."):
+            if not p.get("channel_id"):
+                return {"ok": False, "error": "channel_not_found"}
+            return {"ok": True}
+        if method in ("chat.startStream", "chat.appendStream", "chat.stopStream"):
+            return self._stream(method, p)
         return {"ok": False, "error": "unknown_method"}
+
+    def _stream(self, method: str, p: dict[str, Any]) -> dict[str, Any]:
+        """A streamed message: started in a thread, its markdown appended, then finalized with
+        the blocks that follow the text. Kept in `messages` like a posted one (`text` holds the
+        markdown, `streaming` whether it is still open)."""
+        if self.stream_error:
+            return {"ok": False, "error": self.stream_error}
+        if not p.get("channel"):
+            return {"ok": False, "error": "channel_not_found"}
+        if method == "chat.startStream":
+            if not p.get("thread_ts"):
+                return {"ok": False, "error": "invalid_arguments"}
+            ts = self._next_ts()
+            self.messages[(p["channel"], ts)] = {
+                "ts": ts, "channel": p["channel"], "text": p.get("markdown_text") or "",
+                "blocks": [], "thread_ts": p["thread_ts"], "bot_id": BOT_ID, "streaming": True}
+            return {"ok": True, "channel": p["channel"], "ts": ts}
+        message = self.messages.get((str(p["channel"]), str(p.get("ts"))))
+        if message is None:
+            return {"ok": False, "error": "message_not_found"}
+        if not message.get("streaming"):
+            return {"ok": False, "error": "message_not_in_streaming_state"}
+        message["text"] = (message.get("text") or "") + (p.get("markdown_text") or "")
+        if method == "chat.stopStream":
+            message.update(blocks=p.get("blocks") or [], streaming=False)
+        return {"ok": True, "channel": message["channel"], "ts": message["ts"]}
 
 
 # -- reading cards -------------------------------------------------------------------------------

@@ -21,4 +21,7 @@ def build_runtime(settings: Settings, **overrides: Any) -> AppRuntime:
         from slack_app.jobs import slack_job_handlers
 
         rt.job_handlers.update(slack_job_handlers())
+        from slack_app.assistant.jobs import ASSISTANT_SLACK_JOB_HANDLERS
+
+        rt.job_handlers.update(ASSISTANT_SLACK_JOB_HANDLERS)
     return rt

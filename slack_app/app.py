@@ -24,6 +24,7 @@ from slack_sdk.signature import SignatureVerifier
 from slack_sdk.web.async_client import AsyncWebClient
 
 from service.runtime import AppRuntime
+from slack_app.assistant.listeners import register_assistant
 from slack_app.listeners import register
 from slack_app.support.listeners import register_support
 
@@ -53,6 +54,8 @@ def build_bolt_app(rt: AppRuntime, identity: BotIdentity) -> AsyncApp:
     # Support first: Bolt runs the first matching listener, and the approval `message`
     # listener would otherwise take the transfer cards' threads too.
     register_support(bolt, rt)
+    # The assistant before the approvals: DM messages outside card threads are its own.
+    register_assistant(bolt, rt)
     register(bolt, rt)
     return bolt
 
