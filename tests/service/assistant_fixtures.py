@@ -1,0 +1,33 @@
+"""Fixtures for the assistant tests: the seeded team's store (evals/assistant_seed.py) on the
+test runtime, and the roster members who talk to it."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from evals.assistant_seed import MORGAN, RILEY, SAM, SEED_NOW, seed_assistant_store
+from tests.conftest import T0
+
+
+@pytest.fixture
+def seeded(rt: Any, worker: Any) -> dict[str, str]:
+    """Lead key -> lead id, after the worker drafted every card (clock frozen at T0)."""
+    assert T0 == SEED_NOW
+    return seed_assistant_store(rt, worker.run_until_idle)
+
+
+@pytest.fixture
+def riley(rt: Any) -> Any:
+    return rt.roster.find(RILEY)
+
+
+@pytest.fixture
+def sam(rt: Any) -> Any:
+    return rt.roster.find(SAM)
+
+
+@pytest.fixture
+def morgan(rt: Any) -> Any:
+    return rt.roster.find(MORGAN)
