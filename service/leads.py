@@ -34,7 +34,7 @@ log = logging.getLogger(__name__)
 MAX_SIGNALS = 2000
 
 
-def profile(lead: Lead | Row[Any]) -> LeadProfile:
+def profile(lead: Lead | Row[*tuple[Any, ...]]) -> LeadProfile:
     """The record as qualification sees it, from a `Lead` or a row of `_LEAD_FACTS`."""
     return LeadProfile(
         lead_id=lead.id, email=lead.email or "", first_name=lead.first_name,
