@@ -13,6 +13,7 @@ from langgraph.graph import END, START, StateGraph
 from langgraph.runtime import Runtime
 from langgraph.types import Command, interrupt
 
+from agent import hitl_protocol
 from agent.models import ContextPackage, Draft, Qualification
 from agent.routers import after_checks, after_decision, after_qualify
 from agent.state import HandoffPort, HandoffState
@@ -59,10 +60,11 @@ def request_approval(
         draft=Draft.model_validate(state["draft"]),
         context=ContextPackage.model_validate(state["context"]),
     )
-    interrupt(request)
+    # The payload is LangChain v1's HITLRequest; agent/hitl_protocol.py maps our decisions.
+    resume = interrupt(hitl_protocol.interrupt_value(request))
     # The resume value only wakes us; the decision itself is read from the store, where it was
     # recorded atomically (first wins), so a replayed or racing resume cannot change it.
-    decision = port.decision_for(approval_id)
+    decision = hitl_protocol.recorded_decision(port, approval_id, request, resume)
     if decision is None:
         raise RuntimeError(f"resumed approval {approval_id} without a recorded decision")
     goto = after_decision(decision)

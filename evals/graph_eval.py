@@ -60,6 +60,7 @@ def _run(cases: Sequence[LeadCase], base: Settings, library: ContentLibrary | No
     from config.clock import FrozenClock
     from config.settings import load_settings
     from service import approvals
+    from service.approval_requests import paused_on
     from service.ingest import ingest_events
     from service.runtime import build_runtime
     from service.schemas import DecisionIn, EventIn
@@ -137,7 +138,7 @@ def _run(cases: Sequence[LeadCase], base: Settings, library: ContentLibrary | No
                 break
             for card in pending:
                 state = rt.graph.get_state({"configurable": {"thread_id": card["handoff_id"]}})
-                waiting = [i.value.get("approval_id") for i in state.interrupts or ()]
+                waiting = paused_on(state)
                 if card["approval_id"] not in waiting:
                     violations.append({"id": _case_id(lead_case, card["lead_id"]),
                                        "check": "card_waits_at_interrupt",
@@ -236,20 +237,19 @@ def interrupt_before_send_problem(history: Sequence[Any]) -> str | None:
     a delivery outcome) names an approval the graph had already paused on in an earlier
     checkpoint; otherwise what is wrong. Works whether the graph checkpoints every step or only
     at pauses and exits (`durability="exit"`). `history` is oldest first."""
-    paused_on: set[str] = set()
+    from service.approval_requests import paused_on
+
+    paused: set[str] = set()
     for snapshot in history:
         if _sending(snapshot):
             approval = (snapshot.values or {}).get("approval_id")
-            if not paused_on:
+            if not paused:
                 return f"reached {snapshot.next or 'a send'} without any approval interrupt"
-            if approval not in paused_on:
+            if approval not in paused:
                 return (f"sending for approval {approval}, but the graph only paused on "
-                        f"{', '.join(sorted(paused_on))}")
+                        f"{', '.join(sorted(paused))}")
             return None
-        for pending in snapshot.interrupts or ():
-            value = pending.value if isinstance(pending.value, dict) else {}
-            if value.get("approval_id"):
-                paused_on.add(str(value["approval_id"]))
+        paused.update(paused_on(snapshot))
     return None
 
 

@@ -9,12 +9,13 @@ from typing import Any
 from langgraph.types import Command
 from sqlalchemy import select, update
 
+from agent import hitl_protocol
 from agent.drafting import DraftRequest, OfflineDrafter, fallback_draft
 from agent.edit_pairs import EditPair
 from agent.models import ContextPackage, Draft, Qualification
-from agent.policy import REASON_CODES
 from agent.state import DecisionRecord, DeliveryOutcome, Outcome
 from service import outbox
+from service.approval_requests import approval_id_for, interrupt_request
 from service.audit import audit
 from service.content_check import draft_content_blocks
 from service.crm_writeback import on_card_opened as crm_on_card_opened
@@ -134,7 +135,7 @@ class StoreHandoffPort:
                       context: ContextPackage) -> tuple[str, dict[str, Any]]:
         rt = self.rt
         now = rt.clock.now()
-        approval_id = f"ap_{handoff_id.removeprefix('ho_')}_v{version}"
+        approval_id = approval_id_for(handoff_id, version)
         with rt.db.session() as session:
             existing = session.get(Approval, approval_id)
             if existing is not None:
@@ -250,44 +251,6 @@ def _signed_as(rt: AppRuntime, draft: Draft, *, previous: str, holder: str) -> D
     return draft
 
 
-def interrupt_request(approval_id: str, version: int, draft: Draft, context: ContextPackage,
-                      rt: AppRuntime, changes: list[dict[str, Any]] | None = None,
-                      escalation: dict[str, Any] | None = None) -> dict[str, Any]:
-    """The approval request in the shape LangChain's Agent Inbox renders (HumanInterrupt),
-    plus this product's extra decisions (revise, escalate, reject with a reason code)."""
-    signals = "\n".join(f"- {s.detail} ({s.occurred_at:%Y-%m-%d %H:%M} UTC, `{s.event_id}`)"
-                        for s in context.top_signals)
-    risks = "\n".join(f"- {r.detail}" for r in context.risks) or "- none found"
-    note = f"\n\n> {draft.note}" if draft.note else ""
-    if changes:
-        note += "\n\n#### Since the last card\n" + "\n".join(
-            f"- {c['type']} at {c['occurred_at']} (`{c['event_id']}`)" for c in changes)
-    elif version > 1:
-        note += "\n\n#### Since the last card\n- no new signals"
-    if escalation is not None:
-        note += (f"\n\n#### Escalated to you\nFrom {escalation['from']} (by {escalation['by']})"
-                 + (f": {escalation['note']}" if escalation.get("note") else ""))
-    description = (
-        f"### Why now\n{context.why_now}\n\n**Band {context.band}** · score {context.score} · "
-        f"route `{context.route}`\n\n#### Top signals\n{signals}\n\n#### Risks\n{risks}\n\n"
-        f"#### Recommended next step\n{context.recommended_action.next_step}{note}"
-    )
-    return {
-        "action_request": {"action": "send_email",
-                           "args": {"to": draft.to, "subject": draft.subject, "body": draft.body}},
-        "config": {"allow_accept": True, "allow_edit": True, "allow_respond": True,
-                   "allow_ignore": True},
-        "description": description,
-        "approval_id": approval_id,
-        "version": version,
-        "allowed_decisions": ["approve", "edit", "revise", "escalate", "reject"],
-        "reason_codes": list(REASON_CODES),
-        "policy_version": rt.policy.version,
-        "changes_since_last_card": changes or [],
-        "escalation": escalation,
-    }
-
-
 def close_handoff(rt: AppRuntime, handoff_id: str, outcome: Outcome, *,
                   reason_code: str | None = None, detail: str | None = None) -> None:
     """End a handoff and apply its disposition: stage, owner, suppression, nurture track."""
@@ -368,12 +331,16 @@ def resume_handoff(rt: AppRuntime, handoff_id: str, decision_id: str) -> None:
         decision = session.get(Decision, decision_id)
         if decision is None or decision.applied_at is not None:
             return
+        to_email = session.scalar(select(Approval.to_email)
+                                  .where(Approval.id == decision.approval_id))
     state = rt.graph.get_state(config)
     waiting_on = (state.values or {}).get("version")
     approval_version = int(decision.approval_id.rsplit("_v", 1)[1])
     if state.interrupts and waiting_on == approval_version:
-        rt.graph.invoke(Command(resume={"decision_id": decision_id}), config, context=port,
-                        durability=DURABILITY)
+        # The resume value is the recorded decision as a HITLResponse (what Studio or Agent
+        # Chat UI would send); the node still decides from the store's row, not from it.
+        resume = hitl_protocol.response_for(decision.action, decision.payload, to=to_email)
+        rt.graph.invoke(Command(resume=resume), config, context=port, durability=DURABILITY)
     elif state.next and not state.interrupts:
         # Finish a run a crash cut short.
         rt.graph.invoke(None, config, context=port, durability=DURABILITY)

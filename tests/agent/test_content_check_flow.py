@@ -188,8 +188,9 @@ def test_a_draft_that_still_fails_carries_a_warning_on_the_card(scripted: Any) -
     assert card["draft"]["source"] == "offline"
     assert card["draft"]["note"] == ("⚠ will be refused at send unless edited: links to a domain "
                                      "not on the policy's allow-list (evil-exfil.example)")
-    # The approval request (Agent Inbox, the API's `request`) shows it under the draft too.
-    assert "will be refused at send unless edited" in card["request"]["description"]
+    # The approval request (HITLRequest, the API's `request`) shows it under the draft too.
+    assert "will be refused at send unless edited" in \
+        card["request"]["action_requests"][0]["description"]
 
 
 # -- stored style examples -----------------------------------------------------------------------

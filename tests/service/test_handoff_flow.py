@@ -21,9 +21,11 @@ def test_card_waits_for_a_human_then_approve_sends_exactly_once(client, worker, 
     assert card["sla_due_at"] is not None
     assert card["context"]["top_signals"][0]["event_id"] == "e-3"
     request = card["request"]
-    assert request["action_request"]["action"] == "send_email"
-    assert set(request["config"]) == {"allow_accept", "allow_edit", "allow_respond",
-                                      "allow_ignore"}
+    # LangChain v1's HITLRequest (agent/hitl_protocol.py): send_email, then escalate.
+    assert [a["name"] for a in request["action_requests"]] == ["send_email", "escalate"]
+    assert request["action_requests"][0]["args"]["to"] == "ada@acme.io"
+    assert request["review_configs"][0]["allowed_decisions"] == ["approve", "edit", "reject",
+                                                                 "respond"]
 
     response = decide(client, card["approval_id"], action="approve", actor="U0REP0001")
     assert response.status_code == 200, response.text
@@ -125,7 +127,7 @@ def test_escalate_hands_the_card_to_a_manager(client, worker, smtp_sink) -> None
     # The card says who held it before and why it came.
     assert v2["request"]["escalation"]["from"] == "U0REP0001"
     assert v2["request"]["escalation"]["note"] == "big account, please look"
-    assert "Escalated to you" in v2["request"]["description"]
+    assert "Escalated to you" in v2["request"]["action_requests"][0]["description"]
     # The original rep no longer holds it; the manager can approve.
     assert decide(client, v2["approval_id"], action="approve",
                   actor="U0REP0001").status_code == 403

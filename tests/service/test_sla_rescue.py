@@ -53,7 +53,7 @@ def test_breach_reminds_then_escalates_and_reassigns(client, worker, rt, clock, 
     [v2] = client.get("/v1/approvals").json()
     assert v2["version"] == 2 and v2["assignee"] == escalation.detail["new_owner"] != "U0REP0001"
     assert v2["request"]["changes_since_last_card"] == []
-    assert "Since the last card" in v2["request"]["description"]
+    assert "Since the last card" in v2["request"]["action_requests"][0]["description"]
     lead = client.get(f"/v1/leads/{card['lead_id']}").json()
     assert lead["owner"] == v2["assignee"] and lead["handoff"]["escalated_at"]
     assert lead["handoff"]["sla_breaches"] == 0  # a fresh SLA for the new owner
