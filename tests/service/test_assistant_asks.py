@@ -13,7 +13,6 @@ from evals.assistant_seed import INJECTION
 from service.assistant import ask
 from service.errors import Forbidden, InvalidInput
 from store.tables import Approval, AssistantProposal, AssistantReply, AuditEntry
-from tests.service.assistant_fixtures import morgan, riley, sam, seeded  # noqa: F401
 
 
 def _pending(rt: Any) -> list[tuple[str, str]]:

@@ -13,7 +13,6 @@ from sqlalchemy import select
 from service.assistant import ask, decide_proposal, record_feedback
 from service.errors import Conflict, InvalidInput, NotFound
 from store.tables import Approval, AssistantProposal, AssistantReply, Handoff, Lead
-from tests.service.assistant_fixtures import morgan, riley, sam, seeded  # noqa: F401
 
 
 def _cards(rt: Any, lead_id: str) -> list[tuple[int, str, str]]:

@@ -1,5 +1,5 @@
-"""Fixtures for the assistant tests: the seeded team's store (evals/assistant_seed.py) on the
-test runtime, and the roster members who talk to it."""
+"""Fixtures for the service tests. The assistant's: the seeded team's store
+(evals/assistant_seed.py) on the test runtime, and the roster members who talk to it."""
 
 from __future__ import annotations
 
