@@ -126,18 +126,32 @@ LeadAddress = Annotated[str, AfterValidator(_validated)]
 
 MAX_SUBJECT_CHARS = 300
 # Characters some mail or chat software reads as the end of a line: in a header value any of
-# them could start a forged header ("\r\nBcc: ...").
+# them could start a forged header ("\r\nBcc: ..."). Besides these, every character of the
+# Unicode categories Zl and Zp (line and paragraph separators, U+2028 and U+2029 today) counts.
 _LINE_BREAKS = frozenset("\r\n\x0b\x0c\x1c\x1d\x1e\x85\u2028\u2029")
 
 
-def header_text_problem(value: str) -> str | None:
-    """Why `value` cannot be one header line (a Subject), or None when it can."""
+def _breaks_line(char: str) -> bool:
+    return char in _LINE_BREAKS or unicodedata.category(char) in ("Zl", "Zp")
+
+
+def one_line_problem(value: str) -> str | None:
+    """Why `value` is not one line of text (a line or paragraph break, or a control
+    character), or None. The rule for every header-like field: a Subject, a customer's name."""
     for char in value:
-        if char in _LINE_BREAKS:
+        if _breaks_line(char):
             return (f"must be one line: a line break (U+{ord(char):04X}) could start a new "
                     "header")
         if unicodedata.category(char) == "Cc":
             return f"contains a control character (U+{ord(char):04X})"
+    return None
+
+
+def header_text_problem(value: str) -> str | None:
+    """Why `value` cannot be one header line (a Subject), or None when it can."""
+    problem = one_line_problem(value)
+    if problem:
+        return problem
     if len(value) > MAX_SUBJECT_CHARS:
         return f"is longer than {MAX_SUBJECT_CHARS} characters"
     return None
@@ -146,7 +160,7 @@ def header_text_problem(value: str) -> str | None:
 def clean_header_text(value: str, limit: int = MAX_SUBJECT_CHARS) -> str:
     """`value` as one safe header line: breaks and control characters become spaces, runs of
     whitespace one space, cut to `limit` characters (for text we write, e.g. a drafter's)."""
-    spaced = "".join(" " if c in _LINE_BREAKS or unicodedata.category(c) == "Cc" else c
+    spaced = "".join(" " if _breaks_line(c) or unicodedata.category(c) == "Cc" else c
                      for c in value)
     return " ".join(spaced.split())[:limit].strip()
 

@@ -24,7 +24,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
-from agent.email_rules import LeadAddress, clean_body, same_address
+from agent.email_rules import LeadAddress, clean_body, one_line_problem, same_address
 from prompts import render
 from service.audit import audit
 from service.errors import Conflict, InvalidInput
@@ -71,8 +71,9 @@ class CustomerIn(BaseModel):
     @classmethod
     def _one_line(cls, value: str | None) -> str | None:
         value = (value or "").strip()
-        if any(c in "\r\n\x00" for c in value):
-            raise ValueError("must be one line of text")
+        problem = one_line_problem(value)  # CR/LF, U+2028/U+2029, control characters
+        if problem:
+            raise ValueError(problem)
         return value or None
 
 
