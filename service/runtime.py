@@ -121,7 +121,7 @@ class AppRuntime:
         client and collection costs more than the lookups drafting makes on every lead)."""
         from tools.style_examples import open_collection
 
-        return open_collection(self)
+        return open_collection(self.settings)
 
     @cached_property
     def checkpointer(self) -> Any:

@@ -31,20 +31,20 @@ from agent.privacy import REDACTION_VERSION, redact_for_style
 if TYPE_CHECKING:
     from chromadb.api.models.Collection import Collection
 
-    from service.runtime import AppRuntime
+    from config.settings import Settings
 
 COLLECTION = "approved-edits"
 DEFAULT_MAX_AGE_DAYS = 180
 _SYNC_LOCK = threading.Lock()
 
 
-def open_collection(rt: AppRuntime) -> Collection:
+def open_collection(settings: Settings) -> Collection:
     """Open (or create, or rebuild for another embedding space) the edit-pairs collection."""
     from tools.content_library import open_chroma
     from tools.embeddings import build_embedding_function, embedding_signature
 
-    ef = build_embedding_function(rt.settings)
-    client = open_chroma(rt.settings)
+    ef = build_embedding_function(settings)
+    client = open_chroma(settings)
     metadata = {"embedding_signature": embedding_signature(ef)}
     try:
         collection = client.get_or_create_collection(COLLECTION, embedding_function=ef,  # type: ignore[arg-type]
