@@ -78,6 +78,9 @@ class StoreAssistantPort:
     def may_see(self, lead_id: str) -> bool:
         return any(lead.lead_id == lead_id for lead in self.visible_leads())
 
+    def me(self) -> MemberRef:
+        return MemberRef(key=self.member.key, name=self.member.name, role=self.member.role)
+
     def team(self) -> list[MemberRef]:
         return [MemberRef(key=m.key, name=m.name, role=m.role) for m in self.rt.roster.members
                 if m.role in ("rep", "manager")]

@@ -139,6 +139,9 @@ class FakePort:
         self.opened: list[tuple[str, str]] = []
         self.executed: list[str] = []
 
+    def me(self) -> MemberRef:
+        return TEAM[1]
+
     def visible_leads(self) -> list[LeadRef]:
         return LEADS
 
