@@ -18,6 +18,7 @@ from typing import Any
 import pytest
 
 from agent.policy import Member
+from bench.slack_side import block_actions
 from service import assistant
 from service.assistant_models import AssistantReply, Citation, Proposal, ProposalStatus
 from service.errors import Conflict, NotFound
@@ -137,6 +138,17 @@ def answer(fake: FakeSlack, channel: str = DM, timeout: float = 10.0) -> dict[st
 
 def _is_answer(message: dict[str, Any]) -> bool:
     return any(b.get("block_id") == "asst_feedback" for b in message.get("blocks") or [])
+
+
+def click(slack: Any, message: dict[str, Any], prefix: str, user: str, **kwargs: Any) -> Any:
+    """Click a button on an answer as Slack sends it: the message in the payload carries its
+    `text` too (bench's `block_actions` leaves it out; cards never needed it)."""
+    payload = block_actions(message, prefix, user, next(_CLICKS))
+    payload["message"]["text"] = message.get("text")
+    return slack.interaction(payload, **kwargs)
+
+
+_CLICKS = itertools.count(100)
 
 
 def feedback_click(message: dict[str, Any], user: str, helpful: bool) -> dict[str, Any]:
