@@ -25,7 +25,8 @@ class EditPair:
     lead_id: str | None = None
     handoff_id: str | None = None
     policy_version: str | None = None
-    # What to anonymise: the lead's first/last name, company, email; the rep's name.
+    # What to replace by label before any other redaction: the lead's first/last name, company,
+    # email and domain, the address the draft went to, the rep's names.
     names: tuple[tuple[str, str], ...] = ()
     # How close the pair's draft is to the draft being written (a retrieved style example).
     distance: float | None = None

@@ -45,15 +45,6 @@ def normalized_edit_distance(before: str, after: str) -> float:
     return float(Levenshtein.normalized_distance(_words(before), _words(after)))
 
 
-def anonymise(text: str, names: Sequence[tuple[str, str]]) -> str:
-    """Replace the lead's and rep's names with ‹first_name›, ‹company›, ‹rep› ..."""
-    for label, value in sorted(names, key=lambda kv: -len(kv[1])):
-        # Whole words only, so "Ada" does not eat the start of "Adapt".
-        text = re.sub(rf"(?<![\w@.]){re.escape(value)}(?![\w@])", f"‹{label}›", text,
-                      flags=re.IGNORECASE)
-    return text
-
-
 def _phrase(words: Sequence[str]) -> str:
     return _EDGE_PUNCT.sub("", " ".join(words).strip().lower())
 
