@@ -81,12 +81,12 @@ def why_now_text(view: WhyNowView) -> str:
 
 
 def kpi_text(view: KpiView) -> str:
-    period = "today" if view.days == 1 else f"the last {view.days} days"
+    period = "Today" if view.days == 1 else f"In the last {view.days} days"
     if view.decided == 0:
-        head = f"No decisions on your cards in {period}."
+        head = f"{period}: no decisions on your cards."
     else:
         rate = 100 * view.within_sla / view.decided
-        head = (f"In {period} you decided {view.decided} card(s), {view.within_sla} within SLA "
+        head = (f"{period} you decided {view.decided} card(s), {view.within_sla} within SLA "
                 f"({rate:.0f}%).")
     median = (f" Median time to decision: {view.median_minutes_to_decision:.0f} min."
               if view.median_minutes_to_decision is not None else "")
