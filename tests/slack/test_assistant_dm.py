@@ -10,8 +10,11 @@ import pytest
 from slack_sdk.models.blocks import Block
 from sqlalchemy import select
 
-from store.tables import Job
-from tests.fake_slack import SlackSide, buttons
+from service.approvals import get_approval
+from slack_app.store import get_card
+from store.tables import Job, SlackMessageLog
+from tests.fake_slack import SlackSide, buttons, wait_until
+from tests.flow import pending_card
 from tests.slack.assistant_fakes import (
     DM,
     REP,
@@ -63,6 +66,29 @@ def test_a_dm_is_answered_by_streaming_after_the_thinking_status(  # type: ignor
     assert buttons(message["blocks"]) == ["Approve", "Reject"]
     assert "Ada Park (Acme)" in message["blocks"][0]["elements"][0]["text"]
     _valid(message["blocks"])
+
+
+def test_a_streamed_answer_is_logged_under_its_lead_for_erasure(  # type: ignore[no-untyped-def]
+        slack, fake_slack, rt, brain: FakeBrain) -> None:
+    slack.event(dm_event(slack, "Why is Acme hot?"))
+    message = answer(fake_slack)
+    with rt.db.read() as session:
+        logged = session.execute(select(SlackMessageLog.lead_id, SlackMessageLog.thread_ts)
+                                 .where(SlackMessageLog.channel == DM,
+                                        SlackMessageLog.ts == message["ts"])).one()
+    assert tuple(logged) == ("lead-1", THREAD)
+
+
+def test_a_reply_under_an_approval_card_is_not_a_question_for_the_assistant(  # type: ignore[no-untyped-def]
+        client, worker, rt, fake_slack, slack, brain: FakeBrain) -> None:
+    card = pending_card(client, worker)
+    location = get_card(rt, card["approval_id"])
+    assert location is not None and location.channel.startswith("D")
+    slack.reply(location.channel, location.thread_ts, REP, "make it warmer")
+    wait_until(lambda: get_approval(rt, card["approval_id"])["status"] == "revised")
+    worker.run_until_idle()
+    assert brain.asks == []
+    assert fake_slack.calls("assistant.threads.setStatus") == []
 
 
 def test_a_long_answer_streams_in_pieces(slack, fake_slack, brain: FakeBrain) -> None:  # type: ignore[no-untyped-def]
