@@ -166,12 +166,15 @@ def _read_csv(text: str, result: EventFile, assume_tz: str | None, *, delimiter:
 def _check_header(path: Path, header: list[str], columns: list[Any]) -> None:
     seen: dict[str, str] = {}
     for name, column in zip(header, columns, strict=True):
-        if column is None:
+        if column is None or column.field == "properties":  # the JSON column merges
             continue
-        if column.field in seen:
-            raise EventFileError(f"{path}: columns {_printable(seen[column.field])} and "
-                                 f"{_printable(name)} both set {column.field}; nothing was "
-                                 "ingested")
+        clash = next((other for other in seen if other == column.field
+                      or other.startswith(column.field + ".")
+                      or column.field.startswith(other + ".")), None)
+        if clash is not None:
+            raise EventFileError(f"{path}: columns {_printable(seen[clash])} and "
+                                 f"{_printable(name)} both set {_printable(column.field)}; "
+                                 "nothing was ingested")
         seen[column.field] = name
 
 

@@ -166,6 +166,10 @@ def test_tsv_json_properties_and_header_mistakes(tmp_path: Path) -> None:
     with pytest.raises(EventFileError, match="columns email and lead.email both set lead.email"):
         read_event_file(twice)
 
+    nested = write(tmp_path / "nested.csv", "event_id,properties.utm,properties.utm.source\n")
+    with pytest.raises(EventFileError, match="columns properties.utm and properties.utm.source"):
+        read_event_file(nested)
+
     ragged = write(tmp_path / "ragged.csv", "event_id,type,occurred_at,email,\n"
                                             "r-1,meeting_booked,2026-11-20T14:03:00Z,a@b.io,x,y\n")
     assert [str(p) for p in read_event_file(ragged).problems] == [
