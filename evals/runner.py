@@ -17,6 +17,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from evals.assistant_eval import DATASET as ASSISTANT_DATASET
+from evals.assistant_eval import METRICS as ASSISTANT_METRICS
 from evals.cases import (
     CONVERSATIONS_DATASET,
     LEAD_DATASETS,
@@ -55,6 +57,7 @@ METRIC_SECTIONS = {
     "conversation_handoff_recall": "conversations",
     "conversation_handoff_precision": "conversations",
     "conversation_trigger_accuracy": "conversations",
+    **dict.fromkeys(ASSISTANT_METRICS, "assistant"),
 }
 
 
@@ -193,6 +196,11 @@ def run_eval(
         else:
             graph_section = {"available": False, "reason": "skipped (--no-graph)"}
 
+        from evals.assistant_eval import run_assistant_eval  # the rep's assistant (issue 17)
+
+        assistant = run_assistant_eval(settings, library=library,
+                                       progress=lambda m: tick(m, 0))
+
     from evals.conversation_eval import run_conversation_eval
 
     conversations = run_conversation_eval(conversation_cases, settings,
@@ -222,7 +230,8 @@ def run_eval(
     gate_metrics.update({k: v for k, v in conversations["metrics"].items()
                          if k.startswith("conversation_")})
     available = {"leads": True, "graph": bool(graph_section.get("available")),
-                 "conversations": True}
+                 "conversations": True, "assistant": True}
+    gate_metrics.update({k: assistant["metrics"][k] for k in ASSISTANT_METRICS})
     gate = evaluate_gate(gate_metrics, thresholds, available)
     known = [{"id": r["id"], "title": r["title"], "reason": r["known_failure"],
               "still_failing": not r.get("passed")}
@@ -255,7 +264,9 @@ def run_eval(
             "datasets": [*(dataset_info(_dataset_name(path), path, len(cases)).as_dict()
                            for path, cases in per_file),
                          dataset_info("conversations", conversations_path,
-                                      len(conversation_cases)).as_dict()],
+                                      len(conversation_cases)).as_dict(),
+                         dataset_info("assistant", ASSISTANT_DATASET,
+                                      len(assistant["cases"])).as_dict()],
         },
         "gate": gate,
         "metrics": {"all_cases": lead_metrics(results), "gated": gate_metrics},
@@ -266,6 +277,7 @@ def run_eval(
             "guardrails": guardrail_breakdown(results),
             "graph": graph_section,
             "conversations": conversations,
+            "assistant": assistant,
             "model_grading": model_section,
         },
         "cases": results,

@@ -14,7 +14,8 @@ from hitl.commands._common import progress_bar, settings_or_exit
 
 EVAL_HELP = (
     "Evaluate routing, packages and drafts on the known cases and apply the CI gate.\n\n"
-    "Runs the lead and support-conversation datasets in evals/datasets/ through the real "
+    "Runs the lead, support-conversation and assistant-ask datasets in evals/datasets/ "
+    "through the real "
     "policy, context, drafting and graph code, scores them against their expectations, compares "
     "the scores with evals/thresholds.toml and writes a self-contained HTML page, JSON and a "
     "Markdown summary. Works offline on the embedded defaults."
@@ -110,6 +111,12 @@ def eval_command(
     typer.echo(f"{metrics['passed']}/{metrics['cases']} lead cases pass; "
                f"{len(gate['known_failures'])} known failure(s); support conversations: "
                f"{support_line}")
+    assistant = run["sections"].get("assistant")
+    if assistant:  # the rep's assistant (issue 17): its asks and the offline answer latency
+        scores, latency = assistant["metrics"], assistant["latency_ms"]
+        typer.echo(f"assistant: {scores['assistant_pass_rate']:.0%} of "
+                   f"{len(assistant['cases'])} asks pass; answer latency median "
+                   f"{latency['median']} ms, p95 {latency['p95']} ms ({assistant['planner']})")
     if comparison is not None:
         typer.echo(f"vs {comparison['baseline_run_id']}: {len(comparison['regressions'])} "
                    f"regressions, {len(comparison['improvements'])} improvements")
