@@ -16,6 +16,7 @@ from __future__ import annotations
 
 from agent.policy import Member
 from service.assistant_models import (
+    MAX_ASK_CHARS,
     AssistantReply,
     Citation,
     Proposal,
@@ -24,11 +25,8 @@ from service.assistant_models import (
 )
 from service.runtime import AppRuntime
 
-__all__ = ["AssistantReply", "Citation", "Proposal", "ProposalAction", "ProposalDecision",
-           "ask", "decide_proposal", "record_feedback"]
-
-MAX_ASK_CHARS = 4_000
-
+__all__ = ["MAX_ASK_CHARS", "AssistantReply", "Citation", "Proposal", "ProposalAction",
+           "ProposalDecision", "ask", "decide_proposal", "feedback_summary", "record_feedback"]
 
 def ask(rt: AppRuntime, member: Member, conversation_key: str, text: str) -> AssistantReply:
     """Answer `member`'s message in the conversation `conversation_key` (one per Slack DM
@@ -62,3 +60,11 @@ def record_feedback(rt: AppRuntime, member: Member, reply_id: str, helpful: bool
     from service.assistant_runs import store_feedback
 
     store_feedback(rt, member, reply_id, helpful)
+
+
+def feedback_summary(rt: AppRuntime, days: int = 7) -> dict[str, int | float | None]:
+    """The reps' verdicts on the assistant's replies over the last `days` (an evaluation
+    signal for reports): replies, rated helpful / not helpful, and the helpful rate."""
+    from service.assistant_runs import summarize_feedback
+
+    return summarize_feedback(rt, days)

@@ -11,6 +11,8 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+MAX_ASK_CHARS = 4_000  # a rep's message, at most (a longer one is a 422 naming `text`)
+
 # The state changes the assistant may propose; each one is an approval the rep clicks.
 ProposalAction = Literal["draft_follow_up", "reassign", "snooze", "set_disposition"]
 ProposalDecision = Literal["approve", "reject"]

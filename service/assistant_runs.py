@@ -9,14 +9,15 @@ applied twice from an older checkpoint), and the graph is resumed from that reco
 
 from __future__ import annotations
 
+from datetime import timedelta
 from typing import Any
 
 from langgraph.types import Command
-from sqlalchemy import update
+from sqlalchemy import func, select, update
 
 from agent.assistant.graph import AssistantContext
 from agent.policy import Member
-from service.assistant_models import AssistantReply, Citation, Proposal
+from service.assistant_models import MAX_ASK_CHARS, AssistantReply, Citation, Proposal
 from service.assistant_port import StoreAssistantPort, member_keys
 from service.audit import audit
 from service.errors import Conflict, Forbidden, InvalidInput, NotFound
@@ -25,7 +26,6 @@ from service.runtime import AppRuntime
 from store.tables import AssistantProposal
 from store.tables import AssistantReply as ReplyRow
 
-MAX_TEXT = 4_000
 MAX_KEY = 150
 DURABILITY = "exit"  # as the handoff graph: a checkpoint when a run pauses or ends
 
@@ -53,8 +53,8 @@ def run_ask(rt: AppRuntime, member: Member, conversation_key: str, text: str) ->
     text = (text or "").strip()
     if not text:
         raise InvalidInput("text is empty: ask something", field="text")
-    if len(text) > MAX_TEXT:
-        raise InvalidInput(f"text is longer than {MAX_TEXT} characters", field="text")
+    if len(text) > MAX_ASK_CHARS:
+        raise InvalidInput(f"text is longer than {MAX_ASK_CHARS} characters", field="text")
     if not conversation_key or len(conversation_key) > MAX_KEY:
         raise InvalidInput(f"conversation_key must be 1 to {MAX_KEY} characters",
                            field="conversation_key")
@@ -159,3 +159,16 @@ def store_feedback(rt: AppRuntime, member: Member, reply_id: str, helpful: bool)
             .values(helpful=bool(helpful), feedback_at=rt.clock.now()))
         if won.rowcount != 1:
             raise NotFound(f"reply {reply_id} not found")
+
+
+def summarize_feedback(rt: AppRuntime, days: int) -> dict[str, int | float | None]:
+    since = rt.clock.now() - timedelta(days=days)
+    with rt.db.read() as session:
+        rows = session.execute(
+            select(ReplyRow.helpful, func.count()).where(ReplyRow.created_at >= since)
+            .group_by(ReplyRow.helpful)).tuples().all()
+    counts = {helpful: int(n) for helpful, n in rows}
+    rated = counts.get(True, 0) + counts.get(False, 0)
+    return {"replies": sum(counts.values()), "helpful": counts.get(True, 0),
+            "not_helpful": counts.get(False, 0),
+            "helpful_rate": round(counts.get(True, 0) / rated, 4) if rated else None}

@@ -10,7 +10,7 @@ import pytest
 from langgraph.types import Command
 from sqlalchemy import select
 
-from service.assistant import ask, decide_proposal, record_feedback
+from service.assistant import ask, decide_proposal, feedback_summary, record_feedback
 from service.errors import Conflict, InvalidInput, NotFound
 from store.tables import Approval, AssistantProposal, AssistantReply, Handoff, Lead
 
@@ -198,3 +198,6 @@ def test_feedback_is_stored_for_the_reply_and_only_by_its_member(rt, seeded, ril
     with rt.db.read() as session:
         row = session.get(AssistantReply, reply.reply_id)
         assert row is not None and row.helpful is True and row.feedback_at is not None
+    ask(rt, riley, "D1:1", "how am I doing?")  # not rated
+    assert feedback_summary(rt) == {"replies": 2, "helpful": 1, "not_helpful": 0,
+                                    "helpful_rate": 1.0}
