@@ -13,7 +13,7 @@ from datetime import timedelta
 from typing import Any
 
 from langgraph.types import Command
-from sqlalchemy import func, select, update
+from sqlalchemy import String, cast, func, select, update
 
 from agent.assistant.graph import AssistantContext
 from agent.policy import Member
@@ -172,3 +172,22 @@ def summarize_feedback(rt: AppRuntime, days: int) -> dict[str, int | float | Non
     return {"replies": sum(counts.values()), "helpful": counts.get(True, 0),
             "not_helpful": counts.get(False, 0),
             "helpful_rate": round(counts.get(True, 0) / rated, 4) if rated else None}
+
+
+def assistant_threads_about(session: Any, lead_id: str) -> list[str]:
+    """The assistant's checkpoint threads that may quote this lead (conversations whose replies
+    cited it, and its proposals' threads), for erasure to delete with the lead. Read it before
+    the lead's rows go: its proposals are deleted with it."""
+    threads: set[str] = set()
+    cited = session.execute(
+        select(ReplyRow.member_key, ReplyRow.conversation_key)
+        .where(cast(ReplyRow.lead_ids, String).like(f'%"{lead_id}"%'))).tuples().all()
+    for member_key, conversation_key in cited:
+        threads.add(f"assistant:{member_key}:{conversation_key}")
+    proposals = session.execute(
+        select(AssistantProposal.member_key, AssistantProposal.conversation_key,
+               AssistantProposal.id).where(AssistantProposal.lead_id == lead_id)).tuples().all()
+    for member_key, conversation_key, proposal_id in proposals:
+        threads.add(f"assistant:{member_key}:{conversation_key}")
+        threads.add(f"assistant:{member_key}:{conversation_key}:{proposal_id}")
+    return sorted(threads)

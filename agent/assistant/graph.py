@@ -100,7 +100,8 @@ def respond(state: AssistantState, runtime: Runtime[Any]) -> dict[str, Any]:
             answer = written
     history = [*(state.get("history") or []), {"role": "rep", "content": state["text"]},
                {"role": "assistant", "content": answer}][-2 * HISTORY_TURNS:]
-    return {"answer": answer, "history": history}
+    # The tool results (signal details, lead text) are not kept in the checkpoint past the turn.
+    return {"answer": answer, "history": history, "results": []}
 
 
 def hitl_request(proposal: dict[str, Any]) -> HITLRequest:

@@ -188,6 +188,20 @@ def test_the_interrupt_round_trips_through_command_resume(rt, seeded, riley, wor
     assert _lead(rt, seeded["gil"]).owner == "U0REP0001"
 
 
+def test_the_threads_that_quote_a_lead_are_known_for_erasure(rt, seeded, riley) -> None:
+    from service.assistant_runs import assistant_threads_about
+
+    [proposal] = ask(rt, riley, "D1:1", "hand Globex to Sam").proposals
+    ask(rt, riley, "D1:2", "why is Globex hot?")
+    ask(rt, riley, "D1:3", "why is Acme hot?")
+    with rt.db.read() as session:
+        threads = assistant_threads_about(session, seeded["gil"])
+    base = f"assistant:{riley.key}"
+    assert threads == [f"{base}:D1:1", f"{base}:D1:1:{proposal.proposal_id}", f"{base}:D1:2"]
+    for thread in threads:  # each is a real checkpoint thread
+        assert rt.assistant_graph.get_state({"configurable": {"thread_id": thread}}).values
+
+
 def test_feedback_is_stored_for_the_reply_and_only_by_its_member(rt, seeded, riley,
                                                                  sam) -> None:
     reply = ask(rt, riley, "D1:1", "what's on my plate?")
