@@ -150,10 +150,12 @@ def create_app(rt: AppRuntime, *, worker: Any = None, readiness: Any = None) -> 
     app.include_router(leads.router, prefix="/v1", dependencies=secured)
     app.include_router(customers.router, prefix="/v1", dependencies=secured)
     app.include_router(approvals.router, prefix="/v1", dependencies=secured)
+    # One approval / one handoff: the API token or a signed link from a notice email.
+    app.include_router(approvals.read_router, prefix="/v1")
     app.include_router(conversations.router, prefix="/v1", dependencies=secured)
     # Reading a conversation: the API token or the conversation's own token (checked there).
     app.include_router(conversations.customer_router, prefix="/v1")
-    app.include_router(conversations.handoffs_router, prefix="/v1", dependencies=secured)
+    app.include_router(conversations.handoffs_router, prefix="/v1")
     from api.routers import handoffs  # support without Slack: list, claim, reply, resolve, ...
     app.include_router(handoffs.router, prefix="/v1", dependencies=secured)
     app.include_router(reports.router, prefix="/v1", dependencies=secured)

@@ -1,7 +1,8 @@
 """Email notices for people Slack cannot reach: SLA reminders and escalations by email.
 
-When the person an SLA reminder (the card's owner) or escalation (the manager) is meant for has
-no Slack id on the roster, the SLA check queues a `deliver_email_notice` job in the same
+When the person an SLA reminder (the card's owner) or escalation (the manager) is meant for
+cannot be reached in Slack (no Slack id on the roster, or the Slack surface is off: no
+`SLACK_BOT_TOKEN`), the SLA check queues a `deliver_email_notice` job in the same
 transaction that records the breach (service/rescue.py). The same goes for the support lead
 called in on an unclaimed warm transfer (service/support_transfers.py `escalate_unclaimed`).
 The job sends one plain-text email to the member's roster address with the same sender as
@@ -23,6 +24,12 @@ so it cannot share the row, and it needs none of the lead's guardrails.
 
 Lead-controlled text (name, company) appears only in the body, cleaned to one line each and
 clipped; the subject and every header are our own words and roster names.
+
+The links in a notice open in a browser without a bearer header: signed, expiring read-only
+links (service/report_links.py) to `GET /v1/approvals/{id}` or `GET /v1/handoffs/{id}`, valid
+`NOTICE_LINK_HOURS`; acting stays with the person's own identity (the CLI command the notice
+names, with their personal token, or the card in Slack). Without a signing secret the link is
+the plain API address (it then needs the personal token as a bearer header).
 """
 
 from __future__ import annotations
@@ -45,6 +52,7 @@ from prompts import render
 from service.audit import audit
 from service.jobs import RetryLater, enqueue
 from service.lifecycle import ApprovalStatus, TransferStatus
+from service.report_links import NoLinkSecret, signed_url
 from service.runtime import AppRuntime
 from store.tables import Approval, AuditEntry, Handoff, Lead, SupportTransfer
 from tools.email import OutboundEmail, SendError
@@ -55,6 +63,7 @@ NOTICE_JOB = "deliver_email_notice"
 SENT_ACTION = "sla_notice_emailed"
 FAILED_ACTION = "sla_notice_failed"
 LEAD_TEXT_CHARS = 120  # a lead's name or company, as the notice quotes it
+NOTICE_LINK_HOURS = 168  # a notice's read-only links last a week
 
 Step = Literal["reminder", "escalation"]
 _SUBJECTS: dict[str, str] = {
@@ -64,9 +73,10 @@ _SUBJECTS: dict[str, str] = {
 }
 
 
-def needs_email(member: Member | None) -> bool:
-    """Whether `member` can only be reached by email (on the roster, no Slack id)."""
-    return member is not None and not member.slack_id
+def needs_email(rt: AppRuntime, member: Member | None) -> bool:
+    """Whether `member` can only be reached by email: on the roster, and either without a
+    Slack id or with the Slack surface off (then Slack reaches nobody)."""
+    return member is not None and not (rt.settings.slack_enabled and member.slack_id)
 
 
 def notice_id(handoff_id: str, due: str, breach: int) -> str:
@@ -79,10 +89,10 @@ def notice_id(handoff_id: str, due: str, breach: int) -> str:
 def queue_sla_notice(rt: AppRuntime, session: Session, *, step: Step, handoff: Handoff,
                      approval_id: str, recipient: Member | None, due: str, breach: int,
                      **detail: str | None) -> bool:
-    """Queue the email for a breach, inside the caller's transaction, when `recipient` has no
-    Slack id. Returns whether it queued one. `detail` (previous_owner, new_owner) is for the
+    """Queue the email for a breach, inside the caller's transaction, when Slack cannot reach
+    `recipient` (needs_email). Returns whether it queued one. `detail` (previous_owner, new_owner) is for the
     escalation's text."""
-    if recipient is None or not needs_email(recipient):
+    if recipient is None or not needs_email(rt, recipient):
         return False
     nid = notice_id(handoff.id, due, breach)
     enqueue(session, NOTICE_JOB, {
@@ -96,8 +106,8 @@ def queue_support_escalation(rt: AppRuntime, session: Session, *, transfer_id: s
                              recipient: Member | None, waited_minutes: int) -> bool:
     """Queue the email to the support lead for an unclaimed transfer, inside the caller's
     transaction (service/support_transfers.py `escalate_unclaimed`, once per transfer), when
-    the lead has no Slack id. Returns whether it queued one."""
-    if recipient is None or not needs_email(recipient):
+    Slack cannot reach the lead (needs_email). Returns whether it queued one."""
+    if recipient is None or not needs_email(rt, recipient):
         return False
     digest = hashlib.sha256(f"support:{transfer_id}:escalated".encode()).hexdigest()
     nid = f"ntc_{digest[:32]}"
@@ -149,22 +159,37 @@ def _when(due: str, timezone: str | None) -> str:
     return text
 
 
+def read_link(rt: AppRuntime, path: str, now: datetime) -> tuple[str, str | None]:
+    """A link a browser opens without a header: `path` signed until a week from `now`, and
+    when it expires (UTC text); the plain API address and None when nothing can sign."""
+    try:
+        url, expires = signed_url(rt.settings, now, hours=NOTICE_LINK_HOURS, path=path)
+    except NoLinkSecret:
+        return f"{rt.settings.public_url.rstrip('/')}{path}", None
+    return url, expires.strftime("%Y-%m-%d %H:%M UTC")
+
+
+def _common(rt: AppRuntime, member: Member) -> dict[str, Any]:
+    """What every notice says about its reader: their name and why this came by email."""
+    return {"recipient_name": clean_header_text(member.name, 200),
+            "slack_off": not rt.settings.slack_enabled}
+
+
 def compose(rt: AppRuntime, payload: dict[str, Any], lead: Lead, member: Member,
             now: datetime) -> NoticeEmail:
     """The notice as it goes out (pure apart from reading the roster and settings). Raises
     AddressError when the roster address is not one plain address."""
     step: str = payload["step"]
-    base = rt.settings.public_url.rstrip("/")
     name = " ".join(p for p in (lead.first_name, lead.last_name) if p)
+    url, expires = read_link(rt, f"/v1/approvals/{payload['approval_id']}", now)
     body = render(
-        "sla_notice_email.j2", kind=step, recipient_name=clean_header_text(member.name, 200),
+        "sla_notice_email.j2", kind=step, **_common(rt, member),
         due=_when(payload["due"], member.timezone),
         lead_name=_one_line(name or lead.email, "unnamed lead"),
         company=_one_line(lead.company, "unknown"),
         previous_owner=_name(rt, payload.get("previous_owner")),
         new_owner=_name(rt, payload.get("new_owner")),
-        approval_url=f"{base}/v1/approvals/{payload['approval_id']}",
-        lead_url=f"{base}/v1/leads/{payload['lead_id']}")
+        approval_id=payload["approval_id"], approval_url=url, link_expires=expires)
     return _envelope(rt, payload, member, body, now)
 
 
@@ -172,14 +197,14 @@ def compose_support(rt: AppRuntime, payload: dict[str, Any], transfer: SupportTr
                     member: Member, now: datetime) -> NoticeEmail:
     """The support lead's notice of an unclaimed transfer."""
     customer = (transfer.package or {}).get("customer") or {}
-    base = rt.settings.public_url.rstrip("/")
+    url, expires = read_link(rt, f"/v1/handoffs/{transfer.id}", now)
     body = render(
-        "sla_notice_email.j2", kind="support_escalation",
-        recipient_name=clean_header_text(member.name, 200),
+        "sla_notice_email.j2", kind="support_escalation", **_common(rt, member),
         waited_minutes=int(payload.get("waited_minutes") or 0),
         customer_name=_one_line(customer.get("name") or customer.get("email"), "unknown"),
         company=_one_line(customer.get("company"), "unknown"),
-        handoff_url=f"{base}/v1/handoffs/{transfer.id}")
+        handoff_id=transfer.id, handoff_url=url, link_expires=expires,
+        api_url=f"{rt.settings.public_url.rstrip('/')}/v1/handoffs/{transfer.id}")
     return _envelope(rt, payload, member, body, now)
 
 

@@ -1,4 +1,9 @@
-"""Signed, expiring links to the latest KPI report: a browser opens them with no bearer header.
+"""Signed, expiring links to read-only pages: a browser opens them with no bearer header.
+
+The KPI report is the first of them; any read path can be signed the same way (`signed_url`'s
+`path`): the SLA notice emails link the approval or the handoff they are about
+(service/notices.py, `GET /v1/approvals/{id}` and `GET /v1/handoffs/{id}`). A signature covers
+exactly one path, so a link never opens anything else.
 
 `hitl report --link` and the Slack summary hand a manager
 `{HITL_PUBLIC_URL}/v1/reports/kpi?sig=...&exp=...`. The signature is an HMAC-SHA256 over the
@@ -31,6 +36,9 @@ _DERIVE_LABEL = b"hitl report link v1"
 _MAX_SIG_CHARS = 128
 EXPIRED = "this report link has expired: ask for a new one (`hitl report --link`)"
 ALTERED = "this report link is not valid (altered or signed with another secret)"
+LINK_EXPIRED = ("this link has expired: read it with your personal token instead (e.g. "
+                "`hitl approvals list --mine`, `hitl handoffs list`)")
+LINK_ALTERED = "this link is not valid (altered or signed with another secret)"
 
 
 class NoLinkSecret(ServiceError):
@@ -65,20 +73,21 @@ def signed_url(settings: Settings, now: datetime, *, hours: float = DEFAULT_HOUR
 
 
 def verify(settings: Settings, path: str, sig: str | None, exp: str | None,
-           now: datetime) -> None:
+           now: datetime, *, altered: str = ALTERED, expired: str = EXPIRED) -> None:
     """Return if `sig` signs `path` until `exp` and `exp` is still ahead; Forbidden (403) if not.
 
     The signature is checked before the expiry, so an altered link is never reported as
-    merely expired."""
+    merely expired. `altered` and `expired` are the refusals' words (the report link's by
+    default; LINK_ALTERED and LINK_EXPIRED for other pages)."""
     try:
         secret = link_secret(settings)
     except NoLinkSecret:
-        raise Forbidden(ALTERED) from None
+        raise Forbidden(altered) from None
     if (not sig or len(sig) > _MAX_SIG_CHARS or not exp or len(exp) > 12
             or not (exp.isascii() and exp.isdigit())):
-        raise Forbidden(ALTERED)
+        raise Forbidden(altered)
     expected = signature(secret, path, int(exp))
     if not hmac.compare_digest(expected.encode(), sig.encode("utf-8", "replace")):
-        raise Forbidden(ALTERED)
+        raise Forbidden(altered)
     if now.timestamp() >= int(exp):
-        raise Forbidden(EXPIRED)
+        raise Forbidden(expired)

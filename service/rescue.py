@@ -5,9 +5,10 @@ system records like a person's, so the graph re-packages and redrafts for the ne
 tells the manager. The handler is idempotent (the handoff row records how many breaches were
 handled), so a job that runs again after a crash acts once.
 
-Slack carries the reminder and the escalation (`slack_sla_*` jobs); a holder or manager with no
-Slack id gets them by email instead (service/notices.py, the `deliver_email_notice` job,
-re-exported here as `deliver_notice` for the worker).
+Slack carries the reminder and the escalation (`slack_sla_*` jobs); a holder or manager Slack
+cannot reach (no Slack id, or the Slack surface off) gets them by email instead, once
+(service/notices.py, the `deliver_email_notice` job, re-exported here as `deliver_notice` for
+the worker).
 """
 
 from __future__ import annotations

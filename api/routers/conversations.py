@@ -1,6 +1,7 @@
 """Support conversations (customer side) and warm-transfer packages, mounted under `/v1`.
 
-`router` and `handoffs_router` sit behind the bearer token like every `/v1/*` router.
+`router` sits behind the bearer token like every `/v1/*` router; `handoffs_router` takes the
+bearer token or a signed, expiring link (api/signed_links.py, from a support notice email).
 `customer_router` (reading a conversation) is mounted without it and checks for itself: the API
 token, or the conversation's own token (`?token=`), which customer-side widgets hold instead.
 """
@@ -16,12 +17,15 @@ from pydantic import BaseModel, Field
 
 from agent.support.models import WarmTransfer
 from api.deps import RuntimeDep, require_token
+from api.signed_links import SIGNED_REFUSAL, bearer_or_signed_link
 from service import conversations
 from service.conversations import CONVERSATION_ID_PATTERN, CustomerMessageIn
 
 router = APIRouter(prefix="/conversations", tags=["conversations"])
 customer_router = APIRouter(prefix="/conversations", tags=["conversations"])
-handoffs_router = APIRouter(prefix="/handoffs", tags=["handoffs"])
+# Reading a handoff: the bearer token, or a signed link from a support notice email.
+handoffs_router = APIRouter(prefix="/handoffs", tags=["handoffs"], dependencies=[
+    Depends(bearer_or_signed_link("/v1/handoffs/{handoff_id}"))])
 _bearer = HTTPBearer(auto_error=False, description="HITL_API_TOKEN")
 
 Status = Literal["bot", "waiting_for_human", "human", "resolved"]
@@ -109,7 +113,7 @@ def get_conversation(rt: RuntimeDep, response: Response,
     return conversations.get_conversation(rt, conversation_id, token=token)
 
 
-@handoffs_router.get("/{handoff_id}", response_model=WarmTransfer)
+@handoffs_router.get("/{handoff_id}", response_model=WarmTransfer, responses=SIGNED_REFUSAL)
 def get_handoff(handoff_id: str, rt: RuntimeDep) -> dict[str, Any]:
     """The warm-transfer package: summary, trigger, intent, sentiment and trend, customer
     facts, what the bot tried, the full transcript, waiting since, suggested next steps and

@@ -1,5 +1,5 @@
-"""SLA reminders and escalations by email for people with no Slack id (service/notices.py):
-the real worker, a real SMTP server on loopback, an injected clock."""
+"""SLA reminders and escalations by email for people Slack cannot reach (no Slack id, or Slack
+off: service/notices.py): the real worker, a real SMTP server on loopback, an injected clock."""
 
 from __future__ import annotations
 
@@ -113,8 +113,8 @@ def test_owner_without_slack_gets_one_reminder_email_at_the_breach(
     assert f"passed its SLA ({clock.now() - timedelta(minutes=1):%Y-%m-%d %H:%M} UTC)" in \
         mail.body
     assert 'Lead:    "Ada Park"' in mail.body and 'Company: "Acme"' in mail.body
-    assert f"{PUBLIC_URL}/v1/approvals/{card['approval_id']}" in mail.body
-    assert f"{PUBLIC_URL}/v1/leads/{card['lead_id']}" in mail.body
+    assert f"{PUBLIC_URL}/v1/approvals/{card['approval_id']}?sig=" in mail.body
+    assert f"hitl approvals decide {card['approval_id']} --action approve" in mail.body
     [sent] = _notices(rt)
     assert sent.detail["recipient"] == owner.email and sent.detail["step"] == "reminder"
 
@@ -129,9 +129,13 @@ def test_owner_without_slack_gets_one_reminder_email_at_the_breach(
     assert len(_notices(rt)) == 1
 
 
-@pytest.mark.parametrize("without_slack", [("U0MGR0001",)])
+@pytest.mark.parametrize(("without_slack", "slack_on"), [(("U0MGR0001",), True)])
 def test_manager_without_slack_gets_the_escalation_and_the_owner_with_slack_no_email(
         client: Any, worker: Any, rt: Any, clock: Any, smtp_sink: Any) -> None:
+    # Slack on: the owner, who has a Slack id, is reminded there. (This test ran with Slack
+    # off before, which made "no email for an owner with a Slack id" the rule even when Slack
+    # reached nobody; that case is test_with_slack_off_everyone_is_reached_by_email_once.)
+    assert rt.settings.slack_enabled
     card = pending_card(client, worker)
     owner = rt.roster.find(card["assignee"])
     assert card["assignee"] == owner.slack_id  # the owner has Slack: the reminder goes there
@@ -150,10 +154,39 @@ def test_manager_without_slack_gets_the_escalation_and_the_owner_with_slack_no_e
     new_owner = rt.roster.find(client.get(f"/v1/leads/{card['lead_id']}").json()["owner"])
     assert f"from {owner.name} to {new_owner.name} with a refreshed package" in " ".join(
         mail.body.split())
-    assert f"{PUBLIC_URL}/v1/approvals/{card['approval_id']}" in mail.body
+    assert f"{PUBLIC_URL}/v1/approvals/{card['approval_id']}?sig=" in mail.body
+    assert "the team roster has no Slack id for you" in mail.body
 
     worker.run_until_idle()
     assert len(smtp_sink.messages) == 1  # nothing is sent to the lead by the rescue either
+
+
+@pytest.mark.parametrize("without_slack", [()])
+def test_with_slack_off_everyone_is_reached_by_email_once(
+        client: Any, worker: Any, rt: Any, clock: Any, smtp_sink: Any) -> None:
+    assert not rt.settings.slack_enabled  # no Slack token: Slack reaches nobody
+    card = pending_card(client, worker)
+    owner = rt.roster.find(card["assignee"])
+    assert owner.slack_id and card["assignee"] == owner.slack_id  # a Slack id, useless here
+    handoff_id = _handoff_id(client, card["lead_id"])
+    due = _due(rt, handoff_id)
+    sla = rt.policy.sla["hand_raise"].minutes
+    clock.advance(minutes=sla + 1)
+    worker.run_until_idle()
+    [reminder] = smtp_sink.messages
+    assert reminder.rcpt_tos == [owner.email] and reminder.subject.startswith("SLA reminder")
+    assert "because Slack is not connected" in reminder.body
+    _replay(rt, worker, "sla_check", {"handoff_id": handoff_id, "breach": 1, "due": due})
+    assert len(smtp_sink.messages) == 1
+
+    clock.advance(minutes=sla + 1)  # untouched again: reassigned, the manager is told
+    worker.run_until_idle()
+    [_, escalation] = smtp_sink.messages
+    assert escalation.rcpt_tos == ["morgan@example.com"]
+    assert escalation.subject == "SLA escalation: a lead was reassigned"
+    worker.run_until_idle()
+    assert len(smtp_sink.messages) == 2
+    assert sorted(a.detail["step"] for a in _notices(rt)) == ["escalation", "reminder"]
 
 
 def test_lead_text_stays_in_the_body_on_one_line(client: Any, worker: Any, rt: Any,
@@ -220,3 +253,53 @@ def test_with_slack_on_the_owner_without_a_slack_id_is_emailed_too(
     assert len(nudges) == 1 and owner.email in nudges[0]
     worker.run_until_idle()
     assert len(smtp_sink.messages) == 1
+
+
+def _link(body: str, path: str) -> str:
+    """The notice's link to `path`, as a browser would request it (path and query)."""
+    [url] = [w for w in body.split() if w.startswith(f"{PUBLIC_URL}{path}?sig=")]
+    return url.removeprefix(PUBLIC_URL)
+
+
+def test_the_notice_link_opens_the_approval_without_a_login_until_it_expires(
+        client: Any, worker: Any, rt: Any, clock: Any, smtp_sink: Any) -> None:
+    card = pending_card(client, worker)
+    clock.advance(minutes=rt.policy.sla["hand_raise"].minutes + 1)
+    worker.run_until_idle()
+    [mail] = smtp_sink.messages
+    link = _link(mail.body, f"/v1/approvals/{card['approval_id']}")
+    bearer = client.headers.pop("Authorization")  # a browser: no bearer header
+    try:
+        page = client.get(link)
+        assert page.status_code == 200, page.text
+        assert page.json()["approval_id"] == card["approval_id"]
+        assert page.json()["status"] == "pending" and page.json()["history"]
+        assert page.headers["cache-control"] == "no-store"
+        assert page.headers["referrer-policy"] == "no-referrer"
+        # The link opens that one approval, read-only: not another path, not a write.
+        other = link.replace(card["approval_id"], card["approval_id"][:-1] + "x")
+        assert client.get(other).status_code == 403
+        assert client.get(link.replace("sig=", "sig=0")).json()["detail"].startswith(
+            "this link is not valid")
+        decision = link.replace("?", "/decision?")
+        assert client.post(decision, json={"action": "approve"}).status_code == 401
+        assert client.get(f"/v1/approvals/{card['approval_id']}").status_code == 401
+        clock.advance(hours=168)  # a week later the link has expired
+        expired = client.get(link)
+        assert expired.status_code == 403 and "expired" in expired.json()["detail"]
+    finally:
+        client.headers["Authorization"] = bearer
+    assert client.get(f"/v1/approvals/{card['approval_id']}").status_code == 200
+
+
+def test_without_a_signing_secret_the_notice_names_the_api_address(rt: Any, clock: Any) -> None:
+    from types import SimpleNamespace
+
+    from service.notices import read_link
+
+    assert read_link(rt, "/v1/approvals/apr_1", clock.now())[0].startswith(
+        f"{PUBLIC_URL}/v1/approvals/apr_1?sig=")
+    unsigned = SimpleNamespace(settings=rt.settings.model_copy(
+        update={"api_token": None, "link_secret": None}))  # nothing to sign with
+    assert read_link(unsigned, "/v1/approvals/apr_1", clock.now()) == (  # type: ignore[arg-type]
+        f"{PUBLIC_URL}/v1/approvals/apr_1", None)

@@ -63,11 +63,18 @@ def test_breach_reminds_then_escalates_and_reassigns(client, worker, rt, clock, 
                   actor="U0REP0001").status_code == 409
     assert decide(client, v2["approval_id"], action="approve",
                   actor="U0REP0001").status_code == 403
-    assert smtp_sink.messages == []  # rescue never sends anything unapproved
+    # Rescue never sends the lead anything unapproved. Slack is off here, so the reminder and
+    # the escalation reached the owner and the manager by email (service/notices.py).
+    to_lead = [m for m in smtp_sink.messages if m.rcpt_tos == [card["draft"]["to"]]]
+    assert to_lead == []
+    assert [(m.rcpt_tos, m.subject.split(":")[0]) for m in smtp_sink.messages] == [
+        ([rt.roster.find("U0REP0001").email], "SLA reminder"),
+        ([rt.roster.find("U0MGR0001").email], "SLA escalation")]
     assert decide(client, v2["approval_id"], action="approve",
                   actor=v2["assignee"]).status_code == 200
     worker.run_until_idle()
-    assert len(smtp_sink.messages) == 1
+    assert [m for m in smtp_sink.messages if m.rcpt_tos == [card["draft"]["to"]]] != []
+    assert len(smtp_sink.messages) == 3
 
 
 def test_acting_in_time_cancels_the_timers(client, worker, rt, clock) -> None:

@@ -42,8 +42,9 @@ def test_an_unclaimed_transfer_emails_the_support_lead_once_who_claims_over_rest
         clock: Any, smtp_sink: Any) -> None:
     from service import personal_tokens
 
+    # (A name with a line break, U+2028 included, is refused at the door since cf876a0.)
     say(support_client, "How do I export my data to CSV?", email="ada@acme.io",
-        name="Ada Park\u2028Bcc: victim@evil.test")
+        name="Ada Park  Bcc: victim@evil.test")
     handoff_id = say(support_client, "I want to talk to a human")["handoff_id"]
     worker.run_until_idle()
     timeout = support(support_rt).policy.claim_timeout_minutes
@@ -60,6 +61,17 @@ def test_an_unclaimed_transfer_emails_the_support_lead_once_who_claims_over_rest
     [customer] = [line for line in mail.body.splitlines() if line.startswith("Customer:")]
     assert customer == 'Customer: "Ada Park Bcc: victim@evil.test"'  # one quoted line
     assert f"{PUBLIC_URL}/v1/handoffs/{handoff_id}/claim" in mail.body
+    assert f"hitl handoffs claim {handoff_id}" in mail.body
+    # The handoff opens read-only from the email's signed link, without a bearer header.
+    [link] = [w for w in mail.body.split()
+              if w.startswith(f"{PUBLIC_URL}/v1/handoffs/{handoff_id}?sig=")]
+    bearer = support_client.headers.pop("Authorization")
+    try:
+        page = support_client.get(link.removeprefix(PUBLIC_URL))
+        assert page.status_code == 200 and page.json()["status"] == "waiting"
+        assert support_client.get(f"/v1/handoffs/{handoff_id}").status_code == 401
+    finally:
+        support_client.headers["Authorization"] = bearer
     assert conversation(support_client)["messages"][-1]["role"] == "bot"  # customer told
 
     # The timer and the notice replayed (a retry after a crash): still one email.
