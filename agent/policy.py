@@ -92,6 +92,36 @@ class Routing(_Frozen):
     rising_window_days: int = Field(gt=0)
     max_open_approvals_per_rep: int = Field(gt=0)
     target_accounts: list[TargetAccount] = []
+    # "Repeated high-intent visits" (the seeds' band-A row): visits to pages whose page-rule
+    # label is listed here, at least `repeated_visits` of them in the last
+    # `repeated_visits_days`; page views less than `visit_gap_minutes` apart are one visit.
+    high_intent_pages: list[str] = ["pricing page", "demo page", "comparison page",
+                                    "integration page"]
+    repeated_visits: int = Field(default=3, ge=2)
+    repeated_visits_days: int = Field(default=7, gt=0)
+    visit_gap_minutes: float = Field(default=30, gt=0)
+
+
+class Recycle(_Frozen):
+    """The seeds' "unresponsive after outreach -> recycle to automation after X attempts, at day
+    7-14": counted from the first outreach email sent, a connect being a reply or a booked
+    meeting from the lead after it."""
+
+    # X: outreach emails sent without a connect before the recycle.
+    no_response_attempts: int = Field(default=2, ge=1)
+    # The earliest day (after the first email) a recycle happens, and the day it happens
+    # whatever the number of attempts.
+    no_response_after_days: float = Field(default=7, gt=0)
+    no_response_by_days: float = Field(default=14, gt=0)
+    # After the X-th email the lead gets this long to answer before the recycle.
+    reply_wait_days: float = Field(default=2, ge=0)
+
+    @model_validator(mode="after")
+    def _window(self) -> Recycle:
+        if self.no_response_by_days < self.no_response_after_days:
+            raise ValueError(f"no_response_by_days ({self.no_response_by_days}) must not be "
+                             f"before no_response_after_days ({self.no_response_after_days})")
+        return self
 
 
 class SlaRule(_Frozen):
@@ -197,6 +227,7 @@ class Policy(_Frozen):
     dispositions: dict[ReasonCode, DispositionRule]
     risks: Risks
     rescue: Rescue = Rescue()
+    recycle: Recycle = Recycle()
     content: ContentRules = ContentRules()
     # The [support] table, validated by agent.support.policy (the support bot's own model).
     support: dict[str, Any] = {}
@@ -209,6 +240,11 @@ class Policy(_Frozen):
         for route in ("hand_raise", "strategic", "band_a", "nurture"):
             if route not in self.sla:
                 raise ValueError(f"sla.{route} is missing")
+        labels = {rule.label.casefold() for rule in self.scoring.page_rules}
+        unknown = [x for x in self.routing.high_intent_pages if x.casefold() not in labels]
+        if unknown:
+            raise ValueError(f"routing.high_intent_pages names no page rule label: "
+                             f"{', '.join(unknown)} (labels: {', '.join(sorted(labels))})")
         return self
 
     def segment_for(self, employees: int | None) -> Segment | None:

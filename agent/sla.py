@@ -8,10 +8,15 @@ so a daylight-saving change never adds or loses an hour; every result is UTC-awa
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
+from typing import Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from agent.models import Signal
 from agent.policy import BusinessHours, Policy, Route
+from agent.qualification.intent import as_utc
 
 _WEEKDAYS = ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")
 
@@ -153,3 +158,52 @@ def sla_due_at(route: Route, start: datetime, policy: Policy,
         return add_business_days(start, rule.business_days, hours, tz)
     raise ValueError(f"sla.{route} is human but sets no minutes, same_business_day or "
                      "business_days")
+
+
+# What counts as a connect after outreach: the lead answered or booked time.
+CONNECT_TYPES = frozenset({"inbound_reply", "meeting_booked"})
+
+
+@dataclass(frozen=True)
+class NoResponseDecision:
+    """The seeds' "unresponsive after outreach" row at one moment.
+
+    `recycle`: no connect after the attempts, inside (or past) the day 7-14 window; `connected`:
+    the lead replied or booked a meeting after the first email; `wait`: look again at
+    `next_check_at` (None when nothing was sent)."""
+
+    outcome: Literal["recycle", "wait", "connected"]
+    attempts: int
+    replies: int
+    first_attempt_at: datetime | None
+    next_check_at: datetime | None
+
+
+def no_response_decision(sent_at: Sequence[datetime], signals: Iterable[Signal],
+                         now: datetime, policy: Policy) -> NoResponseDecision:
+    """Whether a lead that was emailed should go back to automation with `no_response`.
+
+    Counted from the first outreach email (`sent_at`): a reply or booked meeting from the lead
+    after it is a connect. Otherwise the lead is recycled on day `no_response_after_days` once
+    `no_response_attempts` emails went out (the last one given `reply_wait_days` to be
+    answered), and on day `no_response_by_days` whatever the number of attempts.
+    """
+    now = _aware(now, "now")
+    rule = policy.recycle
+    sends = sorted(at for at in (_aware(s, "sent_at") for s in sent_at) if at <= now)
+    if not sends:
+        return NoResponseDecision("wait", 0, 0, None, None)
+    first = sends[0]
+    replies = sum(1 for s in signals if s.type in CONNECT_TYPES
+                  and first <= as_utc(s.occurred_at) <= now)
+    attempts = len(sends)
+    if replies:
+        return NoResponseDecision("connected", attempts, replies, first, None)
+    latest = first + timedelta(days=rule.no_response_by_days)
+    ready = latest
+    if attempts >= rule.no_response_attempts:
+        ready = min(latest, max(first + timedelta(days=rule.no_response_after_days),
+                                sends[-1] + timedelta(days=rule.reply_wait_days)))
+    if now >= ready:
+        return NoResponseDecision("recycle", attempts, 0, first, None)
+    return NoResponseDecision("wait", attempts, 0, first, ready)

@@ -19,7 +19,8 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 DATASETS_DIR = Path(__file__).parent / "datasets"
-LEADS_DATASET = DATASETS_DIR / "leads-v1.jsonl"
+# leads-v1.jsonl is kept for history; v2 corrects the expectations issue 18 found wrong.
+LEADS_DATASET = DATASETS_DIR / "leads-v2.jsonl"
 # Cases written from the seeds' text (the transition matrix row by row), not from the policy.
 SEEDS_LEADS_DATASET = DATASETS_DIR / "leads-seeds-v1.jsonl"
 # Every lead dataset the eval (and its gate) runs.

@@ -13,7 +13,6 @@ from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from evals.cases import HUMAN_ROUTES, LeadCase, parse_ago
-from evals.matrix_checks import recycle_check, suppression_check
 from evals.checks import (
     CheckResult,
     GuardrailRules,
@@ -21,6 +20,7 @@ from evals.checks import (
     guardrail_check,
     mention_check,
 )
+from evals.matrix_checks import recycle_check, suppression_check
 
 if TYPE_CHECKING:
     from agent.drafting import Drafter
@@ -160,7 +160,9 @@ def run_lead_case(
             rule = policy.dispositions[case.state.disposition]  # type: ignore[index]
             reason = case.state.disposition
             flags["suppressed_until"] = now + timedelta(days=rule.suppress_days)
-        qualification = qualify(lead, signals, now, policy)
+        qualification = qualify(lead, signals, now, policy,
+                                suppressed_until=flags["suppressed_until"],
+                                suppression_reason=reason)
         handoff = handoff_gate(qualification, new_event_ids={s.event_id for s in signals},
                                previous_route=None, has_active_handoff=False,
                                suppressed_until=flags["suppressed_until"],
@@ -168,7 +170,7 @@ def run_lead_case(
         owner = owner_for(lead, qualification, roster, policy)
         due = sla_due_at(qualification.route, now, policy, tz=owner.timezone if owner else None)
         package = build_context_package(lead, qualification, signals, now, policy, library,
-                                        **flags)
+                                        suppression_reason=reason, **flags)
         draft = None
         if handoff:
             draft = drafter.draft(DraftRequest(lead=lead, context=package,

@@ -63,7 +63,8 @@ _PENDING_BY_ASSIGNEE = (select(Approval.assignee, func.count())
 _LEAD_FACTS = select(Lead.id, Lead.email, Lead.first_name, Lead.last_name, Lead.company,
                      Lead.title, Lead.domain, Lead.country, Lead.employees, Lead.industry,
                      Lead.timezone, Lead.unsubscribed_at, Lead.consent, Lead.suppressed_until,
-                     Lead.erased_at).where(Lead.id == bindparam("lead_id"))
+                     Lead.suppression_reason, Lead.erased_at
+                     ).where(Lead.id == bindparam("lead_id"))
 
 
 def load_signals(session: Session, lead_id: str, *, since: datetime) -> list[Signal]:
@@ -95,7 +96,10 @@ def qualify_lead(rt: AppRuntime, session: Session, lead: Lead) -> tuple[Qualific
     now = rt.clock.now()
     since = now - timedelta(days=rt.policy.scoring.window_days)
     signals = load_signals(session, lead.id, since=since)
-    return qualify(profile(lead), signals, now, rt.policy), signals
+    # A recycle's suppression window keeps band A / strategic leads with automation.
+    return qualify(profile(lead), signals, now, rt.policy,
+                   suppressed_until=lead.suppressed_until,
+                   suppression_reason=lead.suppression_reason), signals
 
 
 def process_lead(rt: AppRuntime, lead_id: str) -> str | None:
@@ -258,6 +262,7 @@ class LeadFacts:
     unsubscribed: bool
     consent: bool | None
     suppressed_until: datetime | None
+    suppression_reason: str | None = None
 
 
 def read_lead_facts(rt: AppRuntime, lead_id: str) -> LeadFacts | None:
@@ -269,7 +274,8 @@ def read_lead_facts(rt: AppRuntime, lead_id: str) -> LeadFacts | None:
         signals = load_signals(session, lead.id, since=rt.clock.now() - timedelta(
             days=rt.policy.scoring.window_days))
         return LeadFacts(profile(lead), signals, unsubscribed=lead.unsubscribed_at is not None,
-                         consent=lead.consent, suppressed_until=lead.suppressed_until)
+                         consent=lead.consent, suppressed_until=lead.suppressed_until,
+                         suppression_reason=lead.suppression_reason)
 
 
 def qualify_facts(rt: AppRuntime, facts: LeadFacts) -> Qualification:
@@ -285,7 +291,8 @@ def context_from_facts(rt: AppRuntime, facts: LeadFacts,
 
     return build_context_package(facts.profile, qualification, facts.signals, rt.clock.now(),
                                  rt.policy, rt.content_library, unsubscribed=facts.unsubscribed,
-                                 consent=facts.consent, suppressed_until=facts.suppressed_until)
+                                 consent=facts.consent, suppressed_until=facts.suppressed_until,
+                                 suppression_reason=facts.suppression_reason)
 
 
 def build_context(rt: AppRuntime, lead_id: str) -> ContextPackage:

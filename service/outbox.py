@@ -37,6 +37,7 @@ from service.lifecycle import (
 )
 from service.outbox_views import outbox_view
 from service.runtime import AppRuntime
+from service.sla import schedule_no_response_check
 from store.tables import Approval, Decision, Handoff, Job, Lead, OutboxMessage
 
 log = logging.getLogger(__name__)
@@ -199,6 +200,8 @@ def _send_claimed(rt: AppRuntime, outbox_id: str, email: object) -> DeliveryStat
               subject_id=outbox_id, message_id=message.message_id)
         crm_on_email_sent(rt, session, message, now=now)  # CRM write-back
         _status_changed(rt, session, message)
+        # An outreach attempt: the no-response recycle counts from here (seed row 4).
+        schedule_no_response_check(rt, session, message.lead_id, sent_at=now)
     rt.metrics.emails.labels("sent").inc()
     if decided:
         rt.metrics.decision_to_send.observe((now - decided).total_seconds())

@@ -65,6 +65,7 @@ HANDLERS: dict[str, Handler] = {
     "sla_check": rescue.check_sla,
     "deliver_email_notice": rescue.deliver_notice,  # SLA notices by email (service/notices.py)
     "nurture_enrol": nurture.enrol,
+    "no_response_check": nurture.check_no_response,  # recycle after unanswered outreach
     "sync_style_examples": _sync_style_examples,
     "erasure_cleanup": cleanup_job,
     "crm_hubspot_deliveries": crm_inbound.hubspot_deliveries_job,

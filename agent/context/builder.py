@@ -38,6 +38,7 @@ def build_context_package(
     unsubscribed: bool = False,
     consent: bool | None = None,
     suppressed_until: datetime | None = None,
+    suppression_reason: str | None = None,
 ) -> ContextPackage:
     """The "why now" package for `lead` at `now`: bounded in size whatever the history length.
 
@@ -60,7 +61,8 @@ def build_context_package(
                                  signal_label(last, policy))
 
     risks = find_risks(lead, ordered, now, policy, unsubscribed=unsubscribed, consent=consent,
-                       suppressed_until=suppressed_until)
+                       suppressed_until=suppressed_until,
+                       suppression_reason=suppression_reason)
     risk_codes: set[str] = {r.code for r in risks}
 
     hand_raise = None

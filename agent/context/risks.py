@@ -79,6 +79,14 @@ def _instruction_risk(lead: LeadProfile, ordered: Sequence[Signal], now: datetim
     return None
 
 
+def _recycled_because(reason: str | None, policy: Policy) -> str:
+    """Why the lead was recycled, in the rep's words ("not now"): only a known reason code,
+    never stored free text."""
+    if not reason or reason not in policy.dispositions:
+        return ""
+    return f", recycled as \"{reason.replace('_', ' ')}\""
+
+
 def find_risks(
     lead: LeadProfile,
     ordered: Sequence[Signal],
@@ -88,6 +96,7 @@ def find_risks(
     unsubscribed: bool = False,
     consent: bool | None = None,
     suppressed_until: datetime | None = None,
+    suppression_reason: str | None = None,
 ) -> list[Risk]:
     """At most one risk per kind, from the history (oldest first) and the lead's flags."""
     rules = policy.risks
@@ -160,7 +169,8 @@ def find_risks(
         until = utc(suppressed_until)
         risks.append(Risk(
             code="suppressed",
-            detail=f"Suppressed until {until:%Y-%m-%d %H:%M} UTC ({time_until(until, now)})",
+            detail=(f"Suppressed until {until:%Y-%m-%d %H:%M} UTC ({time_until(until, now)})"
+                    + _recycled_because(suppression_reason, policy)),
         ))
 
     competitor_domain = next(

@@ -153,6 +153,32 @@ def is_rising(signals: Iterable[Signal], now: datetime, policy: Policy) -> bool:
     return recent > 0 and recent > previous
 
 
+def high_intent_visits(signals: Iterable[Signal], now: datetime, policy: Policy) -> int:
+    """How many separate visits to high-intent pages (the policy's `high_intent_pages` labels:
+    pricing, demo, comparison, integration) the lead made in the last `repeated_visits_days`.
+
+    Page views less than `visit_gap_minutes` after the previous one belong to the same visit,
+    as a web-analytics session does: reloading the pricing page is not coming back to it.
+    """
+    now = require_aware(now)
+    routing = policy.routing
+    labels = {label.casefold() for label in routing.high_intent_pages}
+    span = timedelta(days=routing.repeated_visits_days)
+    gap = timedelta(minutes=routing.visit_gap_minutes)
+    times = sorted(
+        as_utc(s.occurred_at) for s in signals
+        if s.type == "page_view" and signal_label(s, policy).casefold() in labels
+        and (age := _age(s, now)) is not None and age < span
+    )
+    visits = 0
+    previous: datetime | None = None
+    for at in times:
+        if previous is None or at - previous >= gap:
+            visits += 1
+        previous = at
+    return visits
+
+
 def is_hand_raise(signal: Signal, policy: Policy) -> bool:
     """A signal in which the person asks for contact (demo/contact/pricing form, reply, meeting)."""
     routing = policy.routing

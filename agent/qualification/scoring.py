@@ -10,7 +10,14 @@ from agent.policy import Policy, Route, TargetAccount
 from agent.qualification.disqualifiers import disqualifiers
 from agent.qualification.domains import lead_domains, within_domain
 from agent.qualification.fit import fit
-from agent.qualification.intent import intent, is_rising, latest_hand_raise, require_aware
+from agent.qualification.intent import (
+    as_utc,
+    high_intent_visits,
+    intent,
+    is_rising,
+    latest_hand_raise,
+    require_aware,
+)
 
 
 def target_account(lead: LeadProfile, policy: Policy) -> TargetAccount | None:
@@ -31,13 +38,36 @@ def band_for(score: float, policy: Policy) -> Band:
     return "C"
 
 
+def held_by_suppression(route: Route, now: datetime, policy: Policy, *,
+                        suppressed_until: datetime | None, suppression_reason: str | None
+                        ) -> bool:
+    """Whether a recycle's suppression window keeps this route with automation.
+
+    The seeds' recycling rule: back to nurture "with a suppression window to avoid immediate
+    re-handoff" ("not now": 30-90 days). Band A, repeated visits and a target account's activity
+    wait for the window to end; the lead's own hand-raise gets through when the reason code's
+    disposition says so (`hand_raise_overrides`).
+    """
+    if suppressed_until is None or as_utc(suppressed_until) <= now:
+        return False
+    if route in ("band_a", "strategic"):
+        return True
+    if route == "hand_raise":
+        rule = policy.dispositions.get(suppression_reason) if suppression_reason else None  # type: ignore[call-overload]
+        return rule is None or not rule.hand_raise_overrides
+    return False
+
+
 def qualify(lead: LeadProfile, signals: Sequence[Signal], now: datetime,
-            policy: Policy) -> Qualification:
+            policy: Policy, *, suppressed_until: datetime | None = None,
+            suppression_reason: str | None = None) -> Qualification:
     """The policy's verdict on a lead at `now`: score, band and route.
 
-    Route precedence (the transition matrix): disqualified -> a hand-raise within the window ->
-    a target account showing any engagement -> band A with ICP fit and rising engagement ->
-    nurture (automated, no human).
+    Route precedence (the seeds' transition matrix): disqualified -> a hand-raise within the
+    window (manual outreach in minutes) -> a target account showing any engagement (same day)
+    -> ICP fit with rising engagement that is band A, or repeated high-intent visits (light
+    human assist within a business day) -> nurture (automated, no human). A lead inside a
+    recycle's suppression window stays in nurture unless its own hand-raise may override it.
     """
     now = require_aware(now)
     signals = list(signals)
@@ -47,6 +77,7 @@ def qualify(lead: LeadProfile, signals: Sequence[Signal], now: datetime,
     rising = is_rising(signals, now, policy)
     hand_raise = latest_hand_raise(signals, now, policy)
     account = target_account(lead, policy)
+    repeated = high_intent_visits(signals, now, policy) >= policy.routing.repeated_visits
 
     share = policy.scoring.fit_share
     score = round(share * lead_fit.score
@@ -60,9 +91,12 @@ def qualify(lead: LeadProfile, signals: Sequence[Signal], now: datetime,
         route = "hand_raise"
     elif account is not None and lead_intent > 0:
         route = "strategic"
-    elif band == "A" and lead_fit.in_icp and rising:
+    elif lead_fit.in_icp and ((band == "A" and rising) or repeated):
         route = "band_a"
     else:
+        route = "nurture"
+    if held_by_suppression(route, now, policy, suppressed_until=suppressed_until,
+                           suppression_reason=suppression_reason):
         route = "nurture"
 
     return Qualification(

@@ -36,13 +36,13 @@ def test_decay_halves_at_the_half_life() -> None:
 def test_window_cut_off() -> None:
     at_edge = form("demo", 90 * D)
     past_edge = form("demo", 90 * D + timedelta(minutes=1))
-    assert signal_weight(at_edge, NOW, POLICY) == pytest.approx(35 * 0.5 ** (90 / 14))
+    assert signal_weight(at_edge, NOW, POLICY) == pytest.approx(50 * 0.5 ** (90 / 14))
     assert signal_weight(past_edge, NOW, POLICY) == 0
-    assert intent([at_edge, past_edge], NOW, POLICY) == pytest.approx(35 * 0.5 ** (90 / 14))
+    assert intent([at_edge, past_edge], NOW, POLICY) == pytest.approx(50 * 0.5 ** (90 / 14))
 
 
 def test_future_events_within_skew_count_fully_beyond_it_not_at_all() -> None:
-    assert signal_weight(form("demo", -timedelta(minutes=4)), NOW, POLICY) == 35
+    assert signal_weight(form("demo", -timedelta(minutes=4)), NOW, POLICY) == 50
     assert signal_weight(form("demo", -timedelta(minutes=10)), NOW, POLICY) == 0
     assert signal_weight(form("demo", -2 * D), NOW, POLICY) == 0
 
@@ -50,13 +50,13 @@ def test_future_events_within_skew_count_fully_beyond_it_not_at_all() -> None:
 def test_intent_is_the_sum_of_decayed_weights() -> None:
     signals = [form("demo", 1 * D), page("https://v.example/pricing", 14 * D),
                sig("email_open", 2 * D)]
-    expected = 35 * 0.5 ** (1 / 14) + 5 + 1 * 0.5 ** (2 / 14)
+    expected = 50 * 0.5 ** (1 / 14) + 5 + 1 * 0.5 ** (2 / 14)
     assert intent(signals, NOW, POLICY) == pytest.approx(expected)
     assert intent([], NOW, POLICY) == 0
 
 
 @pytest.mark.parametrize(("signal", "weight"), [
-    (form("demo"), 35), (form("Contact"), 30), (form("pricing"), 30), (form("trial"), 20),
+    (form("demo"), 50), (form("Contact"), 50), (form("pricing"), 50), (form("trial"), 20),
     (form("content"), 6), (form("newsletter"), 2), (form("mystery"), 0), (sig("form_submit"), 0),
     (page("https://v.example/pricing"), 10),
     (page("https://v.example/PRICING/enterprise"), 10),
@@ -68,7 +68,7 @@ def test_intent_is_the_sum_of_decayed_weights() -> None:
     (page("https://v.example/blog"), 1),
     (sig("page_view"), 1),
     (sig("email_open"), 1), (sig("email_click", url="https://v.example/pricing"), 6),
-    (sig("event_attended"), 12), (sig("inbound_reply"), 30), (sig("meeting_booked"), 40),
+    (sig("event_attended"), 12), (sig("inbound_reply"), 50), (sig("meeting_booked"), 50),
     (sig("product_usage", change_pct=25), 6), (sig("product_usage", change_pct="12%"), 6),
     (sig("product_usage", change_pct=0), 0), (sig("product_usage", change_pct=-30), 0),
     (sig("product_usage", change_pct="n/a"), 0), (sig("product_usage"), 0),

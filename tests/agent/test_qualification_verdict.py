@@ -46,17 +46,20 @@ MATRIX = [
     ("band A but not rising -> nurture", {}, _engaged_last_week_only(), "nurture", "A"),
     ("band A and rising but outside ICP country -> nurture",
      {"country": "BR"}, _engaged_this_week() * 2, "nurture", "A"),
-    ("demo form -> hand_raise", {}, [form("demo", 10 * timedelta(minutes=1))], "hand_raise", "B"),
-    ("contact form -> hand_raise", {}, [form("contact", 2 * H)], "hand_raise", "B"),
-    ("pricing form -> hand_raise", {}, [form("pricing", 70 * H)], "hand_raise", "B"),
+    # A perfect fit who raises a hand is band A for the whole hand-raise window (issue 18).
+    ("demo form -> hand_raise", {}, [form("demo", 10 * timedelta(minutes=1))], "hand_raise", "A"),
+    ("contact form -> hand_raise", {}, [form("contact", 2 * H)], "hand_raise", "A"),
+    ("pricing form -> hand_raise", {}, [form("pricing", 70 * H)], "hand_raise", "A"),
     ("inbound reply -> hand_raise", {}, [sig("inbound_reply", 1 * H, text="hi")],
-     "hand_raise", "B"),
-    ("meeting booked -> hand_raise", {}, [sig("meeting_booked", 1 * D)], "hand_raise", "B"),
+     "hand_raise", "A"),
+    ("meeting booked -> hand_raise", {}, [sig("meeting_booked", 1 * D)], "hand_raise", "A"),
     ("hand-raise from a weak-fit lead is still hand_raise",
      {"country": "BR", "employees": 10, "industry": "Food", "title": "Baker"},
      [form("demo", 1 * H)], "hand_raise", "C"),
+    # Past the window it is no longer a hand-raise; a perfect fit with that request this week
+    # is still band A with rising engagement: the light-assist row.
     ("stale demo form (older than the window) -> not hand_raise", {},
-     [form("demo", 73 * H)], "nurture", "B"),
+     [form("demo", 73 * H)], "band_a", "A"),
     ("stale inbound reply -> not hand_raise", {},
      [sig("inbound_reply", 4 * D)], "nurture", "B"),
     ("content form is not a hand-raise", {}, [form("content", 1 * H)], "nurture", "B"),
@@ -124,7 +127,7 @@ def test_disqualified_lead_lists_its_disqualifiers_and_keeps_a_score() -> None:
     q = qualify(lead(email="quick@mailinator.com"), [form("contact", 1 * H)], NOW, POLICY)
     assert q.route == "disqualified"
     assert [d.code for d in q.disqualifiers] == ["throwaway_domain"]
-    assert q.score == pytest.approx(0.4 * 100 + 0.6 * 30, abs=0.1)
+    assert q.score == pytest.approx(0.4 * 100 + 0.6 * 50, abs=0.1)
 
 
 # --- score and bands ---------------------------------------------------------------------
@@ -133,8 +136,8 @@ def test_disqualified_lead_lists_its_disqualifiers_and_keeps_a_score() -> None:
 def test_score_blends_fit_and_intent_by_fit_share() -> None:
     q = qualify(lead(), [form("demo")], NOW, POLICY)
     assert q.fit.score == 100
-    assert q.intent == pytest.approx(35)
-    assert q.score == 0.4 * 100 + 0.6 * 35
+    assert q.intent == pytest.approx(50)
+    assert q.score == 0.4 * 100 + 0.6 * 50
 
 
 def test_score_rounds_to_one_decimal() -> None:
