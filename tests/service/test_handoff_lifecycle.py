@@ -23,7 +23,7 @@ from store.tables import Approval, Decision, Handoff, OutboxMessage
 from tests.flow import decide, pending_card
 
 ROOT = Path(__file__).resolve().parents[2]
-SURFACES = ("service", "slack_app", "agent", "api", "hitl")
+SURFACES = ("agent", "tools", "service", "evals", "reports", "slack_app", "api", "bench", "hitl")
 HANDOFF_TABLE = ALLOWED[HandoffStatus]
 
 
