@@ -84,10 +84,19 @@ def markdown_inert(text: Any, limit: int = MAX_TEXT_CHARS) -> str:
 
 
 def stream_chunks(text: str, size: int = STREAM_CHUNK) -> list[str]:
-    """The answer in pieces for `chat.appendStream`, cut at word boundaries; joined they are
-    exactly `text`."""
-    chunks, joiners = split_text(text, size)
-    return [c + j for c, j in zip(chunks, [*joiners, ""], strict=True)]
+    """Escaped answer text in pieces for `chat.appendStream`: cut after a space where there is
+    one, never inside an escape (`&lt;`); joined they are exactly `text`. (Escape first, then
+    cut: escaping pieces one by one could miss a `://` split across two of them.)"""
+    chunks: list[str] = []
+    rest = text
+    while len(rest) > size:
+        cut = rest.rfind(" ", size // 2, size) + 1 or size
+        amp = rest.rfind("&", max(cut - 6, 0), cut)
+        if amp > 0 and ";" not in rest[amp:cut]:
+            cut = amp
+        chunks.append(rest[:cut])
+        rest = rest[cut:]
+    return [*chunks, rest] if rest or not chunks else chunks
 
 
 def fallback_text(reply: AssistantReply) -> str:

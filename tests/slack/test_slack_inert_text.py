@@ -24,6 +24,7 @@ from service.errors import Conflict, Forbidden, InvalidInput, NotFound
 from slack_app import answers, text
 from slack_app.blocks import card, history, home, modals, notices
 from slack_app.support import blocks as support_blocks
+from tests.slack.assistant_recipes import ASSISTANT_NOT_BUILDERS, ASSISTANT_RECIPES
 from tests.slack_oracle import HOSTILE, HOSTILE_ALL, violations
 
 NOW = datetime(2026, 11, 18, 15, 0, tzinfo=UTC)
@@ -209,6 +210,7 @@ RECIPES: dict[str, Recipe] = {
     "text.slack_date": lambda h: [text.slack_date(NOW), text.slack_date(None),
                                   text.slack_date(NOW.replace(tzinfo=None), "{time}")],
     "text.duration": lambda h: [text.duration(s) for s in (30, 3 * 3600 + 300, 3 * 86400)],
+    **ASSISTANT_RECIPES,
 }
 
 # Builders that only load facts and hand them to a covered builder.
@@ -263,6 +265,7 @@ NOT_BUILDERS: dict[str, str] = {
     "text.clip": "shortens text (test_slack_text_primitives.py)",
     "text.split_text": "splits text for inputs and sections",
     "text.message_text": "reads what a person typed in Slack (the other direction)",
+    **ASSISTANT_NOT_BUILDERS,
 }
 # Modules with no text for people: Bolt/FastAPI wiring, Web API plumbing, store reads.
 NO_TEXT_MODULES = {"app", "web", "store", "message_log"}
