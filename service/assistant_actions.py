@@ -88,18 +88,23 @@ def _busy(handoff: Handoff) -> Conflict:
 
 
 def _draft_follow_up(rt: AppRuntime, member: Member, lead_id: str, args: dict[str, Any]) -> str:
-    instruction = args.get("instruction") or "Write a fresh follow-up."
     handoff, approval = _pending_approval(rt, lead_id)
     if approval is not None:
+        instruction = args.get("instruction") or "Write a fresh follow-up."
         decide(rt, approval.id, _decision("revise", member, instruction=instruction))
         return "A new draft with your instruction is on its way as an approval card."
     if handoff is not None:
         raise _busy(handoff)
-    return _start_handoff(rt, member, lead_id)
+    return _start_handoff(rt, member, lead_id, args.get("instruction") or None)
 
 
-def _start_handoff(rt: AppRuntime, member: Member, lead_id: str) -> str:
-    """A rep-requested handoff, started as process_lead starts one (row + run_handoff job)."""
+def _start_handoff(rt: AppRuntime, member: Member, lead_id: str,
+                   instruction: str | None) -> str:
+    """A rep-requested handoff, started as process_lead starts one (row + run_handoff job).
+
+    The rep's instruction rides in the graph's start state: written to the handoff's thread
+    before the row commits, so `run_handoff` finds the run begun (as after a crash) and goes on
+    from there with the instruction for the first draft."""
     from agent.sla import sla_due_at
     from service.sla import owner_timezone, schedule_sla_check
 
@@ -113,11 +118,21 @@ def _start_handoff(rt: AppRuntime, member: Member, lead_id: str) -> str:
                        "would not draft for it; nothing was started")
     now = rt.clock.now()
     due = sla_due_at(qualification.route, now, rt.policy, tz=owner_timezone(rt, member))
+    handoff_id = new_id("ho")
+    if instruction:
+        # Outside the store transaction (one SQLite writer at a time). Should the transaction
+        # fail, the thread stays an orphan no handoff ever names.
+        from langgraph.constants import START
+
+        rt.graph.update_state(
+            {"configurable": {"thread_id": handoff_id}},
+            {"handoff_id": handoff_id, "lead_id": lead_id, "assignee": member.key,
+             "version": 0, "instruction": instruction}, as_node=START)
     with rt.db.session() as session:
         if session.scalar(select(Handoff.id).where(Handoff.lead_id == lead_id,
                                                    Handoff.active.is_(True))):
             raise Conflict("a handoff for this lead started a moment ago")
-        handoff = Handoff(id=new_id("ho"), lead_id=lead_id, route=qualification.route,
+        handoff = Handoff(id=handoff_id, lead_id=lead_id, route=qualification.route,
                           status=HANDOFF_START.value,
                           assignee=member.key, active=True, trigger_event_id=None,
                           policy_version=rt.policy.version, sla_due_at=due, created_at=now,

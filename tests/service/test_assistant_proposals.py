@@ -80,6 +80,11 @@ def test_a_follow_up_without_an_open_handoff_starts_one(rt, seeded, riley, worke
     cards = _cards(rt, lead_id)
     assert cards[-1] == (1, "pending", "U0REP0001") and len(cards) == 2
     with rt.db.read() as session:
+        card = session.scalar(select(Approval).where(Approval.lead_id == lead_id,
+                                                     Approval.status == "pending"))
+        # The rep's instruction reached the first draft (the offline drafter notes it).
+        assert card is not None and "instruction noted" in (card.draft_note or "")
+    with rt.db.read() as session:
         assert session.scalar(select(Handoff).where(Handoff.lead_id == lead_id,
                                                     Handoff.active.is_(True))) is not None
 
