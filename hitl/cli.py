@@ -11,6 +11,7 @@ from hitl.commands import bench, data, ops, report, serve, version
 from hitl.commands import eval as eval_cmd
 from hitl.commands.approvals import approvals_app
 from hitl.commands.crm import crm_app
+from hitl.commands.handoffs import handoffs_app
 from hitl.commands.kb import kb_app
 from hitl.commands.leads import leads_app
 from hitl.commands.tokens import tokens_app
@@ -40,6 +41,7 @@ app.callback()(version.main_callback)
 app.add_typer(tokens_app, name="tokens")
 app.add_typer(leads_app, name="leads")
 app.add_typer(approvals_app, name="approvals")
+app.add_typer(handoffs_app, name="handoffs")
 app.add_typer(crm_app, name="crm")
 
 

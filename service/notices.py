@@ -90,8 +90,8 @@ def queue_sla_notice(rt: AppRuntime, session: Session, *, step: Step, handoff: H
                      approval_id: str, recipient: Member | None, due: str, breach: int,
                      **detail: str | None) -> bool:
     """Queue the email for a breach, inside the caller's transaction, when Slack cannot reach
-    `recipient` (needs_email). Returns whether it queued one. `detail` (previous_owner, new_owner) is for the
-    escalation's text."""
+    `recipient` (needs_email). Returns whether it queued one. `detail` (previous_owner,
+    new_owner) is for the escalation's text."""
     if recipient is None or not needs_email(rt, recipient):
         return False
     nid = notice_id(handoff.id, due, breach)
