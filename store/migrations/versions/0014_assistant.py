@@ -7,6 +7,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "0014"
+# 0013 was not written when this landed: whoever adds 0013 (revising 0012) moves this to "0013".
 down_revision = "0012"
 branch_labels = None
 depends_on = None
