@@ -39,6 +39,7 @@ from slack_app.assistant.blocks import (
 )
 from slack_app.assistant.jobs import ASK_JOB, DECIDE_JOB, FEEDBACK_JOB, queue_job
 from slack_app.decisions import GENERIC_FAILURE
+from slack_app.listeners import ephemeral
 from slack_app.text import message_text
 
 log = logging.getLogger(__name__)
@@ -73,18 +74,6 @@ def delivery_keys(event: dict[str, Any], body: dict[str, Any]) -> list[str]:
     if event.get("client_msg_id"):
         keys.append(f"client_msg:{event['client_msg_id']}")
     return keys
-
-
-async def ephemeral(client: AsyncWebClient, channel: str | None, user: str, text: str,
-                    thread_ts: str | None = None) -> None:
-    """A message only `user` sees. Best effort: it informs, it never carries a decision."""
-    if not channel:
-        return
-    try:
-        await client.chat_postEphemeral(channel=channel, user=user, text=text,
-                                        thread_ts=thread_ts)
-    except SlackApiError as exc:
-        log.warning("chat.postEphemeral to %s failed: %s", user, exc.response.get("error"))
 
 
 async def queue_click(rt: AppRuntime, client: AsyncWebClient, kind: str,

@@ -10,7 +10,6 @@ from typing import Any
 from service.assistant_models import AssistantReply, Citation, Proposal, ProposalStatus
 from slack_app.assistant import blocks
 
-
 STATUSES: tuple[ProposalStatus, ...] = ("pending", "executed", "failed", "rejected")
 
 
@@ -61,7 +60,6 @@ ASSISTANT_NOT_BUILDERS: dict[str, str] = {
     "assistant.jobs.queue_job": "enqueues a job",
     "assistant.listeners.ask_payload": "a job payload",
     "assistant.listeners.delivery_keys": "receipt keys of a delivery",
-    "assistant.listeners.ephemeral": "I/O: posts constant texts",
     "assistant.listeners.is_person_dm": "classifies an event",
     "assistant.listeners.queue_click": "enqueues a click's job",
     "assistant.listeners.register_assistant": "Bolt wiring",
