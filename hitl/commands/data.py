@@ -111,10 +111,7 @@ def ingest(
     if not parsed.events:
         fail(f"{path}: no events found" + (" (every row was skipped)" if parsed.problems
                                            else ""))
-    try:
-        _ingest_and_report(parsed.events, batch_size=batch_size, process=process)
-    finally:
-        gc.unfreeze()  # run in a longer-lived process (tests), leave its collector as it was
+    _ingest_and_report(parsed.events, batch_size=batch_size, process=process)
 
 
 ingest.__doc__ = INGEST_HELP
@@ -165,7 +162,9 @@ def loading() -> Iterator[None]:
     (loading the processing code allocates millions of objects that live as long as the
     process; collecting generations of them again and again finds nothing), then those
     objects are frozen out of the collector's reach (`gc.freeze`, as `hitl serve`'s worker
-    does) and collection resumes for the work itself."""
+    does) and collection resumes for the work itself. They stay frozen: the process ends with
+    the command, and its exit then skips a full collection of them (an in-process caller, such
+    as a test, calls `gc.unfreeze()` afterwards)."""
     enabled = gc.isenabled()
     gc.disable()
     try:

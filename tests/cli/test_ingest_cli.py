@@ -16,6 +16,16 @@ from typer.testing import CliRunner
 from tests.conftest import LEAD_ADA, event, hand_raise, make_settings, recent
 
 
+@pytest.fixture(autouse=True)
+def _unfreeze() -> Iterator[None]:
+    """`hitl ingest` freezes what it loaded (hitl.commands.data.loading): a one-shot process
+    exits after it, this test process goes on."""
+    import gc
+
+    yield
+    gc.unfreeze()
+
+
 @pytest.fixture
 def cli(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Any:
     """`hitl ...` in this process, on a fresh SQLite file and a Chroma folder that does not
