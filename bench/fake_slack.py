@@ -1,10 +1,10 @@
 """A local Slack Web API for the bench, the drills and the tests.
 
 `FakeSlack` answers the Web API methods the app uses (`auth.test`, `conversations.open`,
-`chat.postMessage`, `chat.update`, `chat.postEphemeral`, `views.open`, `views.publish`,
-`users.info`, and for the assistant `assistant.threads.setStatus` / `setSuggestedPrompts` /
-`setTitle` and the streaming `chat.startStream` / `appendStream` / `stopStream`), records
-every call with the time it arrived (`time.monotonic()`), keeps posted
+`chat.postMessage`, `chat.update`, `chat.delete`, `chat.postEphemeral`, `views.open`,
+`views.publish`, `users.info`, and for the assistant `assistant.threads.setStatus` /
+`setSuggestedPrompts` / `setTitle` and the streaming `chat.startStream` / `appendStream` /
+`stopStream`), records every call with the time it arrived (`time.monotonic()`), keeps posted
 messages so a card can be read (and clicked) as it is now, and can fail the next calls to a
 method. `card_posted_at()` is the bench's stopwatch: when the first `chat.postMessage` carrying
 an approval's buttons arrived.
@@ -269,6 +269,10 @@ class FakeSlack:
                 return {"ok": False, "error": "message_not_found"}
             self.messages[key].update(text=p.get("text"), blocks=p.get("blocks") or [])
             return {"ok": True, "channel": key[0], "ts": key[1]}
+        if method == "chat.delete":
+            if self.messages.pop((str(p.get("channel")), str(p.get("ts"))), None) is None:
+                return {"ok": False, "error": "message_not_found"}
+            return {"ok": True, "channel": p.get("channel"), "ts": p.get("ts")}
         if method == "chat.postEphemeral":
             if not p.get("channel") or not p.get("user"):
                 return {"ok": False, "error": "channel_not_found"}

@@ -8,7 +8,8 @@ Slack gets its answer, so a message or click Slack saw accepted is never lost.
 - `slack_assistant_reply {channel, thread_ts, user, team, reply}`: stream the answer
   (`chat.startStream` / `appendStream` / `stopStream`, citations, proposals and feedback
   buttons at the end); where Slack does not stream (`unknown_method`, `not_allowed`, ...),
-  one `chat.postMessage` with the same content.
+  one `chat.postMessage` with the same content. A retry deletes the stream an earlier attempt
+  left unfinished before it streams again.
 - `slack_assistant_decide {proposal_id, decision, user, channel, ts, thread_ts, blocks, text}`:
   `service.assistant.decide_proposal` as the roster member who clicked; the answer is updated
   in place (the buttons become who decided and what happened); a refusal is an ephemeral.
@@ -25,7 +26,7 @@ import logging
 from typing import Any
 
 from slack_sdk import WebClient
-from sqlalchemy import select
+from sqlalchemy import delete, select
 from sqlalchemy.exc import IntegrityError
 
 from agent.policy import Member
@@ -152,14 +153,44 @@ def ask_job(rt: AppRuntime, payload: dict[str, Any]) -> None:
 def reply_job(rt: AppRuntime, payload: dict[str, Any]) -> None:
     reply = AssistantReply.model_validate(payload["reply"])
     client = web_client(rt)
+    _drop_earlier_stream(rt, client, reply.reply_id)
     with message_log.posting_for(rt, REPLY_JOB, _subject(reply)):
-        if not _stream(client, payload, reply):
+        if not _stream(rt, client, payload, reply):
             call(client.chat_postMessage, channel=payload["channel"],
                  thread_ts=payload["thread_ts"], text=fallback_text(reply),
                  blocks=answer_blocks(reply), unfurl_links=False, unfurl_media=False)
 
 
-def _stream(client: WebClient, payload: dict[str, Any], reply: AssistantReply) -> bool:
+_STREAM_KEY = "assistant_stream:"
+
+
+def _drop_earlier_stream(rt: AppRuntime, client: WebClient, reply_id: str) -> None:
+    """A retry of this job (Slack failed mid-stream, or the worker died) first deletes the
+    stream an earlier attempt started, so the rep sees one answer, not a cut one and a whole
+    one. Where it was is kept as a receipt (`assistant_stream:{reply}:{channel}:{ts}`)."""
+    prefix = f"{_STREAM_KEY}{reply_id}:"
+    with rt.db.read() as session:
+        keys = list(session.scalars(select(SlackEventReceipt.event_key).where(
+            SlackEventReceipt.event_key.startswith(prefix, autoescape=True))))
+    for key in keys:
+        channel, ts = key.removeprefix(prefix).split(":", 1)
+        try:
+            call(client.chat_delete, channel=channel, ts=ts)
+        except SlackCallFailed as exc:
+            if exc.error not in GONE_ERRORS:
+                raise
+        with rt.db.session() as session:
+            session.execute(delete(SlackEventReceipt).where(SlackEventReceipt.event_key == key))
+
+
+def _remember_stream(rt: AppRuntime, reply_id: str, channel: str, ts: str) -> None:
+    with rt.db.session() as session:
+        session.add(SlackEventReceipt(event_key=f"{_STREAM_KEY}{reply_id}:{channel}:{ts}",
+                                      received_at=rt.clock.now()))
+
+
+def _stream(rt: AppRuntime, client: WebClient, payload: dict[str, Any],
+            reply: AssistantReply) -> bool:
     """Stream the answer; False when Slack does not stream here (nothing was posted then)."""
     channel = payload["channel"]
     chunks = stream_chunks(markdown_inert(reply.text)) or [""]
@@ -174,10 +205,12 @@ def _stream(client: WebClient, payload: dict[str, Any], reply: AssistantReply) -
             return False
         raise
     ts = str(started["ts"])
+    channel = str(started.get("channel") or channel)
+    _remember_stream(rt, reply.reply_id, channel, ts)
     context = message_log.current_context()
     if context is not None:  # `call` logs chat.postMessage only; a stream is a post too
-        message_log.record_post(context, channel=str(started.get("channel") or channel),
-                                ts=ts, thread_ts=payload["thread_ts"])
+        message_log.record_post(context, channel=channel, ts=ts,
+                                thread_ts=payload["thread_ts"])
     for chunk in chunks[1:]:
         call(client.chat_appendStream, channel=channel, ts=ts, markdown_text=chunk)
     call(client.chat_stopStream, channel=channel, ts=ts, blocks=trailer_blocks(reply))

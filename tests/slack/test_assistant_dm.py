@@ -191,3 +191,26 @@ def test_a_new_assistant_thread_gets_the_suggested_prompts(  # type: ignore[no-u
     assert call.params["channel_id"] == DM and call.params["thread_ts"] == THREAD
     assert [p["title"] for p in call.params["prompts"]] == [
         "What's on my plate?", "Why is <lead> hot?", "How am I doing on SLAs this week?"]
+
+
+def test_a_stream_cut_by_slack_is_redone_once_not_left_half_shown(  # type: ignore[no-untyped-def]
+        client, rt, clock, worker, fake_slack, brain: FakeBrain) -> None:
+    slack = SlackSide(client)
+    brain.reply_kwargs["text"] = " ".join(f"Lead {i} is waiting on you." for i in range(60))
+    fake_slack.fail_next("chat.stopStream", status=429, retry_after=2)
+    slack.event(dm_event(slack, "what's on my plate"))
+    worker.run_until_idle()
+    [first] = fake_slack.calls("chat.startStream")
+    assert brain.asks and len(fake_slack.calls("chat.stopStream")) == 1  # refused
+
+    clock.advance(seconds=30)
+    worker.run_until_idle()
+    assert len(brain.asks) == 1  # the retry posts again; it does not ask again
+    [deleted] = fake_slack.calls("chat.delete")
+    starts = fake_slack.calls("chat.startStream")
+    assert len(starts) == 2
+    answers = [m for m in fake_slack.messages.values() if m.get("thread_ts") == THREAD]
+    assert len(answers) == 1 and not answers[0]["streaming"]
+    assert answers[0]["text"] == brain.reply_kwargs["text"]
+    assert deleted.params["ts"] != answers[0]["ts"]
+    assert first.params["markdown_text"] == starts[1].params["markdown_text"]
