@@ -303,3 +303,20 @@ def test_without_a_signing_secret_the_notice_names_the_api_address(rt: Any, cloc
         update={"api_token": None, "link_secret": None}))  # nothing to sign with
     assert read_link(unsigned, "/v1/approvals/apr_1", clock.now()) == (  # type: ignore[arg-type]
         f"{PUBLIC_URL}/v1/approvals/apr_1", None)
+
+
+@pytest.mark.parametrize("slack_on", [False, True])
+def test_email_exactly_when_slack_cannot_reach_the_person(rt: Any, slack_on: bool) -> None:
+    from agent.policy import Member
+    from service.notices import needs_email, queue_support_escalation
+
+    assert rt.settings.slack_enabled is slack_on
+    on_slack = Member(slack_id="U0SUP0001", email="sasha@example.com", name="Sasha",
+                      role="support")
+    off_slack = on_slack.model_copy(update={"slack_id": None})
+    assert needs_email(rt, off_slack) and not needs_email(rt, None)
+    assert needs_email(rt, on_slack) is not slack_on  # Slack off: a Slack id reaches nobody
+    # The support lead's alert for an unclaimed transfer follows the same rule.
+    with rt.db.session() as session:
+        assert queue_support_escalation(rt, session, transfer_id="wt_1", recipient=on_slack,
+                                        waited_minutes=5) is not slack_on
