@@ -28,10 +28,11 @@ from agent.models import ContextPackage, Draft
 from tests.agent.test_graph import FakePort
 
 CODES = ["not_now", "bad_fit", "competitor"]
-REQUEST = {**hitl_protocol.approval_request(to="ada@acme.io", subject="Demo", body="Hi Ada",
-                                            description="### Why now\nAda asked for a demo.",
-                                            reason_codes=CODES),
-           "approval_id": "ap_h1_v1", "version": 1, "reason_codes": CODES}
+REQUEST: dict[str, Any] = {
+    **hitl_protocol.approval_request(to="ada@acme.io", subject="Demo", body="Hi Ada",
+                                     description="### Why now\nAda asked for a demo.",
+                                     reason_codes=CODES),
+    "approval_id": "ap_h1_v1", "version": 1, "reason_codes": CODES}
 
 # Each of our decisions, as recorded (action, payload), and what it must come back as.
 DECISIONS: dict[str, tuple[dict[str, Any], ReviewerDecision]] = {
