@@ -14,6 +14,8 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from agent.policy_languages import Drafting, Languages, merge_language_words
+
 ReasonCode = Literal[
     "connected", "meeting_set", "no_response", "not_icp", "not_now", "competitor", "duplicate"
 ]
@@ -51,6 +53,9 @@ class Disqualifiers(_Frozen):
     student_email_suffixes: list[str]
     competitor_domains: list[str]
     throwaway_domains: list[str]
+    # Student words heading a title from its first word too (languages whose head noun comes
+    # first); filled from [languages.words.*].student_title_words.
+    student_title_lead_words: list[str] = []
 
 
 class PageRule(_Frozen):
@@ -229,8 +234,16 @@ class Policy(_Frozen):
     rescue: Rescue = Rescue()
     recycle: Recycle = Recycle()
     content: ContentRules = ContentRules()
+    # [languages]: the lead's language and the rule words in each (agent/language.py).
+    languages: Languages = Languages()
+    drafting: Drafting = Drafting()
     # The [support] table, validated by agent.support.policy (the support bot's own model).
     support: dict[str, Any] = {}
+
+    @model_validator(mode="before")
+    @classmethod
+    def _language_words(cls, data: Any) -> Any:
+        return merge_language_words(data)
 
     @model_validator(mode="after")
     def _complete(self) -> Policy:

@@ -14,6 +14,7 @@ from agent.context.sanitize import SCAN_CHARS, SUBJECT_CHARS, clean_text
 from agent.context.signals import as_bool, as_number, prop
 from agent.context.timing import relative_time, time_until, utc
 from agent.guardrails import assistant_instructions
+from agent.language import fold
 from agent.models import LeadProfile, Risk, Signal
 from agent.policy import Policy
 
@@ -26,9 +27,10 @@ def _domain_of(value: str | None) -> str:
 
 
 def _competitor_word(text: object, words: Sequence[str]) -> str | None:
-    lowered = " ".join(str(text or "")[:SCAN_CHARS].lower().split())
+    # Accent- and case-insensitive: "Alternative à" is found in "alternative a" too.
+    lowered = " ".join(fold(str(text or "")[:SCAN_CHARS]).split())
     for word in words:
-        if re.search(rf"(?<![a-z0-9]){re.escape(word.lower())}(?![a-z0-9])", lowered):
+        if re.search(rf"(?<![a-z0-9]){re.escape(fold(word))}(?![a-z0-9])", lowered):
             return word
     return None
 

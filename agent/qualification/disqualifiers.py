@@ -26,7 +26,8 @@ def disqualifiers(lead: LeadProfile, policy: Policy) -> list[Disqualifier]:
     email_domain = "" if email_problem else normalize_domain(lead.email)
 
     student_reasons: list[str] = []
-    word = student_title(lead.title, rules.student_title_words)
+    word = student_title(lead.title, rules.student_title_words,
+                         rules.student_title_lead_words)
     if word is not None:
         title = (lead.title or "").strip()
         short = title if len(title) <= 60 else title[:57] + "..."

@@ -6,6 +6,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from datetime import UTC, datetime, timedelta
 
+from agent.language import canonical_form, fold_pattern, fold_url
 from agent.models import Signal
 from agent.policy import Policy
 
@@ -47,8 +48,9 @@ def require_aware(now: datetime) -> datetime:
     return now.astimezone(UTC)
 
 
-def _form(signal: Signal) -> str:
-    return str(signal.properties.get("form") or "").strip().lower()
+def _form(signal: Signal, policy: Policy) -> str:
+    """The form's canonical name, whatever language it was named in ("Demo-Anfrage" -> demo)."""
+    return canonical_form(str(signal.properties.get("form") or ""), policy)
 
 
 def _change_pct(signal: Signal) -> float:
@@ -60,11 +62,11 @@ def _change_pct(signal: Signal) -> float:
 
 
 def _page_rule_index(signal: Signal, policy: Policy) -> int | None:
-    url = str(signal.properties.get("url") or "").lower()
+    url = fold_url(str(signal.properties.get("url") or ""))
     if not url:
         return None
     return next((i for i, rule in enumerate(policy.scoring.page_rules)
-                 if rule.pattern.lower() in url), None)
+                 if fold_pattern(rule.pattern) in url), None)
 
 
 def base_weight(signal: Signal, policy: Policy) -> float:
@@ -73,7 +75,7 @@ def base_weight(signal: Signal, policy: Policy) -> float:
     if signal.type in ZERO_INTENT_TYPES:
         return 0.0
     if signal.type == "form_submit":
-        form = _form(signal)
+        form = _form(signal, policy)
         return float(scoring.form_weights.get(form, scoring.event_weights.get("form_submit", 0.0)))
     if signal.type == "page_view":
         # The first matching rule wins, so the policy orders rules from most to least telling.
@@ -126,7 +128,7 @@ def signal_label(signal: Signal, policy: Policy) -> str:
         index = _page_rule_index(signal, policy)
         return policy.scoring.page_rules[index].label if index is not None else "page view"
     if signal.type == "form_submit":
-        form = _form(signal)
+        form = _form(signal, policy)
         known = form in policy.scoring.form_weights or form in policy.routing.hand_raise_forms
         return f"{form} form" if known else "form submission"
     if signal.type == "product_usage":
@@ -183,7 +185,7 @@ def is_hand_raise(signal: Signal, policy: Policy) -> bool:
     """A signal in which the person asks for contact (demo/contact/pricing form, reply, meeting)."""
     routing = policy.routing
     if signal.type == "form_submit":
-        return _form(signal) in {f.lower() for f in routing.hand_raise_forms}
+        return _form(signal, policy) in {f.lower() for f in routing.hand_raise_forms}
     return signal.type in routing.hand_raise_events
 
 

@@ -5,14 +5,30 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable, Sequence
 
+from agent.language import fold_umlauts
+
 # A title is cut into parts at these separators ("Intern, Marketing", "Student at MIT",
 # "Head of Sales | Acme"), so each part's head noun can be judged on its own.
 _TITLE_SEPARATORS = re.compile(r"[,;|/()\[\]@·•]|\s[-–—]\s|\bat\b", re.IGNORECASE)
-_WORD = re.compile(r"[a-z0-9]+")
+_WORD = re.compile(r"[^\W_]+")
 
 
 def _words(text: str | None) -> list[str]:
-    return _WORD.findall((text or "").lower())
+    """The words of `text`, folded: lower case, accents and umlaut spellings removed, so
+    "Geschäftsführer", "GESCHAEFTSFUEHRER" and "geschaftsfuhrer" are one word."""
+    return _WORD.findall(fold_umlauts(text))
+
+
+def _phrase(word: str) -> list[str]:
+    """A rule word as words; a leading "*" (German compounds: "*leiter") is kept on the first."""
+    words = _words(word)
+    if words and word.strip().startswith("*"):
+        words[0] = "*" + words[0]
+    return words
+
+
+def _word_matches(word: str, rule: str) -> bool:
+    return word.endswith(rule[1:]) if rule.startswith("*") else word == rule
 
 
 def _contains_phrase(words: Sequence[str], phrase: Sequence[str]) -> list[int]:
@@ -20,23 +36,31 @@ def _contains_phrase(words: Sequence[str], phrase: Sequence[str]) -> list[int]:
     n = len(phrase)
     if n == 0:
         return []
-    return [i for i in range(len(words) - n + 1) if list(words[i:i + n]) == list(phrase)]
+    return [i for i in range(len(words) - n + 1)
+            if all(_word_matches(w, r) for w, r in zip(words[i:i + n], phrase, strict=True))]
 
 
-def student_title(title: str | None, words: Iterable[str]) -> str | None:
+def student_title(title: str | None, words: Iterable[str],
+                  lead_words: Iterable[str] = ()) -> str | None:
     """The student word heading some part of the title, if any.
 
     A student word only counts as the head noun of a title part (its last word): "PhD Student",
     "Marketing Intern", "Intern, Sales", "Student at MIT" are students, while "Student Success
     Manager", "Intern Program Lead" or "Student Services Director" are staff who work *with*
-    students, and may well be buyers.
+    students, and may well be buyers. `lead_words` (languages whose head noun comes first:
+    "Étudiant en master", "Praktikant Vertrieb") also count as a part's first word.
     """
-    phrases = [_words(w) for w in words]
+    phrases = [_phrase(w) for w in words]
+    leading = [_phrase(w) for w in lead_words]
     for part in _TITLE_SEPARATORS.split(title or ""):
         part_words = _words(part)
-        for phrase in phrases:
-            if phrase and part_words[-len(phrase):] == phrase:
-                return " ".join(phrase)
+        for phrase in phrases + leading:
+            if phrase and len(part_words) >= len(phrase) and 0 in _contains_phrase(
+                    part_words[-len(phrase):], phrase):
+                return " ".join(phrase).lstrip("*")
+        for phrase in leading:
+            if phrase and 0 in _contains_phrase(part_words[:len(phrase)], phrase):
+                return " ".join(phrase).lstrip("*")
     return None
 
 
@@ -48,12 +72,12 @@ def senior_word(title: str | None, words: Iterable[str]) -> str | None:
     """
     title_words = _words(title)
     for word in words:
-        phrase = _words(word)
+        phrase = _phrase(word)
         for i in _contains_phrase(title_words, phrase):
             before = title_words[max(0, i - 2):i]
             if before[-1:] == ["to"] or before == ["to", "the"]:
                 continue
-            return " ".join(phrase)
+            return word.strip().lstrip("*")
     return None
 
 
