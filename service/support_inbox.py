@@ -14,25 +14,23 @@ import hashlib
 import hmac
 import re
 import secrets
-import time
-from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager
 from datetime import timedelta
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
-from sqlalchemy import select, update
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from agent.email_rules import LeadAddress, clean_body, one_line_problem, same_address
 from prompts import render
 from service.audit import audit
 from service.errors import Conflict, InvalidInput
-from service.jobs import insert_ignoring_conflicts
 from service.lifecycle import OWNED_BY_PEOPLE, ConversationStatus
 from service.runtime import AppRuntime
 from service.support import support
 from service.support_port import StoreSupportPort
+from service.turn_lease import turn_lease
 from store.tables import SupportConversation, SupportMessage
 
 CONVERSATION_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:-]{0,63}$")
@@ -160,35 +158,15 @@ def thread_config(conversation_id: str) -> dict[str, Any]:
 
 # -- one message, under the conversation's lease ---------------------------------------------
 
-@contextmanager
-def _turn_lease(rt: AppRuntime, conversation_id: str) -> Iterator[None]:
-    """Hold the conversation's lease while one message is processed; wait for a running one."""
-    deadline = time.monotonic() + TURN_WAIT_S
-    while True:
-        now = rt.clock.now()
-        with rt.db.session() as session:
-            session.execute(insert_ignoring_conflicts(session, SupportConversation, [{
-                "id": conversation_id, "status": ConversationStatus.BOT.value, "epoch": 1,
-                "created_at": now, "updated_at": now}], ["id"]))
-            won = session.execute(
-                update(SupportConversation)
-                .where(SupportConversation.id == conversation_id,
-                       (SupportConversation.busy_until.is_(None))
-                       | (SupportConversation.busy_until < now))
-                .values(busy_until=now + TURN_LEASE)).rowcount  # type: ignore[attr-defined]
-        if won == 1:
-            break
-        if time.monotonic() > deadline:
-            raise Conflict("an earlier message of this conversation is still being answered; "
-                           "try again in a moment")
-        time.sleep(0.05)
-    try:
-        yield
-    finally:
-        with rt.db.session() as session:
-            session.execute(update(SupportConversation)
-                            .where(SupportConversation.id == conversation_id)
-                            .values(busy_until=None))
+def _turn_lease(rt: AppRuntime, conversation_id: str) -> AbstractContextManager[None]:
+    """Hold the conversation's lease while one message is processed; wait for a running one
+    (service.turn_lease: the assistant's conversations are serialised the same way)."""
+    return turn_lease(
+        rt, SupportConversation, conversation_id, lease=TURN_LEASE, wait_s=TURN_WAIT_S,
+        new_row=lambda now: {"status": ConversationStatus.BOT.value, "epoch": 1,
+                             "created_at": now, "updated_at": now},
+        busy="an earlier message of this conversation is still being answered; "
+             "try again in a moment")
 
 
 def _store_customer_message(rt: AppRuntime, conversation_id: str,
