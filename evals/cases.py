@@ -26,6 +26,11 @@ SEEDS_LEADS_DATASET = DATASETS_DIR / "leads-seeds-v1.jsonl"
 # Every lead dataset the eval (and its gate) runs.
 LEAD_DATASETS = (LEADS_DATASET, SEEDS_LEADS_DATASET)
 CONVERSATIONS_DATASET = DATASETS_DIR / "conversations-v1.jsonl"
+# Support conversations written from the seeds' text (issue 18): paraphrased repeats, asks for a
+# person, frustration, sensitive topics, German/French/Spanish customers, a known company's email.
+SEEDS_CONVERSATIONS_DATASET = DATASETS_DIR / "conversations-seeds-v1.jsonl"
+# Every conversation dataset the eval (and its gate) runs.
+CONVERSATION_DATASETS = (CONVERSATIONS_DATASET, SEEDS_CONVERSATIONS_DATASET)
 # Wednesday 10:00 in New York: inside the default policy's business hours.
 DEFAULT_NOW = datetime(2026, 11, 18, 15, 0, tzinfo=UTC)
 

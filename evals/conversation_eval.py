@@ -6,7 +6,9 @@ customer turn goes through `service.conversations.post_message` (the service beh
 store. The results count towards the gate.
 
 `case` is `{"id": str, "customer": {"email", "name", "account": {"plan", "arr", "tier"}},
-"messages": [str, ...]}` (customer turns, in order). The outcome is `{"handoff": bool,
+"messages": [str, ...]}` (customer turns, in order); `customer.known_leads` (optional) are lead
+records stored before the first turn, through the service's ingest (a colleague at the same
+company, say), so the bot can link the customer to their company's account. The outcome is `{"handoff": bool,
 "trigger": str | None, "at_turn": int | None, "replies": [str, ...]}`, where `at_turn` is the
 1-based customer turn that triggered the handoff and `trigger` one of `evals.cases.TRIGGERS`.
 A test may pass its own `entry_point`; keyword arguments it declares (`rt`, `settings`, `policy`)
@@ -20,6 +22,7 @@ import tempfile
 import uuid
 from collections import Counter
 from collections.abc import Callable, Sequence
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -29,7 +32,9 @@ from config.settings import Settings, load_settings
 from evals.cases import DEFAULT_NOW, TRIGGERS, ConversationCase
 from evals.checks import find_terms
 from service.conversations import CustomerMessageIn, post_message
+from service.ingest import ingest_events
 from service.runtime import AppRuntime, build_runtime
+from service.schemas import EventIn
 from store.tables import SupportTransfer
 
 Progress = Callable[[str], None]
@@ -42,6 +47,7 @@ def evaluate_case(case: dict[str, Any], *, rt: AppRuntime) -> dict[str, Any]:
     whether and at which turn the bot handed over, the recorded trigger, and the bot's replies.
     """
     conversation_id = f"eval-{case['id']}-{uuid.uuid4().hex[:8]}"
+    _seed_known_leads(rt, case)
     customer = {k: case["customer"][k] for k in ("email", "name")
                 if (case.get("customer") or {}).get(k)}
     replies: list[str] = []
@@ -58,6 +64,16 @@ def evaluate_case(case: dict[str, Any], *, rt: AppRuntime) -> dict[str, Any]:
                 trigger = transfer.trigger if transfer else None
             return {"handoff": True, "trigger": trigger, "at_turn": turn, "replies": replies}
     return {"handoff": False, "trigger": None, "at_turn": None, "replies": replies}
+
+
+def _seed_known_leads(rt: AppRuntime, case: dict[str, Any]) -> None:
+    known = (case.get("customer") or {}).get("known_leads") or []
+    if known:
+        events = [EventIn.model_validate({
+            "event_id": f"eval-{case['id']}-known-{i}", "type": "page_view",
+            "occurred_at": rt.clock.now() - timedelta(days=3), "lead": lead,
+            "properties": {"url": "https://vendor.example/docs"}}) for i, lead in enumerate(known)]
+        ingest_events(rt, events)
 
 
 def _as_outcome(raw: Any) -> dict[str, Any]:

@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any
 from evals.assistant_eval import DATASET as ASSISTANT_DATASET
 from evals.assistant_eval import METRICS as ASSISTANT_METRICS
 from evals.cases import (
-    CONVERSATIONS_DATASET,
+    CONVERSATION_DATASETS,
     LEAD_DATASETS,
     DatasetError,
     dataset_info,
@@ -128,7 +128,7 @@ def run_eval(
     settings: Settings,
     *,
     leads_path: Path | Sequence[Path] = LEAD_DATASETS,
-    conversations_path: Path = CONVERSATIONS_DATASET,
+    conversations_path: Path | Sequence[Path] = CONVERSATION_DATASETS,
     thresholds_path: Path = THRESHOLDS_FILE,
     policy: Policy | None = None,
     drafter: Drafter | None = None,
@@ -155,7 +155,14 @@ def run_eval(
     if len(set(ids)) != len(ids):
         dupes = sorted({i for i in ids if ids.count(i) > 1})
         raise DatasetError(f"lead case ids repeated across datasets: {', '.join(dupes)}")
-    conversation_cases = load_conversation_cases(conversations_path)
+    conversation_paths = ([conversations_path] if isinstance(conversations_path, Path)
+                          else list(conversations_path))
+    conversation_files = [(path, load_conversation_cases(path)) for path in conversation_paths]
+    conversation_cases = [case for _, cases in conversation_files for case in cases]
+    conversation_ids = [case.id for case in conversation_cases]
+    if len(set(conversation_ids)) != len(conversation_ids):
+        dupes = sorted({i for i in conversation_ids if conversation_ids.count(i) > 1})
+        raise DatasetError(f"conversation case ids repeated across datasets: {', '.join(dupes)}")
     policy = policy or load_policy(settings.policy_file)
     roster = load_roster(settings.team_file)
     grading = settings.model_endpoint_configured if model_grading is None else model_grading
@@ -263,8 +270,8 @@ def run_eval(
             "thresholds_version": thresholds.version,
             "datasets": [*(dataset_info(_dataset_name(path), path, len(cases)).as_dict()
                            for path, cases in per_file),
-                         dataset_info("conversations", conversations_path,
-                                      len(conversation_cases)).as_dict(),
+                         *(dataset_info(path.stem.rsplit("-v", 1)[0], path, len(cases)).as_dict()
+                           for path, cases in conversation_files),
                          dataset_info("assistant", ASSISTANT_DATASET,
                                       len(assistant["cases"])).as_dict()],
         },
