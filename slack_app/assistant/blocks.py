@@ -48,7 +48,6 @@ LOADING_MESSAGES = ("Reading your queue...", "Checking the signals...", "Writing
 
 REFUSAL = ("Sorry, I can only help members of the sales team roster. If you should be on it, "
            "ask your manager to add you.")
-FAILURE = "Sorry, I could not answer that just now. Nothing was changed; please ask again."
 
 MAX_TEXT_CHARS = 12_000  # chat.startStream's markdown limit; also plenty for a section list
 MAX_TEXT_SECTIONS = 8
