@@ -14,6 +14,8 @@ any as a manager); another rep's lead is answered exactly as a lead that does no
 
 from __future__ import annotations
 
+from typing import Any
+
 from agent.policy import Member
 from service.assistant_models import (
     MAX_ASK_CHARS,
@@ -41,15 +43,21 @@ def ask(rt: AppRuntime, member: Member, conversation_key: str, text: str) -> Ass
 
 
 def decide_proposal(rt: AppRuntime, member: Member, proposal_id: str,
-                    decision: ProposalDecision, note: str | None = None) -> AssistantReply:
+                    decision: ProposalDecision, note: str | None = None,
+                    notify: dict[str, Any] | None = None) -> AssistantReply:
     """Approve or reject a proposal; returns the reply that says what happened.
+
+    An approval is recorded with a job that guarantees the execution: it is tried at once, and
+    if that fails it is retried in the background (service/assistant_execution.py); the reply
+    then says so. `notify` is the surface's way to be told later: where its answer is, and
+    `notify["job"]`, the job kind that updates it (queued with the outcome of each retry).
 
     Raises NotFound (404: no such proposal, or not proposed to `member`, so another rep learns
     nothing from trying), Conflict (409: already decided) or InvalidInput (422: `decision`).
     """
     from service.assistant_runs import run_decision
 
-    return run_decision(rt, member, proposal_id, decision, note)
+    return run_decision(rt, member, proposal_id, decision, note, notify)
 
 
 def record_feedback(rt: AppRuntime, member: Member, reply_id: str, helpful: bool) -> None:

@@ -1,10 +1,10 @@
 """Running the assistant graph for `service.assistant`: asks, proposal decisions, feedback.
 
-Thread ids: `assistant:{member}:{conversation_key}` for the conversation (the member is part of
-it, so nobody reads another person's thread by naming its key) and
-`assistant:{member}:{conversation_key}:{proposal_id}` for each proposal's approval interrupt.
-The decision is recorded in `assistant_proposals` first (one row wins; NOTES.md: a resume may be
-applied twice from an older checkpoint), and the graph is resumed from that record.
+Threads, their turn lease and their erasure index live in service/assistant_threads.py. The
+decision is recorded in `assistant_proposals` first (one row wins; NOTES.md: a resume may be
+applied twice from an older checkpoint), together with the job that guarantees an approved
+proposal is executed (service/assistant_execution.py), and the graph is resumed from that
+record.
 """
 
 from __future__ import annotations
@@ -13,12 +13,19 @@ from datetime import timedelta
 from typing import Any
 
 from langgraph.types import Command
-from sqlalchemy import String, cast, func, select, update
+from sqlalchemy import func, select, update
 
-from agent.assistant.graph import AssistantContext
 from agent.policy import Member
+from service.assistant_execution import execute_now, queue_execution
 from service.assistant_models import MAX_ASK_CHARS, AssistantReply, Citation, Proposal
 from service.assistant_port import StoreAssistantPort, member_keys
+from service.assistant_threads import (
+    DURABILITY,
+    assistant_threads_about,
+    conversation_turn,
+    run_context,
+    thread_config,
+)
 from service.audit import audit
 from service.errors import Conflict, Forbidden, InvalidInput, NotFound
 from service.ids import new_id
@@ -27,14 +34,11 @@ from store.tables import AssistantProposal
 from store.tables import AssistantReply as ReplyRow
 
 MAX_KEY = 150
-DURABILITY = "exit"  # as the handoff graph: a checkpoint when a run pauses or ends
+_thread = thread_config
+_context = run_context
 
-
-def _thread(member: Member, conversation_key: str, proposal_id: str | None = None) -> dict:
-    thread = f"assistant:{member.key}:{conversation_key}"
-    if proposal_id:
-        thread += f":{proposal_id}"
-    return {"configurable": {"thread_id": thread}}
+__all__ = ["assistant_threads_about", "run_ask", "run_decision", "store_feedback",
+           "summarize_feedback"]
 
 
 def _check_member(rt: AppRuntime, member: Member) -> Member:
@@ -42,10 +46,6 @@ def _check_member(rt: AppRuntime, member: Member) -> Member:
     if listed is None:
         raise Forbidden("only members of the team roster can use the assistant")
     return listed
-
-
-def _context(rt: AppRuntime, port: StoreAssistantPort) -> AssistantContext:
-    return AssistantContext(port=port, planner=rt.assistant_planner)
 
 
 def run_ask(rt: AppRuntime, member: Member, conversation_key: str, text: str) -> AssistantReply:
@@ -62,9 +62,10 @@ def run_ask(rt: AppRuntime, member: Member, conversation_key: str, text: str) ->
     port = StoreAssistantPort(rt, member, conversation_key=conversation_key, reply_id=reply_id)
     context = _context(rt, port)
     config = _thread(member, conversation_key)
-    turn = int((rt.assistant_graph.get_state(config).values or {}).get("turn") or 0) + 1
-    state = rt.assistant_graph.invoke({"text": text, "turn": turn}, config, context=context,
-                                      durability=DURABILITY)
+    with conversation_turn(rt, member, conversation_key):  # one ask at a time per conversation
+        turn = int((rt.assistant_graph.get_state(config).values or {}).get("turn") or 0) + 1
+        state = rt.assistant_graph.invoke({"text": text, "turn": turn}, config,
+                                          context=context, durability=DURABILITY)
     proposals = []
     for proposal in state.get("proposals") or []:
         # Each proposal waits in its own thread, at its HITLRequest interrupt.
@@ -73,13 +74,30 @@ def run_ask(rt: AppRuntime, member: Member, conversation_key: str, text: str) ->
                                   context=context, durability=DURABILITY)
         proposals.append(Proposal(proposal_id=proposal["proposal_id"], action=proposal["action"],
                                   args=proposal["args"], description=proposal["description"]))
-    citations = _citations(state.get("citations") or [])
+    answer = state.get("answer") or ""
+    citations = _citations([*(state.get("citations") or []),
+                            *_mentioned(port, f"{text}\n{answer}", state)])
     tools = [call["name"] for call in state.get("calls") or []]
+    # Every lead the answer (or the ask) names is on the reply's row: erasing one of them finds
+    # this conversation, its checkpoints and its Slack messages (service/erasure_assistant.py).
     _store_reply(rt, reply_id, conversation_key, member, tools,
                  [c.lead_id for c in citations], state.get("source") or "offline")
     return AssistantReply(reply_id=reply_id, conversation_key=conversation_key,
-                          text=state.get("answer") or "", citations=citations,
+                          text=answer, citations=citations,
                           proposals=proposals, tools_used=tools)
+
+
+def _mentioned(port: StoreAssistantPort, words: str, state: dict[str, Any]
+               ) -> list[dict[str, Any]]:
+    """Leads the member may see that the exchange names without citing them (a "which one?"
+    question's candidates, a name in the rep's words), cited so the surface files the answer
+    under them too."""
+    pending = state.get("pending") or {}
+    waiting = set(pending.get("candidates") or []) if isinstance(pending, dict) else set()
+    lowered = words.lower()
+    return [{"lead_id": lead.lead_id, "name": lead.label[:120], "signals": []}
+            for lead in port.visible_leads()
+            if lead.lead_id in waiting or (len(lead.name) >= 3 and lead.name.lower() in lowered)]
 
 
 def _citations(raw: list[dict[str, Any]]) -> list[Citation]:
@@ -99,7 +117,7 @@ def _store_reply(rt: AppRuntime, reply_id: str, conversation_key: str, member: M
 
 
 def run_decision(rt: AppRuntime, member: Member, proposal_id: str, decision: str,
-                 note: str | None) -> AssistantReply:
+                 note: str | None, notify: dict[str, Any] | None = None) -> AssistantReply:
     member = _check_member(rt, member)
     if decision not in ("approve", "reject"):
         raise InvalidInput("decision must be approve or reject", field="decision")
@@ -120,22 +138,26 @@ def run_decision(rt: AppRuntime, member: Member, proposal_id: str, decision: str
             raise Conflict(f"proposal {proposal_id} was already decided ({row.status})")
         audit(session, rt, actor=member.key, action=f"assistant_proposal_{status}",
               lead_id=row.lead_id, subject_id=proposal_id, proposal_action=row.action)
+        if decision == "approve":
+            queue_execution(rt, session, row, notify)
         conversation_key, action = row.conversation_key, row.action
         args, description = dict(row.args), row.description
-    port = StoreAssistantPort(rt, member, conversation_key=conversation_key)
-    config = _thread(member, conversation_key, proposal_id)
-    resume: dict[str, Any] = {"type": decision}
-    if decision == "reject" and note:
-        resume["message"] = note
-    graph = rt.assistant_graph
-    if graph.get_state(config).interrupts:
-        state = graph.invoke(Command(resume={"decisions": [resume]}), config,
-                             context=_context(rt, port), durability=DURABILITY)
-        outcome = state.get("outcome") or ""
+    if decision == "approve":
+        # Executed now if it can be; else its job (queued with the decision) retries it.
+        outcome = execute_now(rt, proposal_id)
     else:
-        # The graph moved past the interrupt before (a crash after resuming): the record rules.
-        outcome = port.execute_proposal(proposal_id) if decision == "approve" else \
-            port.reject_proposal(proposal_id)
+        port = StoreAssistantPort(rt, member, conversation_key=conversation_key)
+        config = _thread(member, conversation_key, proposal_id)
+        graph = rt.assistant_graph
+        resume: dict[str, Any] = {"type": decision}
+        if note:
+            resume["message"] = note
+        if graph.get_state(config).interrupts:
+            state = graph.invoke(Command(resume={"decisions": [resume]}), config,
+                                 context=_context(rt, port), durability=DURABILITY)
+            outcome = state.get("outcome") or port.reject_proposal(proposal_id)
+        else:
+            outcome = port.reject_proposal(proposal_id)
     with rt.db.read() as session:
         final = session.get(AssistantProposal, proposal_id)
         final_status = final.status if final is not None else status
@@ -172,22 +194,3 @@ def summarize_feedback(rt: AppRuntime, days: int) -> dict[str, int | float | Non
     return {"replies": sum(counts.values()), "helpful": counts.get(True, 0),
             "not_helpful": counts.get(False, 0),
             "helpful_rate": round(counts.get(True, 0) / rated, 4) if rated else None}
-
-
-def assistant_threads_about(session: Any, lead_id: str) -> list[str]:
-    """The assistant's checkpoint threads that may quote this lead (conversations whose replies
-    cited it, and its proposals' threads), for erasure to delete with the lead. Read it before
-    the lead's rows go: its proposals are deleted with it."""
-    threads: set[str] = set()
-    cited = session.execute(
-        select(ReplyRow.member_key, ReplyRow.conversation_key)
-        .where(cast(ReplyRow.lead_ids, String).like(f'%"{lead_id}"%'))).tuples().all()
-    for member_key, conversation_key in cited:
-        threads.add(f"assistant:{member_key}:{conversation_key}")
-    proposals = session.execute(
-        select(AssistantProposal.member_key, AssistantProposal.conversation_key,
-               AssistantProposal.id).where(AssistantProposal.lead_id == lead_id)).tuples().all()
-    for member_key, conversation_key, proposal_id in proposals:
-        threads.add(f"assistant:{member_key}:{conversation_key}")
-        threads.add(f"assistant:{member_key}:{conversation_key}:{proposal_id}")
-    return sorted(threads)

@@ -15,6 +15,7 @@ from datetime import timedelta
 from typing import Any
 
 from service import crm_inbound, handoffs, jobs, leads, nurture, outbox, rescue
+from service.assistant_execution import EXECUTE_JOB, execute_job
 from service.crm_writeback import CRM_JOB_HANDLERS
 from service.erasure_cleanup import cleanup_job
 from service.jobs import RetryLater
@@ -68,6 +69,7 @@ HANDLERS: dict[str, Handler] = {
     "no_response_check": nurture.check_no_response,  # recycle after unanswered outreach
     "sync_style_examples": _sync_style_examples,
     "erasure_cleanup": cleanup_job,
+    EXECUTE_JOB: execute_job,  # an approved assistant proposal, retried until it is done
     "crm_hubspot_deliveries": crm_inbound.hubspot_deliveries_job,
     **SUPPORT_JOB_HANDLERS,
     **CRM_JOB_HANDLERS,  # CRM write-back (service/crm_writeback.py)

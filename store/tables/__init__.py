@@ -2,7 +2,7 @@
 in store/migrations (its env reads `Base.metadata`, which every module below fills on import).
 """
 
-from store.tables.assistant import AssistantProposal, AssistantReply
+from store.tables.assistant import AssistantConversation, AssistantProposal, AssistantReply
 from store.tables.base import Base, UtcDateTime
 from store.tables.crm import CrmIdentity
 from store.tables.handoffs import Approval, Decision, Handoff, OutboxMessage
@@ -14,6 +14,7 @@ from store.tables.support import SupportConversation, SupportMessage, SupportTra
 
 __all__ = [
     "Approval",
+    "AssistantConversation",
     "AssistantProposal",
     "AssistantReply",
     "AuditEntry",

@@ -54,3 +54,15 @@ class AssistantProposal(Base):
     executed_at: Mapped[datetime | None]
     result: Mapped[str | None] = mapped_column(Text)
     created_at: Mapped[datetime]
+
+
+class AssistantConversation(Base):
+    """One row per assistant conversation (checkpoint thread), for its turn lease: two asks in
+    the same conversation take turns (service.turn_lease), so neither drops the other's history.
+    Keyed by a hash of the thread id (the member and the Slack thread): ids only, no text."""
+
+    __tablename__ = "assistant_conversations"
+
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    busy_until: Mapped[datetime | None]
+    created_at: Mapped[datetime]

@@ -51,9 +51,18 @@ def upgrade() -> None:
     op.create_index("ix_assistant_proposals_reply_id", "assistant_proposals", ["reply_id"])
     op.create_index("ix_assistant_proposals_member_key", "assistant_proposals", ["member_key"])
     op.create_index("ix_assistant_proposals_lead_id", "assistant_proposals", ["lead_id"])
+    # Each conversation's turn lease (service.turn_lease); added the same day, before release.
+    op.create_table(
+        "assistant_conversations",
+        sa.Column("id", sa.String(length=64), nullable=False),
+        sa.Column("busy_until", sa.DateTime(timezone=True), nullable=True),
+        sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+        sa.PrimaryKeyConstraint("id"),
+    )
 
 
 def downgrade() -> None:
+    op.drop_table("assistant_conversations")
     op.drop_table("assistant_proposals")
     op.drop_index("ix_assistant_replies_member", table_name="assistant_replies")
     op.drop_table("assistant_replies")
