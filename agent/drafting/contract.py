@@ -4,6 +4,7 @@ unfit to show a rep."""
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any, Protocol
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -45,7 +46,8 @@ class DraftRejected(ValueError):
 class DraftRequest(BaseModel):
     """One draft to write: for `lead` from `context`, signed `sender_name`; with `instruction`,
     a revision of `previous`. `style_examples` (the rep's approved edits, redacted) are for a
-    model to imitate; the offline drafter ignores them."""
+    model to imitate; the offline drafter ignores them. `draft_inputs`
+    (agent/drafting/inputs.py) fills the language, question and meeting fields."""
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
@@ -55,6 +57,18 @@ class DraftRequest(BaseModel):
     instruction: str | None = None
     previous: Draft | None = None
     style_examples: tuple[EditPair, ...] = ()
+    # The language to write in (agent.language.lead_language), "en" when unknown.
+    language: str = "en"
+    # The lead's question from their newest message, already made quotable
+    # (agent.drafting.lead_text), and what it is about; untrusted data either way.
+    lead_question: str | None = None
+    lead_asked: bool = True
+    question_topic: str | None = None
+    # Meeting starts (UTC) in the owner's business hours, to offer when the next step is a
+    # meeting (agent.drafting.meeting), shown in `timezone` (the owner's).
+    meeting_times: tuple[datetime, ...] = ()
+    meeting_minutes: int = 30
+    timezone: str | None = None
 
 
 class Drafter(Protocol):

@@ -36,7 +36,7 @@ def test_offline_draft_is_specific_and_labelled() -> None:
     assert draft.body.rstrip().endswith("Best,\nRiley Rep")
     assert draft.body.count("?") == 1  # one call to action
     assert not PLACEHOLDER.search(draft.subject + draft.body)
-    assert draft.prompt_version and draft.prompt_version.startswith("offline-draft-v1@")
+    assert draft.prompt_version and draft.prompt_version.startswith("offline-draft-v2@")
 
 
 def test_offline_draft_without_name_or_asset_still_has_no_placeholders() -> None:
@@ -67,12 +67,14 @@ def test_offline_instruction_is_handled_honestly() -> None:
 
     assert len(shorter.body) < len(full.body)
     assert "Northwind" not in shorter.body and shorter.body.startswith("Hi Ada,")
-    assert shorter.note and shorter.note.startswith("offline draft: made it shorter;")
-    assert "instruction noted for the rep" in shorter.note
-    # Nothing invented for an instruction a template cannot follow: the text stays the same.
-    assert other.body == full.body and "SOC 2" not in other.body
-    assert other.note and other.note.startswith("offline draft: instruction noted for the rep")
-    assert "can't follow free-form instructions" in other.note
+    assert shorter.note == "offline draft: followed: made it shorter"
+    # "Mention X" is something a template can do: the rep's words, in a sentence of ours.
+    assert "I also wanted to mention our SOC 2 report." in other.body
+    assert other.note == "offline draft: followed: mentioned 'our SOC 2 report'"
+    # Nothing invented for an instruction a template cannot follow; the note says so plainly.
+    funny = OfflineDrafter().draft(ask(instruction="Make it funnier", previous=full))
+    assert funny.note is not None and 'could not follow: "Make it funnier"' in funny.note
+    assert funny.body != full.body  # a revise never returns the text it revises
 
 
 # -- construction and prompts -----------------------------------------------------------------
