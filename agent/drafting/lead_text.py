@@ -23,6 +23,7 @@ _MENTION = re.compile(r"<[@#!][^>]*>|(?<!\w)[@#][\w.-]+")
 _MARKUP = re.compile(r"[<>`*_~|\[\]{}\\]")
 _QUOTES = re.compile(r"[\"“”„«»]")
 _CONTROL = re.compile(r"[\x00-\x1f\x7f\u200b-\u200f\u2028-\u202e\u2060-\u2064\ufeff]")
+_WORDS = re.compile(r"[^\W_]+")
 _SENTENCE = re.compile(r"(?<=[.!?])\s+|\n+")
 
 
@@ -68,7 +69,7 @@ def _sentences(text: str) -> list[str]:
 def question_topic(text: str, policy: Policy, language: str | None = None) -> str | None:
     """The first topic (policy order) whose words the text uses, any language's words counted,
     the given language's first."""
-    folded = f" {' '.join(re.findall(r'[^\W_]+', fold(text)))} "
+    folded = " " + " ".join(_WORDS.findall(fold(text))) + " "
     words = policy.languages.words
     order = ([language] if language in words else []) + [c for c in words if c != language]
     topics: list[str] = []
@@ -79,7 +80,7 @@ def question_topic(text: str, policy: Policy, language: str | None = None) -> st
     for topic in topics:
         for code in order:
             for word in words[code].question_topics.get(topic, ()):
-                phrase = " ".join(re.findall(r"[^\W_]+", fold(word)))
+                phrase = " ".join(_WORDS.findall(fold(word)))
                 if phrase and f" {phrase} " in folded:
                     return topic
     return None
