@@ -12,6 +12,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from agent.support import triggers
+from agent.support.paraphrase import english_gloss
 from agent.support.models import (
     Assessment,
     BotAnswer,
@@ -155,14 +156,22 @@ class StoreSupportPort:
                        and (m.meta or {}).get("question")][-window:]
         kb = self.services.knowledge_base
         try:
-            vectors = kb.embed([text] + [m.text for m in earlier])
-            matches = kb.search(text, k=self.policy.top_k, vector=vectors[0])
+            # German, French and Spanish questions are also searched by the English names
+            # of what they ask: the help articles are English.
+            gloss = english_gloss(text)
+            query = gloss or text
+            vectors = kb.embed([text] + [m.text for m in earlier] + ([query] if gloss else []))
+            matches = kb.search(query, k=self.policy.top_k, vector=vectors[-1] if gloss
+                                else vectors[0])
+            vectors = vectors[:1 + len(earlier)]
         except Exception:  # an unreachable embeddings endpoint or Chroma: the bot knows nothing
             log.exception("knowledge-base lookup failed for conversation %s", conversation_id)
             return [], []
         similar = triggers.similar_earlier(vectors[0], list(zip([m.id for m in earlier],
                                                                vectors[1:], strict=True)),
-                                           self.thresholds.repeat_similarity)
+                                           self.thresholds.repeat_similarity,
+                                           current_text=text,
+                                           earlier_texts=[m.text for m in earlier])
         return matches, similar
 
     def customer_facts(self, conversation_id: str) -> CustomerFacts:

@@ -93,23 +93,56 @@ def _cosine(a: np.ndarray, b: np.ndarray) -> float:
     return float(np.dot(a, b)) / norm
 
 
+def same_question(a: np.ndarray, b: np.ndarray, threshold: float, *,
+                  texts: tuple[str, str] | None = None) -> tuple[bool, float]:
+    """Whether two customer messages ask the same thing, and how alike they are.
+
+    With their texts, the words decide first (`agent.support.paraphrase`, deterministic and
+    offline, English/German/French/Spanish): different actions are never the same question,
+    a shared topic is; when the words say nothing either way, the embeddings' cosine
+    similarity must reach `threshold`."""
+    cosine = _cosine(a, b)
+    if texts is not None:
+        from agent.support.paraphrase import compare
+
+        verdict, score = compare(*texts)
+        if verdict == "different":
+            return False, cosine
+        if verdict == "same":
+            return True, max(cosine, score)
+    return cosine >= threshold, cosine
+
+
 def similar_earlier(current: np.ndarray, earlier: Sequence[tuple[int, np.ndarray]],
-                    threshold: float) -> list[tuple[int, float]]:
+                    threshold: float, *, current_text: str | None = None,
+                    earlier_texts: Sequence[str] | None = None) -> list[tuple[int, float]]:
     """Earlier messages that ask the same thing as `current`, as (message id, similarity to
-    `current`): those whose embedding's cosine similarity is at least `threshold`, and,
-    transitively, those similar to one of them (a rephrasing of a rephrasing is the same
-    question)."""
-    similarity_to_current = {mid: _cosine(current, vec) for mid, vec in earlier}
+    `current`): those `same_question` finds alike (by their words when the texts are given,
+    else by the embeddings' cosine similarity against `threshold`), and, transitively, those
+    alike to one of them (a rephrasing of a rephrasing is the same question)."""
+    ids = [mid for mid, _ in earlier]
     vectors = dict(earlier)
-    found = {mid for mid, sim in similarity_to_current.items() if sim >= threshold}
+    texts: dict[int, str] | None = None
+    if current_text is not None and earlier_texts is not None:
+        texts = dict(zip(ids, earlier_texts, strict=True))
+
+    def alike(a: int | None, b: int) -> tuple[bool, float]:
+        first = current if a is None else vectors[a]
+        pair = None
+        if texts is not None:
+            pair = (current_text if a is None else texts[a], texts[b])
+        return same_question(first, vectors[b], threshold, texts=pair)  # type: ignore[arg-type]
+
+    to_current = {mid: alike(None, mid) for mid in ids}
+    found = {mid for mid, (same, _) in to_current.items() if same}
     frontier = list(found)
     while frontier:
         anchor = frontier.pop()
-        for mid, vec in earlier:
-            if mid not in found and _cosine(vectors[anchor], vec) >= threshold:
+        for mid in ids:
+            if mid not in found and alike(anchor, mid)[0]:
                 found.add(mid)
                 frontier.append(mid)
-    return [(mid, round(similarity_to_current[mid], 3)) for mid, _ in earlier if mid in found]
+    return [(mid, round(to_current[mid][1], 3)) for mid in ids if mid in found]
 
 
 def classify_intent(text: str, matches: Sequence[KbMatch], kb_hit: bool, *,
