@@ -40,10 +40,11 @@ log = logging.getLogger(__name__)
 
 EXECUTE_JOB = "assistant_execute"
 EXECUTE_GRACE = timedelta(minutes=2)
-RETRYING = "Approved, but it could not be done yet ({error}); it is retried automatically."
-PARKED = ("Approved, but it still could not be done after retrying ({error}). It is listed "
-          "under failed jobs (job {job_id}: `hitl jobs list`, GET /v1/jobs?status=failed) "
-          "and runs again with `hitl jobs retry {job_id}`.")
+# What the rep reads: no exception text (it is in the job's `last_error` for whoever retries).
+RETRYING = "Approved, but it could not be done yet; it is retried automatically."
+PARKED = ("Approved, but it still could not be done after retrying. It is listed under failed "
+          "jobs (job {job_id}: `hitl jobs list`, GET /v1/jobs?status=failed) and runs again "
+          "with `hitl jobs retry {job_id}`.")
 
 
 def _dedupe(proposal_id: str) -> str:
@@ -75,9 +76,9 @@ def execute_now(rt: AppRuntime, proposal_id: str) -> str:
             session.execute(update(AssistantProposal)
                             .where(AssistantProposal.id == proposal_id,
                                    AssistantProposal.executed_at.is_(None))
-                            .values(result=RETRYING.format(error=error)[:2000]))
+                            .values(result=RETRYING))
         rt.notify_work()
-        return RETRYING.format(error=error)
+        return RETRYING
     with rt.db.session() as session:  # done: the queued copy is not needed
         session.execute(delete(Job).where(Job.dedupe_key == _dedupe(proposal_id)))
     return outcome
@@ -89,16 +90,14 @@ def execute_job(rt: AppRuntime, payload: dict[str, Any]) -> None:
     proposal_id = payload["proposal_id"]
     try:
         outcome = _execute(rt, proposal_id)
-    except Exception as exc:
-        error = _error(exc)
+    except Exception:
         job = _running_job(rt, proposal_id)
         now = rt.clock.now()
         # The worker parks it after this raise when its budget is spent (service.worker: this
         # kind has the default budget, HITL_JOB_RETRY_HOURS).
         budget = timedelta(hours=float(rt.settings.job_retry_hours))
         parked = job is not None and now >= (job.failing_since or now) + budget
-        text = PARKED.format(error=error, job_id=job.id if job else "?") if parked \
-            else RETRYING.format(error=error)
+        text = PARKED.format(job_id=job.id if job else "?") if parked else RETRYING
         with rt.db.session() as session:
             session.execute(update(AssistantProposal)
                             .where(AssistantProposal.id == proposal_id,

@@ -15,6 +15,10 @@ Slack gets its answer, so a message or click Slack saw accepted is never lost.
   in place (the buttons become who decided and what happened); a refusal is an ephemeral.
 - `slack_assistant_feedback {reply_id, helpful, user, channel, thread_ts}`:
   `service.assistant.record_feedback`.
+- `slack_assistant_outcome {proposal_id, lead_id, reply, user, channel, ts, thread_ts, blocks,
+  text}`: an approved proposal whose execution is retried in the background
+  (service/assistant_execution.py) reports each retry here: the answer is updated in place
+  the way a click updates it (retrying, failed with how to retry it, or done).
 
 Every message about leads is logged for erasure (`slack_app.message_log`) against the first
 lead the answer cites.
@@ -58,6 +62,7 @@ ASK_JOB = "slack_assistant_ask"
 REPLY_JOB = "slack_assistant_reply"
 DECIDE_JOB = "slack_assistant_decide"
 FEEDBACK_JOB = "slack_assistant_feedback"
+OUTCOME_JOB = "slack_assistant_outcome"
 
 # Slack's answers to a stream method where streaming is not available (an older workspace or
 # plan, a channel type without it): the answer is posted whole instead.
@@ -225,8 +230,10 @@ def decide_job(rt: AppRuntime, payload: dict[str, Any]) -> None:
                                "Nothing was changed.")
         return
     try:
-        outcome = assistant.decide_proposal(rt, member, payload["proposal_id"],
-                                            payload["decision"])
+        outcome = assistant.decide_proposal(
+            rt, member, payload["proposal_id"], payload["decision"],
+            notify={"job": OUTCOME_JOB, **{k: payload.get(k) for k in (
+                "user", "channel", "ts", "thread_ts", "blocks", "text")}})
     except NotFound:
         _tell(client, payload, "This proposal is not one you can decide (or it no longer "
                                "exists). Nothing was changed.")
@@ -256,6 +263,21 @@ def decide_job(rt: AppRuntime, payload: dict[str, Any]) -> None:
                  unfurl_links=False, unfurl_media=False)
 
 
+def outcome_job(rt: AppRuntime, payload: dict[str, Any]) -> None:
+    """The answer updated with what a background retry of its approved proposal came to."""
+    outcome = AssistantReply.model_validate(payload["reply"])
+    blocks = decided_blocks(list(payload.get("blocks") or []), payload["proposal_id"],
+                            "approve", payload["user"], outcome)
+    with message_log.posting_for(rt, OUTCOME_JOB, {"lead_id": payload.get("lead_id")}):
+        try:
+            call(web_client(rt).chat_update, channel=payload["channel"], ts=payload["ts"],
+                 text=payload.get("text") or fallback_text(outcome), blocks=blocks)
+        except SlackCallFailed as exc:
+            if exc.error not in GONE_ERRORS:
+                raise
+            log.warning("assistant answer %s cannot be updated (%s)", payload["ts"], exc.error)
+
+
 def feedback_job(rt: AppRuntime, payload: dict[str, Any]) -> None:
     client = web_client(rt)
     member = member_for(rt, payload["user"])
@@ -273,7 +295,8 @@ ASSISTANT_SLACK_JOB_HANDLERS = {
     REPLY_JOB: reply_job,
     DECIDE_JOB: decide_job,
     FEEDBACK_JOB: feedback_job,
+    OUTCOME_JOB: outcome_job,
 }
 
-__all__ = ["ASK_JOB", "ASSISTANT_SLACK_JOB_HANDLERS", "DECIDE_JOB", "FEEDBACK_JOB", "REPLY_JOB",
-           "queue_job"]
+__all__ = ["ASK_JOB", "ASSISTANT_SLACK_JOB_HANDLERS", "DECIDE_JOB", "FEEDBACK_JOB",
+           "OUTCOME_JOB", "REPLY_JOB", "queue_job"]

@@ -81,7 +81,8 @@ class FakeBrain:
         return reply
 
     def decide_proposal(self, rt: Any, member: Member, proposal_id: str, decision: str,
-                        note: str | None = None) -> AssistantReply:
+                        note: str | None = None,
+                        notify: dict[str, Any] | None = None) -> AssistantReply:
         with self._lock:
             if self._owner.get(proposal_id) != member.key:
                 raise NotFound(f"no proposal {proposal_id}")
