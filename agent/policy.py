@@ -14,6 +14,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from agent.experiments import Experiment, check_experiments
 from agent.policy_languages import Drafting, Languages, merge_language_words
 
 ReasonCode = Literal[
@@ -239,6 +240,8 @@ class Policy(_Frozen):
     drafting: Drafting = Drafting()
     # The [support] table, validated by agent.support.policy (the support bot's own model).
     support: dict[str, Any] = {}
+    # [[experiments]]: A/B tests of drafts and thresholds (agent/experiments.py).
+    experiments: list[Experiment] = []
 
     @model_validator(mode="before")
     @classmethod
@@ -258,6 +261,7 @@ class Policy(_Frozen):
         if unknown:
             raise ValueError(f"routing.high_intent_pages names no page rule label: "
                              f"{', '.join(unknown)} (labels: {', '.join(sorted(labels))})")
+        check_experiments(self.experiments, self)
         return self
 
     def segment_for(self, employees: int | None) -> Segment | None:

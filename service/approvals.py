@@ -13,6 +13,7 @@ from agent.policy import Member
 from service.audit import audit
 from service.crm_writeback import on_decision as crm_on_decision
 from service.errors import Conflict, Forbidden, InvalidInput, NotFound
+from service.experiments import on_decision as experiments_on_decision
 from service.identity import Principal, acting_member
 from service.ids import new_id
 from service.jobs import enqueue
@@ -213,6 +214,7 @@ def record_decision(rt: AppRuntime, session: Any, approval: Approval, action: st
                          action=action, actor=actor, payload=payload,
                          policy_version=rt.policy.version, created_at=now))
     session.flush()
+    experiments_on_decision(session, approval, action, payload, now=now)  # per variant
     _leave_awaiting_approval(session, approval, action, now)  # a person's or the SLA rescue's
     via = {k: payload[k] for k in ("via", "token_id") if payload.get(k) is not None}
     audit(session, rt, actor=actor, action=f"decision_{action}", lead_id=approval.lead_id,

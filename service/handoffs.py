@@ -14,7 +14,7 @@ from agent.drafting import DraftRequest, OfflineDrafter, fallback_draft
 from agent.edit_pairs import EditPair
 from agent.models import ContextPackage, Draft, Qualification
 from agent.state import DecisionRecord, DeliveryOutcome, Outcome
-from service import outbox
+from service import experiments, outbox
 from service.approval_requests import approval_id_for, interrupt_request
 from service.audit import audit
 from service.content_check import draft_content_blocks
@@ -60,7 +60,9 @@ class StoreHandoffPort:
 
     def qualify(self, lead_id: str) -> Qualification | None:
         facts = self._lead_facts(lead_id)
-        return None if facts is None else qualify_facts(self.rt, facts)
+        # A threshold experiment's variant (band cut-off, ...) applies to this lead's verdict.
+        return None if facts is None else qualify_facts(experiments.runtime_for(self.rt, lead_id),
+                                                        facts)
 
     def context_package(self, lead_id: str, qualification: Qualification) -> ContextPackage:
         facts = self._lead_facts(lead_id)
@@ -80,6 +82,7 @@ class StoreHandoffPort:
             sender_name=member.name if member else "The team",
             instruction=instruction, previous=previous,
             style_examples=self._style_examples(assignee, context))
+        request = experiments.draft_request(self.rt, lead_id, request)  # a drafting variant
         written = self._content_checked(request, self.rt.drafter.draft(request))
         self.rt.metrics.drafts.labels(written.source).inc()
         # Belt and braces: whatever the drafter did, the recipient is the record's address.
@@ -165,6 +168,7 @@ class StoreHandoffPort:
                 policy_version=rt.policy.version, created_at=now,
                 sla_due_at=handoff.sla_due_at,
             ))
+            experiments.on_draft(rt, session, approval_id, handoff.lead_id, now)
             crm_on_card_opened(rt, session, handoff, approval_id, version, assignee, now=now)
             first_card = handoff.carded_at is None
             handoff.status = transition(handoff.status, HandoffStatus.AWAITING_APPROVAL)

@@ -12,6 +12,7 @@ from datetime import datetime
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from service.experiments_outcomes import record_event_outcomes
 from service.ids import hash_event_id, new_id
 from service.jobs import enqueue, insert_ignoring_conflicts
 from service.runtime import AppRuntime
@@ -71,6 +72,8 @@ def ingest_events(rt: AppRuntime, events: list[EventIn]) -> IngestResult:
             inserted = set(session.scalars(stmt))
         result.duplicates += len(fresh) - len(inserted)
         result.accepted = len(inserted)
+        # Replies, meetings, unsubscribes credited to the experiment variant that emailed them.
+        record_event_outcomes(session, [r for r in rows if r["event_id"] in inserted])
 
         touched = {lead_ids[e.lead.email] for e in fresh if e.event_id in inserted}
         for lead_id in sorted(touched):

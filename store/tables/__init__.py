@@ -5,6 +5,7 @@ in store/migrations (its env reads `Base.metadata`, which every module below fil
 from store.tables.assistant import AssistantConversation, AssistantProposal, AssistantReply
 from store.tables.base import Base, UtcDateTime
 from store.tables.crm import CrmIdentity
+from store.tables.experiments import ExperimentAssignment, ExperimentOutcome, ExperimentStop
 from store.tables.handoffs import Approval, Decision, Handoff, OutboxMessage
 from store.tables.identity import PersonalToken
 from store.tables.leads import AuditEntry, ErasedEvent, Event, Lead
@@ -23,6 +24,9 @@ __all__ = [
     "Decision",
     "ErasedEvent",
     "Event",
+    "ExperimentAssignment",
+    "ExperimentOutcome",
+    "ExperimentStop",
     "Handoff",
     "Job",
     "Lead",
