@@ -11,6 +11,7 @@ from sqlalchemy import select, update
 
 from agent import hitl_protocol
 from agent.drafting import DraftRequest, OfflineDrafter, fallback_draft
+from agent.drafting.inputs import draft_inputs
 from agent.edit_pairs import EditPair
 from agent.models import ContextPackage, Draft, Qualification
 from agent.state import DecisionRecord, DeliveryOutcome, Outcome
@@ -81,7 +82,10 @@ class StoreHandoffPort:
             lead=lead_profile, context=context,
             sender_name=member.name if member else "The team",
             instruction=instruction, previous=previous,
-            style_examples=self._style_examples(assignee, context))
+            style_examples=self._style_examples(assignee, context),
+            # The lead's language and question, and two meeting times in the owner's hours.
+            **draft_inputs(lead_profile, facts.signals, self.rt.policy, self.rt.clock.now(),
+                           member.timezone if member else None))
         request = experiments.draft_request(self.rt, lead_id, request)  # a drafting variant
         written = self._content_checked(request, self.rt.drafter.draft(request))
         self.rt.metrics.drafts.labels(written.source).inc()

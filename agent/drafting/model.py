@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import re
 from typing import TYPE_CHECKING, Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from agent.drafting.contract import (
     DRAFT_RESPONSE_SCHEMA,
@@ -15,7 +16,10 @@ from agent.drafting.contract import (
     DraftRequest,
     DraftText,
 )
+from agent.drafting.meeting import wants_meeting
+from agent.drafting.revise import read_instruction
 from agent.email_rules import clean_header_text
+from agent.language import language_name
 from agent.models import Draft, LeadProfile
 from prompts import DRAFT_TEMPLATES, prompt_set_version, render
 
@@ -36,6 +40,16 @@ _PLACEHOLDER = re.compile(
 )
 _EMAIL = re.compile(r"[A-Za-z0-9._%+-]+@[A-Za-z0-9.-]+\.[A-Za-z]{2,}")
 _URL = re.compile(r"https?://[^\s<>\"')\]]+", re.IGNORECASE)
+
+
+def _meeting_times(request: DraftRequest) -> list[str]:
+    """The offered meeting times as the model reads them: "Monday 2026-12-07 10:00 EST"."""
+    try:
+        zone = ZoneInfo(request.timezone or "UTC")
+    except (ZoneInfoNotFoundError, ValueError):
+        zone = ZoneInfo("UTC")
+    return [at.astimezone(zone).strftime("%A %Y-%m-%d %H:%M %Z")
+            for at in request.meeting_times[:2]]
 
 
 def _lead_for_prompt(lead: LeadProfile) -> dict[str, Any]:
@@ -86,7 +100,12 @@ class ModelDrafter:
     def messages(self, request: DraftRequest) -> list[tuple[str, str]]:
         """The system and user messages for one draft (exposed for tests and evals)."""
         previous = request.previous
-        system = render("draft_system.j2", sender_name=request.sender_name)
+        # The language: the rep's revise instruction may ask for another one; else the lead's.
+        language = read_instruction(request.instruction).language or request.language
+        system = render("draft_system.j2", sender_name=request.sender_name, language=language,
+                        language_name=language_name(language),
+                        meeting_times=_meeting_times(request)
+                        if wants_meeting(request.context.recommended_action.next_step) else [])
         user = render(
             "draft_user.j2",
             lead=_lead_for_prompt(request.lead),

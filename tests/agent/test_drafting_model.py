@@ -82,7 +82,7 @@ def test_structured_response_becomes_model_draft(drafter: FallbackDrafter,
     assert draft.to == LEAD.email
     assert draft.subject == "Your Acme demo request"
     assert draft.body.startswith("Hi Ada,")
-    assert draft.prompt_version and draft.prompt_version.startswith("draft-v3@")
+    assert draft.prompt_version and draft.prompt_version.startswith("draft-v4+draft-v3@")
     body = sent(llm)
     assert llm.call_count == 1
     assert body["model"] == "test-model"
