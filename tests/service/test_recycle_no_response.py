@@ -5,14 +5,24 @@ the `no_response_check` timer run by the worker (no sleeping)."""
 from __future__ import annotations
 
 from datetime import timedelta
+from pathlib import Path
 from typing import Any
 
+import pytest
 from sqlalchemy import select
 
 from service.nurture import check_no_response
 from store.tables import AuditEntry, Job, Lead
 from tests.conftest import T0, event
 from tests.flow import decide, ingest, pending_card
+
+
+@pytest.fixture
+def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """SQLite by default; `postgres` (indirect parameter) for a fresh PostgreSQL database."""
+    if getattr(request, "param", "sqlite") == "postgres":
+        return str(request.getfixturevalue("postgres_url"))
+    return f"sqlite:///{tmp_path / 'hitl.db'}"
 
 
 def audits(rt: Any, action: str) -> list[AuditEntry]:
@@ -52,6 +62,7 @@ def lead_view(client: Any, lead_id: str) -> dict[str, Any]:
     return client.get(f"/v1/leads/{lead_id}").json()
 
 
+@pytest.mark.parametrize("database_url", ["sqlite", "postgres"], indirect=True)
 def test_two_attempts_without_a_reply_recycle_on_day_7_exactly_once(
         client, worker, rt, clock, smtp_sink) -> None:
     first = send_first_email(client, worker, smtp_sink)
