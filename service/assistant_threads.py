@@ -58,7 +58,7 @@ def conversation_turn(rt: AppRuntime, member: Member,
 def replies_citing(session: Any, lead_id: str) -> list[ReplyRow]:
     """The reply rows whose answers quoted this lead (`lead_ids`, JSON, as written)."""
     return list(session.scalars(select(ReplyRow).where(
-        cast(ReplyRow.lead_ids, String).like(f'%"{lead_id}"%'))))
+        cast(ReplyRow.lead_ids, String).contains(f'"{lead_id}"', autoescape=True))))
 
 
 def assistant_threads_about(session: Any, lead_id: str) -> list[str]:

@@ -11,7 +11,9 @@ One coordinator over every store, in this order:
    cards and transcript lines recorded before that log existed) are queued for redaction
    (`slack_redact_messages`, retried through Slack outages), and so is the cleanup below.
 2. The cleanup (`erasure_cleanup`), run at once and left queued only if it fails: LangGraph
-   checkpoint threads (the handoffs' and `support:<conversation id>`, checkpoints and writes),
+   checkpoint threads (the handoffs', `support:<conversation id>` and the rep's assistant's
+   conversations and proposals that quoted the lead, `erasure_assistant`; checkpoints and
+   writes),
    the lead's documents in every Chroma collection (by `lead_id` metadata, and the learned
    style examples by approval id), then the embedded Chroma store compacted
    (`tools.chroma_erasure`).
@@ -37,6 +39,7 @@ from sqlalchemy.orm import Session
 
 from agent.email_rules import AddressError, lead_address
 from service.audit import audit
+from service.erasure_assistant import AssistantTrace, forget_rows, posted_in, trace
 from service.erasure_cleanup import CLEANUP_JOB, ChromaErasure, release_sqlite, run_cleanup
 from service.errors import InvalidInput, NotFound
 from service.ids import hash_event_id, new_id
@@ -105,11 +108,14 @@ class _Person:
     conversation_ids: list[str] = field(default_factory=list)
     transfer_ids: list[str] = field(default_factory=list)
     message_ids: list[int] = field(default_factory=list)
+    assistant: AssistantTrace = field(default_factory=AssistantTrace)
 
     @property
     def threads(self) -> list[str]:
-        # Support threads are prefixed (service.support_inbox.thread_config).
-        return [*self.handoff_ids, *(f"support:{c}" for c in self.conversation_ids)]
+        # Support threads are prefixed (service.support_inbox.thread_config), the assistant's
+        # too (service.assistant_threads).
+        return [*self.handoff_ids, *(f"support:{c}" for c in self.conversation_ids),
+                *self.assistant.threads]
 
     def names(self) -> set[str]:
         """Ids that, found as a value in a job payload, mean the job is about this person."""
@@ -214,6 +220,7 @@ def _find(session: Session, rt: AppRuntime, *, lead_id: str | None,
                                                    .where(Approval.lead_id == lead.id)))
         person.outbox_ids = list(session.scalars(select(OutboxMessage.id)
                                                  .where(OutboxMessage.lead_id == lead.id)))
+        person.assistant = trace(session, lead.id)
     if email:
         conversations = select(SupportConversation.id).where(
             func.lower(SupportConversation.customer_email) == email)
@@ -270,6 +277,7 @@ def _queue_slack_redaction(session: Session, rt: AppRuntime, person: _Person,
         about.append(SlackMessageLog.lead_id == person.lead_id)
     if person.conversation_ids:
         about.append(SlackMessageLog.conversation_id.in_(person.conversation_ids))
+    about += posted_in(person.assistant.places)  # the assistant's answers in those DM threads
     # The ids go: the rows only wait for their redaction, then are deleted.
     session.execute(update(SlackMessageLog).where(or_(*about))
                     .values(erasure_id=erasure_id, lead_id=None, conversation_id=None))
@@ -300,6 +308,7 @@ def _delete_rows(session: Session, person: _Person,
         gone("events", delete(Event).where(Event.lead_id == lead_id))
         gone("audit_log", delete(AuditEntry).where(AuditEntry.lead_id == lead_id))
         gone("slack_cards", delete(SlackCard).where(SlackCard.lead_id == lead_id))
+        rows.update(forget_rows(session, lead_id))
         gone("leads", delete(Lead).where(Lead.id == lead_id))
     if person.conversation_ids:
         ids = person.conversation_ids

@@ -1,0 +1,112 @@
+"""Erasing a lead reaches the rep's assistant: the conversations whose answers quoted the lead
+(checkpoints and writes), the lead's proposal threads and rows, and the answers posted in Slack
+are gone or redacted; reply rows keep no trace of the lead. Checked as an auditor would: every
+row of every table, the raw bytes of the SQLite files, and the fake Slack's messages as they
+finally read. A conversation that never mentioned the lead is left as it was."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+from sqlalchemy import select
+
+from config.settings import Settings
+from store.tables import AssistantProposal, AssistantReply, SlackMessageLog
+from tests.fake_slack import BOT_ID, FakeSlack, SlackSide, all_text, wait_until
+from tests.service.erasure.test_erasure_everywhere import (
+    _files_with,
+    _rows_with,
+    _slack_texts_with,
+)
+from tests.slack.assistant_fakes import DM, REP, click, dm_event
+
+NEEDLES = ("Ian Ito", "ian@initech.example", "Initech")
+ABOUT_IAN, SNOOZE, ABOUT_ADA = "1800000000.000100", "1800000000.000200", "1800000000.000300"
+
+
+@pytest.fixture
+def settings(slack_settings: Settings) -> Settings:
+    return slack_settings
+
+
+def _answer_in(fake: FakeSlack, thread_ts: str, n: int = 1) -> dict[str, Any]:
+    """The `n`th finished answer of the assistant in one DM thread (streamed or posted)."""
+    def answers() -> list[dict[str, Any]]:
+        with fake._lock:
+            return [dict(m) for m in fake.messages.values()
+                    if m["channel"] == DM and m.get("thread_ts") == thread_ts
+                    and m.get("bot_id") == BOT_ID and not m.get("streaming")
+                    and any(b.get("block_id") == "asst_feedback" for b in m.get("blocks") or [])]
+
+    deadline = time.monotonic() + 15
+    while len(answers()) < n and time.monotonic() < deadline:
+        time.sleep(0.02)
+    found = answers()
+    assert len(found) >= n, f"no answer {n} in {thread_ts}: {fake.methods()}"
+    return found[n - 1]
+
+
+def _threads(rt: Any, prefix: str) -> set[str]:
+    conn = rt.checkpointer.conn
+    return {row[0] for table in ("checkpoints", "writes") for row in conn.execute(
+        f"SELECT DISTINCT thread_id FROM {table} WHERE thread_id LIKE ?", (prefix + "%",))}
+
+
+def test_erasing_a_lead_erases_what_the_assistant_said_about_them(
+        seeded: dict[str, str], slack: SlackSide, fake_slack: FakeSlack, client: Any, rt: Any,
+        worker: Any, tmp_path: Path) -> None:
+    ian = seeded["ian"]
+    # Conversation 1 quotes Ian twice (why now, then the queue); conversation 2 snoozes him
+    # through an approved proposal; conversation 3 is about Ada only.
+    slack.event(dm_event(slack, "Why is Initech hot?", thread_ts=ABOUT_IAN))
+    assert "Ian Ito" in all_text(_answer_in(fake_slack, ABOUT_IAN)["blocks"])
+    slack.event(dm_event(slack, "what's on my plate?", thread_ts=ABOUT_IAN))
+    _answer_in(fake_slack, ABOUT_IAN, 2)
+    slack.event(dm_event(slack, "snooze Initech until Monday", thread_ts=SNOOZE))
+    proposal_message = _answer_in(fake_slack, SNOOZE)
+    click(slack, proposal_message, "Approve", REP)
+    wait_until(lambda: "Approved" in all_text(
+        fake_slack.message(DM, proposal_message["ts"])["blocks"]))
+    slack.event(dm_event(slack, "Why is Acme hot?", thread_ts=ABOUT_ADA))
+    ada_message = _answer_in(fake_slack, ABOUT_ADA)
+    worker.run_until_idle()
+
+    ian_threads = _threads(rt, f"assistant:{REP}:{DM}:{ABOUT_IAN}") \
+        | _threads(rt, f"assistant:{REP}:{DM}:{SNOOZE}")
+    assert len(ian_threads) == 3  # two conversations and the snooze proposal's thread
+    ada_threads = _threads(rt, f"assistant:{REP}:{DM}:{ABOUT_ADA}")
+    assert ada_threads
+    with rt.db.read() as session:
+        logged = {(r.channel, r.thread_ts) for r in session.scalars(select(SlackMessageLog))}
+    assert {(DM, ABOUT_IAN), (DM, SNOOZE), (DM, ABOUT_ADA)} <= logged  # answers are logged
+    before = (_rows_with(rt, NEEDLES), _files_with(tmp_path, NEEDLES),
+              _slack_texts_with(fake_slack, NEEDLES))
+    assert all(before), before
+    assert "assistant_proposals" in before[0]["Ian Ito"]
+
+    response = client.delete(f"/v1/leads/{ian}")
+    assert response.status_code == 200, response.text
+    report = response.json()
+    assert report["store"]["assistant_proposals"] == 1
+    assert report["store"]["assistant_replies_rewritten"] >= 3
+    assert report["checkpoints"]["threads"] >= 4  # the handoff's and the assistant's three
+    worker.run_until_idle()  # the redaction jobs
+
+    assert _threads(rt, f"assistant:{REP}:{DM}:{ABOUT_IAN}") == set()
+    assert _threads(rt, f"assistant:{REP}:{DM}:{SNOOZE}") == set()
+    with rt.db.read() as session:
+        assert session.scalars(select(AssistantProposal)
+                               .where(AssistantProposal.lead_id == ian)).all() == []
+        assert all(ian not in (r.lead_ids or [])
+                   for r in session.scalars(select(AssistantReply)))
+    after = (_rows_with(rt, NEEDLES), _files_with(tmp_path, NEEDLES),
+             _slack_texts_with(fake_slack, NEEDLES))
+    assert after == ({}, {}, {}), f"left after the erasure: {after} (before: {before})"
+
+    # The conversation about Ada only is untouched: its history and its answer in Slack.
+    assert _threads(rt, f"assistant:{REP}:{DM}:{ABOUT_ADA}") == ada_threads
+    assert fake_slack.message(DM, ada_message["ts"])["text"] == ada_message["text"]
+    assert "Ada Park" in all_text(fake_slack.message(DM, ada_message["ts"])["blocks"])
