@@ -47,6 +47,10 @@ class Settings(BaseSettings):
 
     team_file: Path = Field(DEFAULTS_DIR / "team.toml", validation_alias="HITL_TEAM_FILE")
     policy_file: Path = Field(DEFAULTS_DIR / "policy.toml", validation_alias="HITL_POLICY_FILE")
+    # The sales content library's folder(s) of Markdown assets (several separated by the OS
+    # path separator, ":" on Linux): indexed when `hitl serve` starts, re-indexed when a file in
+    # them changes (tools.content_library). Unset: only what `hitl content add` indexed.
+    content_path: str | None = Field(None, validation_alias="HITL_CONTENT_PATH")
 
     marketing_url: str | None = Field(None, validation_alias="HITL_MARKETING_URL")
     marketing_token: str | None = Field(None, validation_alias="HITL_MARKETING_TOKEN")
@@ -185,6 +189,13 @@ class Settings(BaseSettings):
     @property
     def slack_enabled(self) -> bool:
         return bool(self.slack_bot_token and (self.slack_signing_secret or self.slack_app_token))
+
+    @property
+    def content_folders(self) -> list[Path]:
+        """The folders named by HITL_CONTENT_PATH, in order."""
+        import os
+
+        return [Path(p) for p in (self.content_path or "").split(os.pathsep) if p.strip()]
 
     @property
     def is_sqlite(self) -> bool:

@@ -10,6 +10,7 @@ import typer
 from hitl.commands import bench, data, ops, report, serve, version
 from hitl.commands import eval as eval_cmd
 from hitl.commands.approvals import approvals_app
+from hitl.commands.content import content_app
 from hitl.commands.crm import crm_app
 from hitl.commands.handoffs import handoffs_app
 from hitl.commands.kb import kb_app
@@ -35,6 +36,7 @@ app.command()(bench.bench)
 db_app.command("upgrade")(data.db_upgrade)
 app.add_typer(db_app, name="db")
 app.add_typer(kb_app, name="kb")
+app.add_typer(content_app, name="content")
 app.add_typer(ops.outbox_app, name="outbox")
 app.add_typer(ops.jobs_app, name="jobs")
 app.callback()(version.main_callback)

@@ -109,8 +109,13 @@ class AppRuntime:
             from tools.content_library import ContentLibrary, open_chroma
             from tools.embeddings import build_embedding_function
 
-            return ContentLibrary(open_chroma(self.settings),
-                                  build_embedding_function(self.settings))
+            library = ContentLibrary(open_chroma(self.settings),
+                                     build_embedding_function(self.settings))
+            # HITL_CONTENT_PATH: mirrored from the first search on, and whenever a file changes
+            # (every process watches for itself: the worker builds the packages).
+            for folder in self.settings.content_folders:
+                library.watch_folder(folder)
+            return library
         except Exception:  # the package is still useful without an asset; say so in the log
             log.exception("content library unavailable; packages will carry no asset")
             return None

@@ -27,7 +27,14 @@ from typing import TYPE_CHECKING, Any, Literal, get_args
 from urllib.parse import urlparse
 
 from agent.models import Asset
-from tools.markdown_index import SignedCollection, read_folder, split_front_matter, tag_list
+from tools.markdown_index import (
+    FolderWatch,
+    SignedCollection,
+    folder_signature,
+    read_folder,
+    split_front_matter,
+    tag_list,
+)
 
 if TYPE_CHECKING:
     from chromadb.api import ClientAPI
@@ -154,6 +161,12 @@ class ContentLibrary:
         # Answers by (query, kind, k), valid as long as the count above: the queries repeat a
         # lot (they are built from band, signal labels, industry and risks, not free text).
         self._answers: dict[tuple[str, str | None, int], list[Asset]] = {}
+        # The folders this library mirrors (indexed here, named by HITL_CONTENT_PATH, or
+        # indexed by another process, e.g. `hitl content add`), re-indexed when a file in them
+        # is added, changed or removed: checked before a search, at most every
+        # `watch.check_every_s` seconds.
+        self.watch = FolderWatch()
+        self._known_folders_loaded = False
 
     # -- collection -------------------------------------------------------------------------
 
@@ -194,6 +207,8 @@ class ContentLibrary:
         if not folder.is_dir():
             raise ContentLibraryError(f"{folder}: not a folder")
         key = _folder_key(folder)
+        # Taken before reading: a file saved while we read shows as a change next time.
+        signature = folder_signature(folder)
         parsed, _ = read_folder(folder, parse_asset, what="content library")
         assets = {_doc_id(key, relpath): asset for relpath, asset in parsed.items()}
 
@@ -229,11 +244,43 @@ class ContentLibrary:
                         for a in changed.values()
                     ],
                 )
+        self.watch.watch(folder, signature)
         log.info(
             "content library: %s: %d assets (%d new or changed, %d removed)",
             folder, len(assets), len(changed), len(gone),
         )
         return len(assets)
+
+    def watch_folder(self, path: Path) -> None:
+        """Mirror `path` from the next search on (indexed then, and again whenever it changes)."""
+        self.watch.watch(Path(path))
+
+    def _load_known_folders(self, collection: Any) -> None:
+        """Watch every folder the collection holds assets from (indexed by any process)."""
+        self._known_folders_loaded = True
+        try:
+            metas = collection.get(include=["metadatas"]).get("metadatas") or []
+        except Exception:  # a search without the reload beats no search
+            log.warning("content library: cannot list its folders", exc_info=True)
+            return
+        watched = set(self.watch.folders())
+        for folder in {str((m or {}).get("source_folder") or "") for m in metas} - {""}:
+            path = Path(folder)
+            if path.is_dir() and path.resolve() not in watched:
+                self.watch.watch(path, folder_signature(path))
+
+    def refresh(self) -> int:
+        """Re-index the watched folders whose Markdown files changed; how many were."""
+        if not self._known_folders_loaded:
+            self._load_known_folders(self._open())
+        changed = self.watch.due(time.monotonic())
+        for folder, signature in changed:
+            try:
+                self.index_folder(folder)
+            except ContentLibraryError as exc:  # the folder went away: keep what is indexed
+                log.warning("content library: %s", exc)
+                self.watch.watch(folder, signature)
+        return len(changed)
 
     # -- search -----------------------------------------------------------------------------
 
@@ -243,6 +290,7 @@ class ContentLibrary:
             return []
         if kind is not None and kind not in ASSET_KINDS:
             raise ValueError(f"kind must be one of {', '.join(ASSET_KINDS)}, got {kind!r}")
+        self.refresh()
         collection = self._open()
         total = self._cached_count(collection)
         if total == 0:

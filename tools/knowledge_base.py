@@ -23,6 +23,7 @@ from __future__ import annotations
 import hashlib
 import logging
 import re
+import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -30,7 +31,14 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from agent.support.models import ArticleRef, KbMatch
-from tools.markdown_index import SignedCollection, read_folder, split_front_matter, tag_list
+from tools.markdown_index import (
+    FolderWatch,
+    SignedCollection,
+    folder_signature,
+    read_folder,
+    split_front_matter,
+    tag_list,
+)
 
 if TYPE_CHECKING:
     from chromadb.api import ClientAPI
@@ -140,6 +148,10 @@ class KnowledgeBase:
         self._store = SignedCollection(client, embedding_function, collection,
                                        what="knowledge base", reindex_hint="hitl kb add PATH")
         self._lock = self._store.lock
+        # The folders mirrored here (by this process or `hitl kb add` in another), re-indexed
+        # before a search when an article was added, changed or removed (tools.markdown_index).
+        self.watch = FolderWatch()
+        self._known_folders_loaded = False
 
     @property
     def embedding_function(self) -> EmbeddingFunction[Documents]:
@@ -170,6 +182,7 @@ class KnowledgeBase:
         if not folder.is_dir():
             raise KnowledgeBaseError(f"{folder}: not a folder")
         key = _folder_key(folder)
+        signature = folder_signature(folder)  # before reading: a save meanwhile shows next time
         parsed, skipped = read_folder(folder, parse_article, what="knowledge base")
         articles = {f"{key}:{relpath}": article for relpath, article in parsed.items()}
 
@@ -209,11 +222,35 @@ class KnowledgeBase:
                     })
             if ids:
                 collection.upsert(ids=ids, documents=documents, metadatas=metadatas)  # type: ignore[arg-type]
+        self.watch.watch(folder, signature)
         sections = sum(len(a.sections()) for a in articles.values())
         log.info("knowledge base: %s: %d articles, %d sections (%d new or changed, %d removed)",
                  folder, len(articles), sections, changed, removed)
         return IndexReport(articles=len(articles), sections=sections, changed=changed,
                            removed=removed, skipped=skipped)
+
+    def refresh(self) -> int:
+        """Re-index the mirrored folders whose articles changed on disk; how many were."""
+        if not self._known_folders_loaded:
+            self._known_folders_loaded = True
+            try:
+                metas = self._open().get(include=["metadatas"]).get("metadatas") or []
+            except Exception:  # a search without the reload beats no search
+                log.warning("knowledge base: cannot list its folders", exc_info=True)
+                metas = []
+            watched = set(self.watch.folders())
+            for name in {str((m or {}).get("source_folder") or "") for m in metas} - {""}:
+                path = Path(name)
+                if path.is_dir() and path.resolve() not in watched:
+                    self.watch.watch(path, folder_signature(path))
+        changed = self.watch.due(time.monotonic())
+        for folder, signature in changed:
+            try:
+                self.index_folder(folder)
+            except KnowledgeBaseError as exc:  # the folder went away: keep what is indexed
+                log.warning("knowledge base: %s", exc)
+                self.watch.watch(folder, signature)
+        return len(changed)
 
     # -- search -----------------------------------------------------------------------------
 
@@ -232,6 +269,7 @@ class KnowledgeBase:
         """
         if k < 1 or not query.strip():
             return []
+        self.refresh()
         collection = self._open()
         total = collection.count()
         if total == 0:

@@ -150,3 +150,58 @@ class SignedCollection:
                     metadata=metadata)
             self._collection = collection
             return collection
+
+
+def folder_signature(folder: Path) -> tuple[tuple[str, int, int], ...]:
+    """What the Markdown files under `folder` look like on disk: (relative path, size,
+    modification time in ns) of each, sorted; empty when the folder is gone. A stat per file,
+    nothing is read."""
+    if not folder.is_dir():
+        return ()
+    found = []
+    for file, relpath in _markdown_files(folder):
+        try:
+            stat = file.stat()
+        except OSError:
+            continue
+        found.append((relpath, stat.st_size, stat.st_mtime_ns))
+    return tuple(found)
+
+
+class FolderWatch:
+    """The folders an index mirrors, and how they looked when last indexed, so a search can
+    pick up a new or changed file without a restart: `due()` stats the files (at most once
+    every `check_every_s` seconds; 0 checks on every call) and names the folders that changed.
+    No thread and no file-system watcher: the cost is one stat per file, paid by a search."""
+
+    def __init__(self, check_every_s: float = 2.0) -> None:
+        self.check_every_s = check_every_s
+        self._seen: dict[Path, tuple[tuple[str, int, int], ...] | None] = {}
+        self._last_check: float | None = None
+        self._lock = threading.Lock()
+
+    def watch(self, folder: Path,
+              signature: tuple[tuple[str, int, int], ...] | None = None) -> None:
+        """Watch `folder`; `signature` is how it looked when indexed (None: not indexed by this
+        process yet, so the next check re-indexes it)."""
+        with self._lock:
+            self._seen[folder.resolve()] = signature
+
+    def folders(self) -> list[Path]:
+        return list(self._seen)
+
+    def due(self, now: float) -> list[tuple[Path, tuple[tuple[str, int, int], ...]]]:
+        """The watched folders whose files changed since they were indexed, with their new
+        signature (pass it to `watch` once re-indexed); none when checked too recently."""
+        with self._lock:
+            if (self._last_check is not None and self.check_every_s > 0
+                    and now - self._last_check < self.check_every_s):
+                return []
+            self._last_check = now
+            folders = list(self._seen.items())
+        changed = []
+        for folder, seen in folders:
+            current = folder_signature(folder)
+            if current != seen:
+                changed.append((folder, current))
+        return changed

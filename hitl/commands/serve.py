@@ -48,6 +48,28 @@ def _share_metrics_with_children() -> None:
 
 
 
+def _index_content(rt: Any) -> None:
+    """Index HITL_CONTENT_PATH now, so the first lead finds its assets; a new or changed file
+    is picked up later without a restart (the library checks its folders before a search)."""
+    folders = rt.settings.content_folders
+    if not folders:
+        return
+    library = rt.content_library
+    if library is None:
+        typer.secho("content library unavailable: HITL_CONTENT_PATH not indexed",
+                    fg=typer.colors.YELLOW, err=True)
+        return
+    from tools.content_library import ContentLibraryError
+
+    for folder in folders:
+        try:
+            count = library.index_folder(folder)
+        except ContentLibraryError as exc:
+            typer.secho(f"HITL_CONTENT_PATH: {exc}", fg=typer.colors.RED, err=True)
+            raise typer.Exit(2) from None
+        typer.echo(f"content library: {folder}: {count} assets indexed (watched for changes)")
+
+
 def serve(
     host: Annotated[str, typer.Option(help="Interface to bind.")] = "0.0.0.0",
     port: Annotated[int, typer.Option(help="TCP port.")] = 8000,
@@ -77,6 +99,7 @@ def serve(
     rt = runtime_or_exit(settings)
     locks = claim_or_exit(rt, "server", *(("worker",) if worker is not WorkerMode.none else ()))
     rt.db.upgrade()
+    _index_content(rt)
     from service.readiness import Readiness
 
     readiness = Readiness(rt.db)  # before any worker of ours can poll
