@@ -49,8 +49,8 @@ class Variant(BaseModel):
             return None
         path = PROMPTS_DIR / value
         if path.parent != PROMPTS_DIR or not value.endswith(".j2") or not path.is_file():
-            raise ValueError(f"{value!r} is not a template file in prompts/ "
-                             f"(known: {', '.join(sorted(p.name for p in PROMPTS_DIR.glob('*.j2')))})")
+            known = ", ".join(sorted(p.name for p in PROMPTS_DIR.glob("*.j2")))
+            raise ValueError(f"{value!r} is not a template file in prompts/ (known: {known})")
         return value
 
     @field_validator("thresholds")

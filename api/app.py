@@ -162,6 +162,8 @@ def create_app(rt: AppRuntime, *, worker: Any = None, readiness: Any = None) -> 
     # The KPI report: the API token or a signed, expiring link a browser opens (checked there).
     app.include_router(reports.kpi_router, prefix="/v1")
     app.include_router(operations.router, prefix="/v1", dependencies=secured)
+    from api.routers import experiments  # A/B tests of drafts and thresholds (issue 19)
+    app.include_router(experiments.router, prefix="/v1", dependencies=secured)
     # CRM hooks (CONTRACT 6): each authenticates its vendor's way, off until its secret is set.
     from api.routers import hooks_hubspot, hooks_salesforce, hooks_segment
 

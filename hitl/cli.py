@@ -12,6 +12,7 @@ from hitl.commands import eval as eval_cmd
 from hitl.commands.approvals import approvals_app
 from hitl.commands.content import content_app
 from hitl.commands.crm import crm_app
+from hitl.commands.experiments import experiments_app
 from hitl.commands.handoffs import handoffs_app
 from hitl.commands.kb import kb_app
 from hitl.commands.leads import leads_app
@@ -45,6 +46,7 @@ app.add_typer(leads_app, name="leads")
 app.add_typer(approvals_app, name="approvals")
 app.add_typer(handoffs_app, name="handoffs")
 app.add_typer(crm_app, name="crm")
+app.add_typer(experiments_app, name="experiments")
 
 
 def main() -> None:

@@ -336,6 +336,9 @@ def render_kpi_markdown(run: Mapping[str, Any]) -> str:
             drafts = "1 draft" if edits["pairs"] == 1 else f"{edits['pairs']} drafts"
             lines.append(f"- Edits: {drafts}, {edits['words_changed']['mean']} words changed on "
                          f"average; most often {kinds}")
+    from reports.kpi.experiments import markdown_lines  # the A/B tests, one line each
+
+    lines += markdown_lines(run.get("experiments"))
     support = run["support"]
     if support.get("available"):
         lines.append(f"- Support: {support['transfers']} transfers of {support['conversations']} "

@@ -14,7 +14,7 @@ from collections import Counter, defaultdict
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 
 from agent.experiments import Experiment, running
 from service.experiments import experiment_named, stopped_names
@@ -77,11 +77,11 @@ def _collect(rt: AppRuntime, names: list[str]) -> tuple[dict, dict, dict]:
     details: dict[tuple[str, str], dict[str, list[Any]]] = defaultdict(lambda: defaultdict(list))
     with rt.db.read() as session:
         stops = stopped_names(session)
-        for name, variant, n in session.execute(
+        for name, variant, assigned in session.execute(
                 select(ExperimentAssignment.experiment, ExperimentAssignment.variant,
-                       ExperimentAssignment.id).where(
-                    ExperimentAssignment.experiment.in_(names))).tuples():
-            counts[(name, variant)]["assigned"] += 1
+                       func.count()).where(ExperimentAssignment.experiment.in_(names))
+                .group_by(ExperimentAssignment.experiment, ExperimentAssignment.variant)).tuples():
+            counts[(name, variant)]["assigned"] = int(assigned)
         for row in session.scalars(select(ExperimentOutcome)
                                    .where(ExperimentOutcome.experiment.in_(names))):
             key = (row.experiment, row.variant)

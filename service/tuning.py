@@ -16,6 +16,12 @@ from typing import Any
 import tomlkit
 from sqlalchemy import select
 
+from service.experiments_tuning import (
+    ExperimentAdvice,
+    csat_evidence,
+    current_value,
+    experiment_advice,
+)
 from service.runtime import AppRuntime
 from store.tables import Approval, Event, Handoff
 
@@ -55,6 +61,9 @@ class TuningProposal:
     changes: list[Change] = field(default_factory=list)
     proposed_text: str = ""
     diff: str = ""
+    # What the experiments say to keep, and CSAT by path and trigger (service/experiments_tuning).
+    experiments: list[ExperimentAdvice] = field(default_factory=list)
+    csat: dict[str, Any] | None = None
 
 
 def collect_outcomes(rt: AppRuntime, *, since_days: int = 90
@@ -134,6 +143,14 @@ def propose(rt: AppRuntime, *, since_days: int = 90, min_cases: int = 10) -> Tun
             f"{table}.{name}", old, round(old * factor, 1),
             f"handoffs led by {key} {why}: {outcome.positive}/{outcome.cases} "
             f"({outcome.positive_rate:.0%})"))
+    proposal.experiments = experiment_advice(rt)
+    proposal.csat = csat_evidence(rt)
+    for advice in proposal.experiments:  # a winning threshold variant joins the diff
+        for path, new in advice.thresholds.items():
+            if all(c.path != path for c in proposal.changes):
+                proposal.changes.append(Change(path, current_value(policy, path), new,
+                                               f"experiment {advice.experiment}: "
+                                               f"{advice.winner} won ({advice.evidence})"))
     proposal.proposed_text, proposal.diff = _render(rt.settings.policy_file, policy.version,
                                                     proposal.changes)
     return proposal

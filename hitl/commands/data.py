@@ -241,6 +241,9 @@ def tune(
     typer.echo("Outcomes by strongest signal:")
     for key, o in sorted(proposal.by_signal.items()):
         typer.echo(f"  {key:22} {o.cases:5}  {o.positive_rate:6.0%}")
+    from hitl.commands.experiments import echo_tuning_evidence
+
+    echo_tuning_evidence(proposal)  # experiments and CSAT: proposed, never applied
     if not proposal.changes:
         typer.echo(f"No change proposed (each needs at least {min_cases} cases of evidence).")
         return

@@ -18,6 +18,7 @@ from sqlalchemy import func, select
 from sqlalchemy.engine import make_url
 
 from reports.kpi.edits import edit_summary
+from reports.kpi.experiments import experiments_section
 from reports.kpi.records import load_records, rate, week_of
 from reports.kpi.sections import meetings_section, recycling_section, support_report
 from reports.kpi.summary import breakdown, stuck_sends, summarize
@@ -90,6 +91,7 @@ def build_kpi_report(rt: AppRuntime, *, days: int | None = 90, weeks: int = 12,
         "meetings": meetings,
         "edits": edit_summary(pairs),
         "support": support,
+        "experiments": experiments_section(rt),  # A/B tests, variant by variant
         "breakdowns": {
             "week": by_week,
             "route": routes,

@@ -155,7 +155,7 @@ def test_draft_request_gets_the_variant_instruction_on_first_drafts_only(
             threshold = rt.policy.experiments[1]
             varied = runtime_for(rt, lead_id)
             expected = 55 if assign(threshold, lead_id) == "lower" else rt.policy.bands.A
-            assert varied.policy.bands.A == expected
+            assert expected == varied.policy.bands.A
             assert varied.roster is rt.roster and varied.db is rt.db
     finally:
         rt.close()
