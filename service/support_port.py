@@ -32,6 +32,8 @@ from service.ids import new_id
 from service.jobs import enqueue
 from service.runtime import AppRuntime
 from service.support import SupportServices
+from service.support_accounts import company_account, sayable_company
+from service.support_sections import best_section
 from store.tables import Event, Lead, SupportConversation, SupportMessage, SupportTransfer
 
 log = logging.getLogger(__name__)
@@ -79,11 +81,16 @@ def customer_facts(rt: AppRuntime, session: Session, email: str | None, name: st
         lead = None
     domain = (lead.domain if lead and lead.domain else None) or \
         (email.rsplit("@", 1)[-1] if email else None)
+    # A colleague's lead at the same company domain links the customer to the account.
+    account = company_account(rt, session, email)
+    company = (lead.company if lead else None) or (account.company if account else None)
+    employees = (lead.employees if lead else None) or (account.employees if account else None)
     hv = policy.triggers.high_value_account
     reasons: list[str] = []
-    owner = lead.owner if lead else None
-    if lead is not None and hv.min_employees and (lead.employees or 0) >= hv.min_employees:
-        reasons.append(f"{lead.employees:,} employees")
+    owner = (lead.owner if lead else None) or (account.owner if account else None)
+    if hv.min_employees and (employees or 0) >= hv.min_employees:
+        at = "" if lead is not None else f" at {company or domain} (account on file)"
+        reasons.append(f"{employees:,} employees{at}")
     if domain and domain.lower() in {d.lower() for d in hv.domains}:
         reasons.append(f"{domain} is on the high-value list")
     if domain and hv.include_target_accounts:
@@ -114,18 +121,18 @@ def customer_facts(rt: AppRuntime, session: Session, email: str | None, name: st
         select(func.count()).select_from(SupportTransfer).join(
             SupportConversation, SupportConversation.id == SupportTransfer.conversation_id)
         .where(SupportConversation.customer_email == email)) if email else 0
-    known = lead is not None or bool(reasons)
+    known = lead is not None or account is not None or bool(reasons)
     first, last = (lead.first_name, lead.last_name) if lead else (None, None)
     return CustomerFacts(
         email=email, name=name or (" ".join(p for p in (first, last) if p) or None),
-        lead_id=lead.id if lead else None, company=lead.company if lead else None,
+        lead_id=lead.id if lead else None, company=company,
         domain=domain, title=lead.title if lead else None,
-        employees=lead.employees if lead else None,
-        segment=rt.policy.segment_for(lead.employees) if lead else None,
+        employees=employees,
+        segment=rt.policy.segment_for(employees) if employees else None,
         band=lead.band if lead else None, account_owner=owner, plan=plan,
         value="high" if reasons else ("standard" if known else "unknown"),
         value_reasons=reasons, open_tickets=tickets[:5], recent_activity=activity,
-        previous_transfers=int(previous or 0))
+        previous_transfers=int(previous or 0), account=account)
 
 
 # -- the port ---------------------------------------------------------------------------------
@@ -164,6 +171,8 @@ class StoreSupportPort:
             matches = kb.search(query, k=self.policy.top_k, vector=vectors[-1] if gloss
                                 else vectors[0])
             vectors = vectors[:1 + len(earlier)]
+            if matches:  # the section of the best article that answers best
+                matches[0] = best_section(kb, query, matches[0])
         except Exception:  # an unreachable embeddings endpoint or Chroma: the bot knows nothing
             log.exception("knowledge-base lookup failed for conversation %s", conversation_id)
             return [], []
@@ -273,7 +282,8 @@ class StoreSupportPort:
             wait = policy.typical_wait_minutes
             notice = render("support_notices.j2", kind="transfer",
                             reason_line=_REASON_LINES[decision.trigger], wait_minutes=wait,
-                            first_name=facts.first_name)
+                            first_name=facts.first_name,
+                            company=sayable_company(facts.company) if facts.account else None)
             package = build_warm_transfer(
                 handoff_id=transfer_id, conversation_id=conversation_id,
                 status=TransferStatus.WAITING,

@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Protocol
 from pydantic import BaseModel, ConfigDict, Field
 
 from agent.support.models import ArticleRef, BotAnswer, KbMatch
+from agent.support.sections import split_steps
 from prompts import prompt_set_version, render
 
 if TYPE_CHECKING:
@@ -27,6 +28,7 @@ log = logging.getLogger(__name__)
 
 ANSWER_TEMPLATES = ("support_answer_system.j2", "support_answer_user.j2")
 MAX_ANSWER_CHARS = 1500
+MAX_STEPS_CHARS = 1200     # the offline answer quotes at most this much of a section's steps
 _EMAIL = re.compile(r"[A-Za-z0-9._%+-]+@[A-Za-z0-9.-]+\.[A-Za-z]{2,}")
 _URL = re.compile(r"https?://[^\s<>\"')\]]+", re.IGNORECASE)
 
@@ -47,9 +49,11 @@ PassagePicker = Callable[[str, str], str]
 
 
 class OfflineAnswerer:
-    """Quotes the passage of the best article that answers the question best. No model.
+    """Quotes the best article's section for the question. No model.
 
-    `pick_passage(section_text, question)` chooses the part of the section to quote (the
+    A section with steps (a numbered or bulleted list) is answered with all its steps, in
+    order, after its lead-in sentence (`agent.support.sections.split_steps`); a section of
+    prose with the part that answers best: `pick_passage(section_text, question)` (the
     knowledge base's own similarity, `tools.knowledge_base.best_passage`, handed in)."""
 
     def __init__(self, pick_passage: PassagePicker) -> None:
@@ -60,12 +64,36 @@ class OfflineAnswerer:
         if not matches:
             raise ValueError("the offline answerer needs at least one knowledge-base match")
         best = matches[0]
-        passage = self.pick_passage(best.passage, question)
+        parts = split_steps(best.passage)
+        context: dict[str, object] = {"steps": [], "numbered": parts.numbered,
+                                      "intro": "", "outro": "", "passage": ""}
+        if parts.steps:
+            steps = _fit(parts.steps, MAX_STEPS_CHARS)
+            left = MAX_STEPS_CHARS - sum(len(x) for x in steps)
+            intro = " ".join(parts.intro)
+            outro = " ".join(parts.outro)
+            context.update(steps=steps, intro=intro if len(intro) <= left // 2 else "",
+                           outro=outro if len(outro) + len(intro) <= left else "")
+        else:
+            context["passage"] = self.pick_passage(best.passage, question)
         text = render("support_offline_answer.j2", first_name=first_name,
                       title=best.article.title, section=best.article.section,
-                      passage=passage, path=best.article.path)
+                      path=best.article.path, **context)
         return BotAnswer(text=text, answered=True, cited=[best.article], source="offline",
                          note="offline answer: quoted from the help center")
+
+
+def _fit(steps: list[str], budget: int) -> list[str]:
+    """Every step while they fit in `budget` characters; a cut list says so in its last item."""
+    kept: list[str] = []
+    used = 0
+    for step in steps:
+        if used + len(step) > budget and kept:
+            kept.append(f"(and {len(steps) - len(kept)} more steps in the article)")
+            break
+        kept.append(step)
+        used += len(step)
+    return kept
 
 
 class AnswerText(BaseModel):

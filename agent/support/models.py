@@ -68,8 +68,22 @@ class KbMatch(_Frozen):
     similarity: float
 
 
+class CompanyAccount(_Frozen):
+    """The company a customer's email domain belongs to, from the leads the store holds at that
+    domain (never a free-mail domain such as gmail.com)."""
+
+    domain: str
+    company: str | None = None
+    employees: int | None = None
+    owner: str | None = None
+    band: str | None = None
+    known_contacts: int = 0     # leads on file at this domain
+    linked_by: Literal["email", "domain"] = "domain"
+
+
 class CustomerFacts(_Frozen):
-    """What the store knows about the customer, looked up by email (leads and events)."""
+    """What the store knows about the customer, looked up by email (leads and events); when the
+    email itself is unknown, by its company domain (`account`)."""
 
     email: str | None = None
     name: str | None = None
@@ -87,6 +101,7 @@ class CustomerFacts(_Frozen):
     open_tickets: list[dict[str, Any]] = []
     recent_activity: list[dict[str, Any]] = []
     previous_transfers: int = 0
+    account: CompanyAccount | None = None
 
     @property
     def first_name(self) -> str | None:

@@ -142,7 +142,7 @@ def english_gloss(text: str) -> str:
     return " ".join([*reading.named, *rest])
 
 
-def _shared(a: frozenset[str], b: frozenset[str]) -> set[str]:
+def shared_topics(a: frozenset[str], b: frozenset[str]) -> set[str]:
     """Topics of `a` that `b` names too (a folded word also matches the longer word it begins,
     "contrat" / "contrato")."""
     return {x for x in a if any(_covers(x, y) or _covers(y, x) for y in b)}
@@ -153,7 +153,7 @@ def compare(a: str, b: str) -> tuple[Verdict, float]:
     ra, rb = read(a), read(b)
     if ra.actions and rb.actions and not ra.actions & rb.actions:
         return "different", 0.0
-    if not _shared(ra.strong_topics, rb.strong_topics):
+    if not shared_topics(ra.strong_topics, rb.strong_topics):
         return "unknown", 0.0
     left = " ".join(sorted(ra.actions | ra.topics))
     right = " ".join(sorted(rb.actions | rb.topics))

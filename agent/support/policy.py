@@ -71,6 +71,23 @@ ASKED_FOR_HUMAN = [
     r"\bis\s+there\s+(a|an|any)\s+(real\s+|live\s+)?(human|person|agent|representative)\s+"
     r"(i|we)\s+(can|could)\b",
     r"\b(call|phone|ring)\s+(me|us)\b",
+    # German, French, Spanish (issue 18): "mit einem Menschen sprechen", "parler à un
+    # conseiller", "hablar con una persona".
+    r"\b(mit|zu)\s+(einem|einer|einen|jemandem|jemand)\s+(echten\s+|richtigen\s+|realen\s+)?"
+    r"(menschen|mensch|person|mitarbeiter(in)?|berater(in)?|support[- ]?mitarbeiter(in)?)\b",
+    r"\b(menschen|mitarbeiter(in)?|berater(in)?)\s+(sprechen|reden)\b",
+    r"\b(echte[nr]?|richtige[nr]?)\s+(menschen|mensch|person)\b",
+    r"\bkein(en)?\s+(bot|roboter|chatbot)\b",
+    r"\b(ruf|rufen)\s+(sie\s+)?mich\s+(bitte\s+)?(zur(ü|ue)ck|an)\b",
+    r"\bparler\s+(à|a|avec)\s+(un|une|quelqu['’]un)?\s*(vrai(e)?\s+)?(humain|personne|"
+    r"conseill(er|ère|ere)|agent|op(é|e)rat(eur|rice)|interlocut(eur|rice)|technicien(ne)?)\b",
+    r"\b(une?\s+)?vrai(e)?\s+(personne|humain)\b",
+    r"\bpas\s+(un|de)\s+(robot|bot|chatbot)\b",
+    r"\b(rappelez|appelez)[- ]moi\b",
+    r"\bhablar\s+con\s+(un|una|alg(u|ú)n|alguien\s+de)?\s*(humano|persona|agente|asesor(a)?|"
+    r"representante|operador(a)?|alguien)\b",
+    r"\b(persona|humano)\s+real\b",
+    r"\bll(á|a)m(e|en)(me|nos)\b",
 ]
 CHURN_THREAT = [
     r"\bcancel(l?ing|l?ed)?\s+(my|our|the)\s+(account|subscription|contract|plan|service|renewal)\b",
@@ -84,6 +101,19 @@ CHURN_THREAT = [
     r"\b(or|otherwise)\s+(we|i)('ll|\s+will)\s+(cancel|leave|go elsewhere|switch)\b",
     r"\b(take|taking)\s+(our|my)\s+business\s+elsewhere\b",
     r"\bgo(ing)?\s+elsewhere\b",
+    # German, French, Spanish (issue 18).
+    r"\b(wir|ich)\s+(werden|will|wollen|m(ö|oe)chten)\s+(\w+\s+){0,3}k(ü|ue)ndigen\b",
+    r"\bk(ü|ue)ndig(en|e)\s+(den|unseren|meinen|das|unser|mein)\s+(vertrag|abo|abonnement|konto)\b",
+    r"\b(nicht|kein)\s+(mehr\s+)?verl(ä|ae)nger(n|t)\b",
+    r"\bzur\s+konkurrenz\b",
+    r"\b(on|nous)\s+(allons|va|voulons|veut)\s+(r(é|e)silier|annuler|partir)\b",
+    r"\b(r(é|e)silier|annuler)\s+(notre|mon|l['’])\s*(abonnement|contrat|compte)\b",
+    r"\bne\s+(pas\s+)?(le\s+|la\s+)?renouveler\b",
+    r"\b(passer|aller)\s+(à|a|chez)\s+la\s+concurrence\b",
+    r"\b(vamos|voy)\s+a\s+(cancelar|dar\s+de\s+baja|irnos)\b",
+    r"\bcancelar\s+(la|mi|nuestra|el|nuestro)\s+(suscripci(ó|o)n|cuenta|contrato|plan)\b",
+    r"\bno\s+(vamos\s+a\s+)?renovar\b",
+    r"\b(irnos|cambiarnos|pasarnos)\s+a\s+la\s+competencia\b",
 ]
 SENSITIVE_TOPICS: dict[str, list[str]] = {
     "billing_dispute": [
@@ -97,6 +127,18 @@ SENSITIVE_TOPICS: dict[str, list[str]] = {
         r"\bwrong(ly)?\s+(charged|billed|invoiced|amount)\b",
         r"\bunauthori[sz]ed\s+(charge|payment)s?\b",
         r"\bbilled\s+(twice|incorrectly|wrongly)\b",
+        r"\b(doppelt|zweimal)\s+(abgebucht|berechnet|belastet|abgerechnet)\b",
+        r"\b(m(ö|oe)chte|will|wollen|verlange|fordere|fordern)\s+(\w+\s+){0,3}"
+        r"r(ü|ue)ckerstattung\b",
+        r"\b(falsche|fehlerhafte)\s+(rechnung|abbuchung)\b",
+        r"\b(factur|d(é|e)bit|pr(é|e)lev)(é|e)e?s?\s+deux\s+fois\b",
+        r"\bdouble\s+(d(é|e)bit|facturation|pr(é|e)l(è|e)vement)\b",
+        r"\b(exige|exigeons|demande|demandons|veux|voudrais|voulons)\s+(un\s+|le\s+)?"
+        r"remboursement\b",
+        r"\bcobr(ado|aron|ó|o)\s+(\w+\s+){0,2}dos\s+veces\b",
+        r"\bdoble\s+(cobro|cargo)\b",
+        r"\b(quiero|exijo|exigimos|solicito|pido|queremos)\s+(un\s+|el\s+)?reembolso\b",
+        r"\bcargos?\s+(no\s+autorizados?|duplicados?)\b",
     ],
     "security": [
         r"\b(security|data)\s+(breach|incident|leak)\b",
@@ -108,6 +150,21 @@ SENSITIVE_TOPICS: dict[str, list[str]] = {
         r"\bphishing\b",
         r"\bleaked\b",
         r"\bsuspicious\s+(login|logins|activity|sign-?ins?)\b",
+        r"\bgehackt\b",
+        r"\bdaten(leck|panne|diebstahl)\b",
+        r"\bunbefugte[nrm]?\s+zugriff\w*\b",
+        r"\bsicherheitsl(ü|ue)cke\b",
+        r"\bkompromittiert\b",
+        r"\bpirat(é|e)e?s?\b",
+        r"\b(fuite|vol)\s+de\s+donn(é|e)es\b",
+        r"\bacc(è|e)s\s+non\s+autoris(é|e)\b",
+        r"\b(acc(é|e)d(é|e)|connect(é|e))\s+(\w+\s+){0,4}sans\s+autorisation\b",
+        r"\bfaille\s+de\s+s(é|e)curit(é|e)\b",
+        r"\bhackead[oa]s?\b",
+        r"\b(fuga|robo)\s+de\s+datos\b",
+        r"\bbrecha\s+de\s+(seguridad|datos)\b",
+        r"\bacceso\s+no\s+autorizado\b",
+        r"\bvulnerabilidad(es)?\b",
     ],
     "legal": [
         r"\blawyers?\b",
@@ -123,6 +180,25 @@ SENSITIVE_TOPICS: dict[str, list[str]] = {
         r"\b(data\s+)?subject\s+access\s+request\b",
         r"\bdsars?\b",
         r"\bright\s+to\s+(be\s+forgotten|erasure)\b",
+        r"\b(rechts)?anw(a|ä|ae)lt(in|e)?\b",
+        r"\brechtliche\s+schritte\b",
+        r"\b(verklagen|klage\s+einreichen)\b",
+        r"\bgericht\b",
+        r"\bvertragsbruch\b",
+        r"\bdsgvo\b",
+        r"\bauskunftsersuchen\b",
+        r"\bavocats?\b",
+        r"\bpoursuites?\s+judiciaires?\b",
+        r"\baction\s+en\s+justice\b",
+        r"\btribunal\b",
+        r"\bmise\s+en\s+demeure\b",
+        r"\brupture\s+de\s+contrat\b",
+        r"\brgpd\b",
+        r"\babogad[oa]s?\b",
+        r"\bacciones?\s+legal(es)?\b",
+        r"\bdemandar(les|los|nos)?\b",
+        r"\btribunales\b",
+        r"\bincumplimiento\s+(de(l)?\s+)?contrato\b",
     ],
 }
 
