@@ -28,10 +28,11 @@ NAME_PATTERN = r"^[a-z0-9][a-z0-9_.-]{0,63}$"
 
 
 class Variant(BaseModel):
-    """One arm. `prompt` / `template` name a file in prompts/ (the model's system prompt, the
-    offline body template); `instruction` is added to a lead's first draft request, as a rep's
-    instruction would be ("keep it under 80 words"); `thresholds` override policy numbers
-    (`bands.A = 70`, `sla.band_a.minutes = 30`). A variant with none of them is the control."""
+    """One arm. `instruction` is added to a lead's first draft request, as a rep's instruction
+    would be ("keep it short"); `thresholds` override policy numbers (`bands.A = 70`). A variant
+    with neither is the control. `prompt` / `template` (a file in prompts/ replacing the model's
+    system prompt or the offline body) are checked but refused for now: the drafters render
+    their own template names, so such a variant would change nothing."""
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
@@ -101,6 +102,13 @@ class Experiment(BaseModel):
                              f"(it sums to {sum(self.split):g})")
         if self.ends_at is not None and self.ends_at <= self.starts_at:
             raise ValueError(f"experiment {self.name}: ends_at must be after starts_at")
+        for variant in self.variants:
+            if variant.prompt or variant.template:
+                # Validated above, but no drafter reads them yet (agent/drafting renders its own
+                # template names): refused rather than run as an experiment that changes nothing.
+                raise ValueError(f"experiment {self.name}, variant {variant.name}: prompt / "
+                                 "template variants are not applied by the drafters yet; use "
+                                 "`instruction` (words added to the first draft's request)")
         allowed = _ALLOWED[self.stage]
         for variant in self.variants:
             used = {k for k in ("prompt", "template", "instruction", "thresholds")

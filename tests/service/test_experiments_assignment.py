@@ -55,6 +55,8 @@ name = "b"
     ("offline_template", "[0.5, 0.5]", "", 'template = "nope.j2"',
      "'nope.j2' is not a template file in prompts/"),
     ("offline_template", "[0.5, 0.5]", "", 'template = "../README.md"', "not a template file"),
+    ("offline_template", "[0.5, 0.5]", "", 'template = "offline_draft_body.j2"',
+     "template variants are not applied by the drafters yet; use `instruction`"),
     ("offline_template", "[0.5, 0.5]", "", 'thresholds = { "bands.A" = 70 }',
      "stage offline_template variants may set instruction / template, not thresholds"),
     ("offline_template", "[0.5, 0.5]", "ends_at = 2026-10-01T00:00:00Z", "",
