@@ -156,6 +156,7 @@ def create_app(rt: AppRuntime, *, worker: Any = None, readiness: Any = None) -> 
     # Reading a conversation: the API token or the conversation's own token (checked there).
     app.include_router(conversations.customer_router, prefix="/v1")
     app.include_router(conversations.handoffs_router, prefix="/v1")
+    app.include_router(conversations.callbacks_router, prefix="/v1", dependencies=secured)
     from api.routers import handoffs  # support without Slack: list, claim, reply, resolve, ...
     app.include_router(handoffs.router, prefix="/v1", dependencies=secured)
     app.include_router(reports.router, prefix="/v1", dependencies=secured)

@@ -24,4 +24,7 @@ def build_runtime(settings: Settings, **overrides: Any) -> AppRuntime:
         from slack_app.assistant.jobs import ASSISTANT_SLACK_JOB_HANDLERS
 
         rt.job_handlers.update(ASSISTANT_SLACK_JOB_HANDLERS)
+        from slack_app.support.feedback_jobs import FEEDBACK_SLACK_JOB_HANDLERS
+
+        rt.job_handlers.update(FEEDBACK_SLACK_JOB_HANDLERS)  # low ratings, callbacks
     return rt

@@ -41,6 +41,15 @@ class Metrics:
                                         "Recycled leads handed off again", ["reason"], registry=r)
         self.nurture_enrolments = Counter("hitl_nurture_enrolments", "Nurture enrolments",
                                           ["track", "status"], registry=r)
+        self.csat_ratings = Counter(
+            "hitl_csat_ratings", "Customer ratings (1-5) of resolved support conversations, by "
+            "path (bot_only, transferred), escalation trigger and resolving agent",
+            ["path", "trigger", "agent", "score"], registry=r)
+        self.csat_followups = Counter("hitl_csat_followups",
+                                      "Low ratings followed up by the support lead", registry=r)
+        self.callbacks = Counter("hitl_support_callbacks",
+                                 "Customer callbacks by step (scheduled, reminded, escalated)",
+                                 ["step"], registry=r)
         self.signal_to_card = Histogram("hitl_signal_to_card_seconds",
                                         "First signal to approval card", buckets=_LATENCY_BUCKETS,
                                         registry=r)

@@ -24,6 +24,7 @@ from sqlalchemy.orm import Session
 
 from agent.email_rules import LeadAddress, clean_body, one_line_problem, same_address
 from prompts import render
+from service import callbacks, csat
 from service.audit import audit
 from service.errors import Conflict, InvalidInput
 from service.lifecycle import OWNED_BY_PEOPLE, ConversationStatus
@@ -244,9 +245,14 @@ def post_message(rt: AppRuntime, conversation_id: str, message: CustomerMessageI
     _refuse_strangers(rt, conversation_id, message)
     with _turn_lease(rt, conversation_id):
         message_id, token = _store_customer_message(rt, conversation_id, message)
-        port = StoreSupportPort(rt, services)
-        services.graph.invoke({"conversation_id": conversation_id, "message_id": message_id},
-                              thread_config(conversation_id), context=port)
+        # A callback request, or "that solved it" after the bot's answer, is answered here
+        # (service/callbacks.py, service/csat.py); anything else goes through the graph.
+        if not (callbacks.capture(rt, conversation_id, message_id)
+                or csat.close_if_solved(rt, conversation_id, message_id)):
+            port = StoreSupportPort(rt, services)
+            services.graph.invoke({"conversation_id": conversation_id,
+                                   "message_id": message_id},
+                                  thread_config(conversation_id), context=port)
     with rt.db.session() as session:
         conversation = session.get(SupportConversation, conversation_id)
         assert conversation is not None

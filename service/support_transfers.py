@@ -15,6 +15,7 @@ from sqlalchemy.orm import Session
 from agent.policy import Member
 from prompts import render
 from service.audit import audit
+from service.csat import request_rating
 from service.errors import Conflict, Forbidden, InvalidInput, NotFound
 from service.jobs import enqueue
 from service.lifecycle import ConversationStatus, TransferStatus, sources, transition
@@ -180,6 +181,7 @@ def _close(rt: AppRuntime, handoff_id: str, actor: str, outcome: TransferStatus,
         if outcome == TransferStatus.RESOLVED:
             conversation.status = ConversationStatus.RESOLVED.value
             conversation.resolved_at = now
+            request_rating(session, rt, conversation)  # the customer is asked to rate it
         else:
             # A new bot session: the triggers start counting afresh.
             conversation.status = ConversationStatus.BOT.value

@@ -11,15 +11,18 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Depends, Path, Query, Response
+from fastapi import APIRouter, Body, Depends, HTTPException, Path, Query, Request, Response
+from fastapi.concurrency import run_in_threadpool
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
 
 from agent.support.models import WarmTransfer
-from api.deps import RuntimeDep, require_token
+from api.deps import BEARER_REFUSAL, PrincipalDep, RuntimeDep, require_token
 from api.signed_links import SIGNED_REFUSAL, bearer_or_signed_link
-from service import conversations
+from service import callbacks, conversations, csat
 from service.conversations import CONVERSATION_ID_PATTERN, CustomerMessageIn
+from service.csat import RatingIn
+from service.identity import acting_member
 
 router = APIRouter(prefix="/conversations", tags=["conversations"])
 customer_router = APIRouter(prefix="/conversations", tags=["conversations"])
@@ -27,6 +30,8 @@ customer_router = APIRouter(prefix="/conversations", tags=["conversations"])
 handoffs_router = APIRouter(prefix="/handoffs", tags=["handoffs"], dependencies=[
     Depends(bearer_or_signed_link("/v1/handoffs/{handoff_id}"))])
 _bearer = HTTPBearer(auto_error=False, description="HITL_API_TOKEN")
+# Callbacks customers asked for (issue 19): a list for the support team, and "done".
+callbacks_router = APIRouter(prefix="/callbacks", tags=["conversations"])
 
 Status = Literal["bot", "waiting_for_human", "human", "resolved"]
 ConversationId = Path(pattern=CONVERSATION_ID_PATTERN, max_length=64,
@@ -54,6 +59,31 @@ class CustomerPublic(BaseModel):
     name: str | None
 
 
+class RatingState(BaseModel):
+    requested: bool = Field(description="The conversation is resolved: its customer was asked "
+                                        "for a rating (`POST .../rating`)")
+    score: int | None = None
+    rated_at: datetime | None = None
+
+
+class CallbackPublic(BaseModel):
+    callback_id: str
+    conversation_id: str
+    due_at: datetime
+    timezone: str
+    local_time: str
+    asked: str
+    phone: str | None
+    owner: str | None
+    owner_name: str | None
+    status: Literal["open", "done"]
+    reminded_at: datetime | None
+    escalated_at: datetime | None
+    done_at: datetime | None
+    done_by: str | None
+    created_at: datetime
+
+
 class ConversationPublic(BaseModel):
     conversation_id: str
     status: Status
@@ -64,6 +94,27 @@ class ConversationPublic(BaseModel):
     messages: list[MessagePublic]
     created_at: datetime
     updated_at: datetime
+    rating: RatingState | None = None
+    callbacks: list[CallbackPublic] = []
+
+
+class RatingPublic(BaseModel):
+    rating_id: str
+    conversation_id: str
+    score: int
+    comment: str | None
+    path: Literal["bot_only", "transferred"]
+    trigger: str | None
+    agent: str | None
+    rated_at: datetime
+    followup: bool = Field(description="A low score: the support lead follows up")
+
+
+class CallbackDoneIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    actor: str | None = Field(None, max_length=320,
+                              description="Needed with the service token only")
 
 
 @router.post("/{conversation_id}/messages", response_model=MessageReply,
@@ -110,7 +161,69 @@ def get_conversation(rt: RuntimeDep, response: Response,
         # A secret in the URL: keep the answer out of shared caches and browser history stores.
         response.headers["Cache-Control"] = "no-store"
         response.headers["Referrer-Policy"] = "no-referrer"
-    return conversations.get_conversation(rt, conversation_id, token=token)
+    answer = conversations.get_conversation(rt, conversation_id, token=token)
+    answer["rating"] = csat.rating_state(rt, conversation_id)
+    answer["callbacks"] = callbacks.list_callbacks(rt, conversation_id=conversation_id)
+    return answer
+
+
+async def _rater(request: Request, rt: RuntimeDep,
+                 credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
+                 conversation_id: str = ConversationId) -> str:
+    """Who rates, checked before the rating is validated: a bearer token (the API token or a
+    personal token), else the conversation token in the body (the edge bounded the body).
+    401 with neither; 403 for a conversation token that is not this conversation's."""
+    if credentials is not None:
+        principal = await run_in_threadpool(require_token, rt, credentials)
+        return principal.member.key if principal.member else "service_token"
+    try:
+        body = await request.json()
+    except ValueError:
+        body = None
+    token = body.get("token") if isinstance(body, dict) else None
+    if not isinstance(token, str) or not token:
+        raise HTTPException(401, detail="send the conversation token (`token` in the body) or "
+                                        "a bearer token: " + BEARER_REFUSAL,
+                            headers={"WWW-Authenticate": "Bearer"})
+    if not await run_in_threadpool(conversations.conversation_token_ok, rt, conversation_id,
+                                   token[:200]):
+        raise HTTPException(403, detail="this token is not this conversation's token")
+    return "customer"
+
+
+@customer_router.post(
+    "/{conversation_id}/rating", response_model=RatingPublic,
+    responses={401: {"description": "Neither a conversation token nor a bearer token"},
+               403: {"description": "A conversation token that is not this conversation's"},
+               409: {"description": "Not resolved yet, or already rated"}})
+def rate_conversation(rt: RuntimeDep, rated_by: Annotated[str, Depends(_rater)],
+                      rating: Annotated[RatingIn, Body()],
+                      conversation_id: str = ConversationId) -> dict[str, Any]:
+    """The customer's rating of a resolved conversation: `score` 1-5 and an optional
+    `comment`, once per resolved conversation (409 again, and 409 while it is not resolved).
+    Authenticated by the conversation token in the body (`token`), or a bearer token."""
+    return csat.rate(rt, conversation_id, rating, rated_by=rated_by)
+
+
+@callbacks_router.get("", response_model=list[CallbackPublic])
+def list_callbacks(rt: RuntimeDep,
+                   status: Annotated[Literal["open", "done"] | None, Query()] = "open"
+                   ) -> list[dict[str, Any]]:
+    """Callbacks customers asked for, soonest first (default: the open ones): each is a task
+    for its owner with the SLA timer (reminded at the time, escalated to the support lead if
+    still open 30 minutes later)."""
+    return callbacks.list_callbacks(rt, status=status)
+
+
+@callbacks_router.post("/{callback_id}/done", response_model=CallbackPublic,
+                       responses={409: {"description": "Already done"}})
+def callback_done(callback_id: Annotated[str, Path(max_length=40)], rt: RuntimeDep,
+                  principal: PrincipalDep, body: CallbackDoneIn | None = None
+                  ) -> dict[str, Any]:
+    """The call was made: the callback's timer stops. The acting person is the personal
+    token's member (the service token names an `actor`)."""
+    member = acting_member(rt, principal, body.actor if body else None)
+    return callbacks.complete(rt, callback_id, member.key)
 
 
 @handoffs_router.get("/{handoff_id}", response_model=WarmTransfer, responses=SIGNED_REFUSAL)
