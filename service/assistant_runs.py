@@ -75,28 +75,26 @@ def run_ask(rt: AppRuntime, member: Member, conversation_key: str, text: str) ->
         proposals.append(Proposal(proposal_id=proposal["proposal_id"], action=proposal["action"],
                                   args=proposal["args"], description=proposal["description"]))
     answer = state.get("answer") or ""
-    citations = _citations([*(state.get("citations") or []),
-                            *_mentioned(port, f"{text}\n{answer}", state)])
+    citations = _citations(state.get("citations") or [])
+    mentions = list(dict.fromkeys([*(c.lead_id for c in citations),
+                                   *_mentioned(port, f"{text}\n{answer}", state)]))
     tools = [call["name"] for call in state.get("calls") or []]
     # Every lead the answer (or the ask) names is on the reply's row: erasing one of them finds
     # this conversation, its checkpoints and its Slack messages (service/erasure_assistant.py).
-    _store_reply(rt, reply_id, conversation_key, member, tools,
-                 [c.lead_id for c in citations], state.get("source") or "offline")
+    _store_reply(rt, reply_id, conversation_key, member, tools, mentions,
+                 state.get("source") or "offline")
     return AssistantReply(reply_id=reply_id, conversation_key=conversation_key,
-                          text=answer, citations=citations,
-                          proposals=proposals, tools_used=tools)
+                          text=answer, citations=citations, proposals=proposals,
+                          tools_used=tools, mentions=mentions)
 
 
-def _mentioned(port: StoreAssistantPort, words: str, state: dict[str, Any]
-               ) -> list[dict[str, Any]]:
+def _mentioned(port: StoreAssistantPort, words: str, state: dict[str, Any]) -> list[str]:
     """Leads the member may see that the exchange names without citing them (a "which one?"
-    question's candidates, a name in the rep's words), cited so the surface files the answer
-    under them too."""
+    question's candidates, a name in the rep's words)."""
     pending = state.get("pending") or {}
     waiting = set(pending.get("candidates") or []) if isinstance(pending, dict) else set()
     lowered = words.lower()
-    return [{"lead_id": lead.lead_id, "name": lead.label[:120], "signals": []}
-            for lead in port.visible_leads()
+    return [lead.lead_id for lead in port.visible_leads()
             if lead.lead_id in waiting or (len(lead.name) >= 3 and lead.name.lower() in lowered)]
 
 
@@ -166,6 +164,7 @@ def run_decision(rt: AppRuntime, member: Member, proposal_id: str, decision: str
                  [row.lead_id] if row.lead_id else [], "offline")
     return AssistantReply(
         reply_id=reply_id, conversation_key=conversation_key, text=outcome,
+        mentions=[row.lead_id] if row.lead_id else [],
         proposals=[Proposal(proposal_id=proposal_id, action=action,  # type: ignore[arg-type]
                             args=args, description=description, allowed_decisions=[],
                             status=final_status)],  # type: ignore[arg-type]

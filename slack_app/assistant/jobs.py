@@ -21,7 +21,8 @@ Slack gets its answer, so a message or click Slack saw accepted is never lost.
   the way a click updates it (retrying, failed with how to retry it, or done).
 
 Every message about leads is logged for erasure (`slack_app.message_log`) against the first
-lead the answer cites.
+lead the answer cites or names; erasing any lead a conversation named redacts the answers in
+that DM thread (service/erasure_assistant.py).
 """
 
 from __future__ import annotations
@@ -128,8 +129,10 @@ def _tell(client: WebClient, payload: dict[str, Any], text: str) -> None:
 
 
 def _subject(reply: AssistantReply) -> dict[str, Any]:
-    """What the message log files an answer under: the first lead it cites."""
-    return {"lead_id": reply.citations[0].lead_id} if reply.citations else {}
+    """What the message log files an answer under: the first lead it cites, or else names
+    (an erasure of any lead a conversation named redacts all its answers, by their thread)."""
+    lead_ids = [c.lead_id for c in reply.citations] + reply.mentions
+    return {"lead_id": lead_ids[0]} if lead_ids else {}
 
 
 # -- the jobs ------------------------------------------------------------------------------------
