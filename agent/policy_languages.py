@@ -127,3 +127,7 @@ class Drafting(_Frozen):
     min_notice_hours: float = Field(default=12, ge=0)
     # How much of the lead's question the draft quotes (characters).
     max_quote_chars: int = Field(default=200, ge=40)
+    # A sentence of the lead's with any of these (whole words, accent- and case-insensitive; a
+    # trailing * any ending), an amount, a competitor word or instructions aimed at an assistant
+    # is not quoted back: the draft answers its topic instead (a draft never says "discount").
+    never_quote: list[str] = []

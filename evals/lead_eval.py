@@ -20,6 +20,7 @@ from evals.checks import (
     guardrail_check,
     mention_check,
 )
+from evals.draft_facts import draft_facts
 from evals.matrix_checks import recycle_check, suppression_check
 
 if TYPE_CHECKING:
@@ -141,6 +142,7 @@ def run_lead_case(
     """Run one case and score it. Never raises for a product error: that is a failed case."""
     from agent.context import build_context_package
     from agent.drafting import DraftRequest
+    from agent.drafting.inputs import draft_inputs
     from agent.gates import handoff_gate
     from agent.qualification import qualify
     from agent.sla import sla_due_at
@@ -173,8 +175,12 @@ def run_lead_case(
                                         suppression_reason=reason, **flags)
         draft = None
         if handoff:
-            draft = drafter.draft(DraftRequest(lead=lead, context=package,
-                                               sender_name=owner.name if owner else "The team"))
+            # As the handoff port asks: in the lead's language, with their question and two
+            # meeting times in the owner's hours (agent.drafting.inputs).
+            inputs = draft_inputs(lead, signals, policy, now, owner.timezone if owner else None)
+            draft = drafter.draft(DraftRequest(
+                lead=lead, context=package, sender_name=owner.name if owner else "The team",
+                **inputs))
     except Exception as exc:  # a crash on a known case is a failure to report, not to hide
         result.update(passed=False, error=f"{type(exc).__name__}: {exc}",
                       failures=[f"error: {type(exc).__name__}: {exc}"], checks={}, actual={})
@@ -259,7 +265,8 @@ def run_lead_case(
     if draft is not None:
         event_types = {s.event_id: s.type for s in signals}
         checks["grounding"] = grounding_check(
-            draft.subject, draft.body, package_json, lead=lead.model_dump(),
+            draft.subject, draft.body, {**package_json, "request": draft_facts(inputs, draft)},
+            lead=lead.model_dump(),
             sender_name=owner.name if owner else "The team", known_event_ids=set(event_types),
             known_event_types=event_types)
         checks["guardrails"] = guardrail_check(

@@ -107,11 +107,12 @@ class StoreHandoffPort:
         def blocks_of(draft: Draft) -> list[str]:
             # An offline draft is built from this lead's record and our own words only: it can
             # carry a link (a company named like a domain) but no other record's name, so the
-            # scan of the other records is spared (presend still does it).
+            # scan of the other records is spared (presend still does it), unless it quotes
+            # the lead's own question, which may name anyone.
             with self.rt.db.read() as session:
-                return draft_content_blocks(self.rt, session, lead.lead_id, draft.subject,
-                                            draft.body, context=package,
-                                            records=draft.source == "model")
+                return draft_content_blocks(
+                    self.rt, session, lead.lead_id, draft.subject, draft.body, context=package,
+                    records=draft.source == "model" or bool(request.lead_question))
 
         blocks = blocks_of(written)
         if blocks and written.source == "model":

@@ -24,9 +24,11 @@ def draft_inputs(lead: LeadProfile, signals: Sequence[Signal], policy: Policy, n
     zone = owner_zone(policy, owner_timezone)
     return dict(
         language=language,
-        lead_question=question.text if question else None,
+        lead_question=(question.text or None) if question else None,
         lead_asked=question.is_question if question else True,
-        question_topic=question.topic if question else None,
+        # Set without a question: the lead asked something we answer by topic, unquoted.
+        question_topic=(question.topic or (None if question.text else "other"))
+        if question else None,
         meeting_times=meeting_times(now, policy, owner_timezone),
         meeting_minutes=policy.drafting.meeting_minutes,
         timezone=zone.key,

@@ -8,6 +8,7 @@ import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
+from agent.guardrails import assistant_instructions
 from agent.language import fold
 from agent.models import Signal
 from agent.policy import Policy
@@ -62,8 +63,21 @@ def quotable(text: str, max_chars: int) -> str:
     return text
 
 
+# A greeting that opens the lead's sentence ("Hi Riley, ...", "Hola, ¿...?"): not quoted.
+_GREETING = re.compile(r"^(?:hi|hello|hey|dear|hallo|guten tag|moin|hola|buenos d[ií]as|"
+                       r"buenas|bonjour|salut)\b[^,.!?¿]{0,40}[,!]\s*", re.IGNORECASE)
+
+
 def _sentences(text: str) -> list[str]:
-    return [s.strip() for s in _SENTENCE.split(text) if s and s.strip()]
+    found = []
+    for sentence in _SENTENCE.split(text):
+        sentence = _GREETING.sub("", (sentence or "").strip())
+        if "¿" in sentence:  # a Spanish question starts at its opening mark
+            sentence = sentence[sentence.index("¿"):]
+        if sentence:
+            head = 2 if sentence.startswith("¿") else 1
+            found.append(sentence[:head].upper() + sentence[head:])
+    return found
 
 
 def question_topic(text: str, policy: Policy, language: str | None = None) -> str | None:
@@ -86,20 +100,50 @@ def question_topic(text: str, policy: Policy, language: str | None = None) -> st
     return None
 
 
+_AMOUNT = re.compile(r"[$€£]\s?\d|\d\s?(?:[$€£%]|usd|eur|gbp|dollars?|euros?)\b",
+                     re.IGNORECASE)
+
+
+def _unquotable(sentence: str, policy: Policy) -> bool:
+    """Whether the sentence carries what a draft must never say: a promise only a rep may make,
+    an amount, a competitor, or instructions aimed at an assistant."""
+    if _AMOUNT.search(sentence) or assistant_instructions(sentence):
+        return True
+    folded = " ".join(_WORDS.findall(fold(sentence)))
+    words = [*policy.drafting.never_quote, *policy.risks.competitor_words]
+    for word in words:
+        stem = " ".join(_WORDS.findall(fold(word)))
+        if not stem:
+            continue
+        tail = r"\w*" if word.endswith("*") else ""
+        if re.search(rf"(?<!\w){re.escape(stem)}{tail}(?!\w)", folded):
+            return True
+    return False
+
+
 def lead_question(messages: Sequence[str], policy: Policy,
                   language: str | None = None) -> LeadQuestion | None:
     """The question in the lead's newest message that has one (else the newest message's first
-    sentence), quotable, with its topic; None when they wrote nothing usable."""
+    sentence), quotable, with its topic; None when they wrote nothing usable. A question that
+    must not be quoted (`_unquotable`) comes back with empty `text`: answer its topic only."""
     limit = policy.drafting.max_quote_chars
+    withheld: LeadQuestion | None = None
     for message in messages:
         for sentence in _sentences(message):
             if "?" in sentence:
                 text = quotable(sentence, limit)
-                if len(text) >= 3:
-                    return LeadQuestion(text, True, question_topic(text, policy, language))
+                if len(text) < 3:
+                    continue
+                topic = question_topic(text, policy, language)
+                if not _unquotable(sentence, policy):
+                    return LeadQuestion(text, True, topic)
+                if withheld is None or (withheld.topic is None and topic is not None):
+                    withheld = LeadQuestion("", True, topic)
+        if withheld is not None:  # the newest message with a question decides
+            return withheld
     for message in messages[:1]:
         for sentence in _sentences(message):
             text = quotable(sentence, limit)
-            if len(text) >= 3:
+            if len(text.split()) >= 4 and not _unquotable(sentence, policy):
                 return LeadQuestion(text, False, question_topic(text, policy, language))
     return None
