@@ -346,4 +346,7 @@ def render_kpi_markdown(run: Mapping[str, Any]) -> str:
                      f"{fmt_duration(support['time_to_claim']['p50'])}")
     else:
         lines.append(f"- Support: {support['reason']}")
+    from reports.kpi.csat import markdown_line  # customer satisfaction, one line
+
+    lines += markdown_line(run.get("csat"))
     return "\n".join(lines) + "\n"

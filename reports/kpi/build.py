@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 from sqlalchemy import func, select
 from sqlalchemy.engine import make_url
 
+from reports.kpi.csat import csat_section
 from reports.kpi.edits import edit_summary
 from reports.kpi.experiments import experiments_section
 from reports.kpi.records import load_records, rate, week_of
@@ -55,6 +56,7 @@ def build_kpi_report(rt: AppRuntime, *, days: int | None = 90, weeks: int = 12,
         signals = int(session.scalar(event_query) or 0)
         pending_now = int(session.scalar(select(func.count()).select_from(Approval)
                                          .where(Approval.status == "pending")) or 0)
+        csat = csat_section(session, since=since, until=now, names=names)
     support = support_report(rt, since=since, now=now)  # its own session: not inside ours
     step("summarising")
     overall = summarize(records, now)
@@ -91,6 +93,7 @@ def build_kpi_report(rt: AppRuntime, *, days: int | None = 90, weeks: int = 12,
         "meetings": meetings,
         "edits": edit_summary(pairs),
         "support": support,
+        "csat": csat,
         "experiments": experiments_section(rt),  # A/B tests, variant by variant
         "breakdowns": {
             "week": by_week,
