@@ -82,8 +82,10 @@ def test_a_follow_up_without_an_open_handoff_starts_one(rt, seeded, riley, worke
     with rt.db.read() as session:
         card = session.scalar(select(Approval).where(Approval.lead_id == lead_id,
                                                      Approval.status == "pending"))
-        # The rep's instruction reached the first draft (the offline drafter notes it).
-        assert card is not None and "instruction noted" in (card.draft_note or "")
+        # The rep's instruction reached the first draft (the offline drafter's note says what
+        # it followed of it and what it could not).
+        assert card is not None and ("offline draft: followed" in (card.draft_note or "")
+                                     or "could not follow" in (card.draft_note or ""))
     with rt.db.read() as session:
         assert session.scalar(select(Handoff).where(Handoff.lead_id == lead_id,
                                                     Handoff.active.is_(True))) is not None
