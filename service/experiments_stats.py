@@ -132,7 +132,7 @@ def compare(rt: AppRuntime, name: str | None = None) -> list[dict[str, Any]]:
 
 def _view(experiment: Experiment, counts: dict, details: dict, stop: dict | None,
           now: datetime) -> dict[str, Any]:
-    variants = []
+    variants: list[dict[str, Any]] = []
     for variant, share in zip(experiment.variants, experiment.split, strict=True):
         key = (experiment.name, variant.name)
         c = counts.get(key, Counter())

@@ -46,7 +46,9 @@ def test_no_trials_no_interval() -> None:
 def test_fisher_exact_is_the_lady_tasting_tea() -> None:
     # Fisher (1935): 3 of 4 cups right vs 1 of 4; of the C(8,4) = 70 tables with these margins,
     # 1 + 16 as or more extreme each side: two-sided p = 34/70.
-    p, test = difference_p([(3, 4), (1, 4)])
+    result = difference_p([(3, 4), (1, 4)])
+    assert result is not None
+    p, test = result
     assert test == "fisher_exact" and p == pytest.approx(34 / 70, abs=1e-12)
 
 
@@ -57,7 +59,9 @@ def test_chi_square_for_three_variants_matches_the_hand_computation() -> None:
     expected_s, expected_f = 17 / 3, 20 - 17 / 3
     chi2 = sum((o - expected_s) ** 2 / expected_s + ((20 - o) - expected_f) ** 2 / expected_f
                for o in observed)
-    p, test = difference_p([(10, 20), (5, 20), (2, 20)])
+    result = difference_p([(10, 20), (5, 20), (2, 20)])
+    assert result is not None
+    p, test = result
     assert test == "chi2_contingency"
     assert chi2 == pytest.approx(8.0438, abs=1e-4)
     assert p == pytest.approx(math.exp(-chi2 / 2), rel=1e-9)
