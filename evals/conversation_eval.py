@@ -8,9 +8,10 @@ store. The results count towards the gate.
 `case` is `{"id": str, "customer": {"email", "name", "account": {"plan", "arr", "tier"}},
 "messages": [str, ...]}` (customer turns, in order); `customer.known_leads` (optional) are lead
 records stored before the first turn, through the service's ingest (a colleague at the same
-company, say), so the bot can link the customer to their company's account. The outcome is `{"handoff": bool,
-"trigger": str | None, "at_turn": int | None, "replies": [str, ...]}`, where `at_turn` is the
-1-based customer turn that triggered the handoff and `trigger` one of `evals.cases.TRIGGERS`.
+company, say), so the bot can link the customer to their company's account. The outcome is
+`{"handoff": bool, "trigger": str | None, "at_turn": int | None, "replies": [str, ...]}`, where
+`at_turn` is the 1-based customer turn that triggered the handoff and `trigger` one of
+`evals.cases.TRIGGERS`.
 A test may pass its own `entry_point`; keyword arguments it declares (`rt`, `settings`, `policy`)
 are passed when it asks for them.
 """

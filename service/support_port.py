@@ -12,7 +12,6 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from agent.support import triggers
-from agent.support.paraphrase import english_gloss
 from agent.support.models import (
     Assessment,
     BotAnswer,
@@ -23,6 +22,7 @@ from agent.support.models import (
     TransferStatus,
     TriggerDecision,
 )
+from agent.support.paraphrase import english_gloss
 from agent.support.policy import SupportPolicy
 from agent.support.state import NoticeKind, TurnInput
 from agent.support.summary import build_warm_transfer

@@ -34,8 +34,7 @@ def article_sections(kb: KnowledgeBase, match: KbMatch) -> list[tuple[str | None
     if callable(offered):
         return list(offered(match.article.path))
     collection = kb._open()  # noqa: SLF001 - no public per-article read yet (see the report)
-    got: dict[str, Any] = collection.get(where={"path": match.article.path},
-                                         include=["metadatas"])
+    got: Any = collection.get(where={"path": match.article.path}, include=["metadatas"])
     rows = []
     for doc_id, meta in zip(got.get("ids") or [], got.get("metadatas") or [], strict=False):
         if not meta or str(meta.get("title", "")) != match.article.title:
