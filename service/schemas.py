@@ -4,17 +4,32 @@ from __future__ import annotations
 
 import math
 from datetime import UTC, datetime
+from functools import cache
+from pathlib import Path
 from typing import Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator
 
 from agent.email_rules import MAX_SUBJECT_CHARS, LeadAddress, clean_body, header_text_problem
+from agent.language import canonical_form
 from agent.models import EventType
-from agent.policy import REASON_CODES, ReasonCode
+from agent.policy import REASON_CODES, Policy, ReasonCode, load_policy
 
 FORMS = ("demo", "contact", "pricing", "trial", "content", "newsletter")
+
 MAX_BATCH = 1000
+
+
+@cache
+def _language_policy() -> Policy:
+    """The policy whose [languages] form names events are validated against: HITL_POLICY_FILE
+    when set, else the shipped one (read once per process)."""
+    import os
+
+    from config.settings import DEFAULTS_DIR
+
+    return load_policy(Path(os.environ.get("HITL_POLICY_FILE") or DEFAULTS_DIR / "policy.toml"))
 
 
 def _clean(value: str | None) -> str | None:
@@ -187,7 +202,13 @@ class EventIn(BaseModel):
             if (isinstance(value, bool) and bool not in types) or not isinstance(value, types):
                 raise ValueError(f"properties.{name} must be {types[0].__name__}")
         if kind == "form_submit" and props["form"] not in FORMS:
-            raise ValueError(f"properties.form must be one of {', '.join(FORMS)}")
+            # A form named in another language ("Demo-Anfrage", "Contacto") is stored under its
+            # canonical name, the name it was sent with kept beside it.
+            canonical = canonical_form(props["form"], _language_policy())
+            if canonical not in FORMS:
+                raise ValueError(f"properties.form must be one of {', '.join(FORMS)} (or its "
+                                 "name in German, French or Spanish, e.g. Demo-Anfrage)")
+            props = {**props, "form": canonical, "form_name": props["form"]}
         if kind == "support_ticket" and not -1 <= props["sentiment"] <= 1:
             raise ValueError("properties.sentiment must be between -1 and 1")
         return props

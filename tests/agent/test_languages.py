@@ -168,3 +168,22 @@ def test_revise_into_another_language() -> None:
 def test_inbound_german_reply_signal_is_labelled_in_english_for_the_rep() -> None:
     assert signal_label(sig("inbound_reply", text="Wie viel kostet das?"), POLICY) == \
         "inbound reply"
+
+
+def test_events_may_name_a_form_in_another_language() -> None:
+    """The API, CSV and CRM paths accept "Demo-Anfrage" and store it as the contract's "demo"
+    (the name it was sent with kept as `form_name`); an unknown form is still refused."""
+    from pydantic import ValidationError
+
+    from service.schemas import EventIn
+
+    def event(form: str) -> EventIn:
+        return EventIn.model_validate({
+            "event_id": "e1", "type": "form_submit", "occurred_at": "2026-11-18T10:00:00Z",
+            "lead": {"email": "jonas@firma.de"}, "properties": {"form": form}})
+
+    assert event("Demo-Anfrage").properties == {"form": "demo", "form_name": "Demo-Anfrage"}
+    assert event("contacto").properties["form"] == "contact"
+    assert event("demo").properties == {"form": "demo"}
+    with pytest.raises(ValidationError, match="properties.form must be one of demo"):
+        event("webinar")
