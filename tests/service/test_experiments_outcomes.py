@@ -203,3 +203,12 @@ def test_the_approval_gate_is_the_same_under_every_variant(
     finally:
         worker.stop()
         rt.close()
+
+
+def test_erasing_the_lead_erases_its_experiment_rows(client, worker, rt, clock) -> None:
+    card = _send(client, worker)
+    ingest(client, [event("r-e", "inbound_reply", at=clock.now() + timedelta(hours=1),
+                          text="yes")])
+    assert outcomes(rt, "reply") and assignments(rt)
+    assert client.delete(f"/v1/leads/{card['lead_id']}").status_code == 200
+    assert outcomes(rt) == [] and assignments(rt) == {}
