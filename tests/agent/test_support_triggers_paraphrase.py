@@ -96,6 +96,18 @@ def test_different_actions_overrule_alike_embeddings() -> None:
         == "different"
 
 
+@pytest.mark.parametrize(("first", "second"), [
+    ("How do I export my contacts?", "How do I import contacts from a CSV?"),
+    ("How do I reset my password?", "Why does my password expire every 30 days?"),
+    ("How do I set up SSO with Okta?", "How do I enforce SSO for everyone?"),
+    ("Wie exportiere ich meine Kontakte?", "Wie importiere ich Kontakte?"),
+    ("¿Cómo cambio mi contraseña?", "¿Cómo restablezco mi contraseña olvidada?"),
+])
+def test_one_topic_with_another_action_is_another_question(first: str, second: str) -> None:
+    assert compare(first, second)[0] == "different"
+    assert not same_question(ALIKE, ALIKE, LOCAL.repeat_similarity, texts=(first, second))[0]
+
+
 def test_without_shared_words_the_embeddings_decide() -> None:
     texts = ("Something is off with the dashboard", "The numbers look strange today")
     assert compare(*texts)[0] == "unknown"
