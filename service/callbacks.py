@@ -7,7 +7,8 @@ the claiming agent, or of the support lead while the bot or nobody owns the conv
 the policy's business-hours zone), and it becomes ONE open task, `SupportCallback`, for that
 owner. The customer is told the time in words (a bot message). A later ask in the same
 conversation moves the open callback instead of adding another; a replayed message changes
-nothing.
+nothing. An ask without a usable time ("can someone call me?") is left to the conversation
+graph: asking to be called is asking for a person (the `asked_for_human` trigger).
 
 The SLA timer is a `support_callback_due` job at the callback's time (the same durable timers
 as the lead SLA, service/sla.py: a job row with `run_at`, keyed by the deadline, so a moved
@@ -98,13 +99,10 @@ def capture(rt: AppRuntime, conversation_id: str, message_id: int) -> bool:
         owner = _owner(rt, conversation)
         timezone = _timezone(rt, owner)
         ask = read_callback(message.text, now, timezone)
-        if ask is None:
+        if ask is None or ask.at is None:
+            # No usable time ("call me", a time already passed): asking to be called is
+            # asking for a person, so the graph hands it over (or relays it to the owner).
             return False
-        if ask.at is None:
-            _say(session, rt, conversation, message_id,
-                 render("support_feedback.j2", kind=f"callback_{ask.problem}"),
-                 f"callback_{ask.problem}")
-            return bot_owns
         callback = session.scalars(select(SupportCallback).where(
             SupportCallback.conversation_id == conversation_id,
             SupportCallback.status == "open")).first()

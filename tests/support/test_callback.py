@@ -30,6 +30,14 @@ timezone = "America/Los_Angeles"
 
 
 @pytest.fixture
+def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """SQLite by default; `postgres` (indirect parameter) for a fresh PostgreSQL database."""
+    if getattr(request, "param", "sqlite") == "postgres":
+        return str(request.getfixturevalue("postgres_url"))
+    return f"sqlite:///{tmp_path / 'hitl.db'}"
+
+
+@pytest.fixture
 def settings(tmp_path: Path, smtp_sink: Any, database_url: str) -> Settings:
     team = tmp_path / "team.toml"
     roster = (DEFAULTS_DIR / "team.toml").read_text().replace(
@@ -122,6 +130,7 @@ def test_a_callback_request_is_one_task_with_the_sla_timer_at_the_time(
     assert len(support_client.get("/v1/callbacks", params={"status": "done"}).json()) == 1
 
 
+@pytest.mark.parametrize("database_url", ["sqlite", "postgres"], indirect=True)
 def test_a_claimed_conversation_s_callback_is_the_agent_s_and_escalates_when_missed(
         support_client: Any, support_rt: Any, worker: Any, clock: Any,
         smtp_sink: Any) -> None:
@@ -165,11 +174,12 @@ def test_a_claimed_conversation_s_callback_is_the_agent_s_and_escalates_when_mis
         assert f'hitl_support_callbacks_total{{step="{step}"}}' in text
 
 
-def test_a_vague_or_past_request_asks_for_a_time_and_schedules_nothing(
+def test_a_request_without_a_usable_time_is_handed_to_a_person_not_scheduled(
         support_client: Any) -> None:
-    say(support_client, "Hello", email="ada@acme.io")
-    vague = say(support_client, "please call me")
-    assert "When suits you?" in vague["reply"]
-    past = say(support_client, "call me today at 8am")
-    assert "already passed" in past["reply"]
+    say(support_client, "Where is the SSO setting?", "vague", email="ada@acme.io")
+    vague = say(support_client, "Thanks. Can someone from support call me instead?", "vague")
+    assert vague["status"] == "waiting_for_human" and vague["handoff_id"]
+    say(support_client, "Where is the SSO setting?", "past", email="bo@acme.io")
+    past = say(support_client, "call me today at 8am", "past")  # 08:00 in Paris has passed
+    assert "will call you" not in (past["reply"] or "")
     assert support_client.get("/v1/callbacks").json() == []

@@ -5,6 +5,7 @@ lead (by email when Slack cannot reach them, else in the support channel); CSAT 
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -22,6 +23,14 @@ from tests.fake_slack import FakeSlack
 from tests.support.chat import conversation, say
 
 HOSTILE = "<script>alert(1)</script> <!channel> *bold* \u202e\x00 slow & rude"
+
+
+@pytest.fixture
+def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """SQLite by default; `postgres` (indirect parameter) for a fresh PostgreSQL database."""
+    if getattr(request, "param", "sqlite") == "postgres":
+        return str(request.getfixturevalue("postgres_url"))
+    return f"sqlite:///{tmp_path / 'hitl.db'}"
 
 
 @pytest.fixture
@@ -151,12 +160,27 @@ def test_the_bot_resolves_when_its_answer_solved_it_and_asks_for_a_rating(
     assert conversation(support_client)["rating"]["requested"] is False
 
 
+@pytest.mark.parametrize("database_url", ["sqlite", "postgres"], indirect=True)
 def test_a_low_score_opens_one_follow_up_by_email_for_the_support_lead(
         support_client: Any, support_rt: Any, customer: TestClient, worker: Any,
         smtp_sink: Any, sasha: dict[str, str]) -> None:
     token = _resolved_by_a_person(support_client, sasha)
-    rated = _rate(customer, {"score": 1, "comment": HOSTILE, "token": token})
-    assert rated.status_code == 200 and rated.json()["followup"] is True
+    # The same rating sent twice at once (a double click, a retry): one wins.
+    barrier = threading.Barrier(2)
+    answers: list[Any] = []
+
+    def send() -> None:
+        barrier.wait()
+        answers.append(_rate(customer, {"score": 1, "comment": HOSTILE, "token": token}))
+
+    racers = [threading.Thread(target=send) for _ in range(2)]
+    for racer in racers:
+        racer.start()
+    for racer in racers:
+        racer.join()
+    assert sorted(a.status_code for a in answers) == [200, 409]
+    rated = next(a for a in answers if a.status_code == 200)
+    assert rated.json()["followup"] is True
     assert _rate(customer, {"score": 1, "token": token}).status_code == 409  # replayed
     worker.run_until_idle()
     mails = [m for m in smtp_sink.messages if "rated a conversation poorly" in m.subject]
@@ -190,3 +214,15 @@ def test_a_low_score_is_posted_once_in_the_support_channel(
     text = posts[0]["text"]
     assert posts[0]["channel"] == SUPPORT_CHANNEL and text.startswith("<@U0SUP0001>")
     assert "<script>" not in text and "&lt;script&gt;" in text and "<!channel>" not in text
+
+
+def test_migration_0016_matches_the_tables(support_rt: Any) -> None:
+    from alembic.autogenerate import compare_metadata
+    from alembic.migration import MigrationContext
+
+    from store.tables import Base
+
+    with support_rt.db.engine.connect() as connection:
+        diff = compare_metadata(MigrationContext.configure(connection), Base.metadata)
+    mine = [d for d in diff if "support_ratings" in repr(d) or "support_callbacks" in repr(d)]
+    assert mine == []
