@@ -17,6 +17,7 @@ from agent.models import ContextPackage, LeadProfile, Qualification, Signal
 from agent.policy import Member
 from service.audit import audit
 from service.errors import NotFound
+from service.experiments import runtime_for as experiment_runtime
 from service.ids import new_id
 from service.jobs import enqueue
 from service.lifecycle import HANDOFF_START, ApprovalStatus
@@ -109,6 +110,7 @@ def process_lead(rt: AppRuntime, lead_id: str) -> str | None:
     """
     from agent.gates import handoff_gate
 
+    rt = experiment_runtime(rt, lead_id)  # a threshold experiment's variant: bands, SLA, ...
     now = rt.clock.now()
     with rt.db.session() as session:
         # One flush, at commit: no query below reads what this transaction changes (signals are

@@ -142,12 +142,13 @@ def test_an_event_long_after_the_send_is_not_credited(client, worker, rt, clock)
     assert outcomes(rt, "meeting") == []
 
 
-def _forced(tmp_path: Path, stage: str, index: int) -> str:
+def _forced(tmp_path: Path, stage: str, index: int, change: str | None = None) -> str:
     """A policy whose one experiment puts (almost) everybody in variant `index`."""
     split = [1e-9, 1 - 1e-9] if index == 1 else [1 - 1e-9, 1e-9]
-    change = {"offline_template": 'instruction = "keep it short"',
-              "drafting_prompt": 'instruction = "write in a formal tone"',
-              "policy_threshold": 'thresholds = { "bands.A" = 55, "bands.B" = 20 }'}[stage]
+    change = change or {"offline_template": 'instruction = "keep it short"',
+                        "drafting_prompt": 'instruction = "write in a formal tone"',
+                        "policy_threshold": 'thresholds = { "bands.A" = 55, "bands.B" = 20 }'
+                        }[stage]
     return f"""
 [[experiments]]
 name = "gate"
@@ -212,3 +213,33 @@ def test_erasing_the_lead_erases_its_experiment_rows(client, worker, rt, clock) 
     assert outcomes(rt, "reply") and assignments(rt)
     assert client.delete(f"/v1/leads/{card['lead_id']}").status_code == 200
     assert outcomes(rt) == [] and assignments(rt) == {}
+
+
+@pytest.mark.parametrize(("index", "minutes"), [(0, 15), (1, 5)])
+def test_a_threshold_variant_sets_the_handoffs_sla(tmp_path, clock, content_library, smtp_sink,
+                                                   index, minutes) -> None:
+    """`sla.hand_raise.minutes` 15 (the policy) vs 5 (the variant): the lead's handoff is due
+    when its variant says, and the card still waits for a person."""
+    from fastapi.testclient import TestClient
+
+    from api.app import create_app
+    from hitl.wiring import build_runtime
+    from service.worker import Worker
+    from tests.conftest import TOKEN
+
+    extra = _forced(tmp_path, "policy_threshold", index,
+                    'thresholds = { "sla.hand_raise.minutes" = 5 }')
+    settings = make_settings(tmp_path, smtp_url=smtp_sink.url,
+                             policy_file=policy_with_experiments(tmp_path, extra))
+    rt = build_runtime(settings, clock=clock, library_override=content_library)
+    rt.db.upgrade()
+    worker = Worker(rt, threads=2)
+    try:
+        with TestClient(create_app(rt), headers={"Authorization": f"Bearer {TOKEN}"}) as client:
+            card = pending_card(client, worker)
+            assert card["sla_due_at"].startswith(
+                (clock.now() + timedelta(minutes=minutes)).isoformat()[:19])
+            assert card["status"] == "pending" and smtp_sink.messages == []
+    finally:
+        worker.stop()
+        rt.close()
