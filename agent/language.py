@@ -79,8 +79,10 @@ def stop_word_counts(texts: Iterable[str], policy: Policy) -> dict[str, int]:
     return counts
 
 
-def language_of_text(texts: Iterable[str], policy: Policy) -> str | None:
-    """The language the texts are clearly written in, or None when they do not say."""
+def language_of_text(texts: Iterable[str], policy: Policy,
+                     min_hits: int | None = None) -> str | None:
+    """The language the texts are clearly written in, or None when they do not say.
+    `min_hits` (with a margin of 1) overrides the policy's thresholds for short texts."""
     counts = stop_word_counts(texts, policy)
     if not counts:
         return None
@@ -88,7 +90,9 @@ def language_of_text(texts: Iterable[str], policy: Policy) -> str | None:
     best, hits = ranked[0]
     runner_up = ranked[1][1] if len(ranked) > 1 else 0
     rules = policy.languages
-    if hits >= rules.min_stop_words and hits - runner_up >= rules.margin:
+    needed, margin = ((min_hits, 1) if min_hits is not None
+                      else (rules.min_stop_words, rules.margin))
+    if hits >= needed and hits - runner_up >= margin:
         return best
     return None
 

@@ -100,10 +100,18 @@ class SupportServices:
     def answerer(self) -> Answerer:
         if self.answerer_override is not None:
             return self.answerer_override
+        from agent.language import language_of_text
         from agent.support.answers import build_answerer
         from tools.knowledge_base import best_passage
 
-        return build_answerer(self.rt.settings, pick_passage=best_passage)
+        policy = self.rt.policy
+
+        def language_of(question: str) -> str:
+            # Support questions are short: one more stop word than none decides.
+            return language_of_text([question], policy, min_hits=2) or policy.languages.default
+
+        return build_answerer(self.rt.settings, pick_passage=best_passage,
+                              language_of=language_of)
 
     @cached_property
     def graph(self) -> Any:

@@ -17,7 +17,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from agent.support.models import ArticleRef, BotAnswer, KbMatch
 from agent.support.sections import split_steps
-from prompts import prompt_set_version, render
+from prompts import PROMPTS_DIR, prompt_set_version, render
 
 if TYPE_CHECKING:
     from langchain_core.language_models import BaseChatModel
@@ -56,8 +56,13 @@ class OfflineAnswerer:
     prose with the part that answers best: `pick_passage(section_text, question)` (the
     knowledge base's own similarity, `tools.knowledge_base.best_passage`, handed in)."""
 
-    def __init__(self, pick_passage: PassagePicker) -> None:
+    def __init__(self, pick_passage: PassagePicker,
+                 language_of: Callable[[str], str] | None = None) -> None:
         self.pick_passage = pick_passage
+        # The customer's language from their question (agent.language): the answer's own words
+        # are written in it (prompts/support_offline_answer.<lang>.j2); the article is quoted
+        # as written.
+        self.language_of = language_of
 
     def answer(self, question: str, matches: list[KbMatch], *,
                first_name: str | None = None) -> BotAnswer:
@@ -76,11 +81,18 @@ class OfflineAnswerer:
                            outro=outro if len(outro) + len(intro) <= left else "")
         else:
             context["passage"] = self.pick_passage(best.passage, question)
-        text = render("support_offline_answer.j2", first_name=first_name,
+        text = render(_offline_template(self.language_of(question) if self.language_of
+                                        else "en"), first_name=first_name,
                       title=best.article.title, section=best.article.section,
                       path=best.article.path, **context)
         return BotAnswer(text=text, answered=True, cited=[best.article], source="offline",
                          note="offline answer: quoted from the help center")
+
+
+def _offline_template(language: str) -> str:
+    name = f"support_offline_answer.{language}.j2"
+    return name if language != "en" and (PROMPTS_DIR / name).is_file() \
+        else "support_offline_answer.j2"
 
 
 def _fit(steps: list[str], budget: int) -> list[str]:
@@ -178,11 +190,12 @@ class FallbackAnswerer:
             "source": "fallback", "note": f"model {state} ({category}); offline answer"})
 
 
-def build_answerer(settings: Settings, *, pick_passage: PassagePicker) -> Answerer:
+def build_answerer(settings: Settings, *, pick_passage: PassagePicker,
+                   language_of: Callable[[str], str] | None = None) -> Answerer:
     """The model answerer with the offline one as fallback, or the offline one alone."""
     if not settings.model_endpoint_configured:
-        return OfflineAnswerer(pick_passage)
+        return OfflineAnswerer(pick_passage, language_of)
     from agent.drafting import build_chat_model
 
     return FallbackAnswerer(ModelAnswerer(build_chat_model(settings)),
-                            OfflineAnswerer(pick_passage))
+                            OfflineAnswerer(pick_passage, language_of))

@@ -4,6 +4,8 @@ written in it (offline; the model drafter's request is checked in test_offline_d
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 
 from agent.context.risks import _competitor_word
@@ -187,3 +189,28 @@ def test_events_may_name_a_form_in_another_language() -> None:
     assert event("demo").properties == {"form": "demo"}
     with pytest.raises(ValidationError, match="properties.form must be one of demo"):
         event("webinar")
+
+
+# -- the support bot's offline answer in the customer's language ------------------------------
+
+@pytest.mark.parametrize(("question", "opening", "source"), [
+    ("Wie kann ich SSO mit Okta einrichten?", "Ada, so ", "(der Artikel ist auf Englisch)"),
+    ("Comment puis-je configurer le SSO avec Okta ?", "Ada, voici ", "(l'article est en anglais)"),
+    ("¿Cómo puedo configurar el SSO con Okta?", "Ada, así ", "(el artículo está en inglés)"),
+    ("How do I set up SSO with Okta?", "Ada, here is ", "Source: “"),
+])
+def test_support_offline_answer_in_the_customers_language(
+        support_rt: Any, question: str, opening: str, source: str) -> None:
+    from service.support import support
+
+    answerer = support(support_rt).answerer
+    matches = support_rt_kb(support_rt).search("How do I set up SSO with Okta?", k=1)
+    answer = answerer.answer(question, matches, first_name="Ada")
+    assert answer.text.startswith(opening)
+    assert source in answer.text and answer.cited == [matches[0].article]
+
+
+def support_rt_kb(rt: Any) -> Any:
+    from service.support import support
+
+    return support(rt).knowledge_base
