@@ -142,6 +142,8 @@ def outcome_row(experiment: str, variant: str, lead_id: str, kind: str, key: str
 def on_draft(rt: AppRuntime, session: Session, approval_id: str, lead_id: str,
              now: datetime) -> None:
     """Join the new approval to each variant its lead holds (in the approval's transaction)."""
+    if not rt.policy.experiments:
+        return
     assignments = session.execute(
         select(ExperimentAssignment.experiment, ExperimentAssignment.variant)
         .where(ExperimentAssignment.lead_id == lead_id)).all()
