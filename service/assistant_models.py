@@ -54,6 +54,7 @@ class AssistantReply(BaseModel):
     proposals: list[Proposal] = Field(default_factory=list)
     # The tools the answer used, in order ("queue", "why_now", ...): for the evals and the log.
     tools_used: list[str] = Field(default_factory=list)
-    # Every lead the exchange names (cited or not, e.g. a "which one?" question's candidates):
-    # the surface files its message under them, so erasing one of them finds it.
+    # Every lead the exchange names (cited or not: a "which one?" question's candidates, a lead
+    # the rep may not see but named): the surface files its message under them, so erasing one
+    # of them finds it. Ids for the log only: never rendered.
     mentions: list[str] = Field(default_factory=list)

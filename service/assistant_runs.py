@@ -13,7 +13,7 @@ from datetime import timedelta
 from typing import Any
 
 from langgraph.types import Command
-from sqlalchemy import func, select, update
+from sqlalchemy import func, or_, select, update
 
 from agent.policy import Member
 from service.assistant_execution import execute_now, queue_execution
@@ -30,10 +30,11 @@ from service.audit import audit
 from service.errors import Conflict, Forbidden, InvalidInput, NotFound
 from service.ids import new_id
 from service.runtime import AppRuntime
-from store.tables import AssistantProposal
+from store.tables import AssistantProposal, Lead
 from store.tables import AssistantReply as ReplyRow
 
 MAX_KEY = 150
+MAX_NAMED = 50  # leads one unmatched name may stand for, at most (a common first name)
 _thread = thread_config
 _context = run_context
 
@@ -77,7 +78,8 @@ def run_ask(rt: AppRuntime, member: Member, conversation_key: str, text: str) ->
     answer = state.get("answer") or ""
     citations = _citations(state.get("citations") or [])
     mentions = list(dict.fromkeys([*(c.lead_id for c in citations),
-                                   *_mentioned(port, f"{text}\n{answer}", state)]))
+                                   *_mentioned(port, f"{text}\n{answer}", state),
+                                   *_named_anywhere(rt, state.get("unmatched"))]))
     tools = [call["name"] for call in state.get("calls") or []]
     # Every lead the answer (or the ask) names is on the reply's row: erasing one of them finds
     # this conversation, its checkpoints and its Slack messages (service/erasure_assistant.py).
@@ -96,6 +98,22 @@ def _mentioned(port: StoreAssistantPort, words: str, state: dict[str, Any]) -> l
     lowered = words.lower()
     return [lead.lead_id for lead in port.visible_leads()
             if lead.lead_id in waiting or (len(lead.name) >= 3 and lead.name.lower() in lowered)]
+
+
+def _named_anywhere(rt: AppRuntime, name: str | None) -> list[str]:
+    """Leads of anyone's that a name the rep wrote, matching none they may see, could mean:
+    the conversation now holds that name, so erasing such a lead must find it. Ids only, on
+    the reply row and for the surface's message log; never shown to the rep."""
+    words = " ".join((name or "").lower().split())[:200]
+    if len(words) < 3:
+        return []
+    full = func.lower(func.coalesce(Lead.first_name, "") + " " + func.coalesce(Lead.last_name, ""))
+    with rt.db.read() as session:
+        return list(session.scalars(select(Lead.id).where(
+            Lead.erased_at.is_(None),
+            or_(full == words, func.lower(Lead.first_name) == words,
+                func.lower(Lead.last_name) == words, func.lower(Lead.company) == words,
+                func.lower(Lead.email) == words)).limit(MAX_NAMED)))
 
 
 def _citations(raw: list[dict[str, Any]]) -> list[Citation]:

@@ -55,7 +55,8 @@ def route_start(state: AssistantState) -> Literal["understand", "review"]:
 def understand(state: AssistantState, runtime: Runtime[Any]) -> dict[str, Any]:
     """Decide the tool calls for this message: with the model's tool calling, or the parser."""
     ctx = _ctx(runtime)
-    fresh = {"calls": [], "results": [], "answer": "", "citations": [], "proposals": []}
+    fresh = {"calls": [], "results": [], "answer": "", "citations": [], "proposals": [],
+             "unmatched": None}
     if ctx.planner is not None:
         plan = ctx.planner.plan(state["text"], state.get("history") or [], ctx.port)
         if plan is not None:
@@ -71,7 +72,7 @@ def understand(state: AssistantState, runtime: Runtime[Any]) -> dict[str, Any]:
     elif parsed.unknown:
         answer = "I didn't catch what you need. " + answers.HELP
     return {**fresh, "calls": parsed.calls, "answer": answer, "pending": parsed.pending,
-            "source": "offline"}
+            "unmatched": parsed.not_found, "source": "offline"}
 
 
 def act(state: AssistantState, runtime: Runtime[Any]) -> dict[str, Any]:

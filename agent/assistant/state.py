@@ -154,6 +154,8 @@ class AssistantState(TypedDict, total=False):
     source: str  # offline | model
     # An ask that named an ambiguous lead: the intent waits for the rep to say which one.
     pending: dict[str, Any] | None
+    # A name the rep wrote that no lead they may see answers to (kept for the erasure index).
+    unmatched: str | None
     # A proposal run (its own thread): the request, then the outcome
     proposal: ProposalState
     outcome: str

@@ -14,6 +14,7 @@ import pytest
 from sqlalchemy import select, text
 
 from config.settings import Settings
+from evals.assistant_seed import SAM
 from store.tables import AssistantProposal, AssistantReply, SlackMessageLog
 from tests.fake_slack import BOT_ID, FakeSlack, SlackSide, all_text, wait_until
 from tests.service.erasure.test_erasure_everywhere import (
@@ -23,6 +24,7 @@ from tests.service.erasure.test_erasure_everywhere import (
 )
 from tests.slack.assistant_fakes import DM, REP, click, dm_event
 
+SAM_DM = "D" + SAM[1:]
 NEEDLES = ("Ian Ito", "ian@initech.example", "Initech")
 ABOUT_IAN, SNOOZE, ABOUT_ADA = "1800000000.000100", "1800000000.000200", "1800000000.000300"
 
@@ -32,12 +34,13 @@ def settings(slack_settings: Settings) -> Settings:
     return slack_settings
 
 
-def _answer_in(fake: FakeSlack, thread_ts: str, n: int = 1) -> dict[str, Any]:
+def _answer_in(fake: FakeSlack, thread_ts: str, n: int = 1, channel: str = DM
+               ) -> dict[str, Any]:
     """The `n`th finished answer of the assistant in one DM thread (streamed or posted)."""
     def answers() -> list[dict[str, Any]]:
         with fake._lock:
             return [dict(m) for m in fake.messages.values()
-                    if m["channel"] == DM and m.get("thread_ts") == thread_ts
+                    if m["channel"] == channel and m.get("thread_ts") == thread_ts
                     and m.get("bot_id") == BOT_ID and not m.get("streaming")
                     and any(b.get("block_id") == "asst_feedback" for b in m.get("blocks") or [])]
 
@@ -94,6 +97,10 @@ def _erase_and_check(seeded: dict[str, str], slack: SlackSide, fake_slack: FakeS
     click(slack, proposal_message, "Approve", REP)
     wait_until(lambda: "Approved" in all_text(
         fake_slack.message(DM, proposal_message["ts"])["blocks"]))
+    # Sam may not see Ian, but named him: "couldn't find", and his conversation holds the name.
+    slack.event(dm_event(slack, "Why is Initech hot?", user=SAM, channel=SAM_DM,
+                         thread_ts=ABOUT_IAN))
+    assert "couldn't find" in _answer_in(fake_slack, ABOUT_IAN, channel=SAM_DM)["text"]
     slack.event(dm_event(slack, "Why is Acme hot?", thread_ts=ABOUT_ADA))
     ada_message = _answer_in(fake_slack, ABOUT_ADA)
     worker.run_until_idle()
@@ -101,6 +108,7 @@ def _erase_and_check(seeded: dict[str, str], slack: SlackSide, fake_slack: FakeS
     ian_threads = _threads(rt, f"assistant:{REP}:{DM}:{ABOUT_IAN}") \
         | _threads(rt, f"assistant:{REP}:{DM}:{SNOOZE}")
     assert len(ian_threads) == 3  # two conversations and the snooze proposal's thread
+    assert _threads(rt, f"assistant:{SAM}:{SAM_DM}:{ABOUT_IAN}")
     ada_threads = _threads(rt, f"assistant:{REP}:{DM}:{ABOUT_ADA}")
     assert ada_threads
     with rt.db.read() as session:
@@ -120,6 +128,7 @@ def _erase_and_check(seeded: dict[str, str], slack: SlackSide, fake_slack: FakeS
 
     assert _threads(rt, f"assistant:{REP}:{DM}:{ABOUT_IAN}") == set()
     assert _threads(rt, f"assistant:{REP}:{DM}:{SNOOZE}") == set()
+    assert _threads(rt, f"assistant:{SAM}:") == set()
     with rt.db.read() as session:
         assert session.scalars(select(AssistantProposal)
                                .where(AssistantProposal.lead_id == ian)).all() == []
