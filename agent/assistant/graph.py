@@ -55,8 +55,8 @@ def route_start(state: AssistantState) -> Literal["understand", "review"]:
 def understand(state: AssistantState, runtime: Runtime[Any]) -> dict[str, Any]:
     """Decide the tool calls for this message: with the model's tool calling, or the parser."""
     ctx = _ctx(runtime)
-    fresh = {"calls": [], "results": [], "answer": "", "citations": [], "proposals": [],
-             "unmatched": None}
+    fresh: dict[str, Any] = {"calls": [], "results": [], "answer": "", "citations": [],
+                             "proposals": [], "unmatched": None}
     if ctx.planner is not None:
         plan = ctx.planner.plan(state["text"], state.get("history") or [], ctx.port)
         if plan is not None:
