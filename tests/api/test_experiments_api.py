@@ -189,3 +189,27 @@ def test_tune_proposes_the_winning_threshold_and_applies_nothing(rt, cli, tmp_pa
     assert "Experiments (what the evidence says to keep; nothing is applied)" in result.output
     assert "band-a-cut (policy_threshold): keep lower" in result.output
     assert rt.settings.policy_file.read_text() == before and out.exists()
+
+
+def test_tune_lists_csat_by_path_and_trigger(rt, cli, tmp_path, clock) -> None:
+    from service.tuning import propose
+    from store.tables import SupportConversation
+    from store.tables.feedback import SupportRating
+
+    assert propose(rt).csat == {"by_path": {}, "by_trigger": {}}
+    with rt.db.session() as s:
+        for i, (path, trigger, score) in enumerate([("bot_only", None, 5), ("bot_only", None, 4),
+                                                    ("transferred", "billing", 2)]):
+            s.add(SupportConversation(id=f"conv{i}", status="resolved", created_at=clock.now(),
+                                      updated_at=clock.now()))
+            s.flush()
+            s.add(SupportRating(id=f"rat{i}", conversation_id=f"conv{i}", epoch=1, score=score,
+                                path=path, trigger=trigger, rated_by="customer_token",
+                                created_at=clock.now()))
+    csat = propose(rt).csat
+    assert csat is not None
+    assert csat["by_path"] == {"bot_only": {"ratings": 2, "mean": 4.5},
+                               "transferred": {"ratings": 1, "mean": 2.0}}
+    assert csat["by_trigger"]["billing"] == {"ratings": 1, "mean": 2.0}
+    result = cli("tune", "--out", str(tmp_path / "p.toml"))
+    assert "Customer satisfaction" in result.output and "billing" in result.output
