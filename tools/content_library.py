@@ -166,7 +166,7 @@ class ContentLibrary:
         # is added, changed or removed: checked before a search, at most every
         # `watch.check_every_s` seconds.
         self.watch = FolderWatch()
-        self._known_folders_loaded = False
+        self._folders_listed_at: float | None = None
 
     # -- collection -------------------------------------------------------------------------
 
@@ -255,9 +255,12 @@ class ContentLibrary:
         """Mirror `path` from the next search on (indexed then, and again whenever it changes)."""
         self.watch.watch(Path(path))
 
+    # How often the collection is asked which folders it holds (a folder another process
+    # indexed, e.g. `hitl content add`, is watched from then on).
+    FOLDERS_TTL_S = 60.0
+
     def _load_known_folders(self, collection: Any) -> None:
         """Watch every folder the collection holds assets from (indexed by any process)."""
-        self._known_folders_loaded = True
         try:
             metas = collection.get(include=["metadatas"]).get("metadatas") or []
         except Exception:  # a search without the reload beats no search
@@ -271,9 +274,12 @@ class ContentLibrary:
 
     def refresh(self) -> int:
         """Re-index the watched folders whose Markdown files changed; how many were."""
-        if not self._known_folders_loaded:
+        now = time.monotonic()
+        listed = self._folders_listed_at
+        if listed is None or now - listed >= self.FOLDERS_TTL_S:
+            self._folders_listed_at = now
             self._load_known_folders(self._open())
-        changed = self.watch.due(time.monotonic())
+        changed = self.watch.due(now)
         for folder, signature in changed:
             try:
                 self.index_folder(folder)

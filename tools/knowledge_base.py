@@ -151,7 +151,7 @@ class KnowledgeBase:
         # The folders mirrored here (by this process or `hitl kb add` in another), re-indexed
         # before a search when an article was added, changed or removed (tools.markdown_index).
         self.watch = FolderWatch()
-        self._known_folders_loaded = False
+        self._folders_listed_at: float | None = None
 
     @property
     def embedding_function(self) -> EmbeddingFunction[Documents]:
@@ -229,10 +229,15 @@ class KnowledgeBase:
         return IndexReport(articles=len(articles), sections=sections, changed=changed,
                            removed=removed, skipped=skipped)
 
+    # How often the collection is asked which folders it holds (one `hitl kb add` indexed in
+    # another process is watched from then on).
+    FOLDERS_TTL_S = 60.0
+
     def refresh(self) -> int:
         """Re-index the mirrored folders whose articles changed on disk; how many were."""
-        if not self._known_folders_loaded:
-            self._known_folders_loaded = True
+        now = time.monotonic()
+        if self._folders_listed_at is None or now - self._folders_listed_at >= self.FOLDERS_TTL_S:
+            self._folders_listed_at = now
             try:
                 metas = self._open().get(include=["metadatas"]).get("metadatas") or []
             except Exception:  # a search without the reload beats no search
@@ -243,7 +248,7 @@ class KnowledgeBase:
                 path = Path(name)
                 if path.is_dir() and path.resolve() not in watched:
                     self.watch.watch(path, folder_signature(path))
-        changed = self.watch.due(time.monotonic())
+        changed = self.watch.due(now)
         for folder, signature in changed:
             try:
                 self.index_folder(folder)

@@ -109,9 +109,19 @@ def test_a_second_process_sees_folders_indexed_by_the_first(tmp_path: Path) -> N
     ContentLibrary(open_chroma(settings), build_embedding_function(settings)).index_folder(folder)
     server = ContentLibrary(open_chroma(settings), build_embedding_function(settings))
     server.watch.check_every_s = 0
+    server.FOLDERS_TTL_S = 0  # ask for the folders on every search (no wall clock in tests)
+    server.COUNT_TTL_S = 0
     assert titles(server, "bakery") == ["Crumb & Co"]
     (folder / "mill.md").write_text(asset("Stonegrind Mill", "flour, mill", "A flour mill."))
     assert "Stonegrind Mill" in titles(server, "flour mill")
+    # A folder `hitl content add` indexes while the server runs is watched from then on.
+    later = tmp_path / "later"
+    later.mkdir()
+    (later / "forge.md").write_text(asset("Ironside Forge", "forge, anvil", "A forge."))
+    ContentLibrary(open_chroma(settings), build_embedding_function(settings)).index_folder(later)
+    assert titles(server, "forge anvil")[0] == "Ironside Forge"
+    (later / "kiln.md").write_text(asset("Redclay Kiln", "kiln, pottery", "A pottery kiln."))
+    assert titles(server, "pottery kiln")[0] == "Redclay Kiln"
 
 
 def test_serve_indexes_hitl_content_path_at_start(tmp_path: Path) -> None:
