@@ -214,3 +214,42 @@ def support_rt_kb(rt: Any) -> Any:
     from service.support import support
 
     return support(rt).knowledge_base
+
+
+# -- end to end: a German lead through the API, the worker and a revise -----------------------
+
+def test_a_german_lead_gets_a_german_card_and_a_revise_changes_it(client: Any,
+                                                                  worker: Any) -> None:
+    from datetime import timedelta
+
+    from tests.conftest import T0, event
+    from tests.flow import decide, pending_card
+
+    jonas = {"email": "jonas.keller@nordlicht.de", "first_name": "Jonas", "last_name": "Keller",
+             "company": "Nordlicht Logistik", "title": "Geschäftsführer",
+             "domain": "nordlicht.de", "country": "DE", "employees": 850,
+             "industry": "Logistics"}
+    card = pending_card(client, worker, [
+        event("de-1", "page_view", at=T0 - timedelta(days=1), lead=jonas,
+              url="https://vendor.example/de/preise"),
+        event("de-2", "form_submit", at=T0 - timedelta(minutes=5), lead=jonas,
+              form="Demo-Anfrage", message="Wie viel kostet die Lizenz für 40 Nutzer?"),
+    ])
+    draft = card["draft"]
+    assert card["assignee"] == "U0REP0003"  # the EMEA rep
+    assert draft["note"] == "offline draft in German" and draft["to"] == jonas["email"]
+    assert draft["subject"] == "Zu Ihrer Demo-Anfrage"
+    assert draft["body"].startswith("Hallo Jonas,")
+    assert "„Wie viel kostet die Lizenz für 40 Nutzer?“ Der Preis hängt" in draft["body"]
+    assert "Passt Ihnen " in draft["body"] and " Uhr oder " in draft["body"]
+
+    response = decide(client, card["approval_id"], action="revise", actor="U0REP0003",
+                      instruction="less formal, mention our SOC 2 report")
+    assert response.status_code == 200, response.text
+    worker.run_until_idle()
+    [v2] = client.get("/v1/approvals", params={"status": "pending"}).json()
+    assert v2["version"] == 2 and v2["draft"]["body"] != draft["body"]
+    assert "Du hast gefragt" in v2["draft"]["body"]
+    assert "Außerdem möchte ich our SOC 2 report erwähnen." in v2["draft"]["body"]
+    assert v2["draft"]["note"] == ("offline draft in German: followed: less formal, mentioned "
+                                   "'our SOC 2 report'")
