@@ -5,7 +5,8 @@ when the message asks for a call (agent/support/callback_intent.py, offline and 
 the time is read against the injected clock in the owner's time zone (the roster `timezone` of
 the claiming agent, or of the support lead while the bot or nobody owns the conversation; else
 the policy's business-hours zone), and it becomes ONE open task, `SupportCallback`, for that
-owner. The customer is told the time in words (a bot message). A later ask in the same
+owner, who is told at once (Slack, or email). The customer is told the time in words (a bot
+message). A later ask in the same
 conversation moves the open callback instead of adding another; a replayed message changes
 nothing. An ask without a usable time ("can someone call me?") is left to the conversation
 graph: asking to be called is asking for a person (the `asked_for_human` trigger).
@@ -122,6 +123,9 @@ def capture(rt: AppRuntime, conversation_id: str, message_id: int) -> bool:
              "callback_confirmed")
         session.flush()
         _schedule(rt, session, callback, breach=1, at=ask.at)
+        # The owner hears of the task now (their Slack, or email), and again at the time.
+        queue_followup(rt, session, kind="callback_scheduled", subject_id=callback.id,
+                       recipient=owner, key=f"{callback.id}:{ask.at.isoformat()}:scheduled")
         audit(session, rt, actor="customer", action="support_callback_scheduled", lead_id=None,
               subject_id=callback.id, conversation_id=conversation_id,
               due_at=ask.at.isoformat(), timezone=timezone, owner=callback.owner)

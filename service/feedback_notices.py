@@ -1,5 +1,5 @@
 """Notices about customer feedback: a low rating's follow-up for the support lead, and a
-callback's reminder (to its owner) and escalation (to the support lead).
+callback's heads-up and reminder (to its owner) and escalation (to the support lead).
 
 Where a notice goes: Slack when the recipient has a Slack id and the Slack surface is on (a
 post in the support channel that mentions them: `slack_support_feedback`, the Slack surface's
@@ -39,10 +39,11 @@ EMAIL_JOB = "deliver_email_feedback"
 SLACK_JOB = "slack_support_feedback"
 DELIVERED = "support_feedback_delivered"
 COMMENT_CHARS = 500
-Kind = Literal["csat", "callback_reminder", "callback_escalation"]
+Kind = Literal["csat", "callback_scheduled", "callback_reminder", "callback_escalation"]
 Via = Literal["slack", "email", "none"]
 _SUBJECTS: dict[str, str] = {
     "csat": "Support: a customer rated a conversation poorly",
+    "callback_scheduled": "Support: a customer asked you to call them back",
     "callback_reminder": "Support: a customer is waiting for your call",
     "callback_escalation": "Support: a customer's callback is overdue",
 }

@@ -26,6 +26,10 @@ def _text(about: dict[str, Any], to: str) -> str:
                 f"resolved by {inert(about['agent'], 120)} · "
                 f"{code(about['conversation_id'])}{comment}")
     phone = f" · phone {inert(about['phone'], 32)}" if about["phone"] else ""
+    if about["kind"] == "callback_scheduled":
+        return (f"{to} a customer asked you to call them back {slack_date(about['due_at'])} "
+                f"(you'll be reminded then): {inert(about['customer'], 120)}{phone} · "
+                f"{code(about['conversation_id'])}")
     if about["kind"] == "callback_reminder":
         return (f"{to} time to call a customer back ({slack_date(about['due_at'])}): "
                 f"{inert(about['customer'], 120)}{phone} · {code(about['conversation_id'])}")

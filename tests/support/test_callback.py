@@ -16,7 +16,8 @@ from sqlalchemy import select
 from agent.support.callback_intent import read_callback
 from config.settings import DEFAULTS_DIR, Settings
 from store.tables import Job
-from tests.conftest import T0, make_settings
+from tests.conftest import SUPPORT_CHANNEL, T0, make_settings
+from tests.fake_slack import FakeSlack
 from tests.support.chat import conversation, say
 
 # Sasha (the support lead) works from Paris; Jo (support, no Slack id) from Los Angeles.
@@ -38,13 +39,24 @@ def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
 
 
 @pytest.fixture
-def settings(tmp_path: Path, smtp_sink: Any, database_url: str) -> Settings:
+def slack_on() -> bool:
+    return False
+
+
+@pytest.fixture
+def settings(request: pytest.FixtureRequest, tmp_path: Path, smtp_sink: Any,
+             database_url: str, slack_on: bool) -> Settings:
     team = tmp_path / "team.toml"
     roster = (DEFAULTS_DIR / "team.toml").read_text().replace(
         'name = "Sasha Support"', 'name = "Sasha Support"\ntimezone = "Europe/Paris"')
     team.write_text(roster + TEAM)
+    slack: dict[str, Any] = {}
+    if slack_on:
+        fake: FakeSlack = request.getfixturevalue("fake_slack")
+        slack = {"slack_bot_token": "xoxb-test", "slack_signing_secret": "secret",
+                 "slack_api_url": fake.url + "/", "slack_support_channel": SUPPORT_CHANNEL}
     return make_settings(tmp_path, smtp_url=smtp_sink.url, database_url=database_url,
-                         team_file=team)
+                         team_file=team, **slack)
 
 
 def _headers(rt: Any, ref: str) -> dict[str, str]:
@@ -106,8 +118,10 @@ def test_a_callback_request_is_one_task_with_the_sla_timer_at_the_time(
         [timer] = session.scalars(select(Job).where(Job.kind == "support_callback_due")).all()
         assert timer.run_at == due
 
-    # Nothing before the time; at the time, the owner is reminded (once).
+    # The owner hears of it at once; nothing more before the time; at the time, a reminder.
     worker.run_until_idle()
+    [heads_up] = _mails(smtp_sink, "asked you to call them back")
+    assert heads_up.rcpt_tos == ["sasha@example.com"] and "09:00 (Europe/Paris)" in heads_up.body
     assert _mails(smtp_sink, "waiting for your call") == []
     clock.set(due)
     worker.run_until_idle()
@@ -155,7 +169,9 @@ def test_a_claimed_conversation_s_callback_is_the_agent_s_and_escalates_when_mis
 
     clock.set(datetime(2026, 11, 18, 22, 30, tzinfo=UTC))  # the first time, moved: nothing
     worker.run_until_idle()
-    assert smtp_sink.messages == []
+    heads_ups = _mails(smtp_sink, "asked you to call them back")
+    assert {m.rcpt_tos[0] for m in heads_ups} == {"jo@example.com"}  # one per time asked
+    assert len(heads_ups) == 2 and len(smtp_sink.messages) == 2
     clock.set(due)
     worker.run_until_idle()
     [reminder] = _mails(smtp_sink, "waiting for your call")
@@ -183,3 +199,22 @@ def test_a_request_without_a_usable_time_is_handed_to_a_person_not_scheduled(
     past = say(support_client, "call me today at 8am", "past")  # 08:00 in Paris has passed
     assert "will call you" not in (past["reply"] or "")
     assert support_client.get("/v1/callbacks").json() == []
+
+
+@pytest.mark.parametrize("slack_on", [True])
+def test_with_slack_the_owner_hears_in_the_support_channel_once_per_step(
+        support_client: Any, worker: Any, clock: Any, fake_slack: FakeSlack,
+        slack_on: bool) -> None:
+    say(support_client, "How do I export my data to CSV?", email="ada@acme.io",
+        name="<@U0MGR0001> *Ada*")
+    say(support_client, "call me tomorrow morning please")
+    worker.run_until_idle()
+    clock.set(datetime(2026, 11, 19, 8, 0, tzinfo=UTC))
+    worker.run_until_idle()
+    worker.run_until_idle()
+    posts = [c.params for c in fake_slack.calls("chat.postMessage")
+             if "call them back" in str(c.params.get("text"))
+             or "time to call" in str(c.params.get("text"))]
+    assert len(posts) == 2 and {p["channel"] for p in posts} == {SUPPORT_CHANNEL}
+    assert all(p["text"].startswith("<@U0SUP0001>") for p in posts)
+    assert all("<@U0MGR0001>" not in p["text"] for p in posts)  # the customer's name is inert
