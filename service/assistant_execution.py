@@ -12,7 +12,9 @@ is an outcome, not a failure: the proposal is `failed` with the reason, and is n
 
 Executed once: the proposal row's `executed_at` is checked before and written after the change
 (assistant_actions.execute); a job that runs again after success returns the first result.
-The inline try and the job never run together: the job is not due until the grace has passed.
+The inline try and the job never run together: the job is not due until the grace has passed,
+and every execution holds the proposal's lease (service/assistant_threads.py), so a retry by
+hand or a second worker waits, then finds it done.
 
 What the rep sees: when the surface passes `notify` (where its answer is, and the job kind
 that updates it), every attempt of the job after the first queues that surface job with an
@@ -30,7 +32,7 @@ from sqlalchemy import delete, select, update
 
 from service.assistant_models import AssistantReply, Proposal
 from service.assistant_port import StoreAssistantPort
-from service.assistant_threads import DURABILITY, run_context, thread_config
+from service.assistant_threads import DURABILITY, execution_turn, run_context, thread_config
 from service.ids import new_id
 from service.jobs import enqueue
 from service.runtime import AppRuntime
@@ -110,7 +112,13 @@ def execute_job(rt: AppRuntime, payload: dict[str, Any]) -> None:
 
 def _execute(rt: AppRuntime, proposal_id: str) -> str:
     """Execute an approved proposal through its graph thread (the HITLRequest interrupt resumed
-    with `approve`), or directly when the graph moved past it before; once, whatever happens."""
+    with `approve`), or directly when the graph moved past it before; once, whatever happens:
+    under the proposal's lease, after reading whether it ran already."""
+    with execution_turn(rt, proposal_id):
+        return _execute_once(rt, proposal_id)
+
+
+def _execute_once(rt: AppRuntime, proposal_id: str) -> str:
     with rt.db.read() as session:
         row = session.get(AssistantProposal, proposal_id)
         if row is None:

@@ -4,7 +4,8 @@ Thread ids: `assistant:{member}:{conversation_key}` for a conversation (the memb
 it, so nobody reads another person's thread by naming its key) and
 `assistant:{member}:{conversation_key}:{proposal_id}` for each proposal's approval interrupt.
 A conversation's turns take a lease on its `assistant_conversations` row (service.turn_lease,
-as the support inbox does), so two asks at once take turns on the thread's history.
+as the support inbox does), so two asks at once take turns on the thread's history; a
+proposal's execution takes one too (a row keyed by the proposal), so it never runs twice at once.
 """
 
 from __future__ import annotations
@@ -53,6 +54,15 @@ def conversation_turn(rt: AppRuntime, member: Member,
     key = hashlib.sha256(thread_id(member.key, conversation_key).encode()).hexdigest()
     return turn_lease(rt, AssistantConversation, key, lease=TURN_LEASE, wait_s=TURN_WAIT_S,
                       new_row=lambda now: {"created_at": now}, busy=BUSY)
+
+
+def execution_turn(rt: AppRuntime, proposal_id: str) -> AbstractContextManager[None]:
+    """Hold a proposal's execution (the request's first try and its job, or two workers, never
+    execute it at once; whoever comes second finds it executed)."""
+    key = hashlib.sha256(f"execute:{proposal_id}".encode()).hexdigest()
+    return turn_lease(rt, AssistantConversation, key, lease=TURN_LEASE, wait_s=TURN_WAIT_S,
+                      new_row=lambda now: {"created_at": now},
+                      busy="this proposal is being executed right now; try again in a moment")
 
 
 def replies_citing(session: Any, lead_id: str) -> list[ReplyRow]:

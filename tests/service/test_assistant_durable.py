@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from service import assistant_actions
+from service import assistant_actions, turn_lease
 from service.assistant import ask, decide_proposal
 from service.assistant_execution import EXECUTE_JOB, execute_job
 from service.errors import Conflict
@@ -145,4 +145,46 @@ def test_a_crash_before_the_first_try_is_covered_by_the_job(rt, seeded, riley, w
     clock.advance(minutes=3)
     worker.run_until_idle()
     assert flaky.done == 1
+    assert _proposal(rt, proposal.proposal_id)[0] == "executed"
+
+
+def test_two_runs_at_once_execute_once(rt, seeded, riley, worker, flaky: FlakySnooze,
+                                       monkeypatch: pytest.MonkeyPatch) -> None:
+    """The job runs while the request's try is still executing (a retry by hand, a second
+    worker): the second waits for the first's lease, then finds the proposal executed."""
+    import threading
+
+    flaky.broken = False
+    [proposal] = ask(rt, riley, "D1:1", "snooze Initech until Monday").proposals
+    inside, release = threading.Event(), threading.Event()
+    # Set when the second run either waits for the lease or reaches the action itself.
+    second_moved = threading.Event()
+    real, real_sleep, entered = flaky.__call__, turn_lease.time.sleep, []
+
+    def slow(rt_: Any, member: Any, lead_id: str, args: dict[str, Any]) -> str:
+        entered.append(lead_id)
+        if len(entered) > 1:
+            second_moved.set()
+        inside.set()
+        assert release.wait(30)
+        return real(rt_, member, lead_id, args)
+
+    def sleep(seconds: float) -> None:
+        second_moved.set()
+        real_sleep(seconds)
+
+    monkeypatch.setitem(assistant_actions._ACTIONS, "snooze", slow)
+    monkeypatch.setattr(turn_lease.time, "sleep", sleep)
+    first = threading.Thread(target=decide_proposal,
+                             args=(rt, riley, proposal.proposal_id, "approve"), daemon=True)
+    first.start()
+    assert inside.wait(30)
+    second = threading.Thread(target=execute_job, args=(rt, {
+        "proposal_id": proposal.proposal_id, "lead_id": None, "notify": None}), daemon=True)
+    second.start()
+    assert second_moved.wait(30)
+    release.set()
+    first.join(30)
+    second.join(30)
+    assert flaky.done == 1 and len(entered) == 1
     assert _proposal(rt, proposal.proposal_id)[0] == "executed"
