@@ -153,6 +153,8 @@ def ask_job(rt: AppRuntime, payload: dict[str, Any]) -> None:
     except InvalidInput as exc:  # the service's messages are written for people
         _say(client, payload, f"Sorry, I could not take that: {exc.message}")
         return
+    except Conflict as exc:  # an earlier message of this conversation is still being answered
+        raise RetryLater(exc.message, retry_after=2) from exc
     queue_job(rt, REPLY_JOB, {"channel": channel, "thread_ts": thread_ts,
                               "user": payload["user"], "team": payload.get("team"),
                               "reply": reply.model_dump(mode="json")})
