@@ -1,11 +1,14 @@
 """The rep's assistant (issue 17): the one door every surface uses to converse with it.
 
-- `ask()` runs the assistant graph (agent/assistant) on the conversation's thread: reads are
-  answered at once from the store; every state change comes back as a `Proposal`.
+- `ask()` runs the assistant graph (agent/assistant) on the conversation's thread, one ask at
+  a time per conversation (its lease): reads are answered at once from the store; every state
+  change comes back as a `Proposal`.
 - `decide_proposal()` records the rep's click atomically (the first decision wins; a second one
-  is a Conflict, 409) and only then resumes the proposal's interrupt with
-  `Command(resume={"decisions": [{"type": "approve"}]})`; the graph executes an approved
-  proposal through the existing service functions, exactly once.
+  is a Conflict, 409), with the job that guarantees an approval's execution, and only then
+  resumes the proposal's interrupt with `Command(resume={"decisions": [{"type": "approve"}]})`;
+  the graph executes an approved proposal through the existing service functions, exactly
+  once; a failed execution is retried by the job, then parked where people see it
+  (service/assistant_execution.py).
 - `record_feedback()` keeps the rep's helpful / not helpful as an evaluation signal.
 
 Only roster members get answers about leads, and only about leads they may see (their own, or
