@@ -4,6 +4,7 @@ support tables; style examples from approved edits."""
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 import pytest
@@ -157,8 +158,10 @@ def test_style_examples_return_a_reps_recent_edits_and_forget_erased_leads(
     example = found[0]
     assert example.rep == rep and "Thanks so much," in example.sent_body
     # Stored and returned redacted: the rep's wording, none of the lead's details.
-    assert example.draft_body == seeded["edited_draft"].replace("Company1", "‹company›") \
-        .replace("Max Smb", "‹rep›")
+    # (Numbers too: the offline draft offers meeting times, "Monday 23 November at 10:00".)
+    assert example.draft_body == re.sub(
+        r"\d[\d:]*", "‹number›",
+        seeded["edited_draft"].replace("Company1", "‹company›").replace("Max Smb", "‹rep›"))
     assert example.sent_subject == "Your demo, ‹first_name›"
     assert example.lead_id == seeded["leads"][1]
     for shown in example.as_prompt().values():
