@@ -5,6 +5,7 @@ retry by hand. The rep's answer is told each time (the surface's job named in `n
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -17,6 +18,14 @@ from service.jobs import list_jobs
 from store.tables import AssistantProposal, Lead
 
 OUTCOME = "test_assistant_outcome"
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
+def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """SQLite, and PostgreSQL where it runs (skipped otherwise; CI runs it)."""
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path / 'hitl.db'}"
+    return str(request.getfixturevalue("postgres_url"))
 
 
 class FlakySnooze:

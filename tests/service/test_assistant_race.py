@@ -5,6 +5,7 @@ neither overwrites the other. Another conversation is not held up meanwhile."""
 from __future__ import annotations
 
 import threading
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -12,6 +13,14 @@ import pytest
 from service import turn_lease
 from service.assistant import ask
 from service.assistant_port import StoreAssistantPort
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
+def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """SQLite, and PostgreSQL where it runs (skipped otherwise; CI runs it)."""
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path / 'hitl.db'}"
+    return str(request.getfixturevalue("postgres_url"))
 
 
 class Gate:
