@@ -7,7 +7,7 @@ UV := .tools/bin/uv
 VENV := .venv
 STAMP := $(VENV)/.synced
 
-.PHONY: demo test test-slow lint drills clean
+.PHONY: demo test test-slow lint drills clean studio-env
 
 $(UV):
 	$(PYTHON) -m venv .tools
@@ -28,6 +28,11 @@ test: $(STAMP)
 
 test-slow: $(STAMP)
 	$(VENV)/bin/python -m pytest -q -m slow --ignore=tests/drills --durations=10
+
+# The optional `studio` extra (langgraph-cli[inmem]) for `langgraph dev` / LangGraph Studio, on
+# top of the locked environment (CI installs it so the slow `langgraph dev` test never skips).
+studio-env: $(STAMP)
+	UV_PROJECT_ENVIRONMENT=$(VENV) $(UV) sync --frozen --compile-bytecode --extra studio --python $(PYTHON)
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check .

@@ -21,7 +21,7 @@ from typing import Any
 
 import httpx
 
-PROJECT_ROOT = Path(__file__).resolve().parents[2]
+PROJECT_ROOT = Path(__file__).resolve().parents[1]  # bench/ sits at the project's top level
 _OWN_PREFIXES = ("OPENAI_", "SLACK_", "HITL_")
 
 
