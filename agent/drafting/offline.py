@@ -24,7 +24,7 @@ from agent.drafting.revise import Revision, read_instruction
 from agent.email_rules import clean_header_text
 from agent.language import language_name
 from agent.models import Asset, ContextPackage, Draft, TopSignal
-from prompts import PROMPTS_DIR, prompt_set_version, render
+from prompts import OFFLINE_DRAFT_TEMPLATES, PROMPTS_DIR, prompt_set_version, render
 
 OFFLINE_NOTE = "offline draft"
 LANGUAGES = ("en", "de", "fr", "es")
@@ -145,7 +145,7 @@ def _note(language: str, revision: Revision | None, instruction: str | None) -> 
         parts.append("could not follow: " + ", ".join(f'"{x}"' for x in revision.not_followed)
                      + " (an offline draft can only change length, formality, language and "
                        "what it mentions: edit the text for the rest)")
-    return f"{OFFLINE_NOTE}{where}: " + "; ".join(parts)
+    return f"{OFFLINE_NOTE}{where}: " + "; ".join(parts) if parts else OFFLINE_NOTE + where
 
 
 def _paragraphs(text: str) -> str:
@@ -180,14 +180,23 @@ class OfflineDrafter:
             variant=0,
         )
         subject_name, body_name = _templates(language)
+        # An experiment's template stands in for the default; it may include the default in the
+        # lead's language (`base_template`).
+        subject_used = request.templates.get(OFFLINE_DRAFT_TEMPLATES[0], subject_name)
+        body_used = request.templates.get(OFFLINE_DRAFT_TEMPLATES[1], body_name)
         previous = request.previous
         subject = body = ""
         for variant in range(_VARIANTS):
             values["variant"] = variant
-            subject = clean_header_text(render(subject_name, **values), MAX_SUBJECT_CHARS)
-            body = _paragraphs(render(body_name, **values))
+            subject = clean_header_text(render(subject_used, base_template=subject_name,
+                                               **values), MAX_SUBJECT_CHARS)
+            body = _paragraphs(render(body_used, base_template=body_name, **values))
             if previous is None or (subject, body) != (previous.subject, previous.body):
                 break
+        # Only a rep's instruction (a revise: it comes with `previous`) is named in the note;
+        # an experiment's first-draft instruction is followed without a word (blind to reps).
+        rep_instruction = instruction if previous is not None else None
         return Draft(to=lead.email, subject=subject, body=body, source="offline",
-                     note=_note(language, revision, instruction),
-                     prompt_version=prompt_set_version(subject_name, body_name))
+                     note=_note(language, revision, rep_instruction),
+                     prompt_version=prompt_set_version(*dict.fromkeys(
+                         (subject_used, body_used, subject_name, body_name))))
