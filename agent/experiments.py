@@ -20,7 +20,13 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from prompts import PROMPTS_DIR
+from prompts import (
+    DRAFT_TEMPLATES,
+    OFFLINE_DRAFT_TEMPLATES,
+    PROMPTS_DIR,
+    environment,
+    prompt_version,
+)
 
 Stage = Literal["drafting_prompt", "offline_template", "policy_threshold"]
 STAGES: tuple[str, ...] = ("drafting_prompt", "offline_template", "policy_threshold")
@@ -30,9 +36,12 @@ NAME_PATTERN = r"^[a-z0-9][a-z0-9_.-]{0,63}$"
 class Variant(BaseModel):
     """One arm. `instruction` is added to a lead's first draft request, as a rep's instruction
     would be ("keep it short"); `thresholds` override policy numbers (`bands.A = 70`). A variant
-    with neither is the control. `prompt` / `template` (a file in prompts/ replacing the model's
-    system prompt or the offline body) are checked but refused for now: the drafters render
-    their own template names, so such a variant would change nothing."""
+    with neither is the control. `prompt` (drafting_prompt: prompts/draft_system*.j2 or
+    draft_user*.j2) / `template` (offline_template: prompts/offline_draft_subject*.j2 or
+    offline_draft_body*.j2) name a template that stands in for the one its name starts with
+    (`template_slot`); ".j2" may be left off. It is checked here to exist, have a version
+    header, compile and use no variable the template it replaces is not given, and the
+    drafters render it in its place (`DraftRequest.templates`)."""
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
@@ -48,10 +57,13 @@ class Variant(BaseModel):
     def _prompt_file(cls, value: str | None) -> str | None:
         if value is None:
             return None
+        if "." not in value and "/" not in value and "\\" not in value:
+            value += ".j2"  # `template = "offline_draft_body_short"` names the file
         path = PROMPTS_DIR / value
         if path.parent != PROMPTS_DIR or not value.endswith(".j2") or not path.is_file():
             known = ", ".join(sorted(p.name for p in PROMPTS_DIR.glob("*.j2")))
             raise ValueError(f"{value!r} is not a template file in prompts/ (known: {known})")
+        check_template_variant(value)
         return value
 
     @field_validator("thresholds")
@@ -61,6 +73,46 @@ class Variant(BaseModel):
             if not math.isfinite(number):
                 raise ValueError(f"thresholds.{path} must be a finite number")
         return value
+
+
+# The templates a variant may stand in for, by field, and the values each is rendered with
+# besides those of the template it replaces: `base_template`, the name of that template (in the
+# lead's language for the offline ones), so a variant can `{% include base_template %}`.
+_SLOTS = {"prompt": DRAFT_TEMPLATES, "template": OFFLINE_DRAFT_TEMPLATES}
+BASE_TEMPLATE_VALUE = "base_template"
+
+
+def template_slot(name: str) -> str | None:
+    """The default template `name` stands in for: the longest default whose stem starts it
+    ("offline_draft_body_short.j2" -> "offline_draft_body.j2"), else None."""
+    stems = [d for d in (*DRAFT_TEMPLATES, *OFFLINE_DRAFT_TEMPLATES) if name.startswith(d[:-3])]
+    return max(stems, key=len) if stems else None
+
+
+def check_template_variant(name: str) -> None:
+    """A variant template must render where its default does: a version header (the draft
+    records it), valid Jinja, included templates that exist, and no variable the default is not
+    given (so StrictUndefined cannot fail on a lead's draft). ValueError names the fault."""
+    from jinja2 import TemplateSyntaxError, meta
+
+    slot = template_slot(name)
+    if slot is None:
+        raise ValueError(f"{name!r} replaces no drafting template: its name must start with "
+                         + ", ".join(d[:-3] for d in (*DRAFT_TEMPLATES, *OFFLINE_DRAFT_TEMPLATES)))
+    try:
+        prompt_version(name)
+        env = environment()
+        parsed = env.parse((PROMPTS_DIR / name).read_text(encoding="utf-8"))
+        base = env.parse((PROMPTS_DIR / slot).read_text(encoding="utf-8"))
+    except TemplateSyntaxError as exc:
+        raise ValueError(f"{name}: line {exc.lineno}: {exc.message}") from None
+    for included in meta.find_referenced_templates(parsed):
+        if included is not None and not (PROMPTS_DIR / included).is_file():
+            raise ValueError(f"{name} includes {included!r}, which is not in prompts/")
+    unknown = (meta.find_undeclared_variables(parsed) - meta.find_undeclared_variables(base)
+               - {BASE_TEMPLATE_VALUE})
+    if unknown:
+        raise ValueError(f"{name} uses {', '.join(sorted(unknown))}, which {slot} is not given")
 
 
 # What each stage's variants may change.
@@ -103,12 +155,12 @@ class Experiment(BaseModel):
         if self.ends_at is not None and self.ends_at <= self.starts_at:
             raise ValueError(f"experiment {self.name}: ends_at must be after starts_at")
         for variant in self.variants:
-            if variant.prompt or variant.template:
-                # Validated above, but no drafter reads them yet (agent/drafting renders its own
-                # template names): refused rather than run as an experiment that changes nothing.
-                raise ValueError(f"experiment {self.name}, variant {variant.name}: prompt / "
-                                 "template variants are not applied by the drafters yet; use "
-                                 "`instruction` (words added to the first draft's request)")
+            for field, name in (("prompt", variant.prompt), ("template", variant.template)):
+                if name and template_slot(name) not in _SLOTS[field]:
+                    raise ValueError(
+                        f"experiment {self.name}, variant {variant.name}: {field} {name!r} must "
+                        f"be named after the template it replaces: "
+                        f"{' / '.join(s[:-3] + '*.j2' for s in _SLOTS[field])}")
         allowed = _ALLOWED[self.stage]
         for variant in self.variants:
             used = {k for k in ("prompt", "template", "instruction", "thresholds")

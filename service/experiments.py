@@ -18,13 +18,27 @@ from typing import TYPE_CHECKING, Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from agent.experiments import Experiment, Variant, applies, assign, running, with_thresholds
+from agent.experiments import (
+    Experiment,
+    Variant,
+    applies,
+    assign,
+    running,
+    template_slot,
+    with_thresholds,
+)
 from service.audit import audit
 from service.errors import Conflict, NotFound
 from service.ids import new_id
 from service.jobs import insert_ignoring_conflicts
 from service.runtime import AppRuntime
-from store.tables import Approval, ExperimentAssignment, ExperimentOutcome, ExperimentStop
+from store.tables import (
+    Approval,
+    ExperimentAssignment,
+    ExperimentOutcome,
+    ExperimentStop,
+    Handoff,
+)
 
 if TYPE_CHECKING:
     from agent.drafting import DraftRequest
@@ -89,8 +103,10 @@ def variants_for(rt: AppRuntime, lead_id: str, stages: tuple[str, ...]
 # -- applying variants (hooks in service/handoffs.py) ----------------------------------------
 
 def draft_request(rt: AppRuntime, lead_id: str, request: DraftRequest) -> DraftRequest:
-    """The first draft's request with the lead's drafting variants applied: a variant's
-    instruction joins the request as a rep's would. Revisions carry the rep's own words."""
+    """The request with the lead's drafting variants applied. A variant's template replaces
+    the default on every draft of the lead (a revise of a short email stays the short
+    template, following the rep's words); a variant's instruction joins the first draft's
+    request only (revisions carry the rep's own words), and no drafter names it in the note."""
     if not rt.policy.experiments:
         return request
     try:
@@ -98,10 +114,15 @@ def draft_request(rt: AppRuntime, lead_id: str, request: DraftRequest) -> DraftR
     except Exception:  # an experiment never stops a draft
         log.warning("experiment assignment failed for lead %s", lead_id, exc_info=True)
         return request
-    if request.previous is not None or request.instruction:
-        return request
+    update: dict[str, Any] = {}
+    templates = {template_slot(name): name for _, variant in chosen
+                 for name in (variant.prompt, variant.template) if name}
+    if templates:
+        update["templates"] = {**request.templates, **templates}
     words = [v.instruction for _, v in chosen if v.instruction]
-    return request.model_copy(update={"instruction": "; ".join(words)}) if words else request
+    if words and request.previous is None and not request.instruction:
+        update["instruction"] = "; ".join(words)
+    return request.model_copy(update=update) if update else request
 
 
 def runtime_for(rt: AppRuntime, lead_id: str) -> AppRuntime:
@@ -119,6 +140,17 @@ def runtime_for(rt: AppRuntime, lead_id: str) -> AppRuntime:
     varied = copy.copy(rt)
     varied.policy = with_thresholds(rt.policy, thresholds)
     return varied
+
+
+def runtime_for_handoff(rt: AppRuntime, handoff_id: str) -> AppRuntime:
+    """`runtime_for` the handoff's lead (SLA timers and rescue hold a handoff id). Read in a
+    session of its own, before the caller locks the handoff: an assignment made here commits
+    on its own."""
+    if not any(e.stage == "policy_threshold" for e in rt.policy.experiments):
+        return rt
+    with rt.db.read() as session:
+        lead_id = session.scalar(select(Handoff.lead_id).where(Handoff.id == handoff_id))
+    return rt if lead_id is None else runtime_for(rt, lead_id)
 
 
 # -- recording (hooks in service/handoffs.py and service/approvals.py) -----------------------

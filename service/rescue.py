@@ -23,6 +23,7 @@ from agent.policy import Roster
 from service.approvals import record_decision
 from service.audit import audit
 from service.errors import Conflict
+from service.experiments import runtime_for_handoff
 from service.jobs import RetryLater, enqueue
 from service.leads import profile
 from service.lifecycle import ApprovalStatus, HandoffStatus
@@ -40,6 +41,9 @@ def check_sla(rt: AppRuntime, payload: dict[str, Any]) -> None:
     """Fire one SLA timer: first breach reminds, second escalates and reassigns."""
     from agent.sla import sla_due_at
 
+    # The policy as the handoff's lead sees it (a threshold experiment's SLA, bands, ...):
+    # the second breach's time and the reassignment follow the lead's variant.
+    rt = runtime_for_handoff(rt, payload["handoff_id"])
     now = rt.clock.now()
     breach = int(payload["breach"])
     with rt.db.session() as session:

@@ -4,6 +4,7 @@ unfit to show a rep."""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import datetime
 from typing import Any, Protocol
 
@@ -47,7 +48,11 @@ class DraftRequest(BaseModel):
     """One draft to write: for `lead` from `context`, signed `sender_name`; with `instruction`,
     a revision of `previous`. `style_examples` (the rep's approved edits, redacted) are for a
     model to imitate; the offline drafter ignores them. `draft_inputs`
-    (agent/drafting/inputs.py) fills the language, question and meeting fields."""
+    (agent/drafting/inputs.py) fills the language, question and meeting fields.
+
+    A rep's instruction always comes with the draft it revises (`previous`); an `instruction`
+    on a first draft is an experiment's (service/experiments.py). Drafters follow both but never
+    name the latter in the draft's note: a rep must not be able to tell a lead's variant."""
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
@@ -69,6 +74,10 @@ class DraftRequest(BaseModel):
     meeting_times: tuple[datetime, ...] = ()
     meeting_minutes: int = 30
     timezone: str | None = None
+    # An experiment's templates (service/experiments.py): default template name -> the one to
+    # render instead ({"offline_draft_body.j2": "offline_draft_body_short.j2"}); the draft's
+    # prompt version names both. Empty for everybody outside a template experiment.
+    templates: Mapping[str, str] = {}
 
 
 class Drafter(Protocol):

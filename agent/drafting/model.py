@@ -102,12 +102,14 @@ class ModelDrafter:
         previous = request.previous
         # The language: the rep's revise instruction may ask for another one; else the lead's.
         language = read_instruction(request.instruction).language or request.language
-        system = render("draft_system.j2", sender_name=request.sender_name, language=language,
+        system_name, user_name = (request.templates.get(n, n) for n in DRAFT_TEMPLATES)
+        system = render(system_name, base_template=DRAFT_TEMPLATES[0],
+                        sender_name=request.sender_name, language=language,
                         language_name=language_name(language),
                         meeting_times=_meeting_times(request)
                         if wants_meeting(request.context.recommended_action.next_step) else [])
         user = render(
-            "draft_user.j2",
+            user_name, base_template=DRAFT_TEMPLATES[1],
             lead=_lead_for_prompt(request.lead),
             package=request.context.as_prompt(),
             sender_name=request.sender_name,
@@ -134,7 +136,9 @@ class ModelDrafter:
         allowed = json.dumps(context.as_prompt(), ensure_ascii=False)
         checked = check_draft_text(text, lead=lead, allowed_text=allowed)
         return Draft(to=lead.email, subject=checked.subject, body=checked.body, source="model",
-                     note=None, prompt_version=prompt_set_version(*DRAFT_TEMPLATES))
+                     note=None, prompt_version=prompt_set_version(*dict.fromkeys(
+                         (*(request.templates.get(n, n) for n in DRAFT_TEMPLATES),
+                          *DRAFT_TEMPLATES))))
 
 
 def build_chat_model(

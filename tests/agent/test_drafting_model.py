@@ -266,8 +266,13 @@ def test_revise_failure_falls_back_and_notes_the_instruction(drafter: FallbackDr
                                                              llm: respx.Route) -> None:
     llm.side_effect = httpx.ReadTimeout("timed out")
 
-    draft = drafter.draft(ask(instruction="make it shorter"))
+    previous = Draft(to=LEAD.email, subject="Hello", body="Hi Ada", source="model")
+    draft = drafter.draft(ask(instruction="make it shorter", previous=previous))
 
     assert draft.source == "fallback"
     assert draft.note == f"model unavailable (timeout); {FALLBACK}; instruction noted for the rep"
+    # An experiment's instruction (a first draft's) is followed but not named (blind to reps).
+    first = drafter.draft(ask(instruction="make it shorter"))
+    assert first.note == f"model unavailable (timeout); {FALLBACK}"
+    assert "Northwind" not in first.body
     assert "Northwind" not in draft.body  # "shorter" dropped the asset sentence
