@@ -277,3 +277,16 @@ def test_the_rescue_reminds_and_escalates_on_the_variants_sla(
             (clock.now() + timedelta(minutes=minutes))
             .isoformat()[:16])
         assert [m for m in smtp_sink.messages if m.rcpt_tos == [card["draft"]["to"]]] == []
+
+
+def test_the_shipped_commented_example_loads_with_the_template_variants(tmp_path) -> None:
+    from agent.policy import load_policy
+    from config.settings import DEFAULTS_DIR
+
+    text = (DEFAULTS_DIR / "policy.toml").read_text()
+    example = text[text.index("# [[experiments]]"):]
+    uncommented = "\n".join(line[2:] if line.startswith("# ") else line.lstrip("#")
+                            for line in example.splitlines())
+    policy = load_policy(policy_with_experiments(tmp_path, uncommented))
+    length = next(e for e in policy.experiments if e.name == "first-email-length")
+    assert [v.template for v in length.variants] == [LONG, SHORT]
