@@ -12,10 +12,12 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from sqlalchemy import select
 
 from agent.drafting import ModelDrafter, OfflineDrafter
 from agent.experiments import Variant, assign
 from prompts import DRAFT_TEMPLATES, OFFLINE_DRAFT_TEMPLATES, prompt_set_version
+from store.tables import Approval
 from tests.agent.drafting_helpers import ask
 from tests.conftest import LEAD_ADA, TOKEN, hand_raise, make_settings
 from tests.flow import decide, ingest
@@ -203,6 +205,11 @@ def test_short_vs_long_first_email_through_the_flow(tmp_path, clock, content_lib
         drafted = {o.approval_id: o.variant for o in outcomes(rt, "drafted")}
         assert sorted(drafted.values()) == sorted(
             arm for arm, counts in by_arm.items() for _ in counts)
+        # Each approval records the template that wrote it (the store, not the card).
+        with rt.db.read() as s:
+            versions = dict(s.execute(select(Approval.id, Approval.prompt_version)).tuples().all())
+        for approval_id, arm in drafted.items():
+            assert versions[approval_id].startswith(f"offline-draft-v2+offline-draft-{arm}-v1@")
         worker.run_until_idle()
         assert smtp_sink.messages == []
         card = cards[0]
@@ -218,7 +225,7 @@ def test_an_experiment_instruction_is_not_shown_to_the_rep_but_the_reps_own_is(
         tmp_path, clock, content_library, smtp_sink) -> None:
     from slack_app.blocks.card import draft_blocks
 
-    extra = _forced("offline_template", 1, 'instruction = "keep it short"')
+    extra = _forced("offline_template", 1, 'instruction = "write in a formal tone"')
     with running(tmp_path / "blind", clock, content_library, smtp_sink, extra) as (
             rt, worker, client):
         ingest(client, hand_raise("bl"))
@@ -226,12 +233,12 @@ def test_an_experiment_instruction_is_not_shown_to_the_rep_but_the_reps_own_is(
         [card] = client.get("/v1/approvals", params={"status": "pending"}).json()
         assert assignments(rt)[("forced", card["lead_id"])] == "changed"
         draft = card["draft"]
-        # The instruction was followed (no asset offer, as "shorter" does) without a word.
-        assert "might be useful" not in draft["body"]
+        # The instruction was followed (the formal greeting and sign-off) without a word.
+        assert draft["body"].startswith("Dear ") and "Kind regards" in draft["body"]
         assert draft["note"] == "offline draft"
         blocks = str(draft_blocks(draft["subject"], draft["body"], draft, card["version"]))
-        assert "followed" not in blocks and "shorter" not in blocks
-        assert "keep it short" not in str(card)
+        assert "followed" not in blocks and "formal" not in blocks
+        assert "formal tone" not in str(card)
         # The rep's own instruction is named on the next card.
         assert decide(client, card["approval_id"], action="revise", actor=card["assignee"],
                       instruction="make it longer").status_code == 200
