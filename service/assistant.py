@@ -33,16 +33,23 @@ from service.runtime import AppRuntime
 __all__ = ["MAX_ASK_CHARS", "AssistantReply", "Citation", "Proposal", "ProposalAction",
            "ProposalDecision", "ask", "decide_proposal", "feedback_summary", "record_feedback"]
 
-def ask(rt: AppRuntime, member: Member, conversation_key: str, text: str) -> AssistantReply:
+def ask(rt: AppRuntime, member: Member, conversation_key: str, text: str,
+        message_key: str | None = None) -> AssistantReply:
     """Answer `member`'s message in the conversation `conversation_key` (one per Slack DM
     thread, e.g. f"{channel}:{thread_ts}").
 
-    Raises InvalidInput (422, field `text`) for an empty or oversized message, and Forbidden
-    (403) when `member` is not on the roster.
+    `message_key` makes the ask idempotent (Slack: the message's f"{channel}:{ts}"): asked
+    again with the same key, `member` gets the reply given the first time (same `reply_id`,
+    text, citations and proposal ids) and the graph does not run again, so a surface that
+    crashed before showing an answer can retry without a duplicate reply or proposals.
+
+    Raises InvalidInput (422, field `text`) for an empty or oversized message (field
+    `message_key` for a key longer than 150 characters), and Forbidden (403) when `member` is
+    not on the roster.
     """
     from service.assistant_runs import run_ask
 
-    return run_ask(rt, member, conversation_key, text)
+    return run_ask(rt, member, conversation_key, text, message_key)
 
 
 def decide_proposal(rt: AppRuntime, member: Member, proposal_id: str,

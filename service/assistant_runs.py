@@ -49,7 +49,8 @@ def _check_member(rt: AppRuntime, member: Member) -> Member:
     return listed
 
 
-def run_ask(rt: AppRuntime, member: Member, conversation_key: str, text: str) -> AssistantReply:
+def run_ask(rt: AppRuntime, member: Member, conversation_key: str, text: str,
+            message_key: str | None = None) -> AssistantReply:
     member = _check_member(rt, member)
     text = (text or "").strip()
     if not text:
@@ -59,22 +60,30 @@ def run_ask(rt: AppRuntime, member: Member, conversation_key: str, text: str) ->
     if not conversation_key or len(conversation_key) > MAX_KEY:
         raise InvalidInput(f"conversation_key must be 1 to {MAX_KEY} characters",
                            field="conversation_key")
+    if message_key is not None and not 0 < len(message_key) <= MAX_KEY:
+        raise InvalidInput(f"message_key must be 1 to {MAX_KEY} characters",
+                           field="message_key")
     reply_id = new_id("asr")
     port = StoreAssistantPort(rt, member, conversation_key=conversation_key, reply_id=reply_id)
     context = _context(rt, port)
     config = _thread(member, conversation_key)
     with conversation_turn(rt, member, conversation_key):  # one ask at a time per conversation
+        if message_key is not None:
+            earlier = _answered(rt, member, message_key)
+            if earlier is not None:  # asked again (a retried job): the first answer, unchanged
+                return earlier
         turn = int((rt.assistant_graph.get_state(config).values or {}).get("turn") or 0) + 1
-        state = rt.assistant_graph.invoke({"text": text, "turn": turn}, config,
+        # The key rides in the checkpoint's metadata: the answer is found there again, so the
+        # reply row keeps holding ids only (service/erasure_assistant.py).
+        run = {**config, "metadata": {"message_key": message_key}} if message_key else config
+        state = rt.assistant_graph.invoke({"text": text, "turn": turn}, run,
                                           context=context, durability=DURABILITY)
-    proposals = []
     for proposal in state.get("proposals") or []:
         # Each proposal waits in its own thread, at its HITLRequest interrupt.
         rt.assistant_graph.invoke({"proposal": proposal},
                                   _thread(member, conversation_key, proposal["proposal_id"]),
                                   context=context, durability=DURABILITY)
-        proposals.append(Proposal(proposal_id=proposal["proposal_id"], action=proposal["action"],
-                                  args=proposal["args"], description=proposal["description"]))
+    proposals = _proposals(state)
     answer = state.get("answer") or ""
     citations = _citations(state.get("citations") or [])
     mentions = list(dict.fromkeys([*(c.lead_id for c in citations),
@@ -84,10 +93,37 @@ def run_ask(rt: AppRuntime, member: Member, conversation_key: str, text: str) ->
     # Every lead the answer (or the ask) names is on the reply's row: erasing one of them finds
     # this conversation, its checkpoints and its Slack messages (service/erasure_assistant.py).
     _store_reply(rt, reply_id, conversation_key, member, tools, mentions,
-                 state.get("source") or "offline")
+                 state.get("source") or "offline", message_key)
     return AssistantReply(reply_id=reply_id, conversation_key=conversation_key,
                           text=answer, citations=citations, proposals=proposals,
                           tools_used=tools, mentions=mentions)
+
+
+def _proposals(state: dict[str, Any]) -> list[Proposal]:
+    return [Proposal(proposal_id=p["proposal_id"], action=p["action"], args=p["args"],
+                     description=p["description"]) for p in state.get("proposals") or []]
+
+
+def _answered(rt: AppRuntime, member: Member, message_key: str) -> AssistantReply | None:
+    """The reply already given to `member` for `message_key`, as it was first returned: its
+    text, citations and proposals from the checkpoint of the run that answered it."""
+    with rt.db.read() as session:
+        row = session.scalars(select(ReplyRow).where(
+            ReplyRow.member_key.in_(member_keys(member)),
+            ReplyRow.message_key == message_key).limit(1)).first()
+        if row is None:
+            return None
+        session.expunge(row)
+    found = next(iter(rt.assistant_graph.get_state_history(
+        _thread(member, row.conversation_key), filter={"message_key": message_key}, limit=1)),
+        None)
+    state: dict[str, Any] = dict(found.values or {}) if found is not None else {}
+    # No checkpoint: the conversation was erased since (service/erasure_assistant.py).
+    return AssistantReply(
+        reply_id=row.id, conversation_key=row.conversation_key,
+        text=state.get("answer") or "This answer is no longer available.",
+        citations=_citations(state.get("citations") or []), proposals=_proposals(state),
+        tools_used=list(row.tools_used or []), mentions=list(row.lead_ids or []))
 
 
 def _mentioned(port: StoreAssistantPort, words: str, state: dict[str, Any]) -> list[str]:
@@ -125,11 +161,13 @@ def _citations(raw: list[dict[str, Any]]) -> list[Citation]:
 
 
 def _store_reply(rt: AppRuntime, reply_id: str, conversation_key: str, member: Member,
-                 tools: list[str], lead_ids: list[str], source: str) -> None:
+                 tools: list[str], lead_ids: list[str], source: str,
+                 message_key: str | None = None) -> None:
     with rt.db.session() as session:
         session.add(ReplyRow(id=reply_id, conversation_key=conversation_key,
                              member_key=member.key, tools_used=tools, lead_ids=lead_ids,
-                             source=source, created_at=rt.clock.now()))
+                             source=source, created_at=rt.clock.now(),
+                             message_key=message_key))
 
 
 def run_decision(rt: AppRuntime, member: Member, proposal_id: str, decision: str,

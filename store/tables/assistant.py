@@ -30,8 +30,13 @@ class AssistantReply(Base):
     created_at: Mapped[datetime]
     helpful: Mapped[bool | None] = mapped_column(Boolean)
     feedback_at: Mapped[datetime | None]
+    # The surface's idempotency key for the message answered (Slack: f"{channel}:{ts}"): asked
+    # again with it, `service.assistant.ask` returns this reply instead of answering twice.
+    message_key: Mapped[str | None] = mapped_column(String(200))
 
-    __table_args__ = (Index("ix_assistant_replies_member", "member_key", "created_at"),)
+    __table_args__ = (Index("ix_assistant_replies_member", "member_key", "created_at"),
+                      Index("ux_assistant_replies_message", "member_key", "message_key",
+                            unique=True))
 
 
 class AssistantProposal(Base):

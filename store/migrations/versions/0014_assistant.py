@@ -25,10 +25,14 @@ def upgrade() -> None:
         sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
         sa.Column("helpful", sa.Boolean(), nullable=True),
         sa.Column("feedback_at", sa.DateTime(timezone=True), nullable=True),
+        # The ask's idempotency key (added in place, before any database had this revision).
+        sa.Column("message_key", sa.String(length=200), nullable=True),
         sa.PrimaryKeyConstraint("id"),
     )
     op.create_index("ix_assistant_replies_member", "assistant_replies",
                     ["member_key", "created_at"])
+    op.create_index("ux_assistant_replies_message", "assistant_replies",
+                    ["member_key", "message_key"], unique=True)
     op.create_table(
         "assistant_proposals",
         sa.Column("id", sa.String(length=40), nullable=False),
@@ -64,5 +68,6 @@ def upgrade() -> None:
 def downgrade() -> None:
     op.drop_table("assistant_conversations")
     op.drop_table("assistant_proposals")
+    op.drop_index("ux_assistant_replies_message", table_name="assistant_replies")
     op.drop_index("ix_assistant_replies_member", table_name="assistant_replies")
     op.drop_table("assistant_replies")
