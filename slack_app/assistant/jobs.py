@@ -19,6 +19,9 @@ Slack gets its answer, so a message or click Slack saw accepted is never lost.
   text}`: an approved proposal whose execution is retried in the background
   (service/assistant_execution.py) reports each retry here: the answer is updated in place
   the way a click updates it (retrying, failed with how to retry it, or done).
+- `slack_assistant_apology {channel, thread_ts, job_id}`: an ask job that failed until its
+  retry budget was spent (parked) queues this as it fails the last time: a short apology in
+  the thread naming the parked job, and the "thinking" status cleared. Once per parking.
 
 Every message about leads is logged for erasure (`slack_app.message_log`) against the first
 lead the answer cites or names; erasing any lead a conversation named redacts the answers in
@@ -40,6 +43,7 @@ from service.assistant_models import AssistantReply
 from service.errors import Conflict, Forbidden, InvalidInput, NotFound
 from service.jobs import RetryLater, enqueue
 from service.runtime import AppRuntime
+from service.worker import retry_budget
 from slack_app import message_log
 from slack_app.assistant.blocks import (
     LOADING_MESSAGES,
@@ -55,7 +59,7 @@ from slack_app.assistant.blocks import (
 from slack_app.decisions import actor_for_slack_user
 from slack_app.text import inert
 from slack_app.web import GONE_ERRORS, SlackCallFailed, call, web_client
-from store.tables import SlackEventReceipt
+from store.tables import Job, SlackEventReceipt
 
 log = logging.getLogger(__name__)
 
@@ -64,6 +68,9 @@ REPLY_JOB = "slack_assistant_reply"
 DECIDE_JOB = "slack_assistant_decide"
 FEEDBACK_JOB = "slack_assistant_feedback"
 OUTCOME_JOB = "slack_assistant_outcome"
+APOLOGY_JOB = "slack_assistant_apology"
+APOLOGY = ("I couldn't answer that just now — it's been logged as job {job_id}; try again or "
+           "ask a teammate.")
 
 # Slack's answers to a stream method where streaming is not available (an older workspace or
 # plan, a channel type without it): the answer is posted whole instead.
@@ -138,6 +145,18 @@ def _subject(reply: AssistantReply) -> dict[str, Any]:
 # -- the jobs ------------------------------------------------------------------------------------
 
 def ask_job(rt: AppRuntime, payload: dict[str, Any]) -> None:
+    try:
+        _ask(rt, payload)
+    except Exception:
+        try:
+            _apologise_if_parked(rt, payload)
+        except Exception:  # the failure itself is what the worker records
+            log.exception("assistant ask in %s: the apology could not be queued",
+                          payload.get("channel"))
+        raise  # retried, or parked, by the worker
+
+
+def _ask(rt: AppRuntime, payload: dict[str, Any]) -> None:
     client = web_client(rt)
     channel, thread_ts = payload["channel"], payload["thread_ts"]
     _set_status(client, channel, thread_ts, STATUS_THINKING)
@@ -146,7 +165,10 @@ def ask_job(rt: AppRuntime, payload: dict[str, Any]) -> None:
         _say(client, payload, REFUSAL)
         return
     try:
-        reply = assistant.ask(rt, member, f"{channel}:{thread_ts}", payload["text"])
+        # Keyed by the message: a retry after a crash before the answer was handed on gets the
+        # same answer back, not a second one with new proposals.
+        reply = assistant.ask(rt, member, f"{channel}:{thread_ts}", payload["text"],
+                              message_key=f"{channel}:{payload.get('ts') or thread_ts}")
     except Forbidden:
         _say(client, payload, REFUSAL)
         return
@@ -158,6 +180,45 @@ def ask_job(rt: AppRuntime, payload: dict[str, Any]) -> None:
     queue_job(rt, REPLY_JOB, {"channel": channel, "thread_ts": thread_ts,
                               "user": payload["user"], "team": payload.get("team"),
                               "reply": reply.model_dump(mode="json")})
+
+
+def _apologise_if_parked(rt: AppRuntime, payload: dict[str, Any]) -> None:
+    """When this failure spends the ask job's retry budget (the worker parks it after the
+    raise), queue the apology: the rep is not left with a "thinking" status and no answer.
+    As an approved proposal's job tells the rep it was parked (service/assistant_execution.py):
+    the failing job sees its own budget run out, and a surface job carries the news."""
+    job = _running_ask(rt, payload)
+    if job is None:
+        return
+    now = rt.clock.now()
+    if now < (job.failing_since or now) + retry_budget(rt, ASK_JOB):
+        return  # retried: the status still says the assistant is working on it
+    with rt.db.session() as session:
+        enqueue(session, APOLOGY_JOB, {"channel": payload["channel"],
+                                       "thread_ts": payload["thread_ts"], "job_id": job.id},
+                now=now, dedupe_key=f"{APOLOGY_JOB}:{job.id}")
+    rt.notify_work()
+
+
+def _running_ask(rt: AppRuntime, payload: dict[str, Any]) -> Job | None:
+    """This message's ask job: leased to this worker now (few asks run at once, so they are
+    matched here rather than in JSON SQL)."""
+    with rt.db.read() as session:
+        rows = session.scalars(select(Job).where(Job.kind == ASK_JOB, Job.failed_at.is_(None),
+                                                 Job.locked_until.is_not(None))).all()
+        job = next((j for j in rows if all((j.payload or {}).get(k) == payload.get(k)
+                                           for k in ("channel", "ts", "user"))), None)
+        if job is not None:
+            session.expunge(job)
+        return job
+
+
+def apology_job(rt: AppRuntime, payload: dict[str, Any]) -> None:
+    """`slack_assistant_apology {channel, thread_ts, job_id}`: the ask was parked; say so in
+    the thread (no error text: that is in the job's `last_error`) and clear the status."""
+    client = web_client(rt)
+    _say(client, payload, APOLOGY.format(job_id=int(payload["job_id"])))
+    _set_status(client, payload["channel"], payload["thread_ts"], "")
 
 
 def reply_job(rt: AppRuntime, payload: dict[str, Any]) -> None:
@@ -301,7 +362,8 @@ ASSISTANT_SLACK_JOB_HANDLERS = {
     DECIDE_JOB: decide_job,
     FEEDBACK_JOB: feedback_job,
     OUTCOME_JOB: outcome_job,
+    APOLOGY_JOB: apology_job,
 }
 
-__all__ = ["ASK_JOB", "ASSISTANT_SLACK_JOB_HANDLERS", "DECIDE_JOB", "FEEDBACK_JOB",
+__all__ = ["APOLOGY_JOB", "ASK_JOB", "ASSISTANT_SLACK_JOB_HANDLERS", "DECIDE_JOB", "FEEDBACK_JOB",
            "OUTCOME_JOB", "REPLY_JOB", "queue_job"]

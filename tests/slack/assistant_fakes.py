@@ -70,7 +70,8 @@ class FakeBrain:
         self._decided: set[str] = set()
         self._lock = threading.Lock()
 
-    def ask(self, rt: Any, member: Member, conversation_key: str, text: str) -> AssistantReply:
+    def ask(self, rt: Any, member: Member, conversation_key: str, text: str,
+            message_key: str | None = None) -> AssistantReply:
         with self._lock:
             self.asks.append((member.key, conversation_key, text))
             reply = sample_reply(next(self._n), conversation_key, **self.reply_kwargs)
