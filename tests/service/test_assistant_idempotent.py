@@ -78,3 +78,33 @@ def test_an_oversized_key_is_refused_naming_the_field(rt, seeded, riley) -> None
     with pytest.raises(InvalidInput) as refused:
         ask(rt, riley, "D1:1", "what's on my plate?", message_key="k" * 151)
     assert refused.value.field == "message_key"
+
+
+@pytest.mark.postgres
+def test_the_key_holds_on_postgresql_across_replicas(  # type: ignore[no-untyped-def]
+        tmp_path, postgres_url, clock, content_library) -> None:
+    """The PostgreSQL checkpointer finds the first run by its metadata; the unique index is
+    there. Skipped without PostgreSQL; mandatory in CI (.ci/run)."""
+    from evals.assistant_seed import RILEY, seed_assistant_store
+    from hitl.wiring import build_runtime
+    from service.worker import Worker
+    from tests.conftest import make_settings
+
+    settings = make_settings(tmp_path, database_url=postgres_url)
+    made = [build_runtime(settings, clock=clock, library_override=content_library)
+            for _ in range(2)]
+    made[0].db.upgrade()
+    worker = Worker(made[0], threads=2)
+    try:
+        seed_assistant_store(made[0], worker.run_until_idle)
+        riley = made[0].roster.find(RILEY)
+        first = ask(made[0], riley, "D1:1", "snooze Initech until Monday", message_key="D1:9")
+        graph = CountingGraph(made[1].assistant_graph)
+        made[1].__dict__["assistant_graph"] = graph
+        again = ask(made[1], riley, "D1:1", "snooze Initech until Monday", message_key="D1:9")
+        assert again == first and first.proposals and graph.asks == []
+        assert _count(made[0], AssistantReply) == 1 and _count(made[0], AssistantProposal) == 1
+    finally:
+        worker.stop()
+        for rt in made:
+            rt.close()
