@@ -105,8 +105,8 @@ def variants_for(rt: AppRuntime, lead_id: str, stages: tuple[str, ...]
 def draft_request(rt: AppRuntime, lead_id: str, request: DraftRequest) -> DraftRequest:
     """The request with the lead's drafting variants applied. A variant's template replaces
     the default on every draft of the lead (a revise of a short email stays the short
-    template, following the rep's words); a variant's instruction joins the first draft's
-    request only (revisions carry the rep's own words), and no drafter names it in the note."""
+    template, following the rep's words); a variant's instruction likewise joins every draft
+    as `variant_instruction`, which no drafter names in the note."""
     if not rt.policy.experiments:
         return request
     try:
@@ -120,8 +120,8 @@ def draft_request(rt: AppRuntime, lead_id: str, request: DraftRequest) -> DraftR
     if templates:
         update["templates"] = {**request.templates, **templates}
     words = [v.instruction for _, v in chosen if v.instruction]
-    if words and request.previous is None and not request.instruction:
-        update["instruction"] = "; ".join(words)
+    if words:
+        update["variant_instruction"] = "; ".join(words)
     return request.model_copy(update=update) if update else request
 
 

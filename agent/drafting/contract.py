@@ -50,9 +50,10 @@ class DraftRequest(BaseModel):
     model to imitate; the offline drafter ignores them. `draft_inputs`
     (agent/drafting/inputs.py) fills the language, question and meeting fields.
 
-    A rep's instruction always comes with the draft it revises (`previous`); an `instruction`
-    on a first draft is an experiment's (service/experiments.py). Drafters follow both but never
-    name the latter in the draft's note: a rep must not be able to tell a lead's variant."""
+    `instruction` is a person's (a rep's revise, or a follow-up the rep asked the assistant
+    for) and the draft's note says how it was followed; `variant_instruction` is an
+    experiment's (service/experiments.py), followed on every draft of the lead but never named
+    in the note: a rep must not be able to tell a lead's variant."""
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
@@ -60,8 +61,17 @@ class DraftRequest(BaseModel):
     context: ContextPackage
     sender_name: str
     instruction: str | None = None
+    variant_instruction: str | None = None
     previous: Draft | None = None
     style_examples: tuple[EditPair, ...] = ()
+
+    @property
+    def instructions(self) -> str | None:
+        """Everything the drafter must follow: the experiment's words first, so a person's
+        later words win where the two disagree."""
+        words = [w.strip() for w in (self.variant_instruction, self.instruction) if w and w.strip()]
+        return "; ".join(words) or None
+
     # The language to write in (agent.language.lead_language), "en" when unknown.
     language: str = "en"
     # The lead's question from their newest message, already made quotable

@@ -75,7 +75,7 @@ class FallbackDrafter:
 def fallback_draft(drafter: Drafter, request: DraftRequest, reason: str) -> Draft:
     """`drafter`'s draft standing in for a model draft that failed for `reason`, labelled so."""
     note = f"{reason}; {FALLBACK_NOTE}"
-    if request.instruction and request.previous is not None:  # a rep's, not an experiment's
+    if request.instruction:  # a person's (an experiment's variant_instruction is never named)
         note += "; instruction noted for the rep"
     backup = drafter.draft(request)
     return backup.model_copy(update={"to": request.lead.email, "source": "fallback",

@@ -101,7 +101,7 @@ class ModelDrafter:
         """The system and user messages for one draft (exposed for tests and evals)."""
         previous = request.previous
         # The language: the rep's revise instruction may ask for another one; else the lead's.
-        language = read_instruction(request.instruction).language or request.language
+        language = read_instruction(request.instructions).language or request.language
         system_name, user_name = (request.templates.get(n, n) for n in DRAFT_TEMPLATES)
         system = render(system_name, base_template=DRAFT_TEMPLATES[0],
                         sender_name=request.sender_name, language=language,
@@ -114,7 +114,7 @@ class ModelDrafter:
             package=request.context.as_prompt(),
             sender_name=request.sender_name,
             sender_role=self.sender_role,
-            instruction=(request.instruction or "").strip() or None,
+            instruction=request.instructions,
             previous=({"subject": previous.subject, "body": previous.body}
                       if previous is not None else None),
             style_examples=[example.as_prompt() for example in request.style_examples],

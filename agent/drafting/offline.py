@@ -159,7 +159,8 @@ class OfflineDrafter:
 
     def draft(self, request: DraftRequest) -> Draft:
         lead, context, instruction = request.lead, request.context, request.instruction
-        revision = read_instruction(instruction) if instruction else Revision()
+        followed = request.instructions  # the person's words and the experiment's
+        revision = read_instruction(followed) if followed else Revision()
         language = revision.language or request.language
         language = language if language in LANGUAGES else "en"
         signal = strongest_signal(context)
@@ -193,10 +194,10 @@ class OfflineDrafter:
             body = _paragraphs(render(body_used, base_template=body_name, **values))
             if previous is None or (subject, body) != (previous.subject, previous.body):
                 break
-        # Only a rep's instruction (a revise: it comes with `previous`) is named in the note;
-        # an experiment's first-draft instruction is followed without a word (blind to reps).
-        rep_instruction = instruction if previous is not None else None
+        # Only a person's instruction is named in the note; an experiment's is followed without
+        # a word (blind to reps).
         return Draft(to=lead.email, subject=subject, body=body, source="offline",
-                     note=_note(language, revision, rep_instruction),
+                     note=_note(language, read_instruction(instruction) if instruction else None,
+                                instruction),
                      prompt_version=prompt_set_version(*dict.fromkeys(
                          (subject_used, body_used, subject_name, body_name))))

@@ -271,8 +271,11 @@ def test_revise_failure_falls_back_and_notes_the_instruction(drafter: FallbackDr
 
     assert draft.source == "fallback"
     assert draft.note == f"model unavailable (timeout); {FALLBACK}; instruction noted for the rep"
-    # An experiment's instruction (a first draft's) is followed but not named (blind to reps).
-    first = drafter.draft(ask(instruction="make it shorter"))
+    # An experiment's instruction is followed but not named (blind to reps); a person's
+    # instruction on a first draft (a follow-up asked of the assistant) is.
+    first = drafter.draft(ask(variant_instruction="make it shorter"))
     assert first.note == f"model unavailable (timeout); {FALLBACK}"
+    asked = drafter.draft(ask(instruction="make it shorter"))
+    assert asked.note == f"model unavailable (timeout); {FALLBACK}; instruction noted for the rep"
     assert "Northwind" not in first.body
     assert "Northwind" not in draft.body  # "shorter" dropped the asset sentence

@@ -136,7 +136,7 @@ def test_variants_change_words_and_thresholds_only(rt, tmp_path) -> None:
     assert assignments(rt) == {}
 
 
-def test_draft_request_gets_the_variant_instruction_on_first_drafts_only(
+def test_draft_request_carries_the_variant_instruction_apart_from_the_reps(
         tmp_path, clock, content_library, smtp_sink) -> None:
     from hitl.wiring import build_runtime
 
@@ -149,11 +149,14 @@ def test_draft_request_gets_the_variant_instruction_on_first_drafts_only(
         request = _request()
         for lead_id in ids.values():
             variant = assign(rt.policy.experiments[0], lead_id)
+            words = "keep it short" if variant == "short" else None
             first = draft_request(rt, lead_id, request)
-            assert first.instruction == ("keep it short" if variant == "short" else None)
+            assert (first.instruction, first.variant_instruction) == (None, words)
+            # a revise keeps the variant (a rep would notice it vanish) and the rep's words
             revised = draft_request(rt, lead_id, request.model_copy(
                 update={"instruction": "mention the webinar"}))
-            assert revised.instruction == "mention the webinar"
+            assert (revised.instruction, revised.variant_instruction) == (
+                "mention the webinar", words)
             threshold = rt.policy.experiments[1]
             varied = runtime_for(rt, lead_id)
             expected = 55 if assign(threshold, lead_id) == "lower" else rt.policy.bands.A
