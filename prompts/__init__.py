@@ -26,13 +26,19 @@ OFFLINE_DRAFT_TEMPLATES: tuple[str, ...] = ("offline_draft_subject.j2", "offline
 
 @cache
 def environment() -> Environment:
-    """The shared Jinja2 environment: strict about missing values, no HTML escaping."""
+    """The shared Jinja2 environment: strict about missing values, no HTML escaping.
+
+    Templates are compiled once per process (`auto_reload=False`): with reloading on, every
+    render stat()ed the file to see whether it changed. The templates ship with the code (and
+    `_source` already reads each once), so a process that edits one calls
+    `environment.cache_clear()`."""
     from jinja2 import Environment, FileSystemLoader, StrictUndefined
 
     env = Environment(
         loader=FileSystemLoader(PROMPTS_DIR),
         undefined=StrictUndefined,
         autoescape=False,
+        auto_reload=False,
         trim_blocks=True,
         lstrip_blocks=True,
         keep_trailing_newline=False,
