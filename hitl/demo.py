@@ -1,5 +1,6 @@
 """`hitl demo`: the offline walkthrough. Real SMTP (a local sink), SQLite, embedded Chroma,
-the offline drafter; a scripted rep approves one draft, edits one, rejects one."""
+the offline drafter; a scripted rep approves one draft, edits one, rejects one, and asks for a
+revision of a German lead's German draft, then approves it (hitl/demo_revise.py)."""
 
 from __future__ import annotations
 
@@ -39,8 +40,10 @@ def demo_events(now: Any) -> tuple[list[dict[str, Any]], dict[str, str]]:
     return events, plans
 
 
-def run_demo(workdir: Path | None = None) -> int:
+def run_demo(workdir: Path | None = None, clock: Any | None = None) -> int:
+    """Run the walkthrough; `clock` (config.clock) fixes "now" (tests), else the system time."""
     from config.settings import load_settings
+    from hitl.demo_revise import mail_subject, revise_then_approve, show_revised_mail
     from hitl.wiring import build_runtime
     from service import approvals, leads
     from service.ingest import ingest_events
@@ -69,7 +72,8 @@ def run_demo(workdir: Path | None = None) -> int:
         # The CRM write-back, recorded offline: what HubSpot would receive (README, "CRM
         # write-back and backfill").
         crm = RecordingCrmWriter(name="hubspot")
-        rt = build_runtime(settings, crm_override=[crm])
+        rt = build_runtime(settings, crm_override=[crm],
+                           **({"clock": clock} if clock is not None else {}))
         stack.callback(rt.close)
         rt.db.upgrade()
         library = rt.content_library
@@ -109,7 +113,9 @@ def run_demo(workdir: Path | None = None) -> int:
         if sink.messages:
             failures.append("an email went out before any approval")
         by_email = {a["draft"]["to"]: a for a in pending}
-        for email in ("ada.park@acme.io", "ben.ortiz@northwind-logistics.com"):
+        shown = ["ada.park@acme.io", "ben.ortiz@northwind-logistics.com"]
+        shown += [e for e, p in plans.items() if p.startswith("revise:")]
+        for email in shown:
             card = by_email.get(email)
             if card is None:
                 failures.append(f"no approval card for {email}")
@@ -119,7 +125,10 @@ def run_demo(workdir: Path | None = None) -> int:
                                 for s in ctx["top_signals"])
             risks = "\n".join(f"  ⚠ {r['detail']}" for r in ctx["risks"]) or "  none"
             asset = ctx["recommended_action"].get("asset")
+            lead = leads.get_lead(rt, card["lead_id"])
             console.print(Panel(
+                f"[bold]Qualified:[/] {lead['title']} · band {lead['band']} · score "
+                f"{lead['score']:.0f} · route {lead['route']}\n"
                 f"[bold]Why now:[/] {ctx['why_now']}\n[bold]Top signals:[/]\n{signals}\n"
                 f"[bold]Risks:[/]\n{risks}\n[bold]Next step:[/] "
                 f"{ctx['recommended_action']['next_step']}"
@@ -130,6 +139,7 @@ def run_demo(workdir: Path | None = None) -> int:
             ))
 
         console.print("4. The rep decides:")
+        revised: dict[str, Any] | None = None
         for email, plan in plans.items():
             card = by_email.get(email)
             if plan in ("none", "pending"):
@@ -138,6 +148,9 @@ def run_demo(workdir: Path | None = None) -> int:
                 failures.append(f"expected an approval for {email} ({plan})")
                 continue
             action, _, reason = plan.partition(":")
+            if action == "revise":
+                revised = revise_then_approve(rt, worker, console, card, reason, failures)
+                continue
             decision: dict[str, Any] = {"action": action, "actor": card["assignee"]}
             if action == "edit":
                 decision.update(
@@ -156,16 +169,19 @@ def run_demo(workdir: Path | None = None) -> int:
         for column in ("to", "subject", "Message-ID", "List-Unsubscribe"):
             mail.add_column(column)
         for message in sent:
-            mail.add_row(", ".join(message.rcpt_tos), message.subject,
+            mail.add_row(", ".join(message.rcpt_tos), mail_subject(message),
                          str(message.message["Message-ID"]),
                          str(message.message["List-Unsubscribe"]))
         console.print(mail)
-        expected = {e for e, p in plans.items() if p in ("approve", "edit")}
+        expected = {e for e, p in plans.items()
+                    if p in ("approve", "edit") or p.startswith("revise:")}
         got = {r for m in sent for r in m.rcpt_tos}
         if got != expected or len(sent) != len(expected):
             failures.append(f"expected exactly one email each to {sorted(expected)}, "
                             f"got {[m.rcpt_tos for m in sent]}")
 
+        if revised is not None:
+            show_revised_mail(console, sink, revised, failures)
         _print_crm_writes(console, crm, failures)
 
         for email, plan in plans.items():
