@@ -40,8 +40,10 @@ def demo_events(now: Any) -> tuple[list[dict[str, Any]], dict[str, str]]:
     return events, plans
 
 
-def run_demo(workdir: Path | None = None, clock: Any | None = None) -> int:
-    """Run the walkthrough; `clock` (config.clock) fixes "now" (tests), else the system time."""
+def run_demo(workdir: Path | None = None, clock: Any | None = None, sink: Any | None = None
+             ) -> int:
+    """Run the walkthrough; `clock` (config.clock) fixes "now" and `sink` is a running SmtpSink
+    to deliver to (tests); by default the system time and a sink of its own."""
     from config.settings import load_settings
     from hitl.demo_revise import mail_subject, revise_then_approve, show_revised_mail
     from hitl.wiring import build_runtime
@@ -60,7 +62,8 @@ def run_demo(workdir: Path | None = None, clock: Any | None = None) -> int:
         if workdir is None:
             workdir = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="hitl-demo-")))
         workdir.mkdir(parents=True, exist_ok=True)
-        sink = stack.enter_context(SmtpSink())
+        if sink is None:
+            sink = stack.enter_context(SmtpSink())
         settings = load_settings(
             database_url=f"sqlite:///{workdir / 'hitl.db'}", chroma_path=workdir / "chroma",
             chroma_url=None, smtp_url=sink.url, openai_api_key=None, openai_base_url=None,
