@@ -12,7 +12,7 @@ import re
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
-from functools import cache
+from functools import cache, lru_cache
 
 from agent.privacy import (
     EMAIL,
@@ -100,22 +100,42 @@ def _spans(text: str, values: Iterable[str]) -> list[tuple[int, int]]:
     return spans
 
 
+_WORD_RUN = re.compile(r"\w+")
+
+
+@lru_cache(maxsize=65536)
+def _name_key(value: str) -> tuple[str, frozenset[str], bool]:
+    """(folded key, its runs of word characters, whether a draft may not be blamed for it).
+
+    A whole-word match of the key makes each of its word runs a whole word of the text (the
+    characters around each run are the key's own non-word characters or the match's
+    boundaries), so a key with a run the text lacks cannot match: most of the candidate
+    records the store finds (a shared surname, a company name's first word) are dismissed
+    by a set lookup instead of a regex scan. Cached: the same records come back draft after
+    draft."""
+    key = fold(value)
+    skip = len(key) < 2 or (" " not in key and is_common_word(key))
+    return key, frozenset(_WORD_RUN.findall(key)), skip
+
+
 def foreign_names(text: str, *, lead: LeadIdentity, other_people: Iterable[str],
                   allowed_names: Iterable[str] = ()) -> list[str]:
     """The strings of `other_people` (names and companies from other records) that `text`
     mentions, outside the lead's own names and `allowed_names`. A one-word name that is also a
     common word ("Will", "Best") is not a mention; full names and companies always are."""
     folded = fold(text)
+    words = frozenset(_WORD_RUN.findall(folded))
     own = [*lead.names(), *allowed_names]
     own_keys = {fold(v) for v in own}
-    own_spans = _spans(folded, own)
+    own_spans: list[tuple[int, int]] | None = None  # found on the first candidate that matches
     found: list[str] = []
     for value in dict.fromkeys(other_people):
-        key = fold(value)
-        if (len(key) < 2 or key in own_keys or key.split(" ", 1)[0] not in folded
-                or (" " not in key and is_common_word(key))):
+        key, runs, skip = _name_key(value)
+        if skip or key in own_keys or not runs <= words:
             continue
         for match in whole_word(key).finditer(folded):
+            if own_spans is None:
+                own_spans = _spans(folded, own)
             start, end = match.span()
             if not any(s <= start and end <= e for s, e in own_spans):
                 found.append(value)
