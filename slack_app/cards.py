@@ -8,6 +8,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from sqlalchemy.orm import Session
+
 from service.approvals import get_approval
 from service.errors import NotFound
 from service.leads import get_lead
@@ -32,16 +34,20 @@ def load_lead(rt: AppRuntime, lead_id: str) -> dict[str, Any] | None:
 
 
 def card_facts(rt: AppRuntime, approval: dict[str, Any],
-               card: store.CardLocation | None = None) -> CardFacts:
-    """The facts around `approval` now (its decision, a newer version, the lead), in one read."""
-    with rt.db.read() as session:
-        decision = None
-        if approval.get("status") not in ("pending", "superseded"):
-            decision = store.decision_in(session, approval["approval_id"])
-        newest = store.latest_version_in(session, approval["handoff_id"])
-        newer = newest if newest and newest["version"] > approval["version"] else None
-        newer_card = store.card_in(session, newer["approval_id"]) if newer else None
-        lead = store.lead_heading_in(session, approval["lead_id"])
+               card: store.CardLocation | None = None, *,
+               session: Session | None = None) -> CardFacts:
+    """The facts around `approval` now (its decision, a newer version, the lead), in one read
+    (in `session` when the caller already has one open: the card job reads once)."""
+    if session is None:
+        with rt.db.read() as session:
+            return card_facts(rt, approval, card, session=session)
+    decision = None
+    if approval.get("status") not in ("pending", "superseded"):
+        decision = store.decision_in(session, approval["approval_id"])
+    newest = store.latest_version_in(session, approval["handoff_id"])
+    newer = newest if newest and newest["version"] > approval["version"] else None
+    newer_card = store.card_in(session, newer["approval_id"]) if newer else None
+    lead = store.lead_heading_in(session, approval["lead_id"])
     in_thread = True
     if newer is not None:
         if newer_card is not None and card is not None:
@@ -56,8 +62,9 @@ def card_facts(rt: AppRuntime, approval: dict[str, Any],
 
 
 def render(rt: AppRuntime, approval: dict[str, Any],
-           card: store.CardLocation | None = None) -> tuple[str, list[dict[str, Any]]]:
-    return approval_card(card_facts(rt, approval, card))
+           card: store.CardLocation | None = None, *,
+           session: Session | None = None) -> tuple[str, list[dict[str, Any]]]:
+    return approval_card(card_facts(rt, approval, card, session=session))
 
 
 def slack_user_for(rt: AppRuntime, key: str | None) -> str | None:

@@ -34,9 +34,18 @@ from slack_app.cards import load_approval, load_lead, render, slack_user_for
 from slack_app.decisions import record_decision_job
 from slack_app.send_status import notify_send_failed
 from slack_app.support.jobs import SUPPORT_SLACK_JOB_HANDLERS
-from slack_app.web import GONE_ERRORS, SlackCallFailed, call, dm_channel, web_client
+from slack_app.web import (
+    GONE_ERRORS,
+    SlackCallFailed,
+    call,
+    call_unlogged,
+    dm_channel,
+    web_client,
+)
 
 log = logging.getLogger(__name__)
+
+POST_APPROVAL = "slack_post_approval"
 
 
 def _destination(rt: AppRuntime, client: WebClient, assignee: str) -> str | None:
@@ -47,13 +56,30 @@ def _destination(rt: AppRuntime, client: WebClient, assignee: str) -> str | None
 
 
 def post_approval(rt: AppRuntime, payload: dict[str, Any]) -> None:
+    """One read (the approval, its handoff's cards, the new card's facts), the post, then one
+    write (the card's row and the message log's row for it, committed together)."""
     approval_id = payload["approval_id"]
-    approval, cards = store.approval_and_cards(rt, approval_id)
-    if approval is None:
-        return  # erased before its card went out
+    with rt.db.read() as session:
+        approval, cards = store.approval_and_cards_in(session, approval_id)
+        if approval is None:
+            return  # erased before its card went out
+        version = int(approval["version"])
+        card = next((c for c in cards if c.approval_id == approval_id), None)
+        newer_carded = any(c.version > version for c in cards)
+        text, blocks = (render(rt, approval, session=session) if card is None
+                        and not newer_carded else ("", []))
+    # Every message posted below (the card, its history) is about this lead.
+    with message_log.posting_about(rt, POST_APPROVAL, message_log.Subject(
+            lead_id=approval["lead_id"])):
+        _post_approval(rt, approval, cards, card, (text, blocks))
+
+
+def _post_approval(rt: AppRuntime, approval: dict[str, Any], cards: list[store.CardLocation],
+                   card: store.CardLocation | None,
+                   rendered: tuple[str, list[dict[str, Any]]]) -> None:
+    approval_id = approval["approval_id"]
     client = web_client(rt)
     version = int(approval["version"])
-    card = next((c for c in cards if c.approval_id == approval_id), None)
     previous = [c for c in cards if c.version < version]
     prev = previous[-1] if previous else None
 
@@ -67,18 +93,18 @@ def post_approval(rt: AppRuntime, payload: dict[str, Any]) -> None:
                         approval_id, approval["assignee"])
             return
         in_thread = prev is not None and prev.channel == channel
-        text, blocks = render(rt, approval)
-        posted = call(client.chat_postMessage, channel=channel, text=text, blocks=blocks,
-                      thread_ts=prev.thread_ts if in_thread and prev else None,
-                      unfurl_links=False, unfurl_media=False)
-        ts = str(posted["ts"])
-        card, status = store.save_card(rt, store.CardLocation(
+        text, blocks = rendered
+        thread_ts = prev.thread_ts if in_thread and prev else None
+        posted = call_unlogged(client.chat_postMessage, channel=channel, text=text,
+                               blocks=blocks, thread_ts=thread_ts, unfurl_links=False,
+                               unfurl_media=False)
+        card, status = _save_posted_card(rt, store.CardLocation(
             approval_id=approval_id, handoff_id=approval["handoff_id"],
             lead_id=approval["lead_id"], version=version, assignee=approval["assignee"],
-            channel=str(posted.get("channel") or channel), ts=ts,
-            thread_ts=prev.thread_ts if in_thread and prev else ts,
+            channel=str(posted.get("channel") or channel), ts=str(posted["ts"]),
+            thread_ts=thread_ts or str(posted["ts"]),
             # A new card for a later version (an escalation) carries the history in its thread.
-            history_posted=in_thread or version == 1))
+            history_posted=in_thread or version == 1), thread_ts)
         if approval["status"] != "pending" or status != "pending":
             update_card(rt, {"approval_id": approval_id})  # decided while we were posting
 
@@ -88,6 +114,21 @@ def post_approval(rt: AppRuntime, payload: dict[str, Any]) -> None:
 
     if prev is not None:
         update_card(rt, {"approval_id": prev.approval_id})  # now shows "superseded by vN"
+
+
+def _save_posted_card(rt: AppRuntime, card: store.CardLocation, thread_ts: str | None
+                      ) -> tuple[store.CardLocation, str | None]:
+    """Log the posted card (erasure's map of Slack) and record where it is, in one commit: a
+    crash before it leaves neither, and the retry posts the card again as it always did."""
+    context = message_log.current_context()
+    assert context is not None
+    with rt.db.session() as session:
+        _, erased = message_log.record_post_in(session, context, channel=card.channel,
+                                               ts=card.ts, thread_ts=thread_ts)
+        saved = store.save_card_in(session, card, now=rt.clock.now())
+    if erased:
+        message_log.after_late_post(context)
+    return saved
 
 
 def _post_history(rt: AppRuntime, client: WebClient, approval: dict[str, Any],
@@ -228,7 +269,7 @@ def slack_job_handlers() -> dict[str, Handler]:
 SLACK_JOB_HANDLERS: dict[str, Handler] = {
     "slack_sla_reminder": logged("slack_sla_reminder", sla_reminder),
     "slack_sla_escalation": logged("slack_sla_escalation", sla_escalation),
-    "slack_post_approval": logged("slack_post_approval", post_approval),
+    POST_APPROVAL: post_approval,  # logs its posts itself (one read, one write)
     "slack_update_card": update_card,
     "slack_post_reply": logged("slack_post_reply", post_reply),
     "slack_redact_lead": redact_lead,

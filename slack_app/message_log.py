@@ -69,6 +69,13 @@ def posting_for(rt: AppRuntime, kind: str, payload: Mapping[str, Any]) -> Iterat
     """Record every message posted inside the block as being about this job's subject."""
     with rt.db.read() as session:
         subject = _subject(session, payload)
+    with posting_about(rt, kind, subject):
+        yield
+
+
+@contextmanager
+def posting_about(rt: AppRuntime, kind: str, subject: Subject) -> Iterator[None]:
+    """`posting_for` with the subject already known (a job that read it in its own read)."""
     token = _CONTEXT.set(PostingContext(rt, kind, subject))
     try:
         yield
@@ -83,29 +90,46 @@ def current_context() -> PostingContext | None:
 def record_post(context: PostingContext, *, channel: str, ts: str,
                 thread_ts: str | None) -> bool:
     """Log one posted message; True when it is about a lead or a conversation."""
-    rt = context.rt
-    with rt.db.session() as session:
-        subject = context.subject
-        if not subject and thread_ts:
-            subject = thread_subject(session, channel, thread_ts)
-        if not subject:
-            return False
-        erased = _erased(session, rt, subject)
-        erasure_id = f"late_{uuid.uuid4().hex[:20]}" if erased else None
-        session.execute(insert_ignoring_conflicts(session, SlackMessageLog, [{
-            "channel": channel, "ts": ts, "thread_ts": thread_ts,
-            # An erased subject's ids are not kept: the row only waits for its redaction.
-            "lead_id": None if erased else subject.lead_id,
-            "conversation_id": None if erased else subject.conversation_id,
-            "kind": context.kind[:40], "posted_at": rt.clock.now(), "erasure_id": erasure_id,
-        }], ["channel", "ts"]))
-        if erased:
-            enqueue(session, REDACT_JOB, {"erasure_id": erasure_id}, now=rt.clock.now())
+    with context.rt.db.session() as session:
+        logged, erased = record_post_in(session, context, channel=channel, ts=ts,
+                                        thread_ts=thread_ts)
     if erased:
-        log.info("a %s message was posted after its subject was erased; redaction queued",
-                 context.kind)
-        rt.notify_work()
-    return True
+        after_late_post(context)
+    return logged
+
+
+def record_post_in(session: Session, context: PostingContext, *, channel: str, ts: str,
+                   thread_ts: str | None) -> tuple[bool, bool]:
+    """`record_post` inside the caller's transaction (the card job commits the log row with
+    the card's own row). Returns (logged, erased): when erased, call `after_late_post` once
+    the transaction committed."""
+    rt = context.rt
+    subject = context.subject
+    if not subject and thread_ts:
+        subject = thread_subject(session, channel, thread_ts)
+    if not subject:
+        return False, False
+    erased = _erased(session, rt, subject)
+    erasure_id = f"late_{uuid.uuid4().hex[:20]}" if erased else None
+    now = rt.clock.now()
+    session.execute(insert_ignoring_conflicts(session, SlackMessageLog, [{
+        "channel": channel, "ts": ts, "thread_ts": thread_ts,
+        # An erased subject's ids are not kept: the row only waits for its redaction.
+        "lead_id": None if erased else subject.lead_id,
+        "conversation_id": None if erased else subject.conversation_id,
+        "kind": context.kind[:40], "posted_at": now, "erasure_id": erasure_id,
+    }], ["channel", "ts"]))
+    if erased:
+        enqueue(session, REDACT_JOB, {"erasure_id": erasure_id}, now=now)
+    return True, erased
+
+
+def after_late_post(context: PostingContext) -> None:
+    """A message went out after its subject was erased; its redaction is queued: wake the
+    worker."""
+    log.info("a %s message was posted after its subject was erased; redaction queued",
+             context.kind)
+    context.rt.notify_work()
 
 
 def _subject(session: Session, payload: Mapping[str, Any]) -> Subject:

@@ -74,18 +74,24 @@ def save_card(rt: AppRuntime, card: CardLocation) -> tuple[CardLocation, str | N
 
     Also returns the approval's status as of this commit: a decision recorded while the card
     was being posted must be rendered onto it."""
-    now = rt.clock.now()
     with rt.db.session() as session:
-        inserted = session.execute(_insert_card(session.get_bind().dialect.name), {
-            "approval_id": card.approval_id, "handoff_id": card.handoff_id,
-            "lead_id": card.lead_id, "version": card.version, "assignee": card.assignee,
-            "channel": card.channel, "ts": card.ts, "thread_ts": card.thread_ts,
-            "history_posted": card.history_posted, "posted_at": now, "updated_at": None,
-        }).first()
-        saved = card if inserted is not None else card_in(session, card.approval_id)
-        assert saved is not None
-        status = session.scalar(select(Approval.status).where(Approval.id == card.approval_id))
-        return saved, status
+        return save_card_in(session, card, now=rt.clock.now())
+
+
+def save_card_in(session: Session, card: CardLocation, *, now: datetime
+                 ) -> tuple[CardLocation, str | None]:
+    """`save_card` inside the caller's transaction (the card job commits the card together
+    with the message log's row for it)."""
+    inserted = session.execute(_insert_card(session.get_bind().dialect.name), {
+        "approval_id": card.approval_id, "handoff_id": card.handoff_id,
+        "lead_id": card.lead_id, "version": card.version, "assignee": card.assignee,
+        "channel": card.channel, "ts": card.ts, "thread_ts": card.thread_ts,
+        "history_posted": card.history_posted, "posted_at": now, "updated_at": None,
+    }).first()
+    saved = card if inserted is not None else card_in(session, card.approval_id)
+    assert saved is not None
+    status = session.scalar(select(Approval.status).where(Approval.id == card.approval_id))
+    return saved, status
 
 
 @cache
@@ -216,10 +222,15 @@ def approval_and_cards(rt: AppRuntime, approval_id: str
                        ) -> tuple[dict[str, Any] | None, list[CardLocation]]:
     """An approval (None once erased) and every card of its handoff, in one read."""
     with rt.db.read() as session:
-        row = session.get(Approval, approval_id)
-        if row is None:
-            return None, []
-        return approval_view(row), cards_of_handoff(session, row.handoff_id)
+        return approval_and_cards_in(session, approval_id)
+
+
+def approval_and_cards_in(session: Session, approval_id: str
+                          ) -> tuple[dict[str, Any] | None, list[CardLocation]]:
+    row = session.get(Approval, approval_id)
+    if row is None:
+        return None, []
+    return approval_view(row), cards_of_handoff(session, row.handoff_id)
 
 
 def handoff_signals(rt: AppRuntime, lead_id: str, *, since: datetime,

@@ -87,7 +87,20 @@ def _retry_after(response: Any) -> float | None:
 
 def call(method: Callable[..., Any], **kwargs: Any) -> dict[str, Any]:
     """Run one Web API method (e.g. `client.chat_postMessage`) and return its data."""
-    name = getattr(method, "__name__", "slack call").replace("_", ".", 1)
+    data = call_unlogged(method, **kwargs)
+    if data.get("ts") and _name(method) == "chat.postMessage":
+        _record(kwargs, data)
+    return data
+
+
+def _name(method: Callable[..., Any]) -> str:
+    return getattr(method, "__name__", "slack call").replace("_", ".", 1)
+
+
+def call_unlogged(method: Callable[..., Any], **kwargs: Any) -> dict[str, Any]:
+    """`call` without logging the posted message: for a job that logs it itself, in the
+    same transaction as its own record of the post (`message_log.record_post_in`)."""
+    name = _name(method)
     try:
         response = method(**kwargs)
     except SlackApiError as exc:
@@ -102,10 +115,7 @@ def call(method: Callable[..., Any], **kwargs: Any) -> dict[str, Any]:
         raise SlackCallFailed(name, error) from exc
     except (SlackClientError, OSError, TimeoutError) as exc:  # network, DNS, TLS, timeouts
         raise RetryLater(f"Slack {name} unreachable: {type(exc).__name__}") from exc
-    data = dict(response.data) if isinstance(response.data, dict) else {}
-    if name == "chat.postMessage" and data.get("ts"):
-        _record(kwargs, data)
-    return data
+    return dict(response.data) if isinstance(response.data, dict) else {}
 
 
 def _record(kwargs: dict[str, Any], data: dict[str, Any]) -> None:
