@@ -27,4 +27,7 @@ def build_runtime(settings: Settings, **overrides: Any) -> AppRuntime:
         from slack_app.support.feedback_jobs import FEEDBACK_SLACK_JOB_HANDLERS
 
         rt.job_handlers.update(FEEDBACK_SLACK_JOB_HANDLERS)  # low ratings, callbacks
+        from slack_app.recycle_notice import RECYCLE_SLACK_JOB_HANDLERS
+
+        rt.job_handlers.update(RECYCLE_SLACK_JOB_HANDLERS)  # a no-response recycle's DM
     return rt

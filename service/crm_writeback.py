@@ -9,7 +9,9 @@ exactly when the change does), one job per configured CRM:
   mapping gives `handoff_started`;
 - every decision: the lead status / lifecycle stage the mapping (HITL_CRM_FILE, `outcomes`)
   gives the decision, or the disposition's reason code for a reject;
-- a sent email: logged on the contact.
+- a sent email: logged on the contact;
+- the automatic no-response recycle (no person decided): the status the mapping gives
+  `recycled` (`no_response`'s when the file has no `recycled`).
 
 Every write has an idempotency key, `crm:{crm}:{write}:{handoff_id}:v{version}` (a status
 also names its outcome). It is the job's
@@ -126,6 +128,25 @@ def on_email_sent(rt: AppRuntime, session: Session, message: OutboxMessage, *,
         return
     _queue(rt, session, EMAIL, approval.handoff_id, approval.version, lead_id=message.lead_id,
            now=now, approval_id=approval.id, outbox_id=message.id)
+
+
+def on_recycled(rt: AppRuntime, session: Session, lead_id: str, *, now: datetime) -> None:
+    """The automatic no-response recycle (service/nurture.py): no person decided, so the CRM
+    hears the mapping's `recycled` status from here. Keyed by the outreach it ends (the handoff
+    and version of the last email sent), so a replayed recycle queues nothing new."""
+    if not rt.crm_writers:
+        return
+    from tools.crm.mapping import RECYCLED
+
+    last = session.execute(
+        select(Approval.id, Approval.handoff_id, Approval.version)
+        .join(OutboxMessage, OutboxMessage.approval_id == Approval.id)
+        .where(OutboxMessage.lead_id == lead_id, OutboxMessage.sent_at.is_not(None))
+        .order_by(OutboxMessage.sent_at.desc()).limit(1)).first()
+    if last is None:
+        return  # no outreach of ours: nothing the CRM knows to recycle
+    _queue(rt, session, STATUS, last.handoff_id, last.version, lead_id=lead_id, now=now,
+           outcome=RECYCLED, approval_id=last.id)
 
 
 # -- the jobs ---------------------------------------------------------------------------------

@@ -70,7 +70,9 @@ _SUBJECTS: dict[str, str] = {
     "reminder": "SLA reminder: a lead is waiting for your decision",
     "escalation": "SLA escalation: a lead was reassigned",
     "support_escalation": "Support: a customer is waiting and nobody has claimed it",
+    "recycled": "A lead you emailed never answered: recycled to nurture",
 }
+RECYCLE_SLACK_JOB = "slack_recycle_notice"  # the Slack surface's DM (slack_app/recycle_notice.py)
 
 
 def needs_email(rt: AppRuntime, member: Member | None) -> bool:
@@ -117,6 +119,22 @@ def queue_support_escalation(rt: AppRuntime, session: Session, *, transfer_id: s
         "waited_minutes": waited_minutes,
     }, now=rt.clock.now(), dedupe_key=f"{NOTICE_JOB}:{nid}")
     return True
+
+
+def queue_recycle_notice(rt: AppRuntime, session: Session, *, lead_id: str,
+                         recipient: Member | None, since: str, attempts: int) -> str:
+    """Tell the former owner, once per outreach cycle (`since`), that the no-response timer
+    recycled their lead (service/nurture.py, inside its transaction): a Slack DM, or an email
+    when Slack cannot reach them (needs_email). Returns how: "slack", "email" or "none"."""
+    if recipient is None:
+        return "none"
+    digest = hashlib.sha256(f"recycled:{lead_id}:{since}".encode()).hexdigest()
+    nid = f"ntc_{digest[:32]}"
+    payload = {"notice_id": nid, "step": "recycled", "handoff_id": None, "approval_id": None,
+               "lead_id": lead_id, "to": recipient.key, "since": since, "attempts": attempts}
+    kind = NOTICE_JOB if needs_email(rt, recipient) else RECYCLE_SLACK_JOB
+    enqueue(session, kind, payload, now=rt.clock.now(), dedupe_key=f"{kind}:{nid}")
+    return "email" if kind == NOTICE_JOB else "slack"
 
 
 def _sent(session: Session, lead_id: str | None, nid: str) -> bool:
@@ -181,6 +199,17 @@ def compose(rt: AppRuntime, payload: dict[str, Any], lead: Lead, member: Member,
     AddressError when the roster address is not one plain address."""
     step: str = payload["step"]
     name = " ".join(p for p in (lead.first_name, lead.last_name) if p)
+    if step == "recycled":
+        # GET /v1/leads/{id} takes no signed link: the API address, with one's personal token.
+        url, expires = f"{rt.settings.public_url.rstrip('/')}/v1/leads/{lead.id}", None
+        body = render("recycle_notice_email.j2", **_common(rt, member),
+                      lead_name=_one_line(name or lead.email, "unnamed lead"),
+                      company=_one_line(lead.company, "unknown"),
+                      attempts=int(payload.get("attempts") or 0),
+                      since=_when(payload["since"], member.timezone), track=lead.nurture_track,
+                      crm=bool(rt.crm_writers),
+                      lead_url=url, link_expires=expires)
+        return _envelope(rt, payload, member, body, now)
     url, expires = read_link(rt, f"/v1/approvals/{payload['approval_id']}", now)
     body = render(
         "sla_notice_email.j2", kind=step, **_common(rt, member),

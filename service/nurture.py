@@ -63,10 +63,14 @@ def check_no_response(rt: AppRuntime, payload: dict[str, Any]) -> None:
     Nothing happens when the lead answered (a reply or a booked meeting), moved on (a person
     holds a new card, a disposition recycled or closed it) or was erased. The recycle applies
     the `no_response` disposition like a rep's reject does: stage, nurture track, suppression,
-    owner released; the audit log records it as the system's, with the attempts counted.
+    owner released; the audit log records it as the system's, with the attempts counted. The
+    CRM gets the mapping's `recycled` status (service/crm_writeback.py) and the former owner a
+    notice (Slack DM, or email when Slack cannot reach them; service/notices.py).
     """
     from agent.qualification.intent import as_utc
     from agent.sla import no_response_decision
+    from service.crm_writeback import on_recycled
+    from service.notices import queue_recycle_notice
     from service.sla import enqueue_no_response_check, outreach_since
 
     now = rt.clock.now()
@@ -95,6 +99,7 @@ def check_no_response(rt: AppRuntime, payload: dict[str, Any]) -> None:
         if rule.suppress_days:
             lead.suppressed_until = now + timedelta(days=rule.suppress_days)
             lead.suppression_reason = NO_RESPONSE
+        former_owner = lead.owner
         if not rule.keep_owner:
             lead.owner = None
         lead.recycled_at = now
@@ -108,3 +113,8 @@ def check_no_response(rt: AppRuntime, payload: dict[str, Any]) -> None:
         if rule.nurture_track:
             enqueue_enrolment(rt, session, lead.id, rule.nurture_track, reason=NO_RESPONSE,
                               key=f"no_response:{lead.id}:{since.isoformat()}")
+        # No person decided: the CRM and the former owner hear it from here, once each.
+        on_recycled(rt, session, lead.id, now=now)
+        queue_recycle_notice(rt, session, lead_id=lead.id, since=since.isoformat(),
+                             recipient=rt.roster.find(former_owner),
+                             attempts=decision.attempts)

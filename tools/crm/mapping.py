@@ -23,7 +23,10 @@ LeadField = Literal["email", "first_name", "last_name", "company", "title", "dom
 LEAD_FIELDS: tuple[str, ...] = get_args(LeadField)
 
 DECISIONS = ("approve", "edit", "revise", "escalate", "reject")
-OUTCOME_KEYS: tuple[str, ...] = ("handoff_started", *DECISIONS, *REASON_CODES)
+# `recycled`: the automatic no-response recycle (service/nurture.py), no person decided; left
+# out of the file, the `no_response` disposition's values are written (CrmMapping.outcome).
+RECYCLED = "recycled"
+OUTCOME_KEYS: tuple[str, ...] = ("handoff_started", *DECISIONS, *REASON_CODES, RECYCLED)
 
 # HubSpot's own values (a portal may add lead statuses: hubspot.extra_lead_statuses; custom
 # lifecycle stages are referred to by their numeric id).
@@ -243,6 +246,8 @@ class CrmMapping(_Frozen):
         return self.countries.get(text.lower())
 
     def outcome(self, key: str) -> Outcome:
+        if key == RECYCLED and key not in self.outcomes:
+            key = "no_response"  # the automatic recycle is that disposition, by the system
         return self.outcomes.get(key) or Outcome.model_validate({})
 
 
