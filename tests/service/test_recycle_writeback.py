@@ -102,9 +102,14 @@ def test_without_a_crm_the_recycle_still_tells_the_owner(client, worker, rt, clo
 @pytest.fixture
 def settings(request: pytest.FixtureRequest, tmp_path: Any, smtp_sink: Any,
              database_url: str) -> Any:
-    """Slack off, except for the tests named `test_with_slack_*` (`slack_settings`)."""
+    """Slack off, except for the tests named `test_with_slack_*` (`slack_settings`); the tests
+    named `test_hubspot_*` have the HubSpot hook and write-back on."""
     if request.node.name.startswith("test_with_slack"):
         return request.getfixturevalue("slack_settings")
+    if request.node.name.startswith("test_hubspot"):
+        from tests.api.crm_hooks import crm_settings
+
+        return crm_settings(tmp_path, smtp_sink.url, database_url)
     from tests.conftest import make_settings
 
     return make_settings(tmp_path, smtp_url=smtp_sink.url, database_url=database_url)
@@ -136,3 +141,36 @@ def test_with_slack_the_former_owner_gets_one_dm_with_the_lead_inert(
     worker.run_until_idle()
     assert len([c for c in fake_slack.calls("chat.postMessage")
                 if ":recycle:" in str(c.params.get("text"))]) == 1
+
+
+def test_hubspot_gets_one_status_call_for_the_recycle(client, worker, rt, clock,
+                                                     smtp_sink) -> None:
+    """The same on a respx HubSpot portal, the lead arriving by the signed webhook: the recycle
+    is one more PATCH of the contact with the mapping's `recycled` lead status, and no more."""
+    import respx
+
+    from tests.api.crm_fakes import HubSpotPortal
+    from tests.api.crm_hooks import fixture_bytes, hubspot_headers
+
+    with respx.mock(assert_all_called=False) as router:
+        portal = HubSpotPortal(router).install()
+        body = fixture_bytes("hubspot_form_fill.json")
+        assert client.post("/hooks/hubspot", content=body,
+                           headers=hubspot_headers(body, clock.now())).status_code == 200
+        worker.run_until_idle()
+        [card] = client.get("/v1/approvals", params={"status": "pending"}).json()
+        assert decide(client, card["approval_id"], action="approve",
+                      actor=card["assignee"]).status_code == 200
+        worker.run_until_idle()
+        assert len(portal.patches) == 2  # handoff_started, approve
+        clock.advance(days=14, hours=1)
+        worker.run_until_idle()
+        assert portal.patches[2:] == [{"hs_lead_status": "ATTEMPTED_TO_CONTACT"}]
+        [notice] = smtp_sink.messages[1:]
+        assert notice.rcpt_tos == [rt.roster.find(card["assignee"]).email]
+
+        check_no_response(rt, {"lead_id": card["lead_id"],
+                               "since": _recycled(rt).detail["first_attempt_at"]})
+        clock.advance(days=10)
+        worker.run_until_idle()
+        assert len(portal.patches) == 3 and len(smtp_sink.messages) == 2
