@@ -4,7 +4,9 @@ When the person an SLA reminder (the card's owner) or escalation (the manager) i
 cannot be reached in Slack (no Slack id on the roster, or the Slack surface is off: no
 `SLACK_BOT_TOKEN`), the SLA check queues a `deliver_email_notice` job in the same
 transaction that records the breach (service/rescue.py). The same goes for the support lead
-called in on an unclaimed warm transfer (service/support_transfers.py `escalate_unclaimed`).
+called in on an unclaimed warm transfer (service/support_transfers.py `escalate_unclaimed`),
+and for the former owner of a lead the no-response timer recycled (`queue_recycle_notice`,
+which queues the Slack DM instead when Slack reaches them).
 The job sends one plain-text email to the member's roster address with the same sender as
 approved drafts (`rt.email_sender`, SMTP).
 

@@ -19,6 +19,14 @@ LEAD = {"email": "ada@acme.io", "first_name": "<!channel> Ada", "company": "*Acm
 
 
 @pytest.fixture
+def database_url(request: pytest.FixtureRequest, tmp_path: Any) -> str:
+    """SQLite by default; `postgres` (indirect parameter) for a fresh PostgreSQL database."""
+    if getattr(request, "param", "sqlite") == "postgres":
+        return str(request.getfixturevalue("postgres_url"))
+    return f"sqlite:///{tmp_path / 'hitl.db'}"
+
+
+@pytest.fixture
 def crm(rt: Any) -> RecordingCrmWriter:
     double = RecordingCrmWriter()
     rt.crm_override = [double]
@@ -49,6 +57,7 @@ def _statuses(crm: RecordingCrmWriter, outcome: str) -> list[dict[str, Any]]:
             if c["kind"] == "lead_status" and c["idempotency_key"].endswith(f":{outcome}")]
 
 
+@pytest.mark.parametrize("database_url", ["sqlite", "postgres"], indirect=True)
 def test_recycle_writes_the_status_once_and_emails_the_former_owner_once(
         client, worker, rt, clock, smtp_sink, crm) -> None:
     card = _emailed_then_silent(client, worker, clock, smtp_sink)
