@@ -124,7 +124,8 @@ def queue_support_escalation(rt: AppRuntime, session: Session, *, transfer_id: s
 
 
 def queue_recycle_notice(rt: AppRuntime, session: Session, *, lead_id: str,
-                         recipient: Member | None, since: str, attempts: int) -> str:
+                         recipient: Member | None, since: str, attempts: int,
+                         kept_owner: bool = False) -> str:
     """Tell the former owner, once per outreach cycle (`since`), that the no-response timer
     recycled their lead (service/nurture.py, inside its transaction): a Slack DM, or an email
     when Slack cannot reach them (needs_email). Returns how: "slack", "email" or "none"."""
@@ -133,7 +134,8 @@ def queue_recycle_notice(rt: AppRuntime, session: Session, *, lead_id: str,
     digest = hashlib.sha256(f"recycled:{lead_id}:{since}".encode()).hexdigest()
     nid = f"ntc_{digest[:32]}"
     payload = {"notice_id": nid, "step": "recycled", "handoff_id": None, "approval_id": None,
-               "lead_id": lead_id, "to": recipient.key, "since": since, "attempts": attempts}
+               "lead_id": lead_id, "to": recipient.key, "since": since, "attempts": attempts,
+               "kept_owner": kept_owner}
     kind = NOTICE_JOB if needs_email(rt, recipient) else RECYCLE_SLACK_JOB
     enqueue(session, kind, payload, now=rt.clock.now(), dedupe_key=f"{kind}:{nid}")
     return "email" if kind == NOTICE_JOB else "slack"
@@ -209,7 +211,7 @@ def compose(rt: AppRuntime, payload: dict[str, Any], lead: Lead, member: Member,
                       company=_one_line(lead.company, "unknown"),
                       attempts=int(payload.get("attempts") or 0),
                       since=_when(payload["since"], member.timezone), track=lead.nurture_track,
-                      crm=bool(rt.crm_writers),
+                      crm=bool(rt.crm_writers), kept_owner=bool(payload.get("kept_owner")),
                       lead_url=url, link_expires=expires)
         return _envelope(rt, payload, member, body, now)
     url, expires = read_link(rt, f"/v1/approvals/{payload['approval_id']}", now)

@@ -117,4 +117,4 @@ def check_no_response(rt: AppRuntime, payload: dict[str, Any]) -> None:
         on_recycled(rt, session, lead.id, now=now)
         queue_recycle_notice(rt, session, lead_id=lead.id, since=since.isoformat(),
                              recipient=rt.roster.find(former_owner),
-                             attempts=decision.attempts)
+                             attempts=decision.attempts, kept_owner=rule.keep_owner)

@@ -17,14 +17,16 @@ from slack_app.web import call, dm_channel, web_client
 KIND = "slack_recycle_notice"
 
 
-def recycle_text(lead: dict[str, Any], attempts: int, *, crm: bool) -> str:
+def recycle_text(lead: dict[str, Any], attempts: int, *, crm: bool,
+                 kept_owner: bool = False) -> str:
     name = " ".join(str(p) for p in (lead.get("first_name"), lead.get("last_name")) if p)
     track = lead.get("nurture_track")
     return (f":recycle: {inert(name or lead.get('email') or 'A lead', 300)} "
             f"({inert(lead.get('company') or 'unknown', 300)}) never answered your outreach "
             f"({attempts} attempt{'s' if attempts != 1 else ''}), so it went back to automation"
             + (f" ({inert(track, 100)})" if track else "")
-            + ". It is no longer yours to follow up"
+            + (". You stay its owner for when it comes back" if kept_owner
+               else ". It is no longer yours to follow up")
             + ("; its lead status in the CRM was updated" if crm else "")
             + ". If they come back with intent, a new card reaches a person.")
 
@@ -36,7 +38,8 @@ def recycle_notice(rt: AppRuntime, payload: dict[str, Any]) -> None:
         return  # erased meanwhile, or the person left Slack's reach
     client = web_client(rt)
     call(client.chat_postMessage, channel=dm_channel(rt, client, slack_id),
-         text=recycle_text(lead, int(payload.get("attempts") or 0), crm=bool(rt.crm_writers)),
+         text=recycle_text(lead, int(payload.get("attempts") or 0), crm=bool(rt.crm_writers),
+                           kept_owner=bool(payload.get("kept_owner"))),
          unfurl_links=False, unfurl_media=False)
 
 

@@ -81,6 +81,7 @@ def test_recycle_writes_the_status_once_and_emails_the_former_owner_once(
     text = notice.body
     assert "never answered" in text and "/v1/leads/" + card["lead_id"] in text
     assert "1 since" in text and "lead status in the CRM was updated" in text
+    assert "no longer yours to follow up" in text
 
     # Replayed: the timer again (a crash after its commit), and ten more days of timers.
     check_no_response(rt, {"lead_id": card["lead_id"],
@@ -98,6 +99,17 @@ def test_a_file_without_recycled_writes_the_no_response_values(rt) -> None:
     del data["outcomes"]["recycled"]
     mapping = CrmMapping.model_validate(data)
     assert mapping.outcome("recycled") == mapping.outcomes["no_response"]
+
+
+def test_a_policy_that_keeps_the_owner_says_so() -> None:
+    from prompts import render
+
+    args = dict(recipient_name="Riley", slack_off=True, lead_name="Ada", company="Acme",
+                attempts=2, since="2026-11-18 15:00 UTC", track=None, lead_url="u",
+                link_expires=None, crm=False)
+    kept = render("recycle_notice_email.j2", kept_owner=True, **args)
+    assert "you stay its owner" in kept and "no longer yours" not in kept
+    assert "no longer yours" in render("recycle_notice_email.j2", kept_owner=False, **args)
 
 
 def test_without_a_crm_the_recycle_still_tells_the_owner(client, worker, rt, clock,
