@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import logging
 from datetime import timedelta
-from typing import Any
+from functools import cache
+from typing import Any, NamedTuple
 
 from langgraph.types import Command
-from sqlalchemy import select, update
+from sqlalchemy import Executable, Table, bindparam, insert, select, update
 
 from agent import hitl_protocol
 from agent.drafting import DraftRequest, OfflineDrafter, fallback_draft
@@ -144,8 +145,9 @@ class StoreHandoffPort:
         rt = self.rt
         now = rt.clock.now()
         approval_id = approval_id_for(handoff_id, version)
+        stmt = _open_statements()
         with rt.db.session() as session:
-            existing = session.get(Approval, approval_id)
+            existing = session.execute(stmt.existing, {"approval_id": approval_id}).first()
             if existing is not None:
                 return approval_id, existing.request
             handoff = session.get(Handoff, handoff_id)
@@ -162,26 +164,27 @@ class StoreHandoffPort:
                     Approval.handoff_id == handoff_id,
                     Approval.status.in_(sources(ApprovalStatus.SUPERSEDED)),
                     Approval.version < version).values(status=ApprovalStatus.SUPERSEDED.value))
-            session.add(Approval(
-                id=approval_id, handoff_id=handoff_id, lead_id=handoff.lead_id,
-                version=version, assignee=assignee, status=ApprovalStatus.PENDING.value,
-                channel=draft.channel,
-                to_email=draft.to, subject=draft.subject, body=draft.body,
-                draft_source=draft.source, draft_note=draft.note,
-                prompt_version=draft.prompt_version,
-                context=context.model_dump(mode="json"), request=request,
-                policy_version=rt.policy.version, created_at=now,
-                sla_due_at=handoff.sla_due_at,
-            ))
+            # Prebuilt Core statements, executed in order: no ORM unit of work to flush.
+            session.execute(stmt.insert_approval, {
+                "id": approval_id, "handoff_id": handoff_id, "lead_id": handoff.lead_id,
+                "version": version, "assignee": assignee,
+                "status": ApprovalStatus.PENDING.value, "channel": draft.channel,
+                "to_email": draft.to, "subject": draft.subject, "body": draft.body,
+                "draft_source": draft.source, "draft_note": draft.note,
+                "prompt_version": draft.prompt_version,
+                "context": context.model_dump(mode="json"), "request": request,
+                "policy_version": rt.policy.version, "created_at": now,
+                "sla_due_at": handoff.sla_due_at, "decided_at": None, "decided_by": None,
+            })
             experiments.on_draft(rt, session, approval_id, handoff.lead_id, now)
             crm_on_card_opened(rt, session, handoff, approval_id, version, assignee, now=now)
             first_card = handoff.carded_at is None
-            handoff.status = transition(handoff.status, HandoffStatus.AWAITING_APPROVAL)
-            handoff.assignee = assignee
-            if first_card:
-                handoff.carded_at = now
-            session.execute(update(Lead).where(Lead.id == handoff.lead_id)
-                            .values(owner=assignee))
+            first_signal_at = handoff.first_signal_at
+            session.execute(stmt.card_handoff, {
+                "handoff": handoff_id, "assignee": assignee,
+                "status": transition(handoff.status, HandoffStatus.AWAITING_APPROVAL),
+                "carded_at": now if first_card else handoff.carded_at})
+            session.execute(stmt.lead_owner, {"lead": handoff.lead_id, "owner": assignee})
             audit(session, rt, actor="system", action="approval_requested",
                   lead_id=handoff.lead_id, subject_id=approval_id, version=version,
                   assignee=assignee, draft_source=draft.source)
@@ -189,8 +192,8 @@ class StoreHandoffPort:
                 # Posting the card is a job in this same transaction: durable and retried.
                 enqueue(session, "slack_post_approval", {"approval_id": approval_id}, now=now,
                         dedupe_key=f"slack_post:{approval_id}")
-        if first_card and handoff.first_signal_at:
-            rt.metrics.signal_to_card.observe((now - handoff.first_signal_at).total_seconds())
+        if first_card and first_signal_at:
+            rt.metrics.signal_to_card.observe((now - first_signal_at).total_seconds())
         return approval_id, request
 
     def decision_for(self, approval_id: str) -> DecisionRecord | None:
@@ -212,6 +215,31 @@ class StoreHandoffPort:
     def close(self, handoff_id: str, outcome: Outcome, *, reason_code: str | None = None,
               detail: str | None = None) -> None:
         close_handoff(self.rt, handoff_id, outcome, reason_code=reason_code, detail=detail)
+
+
+class _OpenStatements(NamedTuple):
+    existing: Executable
+    insert_approval: Executable
+    card_handoff: Executable
+    lead_owner: Executable
+
+
+@cache
+def _open_statements() -> _OpenStatements:
+    """open_approval's statements, built once (building them cost about as much as running
+    them): the approval's existence, its row, the handoff's and the lead's new holder."""
+    approvals: Table = Approval.__table__  # type: ignore[assignment]
+    handoffs: Table = Handoff.__table__  # type: ignore[assignment]
+    leads: Table = Lead.__table__  # type: ignore[assignment]
+    return _OpenStatements(
+        existing=select(approvals.c.request).where(approvals.c.id == bindparam("approval_id")),
+        insert_approval=insert(approvals),
+        card_handoff=update(handoffs).where(handoffs.c.id == bindparam("handoff")).values(
+            status=bindparam("status"), assignee=bindparam("assignee"),
+            carded_at=bindparam("carded_at")),
+        lead_owner=update(leads).where(leads.c.id == bindparam("lead")).values(
+            owner=bindparam("owner")),
+    )
 
 
 def _changes_since_previous_card(session: Any, handoff: Handoff,
