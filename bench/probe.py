@@ -49,9 +49,12 @@ class StoreProbe:
         return int(self.scalar("SELECT count(*) FROM events WHERE processed_at IS NULL") or 0)
 
     def open_jobs(self) -> int:
-        """Queued or retrying jobs, timers excluded."""
+        """Queued or retrying jobs, timers excluded: the periodic kinds above, and any job
+        queued for later at its creation and never tried (an SLA check, a no-response
+        recycle, a callback reminder: work for hours or days from now, not a backlog)."""
         return int(self.scalar("SELECT count(*) FROM jobs WHERE failed_at IS NULL "
-                               "AND kind NOT IN :excluded",
+                               "AND kind NOT IN :excluded "
+                               "AND NOT (attempts = 0 AND run_at > created_at)",
                                excluded=WORK_KINDS_EXCLUDED) or 0)
 
     def failed_jobs(self) -> list[tuple[str, str]]:

@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import pytest
+from sqlalchemy import update
 
 from bench.probe import StoreProbe
 from service.jobs import enqueue
 from store.db import Database
+from store.tables import Job
 
 NOW = datetime(2026, 1, 5, 9, 0, tzinfo=UTC)
 
@@ -29,9 +31,15 @@ def test_open_jobs_leaves_out_the_timers_that_requeue_themselves(db: Database) -
         enqueue(session, "send_email", {"outbox_id": "o1"}, now=NOW)
         enqueue(session, "sla_check", {}, now=NOW)
         enqueue(session, "slack_sla_reminder", {}, now=NOW)
+        # a timer of any kind: queued for days from now, never tried (not a backlog) ...
+        enqueue(session, "no_response_check", {"lead_id": "l1"}, now=NOW,
+                run_at=NOW + timedelta(days=7))
+        # ... unlike work retrying later, which is still open
+        enqueue(session, "crm_lead_status", {}, now=NOW, run_at=NOW + timedelta(minutes=5))
+        session.execute(update(Job).where(Job.kind == "crm_lead_status").values(attempts=2))
     probe = StoreProbe(db.url)
     try:
-        assert probe.open_jobs() == 2
+        assert probe.open_jobs() == 3
         assert probe.failed_jobs() == []
     finally:
         probe.dispose()
