@@ -1,4 +1,4 @@
-"""`hitl demo`, the revise step: the rep asks for another draft in the card's words ("kürzer,
+"""`hitl demo`, the revise step: the rep asks for another draft in the card's words ("bitte duzen,
 und erwähne das Webinar"), through the door a Slack thread reply uses (service.approvals.decide
 with action revise); the demo shows the draft before and after and the drafter's note, then
 approves the new version. The one email it sends is checked and shown after delivery."""

@@ -141,6 +141,8 @@ def _note(language: str, revision: Revision | None, instruction: str | None) -> 
     parts = []
     if revision.followed:
         parts.append("followed: " + ", ".join(revision.followed))
+    if revision.no_effect:
+        parts.append("no change: " + ", ".join(revision.no_effect))
     if revision.not_followed:
         parts.append("could not follow: " + ", ".join(f'"{x}"' for x in revision.not_followed)
                      + " (an offline draft can only change length, formality, language and "
@@ -195,9 +197,23 @@ class OfflineDrafter:
             if previous is None or (subject, body) != (previous.subject, previous.body):
                 break
         # Only a person's instruction is named in the note; an experiment's is followed without
-        # a word (blind to reps).
+        # a word (blind to reps). A length asked for but without effect (nothing optional left to
+        # cut, nothing more to add) is said plainly rather than claimed.
+        rep = read_instruction(instruction) if instruction else None
+        if rep is not None and (rep.shorter or rep.longer):
+            plain = _paragraphs(render(body_used, base_template=body_name,
+                                       **{**values, "short": False, "long": False}))
+            # ... measured against the draft the rep asked to change, this revise's own
+            # mentions left out (they add words on purpose)
+            bare = len(_paragraphs(render(body_used, base_template=body_name,
+                                          **{**values, "mentions": []})))
+            before = len(previous.body) if previous is not None else None
+            moved = before is None or (bare < before if rep.shorter else bare > before)
+            if plain == body or not moved:
+                rep.no_effect.append("it is already as short as this template gets"
+                                     if rep.shorter else "this template has nothing more to add")
+                rep.shorter = rep.longer = False
         return Draft(to=lead.email, subject=subject, body=body, source="offline",
-                     note=_note(language, read_instruction(instruction) if instruction else None,
-                                instruction),
+                     note=_note(language, rep, instruction),
                      prompt_version=prompt_set_version(*dict.fromkeys(
                          (subject_used, body_used, subject_name, body_name))))

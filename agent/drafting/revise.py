@@ -11,6 +11,8 @@ from agent.language import fold, language_name
 
 _MAX_MENTION_CHARS = 120
 _CLAUSES = re.compile(r"[;\n]|,\s+|\.\s+|\s+(?:and|also|then|und|et|y)\s+", re.IGNORECASE)
+# "shorter, and mention X": after the comma the connective starts the clause (no space before it)
+_LEADING_CONNECTIVE = re.compile(r"^(?:and|then|und|dann|et|puis|y|luego)\s+", re.IGNORECASE)
 _SHORTER = ("shorter", "short", "brief", "concise", "trim", "tighten", "fewer words", "cut it",
             "kurzer", "kurz", "plus court", "raccourc", "mas corto", "mas breve", "acorta")
 _LONGER = ("longer", "more detail", "expand", "elaborate", "fuller", "flesh out", "langer",
@@ -40,6 +42,8 @@ class Revision:
     language: str | None = None
     mentions: list[str] = field(default_factory=list)
     not_followed: list[str] = field(default_factory=list)
+    # Understood but without effect on this draft, each with why (e.g. nothing left to cut).
+    no_effect: list[str] = field(default_factory=list)
 
     @property
     def followed(self) -> list[str]:
@@ -76,7 +80,7 @@ def read_instruction(instruction: str | None) -> Revision:
     if not instruction or not instruction.strip():
         return revision
     for clause in _CLAUSES.split(instruction[:1000]):
-        clause = clause.strip(" .!")
+        clause = _LEADING_CONNECTIVE.sub("", clause.strip(" .!"))
         if not clause:
             continue
         mention = _MENTION.match(fold(clause))

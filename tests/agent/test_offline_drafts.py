@@ -182,6 +182,25 @@ def test_several_instructions_at_once_and_the_one_it_cannot_follow_is_named() ->
                           "it mentions: edit the text for the rest)")
 
 
+@pytest.mark.parametrize("instruction", ["shorter, and mention the webinar",
+                                         "kürzer, und erwähne das Webinar",
+                                         "shorter and then mention the webinar"])
+def test_a_clause_that_starts_with_a_connective_is_still_read(instruction: str) -> None:
+    draft = revise(instruction)
+    assert "webinar" in draft.body.lower().split("mention", 1)[-1] or "Webinar" in draft.body
+    assert draft.note is not None and "could not follow" not in draft.note
+    assert "mentioned" in draft.note
+
+
+def test_a_length_without_effect_is_said_plainly_not_claimed() -> None:
+    short = revise("Make it shorter")
+    shorter_still = revise("Make it shorter", previous=short)
+    assert "made it shorter" not in (shorter_still.note or "")
+    assert shorter_still.note is not None and (
+        "no change: it is already as short as this template gets" in shorter_still.note)
+    assert shorter_still.body != short.body  # still never the identical text
+
+
 @pytest.mark.parametrize("instruction", ["Make it funnier", "add a joke about golf", "hmm",
                                          "make it casual", "Make it shorter"])
 def test_a_revise_never_returns_the_text_it_revises(instruction: str) -> None:

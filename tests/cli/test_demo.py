@@ -40,14 +40,15 @@ def test_demo_shows_a_german_lead_and_a_revise_that_changes_the_draft(
                          "WHERE to_email = ? ORDER BY version", GERMAN_LEAD)
     assert [(v, s) for v, s, *_ in versions] == [(1, "revised"), (2, "approved")]
     (_, _, subject1, body1, note1), (_, _, subject2, body2, note2) = versions
-    assert body2 != body1 and "Vielen Dank für Ihre Demo-Anfrage" in body2
+    assert body2 != body1 and "Vielen Dank für Ihre Demo-Anfrage" in body1
+    assert "Vielen Dank für deine Demo-Anfrage" in body2  # du, as asked
     assert "das Webinar" in body2 and "das Webinar" not in body1
     assert note1 == "offline draft in German"
-    assert note2 == ("offline draft in German: followed: made it shorter, "
+    assert note2 == ("offline draft in German: followed: less formal, "
                      "mentioned 'das Webinar'")
     [(instruction,)] = _rows(db, "SELECT json_extract(payload, '$.instruction') FROM decisions "
                                  "WHERE action = 'revise'")
-    assert instruction == "kürzer und erwähne das Webinar"
+    assert instruction == "bitte duzen, und erwähne das Webinar"
     assert "before (v1)" in out and "after (v2)" in out
     assert "Drafter's note: offline draft in German: followed:" in out
 
