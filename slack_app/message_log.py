@@ -19,12 +19,13 @@ from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass
+from functools import cache
 from typing import Any
 
-from sqlalchemy import delete, or_, select
+from sqlalchemy import Table, bindparam, delete, or_, select
 from sqlalchemy.orm import Session
 
-from service.jobs import enqueue, insert_ignoring_conflicts
+from service.jobs import enqueue, insert_unless_present
 from service.runtime import AppRuntime
 from store.tables import (
     Approval,
@@ -39,6 +40,7 @@ from store.tables import (
 log = logging.getLogger(__name__)
 
 REDACT_JOB = "slack_redact_messages"
+_LOG: Table = SlackMessageLog.__table__  # type: ignore[assignment]
 
 
 @dataclass(frozen=True)
@@ -112,13 +114,14 @@ def record_post_in(session: Session, context: PostingContext, *, channel: str, t
     erased = _erased(session, rt, subject)
     erasure_id = f"late_{uuid.uuid4().hex[:20]}" if erased else None
     now = rt.clock.now()
-    session.execute(insert_ignoring_conflicts(session, SlackMessageLog, [{
+    session.execute(insert_unless_present(session.get_bind().dialect.name, _LOG,
+                                          ("channel", "ts")), {
         "channel": channel, "ts": ts, "thread_ts": thread_ts,
         # An erased subject's ids are not kept: the row only waits for its redaction.
         "lead_id": None if erased else subject.lead_id,
         "conversation_id": None if erased else subject.conversation_id,
         "kind": context.kind[:40], "posted_at": now, "erasure_id": erasure_id,
-    }], ["channel", "ts"]))
+    })
     if erased:
         enqueue(session, REDACT_JOB, {"erasure_id": erasure_id}, now=now)
     return True, erased
@@ -182,14 +185,16 @@ def _erased(session: Session, rt: AppRuntime, subject: Subject) -> bool:
     """Whether the subject is gone. On PostgreSQL the share lock waits for an erasure in
     progress (it holds the row FOR UPDATE), so the answer is the committed one; SQLite has one
     writer at a time anyway."""
-    if subject.lead_id:
-        stmt = select(Lead.id).where(Lead.id == subject.lead_id)
-    else:
-        stmt = select(SupportConversation.id).where(
-            SupportConversation.id == subject.conversation_id)
-    if not rt.db.is_sqlite:
-        stmt = stmt.with_for_update(read=True)
-    return session.scalar(stmt) is None
+    stmt = _exists_statement(bool(subject.lead_id), not rt.db.is_sqlite)
+    return session.scalar(stmt, {"id": subject.lead_id or subject.conversation_id}) is None
+
+
+@cache
+def _exists_statement(lead: bool, share_lock: bool) -> Any:
+    """Built once: the subject's row, share-locked where the database can."""
+    stmt = (select(Lead.id).where(Lead.id == bindparam("id")) if lead
+            else select(SupportConversation.id).where(SupportConversation.id == bindparam("id")))
+    return stmt.with_for_update(read=True) if share_lock else stmt
 
 
 def pending_redactions(rt: AppRuntime, erasure_id: str) -> list[tuple[str, str]]:

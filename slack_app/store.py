@@ -12,9 +12,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from functools import cache
-from typing import Any
+from typing import Any, NamedTuple
 
-from sqlalchemy import Table, delete, select, update
+from sqlalchemy import Table, bindparam, delete, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -114,9 +114,8 @@ def touch_card(rt: AppRuntime, approval_id: str) -> None:
 
 
 def cards_of_handoff(session: Session, handoff_id: str) -> list[CardLocation]:
-    rows = session.scalars(select(SlackCard).where(SlackCard.handoff_id == handoff_id)
-                           .order_by(SlackCard.version))
-    return [_location(r) for r in rows]
+    return [_location(r) for r in session.scalars(_reads().cards_of_handoff,
+                                                  {"handoff_id": handoff_id})]
 
 
 def cards_in_thread(rt: AppRuntime, channel: str, thread_ts: str) -> list[CardLocation]:
@@ -206,16 +205,33 @@ def latest_version(rt: AppRuntime, handoff_id: str) -> dict[str, Any] | None:
 
 
 def latest_version_in(session: Session, handoff_id: str) -> dict[str, Any] | None:
-    row = session.scalar(select(Approval).where(Approval.handoff_id == handoff_id)
-                         .order_by(Approval.version.desc()).limit(1))
+    row = session.scalar(_reads().latest_version, {"handoff_id": handoff_id})
     return approval_view(row) if row else None
 
 
 def lead_heading_in(session: Session, lead_id: str) -> dict[str, Any] | None:
     """What a card's title shows of the lead (None once erased)."""
-    row = session.execute(select(Lead.first_name, Lead.last_name, Lead.email, Lead.company)
-                          .where(Lead.id == lead_id, Lead.erased_at.is_(None))).first()
+    row = session.execute(_reads().lead_heading, {"lead_id": lead_id}).first()
     return None if row is None else dict(row._mapping)
+
+
+class _Reads(NamedTuple):
+    cards_of_handoff: Any
+    latest_version: Any
+    lead_heading: Any
+
+
+@cache
+def _reads() -> _Reads:
+    """The card job's reads, built once (it runs them for every card)."""
+    return _Reads(
+        cards_of_handoff=select(SlackCard).where(SlackCard.handoff_id == bindparam("handoff_id"))
+        .order_by(SlackCard.version),
+        latest_version=select(Approval).where(Approval.handoff_id == bindparam("handoff_id"))
+        .order_by(Approval.version.desc()).limit(1),
+        lead_heading=select(Lead.first_name, Lead.last_name, Lead.email, Lead.company)
+        .where(Lead.id == bindparam("lead_id"), Lead.erased_at.is_(None)),
+    )
 
 
 def approval_and_cards(rt: AppRuntime, approval_id: str
