@@ -30,7 +30,7 @@ from typing import Any
 
 from bench.experiment_sim import TRUE_RATES, Tally, TwoWeeks
 
-DEFAULT_LEADS = 300
+DEFAULT_LEADS = 400
 DEFAULT_SEED = 19
 EXPERIMENT = "first-email-length"
 TOKEN = "bench-experiment-token"
