@@ -152,7 +152,8 @@ def verdict(x: dict[str, Any], metric: str, label: str) -> str:
     best, other = ranked[0], ranked[1]
     test = x["tests"][metric]
     sure = ("no test yet (too few outcomes)" if test["p_value"] is None else
-            f"p = {test['p_value']:.4f} ({test['test']}): "
+            f"p = {test['p_value']:.4f} ({test['test']}; adjusted for the primary "
+            f"metrics {test['p_adjusted']:.4f}): "
             + ("significant at 5 %" if test["significant"] else "not significant yet"))
     return (f"More {label}: {best['name']} ({_rate(best['rates'][metric])} vs "
             f"{other['name']} {_rate(other['rates'][metric])}); {sure}")

@@ -64,6 +64,17 @@ def difference_p(table: list[tuple[int, int]]) -> tuple[float, str] | None:
     return float(chi2_contingency([successes, failures]).pvalue), "chi2_contingency"
 
 
+def adjusted(p_values: list[float]) -> list[float]:
+    """Benjamini-Hochberg adjusted p-values (scipy's false_discovery_control): three primary
+    metrics tested at once would call a difference "significant" by luck about one time in
+    seven at 5 % each; the adjusted values keep that rate at 5 % overall."""
+    if len(p_values) < 2:
+        return list(p_values)
+    from scipy.stats import false_discovery_control
+
+    return [float(p) for p in false_discovery_control(p_values, method="bh")]
+
+
 def _status(experiment: Experiment, now: datetime, stopped: bool) -> str:
     if stopped:
         return "stopped"
@@ -152,16 +163,25 @@ def _view(experiment: Experiment, counts: dict, details: dict, stop: dict | None
         den = RATES[metric]
         result = difference_p([(v[metric], v[den]) for v in variants])
         tests[metric] = ({"p_value": round(result[0], 6), "test": result[1],
+                          "p_adjusted": round(result[0], 6),
                           "significant": result[0] < ALPHA} if result else
-                         {"p_value": None, "test": None, "significant": False})
+                         {"p_value": None, "test": None, "p_adjusted": None,
+                          "significant": False})
+    # The primary metrics are one family: significance on their adjusted p-values.
+    tested = [m for m in PRIMARY if tests[m]["p_value"] is not None]
+    for metric, p in zip(tested, adjusted([tests[m]["p_value"] for m in tested]), strict=True):
+        tests[metric]["p_adjusted"] = round(p, 6)
+        tests[metric]["significant"] = p < ALPHA
     control = variants[0]
     for v in variants[1:]:
+        raw = {}
         for metric in PRIMARY:
             den = RATES[metric]
             result = difference_p([(control[metric], control[den]), (v[metric], v[den])])
             v["vs_control"][metric] = round(result[0], 6) if result else None
-            if result and result[0] < ALPHA:
-                v["significant"] = True
+            if result:
+                raw[metric] = result[0]
+        v["significant"] = any(p < ALPHA for p in adjusted(list(raw.values())))
     small = [f"{v['name']} ({v['decided']} decided, {v['sent']} sent)" for v in variants
              if v["decided"] < MIN_SAMPLE or v["sent"] < MIN_SAMPLE]
     return {

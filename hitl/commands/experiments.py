@@ -102,7 +102,8 @@ def show_command(
     for metric, test in x["tests"].items():
         if test["p_value"] is not None:
             verdict = "significant" if test["significant"] else "not significant"
-            typer.echo(f"  {metric}: p = {test['p_value']:.4f} ({test['test']}), {verdict}")
+            typer.echo(f"  {metric}: p = {test['p_value']:.4f} ({test['test']}; adjusted "
+                       f"{test['p_adjusted']:.4f}), {verdict}")
     typer.echo("  significant: " + ("yes" if x["significant"] else "not yet"))
     if x["warning"]:
         typer.secho(f"  warning: {x['warning']}", fg=typer.colors.YELLOW)

@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from service.experiments_stats import compare, difference_p, wilson
+from service.experiments_stats import adjusted, compare, difference_p, wilson
 from tests.conftest import make_settings
 from tests.service.experiments_helpers import policy_with_experiments, seed_variant
 
@@ -41,6 +41,15 @@ def test_wilson_interval_matches_the_textbook(successes, n, low, high) -> None:
 
 def test_no_trials_no_interval() -> None:
     assert wilson(0, 0) is None
+
+
+def test_three_primary_metrics_are_adjusted_as_one_family() -> None:
+    # Benjamini-Hochberg by hand: sorted 0.01, 0.03, 0.04 -> 0.03, 0.045, 0.04 -> monotone
+    # from the top: 0.03, 0.04, 0.04 (in the input's order 0.03, 0.04, 0.04)
+    assert adjusted([0.01, 0.04, 0.03]) == pytest.approx([0.03, 0.04, 0.04], abs=1e-12)
+    # 0.04 alone is significant at 5 %; among three tests with 0.2 and 0.5 it is not
+    assert adjusted([0.04]) == [0.04]
+    assert min(adjusted([0.04, 0.2, 0.5])) > 0.05
 
 
 def test_fisher_exact_is_the_lady_tasting_tea() -> None:
