@@ -16,7 +16,8 @@ from slack_app.text import code, inert, mention, slack_date
 from slack_app.web import call, dm_channel, web_client
 
 
-def _text(about: dict[str, Any], to: str) -> str:
+def feedback_text(about: dict[str, Any], to: str) -> str:
+    """The support lead's notice of a low rating or a callback; customer text inert."""
     if about["kind"] == "csat":
         path = "bot only" if about["path"] == "bot_only" else \
             f"transferred ({inert(about['trigger'], 60)})"
@@ -49,7 +50,7 @@ def post_feedback(rt: AppRuntime, payload: dict[str, Any]) -> None:
     client = web_client(rt)
     to = mention(member.slack_id) or inert(member.name, 120)
     channel = rt.settings.slack_support_channel or dm_channel(rt, client, member.slack_id or "")
-    posted = call(client.chat_postMessage, channel=channel, text=_text(about, to),
+    posted = call(client.chat_postMessage, channel=channel, text=feedback_text(about, to),
                   unfurl_links=False, unfurl_media=False)
     feedback_notices.mark_delivered(rt, payload, "slack", channel=channel,
                                     ts=str(posted.get("ts") or ""))

@@ -55,6 +55,8 @@ ASSISTANT_NOT_BUILDERS: dict[str, str] = {
     "assistant.jobs.reply_job": "I/O: streams/posts markdown_inert, stream_chunks, "
                                 "trailer_blocks, answer_blocks, fallback_text",
     "assistant.jobs.decide_job": "I/O: posts decided_blocks, answer_blocks; constant refusals",
+    "assistant.jobs.outcome_job": "I/O: posts decided_blocks, fallback_text",
+    "assistant.jobs.apology_job": "I/O: posts a constant apology naming the parked job's id",
     "assistant.jobs.feedback_job": "I/O: records feedback; constant refusals",
     "assistant.jobs.member_for": "roster member of a Slack user",
     "assistant.jobs.queue_job": "enqueues a job",

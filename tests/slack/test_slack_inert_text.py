@@ -21,9 +21,10 @@ import slack_app
 from agent.support.models import CustomerFacts, TranscriptLine, WarmTransfer
 from service.conversations import AlreadyClaimed
 from service.errors import Conflict, Forbidden, InvalidInput, NotFound
-from slack_app import answers, text
+from slack_app import answers, recycle_notice, text
 from slack_app.blocks import card, history, home, modals, notices
 from slack_app.support import blocks as support_blocks
+from slack_app.support import feedback_jobs
 from tests.slack.assistant_recipes import ASSISTANT_NOT_BUILDERS, ASSISTANT_RECIPES
 from tests.slack_oracle import HOSTILE, HOSTILE_ALL, violations
 
@@ -210,6 +211,17 @@ RECIPES: dict[str, Recipe] = {
     "text.slack_date": lambda h: [text.slack_date(NOW), text.slack_date(None),
                                   text.slack_date(NOW.replace(tzinfo=None), "{time}")],
     "text.duration": lambda h: [text.duration(s) for s in (30, 3 * 3600 + 300, 3 * 86400)],
+    "support.feedback_jobs.feedback_text": lambda h: [
+        feedback_jobs.feedback_text(
+            {"kind": kind, "path": path, "trigger": h, "comment": h, "score": 1,
+             "customer": h, "agent": h, "owner": h, "phone": h, "due_at": NOW,
+             "conversation_id": h}, text.mention("U0SUP0001") or "")
+        for kind in ("csat", "callback_scheduled", "callback_reminder", "callback_overdue")
+        for path in ("bot_only", "transferred")],
+    "recycle_notice.recycle_text": lambda h: [
+        recycle_notice.recycle_text({"first_name": h, "last_name": h, "email": h, "company": h,
+                                     "nurture_track": h}, 3, crm=crm, kept_owner=kept)
+        for crm in (True, False) for kept in (True, False)],
     **ASSISTANT_RECIPES,
 }
 
@@ -265,6 +277,8 @@ NOT_BUILDERS: dict[str, str] = {
     "text.clip": "shortens text (test_slack_text_primitives.py)",
     "text.split_text": "splits text for inputs and sections",
     "text.message_text": "reads what a person typed in Slack (the other direction)",
+    "support.feedback_jobs.post_feedback": "I/O: posts feedback_text",
+    "recycle_notice.recycle_notice": "I/O: posts recycle_text",
     **ASSISTANT_NOT_BUILDERS,
 }
 # Modules with no text for people: Bolt/FastAPI wiring, Web API plumbing, store reads.
