@@ -113,7 +113,8 @@ class StoreHandoffPort:
             with self.rt.db.read() as session:
                 return draft_content_blocks(
                     self.rt, session, lead.lead_id, draft.subject, draft.body, context=package,
-                    records=draft.source == "model" or bool(request.lead_question))
+                    records=draft.source == "model" or bool(request.lead_question)
+                    or bool(request.instructions))  # "mention X" may name anyone
 
         blocks = blocks_of(written)
         if blocks and written.source == "model":
@@ -122,6 +123,16 @@ class StoreHandoffPort:
             written = fallback_draft(OfflineDrafter(), request,
                                      f"model draft unusable ({'; '.join(blocks)})")
             blocks = blocks_of(written)
+        if blocks and request.instructions:
+            # The offline drafter follows "mention X" word for word: when the words are what
+            # carry another record's data, the draft is written without them, saying so.
+            bare = request.model_copy(update={"instruction": None, "variant_instruction": None})
+            redrafted = OfflineDrafter().draft(bare)
+            if not blocks_of(redrafted):
+                note = (f"{written.note}; " if written.note else "") + (
+                    "the instruction was not followed: it would have put text the content "
+                    "check refuses into the draft")
+                return redrafted.model_copy(update={"source": written.source, "note": note})
         if blocks:
             warning = f"{CONTENT_WARNING}: {'; '.join(blocks)}"
             written = written.model_copy(update={
