@@ -37,6 +37,7 @@ from store.tables import Approval, Decision, Event, Handoff, Lead
 
 log = logging.getLogger(__name__)
 
+NOT_FOLLOWED = "the instruction was not followed: the content check refuses what it adds"
 # The start of a draft note whose text the pre-send check will refuse (service/content_check.py).
 CONTENT_WARNING = "⚠ will be refused at send unless edited"
 
@@ -123,15 +124,11 @@ class StoreHandoffPort:
             written = fallback_draft(OfflineDrafter(), request,
                                      f"model draft unusable ({'; '.join(blocks)})")
             blocks = blocks_of(written)
-        if blocks and request.instructions:
-            # The offline drafter follows "mention X" word for word: when the words are what
-            # carry another record's data, the draft is written without them, saying so.
+        if blocks and request.instructions:  # "mention X" carried it: draft without the words
             bare = request.model_copy(update={"instruction": None, "variant_instruction": None})
             redrafted = OfflineDrafter().draft(bare)
             if not blocks_of(redrafted):
-                note = (f"{written.note}; " if written.note else "") + (
-                    "the instruction was not followed: it would have put text the content "
-                    "check refuses into the draft")
+                note = f"{written.note}; {NOT_FOLLOWED}" if written.note else NOT_FOLLOWED
                 return redrafted.model_copy(update={"source": written.source, "note": note})
         if blocks:
             warning = f"{CONTENT_WARNING}: {'; '.join(blocks)}"
