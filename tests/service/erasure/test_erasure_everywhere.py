@@ -157,10 +157,16 @@ def _lead_story(client: Any, worker: Any, rt: Any, fake: FakeSlack, slack: Slack
     wait_until(lambda: fake.thread(card["channel"], card["ts"]))
     worker.run_until_idle()
 
-    clock.advance(minutes=16)  # first breach: the owner is reminded in the thread
-    worker.run_until_idle()
-    clock.advance(minutes=16)  # second: the manager is told, a new holder gets card v2
-    worker.run_until_idle()
+    # First breach: the owner is reminded in the thread; second: the manager is told, a new
+    # holder gets card v2. (This test is about erasure, not SLA timing, which
+    # tests/service/test_sla_rescue.py pins: under CI load a Slack call of the first breach
+    # can be retried a little later, so the clock moves on in steps until v2 exists.)
+    for _ in range(6):
+        clock.advance(minutes=16)
+        worker.run_until_idle()
+        pending = client.get("/v1/approvals", params={"status": "pending"}).json()
+        if pending and pending[0]["version"] == 2:
+            break
     [v2] = client.get("/v1/approvals", params={"status": "pending"}).json()
     assert v2["version"] == 2
     holder = rt.roster.find(v2["assignee"]).slack_id
