@@ -30,7 +30,7 @@ from service.schemas import EventIn
 from store.tables import Decision
 from tests.conftest import hand_raise, recent
 
-pytestmark = [pytest.mark.slow, pytest.mark.timeout(300)]
+pytestmark = [pytest.mark.slow, pytest.mark.studio, pytest.mark.timeout(300)]
 LANGGRAPH = Path(sys.executable).parent / "langgraph"
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 
