@@ -79,7 +79,11 @@ def content_library(tmp_path_factory: pytest.TempPathFactory) -> Any:
 
 
 @pytest.fixture
-def database_url(tmp_path: Path) -> str:
+def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """SQLite by default; parametrize it indirectly with "postgres" for a fresh PostgreSQL
+    database (skipped where none runs; CI runs it)."""
+    if getattr(request, "param", "sqlite") == "postgres":
+        return str(request.getfixturevalue("postgres_url"))
     return f"sqlite:///{tmp_path / 'hitl.db'}"
 
 

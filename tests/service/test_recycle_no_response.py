@@ -5,7 +5,6 @@ the `no_response_check` timer run by the worker (no sleeping)."""
 from __future__ import annotations
 
 from datetime import timedelta
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -15,14 +14,6 @@ from service.nurture import check_no_response
 from store.tables import AuditEntry, Job, Lead
 from tests.conftest import T0, event
 from tests.flow import decide, ingest, pending_card
-
-
-@pytest.fixture
-def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
-    """SQLite by default; `postgres` (indirect parameter) for a fresh PostgreSQL database."""
-    if getattr(request, "param", "sqlite") == "postgres":
-        return str(request.getfixturevalue("postgres_url"))
-    return f"sqlite:///{tmp_path / 'hitl.db'}"
 
 
 def audits(rt: Any, action: str) -> list[AuditEntry]:

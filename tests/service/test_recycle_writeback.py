@@ -19,14 +19,6 @@ LEAD = {"email": "ada@acme.io", "first_name": "<!channel> Ada", "company": "*Acm
 
 
 @pytest.fixture
-def database_url(request: pytest.FixtureRequest, tmp_path: Any) -> str:
-    """SQLite by default; `postgres` (indirect parameter) for a fresh PostgreSQL database."""
-    if getattr(request, "param", "sqlite") == "postgres":
-        return str(request.getfixturevalue("postgres_url"))
-    return f"sqlite:///{tmp_path / 'hitl.db'}"
-
-
-@pytest.fixture
 def crm(rt: Any) -> RecordingCrmWriter:
     double = RecordingCrmWriter()
     rt.crm_override = [double]

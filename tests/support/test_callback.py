@@ -31,14 +31,6 @@ timezone = "America/Los_Angeles"
 
 
 @pytest.fixture
-def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
-    """SQLite by default; `postgres` (indirect parameter) for a fresh PostgreSQL database."""
-    if getattr(request, "param", "sqlite") == "postgres":
-        return str(request.getfixturevalue("postgres_url"))
-    return f"sqlite:///{tmp_path / 'hitl.db'}"
-
-
-@pytest.fixture
 def slack_on() -> bool:
     return False
 

@@ -27,14 +27,6 @@ role = "support"
 
 
 @pytest.fixture
-def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
-    """SQLite by default; `postgres` (indirect parameter) for a fresh PostgreSQL database."""
-    if getattr(request, "param", "sqlite") == "postgres":
-        return str(request.getfixturevalue("postgres_url"))
-    return f"sqlite:///{tmp_path / 'hitl.db'}"
-
-
-@pytest.fixture
 def settings(tmp_path: Path, smtp_sink: Any, database_url: str,
              fake_slack: FakeSlack) -> Settings:
     """The support folder's settings (Slack on, fake Web API) with Jo on the roster."""
