@@ -18,7 +18,7 @@ from typing import Any
 
 from sqlalchemy import String, cast, select
 
-from agent.assistant.graph import AssistantContext
+from agent.assistant.state import AssistantContext
 from agent.policy import Member
 from service.assistant_port import StoreAssistantPort
 from service.runtime import AppRuntime

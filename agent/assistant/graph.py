@@ -11,7 +11,6 @@ Two kinds of thread run the same compiled graph:
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Any, Literal, cast
 
 from langchain.agents.middleware.human_in_the_loop import (
@@ -25,19 +24,11 @@ from langgraph.types import interrupt
 
 from agent.assistant import answers
 from agent.assistant.intents import parse
-from agent.assistant.state import AssistantPort, AssistantState, ToolCall
+from agent.assistant.state import AssistantContext, AssistantState, ToolCall
 from agent.assistant.tools import run_tool
 
 HISTORY_TURNS = 6
 ALLOWED_DECISIONS: list[Literal["approve", "reject"]] = ["approve", "reject"]
-
-
-@dataclass
-class AssistantContext:
-    """A run's context: the port for the member, and the model planner when one is configured."""
-
-    port: AssistantPort
-    planner: Any = None  # agent.assistant.model.ModelPlanner | None
 
 
 def _ctx(runtime: Runtime[Any]) -> AssistantContext:

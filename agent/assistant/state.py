@@ -8,6 +8,7 @@ them (names, companies, signal details) is data to quote, never instructions to 
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any, Literal, Protocol, TypedDict
 
@@ -159,3 +160,13 @@ class AssistantState(TypedDict, total=False):
     # A proposal run (its own thread): the request, then the outcome
     proposal: ProposalState
     outcome: str
+
+
+@dataclass
+class AssistantContext:
+    """A run's context: the port for the member, and the model planner when one is configured.
+    Here rather than beside the graph so the service can name it without importing LangGraph
+    and LangChain's agents (a one-shot `hitl ingest` imports erasure, which imports this)."""
+
+    port: AssistantPort
+    planner: Any = None  # agent.assistant.model.ModelPlanner | None
