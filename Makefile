@@ -23,8 +23,11 @@ demo: $(STAMP)
 # `make test` is the fast suite (in-process, frozen clock); tests marked `slow` start other
 # processes or real servers: `make test-slow` runs those outside tests/drills, `make drills` the
 # drills among them. CI (.ci/run) runs all three, so each test runs exactly once there.
+# One worker per core (pytest-xdist); a test file stays on one worker so its module fixtures
+# (the eval datasets, a seeded store) are built once. Every test has its own SQLite file or
+# PostgreSQL database and free ports, so workers share nothing.
 test: $(STAMP)
-	$(VENV)/bin/python -m pytest -q -m "not slow"
+	$(VENV)/bin/python -m pytest -q -m "not slow" -n auto --dist loadfile
 
 test-slow: $(STAMP)
 	$(VENV)/bin/python -m pytest -q -m "slow and not studio" --ignore=tests/drills --durations=10

@@ -74,6 +74,7 @@ ATTACKS = {  # lead key -> (reply text, company); each attacker's own domain is 
 }
 _LINK = re.compile(r"(?i)(?:[a-z][a-z0-9+.-]*://|www\.)([^/\s:?#\\]+)")
 _BARE = re.compile(r"(?i)\b((?:[a-z0-9-]+\.)+(?:example|io|com|net|org))\b")
+_RANDOM_ID = re.compile(r"\b[a-z]+_[0-9a-f]{12,}\b")
 _ADDRESS = re.compile(r"[\w.%+-]+@[\w.-]+\.\w{2,}")
 
 
@@ -181,7 +182,10 @@ def test_another_leads_data_never_reaches_a_prompt_a_draft_or_smtp(drill) -> Non
         prompt = _plain(call.prompt_text)
         [key] = [k for k in leads if f'"first_name":"{k}"' in prompt]
         assert "<rep_style_examples>" in prompt and "‹first_name›" in prompt, key
-        assert not [s for s in VICTIM_SECRETS if s in prompt], key
+        # Random ids (lead_3045c47f…) are not the victim's data, and can hold "4417" by chance.
+        facts = _RANDOM_ID.sub("‹id›", prompt)
+        assert not [facts[max(0, facts.index(s) - 80):facts.index(s) + 40]
+                    for s in VICTIM_SECRETS if s in facts], key
         if "ottoline" not in ATTACKS[key][0].lower():  # a1 and a3 wrote her name themselves
             assert not [s for s in VICTIM_NAMES if s in prompt], key
 
