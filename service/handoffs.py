@@ -7,14 +7,14 @@ from datetime import timedelta
 from functools import cache
 from typing import Any, NamedTuple
 
-from langgraph.types import Command
 from sqlalchemy import Executable, Table, bindparam, insert, select, update
 
-from agent import hitl_protocol
+from agent import hitl_protocol, runs
 from agent.drafting import DraftRequest, OfflineDrafter, fallback_draft
 from agent.drafting.inputs import draft_inputs
 from agent.edit_pairs import EditPair
 from agent.models import ContextPackage, Draft, Qualification
+from agent.runs import RunStage
 from agent.state import DecisionRecord, DeliveryOutcome, Outcome
 from service import experiments, outbox
 from service.approval_requests import approval_id_for, interrupt_request
@@ -341,56 +341,40 @@ def close_handoff(rt: AppRuntime, handoff_id: str, outcome: Outcome, *,
               subject_id=handoff_id, outcome=handoff.outcome, detail=detail)
 
 
-# Checkpoint when the run pauses or ends, not after every node: every node is idempotent and the
-# store is the record of truth, so a crash mid-run simply reruns the run from its last pause.
-DURABILITY = "exit"
-
-
-def _config(handoff_id: str) -> dict[str, Any]:
-    return {"configurable": {"thread_id": handoff_id}}
-
-
 def run_handoff(rt: AppRuntime, handoff_id: str) -> None:
     """Start the graph for a handoff, or continue it after a crash; no-op when it waits."""
-    port = StoreHandoffPort(rt)
-    config = _config(handoff_id)
-    state = rt.graph.get_state(config)
-    if not state.values:
+    at = runs.position(rt.graph, handoff_id)
+    if at.stage is RunStage.NOT_STARTED:
         with rt.db.read() as session:
             handoff = session.get(Handoff, handoff_id)
             if handoff is None or not handoff.active:
                 return
             start = {"handoff_id": handoff_id, "lead_id": handoff.lead_id,
                      "assignee": handoff.assignee or "", "version": 0}
-        rt.graph.invoke(start, config, context=port, durability=DURABILITY)
-    elif state.next and not state.interrupts:
-        # A crash interrupted a node: rerun it.
-        rt.graph.invoke(None, config, context=port, durability=DURABILITY)
+        runs.start(rt.graph, handoff_id, start, context=StoreHandoffPort(rt))
+    elif at.stage is RunStage.CUT_SHORT:
+        runs.rerun(rt.graph, handoff_id, context=StoreHandoffPort(rt))
 
 
 def resume_handoff(rt: AppRuntime, handoff_id: str, decision_id: str) -> None:
     """Resume the graph with a recorded decision, exactly once per decision."""
-    port = StoreHandoffPort(rt)
-    config = _config(handoff_id)
     with rt.db.read() as session:
         decision = session.get(Decision, decision_id)
         if decision is None or decision.applied_at is not None:
             return
         to_email = session.scalar(select(Approval.to_email)
                                   .where(Approval.id == decision.approval_id))
-    state = rt.graph.get_state(config)
-    waiting_on = (state.values or {}).get("version")
+    at = runs.position(rt.graph, handoff_id)
     approval_version = int(decision.approval_id.rsplit("_v", 1)[1])
-    if state.interrupts and waiting_on == approval_version:
+    if at.waits_on(approval_version):
         # The resume value is the recorded decision as a HITLResponse (what Studio or Agent
         # Chat UI would send); the node still decides from the store's row, not from it.
-        resume = hitl_protocol.response_for(decision.action, decision.payload, to=to_email)
-        rt.graph.invoke(Command(resume=resume), config, context=port, durability=DURABILITY)
-    elif state.next and not state.interrupts:
-        # Finish a run a crash cut short.
-        rt.graph.invoke(None, config, context=port, durability=DURABILITY)
-    elif state.next and (waiting_on or 0) < approval_version:
-        raise RuntimeError(f"handoff {handoff_id} waits on version {waiting_on}, "
+        response = hitl_protocol.response_for(decision.action, decision.payload, to=to_email)
+        runs.resume(rt.graph, handoff_id, response, context=StoreHandoffPort(rt))
+    elif at.stage is RunStage.CUT_SHORT:
+        runs.rerun(rt.graph, handoff_id, context=StoreHandoffPort(rt))
+    elif at.stage is RunStage.WAITING and (at.version or 0) < approval_version:
+        raise RuntimeError(f"handoff {handoff_id} waits on version {at.version}, "
                            f"decision {decision_id} is for {approval_version}")
     # Otherwise the graph already moved past this decision (a crash after resuming, before
     # `applied_at` was written): nothing left to do but record that.
