@@ -33,7 +33,7 @@ from service.audit import audit
 from service.errors import Conflict, NotFound
 from service.feedback_notices import queue_followup
 from service.ids import new_id
-from service.lifecycle import ConversationStatus, TransferStatus
+from service.lifecycle import ConversationStatus, TransferStatus, transition
 from service.runtime import AppRuntime
 from service.support import support, support_lead
 from store.tables import SupportConversation, SupportMessage, SupportTransfer
@@ -107,7 +107,7 @@ def close_if_solved(rt: AppRuntime, conversation_id: str, message_id: int) -> bo
             text=render("support_feedback.j2", kind="resolved_by_bot"), at=now,
             reply_to=message_id, source_key=f"bot:{message_id}",
             meta={"kind": "resolved_by_bot"}))
-        conversation.status = ConversationStatus.RESOLVED.value
+        conversation.status = transition(conversation.status, ConversationStatus.RESOLVED)
         conversation.resolved_at = now
         conversation.transfer_id = None
         conversation.updated_at = now

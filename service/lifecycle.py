@@ -1,4 +1,6 @@
-"""The handoff's states and the words the outside world sees for them, defined once.
+"""The lifecycles' states (approvals, outbox messages, handoffs, support conversations and
+their warm transfers), the changes each allows, and the words the outside world sees for them,
+defined once.
 
 Stored values are the `StrEnum` members' values, so a status written by one module is the same
 word every reader, the API's query validation and the reports use.
@@ -80,6 +82,11 @@ SEND_STATUS: dict[str, SendStatus] = {
 # A person, not the bot, has the conversation (messages are relayed, the bot stays silent).
 OWNED_BY_PEOPLE = (ConversationStatus.WAITING_FOR_HUMAN, ConversationStatus.HUMAN)
 
+# A support conversation is created by its first message's turn lease, the bot answering
+# (service/support_inbox.py); a warm transfer starts `waiting` (service/support_port.py).
+CONVERSATION_START = ConversationStatus.BOT
+TRANSFER_START = TransferStatus.WAITING
+
 
 class IllegalTransition(ValueError):
     """A status change the lifecycle does not allow (a bug, not a user error)."""
@@ -119,6 +126,29 @@ ALLOWED: dict[type[StrEnum], dict[Any, set[Any]]] = {
         HandoffStatus.APPROVED: {HandoffStatus.CLOSED},
         HandoffStatus.REJECTED: {HandoffStatus.CLOSED},
     },
+    # Who speaks for us in a support conversation (`support_conversations.status`).
+    ConversationStatus: {
+        ConversationStatus.BOT: {
+            # a trigger fired: the graph's transfer node opens a warm transfer
+            # (StoreSupportPort.open_transfer) and the bot falls silent
+            ConversationStatus.WAITING_FOR_HUMAN,
+            # the customer says the bot's answer solved it (csat.close_if_solved)
+            ConversationStatus.RESOLVED,
+        },
+        ConversationStatus.WAITING_FOR_HUMAN: {
+            ConversationStatus.HUMAN,     # a person claims the transfer (first claim wins)
+            ConversationStatus.RESOLVED,  # the team resolves it unclaimed
+            ConversationStatus.BOT,       # handed back unclaimed: a new bot session (epoch + 1)
+        },
+        ConversationStatus.HUMAN: {
+            ConversationStatus.RESOLVED,  # the owner (or a manager) resolves it
+            ConversationStatus.BOT,       # the owner hands it back: a new bot session
+        },
+        # the customer writes again after the resolution: reopened, a new bot session
+        ConversationStatus.RESOLVED: {ConversationStatus.BOT},
+    },
+    # A transfer starts `waiting` (TRANSFER_START); claim, resolve and hand-back
+    # (service/support_transfers.py) are conditional UPDATEs from `sources(target)`.
     TransferStatus: {
         TransferStatus.WAITING: {TransferStatus.CLAIMED, TransferStatus.RESOLVED,
                                  TransferStatus.HANDED_BACK},

@@ -27,7 +27,12 @@ from prompts import render
 from service import callbacks, csat
 from service.audit import audit
 from service.errors import Conflict, InvalidInput
-from service.lifecycle import OWNED_BY_PEOPLE, ConversationStatus
+from service.lifecycle import (
+    CONVERSATION_START,
+    OWNED_BY_PEOPLE,
+    ConversationStatus,
+    transition,
+)
 from service.runtime import AppRuntime
 from service.support import support
 from service.support_port import StoreSupportPort
@@ -164,7 +169,7 @@ def _turn_lease(rt: AppRuntime, conversation_id: str) -> AbstractContextManager[
     (service.turn_lease: the assistant's conversations are serialised the same way)."""
     return turn_lease(
         rt, SupportConversation, conversation_id, lease=TURN_LEASE, wait_s=TURN_WAIT_S,
-        new_row=lambda now: {"status": ConversationStatus.BOT.value, "epoch": 1,
+        new_row=lambda now: {"status": CONVERSATION_START.value, "epoch": 1,
                              "created_at": now, "updated_at": now},
         busy="an earlier message of this conversation is still being answered; "
              "try again in a moment")
@@ -196,7 +201,8 @@ def _store_customer_message(rt: AppRuntime, conversation_id: str,
                 and not conversation.customer_name:
             conversation.customer_name = message.customer.name
         if conversation.status == ConversationStatus.RESOLVED:
-            conversation.status = ConversationStatus.BOT.value
+            # Reopened: a new bot session.
+            conversation.status = transition(conversation.status, ConversationStatus.BOT)
             conversation.epoch += 1
             conversation.owner = None
             conversation.transfer_id = None

@@ -15,6 +15,7 @@ from typing import Any
 from sqlalchemy import func, select
 
 from agent.stats import percentile
+from service.lifecycle import TransferStatus
 from service.runtime import AppRuntime
 from store.tables import SupportConversation, SupportMessage, SupportTransfer
 
@@ -57,8 +58,9 @@ def support_kpis(rt: AppRuntime, since: datetime, until: datetime | None = None
     p90 = percentile(waits, 0.9)
     asked = [t for t in transfers if t.trigger == "asked_for_human"]
     preferred = {t.conversation_id for t in asked if t.bot_could_answer}
-    ended = [t for t in transfers if t.status in ("resolved", "handed_back")]
-    resolved = [t for t in ended if t.status == "resolved"]
+    ended = [t for t in transfers
+             if t.status in (TransferStatus.RESOLVED, TransferStatus.HANDED_BACK)]
+    resolved = [t for t in ended if t.status == TransferStatus.RESOLVED]
     return {
         "since": since.isoformat(), "until": until.isoformat(),
         "conversations": conversations,
@@ -74,7 +76,7 @@ def support_kpis(rt: AppRuntime, since: datetime, until: datetime | None = None
             "claimed": len(waits), "median": round(median(waits), 1) if waits else None,
             "p90": round(p90, 1) if p90 is not None else None,
             "mean": round(mean(waits), 1) if waits else None,
-            "unclaimed": sum(1 for t in transfers if t.status == "waiting"),
+            "unclaimed": sum(1 for t in transfers if t.status == TransferStatus.WAITING),
             "escalated": sum(1 for t in transfers if t.escalated_at is not None)},
         "human_preference": {
             "asked_for_human": len(asked), "bot_could_answer": len(preferred),

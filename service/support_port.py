@@ -15,11 +15,9 @@ from agent.support import triggers
 from agent.support.models import (
     Assessment,
     BotAnswer,
-    ConversationStatus,
     CustomerFacts,
     KbMatch,
     TranscriptLine,
-    TransferStatus,
     TriggerDecision,
 )
 from agent.support.paraphrase import english_gloss
@@ -30,6 +28,7 @@ from prompts import render
 from service.audit import audit
 from service.ids import new_id
 from service.jobs import enqueue
+from service.lifecycle import TRANSFER_START, ConversationStatus, transition
 from service.runtime import AppRuntime
 from service.support import SupportServices
 from service.support_accounts import company_account, sayable_company
@@ -286,7 +285,7 @@ class StoreSupportPort:
                             company=sayable_company(facts.company) if facts.account else None)
             package = build_warm_transfer(
                 handoff_id=transfer_id, conversation_id=conversation_id,
-                status=TransferStatus.WAITING,
+                status=TRANSFER_START,
                 decision=decision, facts=facts,
                 transcript=[line(m) for m in messages],
                 session_lines=[line(m) for m in session_messages], session_intents=intents,
@@ -301,11 +300,12 @@ class StoreSupportPort:
                 id=transfer_id, conversation_id=conversation_id, epoch=conversation.epoch,
                 trigger=decision.trigger, trigger_detail=decision.detail, also=decision.also,
                 bot_could_answer=could_answer, trigger_message_id=message_id,
-                status=TransferStatus.WAITING.value,
+                status=TRANSFER_START.value,
                 active=True, package=package.model_dump(mode="json", exclude={"transcript"}),
                 policy_version=rt.policy.version, created_at=now))
             session.flush()
-            conversation.status = ConversationStatus.WAITING_FOR_HUMAN.value
+            conversation.status = transition(conversation.status,
+                                             ConversationStatus.WAITING_FOR_HUMAN)
             conversation.transfer_id = transfer_id
             conversation.owner = None
             self._say(session, conversation, message_id, notice,

@@ -92,7 +92,7 @@ def claim(rt: AppRuntime, handoff_id: str, actor: str, *,
             raise AlreadyClaimed(transfer.owner or "someone else")
         conversation = session.get(SupportConversation, transfer.conversation_id)
         assert conversation is not None
-        conversation.status = ConversationStatus.HUMAN.value
+        conversation.status = transition(conversation.status, ConversationStatus.HUMAN)
         conversation.owner = member.key
         _system(session, rt, conversation,
                 render("support_notices.j2", kind="claimed", agent_name=member.name),
@@ -179,12 +179,12 @@ def _close(rt: AppRuntime, handoff_id: str, actor: str, outcome: TransferStatus,
                 kind=kind, key=f"{kind}:{handoff_id}", transfer_id=handoff_id)
         conversation.owner = None
         if outcome == TransferStatus.RESOLVED:
-            conversation.status = ConversationStatus.RESOLVED.value
+            conversation.status = transition(conversation.status, ConversationStatus.RESOLVED)
             conversation.resolved_at = now
             request_rating(session, rt, conversation)  # the customer is asked to rate it
         else:
             # A new bot session: the triggers start counting afresh.
-            conversation.status = ConversationStatus.BOT.value
+            conversation.status = transition(conversation.status, ConversationStatus.BOT)
             conversation.transfer_id = None
             conversation.epoch += 1
         audit(session, rt, actor=member.key, action=f"support_transfer_{kind}", lead_id=None,

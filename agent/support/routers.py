@@ -5,15 +5,15 @@ from __future__ import annotations
 
 from typing import Literal
 
-from agent.support.models import Assessment, TriggerDecision
+from agent.support.models import Assessment, ConversationStatus, TriggerDecision
 
 
 def route_turn(status: str) -> Literal["assess", "relay_to_human"]:
     """The bot speaks only while it owns the conversation; otherwise it stays silent."""
     match status:
-        case "bot":
+        case ConversationStatus.BOT:
             return "assess"
-        case "waiting_for_human" | "human":
+        case ConversationStatus.WAITING_FOR_HUMAN | ConversationStatus.HUMAN:
             return "relay_to_human"
     raise ValueError(f"unexpected conversation status {status!r} for a new message")
 

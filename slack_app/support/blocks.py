@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from agent.support.models import TRIGGER_LABELS, TranscriptLine, WarmTransfer
+from agent.support.models import TRIGGER_LABELS, TranscriptLine, TransferStatus, WarmTransfer
 from agent.support.summary import intent_label
 from service import conversations
 from service.errors import NotFound, ServiceError
@@ -86,13 +86,13 @@ def _tried_text(package: WarmTransfer) -> str:
 
 
 def status_text(package: WarmTransfer) -> str:
-    if package.status == "claimed":
+    if package.status == TransferStatus.CLAIMED:
         when = f" {slack_date(package.claimed_at)}" if package.claimed_at else ""
         return f":raising_hand: *Claimed* by {who(package.owner)}{when}: they own it now."
-    if package.status == "resolved":
+    if package.status == TransferStatus.RESOLVED:
         when = f" {slack_date(package.closed_at)}" if package.closed_at else ""
         return f":white_check_mark: *Resolved* by {who(package.closed_by)}{when}."
-    if package.status == "handed_back":
+    if package.status == TransferStatus.HANDED_BACK:
         when = f" {slack_date(package.closed_at)}" if package.closed_at else ""
         note = "\n> Note: " + inert(package.note).replace("\n", "\n> ") if package.note else ""
         return f":leftwards_arrow_with_hook: *Handed back to the bot* by " \
@@ -137,10 +137,10 @@ def transfer_card(package: WarmTransfer) -> tuple[str, list[dict[str, Any]]]:
         section(status_text(package)),
     ]
     value = package.handoff_id
-    if package.status == "waiting":
+    if package.status == TransferStatus.WAITING:
         blocks.append({"type": "actions", "block_id": "support_actions", "elements": [
             _button("Claim", ACTION_CLAIM, value, "primary")]})
-    elif package.status == "claimed":
+    elif package.status == TransferStatus.CLAIMED:
         blocks.append({"type": "actions", "block_id": "support_actions", "elements": [
             _button("Resolve", ACTION_RESOLVE, value, "primary"),
             _button("Hand back to the bot", ACTION_HAND_BACK, value)]})

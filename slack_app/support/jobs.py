@@ -8,7 +8,7 @@ import logging
 from collections.abc import Callable
 from typing import Any
 
-from agent.support.models import WarmTransfer
+from agent.support.models import TransferStatus, WarmTransfer
 from service import conversations
 from service.errors import NotFound
 from service.jobs import RetryLater
@@ -62,7 +62,7 @@ def post_card(rt: AppRuntime, payload: dict[str, Any]) -> None:
             call(client.chat_postMessage, channel=posted_channel, thread_ts=ts, text=chunk,
                  unfurl_links=False, unfurl_media=False)
         store.mark_transcript_posted(rt, transfer_id, package.conversation_id, upto)
-    if package.status != "waiting" or package.escalated_at:
+    if package.status != TransferStatus.WAITING or package.escalated_at:
         update_card(rt, {"transfer_id": transfer_id})  # changed while we were posting
 
 
@@ -104,7 +104,7 @@ def escalate_slack(rt: AppRuntime, payload: dict[str, Any]) -> None:
     and DM them the card."""
     transfer_id = payload["transfer_id"]
     package = _package(rt, transfer_id)
-    if package is None or package.status != "waiting":
+    if package is None or package.status != TransferStatus.WAITING:
         return  # claimed or closed meanwhile: nothing to chase
     if store.escalation_posted(rt, transfer_id) is not False:
         return  # gone, or already posted by an earlier run of this job

@@ -16,7 +16,7 @@ from slack_bolt.async_app import AsyncApp
 from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 
-from agent.support.models import WarmTransfer
+from agent.support.models import TransferStatus, WarmTransfer
 from service import conversations
 from service.errors import Conflict, Forbidden, NotFound, ServiceError
 from service.runtime import AppRuntime
@@ -159,8 +159,9 @@ def _may_close(rt: AppRuntime, transfer_id: str, actor: str) -> str | None:
     member = rt.roster.find(actor)
     if member is None or member.role not in support(rt).policy.claim_roles:
         return "Only the support team can take over customer conversations. Nothing changed."
-    if package.status not in ("waiting", "claimed"):
+    if package.status not in (TransferStatus.WAITING, TransferStatus.CLAIMED):
         return f"This conversation was already {package.status.replace('_', ' ')}."
-    if package.status == "claimed" and package.owner != member.key and member.role != "manager":
+    if package.status == TransferStatus.CLAIMED and package.owner != member.key \
+            and member.role != "manager":
         return f"Only the owner ({who(package.owner)}) or a manager can do that. Nothing changed."
     return None
