@@ -13,6 +13,8 @@ from datetime import UTC, datetime
 from typing import Any
 
 from slack_app.text import (
+    SECTION_LIMIT,
+    TEXT_LIMIT,
     clean,
     clip,
     code,
@@ -27,7 +29,6 @@ from slack_app.text import (
     who,
 )
 
-SECTION_LIMIT = 3000
 HEADER_LIMIT = 150
 MAX_BLOCKS = 50
 # Body sections per card: 20 x 3,000 characters, leaving room for the ~15 other blocks.
@@ -331,5 +332,5 @@ def approval_card(facts: CardFacts) -> tuple[str, list[dict[str, Any]]]:
         blocks.append(section("\n".join(closing) or "Decided."))
 
     status = "awaiting your decision" if pending else inert(approval.get("status"))
-    text = clip(f"Approval v{version} for {inert(title)}: {status}", 3000)
+    text = clip(f"Approval v{version} for {inert(title)}: {status}", TEXT_LIMIT)
     return text, blocks[:MAX_BLOCKS]

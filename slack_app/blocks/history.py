@@ -14,7 +14,7 @@ from slack_app.blocks.card import (
     outcome_text,
     signal_line,
 )
-from slack_app.text import clip, context, inert, section, slack_date, who
+from slack_app.text import TEXT_LIMIT, clip, context, inert, section, slack_date, who
 
 
 def history_messages(lead: dict[str, Any] | None, signals: list[dict[str, Any]],
@@ -39,7 +39,7 @@ def history_messages(lead: dict[str, Any] | None, signals: list[dict[str, Any]],
             chunk = []
         chunk.append(line)
     sections.append(section("\n".join(chunk)))
-    messages.append((clip(f"History for {title}: signals", 3000), sections[:MAX_BLOCKS]))
+    messages.append((clip(f"History for {title}: signals", TEXT_LIMIT), sections[:MAX_BLOCKS]))
 
     for item in versions:
         approval, decision = item["approval"], item.get("decision")
