@@ -22,6 +22,7 @@ from typing import Annotated, Any
 
 import typer
 
+from agent.support.models import TransferStatus
 from hitl.commands._common import fail, runtime_or_exit, settings_or_exit
 from hitl.commands._identity import principal_from_env
 from hitl.commands._terminal import plain
@@ -30,8 +31,8 @@ handoffs_app = typer.Typer(help="Warm transfers to support: list, read, claim, r
                                 "hand back (as the person whose token is in HITL_TOKEN).",
                            no_args_is_help=True)
 
-_STATUSES = ("open", "waiting", "claimed", "resolved", "handed_back", "all")
-_OPEN = ("waiting", "claimed")
+_OPEN = (TransferStatus.WAITING.value, TransferStatus.CLAIMED.value)
+_STATUSES = ("open", *(s.value for s in TransferStatus), "all")
 EXIT_CONFLICT = 3
 _EXIT = {409: EXIT_CONFLICT, 422: 2}
 
