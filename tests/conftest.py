@@ -69,13 +69,21 @@ def smtp_sink() -> Iterator[Any]:
 @pytest.fixture(scope="session")
 def content_library(tmp_path_factory: pytest.TempPathFactory) -> Any:
     """The shipped sample library, indexed once into an embedded Chroma for the session."""
-    from tools.content_library import ContentLibrary, open_chroma
-    from tools.embeddings import build_embedding_function
+    from tools.content_library import ContentLibrary
 
-    settings = make_settings(tmp_path_factory.mktemp("chroma"))
-    library = ContentLibrary(open_chroma(settings), build_embedding_function(settings))
-    library.index_folder(DEFAULTS_DIR / "content")
-    return library
+    return _sample_index(ContentLibrary, tmp_path_factory.mktemp("chroma"), "content")
+
+
+def _sample_index(index: type[Any], chroma: Path, folder: str) -> Any:
+    """`index` (ContentLibrary or KnowledgeBase) over an embedded Chroma under `chroma`, with
+    the shipped sample folder `config/defaults/<folder>` indexed."""
+    from tools.embeddings import build_embedding_function
+    from tools.markdown_index import open_chroma
+
+    settings = make_settings(chroma)
+    opened = index(open_chroma(settings), build_embedding_function(settings))
+    opened.index_folder(DEFAULTS_DIR / folder)
+    return opened
 
 
 @pytest.fixture
@@ -162,14 +170,33 @@ def slack(client: Any, running_worker: Any) -> SlackSide:
 @pytest.fixture(scope="session")
 def support_kb(tmp_path_factory: pytest.TempPathFactory) -> Any:
     """The shipped sample knowledge base in an embedded Chroma, local embeddings."""
-    from tools.content_library import open_chroma
-    from tools.embeddings import build_embedding_function
     from tools.knowledge_base import KnowledgeBase
 
-    settings = make_settings(tmp_path_factory.mktemp("kb"))
-    kb = KnowledgeBase(open_chroma(settings), build_embedding_function(settings))
-    kb.index_folder(DEFAULTS_DIR / "kb")
-    return kb
+    return _sample_index(KnowledgeBase, tmp_path_factory.mktemp("kb"), "kb")
+
+
+@pytest.fixture
+def hitl_group(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Any:
+    """`hitl_group(sub_app, name)`: a `hitl` with that command group registered the way
+    hitl/cli.py registers it, run from tmp_path with Chroma there and offline embeddings."""
+    import typer
+
+    monkeypatch.chdir(tmp_path)
+    for name, value in {"HITL_CHROMA_PATH": str(tmp_path / "chroma"), "HITL_EMBEDDINGS": "local",
+                        "OPENAI_API_KEY": "", "OPENAI_BASE_URL": ""}.items():
+        monkeypatch.setenv(name, value)
+
+    def group(sub_app: typer.Typer, name: str) -> typer.Typer:
+        cli = typer.Typer()
+        cli.add_typer(sub_app, name=name)
+
+        @cli.command()
+        def version() -> None:  # a second command keeps `hitl` a group, as it is
+            pass
+
+        return cli
+
+    return group
 
 
 @pytest.fixture

@@ -2,7 +2,7 @@
 in Chroma (its own collection, "knowledge-base", next to the content library).
 
 Each article is one Markdown file with a front matter block (`---` YAML or `+++` TOML,
-`tools.markdown_index`):
+`tools.markdown_files`):
 
     ---
     title: Resetting your password and fixing login problems
@@ -11,8 +11,9 @@ Each article is one Markdown file with a front matter block (`---` YAML or `+++`
     summary: How to reset a forgotten password and recover two-factor access.
     ---
 
-`KnowledgeBase.index_folder` mirrors a folder into the collection (one vector per `##` section,
-unchanged articles skipped by content hash, deleted files removed); `search` returns the best
+`KnowledgeBase.index_folder` mirrors a folder into the collection (`tools.markdown_index`: one
+vector per `##` section, unchanged articles skipped by content hash, deleted files removed);
+`search` returns the best
 articles for a question with the passage that matched and its cosine similarity (1 - distance),
 which the conversation compares with the policy's threshold. Embeddings come from the same
 function as the content library (`tools.embeddings`): offline hashing or an OpenAI endpoint.
@@ -20,32 +21,19 @@ function as the content library (`tools.embeddings`): offline hashing or an Open
 
 from __future__ import annotations
 
-import hashlib
-import logging
 import re
-import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 
 from agent.support.models import ArticleRef, KbMatch
-from tools.markdown_index import (
-    FolderWatch,
-    SignedCollection,
-    folder_signature,
-    read_folder,
-    split_front_matter,
-    tag_list,
-)
+from tools.markdown_files import MarkdownDoc, read_doc, title_from_path
+from tools.markdown_index import MarkdownIndex, MarkdownIndexError, Record
 
-if TYPE_CHECKING:
-    from chromadb.api import ClientAPI
-    from chromadb.api.models.Collection import Collection
-    from chromadb.api.types import Documents, EmbeddingFunction
-
-log = logging.getLogger(__name__)
+__all__ = ["DEFAULT_COLLECTION", "Article", "IndexReport", "KnowledgeBase", "KnowledgeBaseError",
+           "Section", "best_passage", "parse_article"]
 
 DEFAULT_COLLECTION = "knowledge-base"
 _MAX_EMBED_CHARS = 4000
@@ -53,9 +41,8 @@ _MAX_PASSAGE_CHARS = 3000
 _HEADING = re.compile(r"^#{2,3}\s+(.+?)\s*#*\s*$")
 _CATEGORY = re.compile(r"^[a-z0-9_]{2,40}$")
 
-
-class KnowledgeBaseError(RuntimeError):
-    """The knowledge base cannot be opened or a folder cannot be indexed (safe to show)."""
+# The name this module's callers know; one error for every Markdown index and for Chroma.
+KnowledgeBaseError = MarkdownIndexError
 
 
 @dataclass(frozen=True)
@@ -65,16 +52,10 @@ class Section:
 
 
 @dataclass(frozen=True)
-class Article:
+class Article(MarkdownDoc):
     """One parsed Markdown article."""
 
-    relpath: str
-    title: str
     category: str
-    tags: tuple[str, ...]
-    summary: str
-    body: str
-    content_hash: str
 
     def sections(self) -> list[Section]:
         """The article split at `##`/`###` headings; text before the first heading is its own
@@ -109,22 +90,14 @@ class Article:
 
 def parse_article(text: str, relpath: str) -> Article:
     """Parse one Markdown article; ValueError says what is wrong with it."""
-    text = text.lstrip("\ufeff")
-    meta, body = split_front_matter(text, required=False)
-    body = body.strip()
-    if not body:
+    meta, doc = read_doc(text, relpath, front_matter_required=False,
+                         untitled=title_from_path(relpath).capitalize())
+    if not doc.body:
         raise ValueError("the article has no text")
-    title = str(meta.get("title") or "").strip()
-    if not title:
-        heading = next((ln[2:].strip() for ln in body.splitlines() if ln.startswith("# ")), "")
-        title = heading or Path(relpath).stem.replace("-", " ").replace("_", " ").capitalize()
     category = str(meta.get("category") or "general").strip().lower().replace("-", "_")
     if not _CATEGORY.match(category):
         raise ValueError(f"category must be a short lower_case word, got {category!r}")
-    tags = tag_list(meta.get("tags"))
-    summary = " ".join(str(meta.get("summary") or "").split())[:300]
-    return Article(relpath=relpath, title=title, category=category, tags=tags, summary=summary,
-                   body=body, content_hash=hashlib.sha256(text.encode("utf-8")).hexdigest())
+    return Article(**vars(doc), category=category)
 
 
 @dataclass(frozen=True)
@@ -136,126 +109,38 @@ class IndexReport:
     skipped: list[str]
 
 
-def _folder_key(folder: Path) -> str:
-    return hashlib.blake2b(str(folder.resolve()).encode("utf-8"), digest_size=6).hexdigest()
-
-
-class KnowledgeBase:
+class KnowledgeBase(MarkdownIndex[Article]):
     """Help-center articles in one Chroma collection, one vector per section."""
 
-    def __init__(self, client: ClientAPI, embedding_function: EmbeddingFunction[Documents],
-                 collection: str = DEFAULT_COLLECTION) -> None:
-        self._store = SignedCollection(client, embedding_function, collection,
-                                       what="knowledge base", reindex_hint="hitl kb add PATH")
-        self._lock = self._store.lock
-        # The folders mirrored here (by this process or `hitl kb add` in another), re-indexed
-        # before a search when an article was added, changed or removed (tools.markdown_index).
-        self.watch = FolderWatch()
-        self._folders_listed_at: float | None = None
+    what = "knowledge base"
+    reindex_hint = "hitl kb add PATH"
+    default_collection = DEFAULT_COLLECTION
 
-    @property
-    def embedding_function(self) -> EmbeddingFunction[Documents]:
-        """The function the collection's vectors come from (queries must use it too)."""
-        return self._store.embedding_function
+    def parse(self, text: str, relpath: str) -> Article:
+        return parse_article(text, relpath)
 
-    def _open(self) -> Collection:
-        return self._store.open()
+    def records(self, file_key: str, doc: Article) -> list[Record]:
+        return [(f"{file_key}#{i}", doc.embedding_text(section), {
+            "article_key": file_key, "title": doc.title, "category": doc.category,
+            "path": doc.relpath, "section": section.heading or "", "passage": section.text,
+            "tags": ",".join(doc.tags),
+        }) for i, section in enumerate(doc.sections())]
 
-    def count(self) -> int:
-        """Indexed sections (all folders)."""
-        return self._open().count()
+    def file_key_of(self, record_id: str, meta: dict[str, Any]) -> str:
+        return str(meta.get("article_key"))
 
     def articles(self) -> int:
         """Indexed articles (all folders)."""
         got = self._open().get(include=["metadatas"])
         return len({(m or {}).get("article_key") for m in got["metadatas"] or []})
 
-    # -- indexing ---------------------------------------------------------------------------
-
     def index_folder(self, path: Path) -> IndexReport:
-        """Mirror the Markdown articles under `path` (recursively) into the knowledge base.
-
-        Unchanged articles are not re-embedded; articles no longer in the folder are removed;
-        files that cannot be parsed are skipped (listed in the report) and logged.
-        """
-        folder = Path(path)
-        if not folder.is_dir():
-            raise KnowledgeBaseError(f"{folder}: not a folder")
-        key = _folder_key(folder)
-        signature = folder_signature(folder)  # before reading: a save meanwhile shows next time
-        parsed, skipped = read_folder(folder, parse_article, what="knowledge base")
-        articles = {f"{key}:{relpath}": article for relpath, article in parsed.items()}
-
-        changed = removed = 0
-        with self._lock:
-            collection = self._open()
-            existing = collection.get(where={"source_folder": key}, include=["metadatas"])
-            known: dict[str, tuple[str | None, list[str]]] = {}
-            for doc_id, meta in zip(existing["ids"], existing["metadatas"] or [], strict=False):
-                article_key = str((meta or {}).get("article_key"))
-                digest = (meta or {}).get("content_hash")
-                entry = known.setdefault(article_key,
-                                         (str(digest) if digest is not None else None, []))
-                entry[1].append(doc_id)
-            stale = [doc_id for article_key, (digest, ids) in known.items()
-                     for doc_id in ids
-                     if article_key not in articles or articles[article_key].content_hash != digest]
-            removed = sum(1 for k in known if k not in articles)
-            if stale:
-                collection.delete(ids=stale)
-            ids: list[str] = []
-            documents: list[str] = []
-            metadatas: list[dict[str, Any]] = []
-            for article_key, article in articles.items():
-                if known.get(article_key, (None, []))[0] == article.content_hash:
-                    continue
-                changed += 1
-                for i, section in enumerate(article.sections()):
-                    ids.append(f"{article_key}#{i}")
-                    documents.append(article.embedding_text(section))
-                    metadatas.append({
-                        "article_key": article_key, "title": article.title,
-                        "category": article.category, "path": article.relpath,
-                        "section": section.heading or "", "passage": section.text,
-                        "tags": ",".join(article.tags), "content_hash": article.content_hash,
-                        "source_folder": key,
-                    })
-            if ids:
-                collection.upsert(ids=ids, documents=documents, metadatas=metadatas)  # type: ignore[arg-type]
-        self.watch.watch(folder, signature)
-        sections = sum(len(a.sections()) for a in articles.values())
-        log.info("knowledge base: %s: %d articles, %d sections (%d new or changed, %d removed)",
-                 folder, len(articles), sections, changed, removed)
-        return IndexReport(articles=len(articles), sections=sections, changed=changed,
-                           removed=removed, skipped=skipped)
-
-    # How often the collection is asked which folders it holds (one `hitl kb add` indexed in
-    # another process is watched from then on).
-    FOLDERS_TTL_S = 60.0
-
-    def refresh(self) -> int:
-        """Re-index the mirrored folders whose articles changed on disk; how many were."""
-        now = time.monotonic()
-        if self._folders_listed_at is None or now - self._folders_listed_at >= self.FOLDERS_TTL_S:
-            self._folders_listed_at = now
-            try:
-                metas = self._open().get(include=["metadatas"]).get("metadatas") or []
-            except Exception:  # a search without the reload beats no search
-                log.warning("knowledge base: cannot list its folders", exc_info=True)
-                metas = []
-            watched = set(self.watch.folders())
-            for name in {str((m or {}).get("source_folder") or "") for m in metas} - {""}:
-                path = Path(name)
-                if path.is_dir() and path.resolve() not in watched:
-                    self.watch.watch(path, folder_signature(path))
-        changed = self.watch.due(now)
-        for folder, signature in changed:
-            try:
-                self.index_folder(folder)
-            except KnowledgeBaseError as exc:  # the folder went away: keep what is indexed
-                log.warning("knowledge base: %s", exc)
-                self.watch.watch(folder, signature)
-        return len(changed)
+        """Mirror the Markdown articles under `path` (recursively) into the knowledge base
+        (`MarkdownIndex.mirror`); files that cannot be parsed are listed in the report."""
+        done = self.mirror(path)
+        return IndexReport(articles=len(done.files),
+                           sections=sum(len(a.sections()) for a in done.files.values()),
+                           changed=done.changed, removed=done.removed, skipped=done.skipped)
 
     # -- search -----------------------------------------------------------------------------
 
@@ -263,7 +148,7 @@ class KnowledgeBase:
         """Embeddings of `texts` in the knowledge base's space (one call to the endpoint)."""
         if not texts:
             return []
-        vectors = self._store.embedding_function([t or " " for t in texts])
+        vectors = self.embedding_function([t or " " for t in texts])
         return [np.asarray(v, dtype=np.float32) for v in vectors]
 
     def search(self, query: str, *, k: int = 3, vector: np.ndarray | None = None

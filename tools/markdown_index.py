@@ -1,106 +1,66 @@
-"""What the content library and the knowledge base share: Markdown files with front matter,
-mirrored into a Chroma collection that is rebuilt when its embedding space changes.
+"""The one Markdown indexer behind the content library and the knowledge base: folders of
+Markdown files (`tools.markdown_files`) mirrored into a Chroma collection that is rebuilt when its
+embedding space changes.
 
-Front matter is YAML between `---` lines or TOML between `+++` lines, read by python-frontmatter
-(YAML with the safe loader; TOML with the standard library's parser).
+`MarkdownIndex` walks a folder, parses each file, upserts the records of new or changed files,
+deletes those of removed ones, and re-indexes a watched folder when its files change; a subclass
+says what a file parses to and which records (one per file, or one per section) it is stored as.
 """
 
 from __future__ import annotations
 
+import hashlib
 import logging
-import re
 import threading
-import tomllib
-from collections.abc import Callable, Iterator
+import time
+from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, Any, Generic, TypeVar
+from urllib.parse import urlparse
 
-import yaml
-from frontmatter.default_handlers import BaseHandler, YAMLHandler
+from tools.markdown_files import FolderWatch, MarkdownDoc, folder_signature, read_folder
 
 if TYPE_CHECKING:
     from chromadb.api import ClientAPI
     from chromadb.api.models.Collection import Collection
     from chromadb.api.types import Documents, EmbeddingFunction
 
+    from config.settings import Settings
+
 log = logging.getLogger(__name__)
-Parsed = TypeVar("Parsed")
 
 
-class _TomlHandler(BaseHandler):
-    """`+++` TOML front matter via tomllib (python-frontmatter's own needs the `toml` package)."""
-
-    FM_BOUNDARY = re.compile(r"^\+{3,}\s*$", re.MULTILINE)
-    START_DELIMITER = END_DELIMITER = "+++"
-
-    def load(self, fm: str, **kwargs: object) -> Any:
-        return tomllib.loads(fm)
-
-    def export(self, metadata: dict[str, object], **kwargs: object) -> str:
-        raise NotImplementedError("front matter is only read here")
+class MarkdownIndexError(RuntimeError):
+    """An index cannot be opened or a folder cannot be indexed (message is safe to show)."""
 
 
-_HANDLERS: dict[str, tuple[BaseHandler, str]] = {"---": (YAMLHandler(), "YAML"),
-                                                 "+++": (_TomlHandler(), "TOML")}
+def open_chroma(settings: Settings) -> ClientAPI:
+    """A Chroma client: the server at `HITL_CHROMA_URL` if set, else the embedded folder."""
+    import chromadb
+    from chromadb.config import Settings as ChromaSettings
 
-
-def split_front_matter(text: str, *, required: bool) -> tuple[dict[str, Any], str]:
-    """(metadata with lower-case keys, body) of a Markdown file; ValueError says what is wrong.
-
-    Without a front matter block: `({}, text)`, or ValueError when `required`."""
-    text = text.lstrip("\ufeff")
-    lines = text.splitlines()
-    fence = lines[0].strip() if lines else ""
-    if fence not in _HANDLERS:
-        if required:
-            raise ValueError("no front matter (start the file with a '---' line)")
-        return {}, text
-    # python-frontmatter reads an unclosed block as "no front matter": say what is wrong instead.
-    if not any(line.strip() == fence for line in lines[1:]):
-        raise ValueError(f"front matter is not closed by a '{fence}' line")
-    handler, dialect = _HANDLERS[fence]
-    # The handler's own split and load: `frontmatter.loads` would drop a block that is not a
-    # mapping (a YAML list, say) without a word.
-    block, body = handler.split(text)
-    try:
-        loaded = handler.load(block)
-    except (yaml.YAMLError, tomllib.TOMLDecodeError) as exc:
-        detail = " ".join(str(exc).split())
-        raise ValueError(f"front matter is not valid {dialect} ({detail})") from None
-    if loaded is None:
-        loaded = {}
-    if not isinstance(loaded, dict):
-        raise ValueError("front matter must be 'key: value' lines")
-    return {str(key).strip().lower(): value for key, value in loaded.items()}, body
-
-
-def tag_list(value: Any) -> tuple[str, ...]:
-    """Tags from a list or a comma-separated string, lower case, blanks dropped."""
-    items = value.split(",") if isinstance(value, str) else (value or [])
-    return tuple(str(t).strip().lower() for t in items if str(t).strip())
-
-
-def read_folder(folder: Path, parse: Callable[[str, str], Parsed], *, what: str
-                ) -> tuple[dict[str, Parsed], list[str]]:
-    """Every `*.md` under `folder` (recursively, hidden paths left out) parsed by
-    `parse(text, relpath)`, by relative path; files that do not parse are logged and listed
-    as `"relpath: why"`."""
-    parsed: dict[str, Parsed] = {}
-    skipped: list[str] = []
-    for file, relpath in _markdown_files(folder):
+    chroma_settings = ChromaSettings(anonymized_telemetry=False)
+    if settings.chroma_url:
+        url = urlparse(settings.chroma_url)
+        if url.scheme not in ("http", "https") or not url.hostname:
+            raise MarkdownIndexError(
+                f"HITL_CHROMA_URL must look like http://host:port, got {settings.chroma_url!r}"
+            )
+        ssl = url.scheme == "https"
         try:
-            parsed[relpath] = parse(file.read_text(encoding="utf-8"), relpath)
-        except (ValueError, UnicodeDecodeError) as exc:
-            log.warning("%s: skipping %s: %s", what, file, exc)
-            skipped.append(f"{relpath}: {exc}")
-    return parsed, skipped
-
-
-def _markdown_files(folder: Path) -> Iterator[tuple[Path, str]]:
-    for file in sorted(folder.rglob("*.md")):
-        rel = file.relative_to(folder)
-        if file.is_file() and not any(p.startswith(".") for p in rel.parts):
-            yield file, rel.as_posix()
+            return chromadb.HttpClient(
+                host=url.hostname,
+                port=url.port or (443 if ssl else 8000),
+                ssl=ssl,
+                settings=chroma_settings,
+            )
+        except Exception as exc:  # the client checks the server on construction
+            raise MarkdownIndexError(
+                f"cannot reach the Chroma server at {settings.chroma_url}: {type(exc).__name__}"
+            ) from exc
+    path = Path(settings.chroma_path)
+    path.mkdir(parents=True, exist_ok=True)
+    return chromadb.PersistentClient(path=str(path), settings=chroma_settings)
 
 
 class SignedCollection:
@@ -152,56 +112,162 @@ class SignedCollection:
             return collection
 
 
-def folder_signature(folder: Path) -> tuple[tuple[str, int, int], ...]:
-    """What the Markdown files under `folder` look like on disk: (relative path, size,
-    modification time in ns) of each, sorted; empty when the folder is gone. A stat per file,
-    nothing is read."""
-    if not folder.is_dir():
-        return ()
-    found = []
-    for file, relpath in _markdown_files(folder):
+Doc = TypeVar("Doc", bound=MarkdownDoc)
+# One vector in the collection: (id, the text embedded, metadata).
+Record = tuple[str, str, dict[str, Any]]
+
+
+@dataclass(frozen=True)
+class Mirrored(Generic[Doc]):
+    """What mirroring one folder did."""
+
+    files: dict[str, Doc]  # every file that parsed, by file key
+    changed: int  # files new or changed, re-embedded
+    removed: int  # files gone from the folder, deleted
+    skipped: list[str]  # "relpath: why" of each file that did not parse
+
+
+class MarkdownIndex(Generic[Doc]):
+    """Folders of Markdown files mirrored into one Chroma collection (a subclass says what a file
+    parses to and which records it is stored as), and watched so that a search picks up a new,
+    changed or removed file without a restart."""
+
+    what = "markdown index"  # in log lines
+    reindex_hint = ""  # the command that re-indexes, named when the collection is rebuilt
+    default_collection = "markdown-index"
+    # How often the collection is asked which folders it holds (a folder another process
+    # indexed, e.g. `hitl content add` or `hitl kb add`, is watched from then on).
+    FOLDERS_TTL_S = 60.0
+
+    def __init__(self, client: ClientAPI, embedding_function: EmbeddingFunction[Documents],
+                 collection: str | None = None) -> None:
+        self._store = SignedCollection(client, embedding_function,
+                                       collection or self.default_collection,
+                                       what=self.what, reindex_hint=self.reindex_hint)
+        self._lock = self._store.lock
+        # The folders mirrored here (indexed by this process, named in the settings, or indexed
+        # by another process), re-indexed before a search when a file in them was added,
+        # changed or removed: checked at most every `watch.check_every_s` seconds.
+        self.watch = FolderWatch()
+        self._folders_listed_at: float | None = None
+
+    # -- what each index says ---------------------------------------------------------------
+
+    def parse(self, text: str, relpath: str) -> Doc:
+        """One file's text parsed; ValueError says what is wrong with it."""
+        raise NotImplementedError
+
+    def records(self, file_key: str, doc: Doc) -> list[Record]:
+        """The vectors one file is stored as (`content_hash` and `source_folder` are added)."""
+        raise NotImplementedError
+
+    def file_key_of(self, record_id: str, meta: dict[str, Any]) -> str:
+        """The file a stored record came from (one record per file: its id)."""
+        return record_id
+
+    # -- collection -------------------------------------------------------------------------
+
+    @property
+    def embedding_function(self) -> EmbeddingFunction[Documents]:
+        """The function the collection's vectors come from (queries must use it too)."""
+        return self._store.embedding_function
+
+    def _open(self) -> Collection:
+        return self._store.open()
+
+    def count(self) -> int:
+        """How many records are indexed (all folders): assets, or sections of articles."""
+        return self._open().count()
+
+    # -- indexing ---------------------------------------------------------------------------
+
+    def mirror(self, path: Path) -> Mirrored[Doc]:
+        """Mirror the Markdown files under `path` (recursively) into the collection.
+
+        Unchanged files (same relative path and content hash) are not re-embedded; files no
+        longer in the folder are removed; files that cannot be parsed are skipped and logged."""
+        folder = Path(path)
+        if not folder.is_dir():
+            raise MarkdownIndexError(f"{folder}: not a folder")
+        source = str(folder.resolve())
+        prefix = hashlib.blake2b(source.encode("utf-8"), digest_size=6).hexdigest()
+        signature = folder_signature(folder)  # before reading: a save meanwhile shows next time
+        parsed, skipped = read_folder(folder, self.parse, what=self.what)
+        files = {f"{prefix}:{relpath}": doc for relpath, doc in parsed.items()}
+
+        with self._lock:
+            collection = self._open()
+            stored = self._stored(collection, source, prefix)
+            changed = {key: doc for key, doc in files.items()
+                       if stored.get(key, (None, []))[0] != doc.content_hash}
+            records = [(record_id, text, {**meta, "content_hash": doc.content_hash,
+                                          "source_folder": source})
+                       for key, doc in changed.items()
+                       for record_id, text, meta in self.records(key, doc)]
+            kept = {record[0] for record in records}
+            stale = [record_id for key, (_, ids) in stored.items()
+                     if key not in files or key in changed
+                     for record_id in ids if record_id not in kept]
+            if stale:
+                collection.delete(ids=stale)
+            if records:
+                ids, documents, metadatas = map(list, zip(*records, strict=True))
+                collection.upsert(ids=ids, documents=documents, metadatas=metadatas)
+        self.watch.watch(folder, signature)
+        removed = sum(1 for key in stored if key not in files)
+        log.info("%s: %s: %d files (%d new or changed, %d removed)",
+                 self.what, folder, len(files), len(changed), removed)
+        return Mirrored(files=files, changed=len(changed), removed=removed, skipped=skipped)
+
+    def _stored(self, collection: Collection, source: str, prefix: str
+                ) -> dict[str, tuple[str | None, list[str]]]:
+        """(content hash, record ids) of each file from the folder `source` in the collection."""
+        # The knowledge base used to store `prefix` as source_folder: such records are found
+        # too, with no hash, so that they are written again under the folder's path.
+        got = collection.get(where={"source_folder": {"$in": [source, prefix]}},  # type: ignore[dict-item]
+                             include=["metadatas"])
+        stored: dict[str, tuple[str | None, list[str]]] = {}
+        for record_id, found in zip(got["ids"], got["metadatas"] or [], strict=False):
+            meta = dict(found or {})
+            digest = meta.get("content_hash") if meta.get("source_folder") == source else None
+            file_key = self.file_key_of(record_id, meta)
+            stored.setdefault(file_key, (None if digest is None else str(digest), []))[1].append(
+                record_id)
+        return stored
+
+    def index_folder(self, path: Path) -> Any:
+        """Mirror `path` (`mirror`); what it returns is the subclass's."""
+        return self.mirror(path)
+
+    def watch_folder(self, path: Path) -> None:
+        """Mirror `path` from the next search on (indexed then, and again whenever it changes)."""
+        self.watch.watch(Path(path))
+
+    def refresh(self) -> int:
+        """Re-index the watched folders whose Markdown files changed; how many were."""
+        now = time.monotonic()
+        listed = self._folders_listed_at
+        if listed is None or now - listed >= self.FOLDERS_TTL_S:
+            self._folders_listed_at = now
+            self._watch_known_folders()
+        changed = self.watch.due(now)
+        for folder, signature in changed:
+            try:
+                self.index_folder(folder)
+            except MarkdownIndexError as exc:  # the folder went away: keep what is indexed
+                log.warning("%s: %s", self.what, exc)
+                self.watch.watch(folder, signature)
+        return len(changed)
+
+    def _watch_known_folders(self) -> None:
+        """Watch every folder the collection holds files from (indexed by any process)."""
         try:
-            stat = file.stat()
-        except OSError:
-            continue
-        found.append((relpath, stat.st_size, stat.st_mtime_ns))
-    return tuple(found)
-
-
-class FolderWatch:
-    """The folders an index mirrors, and how they looked when last indexed, so a search can
-    pick up a new or changed file without a restart: `due()` stats the files (at most once
-    every `check_every_s` seconds; 0 checks on every call) and names the folders that changed.
-    No thread and no file-system watcher: the cost is one stat per file, paid by a search."""
-
-    def __init__(self, check_every_s: float = 2.0) -> None:
-        self.check_every_s = check_every_s
-        self._seen: dict[Path, tuple[tuple[str, int, int], ...] | None] = {}
-        self._last_check: float | None = None
-        self._lock = threading.Lock()
-
-    def watch(self, folder: Path,
-              signature: tuple[tuple[str, int, int], ...] | None = None) -> None:
-        """Watch `folder`; `signature` is how it looked when indexed (None: not indexed by this
-        process yet, so the next check re-indexes it)."""
-        with self._lock:
-            self._seen[folder.resolve()] = signature
-
-    def folders(self) -> list[Path]:
-        return list(self._seen)
-
-    def due(self, now: float) -> list[tuple[Path, tuple[tuple[str, int, int], ...]]]:
-        """The watched folders whose files changed since they were indexed, with their new
-        signature (pass it to `watch` once re-indexed); none when checked too recently."""
-        with self._lock:
-            if (self._last_check is not None and self.check_every_s > 0
-                    and now - self._last_check < self.check_every_s):
-                return []
-            self._last_check = now
-            folders = list(self._seen.items())
-        changed = []
-        for folder, seen in folders:
-            current = folder_signature(folder)
-            if current != seen:
-                changed.append((folder, current))
-        return changed
+            metas = self._open().get(include=["metadatas"]).get("metadatas") or []
+        except Exception:  # a search without the reload beats no search
+            log.warning("%s: cannot list its folders", self.what, exc_info=True)
+            return
+        watched = set(self.watch.folders())
+        for name in {str((m or {}).get("source_folder") or "") for m in metas} - {""}:
+            path = Path(name)
+            if path.is_dir() and path.resolve() not in watched:
+                self.watch.watch(path, folder_signature(path))

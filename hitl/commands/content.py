@@ -10,41 +10,35 @@ assets from (and HITL_CONTENT_PATH), re-indexing one when a file in it changes.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING
 
 import typer
 
-content_app = typer.Typer(help="The sales content library (assets the context package "
-                               "recommends to reps).", no_args_is_help=True)
+from hitl.commands._markdown_folder import markdown_folder_app
+
+if TYPE_CHECKING:
+    from chromadb.api import ClientAPI
+    from chromadb.api.types import Documents, EmbeddingFunction
+
+    from tools.content_library import ContentLibrary
 
 
-@content_app.command("add")
-def content_add(
-    path: Annotated[Path, typer.Argument(exists=True, file_okay=False, dir_okay=True,
-                                         readable=True,
-                                         help="A folder of Markdown assets with front matter "
-                                              "(searched recursively).")],
-) -> None:
-    """Index a folder of Markdown assets into the content library (re-running it updates
-    changed assets and removes deleted ones)."""
-    from rich.progress import Progress
+def _open_library(client: ClientAPI, embedding_function: EmbeddingFunction[Documents]
+                  ) -> ContentLibrary:
+    from tools.content_library import ContentLibrary
 
-    from hitl.commands._common import settings_or_exit
+    return ContentLibrary(client, embedding_function)
 
-    settings = settings_or_exit()
-    from tools.content_library import ContentLibrary, ContentLibraryError, open_chroma
-    from tools.embeddings import EmbeddingError, build_embedding_function
 
-    try:
-        with Progress(transient=True) as progress:
-            progress.add_task(f"indexing {path} ({settings.embeddings_mode} embeddings)",
-                              total=None)
-            library = ContentLibrary(open_chroma(settings), build_embedding_function(settings))
-            count = library.index_folder(path)
-    except (ContentLibraryError, EmbeddingError) as exc:
-        typer.secho(str(exc), fg=typer.colors.RED, err=True)
-        raise typer.Exit(1) from None
+def _report(path: Path, library: ContentLibrary, count: int) -> int:
     typer.echo(f"{path}: {count} assets indexed; the content library holds {library.count()} "
                "assets (a running `hitl serve` picks up changes in this folder by itself)")
-    if count == 0:
-        raise typer.Exit(1)
+    return count
+
+
+content_app = markdown_folder_app(
+    help="The sales content library (assets the context package recommends to reps).",
+    add_help="Index a folder of Markdown assets into the content library (re-running it updates\n"
+             "changed assets and removes deleted ones).",
+    folder_help="A folder of Markdown assets with front matter (searched recursively).",
+    open_index=_open_library, report=_report)

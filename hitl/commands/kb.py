@@ -7,50 +7,38 @@ libraries (Chroma, the embeddings) are imported inside the command, so `hitl --h
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING
 
 import typer
 
-kb_app = typer.Typer(help="The support knowledge base (help-center articles the bot answers "
-                          "from).", no_args_is_help=True)
+from hitl.commands._markdown_folder import markdown_folder_app
+
+if TYPE_CHECKING:
+    from chromadb.api import ClientAPI
+    from chromadb.api.types import Documents, EmbeddingFunction
+
+    from tools.knowledge_base import IndexReport, KnowledgeBase
 
 
-@kb_app.command("add")
-def kb_add(
-    path: Annotated[Path, typer.Argument(exists=True, file_okay=False, dir_okay=True,
-                                         readable=True,
-                                         help="A folder of Markdown articles (searched "
-                                              "recursively).")],
-) -> None:
-    """Index a folder of Markdown articles into the knowledge base (re-running it updates
-    changed articles and removes deleted ones)."""
-    from rich.progress import Progress
-
-    from config.settings import ConfigError, load_settings
-    from tools.knowledge_base import KnowledgeBaseError
-
-    try:
-        settings = load_settings()
-    except ConfigError as exc:
-        typer.secho(str(exc), fg=typer.colors.RED, err=True)
-        raise typer.Exit(2) from None
-    from tools.content_library import ContentLibraryError, open_chroma
-    from tools.embeddings import EmbeddingError, build_embedding_function
+def _open_knowledge_base(client: ClientAPI, embedding_function: EmbeddingFunction[Documents]
+                         ) -> KnowledgeBase:
     from tools.knowledge_base import KnowledgeBase
 
-    try:
-        with Progress(transient=True) as progress:
-            progress.add_task(f"indexing {path} ({settings.embeddings_mode} embeddings)",
-                              total=None)
-            kb = KnowledgeBase(open_chroma(settings), build_embedding_function(settings))
-            report = kb.index_folder(path)
-    except (KnowledgeBaseError, ContentLibraryError, EmbeddingError) as exc:
-        typer.secho(str(exc), fg=typer.colors.RED, err=True)
-        raise typer.Exit(1) from None
-    for problem in report.skipped:
+    return KnowledgeBase(client, embedding_function)
+
+
+def _report(path: Path, kb: KnowledgeBase, done: IndexReport) -> int:
+    for problem in done.skipped:
         typer.secho(f"skipped {problem}", fg=typer.colors.YELLOW, err=True)
-    typer.echo(f"{path}: {report.articles} articles in {report.sections} sections "
-               f"({report.changed} new or changed, {report.removed} removed); the knowledge base "
+    typer.echo(f"{path}: {done.articles} articles in {done.sections} sections "
+               f"({done.changed} new or changed, {done.removed} removed); the knowledge base "
                f"holds {kb.articles()} articles")
-    if report.articles == 0:
-        raise typer.Exit(1)
+    return done.articles
+
+
+kb_app = markdown_folder_app(
+    help="The support knowledge base (help-center articles the bot answers from).",
+    add_help="Index a folder of Markdown articles into the knowledge base (re-running it updates\n"
+             "changed articles and removes deleted ones).",
+    folder_help="A folder of Markdown articles (searched recursively).",
+    open_index=_open_knowledge_base, report=_report)

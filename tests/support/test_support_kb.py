@@ -180,22 +180,10 @@ def test_a_model_that_finds_no_answer_is_a_miss_and_a_failing_model_falls_back(
     assert "attacker" not in guarded["reply"] and "Source:" in guarded["reply"]
 
 
-def test_hitl_kb_add_indexes_a_folder(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    import typer
-
+def test_hitl_kb_add_indexes_a_folder(tmp_path: Path, hitl_group: Any) -> None:
     from hitl.commands.kb import kb_app
 
-    cli = typer.Typer()  # registered the way hitl/cli.py registers it
-    cli.add_typer(kb_app, name="kb")
-
-    @cli.command()
-    def version() -> None:  # a second command keeps `hitl` a group, as it is
-        pass
-
-    monkeypatch.chdir(tmp_path)
-    for name, value in {"HITL_CHROMA_PATH": str(tmp_path / "chroma"), "HITL_EMBEDDINGS": "local",
-                        "OPENAI_API_KEY": "", "OPENAI_BASE_URL": ""}.items():
-        monkeypatch.setenv(name, value)
+    cli = hitl_group(kb_app, "kb")
     result = CliRunner().invoke(cli, ["kb", "add", str(KB)])
     assert result.exit_code == 0, result.output
     assert "12 articles" in result.output and "holds 12 articles" in result.output

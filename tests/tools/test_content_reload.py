@@ -99,17 +99,26 @@ def test_a_new_help_article_is_picked_up_without_a_restart(tmp_path: Path) -> No
     assert kb.articles() == 2
 
 
+def indexed_elsewhere(index: type[Any], folder: Path, files: dict[str, str]) -> tuple[Path, Any]:
+    """`folder` with `files`, indexed by one process (`hitl content add`, `hitl kb add`), and the
+    index another process (the server) opens on the same Chroma, checking on every search."""
+    folder.mkdir()
+    for name, text in files.items():
+        (folder / name).write_text(text)
+    settings = make_settings(folder.parent)
+    index(open_chroma(settings), build_embedding_function(settings)).index_folder(folder)
+    server = index(open_chroma(settings), build_embedding_function(settings))
+    server.watch.check_every_s = 0
+    server.FOLDERS_TTL_S = 0  # ask for the folders on every search (no wall clock in tests)
+    return folder, server
+
+
 def test_a_second_process_sees_folders_indexed_by_the_first(tmp_path: Path) -> None:
     """`hitl content add` in one process, `hitl serve` in another: the server's library
     watches every folder the collection holds assets from."""
-    folder = tmp_path / "content"
-    folder.mkdir()
-    (folder / "bakery.md").write_text(asset("Crumb & Co", "bakery", "A bakery chain."))
-    settings = make_settings(tmp_path)
-    ContentLibrary(open_chroma(settings), build_embedding_function(settings)).index_folder(folder)
-    server = ContentLibrary(open_chroma(settings), build_embedding_function(settings))
-    server.watch.check_every_s = 0
-    server.FOLDERS_TTL_S = 0  # ask for the folders on every search (no wall clock in tests)
+    folder, server = indexed_elsewhere(ContentLibrary, tmp_path / "content",
+                                       {"bakery.md": asset("Crumb & Co", "bakery",
+                                                           "A bakery chain.")})
     server.COUNT_TTL_S = 0
     assert titles(server, "bakery") == ["Crumb & Co"]
     (folder / "mill.md").write_text(asset("Stonegrind Mill", "flour, mill", "A flour mill."))
@@ -118,10 +127,46 @@ def test_a_second_process_sees_folders_indexed_by_the_first(tmp_path: Path) -> N
     later = tmp_path / "later"
     later.mkdir()
     (later / "forge.md").write_text(asset("Ironside Forge", "forge, anvil", "A forge."))
+    settings = make_settings(tmp_path)
     ContentLibrary(open_chroma(settings), build_embedding_function(settings)).index_folder(later)
     assert titles(server, "forge anvil")[0] == "Ironside Forge"
     (later / "kiln.md").write_text(asset("Redclay Kiln", "kiln, pottery", "A pottery kiln."))
     assert titles(server, "pottery kiln")[0] == "Redclay Kiln"
+
+
+def test_a_second_process_sees_help_articles_indexed_by_the_first(tmp_path: Path) -> None:
+    """`hitl kb add` in one process, the server in another: the server's knowledge base
+    watches the folder too (it is stored by path, as the content library stores its own)."""
+    folder, server = indexed_elsewhere(KnowledgeBase, tmp_path / "kb", {
+        "sso.md": article("Single sign-on", "sso, saml", "1. Open Security.")})
+    assert server.search("single sign-on saml", k=1)[0].article.title == "Single sign-on"
+    (folder / "export.md").write_text(article(
+        "Exporting invoices as CSV", "export, invoices, csv", "1. Choose Export CSV."))
+    found = server.search("how do I export my invoices to csv", k=1)
+    assert found[0].article.title == "Exporting invoices as CSV" and server.articles() == 2
+
+
+def test_help_articles_stored_under_the_old_folder_key_are_rewritten(tmp_path: Path) -> None:
+    """The knowledge base used to store a hash of the folder as `source_folder`: indexing the
+    folder again finds those records (nothing left behind) and stores them under its path."""
+    import hashlib
+
+    folder = tmp_path / "kb"
+    folder.mkdir()
+    (folder / "sso.md").write_text(article("Single sign-on", "sso", "Text.\n\n## More\n\nx"))
+    settings = make_settings(tmp_path)
+    kb = KnowledgeBase(open_chroma(settings), build_embedding_function(settings))
+    assert kb.index_folder(folder).changed == 1 and kb.count() == 2
+    old_key = hashlib.blake2b(str(folder.resolve()).encode(), digest_size=6).hexdigest()
+    collection: Any = kb._open()
+    stored = collection.get(include=["metadatas"])
+    collection.update(ids=stored["ids"], metadatas=[
+        {**meta, "source_folder": old_key} for meta in stored["metadatas"]])
+    (folder / "sso.md").write_text(article("Single sign-on", "sso", "Text only."))
+    again = kb.index_folder(folder)
+    assert (again.articles, again.changed, again.removed, kb.count()) == (1, 1, 0, 1)
+    metas = collection.get(include=["metadatas"])["metadatas"]
+    assert {meta["source_folder"] for meta in metas} == {str(folder.resolve())}
 
 
 def test_serve_indexes_hitl_content_path_at_start(tmp_path: Path) -> None:
@@ -149,24 +194,14 @@ def test_serve_indexes_hitl_content_path_at_start(tmp_path: Path) -> None:
         missing.close()
 
 
-def test_hitl_content_add(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_hitl_content_add(tmp_path: Path, hitl_group: Any) -> None:
     from hitl.commands.content import content_app
 
-    cli = typer.Typer()  # registered the way hitl/cli.py registers it
-    cli.add_typer(content_app, name="content")
-
-    @cli.command()
-    def version() -> None:  # a second command keeps `hitl` a group, as it is
-        pass
-
+    cli = hitl_group(content_app, "content")
     folder = tmp_path / "content"
     folder.mkdir()
     (folder / "bakery.md").write_text(asset("Crumb & Co", "bakery", "A bakery chain."))
     (folder / "broken.md").write_text("no front matter")
-    monkeypatch.chdir(tmp_path)
-    for name, value in {"HITL_CHROMA_PATH": str(tmp_path / "chroma"), "HITL_EMBEDDINGS": "local",
-                        "OPENAI_API_KEY": "", "OPENAI_BASE_URL": ""}.items():
-        monkeypatch.setenv(name, value)
     result = CliRunner().invoke(cli, ["content", "add", str(folder)])
     assert result.exit_code == 0, result.output
     assert "1 assets indexed" in result.output and "holds 1 assets" in result.output

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from tools.markdown_index import split_front_matter, tag_list
+from tools.markdown_files import split_front_matter, tag_list
 
 
 def test_yaml_and_toml_front_matter_give_the_same_metadata() -> None:
