@@ -14,10 +14,8 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from datetime import timedelta
 from typing import Any
 
-from service import crm_inbound, handoffs, jobs, leads, nurture, outbox, rescue
-from service.assistant_execution import EXECUTE_JOB, execute_job
+from service import handoffs, jobs, leads, nurture, outbox
 from service.crm_writeback import CRM_JOB_HANDLERS
-from service.erasure_cleanup import cleanup_job
 from service.jobs import RetryLater
 from service.outbox import release_send_leases
 from service.readiness import Heartbeat
@@ -32,10 +30,50 @@ def _process_lead(rt: AppRuntime, payload: dict[str, Any]) -> None:
     leads.process_lead(rt, payload["lead_id"])
 
 
+# The handlers below import their module when a job of their kind first runs: a one-shot
+# `hitl ingest` processes leads (the lead and handoff code above) and should not load the SLA
+# rescue, erasure, assistant or HubSpot code at start (tests/cli/test_ingest_startup.py).
+
+
 def _sync_style_examples(rt: AppRuntime, payload: dict[str, Any]) -> None:
     from service.edit_pairs import sync_edit_pairs
 
     sync_edit_pairs(rt)
+
+
+def _check_sla(rt: AppRuntime, payload: dict[str, Any]) -> None:
+    from service.rescue import check_sla
+
+    check_sla(rt, payload)
+
+
+def _deliver_notice(rt: AppRuntime, payload: dict[str, Any]) -> None:
+    from service.notices import deliver_notice
+
+    deliver_notice(rt, payload)
+
+
+def _erasure_cleanup(rt: AppRuntime, payload: dict[str, Any]) -> None:
+    from service.erasure_cleanup import cleanup_job
+
+    cleanup_job(rt, payload)
+
+
+def _execute_assistant_action(rt: AppRuntime, payload: dict[str, Any]) -> None:
+    from service.assistant_execution import execute_job
+
+    execute_job(rt, payload)
+
+
+def _hubspot_deliveries(rt: AppRuntime, payload: dict[str, Any]) -> None:
+    from service.crm_inbound import hubspot_deliveries_job
+
+    hubspot_deliveries_job(rt, payload)
+
+
+# service.assistant_execution.EXECUTE_JOB, spelt out so that naming the kind does not load the
+# assistant (tests/cli/test_ingest_startup.py holds them equal).
+EXECUTE_JOB = "assistant_execute"
 
 
 # Retry budgets by kind of work (prefix -> setting, hours): talking to the mail server, Slack and
@@ -63,14 +101,14 @@ HANDLERS: dict[str, Handler] = {
     "run_handoff": lambda rt, p: handoffs.run_handoff(rt, p["handoff_id"]),
     "resume_handoff": lambda rt, p: handoffs.resume_handoff(rt, p["handoff_id"],
                                                             p["decision_id"]),
-    "sla_check": rescue.check_sla,
-    "deliver_email_notice": rescue.deliver_notice,  # SLA notices by email (service/notices.py)
+    "sla_check": _check_sla,
+    "deliver_email_notice": _deliver_notice,  # SLA notices by email (service/notices.py)
     "nurture_enrol": nurture.enrol,
     "no_response_check": nurture.check_no_response,  # recycle after unanswered outreach
     "sync_style_examples": _sync_style_examples,
-    "erasure_cleanup": cleanup_job,
-    EXECUTE_JOB: execute_job,  # an approved assistant proposal, retried until it is done
-    "crm_hubspot_deliveries": crm_inbound.hubspot_deliveries_job,
+    "erasure_cleanup": _erasure_cleanup,
+    EXECUTE_JOB: _execute_assistant_action,  # an approved assistant proposal, retried until done
+    "crm_hubspot_deliveries": _hubspot_deliveries,
     **SUPPORT_JOB_HANDLERS,
     **CRM_JOB_HANDLERS,  # CRM write-back (service/crm_writeback.py)
 }

@@ -79,8 +79,9 @@ def ingest(
         help="IANA time zone of CSV times written without one (e.g. UTC, Europe/Berlin).")]
     = None,
 ) -> None:
-    from service.csv_cells import CellError, zone
-    from service.event_import import EventFileError, detect_format, read_event_file
+    with loading():  # the event models and the file readers (pydantic, the policy's rules)
+        from service.csv_cells import CellError, zone
+        from service.event_import import EventFileError, detect_format, read_event_file
 
     if file_format not in (None, "csv", "jsonl"):
         fail(f"--format must be csv or jsonl, not {file_format!r}", 2)
