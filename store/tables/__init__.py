@@ -6,6 +6,7 @@ from store.tables.assistant import AssistantConversation, AssistantProposal, Ass
 from store.tables.base import Base, UtcDateTime
 from store.tables.crm import CrmIdentity
 from store.tables.experiments import ExperimentAssignment, ExperimentOutcome, ExperimentStop
+from store.tables.feedback import SupportCallback, SupportRating
 from store.tables.handoffs import Approval, Decision, Handoff, OutboxMessage
 from store.tables.identity import PersonalToken
 from store.tables.leads import AuditEntry, ErasedEvent, Event, Lead
@@ -35,8 +36,10 @@ __all__ = [
     "SlackCard",
     "SlackEventReceipt",
     "SlackMessageLog",
+    "SupportCallback",
     "SupportConversation",
     "SupportMessage",
+    "SupportRating",
     "SupportTransfer",
     "UtcDateTime",
     "WorkerHeartbeat",
