@@ -60,13 +60,14 @@ def post_approval(rt: AppRuntime, payload: dict[str, Any]) -> None:
     write (the card's row and the message log's row for it, committed together)."""
     approval_id = payload["approval_id"]
     with rt.db.read() as session:
-        approval, cards = store.approval_and_cards_in(session, approval_id)
+        read = store.card_read_in(session, approval_id)
+        approval, cards = read.approval, read.cards
         if approval is None:
             return  # erased before its card went out
         version = int(approval["version"])
         card = next((c for c in cards if c.approval_id == approval_id), None)
         newer_carded = any(c.version > version for c in cards)
-        text, blocks = (render(rt, approval, session=session) if card is None
+        text, blocks = (render(rt, approval, session=session, read=read) if card is None
                         and not newer_carded else ("", []))
     # Every message posted below (the card, its history) is about this lead.
     with message_log.posting_about(rt, POST_APPROVAL, message_log.Subject(

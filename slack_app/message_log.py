@@ -114,8 +114,8 @@ def record_post_in(session: Session, context: PostingContext, *, channel: str, t
     erased = _erased(session, rt, subject)
     erasure_id = f"late_{uuid.uuid4().hex[:20]}" if erased else None
     now = rt.clock.now()
-    session.execute(insert_unless_present(session.get_bind().dialect.name, _LOG,
-                                          ("channel", "ts")), {
+    conn = session.connection()  # a prebuilt Core insert: no ORM execution around it
+    conn.execute(insert_unless_present(conn.dialect.name, _LOG, ("channel", "ts")), {
         "channel": channel, "ts": ts, "thread_ts": thread_ts,
         # An erased subject's ids are not kept: the row only waits for its redaction.
         "lead_id": None if erased else subject.lead_id,
@@ -186,7 +186,8 @@ def _erased(session: Session, rt: AppRuntime, subject: Subject) -> bool:
     progress (it holds the row FOR UPDATE), so the answer is the committed one; SQLite has one
     writer at a time anyway."""
     stmt = _exists_statement(bool(subject.lead_id), not rt.db.is_sqlite)
-    return session.scalar(stmt, {"id": subject.lead_id or subject.conversation_id}) is None
+    return session.connection().scalar(
+        stmt, {"id": subject.lead_id or subject.conversation_id}) is None
 
 
 @cache

@@ -14,7 +14,7 @@ from datetime import datetime, timedelta
 from functools import cache
 from typing import Any, NamedTuple
 
-from sqlalchemy import Table, bindparam, delete, select, update
+from sqlalchemy import Row, Table, and_, bindparam, delete, func, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -54,7 +54,7 @@ class CardLocation:
         return self.ts == self.thread_ts
 
 
-def _location(row: SlackCard) -> CardLocation:
+def _location(row: SlackCard | Row[Any]) -> CardLocation:
     return CardLocation(row.approval_id, row.handoff_id, row.lead_id, row.version, row.assignee,
                         row.channel, row.ts, row.thread_ts, row.history_posted)
 
@@ -82,7 +82,8 @@ def save_card_in(session: Session, card: CardLocation, *, now: datetime
                  ) -> tuple[CardLocation, str | None]:
     """`save_card` inside the caller's transaction (the card job commits the card together
     with the message log's row for it)."""
-    inserted = session.execute(_insert_card(session.get_bind().dialect.name), {
+    conn = session.connection()  # prebuilt Core statements: no ORM execution around them
+    inserted = conn.execute(_insert_card(conn.dialect.name), {
         "approval_id": card.approval_id, "handoff_id": card.handoff_id,
         "lead_id": card.lead_id, "version": card.version, "assignee": card.assignee,
         "channel": card.channel, "ts": card.ts, "thread_ts": card.thread_ts,
@@ -90,7 +91,7 @@ def save_card_in(session: Session, card: CardLocation, *, now: datetime
     }).first()
     saved = card if inserted is not None else card_in(session, card.approval_id)
     assert saved is not None
-    status = session.scalar(select(Approval.status).where(Approval.id == card.approval_id))
+    status = conn.scalar(_reads().status, {"approval_id": card.approval_id})
     return saved, status
 
 
@@ -219,11 +220,33 @@ class _Reads(NamedTuple):
     cards_of_handoff: Any
     latest_version: Any
     lead_heading: Any
+    card_job: Any
+    card_rows: Any
+    status: Any
 
 
 @cache
 def _reads() -> _Reads:
     """The card job's reads, built once (it runs them for every card)."""
+    approvals: Table = Approval.__table__  # type: ignore[assignment]
+    leads: Table = Lead.__table__  # type: ignore[assignment]
+    newest, versions = approvals.alias("newest"), approvals.alias("versions")
+    newest_version = (select(func.max(versions.c.version))
+                      .where(versions.c.handoff_id == approvals.c.handoff_id)
+                      .correlate(approvals).scalar_subquery())
+    card_job = (
+        select(approvals, leads.c.id.label("lead_row"),
+               leads.c.first_name.label("lead_first_name"),
+               leads.c.last_name.label("lead_last_name"), leads.c.email.label("lead_email"),
+               leads.c.company.label("lead_company"), newest.c.id.label("newest_id"),
+               newest.c.version.label("newest_version"),
+               newest.c.assignee.label("newest_assignee"))
+        .select_from(approvals
+                     .outerjoin(leads, and_(leads.c.id == approvals.c.lead_id,
+                                            leads.c.erased_at.is_(None)))
+                     .outerjoin(newest, and_(newest.c.handoff_id == approvals.c.handoff_id,
+                                             newest.c.version == newest_version)))
+        .where(approvals.c.id == bindparam("approval_id")))
     return _Reads(
         cards_of_handoff=select(SlackCard).where(SlackCard.handoff_id == bindparam("handoff_id"))
         .order_by(SlackCard.version),
@@ -231,7 +254,22 @@ def _reads() -> _Reads:
         .order_by(Approval.version.desc()).limit(1),
         lead_heading=select(Lead.first_name, Lead.last_name, Lead.email, Lead.company)
         .where(Lead.id == bindparam("lead_id"), Lead.erased_at.is_(None)),
+        card_job=card_job,
+        card_rows=select(_CARDS).where(_CARDS.c.handoff_id == bindparam("handoff_id"))
+        .order_by(_CARDS.c.version),
+        status=select(approvals.c.status).where(approvals.c.id == bindparam("approval_id")),
     )
+
+
+class CardRead(NamedTuple):
+    """What the card job needs, read together: the approval (None once erased), every card of
+    its handoff, the lead's heading (None once erased) and the handoff's newest approval
+    (`approval_id`, `version`, `assignee`)."""
+
+    approval: dict[str, Any] | None
+    cards: list[CardLocation]
+    lead: dict[str, Any] | None
+    newest: dict[str, Any] | None
 
 
 def approval_and_cards(rt: AppRuntime, approval_id: str
@@ -243,10 +281,25 @@ def approval_and_cards(rt: AppRuntime, approval_id: str
 
 def approval_and_cards_in(session: Session, approval_id: str
                           ) -> tuple[dict[str, Any] | None, list[CardLocation]]:
-    row = session.get(Approval, approval_id)
+    read = card_read_in(session, approval_id)
+    return read.approval, read.cards
+
+
+def card_read_in(session: Session, approval_id: str) -> CardRead:
+    """Two Core statements (the approval with its lead's heading and its handoff's newest
+    version; the handoff's cards) instead of an ORM load for each."""
+    reads, conn = _reads(), session.connection()
+    row = conn.execute(reads.card_job, {"approval_id": approval_id}).first()
     if row is None:
-        return None, []
-    return approval_view(row), cards_of_handoff(session, row.handoff_id)
+        return CardRead(None, [], None, None)
+    cards = [_location(r) for r in conn.execute(reads.card_rows, {"handoff_id": row.handoff_id})]
+    lead = None if row.lead_row is None else {
+        "first_name": row.lead_first_name, "last_name": row.lead_last_name,
+        "email": row.lead_email, "company": row.lead_company}
+    newest = None if row.newest_id is None else {
+        "approval_id": row.newest_id, "version": row.newest_version,
+        "assignee": row.newest_assignee}
+    return CardRead(approval_view(row), cards, lead, newest)  # type: ignore[arg-type]
 
 
 def handoff_signals(rt: AppRuntime, lead_id: str, *, since: datetime,
