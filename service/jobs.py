@@ -94,11 +94,13 @@ def enqueue(session: Session, kind: str, payload: dict[str, Any], *, now: dateti
     """Queue work inside the caller's transaction: it exists exactly when that commit does."""
     row = {"kind": kind, "payload": payload, "dedupe_key": dedupe_key,
            "run_at": run_at or now, "attempts": 0, "created_at": now}
+    # On the transaction's connection: a Core insert needs none of the ORM's execution steps.
+    connection = session.connection()
     if dedupe_key is None:
-        session.execute(_INSERT, row)
+        connection.execute(_INSERT, row)
     else:
-        session.execute(insert_unless_present(session.get_bind().dialect.name, _JOBS,
-                                              ("dedupe_key",)), row)
+        connection.execute(insert_unless_present(connection.dialect.name, _JOBS,
+                                                 ("dedupe_key",)), row)
 
 
 def claim(db: Database, *, now: datetime, lease: timedelta, limit: int,

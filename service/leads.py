@@ -10,7 +10,7 @@ from datetime import datetime, timedelta
 from functools import lru_cache
 from typing import Any
 
-from sqlalchemy import Row, bindparam, func, select
+from sqlalchemy import Connection, Row, bindparam, exists, func, select
 from sqlalchemy.orm import Session
 
 from agent.models import ContextPackage, LeadProfile, Qualification, Signal
@@ -20,10 +20,12 @@ from service.errors import NotFound
 from service.experiments import runtime_for as experiment_runtime
 from service.ids import new_id
 from service.jobs import enqueue
+from service.lead_rows import HANDOFF_ROW, Record, lead_values, process_statements
 from service.lifecycle import HANDOFF_START, ApprovalStatus
 from service.runtime import AppRuntime
 from store.tables import (
     Approval,
+    Decision,
     Event,
     Handoff,
     Lead,
@@ -51,8 +53,9 @@ _SIGNALS = (select(Event.event_id, Event.type, Event.occurred_at, Event.properti
             .where(Event.lead_id == bindparam("lead_id"), Event.occurred_at >= bindparam("since"))
             .order_by(Event.occurred_at.desc())
             .limit(MAX_SIGNALS))
-_NEW_EVENTS = (select(Event).where(Event.lead_id == bindparam("lead_id"),
-                                   Event.processed_at.is_(None))
+_NEW_EVENTS = (select(Event.event_id, Event.type, Event.occurred_at, Event.received_at,
+                      Event.properties)
+               .where(Event.lead_id == bindparam("lead_id"), Event.processed_at.is_(None))
                .order_by(Event.occurred_at))
 _ACTIVE_HANDOFFS = select(func.count()).select_from(Handoff).where(
     Handoff.lead_id == bindparam("lead_id"), Handoff.active.is_(True))
@@ -66,9 +69,18 @@ _LEAD_FACTS = select(Lead.id, Lead.email, Lead.first_name, Lead.last_name, Lead.
                      Lead.timezone, Lead.unsubscribed_at, Lead.consent, Lead.suppressed_until,
                      Lead.suppression_reason, Lead.erased_at
                      ).where(Lead.id == bindparam("lead_id"))
+# ...and the holder of its active handoff, with whether they have an approved edit since
+# `since` (the index on decisions (actor, action, created_at) answers it).
+_HOLDER = (select(Handoff.assignee).where(Handoff.lead_id == Lead.id, Handoff.active.is_(True))
+           .correlate(Lead).scalar_subquery())
+_LEAD_FACTS_AND_HOLDER = _LEAD_FACTS.add_columns(
+    _HOLDER.label("holder"),
+    exists().where(Decision.actor == _HOLDER, Decision.action == "edit",
+                   Decision.created_at >= bindparam("since")).label("holder_edits"))
 
 
-def load_signals(session: Session, lead_id: str, *, since: datetime) -> list[Signal]:
+def load_signals(session: Session | Connection, lead_id: str, *,
+                 since: datetime) -> list[Signal]:
     rows = session.execute(_SIGNALS, {"lead_id": lead_id, "since": since}).all()
     # Stored events were validated on the way in (service/schemas.py EventIn): rebuilding each
     # through validation again cost more than reading it, on a lead with a long history.
@@ -90,8 +102,8 @@ def _apply_event_effects(lead: Lead, event: Event) -> None:
             lead.unsubscribed_at = None
 
 
-def qualify_lead(rt: AppRuntime, session: Session, lead: Lead) -> tuple[Qualification,
-                                                                          list[Signal]]:
+def qualify_lead(rt: AppRuntime, session: Session | Connection,
+                 lead: Lead) -> tuple[Qualification, list[Signal]]:
     from agent.qualification import qualify
 
     now = rt.clock.now()
@@ -112,23 +124,32 @@ def process_lead(rt: AppRuntime, lead_id: str) -> str | None:
 
     rt = experiment_runtime(rt, lead_id)  # a threshold experiment's variant: bands, SLA, ...
     now = rt.clock.now()
+    stmt = process_statements()
     with rt.db.session() as session:
-        # One flush, at commit: no query below reads what this transaction changes (signals are
-        # read by time, not by processed_at; the handoff counts and owner statistics concern
-        # other, committed handoffs; queued jobs reference nothing by key), and each autoflush
-        # before them was a unit-of-work pass of its own (about 40% of this function's CPU).
+        # No autoflush: the audit entries are the only ORM objects here, written at commit.
         session.autoflush = False
-        lead = session.get(Lead, lead_id, with_for_update=not rt.db.is_sqlite)
-        if lead is None or lead.erased_at is not None:
+        conn = session.connection()
+        # Prebuilt Core statements on the transaction's connection: the lead and its new
+        # events are read as rows and written back with one UPDATE each (what changed is known
+        # here), the handoff inserted as a row: no ORM identity map to load into, no unit of
+        # work to flush. No query below reads what this transaction changes (signals are read
+        # by time, not by processed_at; the handoff counts and owner statistics concern other,
+        # committed handoffs; queued jobs reference nothing by key).
+        row = conn.execute(stmt.lead_for_update if not rt.db.is_sqlite else stmt.lead,
+                           {"lead_id": lead_id}).first()
+        if row is None or row.erased_at is not None:
             return None
-        new_events = list(session.scalars(_NEW_EVENTS, {"lead_id": lead_id}))
+        lead = Record(**row._mapping)
+        new_events = conn.execute(_NEW_EVENTS, {"lead_id": lead_id}).all()
         for event in new_events:
-            _apply_event_effects(lead, event)
-            event.processed_at = now
+            _apply_event_effects(lead, event)  # type: ignore[arg-type]
+        if new_events:
+            conn.execute(stmt.event_processed, [{"event": e.event_id, "now": now}
+                                                   for e in new_events])
         if new_events and lead.first_signal_at is None:
             lead.first_signal_at = min(e.received_at for e in new_events)
 
-        qualification, _ = qualify_lead(rt, session, lead)
+        qualification, _ = qualify_lead(rt, conn, lead)  # type: ignore[arg-type]
         previous_route = lead.route
         lead.score = qualification.score
         lead.band = qualification.band
@@ -141,7 +162,7 @@ def process_lead(rt: AppRuntime, lead_id: str) -> str | None:
         elif qualification.route == "nurture" and lead.stage in ("new", "nurture"):
             lead.stage = "nurture"
 
-        active = session.scalar(_ACTIVE_HANDOFFS, {"lead_id": lead_id}) or 0
+        active = conn.scalar(_ACTIVE_HANDOFFS, {"lead_id": lead_id}) or 0
         gate = handoff_gate(
             qualification, new_event_ids={e.event_id for e in new_events},
             previous_route=previous_route, has_active_handoff=bool(active),
@@ -149,11 +170,12 @@ def process_lead(rt: AppRuntime, lead_id: str) -> str | None:
             now=now, policy=rt.policy,
         )
         if not gate.start:
+            conn.execute(stmt.update_lead, lead_values(lead))
             if qualification.needs_human:
                 log.info("lead %s not handed off: %s", lead_id, gate.reason)
             return None
 
-        owner = _pick_owner(rt, session, lead, qualification)
+        owner = _pick_owner(rt, conn, lead, qualification)  # type: ignore[arg-type]
         from agent.sla import sla_due_at
         from service.sla import owner_timezone, schedule_sla_check
 
@@ -164,9 +186,11 @@ def process_lead(rt: AppRuntime, lead_id: str) -> str | None:
             status=HANDOFF_START.value,
             assignee=owner.key, active=True, trigger_event_id=qualification.hand_raise_event_id,
             policy_version=rt.policy.version, sla_due_at=due, created_at=now,
-            first_signal_at=trigger_received,
+            first_signal_at=trigger_received, sla_breaches=0,
         )
-        session.add(handoff)
+        # Inserted as a row (not added to the session): nothing here reads it back.
+        conn.execute(stmt.insert_handoff, {name: getattr(handoff, name)
+                                              for name in HANDOFF_ROW})
         if lead.stage == "recycled":
             # A recycled lead showing intent again: the measure of whether recycling works.
             audit(session, rt, actor="system", action="return_to_intent", lead_id=lead_id,
@@ -179,6 +203,7 @@ def process_lead(rt: AppRuntime, lead_id: str) -> str | None:
         if lead.suppressed_until and lead.suppressed_until > now:
             # A hand-raise overrode the suppression; the window no longer applies.
             lead.suppressed_until = None
+        conn.execute(stmt.update_lead, lead_values(lead))
         audit(session, rt, actor="system", action="handoff_started", lead_id=lead_id,
               subject_id=handoff.id, route=qualification.route, owner=owner.key,
               reason=gate.reason, score=qualification.score, band=qualification.band)
@@ -191,7 +216,7 @@ def process_lead(rt: AppRuntime, lead_id: str) -> str | None:
     return handoff.id
 
 
-def _pick_owner(rt: AppRuntime, session: Session, lead: Lead,
+def _pick_owner(rt: AppRuntime, session: Session | Connection, lead: Lead,
                 qualification: Qualification) -> Member:
     """The current owner if still available, else the policy's choice, else a manager."""
     from agent.routing import choose_owner
@@ -208,7 +233,7 @@ def _pick_owner(rt: AppRuntime, session: Session, lead: Lead,
     return rt.roster.managers_on_duty()[0]
 
 
-def _last_assigned(session: Session, keys: list[str]) -> dict[str, datetime]:
+def _last_assigned(session: Session | Connection, keys: list[str]) -> dict[str, datetime]:
     """When each of these roster members was last given a handoff (absent: never).
 
     One statement of per-member MAX subqueries, each answered from the index on (assignee,
@@ -270,19 +295,34 @@ class LeadFacts:
     consent: bool | None
     suppressed_until: datetime | None
     suppression_reason: str | None = None
+    # With `edits_since`: whether the holder of the lead's active handoff (its roster key) has
+    # an approved edit since then, {key: bool}, for the drafter's style examples.
+    holder_edits: dict[str, bool] | None = None
 
 
-def read_lead_facts(rt: AppRuntime, lead_id: str) -> LeadFacts | None:
-    """The lead's facts now; None when it does not exist or was erased."""
+def read_lead_facts(rt: AppRuntime, lead_id: str, *,
+                    edits_since: datetime | None = None) -> LeadFacts | None:
+    """The lead's facts now; None when it does not exist or was erased.
+
+    `edits_since`: also whether the active handoff's holder has an approved edit since then
+    (the draft that follows needs it: read here, it costs no transaction of its own)."""
     with rt.db.read() as session:
-        lead = session.execute(_LEAD_FACTS, {"lead_id": lead_id}).first()
+        conn = session.connection()  # Core statements: no ORM execution around them
+        if edits_since is None:
+            lead = conn.execute(_LEAD_FACTS, {"lead_id": lead_id}).first()
+        else:
+            lead = conn.execute(_LEAD_FACTS_AND_HOLDER,
+                                {"lead_id": lead_id, "since": edits_since}).first()
         if lead is None or lead.erased_at is not None:
             return None
-        signals = load_signals(session, lead.id, since=rt.clock.now() - timedelta(
+        signals = load_signals(conn, lead.id, since=rt.clock.now() - timedelta(
             days=rt.policy.scoring.window_days))
+        holder_edits = None
+        if edits_since is not None and lead.holder is not None:
+            holder_edits = {lead.holder: bool(lead.holder_edits)}
         return LeadFacts(profile(lead), signals, unsubscribed=lead.unsubscribed_at is not None,
                          consent=lead.consent, suppressed_until=lead.suppressed_until,
-                         suppression_reason=lead.suppression_reason)
+                         suppression_reason=lead.suppression_reason, holder_edits=holder_edits)
 
 
 def qualify_facts(rt: AppRuntime, facts: LeadFacts) -> Qualification:
