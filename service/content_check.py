@@ -11,9 +11,10 @@ scan of each table done by the database; the pure check then decides on whole wo
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterable, Mapping
 from functools import cache
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import ColumnElement, Executable, String, and_, bindparam, func, or_, select
 from sqlalchemy.orm import Session
@@ -21,6 +22,12 @@ from sqlalchemy.orm import Session
 from agent.guardrails import LeadIdentity, content_blocks
 from agent.privacy import domain_of_link, normalize
 from service.runtime import AppRuntime
+
+if TYPE_CHECKING:
+    from agent.drafting import DraftRequest
+    from agent.models import Draft
+
+log = logging.getLogger(__name__)
 
 # More candidate records than this for one draft means the text matches half the store (a name
 # like "Li" in every body): the first ones are enough to refuse it.
@@ -79,16 +86,17 @@ def _candidate_queries(dialect: str) -> tuple[Executable, Executable, Executable
 def other_people(session: Session, lead_id: str, lead_email: str | None,
                  text: str) -> list[str]:
     """Names and companies of other records (leads, support contacts) that occur in `text`."""
-    leads, contacts, not_own = _candidate_queries(session.get_bind().dialect.name)
+    conn = session.connection()  # Core statements: no ORM execution around them
+    leads, contacts, not_own = _candidate_queries(conn.dialect.name)
     haystack = _haystack(text)
     found: list[str] = []
-    for first, last, company in session.execute(
+    for first, last, company in conn.execute(
             leads, {"lead_id": lead_id, "haystack": haystack}).all():
         full = " ".join(p for p in (first, last) if p)
         found += [v for v in (full, first, last, company) if v]
     query, params = ((not_own, {"haystack": haystack, "lead_email": lead_email.lower()})
                      if lead_email else (contacts, {"haystack": haystack}))
-    for (name,) in session.execute(query, params).all():
+    for (name,) in conn.execute(query, params).all():
         found += [name, *name.split()] if name else []
     return list(dict.fromkeys(found))
 
@@ -151,8 +159,76 @@ def draft_content_blocks(rt: AppRuntime, session: Session, lead_id: str, subject
     identity = LeadIdentity(email=lead.email, first_name=lead.first_name,
                             last_name=lead.last_name, company=lead.company, domain=lead.domain)
     people = other_people(session, lead_id, lead.email, f"{subject}\n{body}") if records else []
-    return content_blocks(subject, body, lead=identity,
-                          other_people=[*people, *extra_people],
+    return blocks_for(rt, identity, subject, body, context=context,
+                      other=[*people, *extra_people])
+
+
+def blocks_for(rt: AppRuntime, lead: LeadIdentity, subject: str, body: str, *,
+               context: Mapping[str, Any] | None = None, other: Iterable[str] = ()) -> list[str]:
+    """`draft_content_blocks` for a lead already read (`other`: the other records' names
+    found in the text, `other_people`): the pure rules, no store."""
+    if not lead.email:
+        return []
+    return content_blocks(subject, body, lead=lead, other_people=list(other),
                           allowed_domains=allowed_domains(rt, context),
                           allowed_addresses=team_addresses(rt),
                           allowed_names=allowed_names(rt, context))
+
+
+# The start of a draft note whose text the pre-send check will refuse.
+CONTENT_WARNING = "⚠ will be refused at send unless edited"
+NOT_FOLLOWED = "the instruction was not followed: the content check refuses what it adds"
+
+
+def checked_draft(rt: AppRuntime, request: DraftRequest, written: Draft) -> Draft:
+    """The pre-send content check, run on a fresh draft for `request`'s lead.
+
+    A model draft that fails it (another lead's name, a foreign address, a link off the
+    allow-list, e.g. copied from the lead's own text) is unusable like any other bad model
+    output: the offline draft replaces it, saying why. Whatever still fails carries a
+    warning in its note, which the card shows before anyone approves.
+
+    The lead is the request's (read by the draft step): the store is read only to search
+    the other records, and not at all for text that cannot name them."""
+    from agent.drafting import OfflineDrafter, fallback_draft
+
+    lead, context = request.lead, request.context
+    asset = context.recommended_action.asset
+    package = {"recommended_action": {"asset": {"path": asset.path if asset else "",
+                                                 "title": asset.title if asset else ""}}}
+    identity = LeadIdentity(email=lead.email, first_name=lead.first_name,
+                            last_name=lead.last_name, company=lead.company, domain=lead.domain)
+
+    def blocks_of(draft: Draft) -> list[str]:
+        # An offline draft is built from this lead's record and our own words only: it can
+        # carry a link (a company named like a domain) but no other record's name, so the
+        # scan of the other records is spared (presend still does it), unless it quotes
+        # the lead's own question, which may name anyone, or follows a person's instruction
+        # ("mention X" may name anyone).
+        people: list[str] = []
+        if identity.email and (draft.source == "model" or bool(request.lead_question)
+                               or bool(request.instructions)):
+            with rt.db.read() as session:
+                people = other_people(session, lead.lead_id, identity.email,
+                                      f"{draft.subject}\n{draft.body}")
+        return blocks_for(rt, identity, draft.subject, draft.body, context=package,
+                          other=people)
+
+    blocks = blocks_of(written)
+    if blocks and written.source == "model":
+        log.warning("model draft for lead %s refused by the content check (%d reasons); "
+                    "using the offline draft", lead.lead_id, len(blocks))
+        written = fallback_draft(OfflineDrafter(), request,
+                                 f"model draft unusable ({'; '.join(blocks)})")
+        blocks = blocks_of(written)
+    if blocks and request.instructions:  # "mention X" carried it: draft without the words
+        bare = request.model_copy(update={"instruction": None, "variant_instruction": None})
+        redrafted = OfflineDrafter().draft(bare)
+        if not blocks_of(redrafted):
+            note = f"{written.note}; {NOT_FOLLOWED}" if written.note else NOT_FOLLOWED
+            return redrafted.model_copy(update={"source": written.source, "note": note})
+    if blocks:
+        warning = f"{CONTENT_WARNING}: {'; '.join(blocks)}"
+        written = written.model_copy(update={
+            "note": f"{written.note}; {warning}" if written.note else warning})
+    return written

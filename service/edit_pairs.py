@@ -13,7 +13,7 @@ exist (an erased lead's never come back).
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -104,17 +104,21 @@ def style_examples(
     k: int = 3,
     max_age_days: int = DEFAULT_MAX_AGE_DAYS,
     sync: bool = True,
+    has_edits: Mapping[str, bool] | None = None,
 ) -> list[EditPair]:
     """The rep's `k` approved edits of drafts most similar to `draft_text`, from the last
     `max_age_days`. `rep` is the roster key (Slack id or email) or anything the roster resolves.
     Returns [] when the rep has no edits yet; never returns a pair whose approval is gone, nor
-    one stored before the current redaction rules."""
+    one stored before the current redaction rules. `has_edits`: `has_recent_edits` already
+    answered for these roster keys over the same window (the caller read it with other
+    facts); any other rep is looked up."""
     if k < 1 or not draft_text.strip():
         return []
     member = rt.roster.find(rep)
     rep_key = member.key if member is not None else rep
     since = rt.clock.now() - timedelta(days=max_age_days)
-    if not has_recent_edits(rt, rep_key, since):
+    known = (has_edits or {}).get(rep_key)
+    if not (known if known is not None else has_recent_edits(rt, rep_key, since)):
         return []
     collection = rt.style_collection
     if sync:

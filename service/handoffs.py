@@ -10,7 +10,7 @@ from typing import Any, NamedTuple
 from sqlalchemy import Executable, Table, bindparam, insert, select, update
 
 from agent import hitl_protocol, runs
-from agent.drafting import DraftRequest, OfflineDrafter, fallback_draft
+from agent.drafting import DraftRequest
 from agent.drafting.inputs import draft_inputs
 from agent.edit_pairs import EditPair
 from agent.models import ContextPackage, Draft, Qualification
@@ -19,9 +19,9 @@ from agent.state import DecisionRecord, DeliveryOutcome, Outcome
 from service import experiments, outbox
 from service.approval_requests import approval_id_for, interrupt_request
 from service.audit import audit
-from service.content_check import draft_content_blocks
+from service.content_check import checked_draft
 from service.crm_writeback import on_card_opened as crm_on_card_opened
-from service.edit_pairs import style_examples
+from service.edit_pairs import DEFAULT_MAX_AGE_DAYS, style_examples
 from service.errors import NotFound
 from service.jobs import enqueue
 from service.leads import (
@@ -37,9 +37,6 @@ from store.tables import Approval, Decision, Event, Handoff, Lead
 
 log = logging.getLogger(__name__)
 
-NOT_FOLLOWED = "the instruction was not followed: the content check refuses what it adds"
-# The start of a draft note whose text the pre-send check will refuse (service/content_check.py).
-CONTENT_WARNING = "⚠ will be refused at send unless edited"
 
 
 class StoreHandoffPort:
@@ -55,7 +52,11 @@ class StoreHandoffPort:
 
     def _lead_facts(self, lead_id: str) -> LeadFacts | None:
         if lead_id not in self._facts:
-            facts = read_lead_facts(self.rt, lead_id)
+            # With a model to draft: whether the holder has recent edits (style examples),
+            # read with the facts instead of in a transaction of its own.
+            since = (self.rt.clock.now() - timedelta(days=DEFAULT_MAX_AGE_DAYS)
+                     if self.rt.settings.model_endpoint_configured else None)
+            facts = read_lead_facts(self.rt, lead_id, edits_since=since)
             if facts is None:
                 return None
             self._facts[lead_id] = facts
@@ -84,66 +85,26 @@ class StoreHandoffPort:
             lead=lead_profile, context=context,
             sender_name=member.name if member else "The team",
             instruction=instruction, previous=previous,
-            style_examples=self._style_examples(assignee, context),
+            style_examples=self._style_examples(assignee, context, facts.holder_edits),
             # The lead's language and question, and two meeting times in the owner's hours.
             **draft_inputs(lead_profile, facts.signals, self.rt.policy, self.rt.clock.now(),
                            member.timezone if member else None))
         request = experiments.draft_request(self.rt, lead_id, request)  # a drafting variant
-        written = self._content_checked(request, self.rt.drafter.draft(request))
+        written = checked_draft(self.rt, request, self.rt.drafter.draft(request))
         self.rt.metrics.drafts.labels(written.source).inc()
         # Belt and braces: whatever the drafter did, the recipient is the record's address.
         return written.model_copy(update={"to": lead_profile.email})
 
-    def _content_checked(self, request: DraftRequest, written: Draft) -> Draft:
-        """The pre-send content check, run on the fresh draft (service/content_check.py).
-
-        A model draft that fails it (another lead's name, a foreign address, a link off the
-        allow-list, e.g. copied from the lead's own text) is unusable like any other bad model
-        output: the offline draft replaces it, saying why. Whatever still fails carries a
-        warning in its note, which the card shows before anyone approves."""
-        lead, context = request.lead, request.context
-        asset = context.recommended_action.asset
-        package = {"recommended_action": {"asset": {"path": asset.path if asset else "",
-                                                     "title": asset.title if asset else ""}}}
-
-        def blocks_of(draft: Draft) -> list[str]:
-            # An offline draft is built from this lead's record and our own words only: it can
-            # carry a link (a company named like a domain) but no other record's name, so the
-            # scan of the other records is spared (presend still does it), unless it quotes
-            # the lead's own question, which may name anyone.
-            with self.rt.db.read() as session:
-                return draft_content_blocks(
-                    self.rt, session, lead.lead_id, draft.subject, draft.body, context=package,
-                    records=draft.source == "model" or bool(request.lead_question)
-                    or bool(request.instructions))  # "mention X" may name anyone
-
-        blocks = blocks_of(written)
-        if blocks and written.source == "model":
-            log.warning("model draft for lead %s refused by the content check (%d reasons); "
-                        "using the offline draft", lead.lead_id, len(blocks))
-            written = fallback_draft(OfflineDrafter(), request,
-                                     f"model draft unusable ({'; '.join(blocks)})")
-            blocks = blocks_of(written)
-        if blocks and request.instructions:  # "mention X" carried it: draft without the words
-            bare = request.model_copy(update={"instruction": None, "variant_instruction": None})
-            redrafted = OfflineDrafter().draft(bare)
-            if not blocks_of(redrafted):
-                note = f"{written.note}; {NOT_FOLLOWED}" if written.note else NOT_FOLLOWED
-                return redrafted.model_copy(update={"source": written.source, "note": note})
-        if blocks:
-            warning = f"{CONTENT_WARNING}: {'; '.join(blocks)}"
-            written = written.model_copy(update={
-                "note": f"{written.note}; {warning}" if written.note else warning})
-        return written
-
-    def _style_examples(self, assignee: str, context: ContextPackage) -> tuple[EditPair, ...]:
+    def _style_examples(self, assignee: str, context: ContextPackage,
+                        has_edits: dict[str, bool] | None = None) -> tuple[EditPair, ...]:
         """The rep's recent approved edits closest to this situation, for the model to imitate.
 
         Only a model can use them; retrieval problems never stop a draft."""
         if not self.rt.settings.model_endpoint_configured:
             return ()
         try:
-            return tuple(style_examples(self.rt, assignee, context.why_now, k=3, sync=False))
+            return tuple(style_examples(self.rt, assignee, context.why_now, k=3, sync=False,
+                                        has_edits=has_edits))
         except Exception:
             log.warning("style examples unavailable for %s", assignee, exc_info=True)
             return ()
@@ -155,10 +116,11 @@ class StoreHandoffPort:
         approval_id = approval_id_for(handoff_id, version)
         stmt = _open_statements()
         with rt.db.session() as session:
-            existing = session.execute(stmt.existing, {"approval_id": approval_id}).first()
+            conn = session.connection()  # the prebuilt statements need no ORM execution
+            existing = conn.execute(stmt.existing, {"approval_id": approval_id}).first()
             if existing is not None:
                 return approval_id, existing.request
-            handoff = session.get(Handoff, handoff_id)
+            handoff = conn.execute(stmt.handoff, {"handoff": handoff_id}).first()
             if handoff is None:
                 raise LookupError(f"handoff {handoff_id} vanished")
             changes = _changes_since_previous_card(session, handoff, version)
@@ -173,7 +135,7 @@ class StoreHandoffPort:
                     Approval.status.in_(sources(ApprovalStatus.SUPERSEDED)),
                     Approval.version < version).values(status=ApprovalStatus.SUPERSEDED.value))
             # Prebuilt Core statements, executed in order: no ORM unit of work to flush.
-            session.execute(stmt.insert_approval, {
+            conn.execute(stmt.insert_approval, {
                 "id": approval_id, "handoff_id": handoff_id, "lead_id": handoff.lead_id,
                 "version": version, "assignee": assignee,
                 "status": ApprovalStatus.PENDING.value, "channel": draft.channel,
@@ -185,14 +147,15 @@ class StoreHandoffPort:
                 "sla_due_at": handoff.sla_due_at, "decided_at": None, "decided_by": None,
             })
             experiments.on_draft(rt, session, approval_id, handoff.lead_id, now)
-            crm_on_card_opened(rt, session, handoff, approval_id, version, assignee, now=now)
+            crm_on_card_opened(rt, session, handoff, approval_id,  # type: ignore[arg-type]
+                               version, assignee, now=now)
             first_card = handoff.carded_at is None
             first_signal_at = handoff.first_signal_at
-            session.execute(stmt.card_handoff, {
+            conn.execute(stmt.card_handoff, {
                 "handoff": handoff_id, "assignee": assignee,
                 "status": transition(handoff.status, HandoffStatus.AWAITING_APPROVAL),
                 "carded_at": now if first_card else handoff.carded_at})
-            session.execute(stmt.lead_owner, {"lead": handoff.lead_id, "owner": assignee})
+            conn.execute(stmt.lead_owner, {"lead": handoff.lead_id, "owner": assignee})
             audit(session, rt, actor="system", action="approval_requested",
                   lead_id=handoff.lead_id, subject_id=approval_id, version=version,
                   assignee=assignee, draft_source=draft.source)
@@ -227,6 +190,7 @@ class StoreHandoffPort:
 
 class _OpenStatements(NamedTuple):
     existing: Executable
+    handoff: Executable
     insert_approval: Executable
     card_handoff: Executable
     lead_owner: Executable
@@ -235,12 +199,16 @@ class _OpenStatements(NamedTuple):
 @cache
 def _open_statements() -> _OpenStatements:
     """open_approval's statements, built once (building them cost about as much as running
-    them): the approval's existence, its row, the handoff's and the lead's new holder."""
+    them): the approval's existence, the handoff as a row (not an ORM load), the approval's
+    row, the handoff's and the lead's new holder."""
     approvals: Table = Approval.__table__  # type: ignore[assignment]
     handoffs: Table = Handoff.__table__  # type: ignore[assignment]
     leads: Table = Lead.__table__  # type: ignore[assignment]
     return _OpenStatements(
         existing=select(approvals.c.request).where(approvals.c.id == bindparam("approval_id")),
+        handoff=select(handoffs.c.id, handoffs.c.lead_id, handoffs.c.status, handoffs.c.assignee,
+                       handoffs.c.carded_at, handoffs.c.first_signal_at, handoffs.c.sla_due_at
+                       ).where(handoffs.c.id == bindparam("handoff")),
         insert_approval=insert(approvals),
         card_handoff=update(handoffs).where(handoffs.c.id == bindparam("handoff")).values(
             status=bindparam("status"), assignee=bindparam("assignee"),
@@ -250,7 +218,7 @@ def _open_statements() -> _OpenStatements:
     )
 
 
-def _changes_since_previous_card(session: Any, handoff: Handoff,
+def _changes_since_previous_card(session: Any, handoff: Any,
                                  version: int) -> list[dict[str, Any]]:
     """Signals that arrived since the previous version's card: what a new holder should know."""
     if version <= 1:
