@@ -33,18 +33,20 @@ def _is_service_token(rt: AppRuntime, token: str | None) -> bool:
             and secrets.compare_digest(token.encode(), expected.encode()))
 
 
-async def bearer_accepted(rt: AppRuntime, token: str | None) -> bool:
+async def bearer_accepted(rt: AppRuntime, active: personal_tokens.ActiveTokens,
+                          token: str | None) -> bool:
     """Whether a bearer token may use `/v1/*` (always, in `hitl serve --dev` with no token).
 
     The HTTP edge (api.edge) awaits this on the event loop before it reads a request's body:
     the service token is compared in memory; a personal token is looked up in the in-memory
-    set of active tokens (service.personal_tokens.ActiveTokens), which reloads in a thread.
+    set of active tokens (`active`, the edge's service.personal_tokens.ActiveTokens), which
+    reloads in a thread.
     The route's dependency (`require_token`) then checks the token against the database."""
     if rt.settings.api_token is None and not personal_tokens.looks_personal(token):
         return True  # `hitl serve --dev`: loopback only, no token configured
     if _is_service_token(rt, token):
         return True
-    return await personal_tokens.active_tokens(rt).accepts(token)
+    return await active.accepts(token)
 
 
 def require_token(

@@ -43,6 +43,7 @@ from urllib.parse import parse_qs
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from api.deps import BEARER_REFUSAL, bearer_accepted
+from service import personal_tokens
 from service.runtime import AppRuntime
 
 if TYPE_CHECKING:
@@ -189,6 +190,8 @@ class Edge:
         self.app = app
         self.rt = rt
         self.slack = slack
+        # The active personal tokens, in memory for this app's event loop (one per process).
+        self.tokens = personal_tokens.ActiveTokens(rt)
         settings = rt.settings
         self.gates = {f: Gate(f, b) for f, b in bounds_from(settings).items()}
         self.threads_needed = sum(b.limit for b in bounds_from(settings).values())
@@ -219,7 +222,7 @@ class Edge:
                 await self._refuse(send, family, 401, reason)
                 return
         elif self._needs_bearer(path, has_body) and not await bearer_accepted(
-                self.rt, _bearer(headers)):
+                self.rt, self.tokens, _bearer(headers)):
             if not self._customer_credential(method, path, scope):
                 await self._refuse(send, family, 401, BEARER_REFUSAL,
                                    {"WWW-Authenticate": "Bearer"})

@@ -24,7 +24,6 @@ import contextlib
 import hashlib
 import hmac
 import json
-import threading
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -38,7 +37,7 @@ from service.ingest import IngestResult, _upsert_leads, ingest_events
 from service.jobs import RetryLater, enqueue
 from service.runtime import AppRuntime
 from service.schemas import EventIn, LeadIn
-from tools.crm.hubspot_api import HubSpotApiError, HubSpotContacts, signature_matches
+from tools.crm.hubspot_api import HubSpotApiError, signature_matches
 from tools.crm.mapping import CrmMapping
 
 HUBSPOT_JOB = "crm_hubspot_deliveries"
@@ -179,20 +178,6 @@ def accept_hubspot(rt: AppRuntime, body: bytes) -> dict[str, Any]:
     return {"queued": len(contacts), "ignored": ignored}
 
 
-_CLIENT_LOCK = threading.Lock()
-
-
-def hubspot_contacts(rt: AppRuntime) -> HubSpotContacts:
-    """The runtime's CRM API reader (one cache per process)."""
-    with _CLIENT_LOCK:
-        client = rt.__dict__.get("_hubspot_contacts")
-        if client is None:
-            client = HubSpotContacts(rt.settings.hubspot_api_url,
-                                     rt.settings.hubspot_access_token or "", now=rt.clock.now)
-            rt.__dict__["_hubspot_contacts"] = client
-        return client
-
-
 def hubspot_deliveries_job(rt: AppRuntime, payload: dict[str, Any]) -> None:
     """Read the delivered contacts from the CRM API, map them, store through ingestion."""
     mapping = mapping_of(rt)
@@ -202,7 +187,7 @@ def hubspot_deliveries_job(rt: AppRuntime, payload: dict[str, Any]) -> None:
     if not live:
         return
     try:
-        contacts = hubspot_contacts(rt).read([str(d.objectId) for d in live],
+        contacts = rt.hubspot_contacts.read([str(d.objectId) for d in live],
                                              mapping.hubspot.contact_properties())
     except HubSpotApiError as exc:
         if exc.transient:

@@ -173,11 +173,3 @@ class ActiveTokens:
                 return  # another request reloaded while this one waited
             hashes = await anyio.to_thread.run_sync(self.load)
             self.hashes, self.loaded_at = hashes, self.now()
-
-
-def active_tokens(rt: AppRuntime) -> ActiveTokens:
-    """The runtime's one `ActiveTokens` (per process)."""
-    cache = rt.__dict__.get("_active_tokens")
-    if cache is None:
-        cache = rt.__dict__["_active_tokens"] = ActiveTokens(rt)
-    return cache  # type: ignore[no-any-return]

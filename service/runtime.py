@@ -27,6 +27,7 @@ if TYPE_CHECKING:
     from agent.drafting import Drafter
     from service.support import SupportServices
     from tools.content_library import ContentLibrary
+    from tools.crm.hubspot_api import HubSpotContacts
     from tools.crm.writer import CrmWriter
     from tools.email import EmailSender
     from tools.marketing import MarketingAutomation
@@ -100,6 +101,15 @@ class AppRuntime:
         from tools.crm.configured import writers_from_settings
 
         return writers_from_settings(self.settings, self.crm_mapping)
+
+    @cached_property
+    def hubspot_contacts(self) -> HubSpotContacts:
+        """HubSpot's contact reader for webhook deliveries and backfills (its cache lives as long
+        as the process)."""
+        from tools.crm.hubspot_api import HubSpotContacts
+
+        return HubSpotContacts(self.settings.hubspot_api_url,
+                               self.settings.hubspot_access_token or "", now=self.clock.now)
 
     @cached_property
     def content_library(self) -> ContentLibrary | None:
