@@ -84,7 +84,7 @@ def release_sqlite(rt: AppRuntime) -> None:
     if not rt.db.is_sqlite:
         return
     rt.db.truncate_wal()
-    saver = rt.__dict__.get("checkpointer")
+    saver = rt.open_checkpointer()
     conn = getattr(saver, "conn", None)
     if conn is None:
         return

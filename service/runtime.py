@@ -201,13 +201,15 @@ class AppRuntime:
         if self.wake_worker is not None:
             self.wake_worker()
 
+    def open_checkpointer(self) -> Any:
+        """The checkpointer if this process has opened it, else None (without opening it)."""
+        return self.__dict__.get("checkpointer")  # where cached_property keeps what it built
+
     def close(self) -> None:
         self.db.dispose()
-        cp = self.__dict__.get("checkpointer")
-        if cp is not None:
-            conn = getattr(cp, "conn", None)
-            if conn is not None:
-                conn.close()
+        conn = getattr(self.open_checkpointer(), "conn", None)
+        if conn is not None:
+            conn.close()
 
 
 def build_runtime(settings: Settings, **overrides: Any) -> AppRuntime:
