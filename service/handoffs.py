@@ -38,7 +38,6 @@ from store.tables import Approval, Decision, Event, Handoff, Lead
 log = logging.getLogger(__name__)
 
 
-
 class StoreHandoffPort:
     """The graph's window on the world, backed by the store. Every method is idempotent.
 
