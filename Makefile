@@ -6,6 +6,9 @@ UV_VERSION := 0.13.8
 UV := .tools/bin/uv
 VENV := .venv
 STAMP := $(VENV)/.synced
+# The project's own packages (installed editable, so uv does not compile them): compiled at
+# install too, for shells where Python writes no bytecode (PYTHONDONTWRITEBYTECODE).
+PACKAGES := agent api bench config evals hitl reports service slack_app store tools
 
 .PHONY: demo test test-slow lint drills clean studio-env test-studio
 
@@ -15,6 +18,7 @@ $(UV):
 
 $(STAMP): $(UV) uv.lock pyproject.toml
 	UV_PROJECT_ENVIRONMENT=$(VENV) $(UV) sync --frozen --compile-bytecode --python $(PYTHON)
+	$(VENV)/bin/python -m compileall -q -j 0 $(PACKAGES)
 	touch $(STAMP)
 
 demo: $(STAMP)
