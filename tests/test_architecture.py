@@ -138,6 +138,33 @@ def test_no_source_file_over_400_lines() -> None:
     assert long == {}
 
 
+def imports_of_test_modules() -> dict[str, list[str]]:
+    """tests/ file -> the test_*.py modules it imports (absolute or relative, at any depth)."""
+    found: dict[str, list[str]] = {}
+    for path in sorted((ROOT / "tests").rglob("*.py")):
+        package = path.relative_to(ROOT).parent.parts
+        for node in ast.walk(ast.parse(path.read_text(), str(path))):
+            names: list[str] = []
+            if isinstance(node, ast.Import):
+                names = [a.name for a in node.names]
+            elif isinstance(node, ast.ImportFrom):
+                base = ".".join([*package[:len(package) - node.level + 1], node.module or ""]
+                                if node.level else [node.module or ""]).strip(".")
+                names = [base, *(f"{base}.{a.name}" for a in node.names)]
+            for name in names:
+                parts = name.split(".")
+                target = ROOT.joinpath(*parts).with_suffix(".py")
+                if parts[-1].startswith("test_") and target.is_file() and target != path:
+                    found.setdefault(str(path.relative_to(ROOT)), []).append(name)
+    return found
+
+
+def test_no_test_module_imports_another() -> None:
+    """Shared fixtures live in a conftest.py, shared helpers in a module not named test_*: a
+    test module imported by another would have its tests collected twice (issue 14)."""
+    assert imports_of_test_modules() == {}
+
+
 if __name__ == "__main__":
     g = import_graph()
     packages: dict[str, set[str]] = defaultdict(set)

@@ -25,7 +25,7 @@ from agent import hitl_protocol
 from agent.graph import build_handoff_graph
 from agent.hitl_protocol import ProtocolError, ReviewerDecision
 from agent.models import ContextPackage, Draft
-from tests.agent.test_graph import FakePort
+from tests.agent.fakes import FakePort
 
 CODES = ["not_now", "bad_fit", "competitor"]
 REQUEST: dict[str, Any] = {

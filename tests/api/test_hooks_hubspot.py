@@ -53,6 +53,7 @@ def _leads(rt: Any) -> dict[str, Lead]:
         return {lead.email: lead for lead in s.scalars(select(Lead))}
 
 
+@pytest.mark.parametrize("database_url", ["sqlite", "postgres"], indirect=True)
 @respx.mock
 def test_form_fill_becomes_a_lead_and_a_demo_request(client: Any, rt: Any) -> None:
     api = respx.post(BATCH_READ).mock(
@@ -129,6 +130,7 @@ def test_signature_is_checked_before_the_body_is_parsed(client: Any, rt: Any) ->
     assert jobs.list_jobs(rt.db) == []
 
 
+@pytest.mark.parametrize("database_url", ["sqlite", "postgres"], indirect=True)
 @respx.mock
 def test_redeliveries_and_retries_make_one_event(client: Any, rt: Any) -> None:
     api = respx.post(BATCH_READ).mock(

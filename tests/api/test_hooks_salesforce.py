@@ -56,6 +56,7 @@ def test_outbound_message_is_stored_then_acked(client: Any, rt: Any) -> None:
     assert event.properties["source"] == "salesforce"
 
 
+@pytest.mark.parametrize("database_url", ["sqlite", "postgres"], indirect=True)
 def test_retries_of_the_same_notification_make_one_event(client: Any, rt: Any) -> None:
     for _ in range(3):  # Salesforce retries for 24 hours until it gets Ack true
         response = _post(client)

@@ -50,6 +50,7 @@ def test_identify_then_track_become_a_lead_and_a_demo_request(client: Any, rt: A
     assert event.properties["form"] == "demo" and event.properties["source"] == "segment"
 
 
+@pytest.mark.parametrize("database_url", ["sqlite", "postgres"], indirect=True)
 def test_track_without_email_finds_its_person_by_user_id(client: Any, rt: Any) -> None:
     track = fixture_json("segment_track.json")
     anonymous = {**track, "context": {}, "userId": "97980cfea0067", "messageId": "m-1"}

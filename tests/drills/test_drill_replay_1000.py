@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 
 from config.settings import Settings
-from tests.drills.test_drills_replay import run_replay_drill
+from tests.drills.replay_drill import run_replay_drill
 
 
 @pytest.fixture

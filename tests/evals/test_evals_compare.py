@@ -11,7 +11,7 @@ import pytest
 from typer.testing import CliRunner
 
 from tests.conftest import make_settings
-from tests.evals.test_evals_gate import assert_self_contained
+from tests.evals.html_checks import assert_self_contained
 
 
 @pytest.fixture(scope="module")

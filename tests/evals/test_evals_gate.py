@@ -6,7 +6,6 @@ minimum and the failing cases; `hitl eval --out DIR` writes the full report to r
 
 from __future__ import annotations
 
-import re
 import warnings
 from pathlib import Path
 from typing import Any
@@ -14,21 +13,7 @@ from typing import Any
 import pytest
 
 from tests.conftest import make_settings
-
-REMOTE_REFERENCE = re.compile(
-    r"""(?:src|href|action|poster|data|srcset)\s*=\s*["']?\s*(?:https?:)?//""", re.IGNORECASE)
-
-
-def assert_self_contained(page: str) -> None:
-    """No remote src/href, no @import, no remote url(), no web fonts, no scripts."""
-    assert not REMOTE_REFERENCE.search(page), REMOTE_REFERENCE.search(page)
-    lowered = page.lower()
-    assert "@import" not in lowered
-    assert not re.search(r"url\(\s*['\"]?\s*(?:https?:)?//", lowered)
-    assert "@font-face" not in lowered
-    assert "<script" not in lowered
-    assert "<link" not in lowered
-    assert "<iframe" not in lowered
+from tests.evals.html_checks import assert_self_contained
 
 
 @pytest.fixture(scope="module")

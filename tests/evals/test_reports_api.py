@@ -12,7 +12,7 @@ from fastapi import Depends
 from fastapi.testclient import TestClient
 
 from tests.conftest import TOKEN
-from tests.evals.test_evals_gate import assert_self_contained
+from tests.evals.html_checks import assert_self_contained
 
 
 @pytest.fixture

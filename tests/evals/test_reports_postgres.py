@@ -11,8 +11,8 @@ import pytest
 from fastapi.testclient import TestClient
 
 from tests.conftest import TOKEN, make_settings
-from tests.evals.test_evals_gate import assert_self_contained
-from tests.evals.test_reports_kpi import seed_store
+from tests.evals.html_checks import assert_self_contained
+from tests.evals.kpi_seed import seed_store
 
 pytestmark = pytest.mark.postgres
 

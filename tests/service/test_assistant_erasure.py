@@ -17,7 +17,7 @@ from config.settings import Settings
 from evals.assistant_seed import SAM
 from store.tables import AssistantProposal, AssistantReply, SlackMessageLog
 from tests.fake_slack import BOT_ID, FakeSlack, SlackSide, all_text, wait_until
-from tests.service.erasure.test_erasure_everywhere import (
+from tests.service.erasure.erasure_helpers import (
     _files_with,
     _rows_with,
     _slack_texts_with,

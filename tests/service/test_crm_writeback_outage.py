@@ -51,6 +51,7 @@ def _bodies(route: Any) -> list[dict[str, Any]]:
     return [json.loads(call.request.content) for call in route.calls]
 
 
+@pytest.mark.parametrize("database_url", ["sqlite", "postgres"], indirect=True)
 def test_card_and_decision_write_task_status_and_email_to_hubspot(client, worker, rt,
                                                                   hubspot) -> None:
     card = pending_card(client, worker)

@@ -21,6 +21,7 @@ from store.tables import Approval
 from tests.agent.drafting_helpers import ask
 from tests.conftest import LEAD_ADA, TOKEN, hand_raise, make_settings
 from tests.flow import decide, ingest
+from tests.service.audit_log import audits
 from tests.service.experiments_helpers import assignments, outcomes, policy_with_experiments
 
 SHORT, LONG = "offline_draft_body_short.j2", "offline_draft_body_long.j2"
@@ -257,8 +258,6 @@ def test_the_rescue_reminds_and_escalates_on_the_variants_sla(
         tmp_path, clock, content_library, smtp_sink, index, minutes) -> None:
     """`sla.hand_raise.minutes` 15 (the policy) vs 5 (the variant): the reminder fires at the
     variant's time, and the second breach (escalation) one variant SLA later."""
-    from tests.service.test_sla_rescue import audits
-
     extra = _forced("policy_threshold", index, 'thresholds = { "sla.hand_raise.minutes" = 5 }')
     with running(tmp_path / f"sla{index}", clock, content_library, smtp_sink, extra) as (
             rt, worker, client):

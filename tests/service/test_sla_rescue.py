@@ -7,18 +7,12 @@ from datetime import timedelta
 from typing import Any
 
 import pytest
-from sqlalchemy import select
 
 from agent.policy import REASON_CODES, Rescue
-from store.tables import AuditEntry
 from tests.conftest import T0, event
 from tests.flow import decide, ingest, pending_card
+from tests.service.audit_log import audits
 from tools.marketing import RecordingMarketingAutomation
-
-
-def audits(rt: Any, action: str) -> list[AuditEntry]:
-    with rt.db.session() as s:
-        return list(s.scalars(select(AuditEntry).where(AuditEntry.action == action)))
 
 
 @pytest.fixture

@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 
 from tests.fake_slack import FakeSlack, SlackSide
-from tests.service.erasure.test_erasure_everywhere import (
+from tests.service.erasure.erasure_helpers import (
     NEEDLES,
     PERSON,
     SUPPORT_TEXT,
