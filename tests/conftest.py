@@ -14,7 +14,16 @@ import pytest
 
 from config.clock import FrozenClock
 from config.settings import DEFAULTS_DIR, Settings, load_settings
-from tests.fake_slack import FakeSlack, SlackSide
+
+# Helper modules that assert (shared stories, checks): pytest explains their failing asserts as
+# it does in test modules, when they are registered before they are first imported.
+pytest.register_assert_rewrite(
+    "tests.flow", "tests.fake_slack", "tests.slack_oracle", "tests.agent.fakes",
+    "tests.evals.html_checks", "tests.evals.kpi_seed", "tests.service.audit_log",
+    "tests.service.erasure.erasure_helpers", "tests.drills.replay_drill",
+    "tests.api.crm_hooks", "tests.api.identity_fixtures", "tests.support.chat")
+
+from tests.fake_slack import FakeSlack, SlackSide  # noqa: E402 (after the registration)
 
 TOKEN = "test-token"
 # Wednesday 10:00 in New York: inside the default policy's business hours. Only for tests that
