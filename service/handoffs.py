@@ -312,15 +312,24 @@ def run_handoff(rt: AppRuntime, handoff_id: str) -> None:
     """Start the graph for a handoff, or continue it after a crash; no-op when it waits."""
     at = runs.position(rt.graph, handoff_id)
     if at.stage is RunStage.NOT_STARTED:
-        with rt.db.read() as session:
-            handoff = session.get(Handoff, handoff_id)
-            if handoff is None or not handoff.active:
-                return
-            start = {"handoff_id": handoff_id, "lead_id": handoff.lead_id,
-                     "assignee": handoff.assignee or "", "version": 0}
+        # The handoff as a row, in a read-only Core transaction: no Session, no ORM load.
+        with rt.db.read_connection() as conn:
+            handoff = conn.execute(_run_statement(), {"handoff": handoff_id}).first()
+        if handoff is None or not handoff.active:
+            return
+        start = {"handoff_id": handoff_id, "lead_id": handoff.lead_id,
+                 "assignee": handoff.assignee or "", "version": 0}
         runs.start(rt.graph, handoff_id, start, context=StoreHandoffPort(rt))
     elif at.stage is RunStage.CUT_SHORT:
         runs.rerun(rt.graph, handoff_id, context=StoreHandoffPort(rt))
+
+
+@cache
+def _run_statement() -> Executable:
+    """What starting a handoff's run reads of it, built once."""
+    handoffs: Table = Handoff.__table__  # type: ignore[assignment]
+    return select(handoffs.c.lead_id, handoffs.c.assignee, handoffs.c.active).where(
+        handoffs.c.id == bindparam("handoff"))
 
 
 def resume_handoff(rt: AppRuntime, handoff_id: str, decision_id: str) -> None:

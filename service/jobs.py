@@ -106,8 +106,10 @@ def enqueue(session: Session, kind: str, payload: dict[str, Any], *, now: dateti
 def claim(db: Database, *, now: datetime, lease: timedelta, limit: int,
           kinds: tuple[str, ...] | None = None) -> list[ClaimedJob]:
     """Take up to `limit` due jobs for this worker, leased until `now + lease`."""
-    with db.read() as session:  # most polls find nothing: don't take the write lock for that
-        if session.scalar(_ANY_DUE[db.is_sqlite], {"now": now}) is None:
+    # Most polls find nothing: look in a read-only Core transaction (no writer lock, no
+    # Session) before taking the write lock for a claim.
+    with db.read_connection() as connection:
+        if connection.execute(_ANY_DUE[db.is_sqlite], {"now": now}).first() is None:
             return []
     with db.transaction() as connection:
         return _claim_in(connection, db, now=now, lease=lease, limit=limit, kinds=kinds)

@@ -306,8 +306,7 @@ def read_lead_facts(rt: AppRuntime, lead_id: str, *,
 
     `edits_since`: also whether the active handoff's holder has an approved edit since then
     (the draft that follows needs it: read here, it costs no transaction of its own)."""
-    with rt.db.read() as session:
-        conn = session.connection()  # Core statements: no ORM execution around them
+    with rt.db.read_connection() as conn:  # Core statements only: no Session around them
         if edits_since is None:
             lead = conn.execute(_LEAD_FACTS, {"lead_id": lead_id}).first()
         else:

@@ -55,8 +55,8 @@ class Database:
             )
             self.write_lock = None  # PostgreSQL has row locks and many writers
         self._sessions = sessionmaker(self.engine, expire_on_commit=False)
-        self._read_sessions = sessionmaker(self.engine.execution_options(hitl_read_only=True),
-                                           expire_on_commit=False)
+        self._read_engine = self.engine.execution_options(hitl_read_only=True)
+        self._read_sessions = sessionmaker(self._read_engine, expire_on_commit=False)
 
     @contextmanager
     def session(self) -> Iterator[Session]:
@@ -70,6 +70,14 @@ class Database:
         writer lock the way `session()`'s BEGIN IMMEDIATE does."""
         with self._read_sessions.begin() as session:
             yield session
+
+    @contextmanager
+    def read_connection(self) -> Iterator[Connection]:
+        """A read-only transaction on a Core connection, for hot paths that only run Core
+        statements: `read()`'s plain BEGIN on SQLite and no writer lock, without a Session
+        around the connection (about half of `read()`'s cost)."""
+        with self._read_engine.begin() as connection:
+            yield connection
 
     @contextmanager
     def transaction(self) -> Iterator[Connection]:
