@@ -4,24 +4,46 @@ links only to the policy's allow-list. The facts come from here; the rules are t
 
     blocks = draft_content_blocks(rt, session, lead_id, subject, body)   # [] = may be sent
 
-Other people are found without reading every record: the store is asked only for leads (and
-support contacts) whose first name, last name or company occurs somewhere in the text, one
-scan of each table done by the database; the pure check then decides on whole words.
+Other people are found without reading every record: the keys a mentioned name can have are
+derived from the text (`_candidate_keys`) and looked up in the indexes on the names' keys
+(store.tables.base.name_key), so a draft costs the same with a hundred leads or a million; the
+pure check then decides on whole words.
 """
 
 from __future__ import annotations
 
+import json
 import logging
+import re
+from bisect import bisect_left, bisect_right
 from collections.abc import Iterable, Mapping
 from functools import cache
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import ColumnElement, Executable, String, and_, bindparam, func, or_, select
+from sqlalchemy import (
+    ARRAY,
+    BindParameter,
+    ColumnElement,
+    Executable,
+    String,
+    and_,
+    any_,
+    bindparam,
+    case,
+    cast,
+    false,
+    func,
+    literal_column,
+    or_,
+    select,
+    union,
+)
 from sqlalchemy.orm import Session
 
 from agent.guardrails import LeadIdentity, content_blocks
 from agent.privacy import domain_of_link, normalize
 from service.runtime import AppRuntime
+from store.tables.base import NAME_KEY_CHARS, name_key
 
 if TYPE_CHECKING:
     from agent.drafting import DraftRequest
@@ -38,45 +60,129 @@ def _ascii_lower(text: str) -> str:
     return "".join(ch.lower() if ch.isascii() else ch for ch in text)
 
 
-def _haystack(text: str) -> str:
-    """The text in every case form a database `lower()` may produce from a stored name.
+def _case_forms(text: str) -> list[str]:
+    """`text` in every case form a database `lower()` may produce from a stored name.
     PostgreSQL folds like Python's `lower`. SQLite's folds ASCII only and leaves "Ö" as it was
     stored, so the text is also offered ASCII-folded as written, in lower case, title case
     ("Ölander") and upper case: one of them matches however the record capitalised it."""
     if text.isascii():
-        return text.lower()
-    forms = [text, normalize(text)]
-    variants = [v for t in forms for v in (t.lower(), _ascii_lower(t), _ascii_lower(t.title()),
-                                           _ascii_lower(t.upper()))]
-    return "\n".join(dict.fromkeys(variants))
+        return [text.lower()]
+    return list(dict.fromkeys(v for t in (text, normalize(text)) for v in (
+        t.lower(), _ascii_lower(t), _ascii_lower(t.title()), _ascii_lower(t.upper()))))
+
+
+def _forms(text: str) -> list[tuple[str, bool]]:
+    """(form, whether its whitespace is as written) for every case form (`_case_forms`) of the
+    text with its runs of whitespace made one space (a name may be broken over lines), and of
+    the text as written if that differs (a stored name may hold a line break: it is found
+    where the text writes it alike, as before the lookup, while a name stored with one space
+    between its words is found however the text spaces them)."""
+    collapsed = _SPACES.sub(" ", text)
+    forms = [(f, False) for f in _case_forms(collapsed)]
+    if collapsed != text:
+        forms += [(f, True) for f in _case_forms(text)]
+    return forms
+
+
+def _haystack(text: str, forms: list[tuple[str, bool]] | None = None) -> str:
+    """Every form of the text (`_forms`), one per line: what a stored name must occur in."""
+    return "\n".join(f for f, _ in (_forms(text) if forms is None else forms))
+
+
+_SPACES = re.compile(r"\s+")
+_ODD_SPACE = re.compile(r"\s{2,}|[^\S ]")  # whitespace other than one space
+_STARTS = re.compile(r"(?<!\w)\S")  # where a name may start: not after a word character
+_ENDS = re.compile(r"\S(?!\w)")  # ... and end: not before one
+
+
+def _candidate_keys(text: str, forms: list[tuple[str, bool]] | None = None) -> list[str]:
+    """Every key (`name_key`) a stored name that the text mentions can have.
+
+    A mention is a whole-word match (the pure check's rule), so the name starts in one of
+    the text's forms where no word character precedes and ends where none follows. A name of
+    at most NAME_KEY_CHARS characters is its own key: every such stretch of at most that
+    length. A longer name's key is its first NAME_KEY_CHARS characters: the stretch of that
+    length from every start. The cost follows the text's length, not the store's size. In a
+    form with its whitespace as written only the stretches holding other whitespace than one
+    space are new."""
+    keys: set[str] = set()
+    for form, as_written in _forms(text) if forms is None else forms:
+        starts = [m.start() for m in _STARTS.finditer(form)]
+        if as_written:  # only where other whitespace than one space is in reach
+            odd = [m.start() for m in _ODD_SPACE.finditer(form)]
+            starts = [s for s in starts if bisect_left(odd, s + NAME_KEY_CHARS)
+                      != bisect_right(odd, s)]
+        ends = [m.end() for m in _ENDS.finditer(form)]
+        keys.update(form[start:start + NAME_KEY_CHARS] for start in starts)
+        count, first = len(ends), 0
+        for start in starts:  # ascending, like `ends`
+            while first < count and ends[first] <= start:
+                first += 1
+            limit, end = start + NAME_KEY_CHARS, first
+            while end < count and ends[end] <= limit:
+                keys.add(form[start:ends[end]])
+                end += 1
+    return [k for k in keys if len(k) >= 2]
+
+
+def _key_in(dialect: str, column: Any) -> ColumnElement[bool]:
+    """The key of `column`'s value is one of the `keys` parameter's: a search of the column's
+    key index (store.tables.base.name_key), one text parameter whatever the number of keys
+    (`_keys_parameter`): a JSON array for SQLite, an array literal for PostgreSQL."""
+    keys: BindParameter[Any] = bindparam("keys")
+    if dialect == "postgresql":
+        return name_key(column) == any_(cast(keys, ARRAY(String)))
+    return name_key(column).in_(select(literal_column("value")).select_from(
+        func.json_each(keys)).scalar_subquery())
+
+
+def _keys_parameter(dialect: str, keys: list[str]) -> str:
+    """`keys` as `_key_in`'s parameter: one string, which the database splits (cheaper than
+    the driver's adaptation of a list of a few hundred strings)."""
+    if dialect == "postgresql":
+        return "{" + ",".join('"' + k.replace("\\", "\\\\").replace('"', '\\"') + '"'
+                              for k in keys) + "}"
+    return json.dumps(keys)
 
 
 def _occurs_in(dialect: str, column: Any) -> ColumnElement[bool]:
     """`column` (lower-cased by the database) occurs in the `haystack` parameter: a plain
     substring search, no LIKE pattern, so a name holding `%`, `_` or a backslash means only
-    itself."""
+    itself. Tested only on the records the key search found."""
     value = func.lower(column)
     haystack = bindparam("haystack", type_=String)
     if dialect == "postgresql":
-        found = func.strpos(haystack, value) > 0
-    else:
-        found = func.instr(haystack, value) > 0
-    return and_(func.length(column) >= 2, found)
+        return func.strpos(haystack, value) > 0
+    return func.instr(haystack, value) > 0
+
+
+def _found(dialect: str, column: Any) -> ColumnElement[bool]:
+    """`column`'s key is one of the text's and the whole name occurs in it (a longer name is
+    found by its first characters only). PostgreSQL orders a scan's tests by their cost, not
+    as written, and counts a substring search of the long text as cheap: inside a CASE on the
+    key it only runs on the few records with a matching key, whatever the plan."""
+    key_in = _key_in(dialect, column)
+    if dialect == "postgresql":
+        return and_(key_in, case((key_in, _occurs_in(dialect, column)), else_=false()))
+    return and_(key_in, _occurs_in(dialect, column))
 
 
 @cache
 def _candidate_queries(dialect: str) -> tuple[Executable, Executable, Executable]:
     """(other leads, support contacts, support contacts but the lead's own email), built once
-    per dialect: every draft runs them, and building the expressions cost more than the scan."""
+    per dialect: every draft runs them, and building the expressions cost more than running
+    them."""
     from store.tables import Lead, SupportConversation
 
-    leads = (select(Lead.first_name, Lead.last_name, Lead.company)
-             .where(Lead.id != bindparam("lead_id"), Lead.erased_at.is_(None),
-                    or_(*(_occurs_in(dialect, c)
-                          for c in (Lead.first_name, Lead.last_name, Lead.company))))
-             .limit(MAX_CANDIDATES))
+    # One search per column, each served by its index: PostgreSQL plans an OR of the three
+    # under a LIMIT as a scan of the table.
+    leads = union(*(select(Lead.first_name, Lead.last_name, Lead.company)
+                    .where(_found(dialect, column), Lead.id != bindparam("lead_id"),
+                           Lead.erased_at.is_(None))
+                    for column in (Lead.first_name, Lead.last_name, Lead.company))
+                  ).limit(MAX_CANDIDATES)
     contacts = select(SupportConversation.customer_name).where(
-        _occurs_in(dialect, SupportConversation.customer_name))
+        _found(dialect, SupportConversation.customer_name))
     not_own = contacts.where(or_(SupportConversation.customer_email.is_(None),
                                  func.lower(SupportConversation.customer_email)
                                  != bindparam("lead_email")))
@@ -87,15 +193,20 @@ def other_people(session: Session, lead_id: str, lead_email: str | None,
                  text: str) -> list[str]:
     """Names and companies of other records (leads, support contacts) that occur in `text`."""
     conn = session.connection()  # Core statements: no ORM execution around them
-    leads, contacts, not_own = _candidate_queries(conn.dialect.name)
-    haystack = _haystack(text)
+    dialect = conn.dialect.name
+    forms = _forms(text)
+    keys = _candidate_keys(text, forms)
+    if not keys:
+        return []
+    leads, contacts, not_own = _candidate_queries(dialect)
+    params: dict[str, Any] = {"haystack": _haystack(text, forms),
+                              "keys": _keys_parameter(dialect, keys)}
     found: list[str] = []
-    for first, last, company in conn.execute(
-            leads, {"lead_id": lead_id, "haystack": haystack}).all():
+    for first, last, company in conn.execute(leads, {**params, "lead_id": lead_id}).all():
         full = " ".join(p for p in (first, last) if p)
         found += [v for v in (full, first, last, company) if v]
-    query, params = ((not_own, {"haystack": haystack, "lead_email": lead_email.lower()})
-                     if lead_email else (contacts, {"haystack": haystack}))
+    query, params = ((not_own, {**params, "lead_email": lead_email.lower()})
+                     if lead_email else (contacts, params))
     for (name,) in conn.execute(query, params).all():
         found += [name, *name.split()] if name else []
     return list(dict.fromkeys(found))
@@ -147,9 +258,9 @@ def draft_content_blocks(rt: AppRuntime, session: Session, lead_id: str, subject
     policy's allow-list through `session`; `context` (the approval's stored package, optional)
     adds the recommended asset's domain to the allow-list and its title to the allowed names.
     A lead that is gone gives [] here: the send guardrails already refuse a message without a
-    recipient. `records=False` skips the search of other records (one scan of the leads table,
-    about 1.5 µs a lead on SQLite): for text built only from this lead's record and ours, like
-    the offline draft, which cannot name anyone else.
+    recipient. `records=False` skips the search of other records (index lookups of the keys
+    the text's words can be): for text built only from this lead's record and ours, like the
+    offline draft, which cannot name anyone else.
     """
     from store.tables import Lead
 

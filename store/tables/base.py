@@ -7,7 +7,11 @@ from typing import Any
 
 from sqlalchemy import (
     JSON,
+    ColumnElement,
     DateTime,
+    Index,
+    func,
+    literal_column,
 )
 from sqlalchemy.orm import DeclarativeBase
 from sqlalchemy.types import TypeDecorator
@@ -39,3 +43,24 @@ class UtcDateTime(TypeDecorator[datetime]):
 
 class Base(DeclarativeBase):
     type_annotation_map = {datetime: UtcDateTime(), dict[str, Any]: JSON, list[Any]: JSON}
+
+
+# How many leading characters of a lower-cased name its lookup key keeps (`name_key`).
+NAME_KEY_CHARS = 10
+
+
+def name_key(column: Any) -> ColumnElement[str]:
+    """A name's lookup key: `lower(column)` cut to its first `NAME_KEY_CHARS` characters, the
+    expression of the indexes the content check searches (service/content_check.py). A short
+    name is its own key; a longer one is found by its first characters. The numbers are
+    literals so the statement's expression is the index's, which both SQLite and PostgreSQL
+    require to use it."""
+    return func.substr(func.lower(column), literal_column("1"),
+                       literal_column(str(NAME_KEY_CHARS)))
+
+
+def name_key_index(name: str, column: Any) -> Index:
+    """The index on `name_key(column)`, attached to the column's table. (Its numbers are
+    parameters here, which DDL renders as literals: an index built on `literal_column`s would
+    not find its table.)"""
+    return Index(name, func.substr(func.lower(column), 1, NAME_KEY_CHARS))

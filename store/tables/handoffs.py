@@ -73,7 +73,7 @@ class Approval(Base):
     lead_id: Mapped[str] = mapped_column(ForeignKey("leads.id", ondelete="CASCADE"), index=True)
     version: Mapped[int] = mapped_column(Integer)
     assignee: Mapped[str] = mapped_column(String(320))
-    status: Mapped[str] = mapped_column(String(16), default="pending", index=True)
+    status: Mapped[str] = mapped_column(String(16), default="pending")
     channel: Mapped[str] = mapped_column(String(16), default="email")
     to_email: Mapped[str | None] = mapped_column(String(320))
     subject: Mapped[str] = mapped_column(Text)
@@ -89,7 +89,12 @@ class Approval(Base):
     decided_at: Mapped[datetime | None]
     decided_by: Mapped[str | None] = mapped_column(String(320))
 
-    __table_args__ = (UniqueConstraint("handoff_id", "version", name="uq_approvals_version"),)
+    __table_args__ = (
+        UniqueConstraint("handoff_id", "version", name="uq_approvals_version"),
+        # Routing counts each assignee's pending approvals: read from this index alone, not
+        # from the rows. It serves lookups by status too (it replaced ix_approvals_status).
+        Index("ix_approvals_status_assignee", "status", "assignee"),
+    )
 
 
 class Decision(Base):

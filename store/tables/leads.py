@@ -16,7 +16,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Mapped, mapped_column
 
-from store.tables.base import Base
+from store.tables.base import Base, name_key_index
 
 
 class Lead(Base):
@@ -53,6 +53,13 @@ class Lead(Base):
     erased_at: Mapped[datetime | None]
     created_at: Mapped[datetime]
     updated_at: Mapped[datetime]
+
+
+# The content check looks other leads up by the keys of their names (`name_key`) instead of
+# scanning every lead for the words of a draft.
+name_key_index("ix_leads_first_name_key", Lead.__table__.c.first_name)
+name_key_index("ix_leads_last_name_key", Lead.__table__.c.last_name)
+name_key_index("ix_leads_company_key", Lead.__table__.c.company)
 
 
 class Event(Base):

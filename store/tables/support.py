@@ -16,7 +16,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Mapped, mapped_column
 
-from store.tables.base import Base
+from store.tables.base import Base, name_key_index
 
 
 class SupportConversation(Base):
@@ -44,6 +44,11 @@ class SupportConversation(Base):
     # SHA-256 (hex) of the conversation token handed out with the first message: proof that a
     # reader or writer is the customer. The token itself is never stored (migration 0009).
     token_hash: Mapped[str | None] = mapped_column(String(64))
+
+
+# The content check looks support contacts up by the key of their name (`name_key`).
+name_key_index("ix_support_conversations_customer_name_key",
+               SupportConversation.__table__.c.customer_name)
 
 
 class SupportMessage(Base):
