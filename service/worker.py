@@ -131,6 +131,7 @@ class Worker:
         self.handlers = dict(HANDLERS if handlers is None else handlers)
         if handlers is None:
             self.handlers.update(rt.job_handlers)  # the surfaces' jobs (hitl.wiring)
+        self._kinds = tuple(self.handlers)  # what this worker claims, kept with `handlers`
         self._pool = ThreadPoolExecutor(self.threads, thread_name_prefix="hitl-job")
         self._inflight: set[Future[None]] = set()
         self._lock = threading.Lock()
@@ -149,16 +150,21 @@ class Worker:
 
     def register(self, kind: str, handler: Handler) -> None:
         self.handlers[kind] = handler
+        self._kinds = tuple(self.handlers)
 
     # -- one job ---------------------------------------------------------------------------
 
     def _run(self, job: jobs.ClaimedJob | None) -> None:
         """Run a job, then the next due one while there is one (see `jobs.complete`)."""
-        try:
-            while job is not None:
-                job = self._run_one(job)
-        finally:
-            self._wake.set()
+        while job is not None:
+            job = self._run_one(job)
+
+    def _finished(self, future: Future[None]) -> None:
+        """A thread is free (called once its future is done, whatever the outcome): forget the
+        future and wake the dispatcher, which now counts that thread as free."""
+        with self._lock:
+            self._inflight.discard(future)
+        self._wake.set()
 
     def _run_one(self, job: jobs.ClaimedJob) -> jobs.ClaimedJob | None:
         handler = self.handlers.get(job.kind)
@@ -177,8 +183,7 @@ class Worker:
                 self.rt.metrics.jobs_failed.labels(job.kind).inc()
             return None
         return jobs.complete(self.rt.db, job.id, claim_next=not self._stop.is_set(),
-                             now=self.rt.clock.now(), lease=self.lease,
-                             kinds=tuple(self.handlers))
+                             now=self.rt.clock.now(), lease=self.lease, kinds=self._kinds)
 
     def dispatch(self) -> int:
         """Claim as many due jobs as there are free threads; returns how many started."""
@@ -186,18 +191,18 @@ class Worker:
         # registered as running must never look like "nothing to do" to another caller.
         self.heartbeat.poll()
         with self._dispatching:
-            with self._lock:
-                self._inflight = {f for f in self._inflight if not f.done()}
+            with self._lock:  # a future leaves the set once done (`_finished`): no scan
                 free = self.threads - len(self._inflight)
             self._last_free = free
             if free <= 0:
-                return 0
+                return 0  # no claim while every thread is busy: one will wake us when free
             claimed = jobs.claim(self.rt.db, now=self.rt.clock.now(), lease=self.lease,
-                                 limit=free, kinds=tuple(self.handlers))
+                                 limit=free, kinds=self._kinds)
             for job in claimed:
                 future = self._pool.submit(self._run, job)
                 with self._lock:
                     self._inflight.add(future)
+                future.add_done_callback(self._finished)  # at once if already done
             return len(claimed)
 
     def busy(self) -> bool:
