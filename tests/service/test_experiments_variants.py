@@ -187,12 +187,17 @@ def test_short_vs_long_first_email_through_the_flow(tmp_path, clock, content_lib
         "variants": [{"name": "long"}, {"name": "short"}]})
     with running(tmp_path / "len", clock, content_library, smtp_sink, LENGTH_TOML) as (
             rt, worker, client):
-        for i in range(6):
-            lead = dict(LEAD_ADA, email=f"len{i}@acme.io")
-            ingest(client, hand_raise(f"len{i}", lead=lead))
-        worker.run_until_idle()
-        cards = client.get("/v1/approvals", params={"status": "pending"}).json()
-        assert len(cards) == 6
+        # Lead ids are random, so six leads all land in one arm 3% of the time: add leads
+        # until both arms have one (at most 30; all in one arm then: 2 in a billion).
+        leads, cards = 0, []
+        while leads < 6 or (leads < 30 and len({assign(experiment, c["lead_id"])
+                                                 for c in cards}) < 2):
+            lead = dict(LEAD_ADA, email=f"len{leads}@acme.io")
+            ingest(client, hand_raise(f"len{leads}", lead=lead))
+            leads += 1
+            worker.run_until_idle()
+            cards = client.get("/v1/approvals", params={"status": "pending"}).json()
+        assert len(cards) == leads
         by_arm: dict[str, list[int]] = {"long": [], "short": []}
         for card in cards:
             arm = assignments(rt)[("first-email-length", card["lead_id"])]
