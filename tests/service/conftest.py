@@ -31,3 +31,21 @@ def sam(rt: Any) -> Any:
 @pytest.fixture
 def morgan(rt: Any) -> Any:
     return rt.roster.find(MORGAN)
+
+
+@pytest.fixture
+def claims(monkeypatch: pytest.MonkeyPatch) -> list[int]:
+    """How many jobs each call of `service.jobs.claim` took, in order (the worker's dispatcher
+    claims through it; a chained job handed over by `complete` does not)."""
+    from service import jobs
+
+    taken: list[int] = []
+    original = jobs.claim
+
+    def counting_claim(*args: Any, **kwargs: Any) -> Any:
+        claimed = original(*args, **kwargs)
+        taken.append(len(claimed))
+        return claimed
+
+    monkeypatch.setattr(jobs, "claim", counting_claim)
+    return taken

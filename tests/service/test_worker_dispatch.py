@@ -15,7 +15,7 @@ from tests.fake_slack import wait_until
 
 
 def test_no_claim_while_every_thread_is_busy_and_a_wake_once_one_is_free(
-        rt: Any, monkeypatch: Any) -> None:
+        rt: Any, claims: list[int]) -> None:
     release = threading.Event()
     ran: list[int] = []
 
@@ -23,15 +23,6 @@ def test_no_claim_while_every_thread_is_busy_and_a_wake_once_one_is_free(
         ran.append(payload["n"])
         release.wait(30)
 
-    claims: list[int] = []
-    original = jobs.claim
-
-    def counting_claim(*args: Any, **kwargs: Any) -> Any:
-        claimed = original(*args, **kwargs)
-        claims.append(len(claimed))
-        return claimed
-
-    monkeypatch.setattr(jobs, "claim", counting_claim)
     worker = Worker(rt, threads=1, handlers={"block": block})
     try:
         with rt.db.session() as session:
