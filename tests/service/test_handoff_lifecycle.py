@@ -5,6 +5,7 @@ does not know."""
 from __future__ import annotations
 
 import ast
+from functools import cache
 from pathlib import Path
 
 import pytest
@@ -128,6 +129,7 @@ def test_the_sla_rescue_moves_the_handoff_to_reassigned_until_the_new_card_opens
 # -- the code: every handoff status it writes goes through the table ---------------------------
 
 
+@cache  # parsed once for the module's source checks (the product does not change under them)
 def _sources() -> list[tuple[Path, ast.AST]]:
     return [(path, ast.parse(path.read_text(), str(path)))
             for package in SURFACES for path in sorted((ROOT / package).rglob("*.py"))]
