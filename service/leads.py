@@ -126,8 +126,6 @@ def process_lead(rt: AppRuntime, lead_id: str) -> str | None:
     now = rt.clock.now()
     stmt = process_statements()
     with rt.db.session() as session:
-        # No autoflush: the audit entries are the only ORM objects here, written at commit.
-        session.autoflush = False
         conn = session.connection()
         # Prebuilt Core statements on the transaction's connection: the lead and its new
         # events are read as rows and written back with one UPDATE each (what changed is known
