@@ -39,8 +39,15 @@ _UMLAUT_SPELLINGS = (("ae", "a"), ("oe", "o"), ("ue", "u"))
 def fold(text: str | None) -> str:
     """`text` lower-cased with accents removed ("Geschäftsführer" -> "geschaftsfuhrer",
     "Étudiant" -> "etudiant", "ß" -> "ss"); other characters are kept as they are."""
-    decomposed = unicodedata.normalize("NFKD", (text or "").casefold())
-    return "".join(ch for ch in decomposed if not unicodedata.combining(ch))
+    text = text or ""
+    if text.isascii():
+        # ASCII has no decompositions and no combining marks: casefolding is the whole fold
+        # (most titles, URLs and rule words), with no per-character pass.
+        return text.casefold()
+    decomposed = unicodedata.normalize("NFKD", text.casefold())
+    if decomposed.isascii():
+        return decomposed
+    return "".join([ch for ch in decomposed if not unicodedata.combining(ch)])
 
 
 def fold_umlauts(text: str | None) -> str:

@@ -2,15 +2,23 @@
 
 from __future__ import annotations
 
+from functools import lru_cache
+
 from agent.models import Disqualifier, LeadProfile
 from agent.policy import Policy
 from agent.qualification.domains import (
     domain_problem,
     lead_domains,
+    matching_rule,
     normalize_domain,
-    within_domain,
 )
 from agent.qualification.titles import student_title
+
+
+@lru_cache(maxsize=64)
+def _bare_suffixes(suffixes: tuple[str, ...]) -> tuple[str, ...]:
+    """The policy's academic suffixes as domains (".edu" -> "edu"), built once per list."""
+    return tuple(bare for suffix in suffixes if (bare := suffix.strip().lower().lstrip(".")))
 
 
 def disqualifiers(lead: LeadProfile, policy: Policy) -> list[Disqualifier]:
@@ -32,17 +40,15 @@ def disqualifiers(lead: LeadProfile, policy: Policy) -> list[Disqualifier]:
         title = (lead.title or "").strip()
         short = title if len(title) <= 60 else title[:57] + "..."
         student_reasons.append(f"title {short!r} reads as a {word}")
-    for suffix in rules.student_email_suffixes:
-        # ".edu" must be a whole trailing label: "education.com" is a company, "mit.edu" is not.
-        bare = suffix.strip().lower().lstrip(".")
-        if bare and within_domain(email_domain, bare):
-            student_reasons.append(f"academic email domain {email_domain} ({'.' + bare})")
-            break
+    # ".edu" must be a whole trailing label: "education.com" is a company, "mit.edu" is not.
+    academic = matching_rule(email_domain, _bare_suffixes(tuple(rules.student_email_suffixes)))
+    if academic is not None:
+        student_reasons.append(f"academic email domain {email_domain} ({'.' + academic})")
     if student_reasons:
         found.append(Disqualifier(code="student", reason="; ".join(student_reasons)))
 
     for domain in lead_domains(lead):
-        competitor = next((c for c in rules.competitor_domains if within_domain(domain, c)), None)
+        competitor = matching_rule(domain, rules.competitor_domains)
         if competitor is not None:
             found.append(Disqualifier(
                 code="competitor", reason=f"competitor domain {domain} ({competitor})"))
@@ -51,7 +57,7 @@ def disqualifiers(lead: LeadProfile, policy: Policy) -> list[Disqualifier]:
     if email_problem is not None:
         found.append(Disqualifier(code="invalid_domain", reason=email_problem))
 
-    throwaway = next((t for t in rules.throwaway_domains if within_domain(email_domain, t)), None)
+    throwaway = matching_rule(email_domain, rules.throwaway_domains)
     if throwaway is not None:
         found.append(Disqualifier(
             code="throwaway_domain", reason=f"throwaway email domain {email_domain}"))

@@ -2,10 +2,19 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from functools import lru_cache
+
 from agent.models import Fit, LeadProfile
 from agent.policy import Policy
 from agent.qualification.domains import normalize_domain
 from agent.qualification.titles import senior_word, title_label
+
+
+@lru_cache(maxsize=64)
+def _folded_set(values: tuple[str, ...], fold: Callable[[str], str]) -> frozenset[str]:
+    """A policy list as a set for membership tests, built once per list (and way of folding)."""
+    return frozenset(fold(v) for v in values)
 
 
 def fit(lead: LeadProfile, policy: Policy) -> Fit:
@@ -34,14 +43,14 @@ def fit(lead: LeadProfile, policy: Policy) -> Fit:
     industry = (lead.industry or "").strip()
     if not industry:
         reasons.append("industry unknown")
-    elif industry.casefold() in {i.casefold() for i in icp.industries}:
+    elif industry.casefold() in _folded_set(tuple(icp.industries), str.casefold):
         score += points.industry
         reasons.append(f"industry {industry}")
     else:
         reasons.append(f"industry {industry} outside ICP")
 
     country = (lead.country or "").strip().upper()
-    country_ok = country in {c.upper() for c in icp.countries}
+    country_ok = country in _folded_set(tuple(icp.countries), str.upper)
     if not country:
         reasons.append("country unknown")
     elif country_ok:
@@ -56,7 +65,7 @@ def fit(lead: LeadProfile, policy: Policy) -> Fit:
         reasons.append(f"{title_label(senior)} title")
 
     email_domain = normalize_domain(lead.email) if "@" in lead.email else ""
-    if email_domain in {d.lower() for d in icp.free_email_domains}:
+    if email_domain in _folded_set(tuple(icp.free_email_domains), str.lower):
         score -= points.free_email_penalty
         reasons.append(f"free email ({email_domain})")
 

@@ -8,7 +8,7 @@ from datetime import UTC, datetime, timedelta
 
 from agent.language import canonical_form, fold_pattern, fold_url
 from agent.models import Signal
-from agent.policy import Policy
+from agent.policy import PageRule, Policy
 
 # Senders' clocks drift; an event stamped a little in the future is treated as "just now",
 # one far in the future is a bad timestamp and carries no weight.
@@ -61,12 +61,29 @@ def _change_pct(signal: Signal) -> float:
         return 0.0
 
 
+# Each policy's page-rule patterns, folded, by the identity of its rules list (a Policy is
+# frozen; the list is kept with them, so its id cannot be reused while the entry lives). Read
+# for every page view, up to three times a qualification.
+_FOLDED_PATTERNS: dict[int, tuple[object, tuple[str, ...]]] = {}
+
+
+def _folded_patterns(rules: list[PageRule]) -> tuple[str, ...]:
+    cached = _FOLDED_PATTERNS.get(id(rules))
+    if cached is not None and cached[0] is rules:
+        return cached[1]
+    patterns = tuple(fold_pattern(rule.pattern) for rule in rules)
+    if len(_FOLDED_PATTERNS) > 64:
+        _FOLDED_PATTERNS.clear()
+    _FOLDED_PATTERNS[id(rules)] = (rules, patterns)
+    return patterns
+
+
 def _page_rule_index(signal: Signal, policy: Policy) -> int | None:
     url = fold_url(str(signal.properties.get("url") or ""))
     if not url:
         return None
-    return next((i for i, rule in enumerate(policy.scoring.page_rules)
-                 if fold_pattern(rule.pattern) in url), None)
+    return next((i for i, pattern in enumerate(_folded_patterns(policy.scoring.page_rules))
+                 if pattern in url), None)
 
 
 def base_weight(signal: Signal, policy: Policy) -> float:
