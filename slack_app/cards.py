@@ -37,25 +37,25 @@ def card_facts(rt: AppRuntime, approval: dict[str, Any],
                card: store.CardLocation | None = None, *,
                session: Session | None = None, read: store.CardRead | None = None) -> CardFacts:
     """The facts around `approval` now (its decision, a newer version, the lead), in one read
-    (in `session` when the caller already has one open: the card job reads once, and passes
-    what it read of the lead, the newest version and the cards as `read`)."""
-    if session is None:
-        with rt.db.read() as session:
-            return card_facts(rt, approval, card, session=session, read=read)
-    decision = None
-    if approval.get("status") not in ("pending", "superseded"):
-        decision = store.decision_in(session, approval["approval_id"])
+    (in `session` when the caller already has one open). The card job passes what it read as
+    `read` (the decision, the lead, the newest version and the cards): no read here then."""
     if read is not None:
-        newest, lead = read.newest, read.lead
+        newest, lead, decision = read.newest, read.lead, read.decision
+    elif session is None:
+        with rt.db.read() as session:
+            return card_facts(rt, approval, card, session=session)
     else:
+        decision = None
+        if approval.get("status") not in ("pending", "superseded"):
+            decision = store.decision_in(session, approval["approval_id"])
         newest = store.latest_version_in(session, approval["handoff_id"])
         lead = store.lead_heading_in(session, approval["lead_id"])
     newer = newest if newest and newest["version"] > approval["version"] else None
     newer_card = None
-    if newer is not None:
-        newer_card = (next((c for c in read.cards if c.approval_id == newer["approval_id"]),
-                           None) if read is not None
-                      else store.card_in(session, newer["approval_id"]))
+    if newer is not None and read is not None:
+        newer_card = next((c for c in read.cards if c.approval_id == newer["approval_id"]), None)
+    elif newer is not None and session is not None:
+        newer_card = store.card_in(session, newer["approval_id"])
     in_thread = True
     if newer is not None:
         if newer_card is not None and card is not None:

@@ -59,16 +59,18 @@ def post_approval(rt: AppRuntime, payload: dict[str, Any]) -> None:
     """One read (the approval, its handoff's cards, the new card's facts), the post, then one
     write (the card's row and the message log's row for it, committed together)."""
     approval_id = payload["approval_id"]
-    with rt.db.read() as session:
-        read = store.card_read_in(session, approval_id)
-        approval, cards = read.approval, read.cards
-        if approval is None:
-            return  # erased before its card went out
-        version = int(approval["version"])
-        card = next((c for c in cards if c.approval_id == approval_id), None)
-        newer_carded = any(c.version > version for c in cards)
-        text, blocks = (render(rt, approval, session=session, read=read) if card is None
-                        and not newer_carded else ("", []))
+    # Core statements on a read connection: the card job needs no ORM Session.
+    with rt.db.read_connection() as connection:
+        read = store.card_read_on(connection, approval_id)
+    approval, cards = read.approval, read.cards
+    if approval is None:
+        return  # erased before its card went out
+    version = int(approval["version"])
+    card = next((c for c in cards if c.approval_id == approval_id), None)
+    newer_carded = any(c.version > version for c in cards)
+    # Rendered from what was read (no read of its own).
+    text, blocks = (render(rt, approval, read=read) if card is None and not newer_carded
+                    else ("", []))
     # Every message posted below (the card, its history) is about this lead.
     with message_log.posting_about(rt, POST_APPROVAL, message_log.Subject(
             lead_id=approval["lead_id"])):
@@ -123,10 +125,12 @@ def _save_posted_card(rt: AppRuntime, card: store.CardLocation, thread_ts: str |
     crash before it leaves neither, and the retry posts the card again as it always did."""
     context = message_log.current_context()
     assert context is not None
-    with rt.db.session() as session:
-        _, erased = message_log.record_post_in(session, context, channel=card.channel,
+    # A Core write transaction (the same writer lock and BEGIN IMMEDIATE as a Session's):
+    # both writes are prebuilt statements, nothing for the ORM's unit of work.
+    with rt.db.transaction() as connection:
+        _, erased = message_log.record_post_on(connection, context, channel=card.channel,
                                                ts=card.ts, thread_ts=thread_ts)
-        saved = store.save_card_in(session, card, now=rt.clock.now())
+        saved = store.save_card_on(connection, card, now=rt.clock.now())
     if erased:
         message_log.after_late_post(context)
     return saved

@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from functools import cache
 from typing import Any
 
-from sqlalchemy import Table, bindparam, delete, or_, select
+from sqlalchemy import Connection, Table, bindparam, delete, or_, select
 from sqlalchemy.orm import Session
 
 from service.jobs import enqueue, insert_unless_present
@@ -69,8 +69,8 @@ _CONTEXT: ContextVar[PostingContext | None] = ContextVar("slack_posting_context"
 @contextmanager
 def posting_for(rt: AppRuntime, kind: str, payload: Mapping[str, Any]) -> Iterator[None]:
     """Record every message posted inside the block as being about this job's subject."""
-    with rt.db.read() as session:
-        subject = _subject(session, payload)
+    with rt.db.read_connection() as connection:  # Core reads only: no Session needed
+        subject = _subject(connection, payload)
     with posting_about(rt, kind, subject):
         yield
 
@@ -92,38 +92,39 @@ def current_context() -> PostingContext | None:
 def record_post(context: PostingContext, *, channel: str, ts: str,
                 thread_ts: str | None) -> bool:
     """Log one posted message; True when it is about a lead or a conversation."""
-    with context.rt.db.session() as session:
-        logged, erased = record_post_in(session, context, channel=channel, ts=ts,
+    with context.rt.db.transaction() as connection:
+        logged, erased = record_post_on(connection, context, channel=channel, ts=ts,
                                         thread_ts=thread_ts)
     if erased:
         after_late_post(context)
     return logged
 
 
-def record_post_in(session: Session, context: PostingContext, *, channel: str, ts: str,
+def record_post_on(connection: Connection, context: PostingContext, *, channel: str, ts: str,
                    thread_ts: str | None) -> tuple[bool, bool]:
-    """`record_post` inside the caller's transaction (the card job commits the log row with
-    the card's own row). Returns (logged, erased): when erased, call `after_late_post` once
-    the transaction committed."""
+    """`record_post` inside the caller's transaction, on its Core connection (the card job
+    commits the log row with the card's own row). Returns (logged, erased): when erased, call
+    `after_late_post` once the transaction committed."""
     rt = context.rt
     subject = context.subject
     if not subject and thread_ts:
-        subject = thread_subject(session, channel, thread_ts)
+        subject = thread_subject(connection, channel, thread_ts)
     if not subject:
         return False, False
-    erased = _erased(session, rt, subject)
+    erased = _erased(connection, rt, subject)
     erasure_id = f"late_{uuid.uuid4().hex[:20]}" if erased else None
     now = rt.clock.now()
-    conn = session.connection()  # a prebuilt Core insert: no ORM execution around it
-    conn.execute(insert_unless_present(conn.dialect.name, _LOG, ("channel", "ts")), {
+    connection.execute(insert_unless_present(connection.dialect.name, _LOG, ("channel", "ts")), {
         "channel": channel, "ts": ts, "thread_ts": thread_ts,
         # An erased subject's ids are not kept: the row only waits for its redaction.
         "lead_id": None if erased else subject.lead_id,
         "conversation_id": None if erased else subject.conversation_id,
         "kind": context.kind[:40], "posted_at": now, "erasure_id": erasure_id,
     })
-    if erased:
-        enqueue(session, REDACT_JOB, {"erasure_id": erasure_id}, now=now)
+    if erased:  # rare (a post that raced an erasure): the job queue's API takes a Session,
+        # which joins this connection's transaction and leaves its commit to the caller.
+        with Session(bind=connection) as session:
+            enqueue(session, REDACT_JOB, {"erasure_id": erasure_id}, now=now)
     return True, erased
 
 
@@ -135,7 +136,7 @@ def after_late_post(context: PostingContext) -> None:
     context.rt.notify_work()
 
 
-def _subject(session: Session, payload: Mapping[str, Any]) -> Subject:
+def _subject(session: Session | Connection, payload: Mapping[str, Any]) -> Subject:
     lead_id = payload.get("lead_id")
     if isinstance(lead_id, str) and lead_id:
         return Subject(lead_id=lead_id)
@@ -164,7 +165,7 @@ def _subject(session: Session, payload: Mapping[str, Any]) -> Subject:
     return Subject()
 
 
-def thread_subject(session: Session, channel: str, thread_ts: str) -> Subject:
+def thread_subject(session: Session | Connection, channel: str, thread_ts: str) -> Subject:
     """Whom a thread is about: its logged root, or the card or transfer card it hangs under."""
     row = session.execute(select(SlackMessageLog.lead_id, SlackMessageLog.conversation_id)
                           .where(SlackMessageLog.channel == channel,
@@ -181,13 +182,12 @@ def thread_subject(session: Session, channel: str, thread_ts: str) -> Subject:
     return Subject(conversation_id=conversation_id)
 
 
-def _erased(session: Session, rt: AppRuntime, subject: Subject) -> bool:
+def _erased(connection: Connection, rt: AppRuntime, subject: Subject) -> bool:
     """Whether the subject is gone. On PostgreSQL the share lock waits for an erasure in
     progress (it holds the row FOR UPDATE), so the answer is the committed one; SQLite has one
     writer at a time anyway."""
     stmt = _exists_statement(bool(subject.lead_id), not rt.db.is_sqlite)
-    return session.connection().scalar(
-        stmt, {"id": subject.lead_id or subject.conversation_id}) is None
+    return connection.scalar(stmt, {"id": subject.lead_id or subject.conversation_id}) is None
 
 
 @cache

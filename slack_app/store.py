@@ -14,7 +14,7 @@ from datetime import datetime, timedelta
 from functools import cache
 from typing import Any, NamedTuple
 
-from sqlalchemy import Row, Table, and_, bindparam, delete, func, select, update
+from sqlalchemy import Connection, Row, Table, and_, bindparam, delete, func, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -35,6 +35,9 @@ from store.tables import (
 
 RECEIPT_TTL = timedelta(days=2)
 _CARDS: Table = SlackCard.__table__  # type: ignore[assignment]
+# A CardLocation's fields, in order: the card job reads them as the last columns of its row.
+_CARD_FIELDS = ("approval_id", "handoff_id", "lead_id", "version", "assignee", "channel", "ts",
+                "thread_ts", "history_posted")
 
 
 @dataclass(frozen=True)
@@ -69,30 +72,24 @@ def card_in(session: Session, approval_id: str) -> CardLocation | None:
     return _location(row) if row else None
 
 
-def save_card(rt: AppRuntime, card: CardLocation) -> tuple[CardLocation, str | None]:
-    """Record a posted card; if another worker recorded one first, keep and return theirs.
+def save_card_on(connection: Connection, card: CardLocation, *, now: datetime
+                 ) -> tuple[CardLocation, str | None]:
+    """Record a posted card in the caller's transaction (the card job commits it together with
+    the message log's row for it); if another worker recorded one first, keep and return theirs.
 
     Also returns the approval's status as of this commit: a decision recorded while the card
     was being posted must be rendered onto it."""
-    with rt.db.session() as session:
-        return save_card_in(session, card, now=rt.clock.now())
-
-
-def save_card_in(session: Session, card: CardLocation, *, now: datetime
-                 ) -> tuple[CardLocation, str | None]:
-    """`save_card` inside the caller's transaction (the card job commits the card together
-    with the message log's row for it)."""
-    conn = session.connection()  # prebuilt Core statements: no ORM execution around them
-    inserted = conn.execute(_insert_card(conn.dialect.name), {
+    inserted = connection.execute(_insert_card(connection.dialect.name), {
         "approval_id": card.approval_id, "handoff_id": card.handoff_id,
         "lead_id": card.lead_id, "version": card.version, "assignee": card.assignee,
         "channel": card.channel, "ts": card.ts, "thread_ts": card.thread_ts,
         "history_posted": card.history_posted, "posted_at": now, "updated_at": None,
     }).first()
-    saved = card if inserted is not None else card_in(session, card.approval_id)
-    assert saved is not None
-    status = conn.scalar(_reads().status, {"approval_id": card.approval_id})
-    return saved, status
+    if inserted is None:  # another worker recorded one first: theirs stands
+        row = connection.execute(_reads().card, {"approval_id": card.approval_id}).first()
+        assert row is not None
+        card = _location(row)
+    return card, connection.scalar(_reads().status, {"approval_id": card.approval_id})
 
 
 @cache
@@ -112,11 +109,6 @@ def touch_card(rt: AppRuntime, approval_id: str) -> None:
     with rt.db.session() as session:
         session.execute(update(SlackCard).where(SlackCard.approval_id == approval_id)
                         .values(updated_at=rt.clock.now()))
-
-
-def cards_of_handoff(session: Session, handoff_id: str) -> list[CardLocation]:
-    return [_location(r) for r in session.scalars(_reads().cards_of_handoff,
-                                                  {"handoff_id": handoff_id})]
 
 
 def cards_in_thread(rt: AppRuntime, channel: str, thread_ts: str) -> list[CardLocation]:
@@ -175,7 +167,11 @@ def decision_view(rt: AppRuntime, approval_id: str) -> dict[str, Any] | None:
 
 
 def decision_in(session: Session, approval_id: str) -> dict[str, Any] | None:
-    row = session.scalar(select(Decision).where(Decision.approval_id == approval_id))
+    return decision_on(session.connection(), approval_id)
+
+
+def decision_on(conn: Connection, approval_id: str) -> dict[str, Any] | None:
+    row = conn.execute(_reads().decision, {"approval_id": approval_id}).first()
     if row is None:
         return None
     return {"decision_id": row.id, "action": row.action, "actor": row.actor,
@@ -217,11 +213,11 @@ def lead_heading_in(session: Session, lead_id: str) -> dict[str, Any] | None:
 
 
 class _Reads(NamedTuple):
-    cards_of_handoff: Any
     latest_version: Any
     lead_heading: Any
     card_job: Any
-    card_rows: Any
+    card: Any
+    decision: Any
     status: Any
 
 
@@ -230,6 +226,7 @@ def _reads() -> _Reads:
     """The card job's reads, built once (it runs them for every card)."""
     approvals: Table = Approval.__table__  # type: ignore[assignment]
     leads: Table = Lead.__table__  # type: ignore[assignment]
+    decisions: Table = Decision.__table__  # type: ignore[assignment]
     newest, versions = approvals.alias("newest"), approvals.alias("versions")
     newest_version = (select(func.max(versions.c.version))
                       .where(versions.c.handoff_id == approvals.c.handoff_id)
@@ -240,66 +237,64 @@ def _reads() -> _Reads:
                leads.c.last_name.label("lead_last_name"), leads.c.email.label("lead_email"),
                leads.c.company.label("lead_company"), newest.c.id.label("newest_id"),
                newest.c.version.label("newest_version"),
-               newest.c.assignee.label("newest_assignee"))
+               newest.c.assignee.label("newest_assignee"),
+               *(_CARDS.c[name].label(f"card_{name}") for name in _CARD_FIELDS))
         .select_from(approvals
                      .outerjoin(leads, and_(leads.c.id == approvals.c.lead_id,
                                             leads.c.erased_at.is_(None)))
                      .outerjoin(newest, and_(newest.c.handoff_id == approvals.c.handoff_id,
-                                             newest.c.version == newest_version)))
-        .where(approvals.c.id == bindparam("approval_id")))
+                                             newest.c.version == newest_version))
+                     # One row per card of the handoff (usually none: one row, card columns
+                     # NULL), so the cards come with the approval instead of in a second read.
+                     .outerjoin(_CARDS, _CARDS.c.handoff_id == approvals.c.handoff_id))
+        .where(approvals.c.id == bindparam("approval_id")).order_by(_CARDS.c.version))
     return _Reads(
-        cards_of_handoff=select(SlackCard).where(SlackCard.handoff_id == bindparam("handoff_id"))
-        .order_by(SlackCard.version),
         latest_version=select(Approval).where(Approval.handoff_id == bindparam("handoff_id"))
         .order_by(Approval.version.desc()).limit(1),
         lead_heading=select(Lead.first_name, Lead.last_name, Lead.email, Lead.company)
         .where(Lead.id == bindparam("lead_id"), Lead.erased_at.is_(None)),
         card_job=card_job,
-        card_rows=select(_CARDS).where(_CARDS.c.handoff_id == bindparam("handoff_id"))
-        .order_by(_CARDS.c.version),
+        card=select(_CARDS).where(_CARDS.c.approval_id == bindparam("approval_id")),
+        decision=select(decisions.c.id, decisions.c.action, decisions.c.actor,
+                        decisions.c.payload, decisions.c.created_at)
+        .where(decisions.c.approval_id == bindparam("approval_id")),
         status=select(approvals.c.status).where(approvals.c.id == bindparam("approval_id")),
     )
 
 
 class CardRead(NamedTuple):
     """What the card job needs, read together: the approval (None once erased), every card of
-    its handoff, the lead's heading (None once erased) and the handoff's newest approval
-    (`approval_id`, `version`, `assignee`)."""
+    its handoff, the lead's heading (None once erased), the handoff's newest approval
+    (`approval_id`, `version`, `assignee`) and, once decided, its decision (`decision_in`)."""
 
     approval: dict[str, Any] | None
     cards: list[CardLocation]
     lead: dict[str, Any] | None
     newest: dict[str, Any] | None
+    decision: dict[str, Any] | None = None
 
 
-def approval_and_cards(rt: AppRuntime, approval_id: str
-                       ) -> tuple[dict[str, Any] | None, list[CardLocation]]:
-    """An approval (None once erased) and every card of its handoff, in one read."""
-    with rt.db.read() as session:
-        return approval_and_cards_in(session, approval_id)
-
-
-def approval_and_cards_in(session: Session, approval_id: str
-                          ) -> tuple[dict[str, Any] | None, list[CardLocation]]:
-    read = card_read_in(session, approval_id)
-    return read.approval, read.cards
-
-
-def card_read_in(session: Session, approval_id: str) -> CardRead:
-    """Two Core statements (the approval with its lead's heading and its handoff's newest
-    version; the handoff's cards) instead of an ORM load for each."""
-    reads, conn = _reads(), session.connection()
-    row = conn.execute(reads.card_job, {"approval_id": approval_id}).first()
-    if row is None:
+def card_read_on(conn: Connection, approval_id: str) -> CardRead:
+    """One Core statement (the approval with its lead's heading, its handoff's newest version
+    and its handoff's cards, oldest first) instead of an ORM load for each, on a Core
+    connection (the card job needs no Session); a second for the decision only when the
+    approval has one."""
+    rows = conn.execute(_reads().card_job, {"approval_id": approval_id}).all()
+    if not rows:
         return CardRead(None, [], None, None)
-    cards = [_location(r) for r in conn.execute(reads.card_rows, {"handoff_id": row.handoff_id})]
+    row, first_card_column = rows[0], -len(_CARD_FIELDS)
+    cards = [CardLocation(*r[first_card_column:]) for r in rows if r.card_approval_id is not None]
+    # card_facts renders a decision only for these statuses; pending cards need no third read.
+    decision = (None if row.status in ("pending", "superseded")
+                else decision_on(conn, approval_id))
     lead = None if row.lead_row is None else {
         "first_name": row.lead_first_name, "last_name": row.lead_last_name,
         "email": row.lead_email, "company": row.lead_company}
     newest = None if row.newest_id is None else {
         "approval_id": row.newest_id, "version": row.newest_version,
         "assignee": row.newest_assignee}
-    return CardRead(approval_view(row), cards, lead, newest)  # type: ignore[arg-type]
+    return CardRead(approval_view(row), cards, lead, newest,  # type: ignore[arg-type]
+                    decision)
 
 
 def handoff_signals(rt: AppRuntime, lead_id: str, *, since: datetime,

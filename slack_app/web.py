@@ -99,7 +99,7 @@ def _name(method: Callable[..., Any]) -> str:
 
 def call_unlogged(method: Callable[..., Any], **kwargs: Any) -> dict[str, Any]:
     """`call` without logging the posted message: for a job that logs it itself, in the
-    same transaction as its own record of the post (`message_log.record_post_in`)."""
+    same transaction as its own record of the post (`message_log.record_post_on`)."""
     name = _name(method)
     try:
         response = method(**kwargs)
