@@ -15,7 +15,6 @@ from __future__ import annotations
 import json
 import logging
 import re
-from bisect import bisect_left, bisect_right
 from collections.abc import Iterable, Mapping
 from functools import cache
 from typing import TYPE_CHECKING, Any
@@ -24,9 +23,10 @@ from sqlalchemy import (
     ARRAY,
     BindParameter,
     ColumnElement,
+    CompoundSelect,
     Executable,
+    Select,
     String,
-    and_,
     any_,
     bindparam,
     case,
@@ -34,9 +34,11 @@ from sqlalchemy import (
     false,
     func,
     literal_column,
+    null,
     or_,
     select,
     union,
+    union_all,
 )
 from sqlalchemy.orm import Session
 
@@ -54,6 +56,10 @@ log = logging.getLogger(__name__)
 # More candidate records than this for one draft means the text matches half the store (a name
 # like "Li" in every body): the first ones are enough to refuse it.
 MAX_CANDIDATES = 500
+# Constants written into the statements, not bound: each execution has fewer parameters to
+# process.
+_ZERO: ColumnElement[int] = literal_column("0")
+_LIMIT: ColumnElement[int] = literal_column(str(MAX_CANDIDATES))
 
 
 def _ascii_lower(text: str) -> str:
@@ -92,7 +98,30 @@ def _haystack(text: str, forms: list[tuple[str, bool]] | None = None) -> str:
 _SPACES = re.compile(r"\s+")
 _ODD_SPACE = re.compile(r"\s{2,}|[^\S ]")  # whitespace other than one space
 _STARTS = re.compile(r"(?<!\w)\S")  # where a name may start: not after a word character
-_ENDS = re.compile(r"\S(?!\w)")  # ... and end: not before one
+# ... and end: not before one (the end of a run of word characters, or another character
+# not followed by one: matching whole runs skips the positions inside them).
+_ENDS = re.compile(r"\w+|[^\w\s](?!\w)")
+
+
+def _add_keys(keys: set[str], form: str, start: int = 0, stop: int | None = None) -> None:
+    """`_candidate_keys` of `form` for the names that start from `start` to `stop`."""
+    stop = len(form) if stop is None else stop
+    last = len(form) - 1
+    # (Read to NAME_KEY_CHARS past the last start: an end found at that edge may be none, a
+    # word may go on, but no key reaches it.)
+    ends = [m.end() for m in _ENDS.finditer(form, start, stop + NAME_KEY_CHARS)]
+    ends.append(len(form) + NAME_KEY_CHARS + 2)  # past every limit: the loops stop on it
+    add, at = keys.add, 0
+    for m in _STARTS.finditer(form, start, stop):  # ascending, like `ends`
+        first = m.start()
+        if first < last:  # a stretch of two characters or more
+            add(form[first:first + NAME_KEY_CHARS])
+        while ends[at] <= first + 1:  # (pointers, not bisect: a third of the cost)
+            at += 1
+        limit, end = first + NAME_KEY_CHARS, at
+        while ends[end] <= limit:
+            add(form[first:ends[end]])
+            end += 1
 
 
 def _candidate_keys(text: str, forms: list[tuple[str, bool]] | None = None) -> list[str]:
@@ -101,44 +130,34 @@ def _candidate_keys(text: str, forms: list[tuple[str, bool]] | None = None) -> l
     A mention is a whole-word match (the pure check's rule), so the name starts in one of
     the text's forms where no word character precedes and ends where none follows. A name of
     at most NAME_KEY_CHARS characters is its own key: every such stretch of at most that
-    length. A longer name's key is its first NAME_KEY_CHARS characters: the stretch of that
-    length from every start. The cost follows the text's length, not the store's size. In a
-    form with its whitespace as written only the stretches holding other whitespace than one
-    space are new."""
+    length (and two at least: the pure check ignores shorter names). A longer name's key is
+    its first NAME_KEY_CHARS characters: the stretch of that length from every start. The
+    cost follows the text's length, not the store's size. In a form with its whitespace as
+    written only the stretches holding other whitespace than one space are new: only the
+    starts that reach such whitespace are read."""
     keys: set[str] = set()
     for form, as_written in _forms(text) if forms is None else forms:
-        starts = [m.start() for m in _STARTS.finditer(form)]
-        if as_written:  # only where other whitespace than one space is in reach
-            odd = [m.start() for m in _ODD_SPACE.finditer(form)]
-            starts = [s for s in starts if bisect_left(odd, s + NAME_KEY_CHARS)
-                      != bisect_right(odd, s)]
-        ends = [m.end() for m in _ENDS.finditer(form)]
-        keys.update(form[start:start + NAME_KEY_CHARS] for start in starts)
-        count, first = len(ends), 0
-        for start in starts:  # ascending, like `ends`
-            while first < count and ends[first] <= start:
-                first += 1
-            limit, end = start + NAME_KEY_CHARS, first
-            while end < count and ends[end] <= limit:
-                keys.add(form[start:ends[end]])
-                end += 1
-    return [k for k in keys if len(k) >= 2]
-
-
-def _key_in(dialect: str, column: Any) -> ColumnElement[bool]:
-    """The key of `column`'s value is one of the `keys` parameter's: a search of the column's
-    key index (store.tables.base.name_key), one text parameter whatever the number of keys
-    (`_keys_parameter`): a JSON array for SQLite, an array literal for PostgreSQL."""
-    keys: BindParameter[Any] = bindparam("keys")
-    if dialect == "postgresql":
-        return name_key(column) == any_(cast(keys, ARRAY(String)))
-    return name_key(column).in_(select(literal_column("value")).select_from(
-        func.json_each(keys)).scalar_subquery())
+        if not as_written:
+            _add_keys(keys, form)
+            continue
+        window: list[int] = []  # [first start, last start] reaching the odd whitespace so far
+        for m in _ODD_SPACE.finditer(form):
+            first = max(0, m.start() - NAME_KEY_CHARS + 1)
+            if window and first <= window[1] + 1:
+                window[1] = m.start()
+                continue
+            if window:
+                _add_keys(keys, form, window[0], window[1] + 1)
+            window = [first, m.start()]
+        if window:
+            _add_keys(keys, form, window[0], window[1] + 1)
+    return list(keys)
 
 
 def _keys_parameter(dialect: str, keys: list[str]) -> str:
-    """`keys` as `_key_in`'s parameter: one string, which the database splits (cheaper than
-    the driver's adaptation of a list of a few hundred strings)."""
+    """`keys` as the `keys` parameter: one string, which the database splits (cheaper than
+    the driver's adaptation of a list of a few hundred strings): a JSON array for SQLite, an
+    array literal for PostgreSQL."""
     if dialect == "postgresql":
         return "{" + ",".join('"' + k.replace("\\", "\\\\").replace('"', '\\"') + '"'
                               for k in keys) + "}"
@@ -152,23 +171,33 @@ def _occurs_in(dialect: str, column: Any) -> ColumnElement[bool]:
     value = func.lower(column)
     haystack = bindparam("haystack", type_=String)
     if dialect == "postgresql":
-        return func.strpos(haystack, value) > 0
-    return func.instr(haystack, value) > 0
+        return func.strpos(haystack, value) > _ZERO
+    return func.instr(haystack, value) > _ZERO
 
 
-def _found(dialect: str, column: Any) -> ColumnElement[bool]:
-    """`column`'s key is one of the text's and the whole name occurs in it (a longer name is
-    found by its first characters only). PostgreSQL orders a scan's tests by their cost, not
-    as written, and counts a substring search of the long text as cheap: inside a CASE on the
-    key it only runs on the few records with a matching key, whatever the plan."""
-    key_in = _key_in(dialect, column)
+def _found(dialect: str, entity: Any, column: Any, *columns: Any) -> Select[Any]:
+    """`columns` of the records of `entity` whose `column` has one of the `keys` parameter's
+    keys (store.tables.base.name_key) and occurs whole in the text (a longer name is found by
+    its first characters only), each key a search of the column's key index.
+
+    SQLite walks the keys (`json_each`) and searches the index for each: `IN (SELECT ...)`
+    would first copy them into a temporary index, several times the cost of the searches.
+    PostgreSQL orders a scan's tests by their cost, not as written, and counts a substring
+    search of the long text as cheap: inside a CASE on the key it only runs on the few
+    records with a matching key, whatever the plan."""
+    keys: BindParameter[Any] = bindparam("keys")
     if dialect == "postgresql":
-        return and_(key_in, case((key_in, _occurs_in(dialect, column)), else_=false()))
-    return and_(key_in, _occurs_in(dialect, column))
+        key_in = name_key(column) == any_(cast(keys, ARRAY(String)))
+        return select(*columns).where(
+            key_in, case((key_in, _occurs_in(dialect, column)), else_=false()))
+    text_keys = func.json_each(keys).table_valued("value").alias("text_keys")
+    return (select(*columns).select_from(text_keys)
+            .join(entity, name_key(column) == text_keys.c.value)
+            .where(_occurs_in(dialect, column)))
 
 
 @cache
-def _candidate_queries(dialect: str) -> tuple[Executable, Executable, Executable]:
+def _candidate_queries(dialect: str) -> tuple[CompoundSelect[Any], Select[Any], Select[Any]]:
     """(other leads, support contacts, support contacts but the lead's own email), built once
     per dialect: every draft runs them, and building the expressions cost more than running
     them."""
@@ -176,17 +205,29 @@ def _candidate_queries(dialect: str) -> tuple[Executable, Executable, Executable
 
     # One search per column, each served by its index: PostgreSQL plans an OR of the three
     # under a LIMIT as a scan of the table.
-    leads = union(*(select(Lead.first_name, Lead.last_name, Lead.company)
-                    .where(_found(dialect, column), Lead.id != bindparam("lead_id"),
-                           Lead.erased_at.is_(None))
-                    for column in (Lead.first_name, Lead.last_name, Lead.company))
-                  ).limit(MAX_CANDIDATES)
-    contacts = select(SupportConversation.customer_name).where(
-        _found(dialect, SupportConversation.customer_name))
+    names = (Lead.first_name, Lead.last_name, Lead.company)
+    leads = union(*(_found(dialect, Lead, column, *names)
+                    .where(Lead.id != bindparam("lead_id"), Lead.erased_at.is_(None))
+                    for column in names)).limit(_LIMIT)
+    contacts = _found(dialect, SupportConversation, SupportConversation.customer_name,
+                      SupportConversation.customer_name)
     not_own = contacts.where(or_(SupportConversation.customer_email.is_(None),
                                  func.lower(SupportConversation.customer_email)
                                  != bindparam("lead_email")))
-    return leads, contacts.limit(MAX_CANDIDATES), not_own.limit(MAX_CANDIDATES)
+    return leads, contacts.limit(_LIMIT), not_own.limit(_LIMIT)
+
+
+@cache
+def _candidate_search(dialect: str, own_email: bool) -> Executable:
+    """`_candidate_queries`' leads and contacts (but the lead's own when `own_email`) as one
+    statement, rows (first name, last name, company, contact name) with the other side's
+    columns NULL: one execution a draft instead of two."""
+    leads, contacts, not_own = _candidate_queries(dialect)
+    found_leads = leads.subquery("found_leads")
+    found_contacts = (not_own if own_email else contacts).subquery("found_contacts")
+    nothing = null().cast(String)
+    return union_all(select(*found_leads.c, nothing),
+                     select(nothing, nothing, nothing, *found_contacts.c))
 
 
 def other_people(session: Session, lead_id: str, lead_email: str | None,
@@ -198,18 +239,18 @@ def other_people(session: Session, lead_id: str, lead_email: str | None,
     keys = _candidate_keys(text, forms)
     if not keys:
         return []
-    leads, contacts, not_own = _candidate_queries(dialect)
-    params: dict[str, Any] = {"haystack": _haystack(text, forms),
-                              "keys": _keys_parameter(dialect, keys)}
-    found: list[str] = []
-    for first, last, company in conn.execute(leads, {**params, "lead_id": lead_id}).all():
-        full = " ".join(p for p in (first, last) if p)
-        found += [v for v in (full, first, last, company) if v]
-    query, params = ((not_own, {**params, "lead_email": lead_email.lower()})
-                     if lead_email else (contacts, params))
-    for (name,) in conn.execute(query, params).all():
-        found += [name, *name.split()] if name else []
-    return list(dict.fromkeys(found))
+    params = {"haystack": _haystack(text, forms), "keys": _keys_parameter(dialect, keys),
+              "lead_id": lead_id, "lead_email": lead_email.lower() if lead_email else None}
+    leads: list[str] = []
+    contacts: list[str] = []
+    for first, last, company, contact in conn.execute(
+            _candidate_search(dialect, bool(lead_email)), params):
+        if contact is None:
+            full = " ".join(p for p in (first, last) if p)
+            leads += [v for v in (full, first, last, company) if v]
+        else:
+            contacts += [contact, *contact.split()]
+    return list(dict.fromkeys(leads + contacts))
 
 
 def _asset_domains(context: Mapping[str, Any] | None) -> list[str]:
