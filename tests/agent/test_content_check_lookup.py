@@ -9,16 +9,15 @@ from __future__ import annotations
 import json
 import random
 import re
-from collections.abc import Iterator
 from datetime import UTC, datetime
 from typing import Any
 
 import pytest
 from sqlalchemy import insert, update
-from sqlalchemy.engine import Connection
 
 from agent.guardrails import LeadIdentity, foreign_names
 from store.db import Database
+from tests.agent.query_plans import query_plan
 
 NOW = datetime(2026, 1, 5, 9, 0, tzinfo=UTC)
 TEXT = "Hi Ada,\n\nOttoline Vexbridge at Vexbridge Holdings says hi.\n\nBest,\nRiley"
@@ -29,14 +28,6 @@ COMPANY_WORDS = ["Vex", "Bright", "North", "Blue", "Iron", "Lumen", "Quartz", "H
 ODD_COMPANIES = ["Ölander & Søn", "50%_off\\ Labs", "Acme, Inc.", "(Parens) Co", "A.B.C.",
                  "The Very Long Company Name Of Northern Harbor Logistics", "Straße Werke",
                  "evil-exfil.example", "Blue Harbor", "Two  Spaces Ltd", "Line\nBreak Co"]
-
-
-@pytest.fixture
-def store(database_url: str) -> Iterator[Database]:
-    db = Database(database_url)
-    db.upgrade()
-    yield db
-    db.dispose()
 
 
 def _lead(i: int, first: str | None, last: str | None, company: str | None) -> dict[str, Any]:
@@ -143,17 +134,6 @@ def test_the_lookup_finds_what_a_search_of_every_record_finds(store: Database) -
     assert mentioned > 40  # the drafts do name other people
 
 
-def _plan(conn: Connection, statement: Any, params: dict[str, Any]) -> str:
-    compiled = statement.compile(dialect=conn.dialect)
-    values = compiled.construct_params(params)
-    if conn.dialect.name == "sqlite":
-        rows = conn.exec_driver_sql("EXPLAIN QUERY PLAN " + str(compiled),
-                                    tuple(values[n] for n in compiled.positiontup or ()))
-        return "\n".join(str(row[-1]) for row in rows)
-    conn.exec_driver_sql("SET LOCAL enable_seqscan = off")
-    return "\n".join(row[0] for row in conn.exec_driver_sql("EXPLAIN " + str(compiled), values))
-
-
 @pytest.mark.parametrize("database_url", ["sqlite", "postgres"], indirect=True)
 def test_the_searches_use_indexes_not_scans(store: Database) -> None:
     from service.content_check import _candidate_keys, _candidate_queries, _haystack
@@ -167,19 +147,19 @@ def test_the_searches_use_indexes_not_scans(store: Database) -> None:
         params = {"keys": keys if postgres else json.dumps(keys), "haystack": _haystack(TEXT),
                   "lead_id": "lead0", "lead_email": "p0@x0.io"}
         leads, contacts, not_own = _candidate_queries(conn.dialect.name)
-        plan = _plan(conn, leads, params)
+        plan = query_plan(conn, leads, params)
         for index in ("ix_leads_first_name_key", "ix_leads_last_name_key",
                       "ix_leads_company_key"):
             assert index in plan, plan
         for statement in (contacts, not_own):
-            plan = _plan(conn, statement, params)
+            plan = query_plan(conn, statement, params)
             assert "ix_support_conversations_customer_name_key" in plan, plan
         # Routing's count of pending approvals per assignee reads the index alone.
-        plan = _plan(conn, _PENDING_BY_ASSIGNEE, {})
+        plan = query_plan(conn, _PENDING_BY_ASSIGNEE, {})
         assert "ix_approvals_status_assignee" in plan, plan
         if not postgres:
             assert "USING COVERING INDEX ix_approvals_status_assignee" in plan, plan
-        full = "\n".join(_plan(conn, s, params) for s in (leads, contacts, not_own))
+        full = "\n".join(query_plan(conn, s, params) for s in (leads, contacts, not_own))
         assert "SCAN leads" not in full and "SCAN support_conversations" not in full, full
         assert "Seq Scan" not in full, full
 

@@ -9,26 +9,16 @@ from __future__ import annotations
 import json
 import random
 import re
-from collections.abc import Iterator
 from datetime import UTC, datetime
-from typing import Any
 
 import pytest
 from sqlalchemy import insert
-from sqlalchemy.engine import Connection
 
 from store.db import Database
+from tests.agent.query_plans import query_plan
 
 NOW = datetime(2026, 1, 5, 9, 0, tzinfo=UTC)
 TEXT = "Hi Ada,\n\nOttoline Vexbridge at Vexbridge Holdings says hi.\n\nBest,\nRiley"
-
-
-@pytest.fixture
-def store(database_url: str) -> Iterator[Database]:
-    db = Database(database_url)
-    db.upgrade()
-    yield db
-    db.dispose()
 
 
 def _fill(db: Database, leads: int) -> None:
@@ -43,17 +33,6 @@ def _fill(db: Database, leads: int) -> None:
             {"id": f"conv{i}", "customer_email": f"c{i}@support-{i}.io",
              "customer_name": f"Riley Contact{i}", "status": "bot", "epoch": 1,
              "created_at": NOW, "updated_at": NOW} for i in range(leads // 10)])
-
-
-def _plan(conn: Connection, statement: Any, params: dict[str, Any]) -> str:
-    compiled = statement.compile(dialect=conn.dialect)
-    values = compiled.construct_params(params)
-    if conn.dialect.name == "sqlite":
-        rows = conn.exec_driver_sql("EXPLAIN QUERY PLAN " + str(compiled),
-                                    tuple(values[n] for n in compiled.positiontup or ()))
-        return "\n".join(str(row[-1]) for row in rows)
-    conn.exec_driver_sql("SET LOCAL enable_seqscan = off")
-    return "\n".join(row[0] for row in conn.exec_driver_sql("EXPLAIN " + str(compiled), values))
 
 
 @pytest.mark.parametrize("database_url", ["sqlite", "postgres"], indirect=True)
@@ -72,7 +51,7 @@ def test_the_one_statement_a_draft_runs_uses_the_four_key_indexes(store: Databas
         params = {"keys": _keys_parameter(dialect, _candidate_keys(TEXT)),
                   "haystack": _haystack(TEXT), "lead_id": "lead0", "lead_email": "p0@x0.io"}
         for own_email in (True, False):
-            plan = _plan(conn, _candidate_search(dialect, own_email), params)
+            plan = query_plan(conn, _candidate_search(dialect, own_email), params)
             for index in ("ix_leads_first_name_key", "ix_leads_last_name_key",
                           "ix_leads_company_key", "ix_support_conversations_customer_name_key"):
                 assert index in plan, plan
