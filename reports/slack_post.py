@@ -88,6 +88,8 @@ def post_summary(settings: Settings, channel: str, markdown: str, *,
     from slack_sdk import WebClient
     from slack_sdk.errors import SlackApiError, SlackClientError
 
+    from tools.tls import client_tls_context
+
     if not settings.slack_bot_token:
         raise SlackPostError("SLACK_BOT_TOKEN is not set: cannot post to Slack")
     text = to_mrkdwn(markdown)
@@ -103,7 +105,7 @@ def post_summary(settings: Settings, channel: str, markdown: str, *,
         blocks.append({"type": "context", "elements": [
             {"type": "mrkdwn", "text": f"Full report: `{report_path}`"}]})
     client = WebClient(token=settings.slack_bot_token, base_url=settings.slack_api_url,
-                       timeout=15)
+                       timeout=15, ssl=client_tls_context())
     first_line = text.splitlines()[0] if text else "Report"
     try:
         response = client.chat_postMessage(channel=channel, text=first_line[:300],

@@ -22,6 +22,7 @@ from slack_sdk.errors import SlackApiError, SlackClientError
 from service.jobs import RetryLater
 from service.runtime import AppRuntime
 from slack_app.message_log import current_context, record_post
+from tools.tls import client_tls_context
 
 log = logging.getLogger(__name__)
 
@@ -46,13 +47,14 @@ def web_client(rt: AppRuntime) -> WebClient:
     """The sync client for SLACK_API_URL with the bot token, one per process and settings.
 
     WebClient keeps no per-call state (each call is its own urllib request), so the worker's
-    threads share it; building one per job cost a TLS context every time."""
+    threads share it. It is given the process's TLS context: without one, urllib builds a new
+    context (the CA bundle loaded again, ~20 ms of CPU) for every call (tools/tls.py)."""
     key = (rt.settings.slack_api_url, rt.settings.slack_bot_token)
     client = _CLIENTS.get(key)
     if client is None:
         client = _CLIENTS.setdefault(key, WebClient(
             token=rt.settings.slack_bot_token, base_url=rt.settings.slack_api_url,
-            timeout=API_TIMEOUT_S))
+            timeout=API_TIMEOUT_S, ssl=client_tls_context()))
     return client
 
 

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import email.policy
 import smtplib
-import ssl
 import threading
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -23,6 +22,7 @@ from agent.email_rules import (  # noqa: F401  (re-exported: the sender's own ru
     clean_header_text,
     header_text_problem,
 )
+from tools.tls import client_tls_context
 
 _POLICY = email.policy.SMTP.clone(max_line_length=998)
 
@@ -113,13 +113,13 @@ class SmtpEmailSender:
             if self.implicit_tls:
                 client = smtplib.SMTP_SSL(
                     self.host, self.port, timeout=self.timeout,
-                    context=ssl.create_default_context(),
+                    context=client_tls_context(),
                 )
             else:
                 client = smtplib.SMTP(self.host, self.port, timeout=self.timeout)
             with client:
                 if self.starttls:
-                    client.starttls(context=ssl.create_default_context())
+                    client.starttls(context=client_tls_context())
                 if self.username:
                     client.login(self.username, self.password or "")
                 # The envelope names exactly the one checked address: the To header is never
