@@ -88,13 +88,14 @@ def insert_unless_present(dialect: str, table: Table, conflict: tuple[str, ...])
     return dialect_insert(table).on_conflict_do_nothing(index_elements=list(conflict))
 
 
-def enqueue(session: Session, kind: str, payload: dict[str, Any], *, now: datetime,
+def enqueue(session: Session | Connection, kind: str, payload: dict[str, Any], *, now: datetime,
             dedupe_key: str | None = None, run_at: datetime | None = None) -> None:
-    """Queue work inside the caller's transaction: it exists exactly when that commit does."""
+    """Queue work inside the caller's transaction (a Session's, or a Core connection's): it
+    exists exactly when that commit does."""
     row = {"kind": kind, "payload": payload, "dedupe_key": dedupe_key,
            "run_at": run_at or now, "attempts": 0, "created_at": now}
     # On the transaction's connection: a Core insert needs none of the ORM's execution steps.
-    connection = session.connection()
+    connection = session if isinstance(session, Connection) else session.connection()
     if dedupe_key is None:
         connection.execute(_INSERT, row)
     else:

@@ -121,10 +121,8 @@ def record_post_on(connection: Connection, context: PostingContext, *, channel: 
         "conversation_id": None if erased else subject.conversation_id,
         "kind": context.kind[:40], "posted_at": now, "erasure_id": erasure_id,
     })
-    if erased:  # rare (a post that raced an erasure): the job queue's API takes a Session,
-        # which joins this connection's transaction and leaves its commit to the caller.
-        with Session(bind=connection) as session:
-            enqueue(session, REDACT_JOB, {"erasure_id": erasure_id}, now=now)
+    if erased:  # a post that raced an erasure: redact it once this transaction commits
+        enqueue(connection, REDACT_JOB, {"erasure_id": erasure_id}, now=now)
     return True, erased
 
 
