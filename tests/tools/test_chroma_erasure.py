@@ -60,7 +60,11 @@ def test_the_leads_documents_leave_every_collection_and_every_file(chroma) -> No
     assert deleted == {"approved-edits": ["ap_old", "ap_zq"], "content-library": ["asset-zq"]}
     assert edits.count() == 30 and other.count() == 1
     # Deleted, yet the text is still on disk (the write queue, free pages): hence compaction.
-    assert _files_with(folder, NEEDLE) == ["chroma.sqlite3"]
+    # An HNSW data file may hold it too, by chance: its never-used capacity is written from
+    # uninitialised heap (see the test below), so only the SQLite file is certain.
+    left = _files_with(folder, NEEDLE)
+    assert "chroma.sqlite3" in left
+    assert all(f == "chroma.sqlite3" or f.endswith("/data_level0.bin") for f in left), left
 
     done = compact_embedded(folder, ids=["ap_old", "ap_zq", "asset-zq"], lead_id="lead_zq")
     assert done.queue_entries_blanked >= 3 and done.vacuumed
