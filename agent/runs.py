@@ -36,8 +36,17 @@ class RunPosition:
         return self.stage is RunStage.WAITING and self.version == version
 
 
+# LangGraph writes a run's checkpoint and its pending writes on a thread pool it creates for
+# each invocation, one new thread per write that finds no idle one: two threads started and
+# joined per run (~0.3 ms of CPU, a third of the loop's own cost). Every step of the handoff
+# graph is a single node (its edges and `Command`s go to one node at a time), so one thread does
+# the same writes, in the order they were submitted. A graph with parallel branches would need
+# more: `tests/agent/test_runs.py` holds both the thread count and the graph's shape.
+_BACKGROUND_THREADS = 1
+
+
 def _config(thread_id: str) -> dict[str, Any]:
-    return {"configurable": {"thread_id": thread_id}}
+    return {"configurable": {"thread_id": thread_id}, "max_concurrency": _BACKGROUND_THREADS}
 
 
 def position(graph: Any, thread_id: str) -> RunPosition:

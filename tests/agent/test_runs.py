@@ -63,3 +63,85 @@ def test_a_crash_between_pauses_is_cut_short_and_a_rerun_finishes_it() -> None:
     assert at.stage is RunStage.CUT_SHORT and not at.waits_on(1)
     runs.rerun(graph, "t2", context=None)
     assert runs.position(graph, "t2") == RunPosition(RunStage.WAITING, 1)
+
+
+# -- the handoff graph's runs: one background thread, one node per step ----------------------
+
+class _SlowWritesSaver(InMemorySaver):
+    """Each write takes a while, as on disk: a write submitted meanwhile finds no idle thread."""
+
+    def put(self, *args: Any, **kwargs: Any) -> Any:
+        import time
+
+        time.sleep(0.02)
+        return super().put(*args, **kwargs)
+
+    def put_writes(self, *args: Any, **kwargs: Any) -> None:
+        import time
+
+        time.sleep(0.02)
+        super().put_writes(*args, **kwargs)
+
+
+def _handoff_graph(saver: InMemorySaver | None = None) -> Any:
+    from agent.graph import build_handoff_graph
+
+    return build_handoff_graph(saver or InMemorySaver())
+
+
+def _count_thread_starts(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    import threading
+
+    started: list[str] = []
+    original = threading.Thread.start
+
+    def start(self: threading.Thread) -> None:
+        started.append(self.name)
+        original(self)
+
+    monkeypatch.setattr(threading.Thread, "start", start)
+    return started
+
+
+def test_a_handoff_run_starts_one_background_thread_for_its_checkpoint_writes(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    from tests.agent.fakes import FakePort
+
+    graph, port = _handoff_graph(_SlowWritesSaver()), FakePort()
+    started = _count_thread_starts(monkeypatch)
+    runs.start(graph, "h1", {"handoff_id": "h1", "lead_id": "lead_1", "assignee": "U1",
+                             "version": 0}, context=port)
+    assert runs.position(graph, "h1") == RunPosition(RunStage.WAITING, 1)
+    assert len(started) == 1  # LangGraph's default: one per write (the checkpoint, the interrupt)
+    port.decide("ap_h1_v1", "approve", outbox_id="out_1")
+    started.clear()
+    runs.resume(graph, "h1", {"decision_id": "d-ap_h1_v1"}, context=port)
+    assert ("deliver", "out_1") in port.calls and runs.position(graph, "h1").stage is RunStage.FINISHED
+    assert len(started) == 1
+
+
+@pytest.mark.parametrize("action, payload", [
+    ("approve", {"outbox_id": "out_1"}), ("reject", {"reason_code": "not_now"}),
+    ("revise", {"instruction": "shorter"}), ("escalate", {"escalate_to": "U0MGR0001"})])
+def test_every_step_of_a_handoff_run_is_one_node(action: str, payload: dict[str, Any]) -> None:
+    """What makes one background thread enough: no step runs two nodes side by side."""
+    from langgraph.types import Command
+
+    from tests.agent.fakes import FakePort
+
+    graph, port = _handoff_graph(), FakePort()
+    config = {"configurable": {"thread_id": "h1"}}
+    steps: dict[tuple[int, int], list[str]] = {}  # (invocation, step) -> the nodes it ran
+
+    def record(events: Any) -> None:
+        invocation = len({at for at, _ in steps})
+        for event in events:
+            if event["type"] == "task":
+                steps.setdefault((invocation, event["step"]), []).append(event["payload"]["name"])
+
+    record(graph.stream({"handoff_id": "h1", "lead_id": "lead_1", "assignee": "U1",
+                         "version": 0}, config, context=port, stream_mode="debug"))
+    port.decide("ap_h1_v1", action, **payload)
+    record(graph.stream(Command(resume={"decision_id": "x"}), config, context=port,
+                        stream_mode="debug"))
+    assert len(steps) >= 5 and all(len(names) == 1 for names in steps.values()), steps
