@@ -12,12 +12,17 @@ conversation it is about, so an erasure can redact it later.
 
 from __future__ import annotations
 
+import io
 import logging
 from collections.abc import Callable
+from http.client import HTTPMessage
 from typing import Any
+from urllib.error import HTTPError, URLError
+from urllib.request import Request
 
+import httpx
 from slack_sdk import WebClient
-from slack_sdk.errors import SlackApiError, SlackClientError
+from slack_sdk.errors import SlackApiError, SlackClientError, SlackRequestError
 
 from service.jobs import RetryLater
 from service.runtime import AppRuntime
@@ -43,17 +48,60 @@ class SlackCallFailed(Exception):
         self.error = error
 
 
+class KeepAliveWebClient(WebClient):
+    """slack_sdk's sync WebClient, its HTTP exchanges sent over kept-alive connections.
+
+    The SDK sends each call through `urllib.request.urlopen`, which builds an opener (handlers,
+    a scan of the environment for proxies) and opens a new connection every time: a TCP and, to
+    slack.com, a TLS handshake per card posted or updated. Here only the exchange itself is
+    replaced, at the one method the SDK funnels every request through; the SDK still builds the
+    request (token, JSON body, user agent), runs its retry handlers and parses the answer. What
+    urllib would raise is raised: `HTTPError` for an HTTP error status (the SDK reads 429's
+    Retry-After from it), `URLError` for a network failure (its connection-error retry).
+    The SDK version is pinned in the lock file; `tests/slack/test_slack_web_client.py` holds the
+    contract against a local server (statuses, headers, errors, one connection for many calls).
+    """
+
+    def __init__(self, *, http: httpx.Client, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self._http = http
+
+    def _perform_urllib_http_request_internal(self, url: str, req: Request) -> dict[str, Any]:
+        if not url.lower().startswith(("https://", "http://")):
+            raise SlackRequestError(f"Invalid URL detected: {url}")  # as the SDK: no file:// etc.
+        try:
+            response = self._http.request(req.get_method(), url, content=req.data,
+                                          headers=dict(req.header_items()))
+        except httpx.TransportError as exc:  # connect, read, timeouts, a dropped connection
+            raise URLError(exc) from exc
+        headers = HTTPMessage()
+        for name, value in response.headers.raw:  # as sent, names in their case, as urllib's
+            headers[name.decode("latin-1")] = value.decode("latin-1")
+        if response.status_code >= 400:
+            raise HTTPError(url, response.status_code, response.reason_phrase, headers,
+                            io.BytesIO(response.content))
+        if headers.get_content_type() == "application/gzip":  # admin.analytics.getFile
+            return {"status": response.status_code, "headers": headers, "body": response.content}
+        body = response.content.decode(headers.get_content_charset() or "utf-8")
+        return {"status": response.status_code, "headers": headers, "body": body}
+
+
 def web_client(rt: AppRuntime) -> WebClient:
     """The sync client for SLACK_API_URL with the bot token, one per process and settings.
 
-    WebClient keeps no per-call state (each call is its own urllib request), so the worker's
-    threads share it. It is given the process's TLS context: without one, urllib builds a new
-    context (the CA bundle loaded again, ~20 ms of CPU) for every call (tools/tls.py)."""
+    Shared by the worker's threads: the SDK keeps no per-call state, and the httpx pool under
+    it keeps a connection per thread alive, verified with the process's TLS context (building
+    one loads the CA bundle, ~20 ms of CPU: tools/tls.py)."""
     key = (rt.settings.slack_api_url, rt.settings.slack_bot_token)
     client = _CLIENTS.get(key)
     if client is None:
-        client = _CLIENTS.setdefault(key, WebClient(
-            token=rt.settings.slack_bot_token, base_url=rt.settings.slack_api_url,
+        connections = max(10, rt.settings.worker_threads + 4)
+        http = httpx.Client(
+            verify=client_tls_context(), timeout=API_TIMEOUT_S,
+            limits=httpx.Limits(max_connections=connections,
+                                max_keepalive_connections=connections))
+        client = _CLIENTS.setdefault(key, KeepAliveWebClient(
+            http=http, token=rt.settings.slack_bot_token, base_url=rt.settings.slack_api_url,
             timeout=API_TIMEOUT_S, ssl=client_tls_context()))
     return client
 

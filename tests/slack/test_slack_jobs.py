@@ -184,14 +184,29 @@ def test_app_home_lists_open_approvals_oldest_first_with_sla_state(  # type: ign
     assert "due in 3m" in team_text and f"<@{grace_card['assignee']}>" in team_text
 
 
-def test_web_calls_classify_slack_failures() -> None:
+def _sdk_client(url: str, timeout: int) -> Any:
     from slack_sdk import WebClient
 
+    return WebClient(token="xoxb-test", base_url=url, timeout=timeout)
+
+
+def _keep_alive_client(url: str, timeout: int) -> Any:
+    import httpx
+
+    from slack_app.web import KeepAliveWebClient
+
+    return KeepAliveWebClient(http=httpx.Client(timeout=timeout), token="xoxb-test",
+                              base_url=url, timeout=timeout)
+
+
+@pytest.mark.parametrize("make_client", [_sdk_client, _keep_alive_client],
+                         ids=["sdk-urllib", "keep-alive"])
+def test_web_calls_classify_slack_failures(make_client: Any) -> None:
     from service.jobs import RetryLater
     from slack_app.web import SlackCallFailed, call
 
     with FakeSlack() as fake:
-        client = WebClient(token="xoxb-test", base_url=fake.url + "/", timeout=5)
+        client = make_client(fake.url + "/", 5)
         fake.fail_next("chat.postMessage", status=429, retry_after=7)
         with pytest.raises(RetryLater) as limited:
             call(client.chat_postMessage, channel="C1", text="hi")
@@ -204,6 +219,6 @@ def test_web_calls_classify_slack_failures() -> None:
             call(client.chat_postMessage, channel="C1", text="hi")
         assert refused.value.error == "channel_not_found"
         assert call(client.chat_postMessage, channel="C1", text="hi")["ok"] is True
-    unreachable = WebClient(token="xoxb-test", base_url=fake.url + "/", timeout=2)
+    unreachable = make_client(fake.url + "/", 2)
     with pytest.raises(RetryLater):  # the fake is stopped now: connection refused
         call(unreachable.chat_postMessage, channel="C1", text="hi")

@@ -47,13 +47,14 @@ def test_slack_calls_reuse_the_process_tls_context(contexts_built: list[int]) ->
     from slack_app import web
 
     settings = SimpleNamespace(slack_api_url=f"https://127.0.0.1:{_closed_port()}/api/",
-                               slack_bot_token="xoxb-test")
+                               slack_bot_token="xoxb-test", worker_threads=4)
     client = web.web_client(SimpleNamespace(settings=settings))  # type: ignore[arg-type]
     for _ in range(3):
         with pytest.raises((OSError, SlackClientError)):  # nothing listens there
             client.auth_test()
     assert contexts_built == []  # without a context urllib built one per attempt
     assert client.ssl is client_tls_context()
+    assert client._http._transport._pool._ssl_context is client_tls_context()  # what it sends on
 
 
 def test_smtps_sends_reuse_the_process_tls_context(contexts_built: list[int]) -> None:

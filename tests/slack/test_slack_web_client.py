@@ -1,0 +1,96 @@
+"""The worker's Slack client (`slack_app.web.web_client`): slack_sdk's WebClient with its HTTP
+exchanges on kept-alive connections. Many calls share one connection; what reaches Slack and
+what the SDK makes of the answer are as with the SDK's own urllib exchange (failures are
+classified in tests/slack/test_slack_jobs.py, for both clients)."""
+
+from __future__ import annotations
+
+import threading
+from types import SimpleNamespace
+from typing import Any
+
+import pytest
+
+from slack_app.web import KeepAliveWebClient, call, web_client
+from tests.fake_slack import FakeSlack
+
+
+def _runtime(url: str) -> Any:
+    return SimpleNamespace(settings=SimpleNamespace(slack_api_url=url + "/",
+                                                    slack_bot_token="xoxb-test",
+                                                    worker_threads=4))
+
+
+@pytest.fixture
+def fake() -> Any:
+    """The fake Slack, counting the TCP connections it accepts."""
+    with FakeSlack() as slack:
+        server = slack._server
+        assert server is not None
+        accepted: list[Any] = []
+        process = server.process_request
+
+        def counted(request: Any, client_address: Any) -> None:
+            accepted.append(client_address)
+            process(request, client_address)
+
+        server.process_request = counted  # type: ignore[method-assign]
+        slack.accepted = accepted  # type: ignore[attr-defined]
+        yield slack
+
+
+def test_the_workers_calls_share_one_kept_alive_connection(fake: Any) -> None:
+    client = web_client(_runtime(fake.url))
+    assert isinstance(client, KeepAliveWebClient) and client is web_client(_runtime(fake.url))
+    for n in range(10):
+        data = call(client.chat_postMessage, channel="C1", text=f"card {n}",
+                    blocks=[{"type": "section", "text": {"type": "mrkdwn", "text": f"*{n}*"}}])
+        assert data["ok"] is True and data["channel"] == "C1"
+    posted = fake.calls("chat.postMessage")
+    assert [c.params["text"] for c in posted] == [f"card {n}" for n in range(10)]
+    assert {c.token for c in posted} == {"xoxb-test"}
+    assert posted[3].params["blocks"][0]["text"]["text"] == "*3*"  # the JSON body as sent
+    assert len(fake.accepted) == 1  # the SDK's urllib exchange opened one per call
+
+
+def test_threads_share_the_client_and_its_pool(fake: Any) -> None:
+    client = web_client(_runtime(fake.url))
+    errors: list[BaseException] = []
+
+    def post(n: int) -> None:
+        try:
+            for k in range(5):
+                call(client.chat_postMessage, channel="C1", text=f"{n}-{k}")
+        except BaseException as exc:  # pragma: no cover - reported below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=post, args=(n,)) for n in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(30)
+    assert errors == []
+    assert sorted(c.params["text"] for c in fake.calls("chat.postMessage")) == sorted(
+        f"{n}-{k}" for n in range(4) for k in range(5))
+    assert len(fake.accepted) <= 4  # at most one connection per thread, each kept
+
+
+def test_the_answer_and_its_headers_reach_the_caller_as_the_sdk_gives_them(fake: Any) -> None:
+    from slack_sdk import WebClient
+
+    ours = web_client(_runtime(fake.url)).auth_test()
+    sdks = WebClient(token="xoxb-test", base_url=fake.url + "/").auth_test()
+    assert ours.status_code == sdks.status_code == 200
+    assert ours.data == sdks.data and ours["ok"] is True
+    assert set(ours.headers) - {"Date"} == set(sdks.headers) - {"Date"}
+    assert ours.headers["Content-Type"] == sdks.headers["Content-Type"]
+
+
+def test_a_url_that_is_not_http_is_refused_before_any_exchange() -> None:
+    import httpx
+    from slack_sdk.errors import SlackRequestError
+
+    client = KeepAliveWebClient(http=httpx.Client(), token="xoxb-test",
+                                base_url="file:///etc/")
+    with pytest.raises(SlackRequestError, match="Invalid URL"):
+        client.auth_test()
