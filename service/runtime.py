@@ -148,6 +148,7 @@ class AppRuntime:
             conn.execute("PRAGMA journal_mode=WAL")
             conn.execute("PRAGMA busy_timeout=30000")
             conn.execute("PRAGMA secure_delete=ON")
+            conn.execute("PRAGMA synchronous=NORMAL")
             saver = SqliteSaver(conn)
             # One queue for every writer of this database file (see Database; README,
             # "Performance choices").
