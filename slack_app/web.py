@@ -69,9 +69,13 @@ class KeepAliveWebClient(WebClient):
     def _perform_urllib_http_request_internal(self, url: str, req: Request) -> dict[str, Any]:
         if not url.lower().startswith(("https://", "http://")):
             raise SlackRequestError(f"Invalid URL detected: {url}")  # as the SDK: no file:// etc.
+        # The SDK hands its body as bytes (JSON, form or multipart) and may give a header as
+        # an int (a multipart upload's Content-Length), which urllib writes out with str().
+        sent = req.data if isinstance(req.data, bytes) else None
+        headers_out = {name: str(value) for name, value in req.header_items()}
         try:
-            response = self._http.request(req.get_method(), url, content=req.data,
-                                          headers=dict(req.header_items()))
+            response = self._http.request(req.get_method(), url, content=sent,
+                                          headers=headers_out, timeout=self.timeout)
         except httpx.TransportError as exc:  # connect, read, timeouts, a dropped connection
             raise URLError(exc) from exc
         headers = HTTPMessage()

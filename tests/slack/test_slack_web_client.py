@@ -94,3 +94,14 @@ def test_a_url_that_is_not_http_is_refused_before_any_exchange() -> None:
                                 base_url="file:///etc/")
     with pytest.raises(SlackRequestError, match="Invalid URL"):
         client.auth_test()
+
+
+def test_form_and_multipart_bodies_go_out_as_the_sdk_builds_them(fake: Any) -> None:
+    """The SDK sends `params` form-encoded and `data` as multipart, with an int Content-Length
+    header (urllib writes it with str()): both reach Slack."""
+    client = web_client(_runtime(fake.url))
+    assert client.api_call("chat.postMessage", params={"channel": "C1", "text": "form"})["ok"]
+    assert client.api_call("auth.test", data={"note": "multipart"},
+                           files={"file": b"a file's bytes"})["ok"]
+    assert [c.params.get("text") for c in fake.calls("chat.postMessage")] == ["form"]
+    assert len(fake.calls("auth.test")) == 1 and len(fake.accepted) == 1
