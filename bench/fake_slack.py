@@ -73,6 +73,7 @@ class FakeSlack:
         self._cards: dict[str, tuple[float, str, str]] = {}  # approval_id -> (at, channel, ts)
         self._ts = itertools.count(1)
         self._server: _Server | None = None
+        self.connections = 0  # TCP connections accepted: clients that keep them alive open few
 
     # -- lifecycle ---------------------------------------------------------------------------
 
@@ -90,6 +91,11 @@ class FakeSlack:
             # Headers and body go out in two writes; with Nagle on, the second waits for the
             # client's delayed ACK (~40 ms on Linux), time a real API does not add.
             disable_nagle_algorithm = True
+
+            def setup(self) -> None:  # once per TCP connection (HTTP/1.1 keeps it for more)
+                super().setup()
+                with fake._lock:
+                    fake.connections += 1
 
             def do_POST(self) -> None:  # noqa: N802
                 fake._handle(self)

@@ -198,6 +198,14 @@ class Settings(BaseSettings):
         return [Path(p) for p in (self.content_path or "").split(os.pathsep) if p.strip()]
 
     @property
+    def outbound_connections(self) -> int:
+        """Connections a process's pool to an outside HTTP service (the model, Slack's Web API)
+        may open and keeps alive: every worker thread may be in a call at once and each comes
+        back for the next, so with fewer kept alive a burst reopened most of them (a TCP and,
+        to a real endpoint, a TLS handshake a call); a few more for the process's other work."""
+        return max(10, self.worker_threads + 4)
+
+    @property
     def is_sqlite(self) -> bool:
         return self.database_url.startswith("sqlite")
 

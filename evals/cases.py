@@ -3,8 +3,9 @@
 `evals/datasets/leads-v2.jsonl` holds lead scenarios (inputs: a lead record, its events with times
 relative to the case's clock, optional stored flags; expectations written from the policy's
 documented intent, corrected where the seeds say otherwise) and `leads-seeds-v1.jsonl` lead
-scenarios written from the seeds' transition matrix. `evals/datasets/conversations-v1.jsonl` holds support conversations with the
-handoff each one should (or should not) trigger. `evals/datasets/README.md` describes the fields.
+scenarios written from the seeds' transition matrix. `evals/datasets/conversations-v1.jsonl`
+holds support conversations with the handoff each one should (or should not) trigger.
+`evals/datasets/README.md` describes the fields.
 """
 
 from __future__ import annotations

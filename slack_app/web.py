@@ -99,7 +99,7 @@ def web_client(rt: AppRuntime) -> WebClient:
     key = (rt.settings.slack_api_url, rt.settings.slack_bot_token)
     client = _CLIENTS.get(key)
     if client is None:
-        connections = max(10, rt.settings.worker_threads + 4)
+        connections = rt.settings.outbound_connections
         http = httpx.Client(
             verify=client_tls_context(), timeout=API_TIMEOUT_S,
             limits=httpx.Limits(max_connections=connections,

@@ -156,12 +156,9 @@ def build_chat_model(
 
     timeout = httpx.Timeout(settings.model_timeout_s,
                             connect=min(10.0, settings.model_timeout_s))
-    # Every worker thread may be waiting on the model at once, and each of them comes back:
-    # keep as many connections alive as may be open. With fewer (httpx's default pool keeps
-    # 20; this kept 10), a burst of drafts closed most connections after each answer and
-    # opened them again for the next (a TCP and, against a real endpoint, a TLS handshake a
-    # draft).
-    connections = max(10, settings.worker_threads + 4)
+    # As many connections kept alive as may be open (httpx's default pool keeps 20; this kept
+    # 10, and a burst of drafts reopened most of them): Settings.outbound_connections.
+    connections = settings.outbound_connections
     limits = httpx.Limits(max_connections=connections, max_keepalive_connections=connections)
     if http_client is None:
         http_client = httpx.Client(timeout=timeout, limits=limits)

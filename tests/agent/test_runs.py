@@ -67,57 +67,53 @@ def test_a_crash_between_pauses_is_cut_short_and_a_rerun_finishes_it() -> None:
 
 # -- the handoff graph's runs: one background thread, one node per step ----------------------
 
-class _SlowWritesSaver(InMemorySaver):
-    """Each write takes a while, as on disk: a write submitted meanwhile finds no idle thread."""
-
-    def put(self, *args: Any, **kwargs: Any) -> Any:
-        import time
-
-        time.sleep(0.02)
-        return super().put(*args, **kwargs)
-
-    def put_writes(self, *args: Any, **kwargs: Any) -> None:
-        import time
-
-        time.sleep(0.02)
-        super().put_writes(*args, **kwargs)
-
-
-def _handoff_graph(saver: InMemorySaver | None = None) -> Any:
+def _handoff_graph() -> Any:
     from agent.graph import build_handoff_graph
 
-    return build_handoff_graph(saver or InMemorySaver())
+    return build_handoff_graph(InMemorySaver())
 
 
-def _count_thread_starts(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+def _count_threads(monkeypatch: pytest.MonkeyPatch) -> tuple[list[str], list[int | None]]:
+    """(threads started, the thread pools' sizes) from now on."""
     import threading
+    from concurrent.futures import ThreadPoolExecutor
 
     started: list[str] = []
-    original = threading.Thread.start
+    pool_sizes: list[int | None] = []
+    start, init = threading.Thread.start, ThreadPoolExecutor.__init__
 
-    def start(self: threading.Thread) -> None:
+    def counted_start(self: threading.Thread) -> None:
         started.append(self.name)
-        original(self)
+        start(self)
 
-    monkeypatch.setattr(threading.Thread, "start", start)
-    return started
+    def counted_init(self: ThreadPoolExecutor, max_workers: int | None = None,
+                     *args: Any, **kwargs: Any) -> None:
+        pool_sizes.append(max_workers)
+        init(self, max_workers, *args, **kwargs)
+
+    monkeypatch.setattr(threading.Thread, "start", counted_start)
+    monkeypatch.setattr(ThreadPoolExecutor, "__init__", counted_init)
+    return started, pool_sizes
 
 
-def test_a_handoff_run_starts_one_background_thread_for_its_checkpoint_writes(
+def test_a_handoff_run_writes_its_checkpoints_on_one_background_thread(
         monkeypatch: pytest.MonkeyPatch) -> None:
+    """LangGraph's default pool starts a thread for each write that finds none idle (two per
+    run when the writes take a while, as on disk); a pool of one never starts a second."""
     from tests.agent.fakes import FakePort
 
-    graph, port = _handoff_graph(_SlowWritesSaver()), FakePort()
-    started = _count_thread_starts(monkeypatch)
+    graph, port = _handoff_graph(), FakePort()
+    started, pool_sizes = _count_threads(monkeypatch)
     runs.start(graph, "h1", {"handoff_id": "h1", "lead_id": "lead_1", "assignee": "U1",
                              "version": 0}, context=port)
     assert runs.position(graph, "h1") == RunPosition(RunStage.WAITING, 1)
-    assert len(started) == 1  # LangGraph's default: one per write (the checkpoint, the interrupt)
+    assert pool_sizes == [1] and len(started) == 1
     port.decide("ap_h1_v1", "approve", outbox_id="out_1")
     started.clear()
+    pool_sizes.clear()
     runs.resume(graph, "h1", {"decision_id": "d-ap_h1_v1"}, context=port)
     assert ("deliver", "out_1") in port.calls and runs.position(graph, "h1").stage is RunStage.FINISHED
-    assert len(started) == 1
+    assert pool_sizes == [1] and len(started) == 1
 
 
 @pytest.mark.parametrize("action, payload", [

@@ -47,7 +47,7 @@ def test_slack_calls_reuse_the_process_tls_context(contexts_built: list[int]) ->
     from slack_app import web
 
     settings = SimpleNamespace(slack_api_url=f"https://127.0.0.1:{_closed_port()}/api/",
-                               slack_bot_token="xoxb-test", worker_threads=4)
+                               slack_bot_token="xoxb-test", outbound_connections=8)
     client = web.web_client(SimpleNamespace(settings=settings))  # type: ignore[arg-type]
     for _ in range(3):
         with pytest.raises((OSError, SlackClientError)):  # nothing listens there
