@@ -13,10 +13,11 @@ full-text index and VACUUMs the file. The vectors of the erased documents carry 
 index reuses their slots.
 
 The vector index files need care too (checked on Chroma 1.5.9): each HNSW segment writes its
-whole `data_level0.bin` buffer, capacity included, and the slots past the elements in use were
-never initialised: they hold whatever the process's heap held before (the erasure drill found
-a lead's name and email there). The compaction zeroes that unused tail of every segment, which
-hnswlib never reads (a slot is cleared when an element is added to it).
+whole `data_level0.bin` buffer and its `length.bin` array (one u32 per element), capacity
+included, and the entries past the elements in use were never initialised: they hold whatever
+the process's heap held before (the erasure drill found a lead's name and email in both). The
+compaction zeroes that unused tail of both files in every segment, which hnswlib never reads
+(an entry is written when an element is added to it).
 
 The compaction runs in a child process with the standard `sqlite3` module: Chroma links its own
 copy of SQLite, and two SQLite libraries in one process would break each other's POSIX file
@@ -138,32 +139,41 @@ def _compact(database: str, ids: list[str], lead_id: str | None, force: bool) ->
 _HNSW_HEADER = struct.Struct("<iQQQQ")
 
 
+_LENGTH_ENTRY = 4  # `length.bin`: a u32 per element (its upper levels' link-list size)
+
+
 def _zero_unused_hnsw_slots(folder: Path) -> int:
-    """Zero the never-used capacity at the end of each segment's `data_level0.bin`; returns the
-    bytes that held something. A file whose layout is not the one described is left alone."""
+    """Zero the never-used capacity at the end of each segment's `data_level0.bin` and
+    `length.bin`; returns the bytes that held something. A file whose layout is not the one
+    described is left alone."""
     zeroed = 0
     for header_file in folder.glob("*/header.bin"):
-        data_file = header_file.with_name("data_level0.bin")
         header = header_file.read_bytes()
-        if len(header) < _HNSW_HEADER.size or not data_file.exists():
+        if len(header) < _HNSW_HEADER.size:
             continue
         version, offset, capacity, used, slot = _HNSW_HEADER.unpack_from(header)
-        size = data_file.stat().st_size
-        if version != 1 or offset != 0 or slot <= 0 or used > capacity \
-                or size != capacity * slot:
+        if version != 1 or offset != 0 or slot <= 0 or used > capacity:
             continue
-        with data_file.open("r+b") as handle:
-            start = used * slot
-            handle.seek(start)
-            tail = handle.read(size - start)
-            dirty = len(tail) - tail.count(0)
-            if dirty:
-                handle.seek(start)
-                handle.write(bytes(len(tail)))
-                handle.flush()
-                os.fsync(handle.fileno())
-                zeroed += dirty
+        for name, entry in (("data_level0.bin", slot), ("length.bin", _LENGTH_ENTRY)):
+            zeroed += _zero_tail(header_file.with_name(name), start=used * entry,
+                                 size=capacity * entry)
     return zeroed
+
+
+def _zero_tail(path: Path, *, start: int, size: int) -> int:
+    """Zero `path` from `start` when it is `size` bytes long; returns the bytes that were not."""
+    if not path.exists() or path.stat().st_size != size:
+        return 0
+    with path.open("r+b") as handle:
+        handle.seek(start)
+        tail = handle.read(size - start)
+        dirty = len(tail) - tail.count(0)
+        if dirty:
+            handle.seek(start)
+            handle.write(bytes(len(tail)))
+            handle.flush()
+            os.fsync(handle.fileno())
+    return dirty
 
 
 def _main() -> None:

@@ -60,11 +60,12 @@ def test_the_leads_documents_leave_every_collection_and_every_file(chroma) -> No
     assert deleted == {"approved-edits": ["ap_old", "ap_zq"], "content-library": ["asset-zq"]}
     assert edits.count() == 30 and other.count() == 1
     # Deleted, yet the text is still on disk (the write queue, free pages): hence compaction.
-    # An HNSW data file may hold it too, by chance: its never-used capacity is written from
+    # An HNSW file may hold it too, by chance: its never-used capacity is written from
     # uninitialised heap (see the test below), so only the SQLite file is certain.
     left = _files_with(folder, NEEDLE)
     assert "chroma.sqlite3" in left
-    assert all(f == "chroma.sqlite3" or f.endswith("/data_level0.bin") for f in left), left
+    assert all(f == "chroma.sqlite3" or f.endswith(("/data_level0.bin", "/length.bin"))
+               for f in left), left
 
     done = compact_embedded(folder, ids=["ap_old", "ap_zq", "asset-zq"], lead_id="lead_zq")
     assert done.queue_entries_blanked >= 3 and done.vacuumed
@@ -89,20 +90,23 @@ def test_stale_heap_memory_in_the_vector_index_files_is_cleared(chroma) -> None:
     never initialised: it holds whatever the heap held. Planted here the way it was found."""
     client, ef, folder = chroma
     edits, _ = _fill(client, ef)
-    planted = 0
+    garbage = f"garbage from the heap: {NEEDLE} <z@q.io>".encode()
+    planted: list[str] = []
     for header in folder.glob("*/header.bin"):
         _, _, capacity, used, slot = struct.unpack_from("<iQQQQ", header.read_bytes())
-        data = header.with_name("data_level0.bin")
-        with data.open("r+b") as handle:
-            handle.seek(used * slot + 100)
-            handle.write(f"garbage from the heap: {NEEDLE} <z@q.io>".encode())
-        planted += 1
-    assert planted >= 2 and all("data_level0.bin" in f for f in _files_with(folder, NEEDLE)
-                                if f != "chroma.sqlite3")
+        # Past the elements in use: the data slots (`slot` bytes each) and the u32 lengths.
+        for name, entry in (("data_level0.bin", slot), ("length.bin", 4)):
+            assert (capacity - used) * entry >= len(garbage) + 8
+            with header.with_name(name).open("r+b") as handle:
+                handle.seek(used * entry + 4)
+                handle.write(garbage)
+            planted.append(f"{header.parent.name}/{name}")
+    hnsw_files = [f for f in _files_with(folder, NEEDLE) if f != "chroma.sqlite3"]
+    assert len(planted) >= 4 and sorted(hnsw_files) == sorted(planted)
 
     done = compact_embedded(folder, ids=[], lead_id=None)
     assert done.hnsw_bytes_zeroed > 0 and not done.vacuumed
-    assert [f for f in _files_with(folder, NEEDLE) if "data_level0" in f] == []
+    assert [f for f in _files_with(folder, NEEDLE) if f != "chroma.sqlite3"] == []
     assert edits.count() == 32 and len(edits.query(query_texts=["demo"], n_results=5)["ids"][0]) == 5
 
 
