@@ -22,24 +22,10 @@ import argparse
 import gc
 import importlib
 import statistics
-import subprocess
-import sys
-import tempfile
 import time
 from collections import defaultdict
 from collections.abc import Callable
-from pathlib import Path
 from typing import Any
-
-_FAKES = """
-import sys
-from bench.fake_openai import FakeOpenAI
-from bench.fake_slack import FakeSlack
-model = FakeOpenAI(latency=float(sys.argv[1])).start()
-slack = FakeSlack(token="xoxb-bench").start()
-print(model.url, slack.url, flush=True)
-sys.stdin.read()  # until the parent closes it
-"""
 
 
 def _timed(cpu: dict[str, list[float]], name: str, fn: Callable[..., Any]) -> Callable[..., Any]:
@@ -67,61 +53,24 @@ def _wrap(cpu: dict[str, list[float]], spec: str) -> Callable[[], None]:
 def measure(leads: int, *, latency: float = 0.0, threads: int = 1,
             timed: list[str] | None = None) -> dict[str, Any]:
     """Thread CPU (ms per lead) by job kind and timed function, and the process's CPU."""
-    from bench.workload import hand_raise_events
-    from config.settings import DEFAULTS_DIR, load_settings
-    from service.ingest import ingest_events
-    from service.runtime import build_runtime
-    from service.schemas import EventIn
-    from service.worker import Worker
-    from slack_app.jobs import slack_job_handlers
-    from tools.content_library import ContentLibrary, open_chroma
-    from tools.embeddings import build_embedding_function
+    from bench.in_process import in_process_service
 
     restore: list[Callable[[], None]] = []
-    fakes = subprocess.Popen([sys.executable, "-c", _FAKES, str(latency)], stdin=subprocess.PIPE,
-                             stdout=subprocess.PIPE, text=True)
     try:
-        assert fakes.stdout is not None
-        model_url, slack_url = fakes.stdout.readline().split()
-        work = Path(tempfile.mkdtemp(prefix="hitl-job-cpu-"))
-        settings = load_settings(
-            database_url=f"sqlite:///{work / 'hitl.db'}", chroma_path=work / "chroma",
-            chroma_url=None, openai_base_url=model_url, openai_api_key="bench-key",
-            embeddings="local", slack_bot_token="xoxb-bench", slack_signing_secret="bench",
-            slack_app_token=None, slack_api_url=slack_url, worker_threads=threads,
-            api_token=None, smtp_url=None)
-        library = ContentLibrary(open_chroma(settings), build_embedding_function(settings))
-        library.index_folder(DEFAULTS_DIR / "content")
-        rt = build_runtime(settings)
-        rt.job_handlers.update(slack_job_handlers())  # what `hitl serve` wires with Slack on
-        rt.db.upgrade()
-        cpu: dict[str, list[float]] = defaultdict(list)
-        worker = Worker(rt)
-        for kind, handler in list(worker.handlers.items()):
-            worker.handlers[kind] = _timed(cpu, kind, handler)
-        restore += [_wrap(cpu, spec) for spec in timed or []]
-
-        def burst(tag: str, n: int) -> tuple[float, float]:
-            events = [EventIn.model_validate(e) for i in range(n)
-                      for e in hand_raise_events("jobcpu", tag, i)]
-            started = time.process_time()
-            ingest_events(rt, events)
-            ingested = time.process_time()
-            worker.run_until_idle()
-            return ingested - started, time.process_time() - ingested
-
-        burst("warm", 5)  # the first drafts import the model client and fill caches
-        cpu.clear()
-        gc.collect()
-        gc.freeze()  # as the worker process does after startup (README, "Performance choices")
-        ingest_s, worker_s = burst("lead", leads)
-        rt.close()
+        with in_process_service(latency=latency, threads=threads) as service:
+            cpu: dict[str, list[float]] = defaultdict(list)
+            worker = service.worker
+            for kind, handler in list(worker.handlers.items()):
+                worker.handlers[kind] = _timed(cpu, kind, handler)
+            restore += [_wrap(cpu, spec) for spec in timed or []]
+            service.burst("warm", 5)  # the first drafts import the model client, fill caches
+            cpu.clear()
+            gc.collect()
+            gc.freeze()  # as the worker process does after startup (README, "Performance choices")
+            ingest_s, worker_s = service.burst("lead", leads)
     finally:
         for put_back in restore:
             put_back()
-        if fakes.stdin is not None:
-            fakes.stdin.close()
-        fakes.wait(10)
     return {
         "leads": leads, "ingest_cpu_ms_per_lead": round(ingest_s * 1000 / leads, 2),
         "worker_cpu_ms_per_lead": round(worker_s * 1000 / leads, 2),

@@ -76,6 +76,9 @@ class Settings(BaseSettings):
     # hand-raises at 0.5 s model latency need about this many in flight to be drafted within
     # ~2 s (see README, "Measured").
     worker_threads: int = Field(64, ge=1, le=256, validation_alias="HITL_WORKER_THREADS")
+    # Each worker process on one CPU of its own: its threads share one interpreter lock, and
+    # spread over the cores they wake each other across them for nothing (hitl/cpu_pinning.py).
+    worker_pin_cpu: bool = Field(True, validation_alias="HITL_WORKER_PIN_CPU")
     # Database connections a process keeps (and as many again in a burst); the worker's
     # checkpointer keeps up to this many more. Sized for the work, not the threads: on
     # PostgreSQL, replicas x processes x (2 x this) + checkpointers must fit max_connections.

@@ -299,6 +299,9 @@ def main() -> None:
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     limit_malloc_arenas()
     from config.settings import load_settings
+    from hitl.cpu_pinning import pin_if_configured
     from hitl.wiring import build_runtime
 
-    run_worker_forever(build_runtime(load_settings()), before_start=freeze_startup_objects)
+    settings = load_settings()
+    pin_if_configured(settings)  # first: every thread started later inherits the CPU
+    run_worker_forever(build_runtime(settings), before_start=freeze_startup_objects)

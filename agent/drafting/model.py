@@ -93,7 +93,7 @@ class ModelDrafter:
         # through the SDK's beta `parse` helper, which rebuilds the JSON schema and typed
         # `Parsed*` models per call (~1 ms of CPU a draft, for objects nobody reads). The request
         # on the wire is the same; refusals and cut-off answers are told apart below.
-        self._structured = chat_model.bind(
+        self.structured = chat_model.bind(
             extra_body={"response_format": {"type": "json_schema",
                                             "json_schema": DRAFT_RESPONSE_SCHEMA}})
 
@@ -124,7 +124,7 @@ class ModelDrafter:
     def draft(self, request: DraftRequest) -> Draft:
         lead, context = request.lead, request.context
         messages = self.messages(request)
-        answer = self._structured.invoke(messages)
+        answer = self.structured.invoke(messages)
         finish_reason = answer.response_metadata.get("finish_reason")
         if answer.additional_kwargs.get("refusal") or finish_reason == "content_filter":
             raise DraftRejected("refused")

@@ -135,12 +135,15 @@ def worker_command(
     (PostgreSQL: any number of workers; SQLite: exactly one)."""
     import logging
 
+    from hitl.cpu_pinning import pin_if_configured
     from hitl.worker_process import run_worker_forever
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: "
                         "%(message)s")
     _limit_malloc_arenas()
-    rt = runtime_or_exit(settings_or_exit())
+    settings = settings_or_exit()
+    pin_if_configured(settings)  # before the runtime starts a thread: they inherit the CPU
+    rt = runtime_or_exit(settings)
     locks = claim_or_exit(rt, "worker")  # noqa: F841  (held until the process ends)
     rt.db.upgrade()
     run_worker_forever(rt, threads, before_start=_freeze_startup_objects)

@@ -3,6 +3,7 @@ crashed child is replaced, and the child never outlives a killed server."""
 
 from __future__ import annotations
 
+import os
 import time
 from datetime import UTC, datetime
 from pathlib import Path
@@ -31,6 +32,28 @@ def _workers(server: ServerProcess) -> list[psutil.Process]:
     return found
 
 
+def _cpus_of_every_thread(worker: psutil.Process) -> set[tuple[int, ...]]:
+    """The CPUs each of the worker's threads may run on (one entry if they all agree)."""
+    found = set()
+    for thread in worker.threads():
+        try:
+            found.add(tuple(sorted(os.sched_getaffinity(thread.id))))
+        except OSError:  # a thread that ended since the listing (a graph run's writer)
+            continue
+    return found
+
+
+def _pinning_env(tmp_path: Path) -> dict[str, str]:
+    """The CPUs' locks in this test's own temporary folder: servers of other tests running
+    beside it cannot have taken them."""
+    folder = tmp_path / "tmp"
+    folder.mkdir()
+    return {"TMPDIR": str(folder)}
+
+
+_PINNABLE = hasattr(os, "sched_getaffinity") and len(os.sched_getaffinity(0)) >= 2
+
+
 def _wait(what: str, predicate: Any, timeout: float = 30.0) -> Any:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
@@ -57,7 +80,7 @@ def test_the_worker_child_drafts_is_replaced_when_it_dies_and_dies_with_the_serv
         tmp_path: Path) -> None:
     env = server_env({"HITL_DATABASE_URL": f"sqlite:///{tmp_path / 'hitl.db'}",
                       "HITL_CHROMA_PATH": str(tmp_path / "chroma"), "HITL_EMBEDDINGS": "local",
-                      "HITL_API_TOKEN": "t0ken"})
+                      "HITL_API_TOKEN": "t0ken", **_pinning_env(tmp_path)})
     server = ServerProcess(env, tmp_path / "server", token="t0ken").start()
     try:
         with server.client() as client:
@@ -67,6 +90,12 @@ def test_the_worker_child_drafts_is_replaced_when_it_dies_and_dies_with_the_serv
             assert card["status"] == "pending"
             # Second in line for the CPU: the web process answers people first.
             assert worker.nice() == psutil.Process(server.pid).nice() + WORKER_NICENESS
+            # Every thread of the worker on one CPU (hitl/cpu_pinning.py); the web process
+            # is left to the scheduler.
+            if _PINNABLE:
+                assert len(_cpus_of_every_thread(worker)) == 1
+                assert len(next(iter(_cpus_of_every_thread(worker)))) == 1
+                assert os.sched_getaffinity(server.pid) == os.sched_getaffinity(0)
 
             # A crashed worker is replaced, and the new one picks up the work.
             worker.kill()
@@ -86,7 +115,8 @@ def test_several_worker_children_share_the_queue_and_all_die_with_the_server(
         tmp_path: Path) -> None:
     env = server_env({"HITL_DATABASE_URL": f"sqlite:///{tmp_path / 'hitl.db'}",
                       "HITL_CHROMA_PATH": str(tmp_path / "chroma"), "HITL_EMBEDDINGS": "local",
-                      "HITL_API_TOKEN": "t0ken", "HITL_WORKER_PROCESSES": "2"})
+                      "HITL_API_TOKEN": "t0ken", "HITL_WORKER_PROCESSES": "2",
+                      **_pinning_env(tmp_path)})
     server = ServerProcess(env, tmp_path / "server", token="t0ken").start()
     try:
         with server.client() as client:
@@ -96,6 +126,10 @@ def test_several_worker_children_share_the_queue_and_all_die_with_the_server(
             assert [c["version"] for c in cards] == [1, 1, 1, 1]
             approvals = client.get("/v1/approvals").json()
             assert len(approvals) == 4  # each lead drafted once, whichever child took it
+            if _PINNABLE:  # each child on a CPU of its own, all its threads there
+                pinned = [_cpus_of_every_thread(w) for w in workers]
+                assert all(len(p) == 1 and len(next(iter(p))) == 1 for p in pinned)
+                assert pinned[0] != pinned[1]
             server.kill9()
             _wait("every worker to exit with its server", lambda: all(
                 not w.is_running() or w.status() == psutil.STATUS_ZOMBIE for w in workers),
