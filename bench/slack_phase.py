@@ -6,9 +6,35 @@ from __future__ import annotations
 
 import json
 import time
+from typing import Any
 
 from bench.harness import SLACK_SECRET, Bench
 from bench.report import percentile
+
+# The edge's Retry-After for the actions family with the default HITL_HTTP_QUEUE_WAIT_S (2 s):
+# the API lets 8 decisions run and 24 wait (api/edge.py), and refuses the rest of a burst.
+REFUSAL_RETRY_AFTER_S = 2.0
+
+
+def _burst_retrying_refusals(calls: list[Any]) -> tuple[list[tuple[float, int]], int]:
+    """`burst(calls)`, re-sending the requests refused with 429 after the Retry-After, as an
+    API client must: (ms from the first attempt to the final answer, its status) per call, and
+    how many refusals there were."""
+    from bench.burst import burst
+
+    results = burst(calls)
+    waited = [0.0] * len(calls)
+    refused = 0
+    for _ in range(5):
+        again = [n for n, (_, status) in enumerate(results) if status == 429]
+        if not again:
+            break
+        refused += len(again)
+        time.sleep(REFUSAL_RETRY_AFTER_S)
+        for n, answer in zip(again, burst([calls[n] for n in again]), strict=True):
+            waited[n] += results[n][0] + REFUSAL_RETRY_AFTER_S * 1000
+            results[n] = answer
+    return [(waited[n] + ms, status) for n, (ms, status) in enumerate(results)], refused
 
 
 def phase_slack(bench: Bench) -> None:
@@ -47,7 +73,7 @@ def phase_slack(bench: Bench) -> None:
     bench.wait_until("the clicked approvals to be decided", lambda: not [
         a for a, v in bench.probe.approvals().items() if a in clicks and v[1] == "pending"])
     bench.wait_drained()
-    naive = burst(decision_calls)
+    naive, refused = _burst_retrying_refusals(decision_calls)
     bad = [s for _, s in acks + naive if s != 200]
     ack_ms = [ms for ms, _ in acks]
     naive_ms = [ms for ms, _ in naive]
@@ -58,7 +84,8 @@ def phase_slack(bench: Bench) -> None:
         "to back from one thread of a separate load-generator process), each by the card's "
         "assignee; p99 of the time from a request's first byte written to its full response",
         naive=percentile(naive_ms, 99) if naive_ms else None,
-        naive_label=f"decide before answering: {len(naive)} concurrent API decisions")
+        naive_label=f"decide before answering: {len(naive)} concurrent API decisions "
+                    f"({refused} refused 429 by the edge and retried after its Retry-After)")
     bench.report.check("interactions answered 200", not bad,
                        f"{len(acks)} clicks and {len(naive)} API decisions; non-200: {bad}")
 
@@ -91,5 +118,5 @@ def phase_slack(bench: Bench) -> None:
         "ack_ms_p50": round(percentile(ack_ms, 50), 1),
         "ack_ms_max": round(max(ack_ms), 1) if ack_ms else None,
         "naive_decide_ms_p50": round(percentile(naive_ms, 50), 1) if naive_ms else None,
-        "emails": len(mails)}
+        "emails": len(mails), "naive_refused_429": refused}
 

@@ -13,6 +13,10 @@ from typing import Any
 
 import pytest
 
+from hitl.cpu_pinning import PINNED_SWITCH_INTERVAL_S
+
+DEFAULT_SWITCH_INTERVAL_S = 0.005  # Python's
+
 pytestmark = pytest.mark.skipif(
     not hasattr(os, "sched_getaffinity") or len(os.sched_getaffinity(0)) < 2,
     reason="pinning needs Linux and two CPUs or more")
@@ -29,7 +33,7 @@ settings = load_settings(worker_pin_cpu=sys.argv[2] == "on")
 cpu = pin_if_configured(settings, Path(sys.argv[1]))
 threading.Thread(target=stop.wait, daemon=True).start()
 tasks = os.listdir("/proc/self/task")
-print(json.dumps({"cpu": cpu, "threads": len(tasks),
+print(json.dumps({"cpu": cpu, "threads": len(tasks), "switch": sys.getswitchinterval(),
                   "affinity": sorted({tuple(sorted(os.sched_getaffinity(int(t))))
                                       for t in tasks})}), flush=True)
 sys.stdin.read()
@@ -61,12 +65,14 @@ def test_each_worker_takes_its_own_cpu_for_all_its_threads_until_it_dies(
             # The thread started before the pin, the main one and the one started after.
             assert worker.report["threads"] == 3
             assert worker.report["affinity"] == [[worker.report["cpu"]]]
+            assert worker.report["switch"] == pytest.approx(PINNED_SWITCH_INTERVAL_S)
 
         # Every CPU is taken: one more worker is left to the scheduler, on every CPU.
         extra = Worker(tmp_path)
         try:
             assert extra.report["cpu"] is None
             assert extra.report["affinity"] == [allowed]
+            assert extra.report["switch"] == pytest.approx(DEFAULT_SWITCH_INTERVAL_S)
         finally:
             extra.stop()
 
@@ -86,6 +92,7 @@ def test_hitl_worker_pin_cpu_off_leaves_the_worker_to_the_scheduler(tmp_path: Pa
     try:
         assert worker.report["cpu"] is None
         assert worker.report["affinity"] == [sorted(os.sched_getaffinity(0))]
+        assert worker.report["switch"] == pytest.approx(DEFAULT_SWITCH_INTERVAL_S)
         assert not any(tmp_path.iterdir())  # it did not take a CPU's lock either
     finally:
         worker.stop()
