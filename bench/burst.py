@@ -26,10 +26,10 @@ class PreparedRequest:
     headers: dict[str, str]
 
 
-def _fire(requests: list[PreparedRequest]) -> list[tuple[float, int]]:
+def _fire(requests: list[PreparedRequest]) -> list[tuple[float, int, float]]:
     """In the child: one keep-alive connection per request (as concurrent clients would have),
     opened first; then every request written back to back from one thread, and the answers
-    read as they come. Returns (ms, status) per request.
+    read as they come. Returns (ms, status, Retry-After seconds or 0) per request.
 
     One thread and requests serialised beforehand, rather than a thread per request with an
     HTTP client: 50 client threads spend milliseconds each taking turns at this process's
@@ -60,8 +60,9 @@ def _fire(requests: list[PreparedRequest]) -> list[tuple[float, int]]:
         for (sock, _), data in zip(conns, wire, strict=True):
             started.append(time.monotonic())
             sock.sendall(data)
-        results: list[tuple[float, int] | None] = [None] * len(conns)
+        results: list[tuple[float, int, float] | None] = [None] * len(conns)
         status: dict[int, int] = {}
+        retry_after: dict[int, float] = {}
         with selectors.DefaultSelector() as selector:
             for index, (sock, _) in enumerate(conns):
                 selector.register(sock, selectors.EVENT_READ, index)
@@ -76,9 +77,11 @@ def _fire(requests: list[PreparedRequest]) -> list[tuple[float, int]]:
                     while (event := conn.next_event()) is not h11.NEED_DATA:
                         if isinstance(event, h11.Response):
                             status[index] = event.status_code
+                            retry_after[index] = float(
+                                dict(event.headers).get(b"retry-after", b"0") or 0)
                         elif isinstance(event, h11.EndOfMessage):
                             results[index] = ((time.monotonic() - started[index]) * 1000,
-                                              status[index])
+                                              status[index], retry_after[index])
                             selector.unregister(sock)
                             break
                         elif isinstance(event, h11.ConnectionClosed):
@@ -104,12 +107,50 @@ def _exchange(sock: socket.socket, conn: Any, request: Any) -> None:
             raise ConnectionError("closed during the warm-up request")
 
 
-def burst(requests: list[PreparedRequest]) -> list[tuple[float, int]]:
-    """Send every request at the same moment from a fresh process; (ms, status) in order."""
-    if not requests:
-        return []
+MAX_RETRIES = 5
+
+
+def _fire_retrying(requests: list[PreparedRequest]) -> tuple[list[tuple[float, int]], int]:
+    """In the child: `_fire`, then the requests answered 429 sent again after the longest
+    Retry-After among them, as API clients must, up to MAX_RETRIES rounds. A retried
+    request's ms run from its first attempt (the waits included). Also returns the number of
+    429s."""
+    results = _fire(requests)
+    spent = [0.0] * len(requests)  # ms of earlier attempts and waits, per request
+    refused = 0
+    for _ in range(MAX_RETRIES):
+        again = [n for n, (_, status, _) in enumerate(results) if status == 429]
+        if not again:
+            break
+        refused += len(again)
+        pause = max(results[n][2] for n in again)
+        time.sleep(pause)
+        for n, answer in zip(again, _fire([requests[n] for n in again]), strict=True):
+            spent[n] += results[n][0] + pause * 1000
+            results[n] = answer
+    return [(spent[n] + ms, status) for n, (ms, status, _) in enumerate(results)], refused
+
+
+def _in_child(fire: Any, requests: list[PreparedRequest]) -> Any:
     import multiprocessing
 
     with ProcessPoolExecutor(max_workers=1,
                              mp_context=multiprocessing.get_context("spawn")) as pool:
-        return pool.submit(_fire, requests).result(timeout=300)
+        return pool.submit(fire, requests).result(timeout=300)
+
+
+def burst(requests: list[PreparedRequest]) -> list[tuple[float, int]]:
+    """Send every request at the same moment from a fresh process; (ms, status) in order."""
+    if not requests:
+        return []
+    return [(ms, status) for ms, status, _ in _in_child(_fire, requests)]
+
+
+def burst_retrying_refusals(requests: list[PreparedRequest]
+                            ) -> tuple[list[tuple[float, int]], int]:
+    """`burst`, each 429 answered sent again after its Retry-After (`_fire_retrying`):
+    ((ms from the first attempt, final status) in order, number of 429s)."""
+    if not requests:
+        return [], 0
+    results, refused = _in_child(_fire_retrying, requests)
+    return results, refused

@@ -27,13 +27,13 @@ import argparse
 import json
 import statistics
 import time
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
+from contextlib import AbstractContextManager
 from datetime import timedelta
 from typing import Any
 
 from bench.cpu import calibrate
-from bench.in_process import InProcessService, in_process_service
+from bench.in_process import InProcessService, in_process_service, wrapped
 
 GOAL_IN_CALIBRATIONS = 18.0
 WARM_LEADS = 3
@@ -52,25 +52,19 @@ def _median_ms(fn: Callable[[int], object], samples: int) -> float:
     return statistics.median(times) * 1000
 
 
-@contextmanager
 def _recording(owner: Any, attribute: str, into: dict[str, Any],
-               keep: Callable[..., tuple[str, Any]]) -> Iterator[None]:
+               keep: Callable[..., tuple[str, Any]]) -> AbstractContextManager[None]:
     """Wrap `owner.attribute`; after each call, `keep(result, *args, **kwargs)` names what to
     remember of it in `into`. Put back on exit."""
-    original = owner.__dict__[attribute] if isinstance(owner, type) else getattr(owner, attribute)
-    wrapped = getattr(owner, attribute)
+    def recording(fn: Callable[..., Any]) -> Callable[..., Any]:
+        def call(*args: Any, **kwargs: Any) -> Any:
+            result = fn(*args, **kwargs)
+            name, value = keep(result, *args, **kwargs)
+            into[name] = value
+            return result
+        return call
 
-    def recording(*args: Any, **kwargs: Any) -> Any:
-        result = wrapped(*args, **kwargs)
-        name, value = keep(result, *args, **kwargs)
-        into[name] = value
-        return result
-
-    setattr(owner, attribute, recording)
-    try:
-        yield
-    finally:
-        setattr(owner, attribute, original)
+    return wrapped(owner, attribute, recording)
 
 
 def _record_lead(service: InProcessService) -> dict[str, Any]:
@@ -112,7 +106,7 @@ class RecordedPort:
         return f"{handoff_id}_v{version}", self.seen["approval"]
 
 
-def _count_sql(service: InProcessService, leads: int) -> tuple[float, float, float]:
+def _burst_counting_sql(service: InProcessService, leads: int) -> tuple[float, float, float]:
     """(statements, transactions, worker CPU ms) per lead of a burst, counted on the store's
     engine (the checkpointer's own statements are part of the graph run's figure)."""
     from sqlalchemy import event
@@ -138,16 +132,15 @@ def _count_sql(service: InProcessService, leads: int) -> tuple[float, float, flo
 
 def _sql_prices(service: InProcessService, samples: int) -> tuple[float, float]:
     """(ms of one more SELECT in a transaction, ms of a write transaction of one INSERT)."""
-    from sqlalchemy import insert, select
+    from sqlalchemy import select
 
-    from store.tables import Job, Lead
+    from service.jobs import enqueue
+    from store.tables import Lead
 
     rt = service.rt
     leads = Lead.__table__.c  # type: ignore[attr-defined]
     one = select(leads.id).where(leads.id == "floor-none")
     later = rt.clock.now() + timedelta(days=365)  # never due while the bench runs
-    row = {"kind": "floor_noop", "payload": {}, "dedupe_key": None, "run_at": later,
-           "attempts": 0, "created_at": later}
 
     def reads(count: int) -> Callable[[int], None]:
         def run(_: int) -> None:
@@ -156,9 +149,9 @@ def _sql_prices(service: InProcessService, samples: int) -> tuple[float, float]:
                     connection.execute(one).first()
         return run
 
-    def write(_: int) -> None:
+    def write(_: int) -> None:  # the queue's own insert, as a lead's jobs are queued
         with rt.db.transaction() as connection:
-            connection.execute(insert(Job.__table__), row)
+            enqueue(connection, "floor_noop", {}, now=later)
 
     statement = (_median_ms(reads(11), samples) - _median_ms(reads(1), samples)) / 10
     return max(statement, 0.0), _median_ms(write, samples)
@@ -172,7 +165,7 @@ def measure(samples: int = 300, leads: int = MEASURED_LEADS) -> dict[str, Any]:
     with in_process_service() as service:
         rt = service.rt
         seen = _record_lead(service)
-        statements, transactions, whole_ms = _count_sql(service, leads)
+        statements, transactions, whole_ms = _burst_counting_sql(service, leads)
         port = RecordedPort(seen)
         drafter = getattr(rt.drafter, "primary", rt.drafter)
         if not isinstance(drafter, ModelDrafter):

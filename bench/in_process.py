@@ -9,11 +9,11 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from service.runtime import AppRuntime
@@ -49,6 +49,19 @@ class InProcessService:
         ingested = time.process_time()
         self.worker.run_until_idle()
         return ingested - started, time.process_time() - ingested
+
+
+@contextmanager
+def wrapped(owner: Any, attribute: str,
+            wrap: Callable[[Callable[..., Any]], Callable[..., Any]]) -> Iterator[None]:
+    """`owner.attribute` replaced by `wrap(it)` (a module's function, or a class's method as
+    callers look it up), put back on exit."""
+    original = owner.__dict__[attribute] if isinstance(owner, type) else getattr(owner, attribute)
+    setattr(owner, attribute, wrap(getattr(owner, attribute)))
+    try:
+        yield
+    finally:
+        setattr(owner, attribute, original)
 
 
 @contextmanager

@@ -25,6 +25,7 @@ import statistics
 import time
 from collections import defaultdict
 from collections.abc import Callable
+from contextlib import AbstractContextManager, ExitStack
 from typing import Any
 
 
@@ -38,16 +39,16 @@ def _timed(cpu: dict[str, list[float]], name: str, fn: Callable[..., Any]) -> Ca
     return run
 
 
-def _wrap(cpu: dict[str, list[float]], spec: str) -> Callable[[], None]:
-    """Time the function `spec` names where it is looked up; returns what puts it back."""
+def _timing(cpu: dict[str, list[float]], spec: str) -> AbstractContextManager[None]:
+    """Time the function `spec` names where it is looked up, until the context ends."""
+    from bench.in_process import wrapped
+
     module_name, _, qualified = spec.partition(":")
     owner: Any = importlib.import_module(module_name)
     *path, attribute = qualified.split(".")
     for part in path:
         owner = getattr(owner, part)
-    original = owner.__dict__[attribute] if isinstance(owner, type) else getattr(owner, attribute)
-    setattr(owner, attribute, _timed(cpu, f"  {qualified}", getattr(owner, attribute)))
-    return lambda: setattr(owner, attribute, original)
+    return wrapped(owner, attribute, lambda fn: _timed(cpu, f"  {qualified}", fn))
 
 
 def measure(leads: int, *, latency: float = 0.0, threads: int = 1,
@@ -55,22 +56,18 @@ def measure(leads: int, *, latency: float = 0.0, threads: int = 1,
     """Thread CPU (ms per lead) by job kind and timed function, and the process's CPU."""
     from bench.in_process import in_process_service
 
-    restore: list[Callable[[], None]] = []
-    try:
-        with in_process_service(latency=latency, threads=threads) as service:
-            cpu: dict[str, list[float]] = defaultdict(list)
-            worker = service.worker
-            for kind, handler in list(worker.handlers.items()):
-                worker.handlers[kind] = _timed(cpu, kind, handler)
-            restore += [_wrap(cpu, spec) for spec in timed or []]
-            service.burst("warm", 5)  # the first drafts import the model client, fill caches
-            cpu.clear()
-            gc.collect()
-            gc.freeze()  # as the worker process does after startup (README, "Performance choices")
-            ingest_s, worker_s = service.burst("lead", leads)
-    finally:
-        for put_back in restore:
-            put_back()
+    with ExitStack() as timing, in_process_service(latency=latency, threads=threads) as service:
+        cpu: dict[str, list[float]] = defaultdict(list)
+        worker = service.worker
+        for kind, handler in list(worker.handlers.items()):
+            worker.handlers[kind] = _timed(cpu, kind, handler)
+        for spec in timed or []:
+            timing.enter_context(_timing(cpu, spec))
+        service.burst("warm", 5)  # the first drafts import the model client, fill caches
+        cpu.clear()
+        gc.collect()
+        gc.freeze()  # as the worker process does after startup (README, "Performance choices")
+        ingest_s, worker_s = service.burst("lead", leads)
     return {
         "leads": leads, "ingest_cpu_ms_per_lead": round(ingest_s * 1000 / leads, 2),
         "worker_cpu_ms_per_lead": round(worker_s * 1000 / leads, 2),

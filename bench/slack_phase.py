@@ -6,39 +6,13 @@ from __future__ import annotations
 
 import json
 import time
-from typing import Any
 
 from bench.harness import SLACK_SECRET, Bench
 from bench.report import percentile
 
-# The edge's Retry-After for the actions family with the default HITL_HTTP_QUEUE_WAIT_S (2 s):
-# the API lets 8 decisions run and 24 wait (api/edge.py), and refuses the rest of a burst.
-REFUSAL_RETRY_AFTER_S = 2.0
-
-
-def _burst_retrying_refusals(calls: list[Any]) -> tuple[list[tuple[float, int]], int]:
-    """`burst(calls)`, re-sending the requests refused with 429 after the Retry-After, as an
-    API client must: (ms from the first attempt to the final answer, its status) per call, and
-    how many refusals there were."""
-    from bench.burst import burst
-
-    results = burst(calls)
-    waited = [0.0] * len(calls)
-    refused = 0
-    for _ in range(5):
-        again = [n for n, (_, status) in enumerate(results) if status == 429]
-        if not again:
-            break
-        refused += len(again)
-        time.sleep(REFUSAL_RETRY_AFTER_S)
-        for n, answer in zip(again, burst([calls[n] for n in again]), strict=True):
-            waited[n] += results[n][0] + REFUSAL_RETRY_AFTER_S * 1000
-            results[n] = answer
-    return [(waited[n] + ms, status) for n, (ms, status) in enumerate(results)], refused
-
 
 def phase_slack(bench: Bench) -> None:
-    from bench.burst import PreparedRequest, burst
+    from bench.burst import PreparedRequest, burst, burst_retrying_refusals
     from bench.slack_side import SlackSide, user_of_dm
 
     cfg = bench.config
@@ -73,7 +47,7 @@ def phase_slack(bench: Bench) -> None:
     bench.wait_until("the clicked approvals to be decided", lambda: not [
         a for a, v in bench.probe.approvals().items() if a in clicks and v[1] == "pending"])
     bench.wait_drained()
-    naive, refused = _burst_retrying_refusals(decision_calls)
+    naive, refused = burst_retrying_refusals(decision_calls)
     bad = [s for _, s in acks + naive if s != 200]
     ack_ms = [ms for ms, _ in acks]
     naive_ms = [ms for ms, _ in naive]
