@@ -35,9 +35,11 @@ def stack(tmp_path, smtp_sink, clock, content_library) -> Iterator[dict[str, Any
     from hitl.wiring import build_runtime
     from service.worker import Worker
 
-    with FakeOpenAI(hang_seconds=5) as model:
+    # A 3 s timeout against a hang of 8: a 429 or 500 the fake answers at once must not time
+    # out on a loaded 2-core host (1 s did, once: the 429 drill saw "timeout").
+    with FakeOpenAI(hang_seconds=8) as model:
         settings = make_settings(tmp_path, smtp_url=smtp_sink.url, openai_base_url=model.url,
-                                 openai_api_key="drill", model_timeout_s=1,
+                                 openai_api_key="drill", model_timeout_s=3,
                                  model_max_retries=0)
         rt = build_runtime(settings, clock=clock, library_override=content_library)
         rt.db.upgrade()
