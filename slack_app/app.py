@@ -24,6 +24,7 @@ from slack_sdk.signature import SignatureVerifier
 from slack_sdk.web.async_client import AsyncWebClient
 
 from service.runtime import AppRuntime
+from slack_app.ack_budget import stamp_arrival
 from slack_app.assistant.listeners import register_assistant
 from slack_app.listeners import register
 from slack_app.support.listeners import register_support
@@ -51,6 +52,8 @@ def build_bolt_app(rt: AppRuntime, identity: BotIdentity) -> AsyncApp:
         raise_error_for_unhandled_request=False,
         logger=logging.getLogger("slack_app.bolt"),
     )
+    # Before any listener: Slack's answer is budgeted from here (slack_app.ack_budget).
+    bolt.middleware(stamp_arrival)
     # Support first: Bolt runs the first matching listener, and the approval `message`
     # listener would otherwise take the transfer cards' threads too.
     register_support(bolt, rt)

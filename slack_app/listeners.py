@@ -27,6 +27,7 @@ from service.jobs import enqueue
 from service.runtime import AppRuntime
 from service.schemas import DecisionIn
 from slack_app import store
+from slack_app.ack_budget import within_budget
 from slack_app.answers import answer_question, is_question
 from slack_app.blocks.card import (
     ACTION_APPROVE,
@@ -58,8 +59,6 @@ from slack_app.text import message_text, plain
 log = logging.getLogger(__name__)
 
 MAX_INSTRUCTION = 2000
-# How long Slack's answer may wait for a decision to reach the disk (Slack gives up at 3 s).
-ACK_BUDGET_S = 2.0
 
 
 # -- shared steps ------------------------------------------------------------------------------
@@ -87,20 +86,17 @@ async def ephemeral(client: AsyncWebClient, channel: str | None, user: str, text
 
 
 async def queue_decision(inbox: DecisionInbox, client: AsyncWebClient, approval_id: str,
-                         decision: DecisionIn, *, user: str, channel: str | None,
+                         decision: DecisionIn, *, context: Any, user: str, channel: str | None,
                          thread_ts: str | None = None) -> bool:
     """Put the decision on disk (the worker records it; see slack_app.decisions). True when
-    queued; otherwise the person is told that nothing changed."""
+    queued or still being queued when Slack's answer had to go (slack_app.ack_budget);
+    otherwise the person is told that nothing changed."""
     try:
-        # Shielded: if the store is slow the answer goes out at the budget and the write
-        # still completes behind it (Slack must hear back within 3 s whatever happens here).
-        await asyncio.wait_for(asyncio.shield(inbox.put(decision_payload(
-            approval_id, decision, slack_user=user, channel=channel, thread_ts=thread_ts))),
-            ACK_BUDGET_S)
-        return True
-    except TimeoutError:
-        log.warning("queueing a Slack %s on %s took over %.1f s; answering Slack first",
-                    decision.action, approval_id, ACK_BUDGET_S)
+        if not await within_budget(inbox.put(decision_payload(
+                approval_id, decision, slack_user=user, channel=channel, thread_ts=thread_ts)),
+                context):
+            log.warning("queueing a Slack %s on %s outlasted the answer budget; answering "
+                        "Slack first", decision.action, approval_id)
         return True
     except Exception:
         log.exception("queueing a Slack %s on %s failed", decision.action, approval_id)
@@ -164,7 +160,8 @@ def register(bolt: AsyncApp, rt: AppRuntime) -> None:
     inbox = DecisionInbox(rt)
 
     @bolt.action(ACTION_APPROVE)
-    async def on_approve(ack: Any, body: dict[str, Any], client: AsyncWebClient) -> None:
+    async def on_approve(ack: Any, body: dict[str, Any], client: AsyncWebClient,
+                         context: Any) -> None:
         user = body["user"]["id"]
         channel, thread_ts = _where(body)
         parsed = parse_button_value((body.get("actions") or [{}])[0].get("value"))
@@ -174,7 +171,7 @@ def register(bolt: AsyncApp, rt: AppRuntime) -> None:
             return
         # On disk first, then the answer: a click Slack saw accepted is never lost.
         await queue_decision(inbox, client, parsed[0],
-                             build_decision(action="approve", actor=user),
+                             build_decision(action="approve", actor=user), context=context,
                              user=user, channel=channel, thread_ts=thread_ts)
         await ack()
 
@@ -213,7 +210,7 @@ def register(bolt: AsyncApp, rt: AppRuntime) -> None:
     async def on_escalate(ack: Any, body: dict[str, Any], client: AsyncWebClient) -> None:
         await open_modal(ack, body, client, escalate_modal)
 
-    async def submit(ack: Any, request: dict[str, Any], client: AsyncWebClient,
+    async def submit(ack: Any, request: dict[str, Any], client: AsyncWebClient, context: Any,
                      meta: dict[str, Any], blocks: dict[str, str], **fields: Any) -> None:
         """A modal's decision: field errors go back into the modal (`blocks` maps decision
         fields to the modal's block ids); otherwise queue the decision, then close the modal."""
@@ -223,13 +220,14 @@ def register(bolt: AsyncApp, rt: AppRuntime) -> None:
         except ValidationError as exc:
             await ack(response_action="errors", errors=_field_errors(exc, blocks))
             return
-        await queue_decision(inbox, client, str(meta.get("approval_id")), decision, user=user,
+        await queue_decision(inbox, client, str(meta.get("approval_id")), decision,
+                             context=context, user=user,
                              channel=meta.get("channel"), thread_ts=meta.get("thread_ts"))
         await ack()
 
     @bolt.view(VIEW_EDIT)
     async def on_edit_submit(ack: Any, body: dict[str, Any], view: dict[str, Any],
-                             client: AsyncWebClient) -> None:
+                             client: AsyncWebClient, context: Any) -> None:
         meta = _metadata(view)
         values = (view.get("state") or {}).get("values") or {}
         subject = _value(values, "subject", "subject").get("value") or ""
@@ -237,22 +235,22 @@ def register(bolt: AsyncApp, rt: AppRuntime) -> None:
                  for i in range(int(meta.get("parts") or 1))]
         joiners = list(meta.get("joiners") or []) + ["\n\n"] * len(parts)
         text = parts[0] + "".join(j + p for j, p in zip(joiners, parts[1:], strict=False))
-        await submit(ack, body, client, meta, {"subject": "subject", "body": "body_0"},
+        await submit(ack, body, client, context, meta, {"subject": "subject", "body": "body_0"},
                      action="edit", subject=subject, body=text)
 
     @bolt.view(VIEW_REJECT)
     async def on_reject_submit(ack: Any, body: dict[str, Any], view: dict[str, Any],
-                               client: AsyncWebClient) -> None:
+                               client: AsyncWebClient, context: Any) -> None:
         meta = _metadata(view)
         values = (view.get("state") or {}).get("values") or {}
         reason = (_value(values, "reason", "reason_code").get("selected_option") or {}).get("value")
         note = _value(values, "note", "note").get("value") or None
-        await submit(ack, body, client, meta, {"reason_code": "reason", "note": "note"},
+        await submit(ack, body, client, context, meta, {"reason_code": "reason", "note": "note"},
                      action="reject", reason_code=reason, note=note)
 
     @bolt.view(VIEW_ESCALATE)
     async def on_escalate_submit(ack: Any, body: dict[str, Any], view: dict[str, Any],
-                                 client: AsyncWebClient) -> None:
+                                 client: AsyncWebClient, context: Any) -> None:
         meta = _metadata(view)
         values = (view.get("state") or {}).get("values") or {}
         target = _value(values, "target", "escalate_to").get("selected_user") or None
@@ -262,7 +260,7 @@ def register(bolt: AsyncApp, rt: AppRuntime) -> None:
                 "target": "That person is not on the team roster; pick a teammate, or leave "
                           "it empty to hand it to a manager."})
             return
-        await submit(ack, body, client, meta, {"escalate_to": "target", "note": "note"},
+        await submit(ack, body, client, context, meta, {"escalate_to": "target", "note": "note"},
                      action="escalate", escalate_to=target, note=note)
 
     @bolt.event("message")
@@ -345,7 +343,9 @@ async def thread_reply(rt: AppRuntime, inbox: DecisionInbox, client: AsyncWebCli
     if not await queue_decision(inbox, client, approval["approval_id"],
                                 build_decision(action="revise", actor=actor,
                                                instruction=instruction),
-                                user=user, channel=channel, thread_ts=thread_ts):
+                                # An event is answered before its listener runs: no budget,
+                                # and a failed write releases the delivery for Slack's retry.
+                                context=None, user=user, channel=channel, thread_ts=thread_ts):
         raise DecisionNotQueued(approval["approval_id"])  # Slack's retry may redo it
 
 

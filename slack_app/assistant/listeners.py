@@ -29,6 +29,7 @@ from slack_sdk.web.async_client import AsyncWebClient
 from service.assistant import MAX_ASK_CHARS
 from service.runtime import AppRuntime
 from slack_app import store
+from slack_app.ack_budget import within_budget
 from slack_app.assistant.blocks import (
     ACTION_FEEDBACK,
     ACTION_PROPOSAL_APPROVE,
@@ -44,8 +45,6 @@ from slack_app.text import message_text
 
 log = logging.getLogger(__name__)
 
-# How long Slack's answer may wait for a click to reach the disk (Slack gives up at 3 s).
-ACK_BUDGET_S = 2.0
 _PROPOSAL_ACTION = re.compile(f"^(?:{ACTION_PROPOSAL_APPROVE}|{ACTION_PROPOSAL_REJECT})$")
 _DECISION_OF = {ACTION_PROPOSAL_APPROVE: "approve", ACTION_PROPOSAL_REJECT: "reject"}
 
@@ -76,16 +75,13 @@ def delivery_keys(event: dict[str, Any], body: dict[str, Any]) -> list[str]:
     return keys
 
 
-async def queue_click(rt: AppRuntime, client: AsyncWebClient, kind: str,
+async def queue_click(rt: AppRuntime, client: AsyncWebClient, context: Any, kind: str,
                       payload: dict[str, Any]) -> None:
-    """A click's job on disk within the ack budget; on failure the clicker is told that
-    nothing changed."""
+    """A click's job on disk within Slack's answer budget (slack_app.ack_budget); on failure
+    the clicker is told that nothing changed."""
     try:
-        # Shielded: a slow store answers Slack at the budget and the write still completes.
-        await asyncio.wait_for(asyncio.shield(asyncio.to_thread(queue_job, rt, kind, payload)),
-                               ACK_BUDGET_S)
-    except TimeoutError:
-        log.warning("queueing a %s took over %.1f s; answering Slack first", kind, ACK_BUDGET_S)
+        if not await within_budget(asyncio.to_thread(queue_job, rt, kind, payload), context):
+            log.warning("queueing a %s outlasted the answer budget; answering Slack first", kind)
     except Exception:
         log.exception("queueing a %s failed", kind)
         await ephemeral(client, payload.get("channel"), payload["user"], GENERIC_FAILURE,
@@ -139,7 +135,8 @@ def register_assistant(bolt: AsyncApp, rt: AppRuntime) -> None:
         """The channel the rep is looking at changed; answers do not depend on it."""
 
     @bolt.action(_PROPOSAL_ACTION)
-    async def on_proposal(ack: Any, body: dict[str, Any], client: AsyncWebClient) -> None:
+    async def on_proposal(ack: Any, body: dict[str, Any], client: AsyncWebClient,
+                          context: Any) -> None:
         user = body["user"]["id"]
         channel, message = _where(body)
         action = (body.get("actions") or [{}])[0]
@@ -149,14 +146,15 @@ def register_assistant(bolt: AsyncApp, rt: AppRuntime) -> None:
             await ack()
             await ephemeral(client, channel, user, "This button is not from a current answer.")
             return
-        await queue_click(rt, client, DECIDE_JOB, {
+        await queue_click(rt, client, context, DECIDE_JOB, {
             "proposal_id": parsed[0], "decision": parsed[1], "user": user, "channel": channel,
             "ts": message["ts"], "thread_ts": message.get("thread_ts"),
             "blocks": message.get("blocks") or [], "text": message.get("text")})
         await ack()
 
     @bolt.action(ACTION_FEEDBACK)
-    async def on_feedback(ack: Any, body: dict[str, Any], client: AsyncWebClient) -> None:
+    async def on_feedback(ack: Any, body: dict[str, Any], client: AsyncWebClient,
+                          context: Any) -> None:
         user = body["user"]["id"]
         channel, message = _where(body)
         parsed = parse_feedback_value((body.get("actions") or [{}])[0].get("value"))
@@ -164,7 +162,7 @@ def register_assistant(bolt: AsyncApp, rt: AppRuntime) -> None:
             await ack()
             await ephemeral(client, channel, user, "This button is not from a current answer.")
             return
-        await queue_click(rt, client, FEEDBACK_JOB, {
+        await queue_click(rt, client, context, FEEDBACK_JOB, {
             "reply_id": parsed[0], "helpful": parsed[1], "user": user, "channel": channel,
             "thread_ts": message.get("thread_ts")})
         await ack()

@@ -225,12 +225,20 @@ def test_slack_is_answered_within_the_budget_even_when_the_store_is_slow(
     """The durable write may wait; Slack's answer may not (3 s limit). The click still lands."""
     import threading
 
-    from slack_app import listeners
+    from slack_app import ack_budget
     from tests.fake_slack import SlackSide
 
     card = pending_card(client, worker)
     message = card_message(rt, fake_slack, card["approval_id"])
-    monkeypatch.setattr(listeners, "ACK_BUDGET_S", 0.3)
+    monkeypatch.setattr(ack_budget, "ACK_BUDGET_S", 0.3)
+    arrivals: list[object] = []
+    budget_left = ack_budget.budget_left
+
+    def counted_from_arrival(context):  # type: ignore[no-untyped-def]
+        arrivals.append(context.get(ack_budget._ARRIVED))
+        return budget_left(context)
+
+    monkeypatch.setattr(ack_budget, "budget_left", counted_from_arrival)
     held, release = threading.Event(), threading.Event()
 
     def hold_the_writer_lock() -> None:
@@ -245,6 +253,7 @@ def test_slack_is_answered_within_the_budget_even_when_the_store_is_slow(
         assert held.wait(5)
         assert SlackSide(client).click(message, "Approve", "U0REP0001").status_code == 200
         assert holder.is_alive()  # answered while the writer lock was still held
+        assert len(arrivals) == 1 and isinstance(arrivals[0], float)  # stamped on arrival
         assert _queued(rt) == []  # not on disk yet: the store is busy
     finally:
         release.set()

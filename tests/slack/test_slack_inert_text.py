@@ -281,8 +281,9 @@ NOT_BUILDERS: dict[str, str] = {
     "recycle_notice.recycle_notice": "I/O: posts recycle_text",
     **ASSISTANT_NOT_BUILDERS,
 }
-# Modules with no text for people: Bolt/FastAPI wiring, Web API plumbing, store reads.
-NO_TEXT_MODULES = {"app", "web", "store", "message_log"}
+# Modules with no text for people: Bolt/FastAPI wiring, Web API plumbing, store reads, the
+# answer budget.
+NO_TEXT_MODULES = {"app", "web", "store", "message_log", "ack_budget"}
 
 
 def _public_functions() -> list[str]:
