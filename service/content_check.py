@@ -60,6 +60,8 @@ MAX_CANDIDATES = 500
 # process.
 _ZERO: ColumnElement[int] = literal_column("0")
 _LIMIT: ColumnElement[int] = literal_column(str(MAX_CANDIDATES))
+# The lead's own names, as parameters of the search ("" for a name it does not have).
+_OWN_NAMES = ("own_first_name", "own_last_name", "own_company")
 
 
 def _ascii_lower(text: str) -> str:
@@ -206,8 +208,15 @@ def _candidate_queries(dialect: str) -> tuple[CompoundSelect[Any], Select[Any], 
     # One search per column, each served by its index: PostgreSQL plans an OR of the three
     # under a LIMIT as a scan of the table.
     names = (Lead.first_name, Lead.last_name, Lead.company)
+    # A value the lead itself has (a colleague at the lead's own company, a namesake) is never
+    # another person's in the pure check, whichever record holds it, so the search skips it:
+    # otherwise every draft naming its company read every other lead at that company (up to
+    # MAX_CANDIDATES rows to look at, for nothing). A name of such a record that does occur
+    # is found by its own column's search. The database lowers both sides: the same function.
+    own = [func.lower(bindparam(name, type_=String)) for name in _OWN_NAMES]
     leads = union(*(_found(dialect, Lead, column, *names)
-                    .where(Lead.id != bindparam("lead_id"), Lead.erased_at.is_(None))
+                    .where(Lead.id != bindparam("lead_id"), Lead.erased_at.is_(None),
+                           func.lower(column).not_in(own))
                     for column in names)).limit(_LIMIT)
     contacts = _found(dialect, SupportConversation, SupportConversation.customer_name,
                       SupportConversation.customer_name)
@@ -230,17 +239,20 @@ def _candidate_search(dialect: str, own_email: bool) -> Executable:
                      select(nothing, nothing, nothing, *found_contacts.c))
 
 
-def other_people(session: Session, lead_id: str, lead_email: str | None,
-                 text: str) -> list[str]:
-    """Names and companies of other records (leads, support contacts) that occur in `text`."""
+def other_people(session: Session, lead_id: str, lead: LeadIdentity, text: str) -> list[str]:
+    """Names and companies of other records (leads, support contacts) that occur in `text`
+    (`lead`: the identity of lead `lead_id`, whose own names are not searched for)."""
     conn = session.connection()  # Core statements: no ORM execution around them
     dialect = conn.dialect.name
     forms = _forms(text)
     keys = _candidate_keys(text, forms)
     if not keys:
         return []
+    lead_email = lead.email.lower() if lead.email else None
     params = {"haystack": _haystack(text, forms), "keys": _keys_parameter(dialect, keys),
-              "lead_id": lead_id, "lead_email": lead_email.lower() if lead_email else None}
+              "lead_id": lead_id, "lead_email": lead_email,
+              **dict(zip(_OWN_NAMES, (lead.first_name or "", lead.last_name or "",
+                                      lead.company or ""), strict=True))}
     leads: list[str] = []
     contacts: list[str] = []
     for first, last, company, contact in conn.execute(
@@ -310,7 +322,7 @@ def draft_content_blocks(rt: AppRuntime, session: Session, lead_id: str, subject
         return []
     identity = LeadIdentity(email=lead.email, first_name=lead.first_name,
                             last_name=lead.last_name, company=lead.company, domain=lead.domain)
-    people = other_people(session, lead_id, lead.email, f"{subject}\n{body}") if records else []
+    people = other_people(session, lead_id, identity, f"{subject}\n{body}") if records else []
     return blocks_for(rt, identity, subject, body, context=context,
                       other=[*people, *extra_people])
 
@@ -361,7 +373,7 @@ def checked_draft(rt: AppRuntime, request: DraftRequest, written: Draft) -> Draf
         if identity.email and (draft.source == "model" or bool(request.lead_question)
                                or bool(request.instructions)):
             with rt.db.read() as session:
-                people = other_people(session, lead.lead_id, identity.email,
+                people = other_people(session, lead.lead_id, identity,
                                       f"{draft.subject}\n{draft.body}")
         return blocks_for(rt, identity, draft.subject, draft.body, context=package,
                           other=people)

@@ -20,6 +20,7 @@ from store.db import Database
 from tests.agent.query_plans import query_plan
 
 NOW = datetime(2026, 1, 5, 9, 0, tzinfo=UTC)
+ADA = LeadIdentity(email="p0@x0.io", first_name="Ada", last_name="Lovelace", company="Acme")
 TEXT = "Hi Ada,\n\nOttoline Vexbridge at Vexbridge Holdings says hi.\n\nBest,\nRiley"
 FIRST = ["Ottoline", "Marcus", "Priya", "Jonas", "Søren", "Kwame", "Will", "Li", "Grace",
          "Hiroshi", "Amara", "Lukas", "Ölander", "Jean-Luc", "O'Brien", "Best"]
@@ -28,6 +29,10 @@ COMPANY_WORDS = ["Vex", "Bright", "North", "Blue", "Iron", "Lumen", "Quartz", "H
 ODD_COMPANIES = ["Ölander & Søn", "50%_off\\ Labs", "Acme, Inc.", "(Parens) Co", "A.B.C.",
                  "The Very Long Company Name Of Northern Harbor Logistics", "Straße Werke",
                  "evil-exfil.example", "Blue Harbor", "Two  Spaces Ltd", "Line\nBreak Co"]
+
+
+# Ada's own company as colleagues' records write it (a lead's company is one of its names).
+COLLEAGUES_COMPANY = ["Acme", "ACME"]
 
 
 def _lead(i: int, first: str | None, last: str | None, company: str | None) -> dict[str, Any]:
@@ -44,6 +49,7 @@ def _fill(db: Database, leads: int) -> tuple[list[dict[str, Any]], list[dict[str
     rows = [_lead(0, "Ada", "Lovelace", "Acme")]
     for i in range(1, leads):
         company = (ODD_COMPANIES[i % len(ODD_COMPANIES)] if i % 50 == 0
+                   else COLLEAGUES_COMPANY[i % 2] if i % 25 == 0  # Ada's colleagues
                    else f"{rnd.choice(COMPANY_WORDS)}{i} {rnd.choice(['Holdings', 'Labs', 'AG'])}")
         rows.append(_lead(i, f"{rnd.choice(FIRST)}{i % 40 or ''}", f"Surname{i}", company))
     contacts = [{"id": f"conv{i}", "customer_email": f"c{i}@support-{i}.io",
@@ -117,20 +123,24 @@ def test_the_lookup_finds_what_a_search_of_every_record_finds(store: Database) -
 
     rows, contacts = _fill(store, 5_000)
     everyone = _every_record(rows, contacts)
-    ada = LeadIdentity(email="p0@x0.io", first_name="Ada", last_name="Lovelace",
-                       company="Acme")
     mentioned = 0
     with store.read() as session:
         for text in _drafts(rows, contacts):
-            expected = foreign_names(text, lead=ada, other_people=everyone)
-            found = other_people(session, "lead0", "p0@x0.io", text)
-            assert set(foreign_names(text, lead=ada, other_people=found)) == set(expected), text
+            expected = foreign_names(text, lead=ADA, other_people=everyone)
+            found = other_people(session, "lead0", ADA, text)
+            assert set(foreign_names(text, lead=ADA, other_people=found)) == set(expected), text
             mentioned += bool(expected)
         # The lead's own record, her own support conversation and an erased lead are nobody.
-        own = other_people(session, "lead0", "p0@x0.io", "Ada Lovelace, Acme, Ada Support-Self")
+        own = other_people(session, "lead0", ADA, "Ada Lovelace, Acme, Ada Support-Self")
         assert not {"Ada", "Lovelace", "Acme", "Ada Support-Self"} & set(own)
-        assert "Surname100" not in other_people(session, "lead0", "p0@x0.io", "Surname100")
-        assert "Surname101" in other_people(session, "lead0", "p0@x0.io", "Surname101!")
+        assert "Surname100" not in other_people(session, "lead0", ADA, "Surname100")
+        assert "Surname101" in other_people(session, "lead0", ADA, "Surname101!")
+        # Naming her own company reads none of the 400 colleagues' records there; naming a
+        # colleague finds him.
+        assert other_people(session, "lead0", ADA, "Hi Ada, everyone at Acme says hi") == []
+        colleague = next(r for r in rows if r["company"] == "ACME")
+        found = other_people(session, "lead0", ADA, f"Acme's {colleague['last_name']} says hi")
+        assert colleague["last_name"] in found and "ACME" in found
     assert mentioned > 40  # the drafts do name other people
 
 
@@ -145,7 +155,8 @@ def test_the_searches_use_indexes_not_scans(store: Database) -> None:
         postgres = conn.dialect.name == "postgresql"
         keys = _candidate_keys(TEXT)
         params = {"keys": keys if postgres else json.dumps(keys), "haystack": _haystack(TEXT),
-                  "lead_id": "lead0", "lead_email": "p0@x0.io"}
+                  "lead_id": "lead0", "lead_email": "p0@x0.io", "own_first_name": "Ada",
+                  "own_last_name": "Lovelace", "own_company": "Acme"}
         leads, contacts, not_own = _candidate_queries(conn.dialect.name)
         plan = query_plan(conn, leads, params)
         for index in ("ix_leads_first_name_key", "ix_leads_last_name_key",

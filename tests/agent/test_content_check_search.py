@@ -49,7 +49,8 @@ def test_the_one_statement_a_draft_runs_uses_the_four_key_indexes(store: Databas
         conn = session.connection()
         dialect = conn.dialect.name
         params = {"keys": _keys_parameter(dialect, _candidate_keys(TEXT)),
-                  "haystack": _haystack(TEXT), "lead_id": "lead0", "lead_email": "p0@x0.io"}
+                  "haystack": _haystack(TEXT), "lead_id": "lead0", "lead_email": "p0@x0.io",
+                  "own_first_name": "Ada", "own_last_name": "Lovelace", "own_company": "Acme"}
         for own_email in (True, False):
             plan = query_plan(conn, _candidate_search(dialect, own_email), params)
             for index in ("ix_leads_first_name_key", "ix_leads_last_name_key",
