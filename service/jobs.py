@@ -32,6 +32,7 @@ from sqlalchemy import (
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
+from config.settings import Settings
 from store.db import Database
 from store.tables import Job
 
@@ -274,3 +275,22 @@ def failed_by_kind(db: Database) -> dict[str, int]:
         rows = session.execute(select(Job.kind, func.count()).where(Job.failed_at.is_not(None))
                                .group_by(Job.kind))
         return {kind: n for kind, n in rows}
+
+
+# Retry budgets by kind of work (prefix -> setting, hours): talking to the mail server, Slack and
+# the marketing/CRM systems may have to wait out their outages; our own work should not fail
+# for long, and when it does a person should look at it soon.
+_BUDGET_SETTINGS: tuple[tuple[str, str], ...] = (
+    ("deliver_email", "send_retry_hours"),
+    ("slack_", "slack_retry_hours"),
+    ("support_post_card", "slack_retry_hours"), ("support_update_card", "slack_retry_hours"),
+    ("support_relay", "slack_retry_hours"), ("support_escalate_slack", "slack_retry_hours"),
+    ("nurture_enrol", "integration_retry_hours"), ("crm_", "integration_retry_hours"),
+)
+
+
+def retry_budget(settings: Settings, kind: str) -> timedelta:
+    """How long a job of `kind` keeps retrying before it is parked as failed."""
+    setting = next((name for prefix, name in _BUDGET_SETTINGS if kind.startswith(prefix)),
+                   "job_retry_hours")
+    return timedelta(hours=float(getattr(settings, setting)))

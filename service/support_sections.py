@@ -14,8 +14,6 @@ from __future__ import annotations
 import logging
 from typing import TYPE_CHECKING, Any
 
-import numpy as np
-
 from agent.support.models import KbMatch
 from agent.support.sections import choose_section
 
@@ -51,6 +49,8 @@ def best_section(kb: KnowledgeBase, question: str, match: KbMatch) -> KbMatch:
         sections = article_sections(kb, match)
         if len(sections) < 2:
             return match
+        import numpy as np  # the worker's: the web process imports this module, never runs it
+
         vectors = kb.embed([question] + [f"{h or ''}\n{h or ''}\n{t}" for h, t in sections])
         similarities = [float(np.dot(vectors[0], v)) /
                         ((float(np.linalg.norm(vectors[0])) or 1.0) * (float(np.linalg.norm(v))

@@ -16,7 +16,7 @@ from typing import Any
 
 from service import handoffs, jobs, leads, nurture, outbox
 from service.crm_writeback import CRM_JOB_HANDLERS
-from service.jobs import RetryLater
+from service.jobs import RetryLater, retry_budget
 from service.outbox import release_send_leases
 from service.readiness import Heartbeat
 from service.runtime import AppRuntime
@@ -74,25 +74,6 @@ def _hubspot_deliveries(rt: AppRuntime, payload: dict[str, Any]) -> None:
 # service.assistant_execution.EXECUTE_JOB, spelt out so that naming the kind does not load the
 # assistant (tests/cli/test_ingest_startup.py holds them equal).
 EXECUTE_JOB = "assistant_execute"
-
-
-# Retry budgets by kind of work (prefix -> setting, hours): talking to the mail server, Slack and
-# the marketing/CRM systems may have to wait out their outages; our own work should not fail
-# for long, and when it does a person should look at it soon.
-_BUDGET_SETTINGS: tuple[tuple[str, str], ...] = (
-    ("deliver_email", "send_retry_hours"),
-    ("slack_", "slack_retry_hours"),
-    ("support_post_card", "slack_retry_hours"), ("support_update_card", "slack_retry_hours"),
-    ("support_relay", "slack_retry_hours"), ("support_escalate_slack", "slack_retry_hours"),
-    ("nurture_enrol", "integration_retry_hours"), ("crm_", "integration_retry_hours"),
-)
-
-
-def retry_budget(rt: AppRuntime, kind: str) -> timedelta:
-    """How long a job of `kind` keeps retrying before it is parked as failed."""
-    setting = next((name for prefix, name in _BUDGET_SETTINGS if kind.startswith(prefix)),
-                   "job_retry_hours")
-    return timedelta(hours=float(getattr(rt.settings, setting)))
 
 
 HANDLERS: dict[str, Handler] = {
@@ -178,7 +159,7 @@ class Worker:
                                                        exc)
             if not jobs.retry_later(self.rt.db, job, f"{type(exc).__name__}: {exc}",
                                     now=self.rt.clock.now(),
-                                    budget=retry_budget(self.rt, job.kind),
+                                    budget=retry_budget(self.rt.settings, job.kind),
                                     not_before=getattr(exc, "retry_after", None)):
                 self.rt.metrics.jobs_failed.labels(job.kind).inc()
             return None

@@ -16,11 +16,10 @@ import io
 import logging
 from collections.abc import Callable
 from http.client import HTTPMessage
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.error import HTTPError, URLError
 from urllib.request import Request
 
-import httpx
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError, SlackClientError, SlackRequestError
 
@@ -28,6 +27,12 @@ from service.jobs import RetryLater
 from service.runtime import AppRuntime
 from slack_app.message_log import current_context, record_post
 from tools.tls import client_tls_context
+
+if TYPE_CHECKING:
+    # httpx is imported where a client is built or used: importing it loads its command line
+    # (rich, pygments: ~17 MB) whenever click is installed, and the web process, which
+    # imports this module for its decisions, never calls Slack through it.
+    import httpx
 
 log = logging.getLogger(__name__)
 
@@ -73,6 +78,8 @@ class KeepAliveWebClient(WebClient):
         # an int (a multipart upload's Content-Length), which urllib writes out with str().
         sent = req.data if isinstance(req.data, bytes) else None
         headers_out = {name: str(value) for name, value in req.header_items()}
+        import httpx  # loaded by web_client() already: a lookup
+
         try:
             response = self._http.request(req.get_method(), url, content=sent,
                                           headers=headers_out, timeout=self.timeout)
@@ -99,6 +106,8 @@ def web_client(rt: AppRuntime) -> WebClient:
     key = (rt.settings.slack_api_url, rt.settings.slack_bot_token)
     client = _CLIENTS.get(key)
     if client is None:
+        import httpx
+
         connections = rt.settings.outbound_connections
         http = httpx.Client(
             verify=client_tls_context(), timeout=API_TIMEOUT_S,

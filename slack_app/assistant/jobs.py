@@ -41,9 +41,8 @@ from agent.policy import Member
 from service import assistant
 from service.assistant_models import AssistantReply
 from service.errors import Conflict, Forbidden, InvalidInput, NotFound
-from service.jobs import RetryLater, enqueue
+from service.jobs import RetryLater, enqueue, retry_budget
 from service.runtime import AppRuntime
-from service.worker import retry_budget
 from slack_app import message_log
 from slack_app.assistant.blocks import (
     LOADING_MESSAGES,
@@ -191,7 +190,7 @@ def _apologise_if_parked(rt: AppRuntime, payload: dict[str, Any]) -> None:
     if job is None:
         return
     now = rt.clock.now()
-    if now < (job.failing_since or now) + retry_budget(rt, ASK_JOB):
+    if now < (job.failing_since or now) + retry_budget(rt.settings, ASK_JOB):
         return  # retried: the status still says the assistant is working on it
     with rt.db.session() as session:
         enqueue(session, APOLOGY_JOB, {"channel": payload["channel"],

@@ -19,9 +19,13 @@ import hmac
 import threading
 from collections.abc import Callable, Iterable
 from datetime import datetime, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import httpx
+if TYPE_CHECKING:
+    # Imported where a request is made: importing httpx loads its command line (rich,
+    # pygments: ~17 MB) whenever click is installed, and the web process imports this module
+    # for the webhook signature alone.
+    import httpx
 
 BATCH_LIMIT = 100
 CACHE_ENTRIES = 10_000
@@ -79,7 +83,11 @@ class HubSpotContacts:
         self.base_url = base_url.rstrip("/")
         self.now = now
         self.ttl = ttl
-        self.client = client or httpx.Client(timeout=timeout)
+        if client is None:
+            import httpx
+
+            client = httpx.Client(timeout=timeout)
+        self.client = client
         self.headers = {"Authorization": f"Bearer {token}"}
         self._cache: dict[tuple[str, tuple[str, ...]], tuple[datetime, dict[str, Any] | None]] = {}
         self._lock = threading.Lock()
@@ -121,6 +129,8 @@ class HubSpotContacts:
             del self._cache[next(iter(self._cache))]
 
     def _batch_read(self, ids: list[str], properties: list[str]) -> dict[str, dict[str, Any]]:
+        import httpx
+
         url = f"{self.base_url}/crm/v3/objects/contacts/batch/read"
         try:
             response = self.client.post(url, headers=self.headers, json={
