@@ -41,7 +41,9 @@ class RunPosition:
 # joined per run (~0.3 ms of CPU, a third of the loop's own cost). Every step of the handoff
 # graph is a single node (its edges and `Command`s go to one node at a time), so one thread does
 # the same writes, in the order they were submitted. A graph with parallel branches would need
-# more: `tests/agent/test_runs.py` holds both the thread count and the graph's shape.
+# more: `tests/agent/test_runs.py` holds both the thread count and the graph's shape. So would
+# another stream mode: with `stream_mode="custom"` the stream took the one thread and the run
+# waited on it forever; `invoke`'s default mode is the one measured and tested.
 _BACKGROUND_THREADS = 1
 
 
