@@ -127,3 +127,42 @@ def test_an_instruction_after_approval_is_refused_politely(client, worker, rt, f
     assert refusal.params["thread_ts"] == root
     worker.run_until_idle()
     assert len(smtp_sink.messages) == 1
+
+
+def test_an_instruction_whose_write_fails_is_redone_by_slacks_retry(  # type: ignore[no-untyped-def]
+        client, worker, rt, fake_slack, slack, monkeypatch) -> None:
+    """A thread reply is an event, answered before its listener runs: its decision's write has
+    no answer budget to keep (slack_app.ack_budget), so a write that is slow and then fails is
+    seen to fail, the delivery's receipt is released, and Slack's retry revises the draft."""
+    import time
+
+    from sqlalchemy.exc import OperationalError
+
+    from slack_app import ack_budget, decisions
+
+    card = pending_card(client, worker)
+    channel, root = _root(rt, card["approval_id"])
+    monkeypatch.setattr(ack_budget, "ACK_BUDGET_S", 0.05)  # a click's budget: not an event's
+    write = decisions.queue_decisions
+    failures: list[int] = []
+
+    def slow_then_failing(rt_: Any, payloads: list[Any]) -> None:
+        if not failures:
+            failures.append(len(payloads))
+            time.sleep(0.3)  # longer than the budget above
+            raise OperationalError("INSERT INTO jobs", {}, Exception("disk I/O error"))
+        write(rt_, payloads)
+
+    monkeypatch.setattr(decisions, "queue_decisions", slow_then_failing)
+    event = slack.reply_event(channel, root, "U0REP0001", "make it warmer")
+    assert slack.event(event, event_id="Ev0002").status_code == 200
+
+    def retried_until_revised() -> bool:
+        slack.event(event, event_id="Ev0002", headers={
+            "X-Slack-Retry-Num": "1", "X-Slack-Retry-Reason": "http_timeout"})
+        return get_approval(rt, card["approval_id"])["status"] == "revised"
+
+    wait_until(retried_until_revised, interval=0.2)
+    assert failures == [1]
+    worker.run_until_idle()
+    assert [a["version"] for a in list_approvals(rt, status=None)] == [1, 2]
