@@ -95,11 +95,11 @@ async def queue_decision(inbox: DecisionInbox, client: AsyncWebClient, approval_
         if not await within_budget(inbox.put(decision_payload(
                 approval_id, decision, slack_user=user, channel=channel, thread_ts=thread_ts)),
                 context):
-            log.warning("queueing a Slack %s on %s outlasted the answer budget; answering "
+            log.warning("queueing a Slack %s on %r outlasted the answer budget; answering "
                         "Slack first", decision.action, approval_id)
         return True
     except Exception:
-        log.exception("queueing a Slack %s on %s failed", decision.action, approval_id)
+        log.exception("queueing a Slack %s on %r failed", decision.action, approval_id)
         await ephemeral(client, channel, user, GENERIC_FAILURE, thread_ts)
         return False
 

@@ -29,9 +29,8 @@ from slack_app.message_log import current_context, record_post
 from tools.tls import client_tls_context
 
 if TYPE_CHECKING:
-    # httpx is imported where a client is built or used: importing it loads its command line
-    # (rich, pygments: ~17 MB) whenever click is installed, and the web process, which
-    # imports this module for its decisions, never calls Slack through it.
+    # Imported where a client is built or used: the web process imports this module but never
+    # calls Slack through it (README, "Performance choices": no worker engines in the web).
     import httpx
 
 log = logging.getLogger(__name__)

@@ -22,9 +22,8 @@ from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    # Imported where a request is made: importing httpx loads its command line (rich,
-    # pygments: ~17 MB) whenever click is installed, and the web process imports this module
-    # for the webhook signature alone.
+    # Imported where a request is made: the web process imports this module for the webhook
+    # signature alone (README, "Performance choices": no worker engines in the web).
     import httpx
 
 BATCH_LIMIT = 100
