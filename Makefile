@@ -30,8 +30,11 @@ demo: $(STAMP)
 # One worker per core (pytest-xdist); a test file stays on one worker so its module fixtures
 # (the eval datasets, a seeded store) are built once. Every test has its own SQLite file or
 # PostgreSQL database and free ports, so workers share nothing.
+# The default suite runs no schemathesis drill: its plugin and Hypothesis's are left unloaded
+# (a second of start-up in each worker).
 test: $(STAMP)
-	$(VENV)/bin/python -m pytest -q -m "not slow" -n auto --dist loadfile
+	$(VENV)/bin/python -m pytest -q -m "not slow" -n auto --dist loadfile \
+		-p no:schemathesis -p no:hypothesispytest
 
 test-slow: $(STAMP)
 	$(VENV)/bin/python -m pytest -q -m "slow and not studio" --ignore=tests/drills --durations=10

@@ -50,6 +50,9 @@ def _stem(word: str) -> str:
 
 
 def _covers(listed: str, word: str) -> bool:
+    """Whether the listed word (a folded stem) stands for `word`: the same, a listed word of
+    at least _PREFIX_MIN letters that `word` begins with, or a word of more letters that the
+    listed word begins with ("contrat" / "contrato")."""
     if word == listed:
         return True
     if len(listed) >= _PREFIX_MIN and word.startswith(listed):
@@ -57,17 +60,39 @@ def _covers(listed: str, word: str) -> bool:
     return len(word) >= _PREFIX_MIN + 1 and listed.startswith(word)
 
 
+class WordTable:
+    """Listed words (folded stems) and the name each gives, in the file's order. `name(word)`
+    is the name of the first entry that covers `word` (`_covers`), found with a few dict
+    lookups instead of a test of every entry: a message's every word is looked up, and the
+    knowledge base's sections are read for every question."""
+
+    def __init__(self, entries: tuple[tuple[str, str], ...]) -> None:
+        self.entries = entries
+        self._exact: dict[str, int] = {}      # a listed word -> its first entry
+        self._prefixes: dict[str, int] = {}   # a listed word of >= _PREFIX_MIN letters
+        self._beginnings: dict[str, int] = {}  # a beginning of a listed word, > _PREFIX_MIN
+        for at, (listed, _) in enumerate(entries):
+            self._exact.setdefault(listed, at)
+            if len(listed) >= _PREFIX_MIN:
+                self._prefixes.setdefault(listed, at)
+            for end in range(_PREFIX_MIN + 1, len(listed) + 1):
+                self._beginnings.setdefault(listed[:end], at)
+
+    def name(self, word: str) -> str | None:
+        found = [self._exact.get(word), self._beginnings.get(word)]
+        found += [self._prefixes.get(word[:end]) for end in range(_PREFIX_MIN, len(word))]
+        first = min((at for at in found if at is not None), default=None)
+        return None if first is None else self.entries[first][1]
+
+
 @dataclass(frozen=True)
 class Lexicon:
     phrases: tuple[tuple[re.Pattern[str], str], ...]
-    actions: tuple[tuple[str, str], ...]   # (listed stem, action)
-    topics: tuple[tuple[str, str], ...]    # (listed stem, topic)
+    actions: WordTable   # (listed stem, action)
+    topics: WordTable    # (listed stem, topic)
     weak: frozenset[str]
     stop: frozenset[str]
     not_english: frozenset[str]
-
-    def name(self, word: str, table: tuple[tuple[str, str], ...]) -> str | None:
-        return next((name for listed, name in table if _covers(listed, word)), None)
 
 
 @cache
@@ -76,8 +101,9 @@ def lexicon(path: Path = WORDS_FILE) -> Lexicon:
     phrases = tuple((re.compile(rf"\b{re.escape(fold(k))}\b"), v)
                     for k, v in sorted(data["phrases"].items(), key=lambda kv: -len(kv[0])))
 
-    def table(section: dict[str, list[str]]) -> tuple[tuple[str, str], ...]:
-        return tuple((_stem(fold(w)), name) for name, words in section.items() for w in words)
+    def table(section: dict[str, list[str]]) -> WordTable:
+        return WordTable(tuple((_stem(fold(w)), name)
+                               for name, words in section.items() for w in words))
 
     other = data["other"]
     return Lexicon(phrases=phrases, actions=table(data["actions"]), topics=table(data["topics"]),
@@ -115,12 +141,12 @@ def read(text: str) -> Reading:
                      lex.stop else word)
         if len(word) < 2 or word in lex.stop or word.isdigit():
             continue
-        action = lex.name(word, lex.actions)
+        action = lex.actions.name(word)
         if action:
             actions.add(action)
             named.append(action)
             continue
-        topic = lex.name(word, lex.topics)
+        topic = lex.topics.name(word)
         if topic:
             named.append(topic)
         topics.add(topic or word)

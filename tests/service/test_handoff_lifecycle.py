@@ -7,6 +7,7 @@ from __future__ import annotations
 import ast
 from functools import cache
 from pathlib import Path
+from typing import NamedTuple
 
 import pytest
 from sqlalchemy import select, update
@@ -135,6 +136,23 @@ def _sources() -> list[tuple[Path, ast.AST]]:
             for package in SURFACES for path in sorted((ROOT / package).rglob("*.py"))]
 
 
+@cache  # ... and walked once: every check below looks at every node of every file
+def _nodes() -> list[tuple[Path, list[ast.AST]]]:
+    return [(path, list(ast.walk(tree))) for path, tree in _sources()]
+
+
+class _Where(NamedTuple):
+    """Where a node is, written out ("service/x.py:12") only when a check reports it."""
+
+    path: Path
+    node: ast.AST
+
+    def __str__(self) -> str:
+        return f"{self.path.relative_to(ROOT)}:{getattr(self.node, 'lineno', 0)}"
+
+    __repr__ = __str__
+
+
 def _enum_member(node: ast.AST) -> tuple[str, str] | None:
     """`Kind.MEMBER` (optionally `.value`) -> (Kind, MEMBER)."""
     if isinstance(node, ast.Attribute) and node.attr == "value":
@@ -149,8 +167,8 @@ def test_every_status_the_code_moves_to_is_in_the_lifecycle_table() -> None:
     targets = {kind: {after for afters in table.values() for after in afters}
                for kind, table in ALLOWED.items()}
     seen = 0
-    for path, tree in _sources():
-        for node in ast.walk(tree):
+    for path, nodes in _nodes():
+        for node in nodes:
             if not (isinstance(node, ast.Call) and isinstance(node.func, ast.Name)
                     and node.func.id == "transition" and len(node.args) == 2):
                 continue
@@ -175,8 +193,8 @@ def test_every_status_the_code_writes_directly_is_in_its_lifecycle_table() -> No
     kinds = {kind.__name__: kind for kind in ALLOWED}
     untabled: set[str] = set()
     seen = 0
-    for path, tree in _sources():
-        for node in ast.walk(tree):
+    for path, nodes in _nodes():
+        for node in nodes:
             values: list[ast.AST] = []
             if isinstance(node, ast.Assign) and any(
                     isinstance(t, ast.Attribute) and t.attr == "status" for t in node.targets):
@@ -205,9 +223,9 @@ def test_every_status_the_code_writes_directly_is_in_its_lifecycle_table() -> No
 
 def test_every_handoff_status_write_goes_through_transition() -> None:
     writes = []
-    for path, tree in _sources():
-        for node in ast.walk(tree):
-            where = f"{path.relative_to(ROOT)}:{getattr(node, 'lineno', 0)}"
+    for path, nodes in _nodes():
+        for node in nodes:
+            where = _Where(path, node)
             if isinstance(node, ast.Assign):
                 for target in node.targets:
                     if (isinstance(target, ast.Attribute) and target.attr == "status"
@@ -215,7 +233,8 @@ def test_every_handoff_status_write_goes_through_transition() -> None:
                         writes.append(where)
                         assert (isinstance(node.value, ast.Call)
                                 and ast.unparse(node.value.func) == "transition"), where
-            elif isinstance(node, ast.Call) and ast.unparse(node.func) == "Handoff":
+            elif (isinstance(node, ast.Call) and isinstance(node.func, ast.Name)
+                  and node.func.id == "Handoff"):
                 status = {kw.arg: kw.value for kw in node.keywords}.get("status")
                 assert status is not None and ast.unparse(status) == "HANDOFF_START.value", where
                 writes.append(where)
@@ -234,8 +253,10 @@ def test_every_handoff_status_write_goes_through_transition() -> None:
 # -- support conversations and their warm transfers (issue 14) -------------------------------
 
 
-def _calls(tree: ast.AST, name: str) -> list[ast.Call]:
-    return [node for node in ast.walk(tree) if isinstance(node, ast.Call)
+def _calls(nodes: list[ast.AST], name: str) -> list[ast.Call]:
+    last = name.rpartition(".")[2]  # a cheap look at the callee's last name before unparsing it
+    return [node for node in nodes if isinstance(node, ast.Call)
+            and getattr(node.func, "id", getattr(node.func, "attr", None)) == last
             and ast.unparse(node.func) == name]
 
 
@@ -248,9 +269,9 @@ def test_every_conversation_status_write_goes_through_transition() -> None:
     is checked against the stored status; a new row starts at CONVERSATION_START; no UPDATE
     sets a conversation's status behind the table's back."""
     changes, creations = [], []
-    for path, tree in _sources():
-        for node in ast.walk(tree):
-            where = f"{path.relative_to(ROOT)}:{getattr(node, 'lineno', 0)}"
+    for path, nodes in _nodes():
+        for node in nodes:
+            where = _Where(path, node)
             if isinstance(node, ast.Assign):
                 for target in node.targets:
                     if not (isinstance(target, ast.Attribute) and target.attr == "status"
@@ -272,11 +293,11 @@ def test_every_conversation_status_write_goes_through_transition() -> None:
                             or "CONVERSATION_START" in ast.unparse(value)):
                         assert ast.unparse(value) == "CONVERSATION_START.value", where
                         creations.append(where)
-        for call in _calls(tree, "SupportConversation"):
+        for call in _calls(nodes, "SupportConversation"):
             status = _status_of(call)
             assert status is None or ast.unparse(status) == "CONVERSATION_START.value", \
                 f"{path.relative_to(ROOT)}:{call.lineno}"
-        for node in ast.walk(tree):
+        for node in nodes:
             if (isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute)
                     and node.func.attr == "values"
                     and "(SupportConversation)" in ast.unparse(node.func.value)):
@@ -291,15 +312,15 @@ def test_every_transfer_status_write_goes_through_the_table() -> None:
     """A transfer is created at TRANSFER_START and moved only by a conditional UPDATE whose
     value is `transition(...)` (its WHERE uses `sources(target)`)."""
     created, moved = 0, 0
-    for path, tree in _sources():
-        for call in _calls(tree, "SupportTransfer"):
+    for path, nodes in _nodes():
+        for call in _calls(nodes, "SupportTransfer"):
             status = _status_of(call)
             if status is not None:
                 assert ast.unparse(status) == "TRANSFER_START.value", \
                     f"{path.relative_to(ROOT)}:{call.lineno}"
                 created += 1
-        for node in ast.walk(tree):
-            where = f"{path.relative_to(ROOT)}:{getattr(node, 'lineno', 0)}"
+        for node in nodes:
+            where = _Where(path, node)
             if isinstance(node, ast.Assign):
                 assert not any(isinstance(t, ast.Attribute) and t.attr == "status"
                                and "transfer" in ast.unparse(t.value).lower()
