@@ -16,7 +16,7 @@ def _scan(table: WordTable, word: str) -> str | None:
 
 def _words_around(listed: str, rng: random.Random) -> list[str]:
     """The listed word, each of its beginnings, and longer words that begin with it."""
-    longer = [listed + "".join(rng.choices("aeinrst", k=k)) for k in (1, 2, 5)]
+    longer = [listed + "".join(rng.choices("aeinrst", k=k)) for k in (1, 2, 5, 3000)]
     return [listed[:end] for end in range(1, len(listed) + 1)] + longer
 
 
