@@ -50,9 +50,9 @@ def _stem(word: str) -> str:
 
 
 def _covers(listed: str, word: str) -> bool:
-    """Whether the listed word (a folded stem) stands for `word`: the same, a listed word of
-    at least _PREFIX_MIN letters that `word` begins with, or a word of more letters that the
-    listed word begins with ("contrat" / "contrato")."""
+    """Whether the listed word (a folded stem) stands for `word`: the same word, a listed word
+    of at least _PREFIX_MIN letters that `word` begins with, or a `word` of more than
+    _PREFIX_MIN letters that the listed word begins with ("contrat" for a listed "contrato")."""
     if word == listed:
         return True
     if len(listed) >= _PREFIX_MIN and word.startswith(listed):
