@@ -68,22 +68,21 @@ class WordTable:
 
     def __init__(self, entries: tuple[tuple[str, str], ...]) -> None:
         self.entries = entries
-        self._exact: dict[str, int] = {}      # a listed word -> its first entry
-        self._prefixes: dict[str, int] = {}   # a listed word of >= _PREFIX_MIN letters
+        self._exact: dict[str, int] = {}       # a listed word -> its first entry
         self._beginnings: dict[str, int] = {}  # a beginning of a listed word, > _PREFIX_MIN
         # No listed word is longer: a word's longer beginnings are not looked up (a customer's
         # 10,000-letter "word" costs a few lookups, not 10,000 slices of it).
         self._longest = max((len(listed) for listed, _ in entries), default=0)
         for at, (listed, _) in enumerate(entries):
             self._exact.setdefault(listed, at)
-            if len(listed) >= _PREFIX_MIN:
-                self._prefixes.setdefault(listed, at)
             for end in range(_PREFIX_MIN + 1, len(listed) + 1):
                 self._beginnings.setdefault(listed[:end], at)
 
     def name(self, word: str) -> str | None:
         found = [self._exact.get(word), self._beginnings.get(word)]
-        found += [self._prefixes.get(word[:end])
+        # A listed word of _PREFIX_MIN letters or more that begins `word`: its beginnings of
+        # that length are looked up among the listed words.
+        found += [self._exact.get(word[:end])
                   for end in range(_PREFIX_MIN, min(len(word) - 1, self._longest) + 1)]
         first = min((at for at in found if at is not None), default=None)
         return None if first is None else self.entries[first][1]

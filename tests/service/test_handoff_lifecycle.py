@@ -130,15 +130,10 @@ def test_the_sla_rescue_moves_the_handoff_to_reassigned_until_the_new_card_opens
 # -- the code: every handoff status it writes goes through the table ---------------------------
 
 
-@cache  # parsed once for the module's source checks (the product does not change under them)
-def _sources() -> list[tuple[Path, ast.AST]]:
-    return [(path, ast.parse(path.read_text(), str(path)))
-            for package in SURFACES for path in sorted((ROOT / package).rglob("*.py"))]
-
-
-@cache  # ... and walked once: every check below looks at every node of every file
+@cache  # parsed and walked once: every check below looks at every node of every product file
 def _nodes() -> list[tuple[Path, list[ast.AST]]]:
-    return [(path, list(ast.walk(tree))) for path, tree in _sources()]
+    return [(path, list(ast.walk(ast.parse(path.read_text(), str(path)))))
+            for package in SURFACES for path in sorted((ROOT / package).rglob("*.py"))]
 
 
 class _Where(NamedTuple):
@@ -174,7 +169,7 @@ def test_every_status_the_code_moves_to_is_in_the_lifecycle_table() -> None:
                 continue
             seen += 1
             target = node.args[1]
-            where = f"{path.relative_to(ROOT)}:{node.lineno}"
+            where = _Where(path, node)
             member = _enum_member(target)
             if member and member[0] in kinds:
                 kind = kinds[member[0]]
@@ -210,7 +205,7 @@ def test_every_status_the_code_writes_directly_is_in_its_lifecycle_table() -> No
                 if member is None or not member[0].endswith("Status"):
                     continue
                 seen += 1
-                where = f"{path.relative_to(ROOT)}:{node.lineno}"  # type: ignore[attr-defined]
+                where = _Where(path, node)
                 if member[0] not in kinds:
                     untabled.add(member[0])
                     continue
@@ -296,13 +291,13 @@ def test_every_conversation_status_write_goes_through_transition() -> None:
         for call in _calls(nodes, "SupportConversation"):
             status = _status_of(call)
             assert status is None or ast.unparse(status) == "CONVERSATION_START.value", \
-                f"{path.relative_to(ROOT)}:{call.lineno}"
+                _Where(path, call)
         for node in nodes:
             if (isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute)
                     and node.func.attr == "values"
                     and "(SupportConversation)" in ast.unparse(node.func.value)):
                 assert _status_of(node) is None, \
-                    f"{path.relative_to(ROOT)}:{node.lineno}: {ast.unparse(node)}"
+                    f"{_Where(path, node)}: {ast.unparse(node)}"
     # reopen, open_transfer, claim, resolve, hand back, the bot's resolution
     assert len(changes) >= 6, changes
     assert creations, "the conversation's first row was not found"
@@ -317,7 +312,7 @@ def test_every_transfer_status_write_goes_through_the_table() -> None:
             status = _status_of(call)
             if status is not None:
                 assert ast.unparse(status) == "TRANSFER_START.value", \
-                    f"{path.relative_to(ROOT)}:{call.lineno}"
+                    _Where(path, call)
                 created += 1
         for node in nodes:
             where = _Where(path, node)
