@@ -21,14 +21,18 @@ def runs(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
     from evals.runner import run_eval
 
     settings = make_settings(tmp_path_factory.mktemp("compare"))
-    baseline = run_eval(settings, graph=False)
+    # The injected regression is in the lead policy: the lead cases are what is compared, so
+    # the support conversations (two thirds of an eval run's time) are left out. The CLI test
+    # below compares whole runs.
+    baseline = run_eval(settings, graph=False, conversations_path=[])
     # The injected regression: someone drops "contact" from the hand-raise forms and raises the
     # band A threshold. Contact-form leads stop reaching a person; band A leads become B.
     data = tomllib.loads((DEFAULTS_DIR / "policy.toml").read_text())
     data["version"] = "2026.11.21-bad"
     data["routing"]["hand_raise_forms"] = ["demo", "pricing"]
     data["bands"]["A"] = 80
-    worse = run_eval(settings, graph=False, policy=Policy.model_validate(data))
+    worse = run_eval(settings, graph=False, conversations_path=[],
+                     policy=Policy.model_validate(data))
     return {"baseline": baseline, "worse": worse}
 
 
@@ -83,6 +87,8 @@ def test_word_diff_marks_only_what_changed() -> None:
     assert "&lt;b&gt;" in escaped
 
 
+# Two whole evals through the CLI (~20 s): `make test-slow` runs it, and CI runs that.
+@pytest.mark.slow
 def test_cli_eval_writes_the_report_and_finds_a_baseline_by_run_id(
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     from hitl.cli import app
