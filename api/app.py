@@ -178,11 +178,18 @@ def create_app(rt: AppRuntime, *, worker: Any = None, readiness: Any = None) -> 
     # Outermost of ours: authenticate, bound the body and admit by route family before
     # FastAPI reads anything.
     app.add_middleware(Edge, rt=rt, slack=getattr(app.state, "slack_request_check", None))
-    # FastAPI (since 0.137) builds an included router's routes, their dependencies and models,
-    # on the first request that walks past them: every route in the app, for the first Slack
-    # click (its route is matched last). Built here instead, before `hitl serve` freezes its
-    # startup objects; the first burst of clicks after a start had waited on it (the bench's
-    # Slack ack p50 103 ms against 44 ms for the bursts after it).
+    return app
+
+
+def build_routes(app: FastAPI) -> FastAPI:
+    """Build every route of `app` now rather than on the first request (`hitl serve` calls it
+    before it freezes its startup objects).
+
+    FastAPI (since 0.137) builds an included router's routes, their dependencies and models, on
+    the first request that walks past them: every route in the app, for the first Slack click
+    (its route is matched last), and the first burst of clicks after a start waited on it (the
+    bench's Slack ack p50 103 ms against 44 ms for the bursts after it). `create_app` leaves
+    FastAPI's default: a test builds an app for each test, ~70 ms each when built whole."""
     for _ in iter_route_contexts(app.routes):
         pass
     return app

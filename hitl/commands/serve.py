@@ -117,9 +117,9 @@ def serve(
         background = Worker(rt)
     import uvicorn
 
-    from api.app import create_app
+    from api.app import build_routes, create_app
 
-    application = create_app(rt, worker=background, readiness=readiness)
+    application = build_routes(create_app(rt, worker=background, readiness=readiness))
     application.state.process_locks = locks
     _freeze_startup_objects()
     uvicorn.run(application, host=host, port=port, log_level="info")
