@@ -114,8 +114,11 @@ def test_model_grades_never_fail_the_gate(judge_settings: Any) -> None:
 
     with respx.mock() as mock:
         mock.post(f"{LLM}/chat/completions").mock(return_value=grade(False, "all bad"))
+        # The lead cases only: model grading grades their drafts, and the support
+        # conversations would spend two thirds of the run on nothing this test reads.
         run = run_eval(judge_settings, graph=False, model_grading=True, grade_limit=2,
-                       drafter=OfflineDrafter(), http_client=httpx.Client())
+                       drafter=OfflineDrafter(), http_client=httpx.Client(),
+                       conversations_path=[])
     section = run["sections"]["model_grading"]
     assert section["available"] and section["graded_cases"] == 2
     assert all(v["pass_rate"] == 0.0 for v in section["summary"].values())
