@@ -15,8 +15,9 @@ from the model drafter over HTTP (the fake OpenAI server), request_approval and 
 
 from __future__ import annotations
 
+import statistics
 import time
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from bench.harness import Bench
@@ -88,6 +89,29 @@ def phase_cpu(bench: Bench) -> None:
                              "server_cpu_utilisation": round(cpu_used / wall, 2) if wall else None}
 
 
+def interleaved_rounds(bench: Bench, rounds: int, leads: int) -> dict[str, Any]:
+    """`rounds` more bursts of `leads`, one calibration loop before each and after the last:
+    each round's ratio against the mean of the loops either side of it.
+
+    A diagnostic, not the headline figure. On a host whose speed swings within seconds (seen
+    here: one idle loop took 1.05-1.94 s within a minute), a calibration taken before the burst
+    and the burst itself can meet different speeds; rounds show how far that moves the ratio."""
+    calibrations = [calibrate(1)]
+    cpu_ms: list[float] = []
+    for r in range(rounds):
+        before = bench.cpu_seconds()
+        batch = bench.post_hand_raises(f"cpuround{r}", range(leads))
+        bench.wait_cards(batch)
+        bench.wait_drained()
+        cpu_ms.append((bench.cpu_seconds() - before) * 1000 / max(1, leads))
+        calibrations.append(calibrate(1))
+    ratios = [cpu / ((calibrations[i] + calibrations[i + 1]) / 2) for i, cpu in enumerate(cpu_ms)]
+    return {"leads_per_round": leads, "calibration_s": [round(c, 3) for c in calibrations],
+            "cpu_ms_per_lead": [round(c, 1) for c in cpu_ms],
+            "ratio": [round(r, 1) for r in ratios],
+            "median_ratio": round(statistics.median(ratios), 1) if ratios else None}
+
+
 def _cpu_by_process(bench: Bench) -> dict[str, float]:
     """CPU seconds so far of each server process (web, worker children), by name and pid."""
     import contextlib
@@ -119,6 +143,9 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--keep", action="store_true", help="keep the work folder")
     parser.add_argument("--worker-threads", type=int, default=None,
                         help="HITL_WORKER_THREADS for the server (default: the product's)")
+    parser.add_argument("--rounds", type=int, default=0,
+                        help="then this many bursts of --leads, each between two calibration "
+                             "loops (a diagnostic of the host's speed swings; details.rounds)")
     args = parser.parse_args(argv)
     bench = Bench(BenchConfig(burst=args.leads, keep=args.keep,
                               worker_threads=args.worker_threads))
@@ -126,9 +153,11 @@ def main(argv: list[str] | None = None) -> None:
         stack.callback(bench._stop_all)
         bench._setup(stack)
         phase_cpu(bench)
+        rounds = interleaved_rounds(bench, args.rounds, args.leads) if args.rounds else None
     figures = {k: round(f.value or 0.0, 3) for k, f in bench.report.figures.items()}
     print(json.dumps({**figures, "goal_cpu_per_lead_in_calibrations": "<= 18",
-                      "details": bench.report.details.get("cpu"),
+                      "details": {**(bench.report.details.get("cpu") or {}),
+                                  **({"rounds": rounds} if rounds else {})},
                       "workdir": str(bench.workdir) if args.keep else None}, indent=2))
 
 
