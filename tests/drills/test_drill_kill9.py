@@ -164,6 +164,10 @@ def test_kill_right_after_the_202(rig: Rig) -> None:
     assert rig.smtp.delivered == []
     assert rig.approve(card["approval_id"]) == 200
     rig.wait("the email", lambda: rig.smtp.delivered)
+    # Killed between the SMTP server's 250 and our commit, the next attempt resends with the
+    # same Message-ID (service/outbox.py: the window the receiver's dedupe covers; CI's slow
+    # host once landed the kill in it). This restart checks that a *recorded* send is final.
+    rig.wait("the send recorded", lambda: rig.probe.outbox() == {"sent": 1})
     rig.restart()
     rig.settle()
     rig.assert_once()
