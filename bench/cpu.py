@@ -60,22 +60,25 @@ def calibrate(repeats: int = 3) -> float:
     return best
 
 
+def burst_cpu_s(bench: Bench, tag: str, leads: int) -> float:
+    """The server's CPU seconds for `leads` hand-raises in one POST, until every card is posted
+    and the job queue is drained."""
+    before = bench.cpu_seconds()
+    bench.wait_cards(bench.post_hand_raises(tag, range(leads)))
+    bench.wait_drained()
+    return bench.cpu_seconds() - before
+
+
 def phase_cpu(bench: Bench) -> None:
     """The bench's step: calibration, then a burst of hand-raises; figures into `bench.report`."""
     cfg = bench.config
     bench.model.latency = cfg.latency
-    warm = bench.post_hand_raises("cpuwarm", range(WARMUP_LEADS))
-    bench.wait_cards(warm)
-    bench.wait_drained()
+    burst_cpu_s(bench, "cpuwarm", WARMUP_LEADS)  # not counted: imports, caches
     calibration_s = calibrate()
     n = int(cfg.burst or 0)
     by_process_before = _cpu_by_process(bench)
-    cpu_before = bench.cpu_seconds()
     started = time.monotonic()
-    leads = bench.post_hand_raises("cpu", range(n))
-    bench.wait_cards(leads)
-    bench.wait_drained()
-    cpu_used = bench.cpu_seconds() - cpu_before
+    cpu_used = burst_cpu_s(bench, "cpu", n)
     by_process = {k: round((v - by_process_before.get(k, 0.0)) * 1000 / max(1, n), 1)
                   for k, v in _cpu_by_process(bench).items()}
     wall = time.monotonic() - started
@@ -99,11 +102,7 @@ def interleaved_rounds(bench: Bench, rounds: int, leads: int) -> dict[str, Any]:
     calibrations = [calibrate(1)]
     cpu_ms: list[float] = []
     for r in range(rounds):
-        before = bench.cpu_seconds()
-        batch = bench.post_hand_raises(f"cpuround{r}", range(leads))
-        bench.wait_cards(batch)
-        bench.wait_drained()
-        cpu_ms.append((bench.cpu_seconds() - before) * 1000 / max(1, leads))
+        cpu_ms.append(burst_cpu_s(bench, f"cpuround{r}", leads) * 1000 / max(1, leads))
         calibrations.append(calibrate(1))
     ratios = [cpu / ((calibrations[i] + calibrations[i + 1]) / 2) for i, cpu in enumerate(cpu_ms)]
     return {"leads_per_round": leads, "calibration_s": [round(c, 3) for c in calibrations],

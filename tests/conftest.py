@@ -28,6 +28,30 @@ from tests.fake_slack import FakeSlack, SlackSide  # noqa: E402 (after the regis
 
 TOKEN = "test-token"
 
+# Wednesday 10:00 in New York: inside the default policy's business hours. Only for tests that
+# inject FrozenClock(T0): a real server (`hitl serve`, `hitl worker`, a runtime on the system
+# clock) reads the real time, against which T0 ages out of the hand-raise window; use recent().
+T0 = datetime(2026, 11, 18, 15, 0, tzinfo=UTC)
+
+
+def recent(**ago: float) -> datetime:
+    """Now on the real clock, minus `ago` (timedelta keywords: `recent(minutes=5)`): the base
+    time for events sent to a server that runs on the system clock."""
+    return datetime.now(UTC) - timedelta(**ago)
+
+
+def assert_fresh(events: list[dict[str, Any]], *, within: timedelta = timedelta(hours=1)
+                 ) -> None:
+    """Fail at once, naming the event, when an event's newest time is far from the real clock:
+    a server on the system clock would treat a T0-dated hand-raise as old and draft no card
+    (the drill would otherwise time out waiting, or pass with nothing to check)."""
+    now = datetime.now(UTC)
+    newest = max(events, key=lambda e: datetime.fromisoformat(e["occurred_at"]))
+    at = datetime.fromisoformat(newest["occurred_at"])
+    assert abs(now - at) <= within, (
+        f"event {newest['event_id']} is dated {at.isoformat()}, {now - at} from the real clock "
+        f"of the server under test: build its times with tests.conftest.recent()")
+
 
 # FastAPI classifies each endpoint and dependency callable (generator? coroutine?) in three
 # module-level lru_caches of 4,096 entries, keyed by the callable. An endpoint defined inside
@@ -61,29 +85,6 @@ def pytest_collection_finish(session: pytest.Session) -> None:
 
     gc.collect()
     gc.freeze()
-# Wednesday 10:00 in New York: inside the default policy's business hours. Only for tests that
-# inject FrozenClock(T0): a real server (`hitl serve`, `hitl worker`, a runtime on the system
-# clock) reads the real time, against which T0 ages out of the hand-raise window; use recent().
-T0 = datetime(2026, 11, 18, 15, 0, tzinfo=UTC)
-
-
-def recent(**ago: float) -> datetime:
-    """Now on the real clock, minus `ago` (timedelta keywords: `recent(minutes=5)`): the base
-    time for events sent to a server that runs on the system clock."""
-    return datetime.now(UTC) - timedelta(**ago)
-
-
-def assert_fresh(events: list[dict[str, Any]], *, within: timedelta = timedelta(hours=1)
-                 ) -> None:
-    """Fail at once, naming the event, when an event's newest time is far from the real clock:
-    a server on the system clock would treat a T0-dated hand-raise as old and draft no card
-    (the drill would otherwise time out waiting, or pass with nothing to check)."""
-    now = datetime.now(UTC)
-    newest = max(events, key=lambda e: datetime.fromisoformat(e["occurred_at"]))
-    at = datetime.fromisoformat(newest["occurred_at"])
-    assert abs(now - at) <= within, (
-        f"event {newest['event_id']} is dated {at.isoformat()}, {now - at} from the real clock "
-        f"of the server under test: build its times with tests.conftest.recent()")
 
 
 def make_settings(tmp_path: Path, **overrides: Any) -> Settings:
