@@ -20,5 +20,8 @@ def test_the_libraries_are_timed_on_a_recorded_lead() -> None:
     assert figures["sql_per_lead"]["statements"] >= 10
     assert figures["sql_per_lead"]["transactions"] >= 3
     libraries = sum(figures["per_lead_ms"].values()) / figures["calibration_s"]
-    assert figures["libraries_in_calibrations"] == pytest.approx(libraries, abs=0.01)
+    # Recomputed from the printed figures, which are rounded (the calibration to 1 ms): on a
+    # host whose loop takes ~1 s that alone moves a ratio of 25 by up to 0.0125, so the
+    # tolerance is relative (0.2%); a library left out or counted twice is off by over 5%.
+    assert figures["libraries_in_calibrations"] == pytest.approx(libraries, rel=2e-3, abs=0.01)
     assert figures["whole_lead_ms"] > 0
