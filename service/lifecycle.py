@@ -66,7 +66,12 @@ class OutboxStatus(StrEnum):
     SENT = "sent"
     BLOCKED = "blocked"      # a guardrail stopped it after approval (unsubscribe, suppression...)
     NOT_SENT = "not_sent"    # no sender configured
-    FAILED = "failed"        # a permanent answer, or the retry budget ran out
+    FAILED = "failed"        # a permanent answer, the retry budget ran out, or not confirmed
+
+
+# How a FAILED send's detail starts when nobody knows whether it arrived: it was handed to the
+# mail server and no answer came (service/outbox.py). A person checks before retrying it.
+OUTCOME_UNKNOWN = "not confirmed"
 
 
 SendStatus = Literal["not_applicable", "queued", "retrying", "sent", "blocked", "failed"]

@@ -3,9 +3,12 @@ service.outbox_views).
 
 The outbox row is written in the same transaction as the approval decision. Delivery claims it
 with a conditional UPDATE (pending/retrying -> sending, with a lease), checks the guardrails
-again, speaks SMTP, and marks it sent. If the process dies mid-conversation, the lease expires
-and the next attempt resends with the same Message-ID, so the receiving side can recognise the
-duplicate; the window for that is the few milliseconds between the server's 250 and our commit.
+again, speaks SMTP, and marks it sent.
+
+Never twice: just before DATA the attempt commits `handed_over_at`. Ended after that without
+the server's answer (a dropped connection, no answer in RFC 5321's 10 minutes, a crash), it
+may have been delivered (RFC 5321 6.1): it is parked as `failed` ("not confirmed") for a
+person to check and retry, never resent by itself. One that died before DATA is resent.
 
 A transient failure (connection refused, timeout, SMTP 4xx) makes the row `retrying` with a
 `next_attempt_at`, and a `deliver_email` job waits for that moment; the row keeps trying for
@@ -18,18 +21,17 @@ from __future__ import annotations
 import logging
 from datetime import datetime, timedelta
 from email.utils import parseaddr
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
-from sqlalchemy import func, select, update
+from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
-from agent.guardrails import SendFacts, content_hash, send_blocks
 from service.audit import audit
-from service.content_check import draft_content_blocks
 from service.crm_writeback import on_email_sent as crm_on_email_sent
 from service.errors import Conflict, NotFound
 from service.jobs import RetryLater, backoff, enqueue
 from service.lifecycle import (
+    OUTCOME_UNKNOWN,
     SEND_STATUS,
     OutboxStatus,
     sources,
@@ -37,54 +39,23 @@ from service.lifecycle import (
 )
 from service.outbox_views import outbox_view
 from service.runtime import AppRuntime
+from service.send_checks import send_time_blocks
 from service.sla import schedule_no_response_check
-from store.tables import Approval, Decision, Handoff, Job, Lead, OutboxMessage
+from store.tables import Approval, Handoff, Job, Lead, OutboxMessage
+
+if TYPE_CHECKING:
+    from tools.email import OutboundEmail
 
 log = logging.getLogger(__name__)
 
-SEND_LEASE = timedelta(minutes=2)
+# Longer than a whole SMTP conversation (the 10-minute wait for the answer to the message,
+# tools.email.DATA_TIMEOUT_S, and the shorter steps around it), so a second worker never takes
+# over a send that is still talking. Only a crashed worker's lease ever runs out.
+SEND_LEASE = timedelta(minutes=15)
 NO_SENDER = "not_sent: no sender configured"
 
 DeliveryStatus = Literal["sent", "not_sent", "blocked", "failed", "retrying"]
 DELIVER_JOB = "deliver_email"
-
-
-def _facts(rt: AppRuntime, session: Session, message: OutboxMessage) -> SendFacts:
-    now = rt.clock.now()
-    lead = session.get(Lead, message.lead_id)
-    approval = session.get(Approval, message.approval_id)
-    decision = session.scalar(select(Decision).where(Decision.approval_id == message.approval_id))
-    sent_recently = session.scalar(select(func.count()).select_from(OutboxMessage).where(
-        OutboxMessage.lead_id == message.lead_id, OutboxMessage.status == OutboxStatus.SENT,
-        OutboxMessage.sent_at >= now - timedelta(days=7))) or 0
-    approver = rt.roster.find(decision.actor if decision else None)
-    owner = lead.owner if lead else None
-    may_send = owner is None or (approval is not None and owner == approval.assignee) or (
-        approver is not None and (approver.role == "manager" or approver.key == owner))
-    expected = decision.payload.get("content_hash") if decision else None
-    return SendFacts(
-        recipient=lead.email if lead else None,
-        unsubscribed=bool(lead and lead.unsubscribed_at),
-        consent=lead.consent if lead else None,
-        suppressed_until=lead.suppressed_until if lead else None,
-        suppression_reason=lead.suppression_reason if lead else None,
-        sent_last_7_days=sent_recently,
-        lead_owner=owner,
-        approver_may_send_for_owner=may_send,
-        content_matches_approval=expected == content_hash(message.subject, message.body),
-        now=now,
-    )
-
-
-def _all_blocks(rt: AppRuntime, session: Session, message: OutboxMessage) -> list[str]:
-    """The send guardrails (permission, suppression, caps, approval integrity) and what the
-    text says (nobody else's data, links only to the allow-list), checked at the last moment."""
-    blocks = send_blocks(_facts(rt, session, message),
-                         max_messages_per_week=rt.policy.caps.max_messages_per_week)
-    approval = session.get(Approval, message.approval_id)
-    blocks += draft_content_blocks(rt, session, message.lead_id, message.subject, message.body,
-                                   context=approval.context if approval else None)
-    return blocks
 
 
 def presend_blocks(rt: AppRuntime, outbox_id: str) -> list[str]:
@@ -96,7 +67,7 @@ def presend_blocks(rt: AppRuntime, outbox_id: str) -> list[str]:
         if message.status in (OutboxStatus.SENT, OutboxStatus.BLOCKED):
             return [] if message.status == OutboxStatus.SENT \
                 else [message.status_detail or "blocked"]
-        blocks = _all_blocks(rt, session, message)
+        blocks = send_time_blocks(rt, session, message)
         # Marked only from a status that may become blocked (not under a worker's send lease).
         if blocks and message.status in sources(OutboxStatus.BLOCKED):
             message.status = transition(message.status, OutboxStatus.BLOCKED)
@@ -131,8 +102,16 @@ def deliver(rt: AppRuntime, outbox_id: str) -> DeliveryStatus:
             if message.status == OutboxStatus.SENDING:
                 raise RetryLater(f"{outbox_id} is being sent by another worker")
             return _final_status(message.status)
+        if message.handed_over_at is not None:
+            # An earlier attempt handed it over and never learned the answer (it died). The
+            # claim (one worker wins it) parks the row; it was no attempt to send.
+            message.attempts -= 1
+            _park_unknown(rt, session, message, "the attempt that handed it to the mail "
+                                                "server stopped before the server's answer")
+            rt.metrics.emails.labels("failed").inc()
+            return "failed"
         # Guardrails again at the last moment: an unsubscribe may have landed since approval.
-        blocks = _all_blocks(rt, session, message)
+        blocks = send_time_blocks(rt, session, message)
         if blocks:
             message.status = transition(message.status, OutboxStatus.BLOCKED)
             message.status_detail = "; ".join(blocks)
@@ -167,23 +146,46 @@ def deliver(rt: AppRuntime, outbox_id: str) -> DeliveryStatus:
     return _send_claimed(rt, outbox_id, email)
 
 
-def _send_claimed(rt: AppRuntime, outbox_id: str, email: object) -> DeliveryStatus:
+class _NotHandedOver(Exception):
+    """The row stopped being this attempt's before the handover (erased meanwhile)."""
+
+
+def _handing_over(rt: AppRuntime, outbox_id: str) -> None:
+    """Record, committed, that this attempt is about to hand the message over (DATA)."""
+    with rt.db.session() as session:
+        marked = session.execute(  # type: ignore[attr-defined]
+            update(OutboxMessage).where(OutboxMessage.id == outbox_id,
+                                        OutboxMessage.status == OutboxStatus.SENDING)
+            .values(handed_over_at=rt.clock.now())).rowcount
+    if marked != 1:
+        raise _NotHandedOver(outbox_id)
+
+
+def _send_claimed(rt: AppRuntime, outbox_id: str, email: OutboundEmail) -> DeliveryStatus:
     from tools.email import SendError
 
     sender = rt.email_sender
     assert sender is not None
     try:
-        sender.send(email)  # type: ignore[arg-type]
+        sender.send(email, handing_over=lambda: _handing_over(rt, outbox_id))
+    except _NotHandedOver:
+        with rt.db.read() as session:
+            message = session.get(OutboxMessage, outbox_id)
+            return "blocked" if message is None else _final_status(message.status)
     except SendError as exc:
         with rt.db.session() as session:
             message = session.get(OutboxMessage, outbox_id)
             if message is None:  # erased while we talked to the server
                 return "blocked"
-            if exc.transient:
-                status = _retry_or_fail(rt, session, message, str(exc))
-            else:
-                _fail(rt, session, message, f"the mail server refused it: {exc}")
-                status = "failed"
+            status: DeliveryStatus = "failed"
+            if exc.outcome_unknown:
+                _park_unknown(rt, session, message, str(exc))
+            else:  # not handed over, or the server answered it: known not to be delivered
+                message.handed_over_at = None
+                if exc.transient:
+                    status = _retry_or_fail(rt, session, message, str(exc))
+                else:
+                    _fail(rt, session, message, f"the mail server refused it: {exc}")
         rt.metrics.emails.labels("retry" if status == "retrying" else "failed").inc()
         return status
     now = rt.clock.now()
@@ -231,6 +233,17 @@ def _retry_or_fail(rt: AppRuntime, session: Session, message: OutboxMessage,
               subject_id=message.id, error=error[:300])
     _status_changed(rt, session, message)
     return "retrying"
+
+
+def _park_unknown(rt: AppRuntime, session: Session, message: OutboxMessage, why: str) -> None:
+    """A send that may have been delivered: failed for a person to check, never resent by
+    itself (a person's retry clears the handover and sends again)."""
+    audit(session, rt, actor="system", action="email_outcome_unknown", lead_id=message.lead_id,
+          subject_id=message.id, message_id=message.message_id, error=why[:300])
+    _fail(rt, session, message, (
+        f"{OUTCOME_UNKNOWN}: {why}. The mail server may have delivered it, so it was not sent "
+        f"again. Check with the recipient or the mail server's log for Message-ID "
+        f"{message.message_id}, and retry it only if it did not arrive"))
 
 
 def _fail(rt: AppRuntime, session: Session, message: OutboxMessage, detail: str) -> None:
@@ -297,7 +310,8 @@ def deliver_job(rt: AppRuntime, payload: dict[str, Any]) -> None:
 
 def release_send_leases(rt: AppRuntime) -> int:
     """After a crash of the only process (SQLite), a `sending` lease it held is void: the next
-    attempt may resend at once (same Message-ID) instead of waiting the lease out."""
+    attempt takes the row at once instead of waiting the lease out (and resends it, or parks
+    it if the dead attempt had handed it over)."""
     with rt.db.session() as session:
         return int(session.execute(  # type: ignore[attr-defined]
             update(OutboxMessage).where(OutboxMessage.status == OutboxStatus.SENDING)
@@ -320,7 +334,8 @@ def retry(rt: AppRuntime, outbox_id: str, *, actor: str) -> dict[str, Any]:
     """Try a `retrying` or `failed` message again now, with a fresh retry budget.
 
     Still exactly once: the same row, the same Message-ID, and delivery claims the row before
-    talking SMTP. Raises Conflict (409) for a sent, blocked or not-yet-tried message."""
+    talking SMTP (for a send whose outcome was unknown, the person retrying has checked that
+    it did not arrive). Raises Conflict (409) for a sent, blocked or not-yet-tried message."""
     now = rt.clock.now()
     with rt.db.session() as session:
         message = session.get(OutboxMessage, outbox_id, with_for_update=not rt.db.is_sqlite)
@@ -334,7 +349,7 @@ def retry(rt: AppRuntime, outbox_id: str, *, actor: str) -> dict[str, Any]:
                    "queued": "it is queued or being sent right now"}.get(public, public)
             raise Conflict(f"outbox message {outbox_id} cannot be retried: {why}")
         message.status = transition(message.status, OutboxStatus.RETRYING)
-        message.failing_since = None
+        message.failing_since, message.handed_over_at = None, None  # a person's call: send it
         message.next_attempt_at, message.locked_until = now, None
         message.status_detail = "retry requested"
         _schedule_delivery(session, outbox_id, at=now, now=now)

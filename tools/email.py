@@ -9,6 +9,7 @@ from __future__ import annotations
 import email.policy
 import smtplib
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 from email.message import EmailMessage
@@ -73,16 +74,50 @@ class OutboundEmail:
 
 
 class SendError(Exception):
-    """Delivery failed. `transient` says whether retrying later may succeed."""
+    """Delivery failed. `transient` says whether retrying later may succeed; `outcome_unknown`
+    that the failure came after the message was handed over (the DATA command) and before the
+    server's answer to it, so the server may hold it and deliver it: such a send is never
+    retried automatically (a resend could deliver it twice)."""
 
-    def __init__(self, message: str, *, transient: bool) -> None:
+    def __init__(self, message: str, *, transient: bool, outcome_unknown: bool = False) -> None:
         super().__init__(message)
-        self.transient = transient
+        self.transient = transient and not outcome_unknown
+        self.outcome_unknown = outcome_unknown
 
 
 class EmailSender(Protocol):
-    def send(self, email: OutboundEmail) -> None:
-        """Deliver one message or raise SendError."""
+    def send(self, email: OutboundEmail, *,
+             handing_over: Callable[[], None] | None = None) -> None:
+        """Deliver one message or raise SendError. `handing_over` runs once, just before the
+        message itself is handed to the server (after the recipient is accepted): from then
+        on a failure without the server's answer leaves the outcome unknown. If it raises,
+        nothing is handed over."""
+
+
+# RFC 5321 4.5.3.2.6: after the final dot the server delivers before it answers, and the client
+# waits 10 minutes for that answer; "a spurious timeout at this point ... would typically
+# result in delivery of multiple copies". The other steps keep the sender's shorter timeout.
+DATA_TIMEOUT_S = 600.0
+
+
+class _Smtp(smtplib.SMTP):
+    """smtplib's client, marking the handover: `handing_over` runs just before DATA, and
+    `handed_over` says from then on that the server may have the message."""
+
+    handing_over: Callable[[], None] | None = None
+    handed_over = False
+
+    def data(self, msg: bytes | str) -> tuple[int, bytes]:
+        if self.handing_over is not None:
+            self.handing_over()
+        self.handed_over = True
+        if self.sock is not None:
+            self.sock.settimeout(DATA_TIMEOUT_S)
+        return super().data(msg)
+
+
+class _SmtpSsl(_Smtp, smtplib.SMTP_SSL):
+    """`_Smtp` over implicit TLS (smtps://)."""
 
 
 class SmtpEmailSender:
@@ -99,7 +134,8 @@ class SmtpEmailSender:
         self.starttls = query.get("starttls", ["0"])[0].lower() in ("1", "true", "yes")
         self.timeout = timeout
 
-    def send(self, email: OutboundEmail) -> None:
+    def send(self, email: OutboundEmail, *,
+             handing_over: Callable[[], None] | None = None) -> None:
         # Checked before connecting: a message the rules refuse is a final answer, not a retry.
         problem = outbound_problem(email)
         if problem:
@@ -108,16 +144,15 @@ class SmtpEmailSender:
             message = email.as_mime()
         except ValueError as exc:  # the email package's own header checks
             raise SendError(f"refused before sending: {exc}", transient=False) from exc
+        client: _Smtp | None = None
         try:
-            client: smtplib.SMTP
             if self.implicit_tls:
-                client = smtplib.SMTP_SSL(
-                    self.host, self.port, timeout=self.timeout,
-                    context=client_tls_context(),
-                )
+                client = _SmtpSsl(self.host, self.port, timeout=self.timeout,
+                                  context=client_tls_context())
             else:
-                client = smtplib.SMTP(self.host, self.port, timeout=self.timeout)
-            with client:
+                client = _Smtp(self.host, self.port, timeout=self.timeout)
+            client.handing_over = handing_over
+            try:
                 if self.starttls:
                     client.starttls(context=client_tls_context())
                 if self.username:
@@ -126,10 +161,17 @@ class SmtpEmailSender:
                 # re-parsed into recipients.
                 refused = client.send_message(message, from_addr=email.from_email,
                                               to_addrs=[email.to])
-                if refused:
-                    raise SendError(f"recipient refused: {refused}", transient=False)
+            except BaseException:
+                client.close()
+                raise
+            # Accepted (250): whatever the goodbye brings changes nothing. (smtplib's `with`
+            # raised on an odd answer to QUIT, which made a delivered message look failed.)
+            _quit_quietly(client)
+            if refused:
+                raise SendError(f"recipient refused: {refused}", transient=False)
         except smtplib.SMTPResponseException as exc:
-            # 4xx is "try again later" in SMTP; 5xx is a final answer.
+            # An answer, so a known outcome, even after DATA: not taken. 4xx is "try again
+            # later" in SMTP; 5xx is a final answer.
             words = exc.smtp_error.decode("utf-8", "replace") if isinstance(
                 exc.smtp_error, bytes) else str(exc.smtp_error)
             raise SendError(
@@ -142,8 +184,22 @@ class SmtpEmailSender:
                             transient=bool(codes) and all(400 <= c < 500 for c in codes)
                             ) from exc
         except (smtplib.SMTPException, OSError) as exc:
+            if client is not None and client.handed_over:
+                raise SendError(
+                    f"no answer from the mail server after the message was handed over "
+                    f"({type(exc).__name__}): it may have been delivered",
+                    transient=False, outcome_unknown=True) from exc
             raise SendError(f"SMTP connection failed: {type(exc).__name__}",
                             transient=True) from exc
+
+
+def _quit_quietly(client: smtplib.SMTP) -> None:
+    try:
+        client.quit()
+    except (smtplib.SMTPException, OSError):
+        pass
+    finally:
+        client.close()
 
 
 @dataclass
@@ -154,11 +210,19 @@ class RecordingEmailSender:
     fail_next: list[SendError] = field(default_factory=list)
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
-    def send(self, email: OutboundEmail) -> None:
+    def send(self, email: OutboundEmail, *,
+             handing_over: Callable[[], None] | None = None) -> None:
         problem = outbound_problem(email)
         if problem:  # the same refusal as the SMTP sender, so tests see what production does
             raise SendError(f"refused before sending: {problem}", transient=False)
         with self._lock:
-            if self.fail_next:
-                raise self.fail_next.pop(0)
+            failure = self.fail_next.pop(0) if self.fail_next else None
+        # A failure of unknown outcome comes after the handover, like the SMTP sender's.
+        if failure is not None and not failure.outcome_unknown:
+            raise failure
+        if handing_over is not None:
+            handing_over()
+        if failure is not None:
+            raise failure
+        with self._lock:
             self.sent.append(email)

@@ -6,6 +6,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
+from service.lifecycle import OUTCOME_UNKNOWN
 from slack_app.blocks.card import as_datetime, lead_title
 from slack_app.text import clip, code, inert, section, slack_date, who
 
@@ -14,10 +15,15 @@ def send_failed_text(approval: dict[str, Any], lead: dict[str, Any] | None) -> s
     """The DM to the holder and a manager when an approved email failed for good."""
     title = lead_title(lead, approval.get("context") or {})
     outbox_id = approval.get("outbox_id") or ""
+    detail = str(approval.get("send_detail") or "the mail server refused it")
+    retry = (f"{code(f'hitl outbox retry {outbox_id}')} "
+             f"(or {code(f'POST /v1/outbox/{outbox_id}/retry')})")
+    if detail.startswith(OUTCOME_UNKNOWN):  # it may have arrived: a retry could be a 2nd copy
+        return (f":warning: The approved email to {inert(title, 300)} may or may not have "
+                f"arrived: {inert(clip(detail, 700))}. If it did not, send it with {retry}.")
     return (f":x: The approved email to {inert(title, 300)} was not sent: "
-            f"{inert(clip(str(approval.get('send_detail') or 'the mail server refused it'), 500))}"
-            f". Fix the cause, then retry it with {code(f'hitl outbox retry {outbox_id}')} "
-            f"(or {code(f'POST /v1/outbox/{outbox_id}/retry')}); it will still go out only once.")
+            f"{inert(clip(detail, 500))}"
+            f". Fix the cause, then retry it with {retry}; it will still go out only once.")
 
 
 def conflict_message(approval: dict[str, Any], newest_version: int | None, actor: str) -> str:

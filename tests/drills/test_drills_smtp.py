@@ -1,12 +1,14 @@
 """Drill: an SMTP server that refuses, hangs up, stays down, or refuses for good.
 
-A small SMTP server written for the drills (tests/drills/smtp_script.py) decides per connection
+A small SMTP server written for the drills (tests/smtp_script.py) decides per connection
 what to do after the whole message was sent: accept (250), refuse for now (451), refuse for
-good (550), or hang up without answering; a port with nothing listening is a server that is
-down. Transient trouble is retried for `HITL_SEND_RETRY_HOURS` (time, not attempts) until the
-message is delivered once; a final refusal fails at once with the server's words; whatever
-happens is visible on the approval (`send_status`), in `/v1/outbox`, the audit log and
-`/metrics`, and a failed message can be retried by hand without ever sending twice.
+good (550), or hang up without answering (with or without having delivered it); a port with
+nothing listening is a server that is down. Transient trouble is retried for
+`HITL_SEND_RETRY_HOURS` (time, not attempts) until the message is delivered once; a final
+refusal fails at once with the server's words; a hang-up after the message is never resent by
+itself (the server may have delivered it) but parked for a person; whatever happens is visible
+on the approval (`send_status`), in `/v1/outbox`, the audit log and `/metrics`, and a failed
+message can be retried by hand.
 """
 
 from __future__ import annotations
@@ -18,10 +20,11 @@ from typing import Any
 import pytest
 from sqlalchemy import select
 
+from service.lifecycle import OUTCOME_UNKNOWN
 from store.tables import AuditEntry, Job, OutboxMessage
 from tests.conftest import make_settings
-from tests.drills.smtp_script import ScriptedSmtp
 from tests.flow import decide, pending_card
+from tests.smtp_script import ScriptedSmtp
 
 
 @pytest.fixture
@@ -67,8 +70,8 @@ def _run_until(worker: Any, clock: Any, rt: Any, status: str, *, step: timedelta
     raise AssertionError(f"outbox never reached {status}: {_outbox(rt).status}")
 
 
-def test_drop_mid_message_then_refusal_then_delivery(client, worker, rt, clock,
-                                                     scripted) -> None:
+def test_a_hang_up_after_the_message_is_parked_then_a_retry_rides_out_a_refusal(
+        client, worker, rt, clock, scripted) -> None:
     card = pending_card(client, worker)
     scripted.script.extend(["drop", "temp"])
     decided = decide(client, card["approval_id"], action="approve", actor="U0REP0001")
@@ -78,31 +81,35 @@ def test_drop_mid_message_then_refusal_then_delivery(client, worker, rt, clock,
     lead = client.get(f"/v1/leads/{card['lead_id']}").json()
     assert lead["stage"] == "approved"  # out of awaiting_approval at the decision
 
-    worker.run_until_idle()  # first try: the server hangs up after the message
+    worker.run_until_idle()  # first try: the server hangs up after the message, unanswered
     message = _outbox(rt)
-    assert message.status == "retrying" and message.attempts == 1
-    assert "SMTP connection failed" in (message.last_error or "")
-    assert message.next_attempt_at is not None and message.next_attempt_at > clock.now()
+    assert message.status == "failed" and message.attempts == 1
+    assert message.status_detail.startswith(f"{OUTCOME_UNKNOWN}: no answer from the mail "
+                                            "server after the message was handed over")
     view = _approval(client, card["approval_id"])
-    assert view["send_status"] == "retrying"
-    assert view["send_detail"].startswith("waiting for the mail server since")
-    assert view["next_attempt_at"] is not None
+    assert view["send_status"] == "failed" and message.message_id in view["send_detail"]
     assert view["decision"]["actor"] == "U0REP0001"
-    assert client.get(f"/v1/leads/{card['lead_id']}").json()["handoff"] is None
-    assert scripted.delivered == []
+    with rt.db.session() as s:
+        assert "email_outcome_unknown" in set(s.scalars(select(AuditEntry.action)))
+    clock.advance(hours=5)  # past the whole retry budget: it may have arrived, never resent
+    worker.run_until_idle()
+    assert scripted.conversations == 1 and scripted.delivered == []
 
-    clock.advance(minutes=5)  # past the backoff: the server now says 451
+    # A person checked that it did not arrive and retries; the server now says 451 once.
+    assert client.post(f"/v1/outbox/{message.id}/retry").status_code == 200
     worker.run_until_idle()
     message = _outbox(rt)
     assert message.status == "retrying" and message.attempts == 2
     assert "451" in (message.last_error or "")
+    assert _approval(client, card["approval_id"])["send_status"] == "retrying"
 
     clock.advance(minutes=5)
     worker.run_until_idle()
     message = _outbox(rt)
     assert message.status == "sent" and message.attempts == 3 and message.status_detail is None
     assert len(scripted.delivered) == 1 and scripted.conversations == 3
-    assert _metric(client, "hitl_emails_total", "retry") == 2
+    assert _metric(client, "hitl_emails_total", "failed") == 1
+    assert _metric(client, "hitl_emails_total", "retry") == 1
     assert _metric(client, "hitl_emails_total", "sent") == 1
     assert _approval(client, card["approval_id"])["send_status"] == "sent"
     assert client.get(f"/v1/leads/{card['lead_id']}").json()["stage"] == "contacted"
@@ -111,6 +118,62 @@ def test_drop_mid_message_then_refusal_then_delivery(client, worker, rt, clock,
     clock.advance(hours=1)
     worker.run_until_idle()
     assert len(scripted.delivered) == 1
+
+
+def test_a_lost_answer_after_delivery_never_becomes_a_second_copy(client, worker, rt, clock,
+                                                                  scripted) -> None:
+    """RFC 1047: the server delivered the message and the connection broke before its 250
+    reached us. Resending would deliver it twice; it is parked and the holder told."""
+    card = pending_card(client, worker)
+    scripted.script.append("deliver_and_drop")
+    decide(client, card["approval_id"], action="approve", actor="U0REP0001")
+    for _ in range(3):
+        worker.run_until_idle()
+        clock.advance(hours=30)  # past HITL_SEND_RETRY_HOURS and every job's budget
+    assert len(scripted.delivered) == 1 and scripted.conversations == 1
+    message = _outbox(rt)
+    assert message.status == "failed" and message.status_detail.startswith(OUTCOME_UNKNOWN)
+    assert [m["outbox_id"] for m in client.get(
+        "/v1/outbox", params={"status": "failed"}).json()] == [message.id]
+
+
+@pytest.mark.parametrize("database_url", ["sqlite", "postgres"], indirect=True)
+def test_an_attempt_that_died_after_the_handover_is_parked_not_resent(
+        client, worker, rt, clock, scripted) -> None:
+    """What a killed worker leaves (tests/drills/test_drill_kill9.py does it for real): the
+    row `sending`, handed over, its lease run out. The next look parks it; a dead attempt
+    that had not handed it over is resent."""
+    from sqlalchemy import update
+
+    card = pending_card(client, worker)
+    decide(client, card["approval_id"], action="approve", actor="U0REP0001")
+    dead = {"status": "sending", "attempts": 1, "locked_until": clock.now()}
+    with rt.db.session() as s:
+        s.execute(update(OutboxMessage).values(**dead, handed_over_at=clock.now()))
+    clock.advance(minutes=20)
+    worker.run_until_idle()
+    message = _outbox(rt)
+    assert message.status == "failed" and message.attempts == 1
+    assert message.status_detail.startswith(OUTCOME_UNKNOWN)
+    assert scripted.conversations == 0
+
+    # Retried by a person, then killed again before the handover: resent by itself.
+    assert client.post(f"/v1/outbox/{message.id}/retry").status_code == 200
+    with rt.db.session() as s:
+        s.execute(update(OutboxMessage).values(**dead, handed_over_at=None))
+    clock.advance(minutes=20)
+    worker.run_until_idle()
+    assert _outbox(rt).status == "sent" and len(scripted.delivered) == 1
+
+
+def test_an_odd_goodbye_after_the_250_is_still_sent(client, worker, rt, scripted) -> None:
+    """The server accepted the message and answered QUIT with 421: delivered, recorded sent
+    (smtplib's `with` raised here, which would have retried a delivered message)."""
+    card = pending_card(client, worker)
+    scripted.script.append("bad_quit")
+    decide(client, card["approval_id"], action="approve", actor="U0REP0001")
+    worker.run_until_idle()
+    assert _outbox(rt).status == "sent" and len(scripted.delivered) == 1
 
 
 def test_a_final_refusal_fails_at_once_visibly_and_a_retry_sends_once(client, worker, rt,

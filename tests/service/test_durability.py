@@ -8,7 +8,6 @@ import signal
 import subprocess
 import sys
 import threading
-import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -60,10 +59,15 @@ class StallingHandler:
 
 
 @pytest.mark.slow
-def test_kill_9_during_the_smtp_conversation_sends_once(client, worker, smtp_sink, rt, clock) -> None:
+def test_kill_9_after_the_handover_never_resends_and_a_retry_sends_once(
+        client, worker, smtp_sink, rt, clock) -> None:
+    """Killed while the server holds the message without answering: the server may deliver
+    it (RFC 5321 6.1), so the restart parks it for a person instead of sending it again."""
     from aiosmtpd.controller import Controller
 
     from hitl.wiring import build_runtime
+    from service import outbox
+    from service.lifecycle import OUTCOME_UNKNOWN
     from service.worker import Worker
     from tools.smtp_sink import free_port
 
@@ -85,27 +89,33 @@ def test_kill_9_during_the_smtp_conversation_sends_once(client, worker, smtp_sin
     finally:
         controller.stop()
     with rt.db.session() as s:
-        assert s.scalars(select(OutboxMessage)).one().status == "sending"
-
-    # Restart (a fresh runtime) once the send lease has expired: the message goes out once.
-    # (The child ran on the system clock, so its leases are in real time.)
-    later = FrozenClock(datetime.now(UTC) + timedelta(minutes=10))
-    restarted = build_runtime(rt.settings, clock=later, library_override=rt.content_library)
-    again = Worker(restarted, threads=2)
-    again.start()
-    deadline = time.monotonic() + 30
-    while not smtp_sink.messages and time.monotonic() < deadline:
-        time.sleep(0.1)
-    again.stop()  # waits for the jobs in flight: a second send would be counted here
-    assert len(smtp_sink.messages) == 1
-    with restarted.db.session() as s:
         message = s.scalars(select(OutboxMessage)).one()
-        assert message.status == "sent" and message.attempts == 2
-    # And nothing more goes out however often the work is replayed.
+        assert message.status == "sending" and message.handed_over_at is not None
+
+    # Restart (a fresh runtime) once the send lease has expired. (The child ran on the system
+    # clock, so its leases are in real time.)
+    later = FrozenClock(datetime.now(UTC) + timedelta(minutes=20))
+    restarted = build_runtime(rt.settings, clock=later, library_override=rt.content_library)
+    for _ in range(2):  # and however often the work is replayed
+        again = Worker(restarted, threads=2)
+        again.run_until_idle()
+        again.stop()
+        assert smtp_sink.messages == []
+        with restarted.db.session() as s:
+            message = s.scalars(select(OutboxMessage)).one()
+            assert message.status == "failed" and message.attempts == 1
+            assert message.status_detail.startswith(OUTCOME_UNKNOWN)
+            assert message.message_id in message.status_detail
+        later.advance(hours=100)  # past every retry budget: still never resent by itself
+
+    # A person checked that it did not arrive and retries it: it goes out once.
+    outbox.retry(restarted, message.id, actor="U0REP0001")
     again = Worker(restarted, threads=2)
     again.run_until_idle()
     again.stop()
     assert len(smtp_sink.messages) == 1
+    with restarted.db.session() as s:
+        assert s.scalars(select(OutboxMessage)).one().status == "sent"
     restarted.close()
 
 

@@ -224,3 +224,18 @@ def test_an_absurdly_long_body_is_truncated_readably_within_50_blocks() -> None:
     _, blocks = approval_card(CardFacts(huge, LEAD, NOW))
     assert len(blocks) <= 50 and buttons(blocks)  # the buttons survive
     assert "[…truncated; see the API]" in all_text(blocks)
+
+
+def test_the_failed_send_notice_says_whether_a_retry_could_send_twice() -> None:
+    from service.lifecycle import OUTCOME_UNKNOWN
+    from slack_app.blocks.notices import send_failed_text
+
+    approval = {"lead_id": "lead_1", "outbox_id": "ob_1", "context": {}}
+    refused = send_failed_text({**approval, "send_detail": "the mail server refused it: 550"},
+                               None)
+    assert "was not sent" in refused and "only once" in refused
+    unknown = send_failed_text({**approval, "send_detail": f"{OUTCOME_UNKNOWN}: no answer"},
+                               None)
+    assert "may or may not have arrived" in unknown and "If it did not" in unknown
+    assert "was not sent" not in unknown and "only once" not in unknown
+    assert "hitl outbox retry ob_1" in unknown

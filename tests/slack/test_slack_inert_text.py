@@ -21,6 +21,7 @@ import slack_app
 from agent.support.models import CustomerFacts, TranscriptLine, WarmTransfer
 from service.conversations import AlreadyClaimed
 from service.errors import Conflict, Forbidden, InvalidInput, NotFound
+from service.lifecycle import OUTCOME_UNKNOWN
 from slack_app import answers, recycle_notice, text
 from slack_app.blocks import card, history, home, modals, notices
 from slack_app.support import blocks as support_blocks
@@ -152,7 +153,8 @@ RECIPES: dict[str, Recipe] = {
     "blocks.notices.invalid_message": lambda h: [notices.invalid_message(h)],
     "blocks.notices.send_failed_text": lambda h: [
         notices.send_failed_text(approval(h), lead(h)),
-        notices.send_failed_text(approval(h), None)],
+        notices.send_failed_text(approval(h), None),
+        notices.send_failed_text(approval(h, send_detail=f"{OUTCOME_UNKNOWN}: {h}"), lead(h))],
     "blocks.notices.sla_reminder_text": lambda h: [
         notices.sla_reminder_text(k, d) for k in ("U0REP0001", h) for d in (NOW, None)],
     "blocks.notices.sla_escalation_text": lambda h: [

@@ -15,8 +15,8 @@ from sqlalchemy import select
 
 from store.tables import OutboxMessage
 from tests.conftest import make_settings
-from tests.drills.smtp_script import ScriptedSmtp
 from tests.flow import decide, pending_card
+from tests.smtp_script import ScriptedSmtp
 
 
 def _free_port() -> int:

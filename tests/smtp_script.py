@@ -1,5 +1,6 @@
-"""A scripted SMTP server for the drills: per connection, accept, refuse for now or for good,
-hang up after the message, or take the message and never answer."""
+"""A scripted SMTP server for the drills and the sender's tests: per connection, accept,
+refuse for now or for good, hang up after the message (having delivered it or not), take the
+message and never answer, hold the recipient and never answer, or answer the goodbye oddly."""
 
 from __future__ import annotations
 
@@ -11,8 +12,11 @@ from dataclasses import dataclass, field
 @dataclass
 class ScriptedSmtp:
     """Each connection takes the next behaviour from `script` (then `accept`): `accept`
-    (250), `temp` (451), `perm` (550), `drop` (hang up after the final dot) or `stall` (take
-    the message and never answer, until `release` is set)."""
+    (250), `temp` (451), `perm` (550), `drop` (hang up after the final dot),
+    `deliver_and_drop` (deliver the message, then hang up before answering: RFC 1047's lost
+    answer), `stall` (take the message and never answer, until `release` is set),
+    `stall_rcpt` (never answer RCPT, until `release`: stopped before the handover) or
+    `bad_quit` (accept, then answer QUIT with 421)."""
 
     script: list[str] = field(default_factory=list)
     delivered: list[bytes] = field(default_factory=list)
@@ -38,6 +42,10 @@ class ScriptedSmtp:
                     verb = line.split(b" ", 1)[0].strip().upper()
                     if verb in (b"EHLO", b"HELO"):
                         self.say("250 drill.local")
+                    elif verb == b"RCPT" and behaviour == "stall_rcpt":
+                        smtp.stalled.set()
+                        smtp.release.wait(600)
+                        return
                     elif verb in (b"MAIL", b"RCPT", b"RSET", b"NOOP"):
                         self.say("250 OK")
                     elif verb == b"DATA":
@@ -50,6 +58,10 @@ class ScriptedSmtp:
                             data += chunk
                         if behaviour == "drop":
                             return  # hang up after the final dot, before any reply
+                        if behaviour == "deliver_and_drop":
+                            with smtp._lock:
+                                smtp.delivered.append(data)
+                            return
                         if behaviour == "stall":
                             smtp.stalled.set()
                             smtp.release.wait(600)  # never answer the final dot
@@ -63,7 +75,7 @@ class ScriptedSmtp:
                                 smtp.delivered.append(data)
                             self.say("250 2.0.0 queued")
                     elif verb == b"QUIT":
-                        self.say("221 bye")
+                        self.say("421 closing" if behaviour == "bad_quit" else "221 bye")
                         return
                     else:
                         self.say("502 unknown")
