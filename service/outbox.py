@@ -34,7 +34,6 @@ from service.lifecycle import (
     OUTCOME_UNKNOWN,
     SEND_STATUS,
     OutboxStatus,
-    sources,
     transition,
 )
 from service.outbox_views import outbox_view
@@ -48,9 +47,11 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-# Longer than a whole SMTP conversation (the 10-minute wait for the answer to the message,
-# tools.email.DATA_TIMEOUT_S, and the shorter steps around it), so a second worker never takes
-# over a send that is still talking. Only a crashed worker's lease ever runs out.
+# Longer than the steps up to the handover (each within the sender's 20 s timeout), and,
+# renewed at the handover, than the wait for the server's answer (tools.email.DATA_TIMEOUT_S,
+# RFC 5321's 10 minutes): a second worker never takes over a send that is still talking, and
+# every write of an attempt is fenced by its claim's number besides. Only a crashed worker's
+# lease runs out.
 SEND_LEASE = timedelta(minutes=15)
 NO_SENDER = "not_sent: no sender configured"
 
@@ -64,12 +65,14 @@ def presend_blocks(rt: AppRuntime, outbox_id: str) -> list[str]:
         message = session.get(OutboxMessage, outbox_id)
         if message is None:
             return ["the approved message no longer exists (erased)"]
-        if message.status in (OutboxStatus.SENT, OutboxStatus.BLOCKED):
-            return [] if message.status == OutboxStatus.SENT \
-                else [message.status_detail or "blocked"]
+        if message.status == OutboxStatus.BLOCKED:
+            return [message.status_detail or "blocked"]
+        if message.status not in (OutboxStatus.PENDING, OutboxStatus.RETRYING):
+            # Sent, settled otherwise, or being sent (perhaps handed over already): whether it
+            # goes out is `deliver`'s to say, which checks again after its claim.
+            return []
         blocks = send_time_blocks(rt, session, message)
-        # Marked only from a status that may become blocked (not under a worker's send lease).
-        if blocks and message.status in sources(OutboxStatus.BLOCKED):
+        if blocks:
             message.status = transition(message.status, OutboxStatus.BLOCKED)
             message.status_detail = "; ".join(blocks)
             message.next_attempt_at = None
@@ -142,32 +145,43 @@ def deliver(rt: AppRuntime, outbox_id: str) -> DeliveryStatus:
             subject=message.subject, body=message.body, message_id=message.message_id,
             list_unsubscribe=_list_unsubscribe(rt, message), date=now,
         )
+        attempt = message.attempts  # this claim's number: the row's fence from here on
     # The claim is committed before SMTP starts: a second worker sees "sending" and stays away.
-    return _send_claimed(rt, outbox_id, email)
+    return _send_claimed(rt, outbox_id, attempt, email)
 
 
 class _NotHandedOver(Exception):
     """The row stopped being this attempt's before the handover (erased meanwhile)."""
 
 
-def _handing_over(rt: AppRuntime, outbox_id: str) -> None:
-    """Record, committed, that this attempt is about to hand the message over (DATA)."""
+def _ours(outbox_id: str, attempt: int) -> Any:
+    """The row while it is still this attempt's: `sending` under the claim numbered `attempt`
+    (a second worker's claim, after this one's lease ran out, would have renumbered it)."""
+    return ((OutboxMessage.id == outbox_id) & (OutboxMessage.status == OutboxStatus.SENDING)
+            & (OutboxMessage.attempts == attempt))
+
+
+def _handing_over(rt: AppRuntime, outbox_id: str, attempt: int) -> None:
+    """Record, committed, that this attempt hands the message over now, and hold the row for
+    the wait for the server's answer (a fresh lease: no other worker takes it meanwhile)."""
+    now = rt.clock.now()
     with rt.db.session() as session:
         marked = session.execute(  # type: ignore[attr-defined]
-            update(OutboxMessage).where(OutboxMessage.id == outbox_id,
-                                        OutboxMessage.status == OutboxStatus.SENDING)
-            .values(handed_over_at=rt.clock.now())).rowcount
+            update(OutboxMessage)
+            .where(_ours(outbox_id, attempt), OutboxMessage.handed_over_at.is_(None))
+            .values(handed_over_at=now, locked_until=now + SEND_LEASE)).rowcount
     if marked != 1:
         raise _NotHandedOver(outbox_id)
 
 
-def _send_claimed(rt: AppRuntime, outbox_id: str, email: OutboundEmail) -> DeliveryStatus:
+def _send_claimed(rt: AppRuntime, outbox_id: str, attempt: int,
+                  email: OutboundEmail) -> DeliveryStatus:
     from tools.email import SendError
 
     sender = rt.email_sender
     assert sender is not None
     try:
-        sender.send(email, handing_over=lambda: _handing_over(rt, outbox_id))
+        sender.send(email, handing_over=lambda: _handing_over(rt, outbox_id, attempt))
     except _NotHandedOver:
         with rt.db.read() as session:
             message = session.get(OutboxMessage, outbox_id)
@@ -177,6 +191,10 @@ def _send_claimed(rt: AppRuntime, outbox_id: str, email: OutboundEmail) -> Deliv
             message = session.get(OutboxMessage, outbox_id)
             if message is None:  # erased while we talked to the server
                 return "blocked"
+            if message.status != OutboxStatus.SENDING or message.attempts != attempt:
+                log.error("outbox %s: attempt %d failed (%s) after the row moved on to %s",
+                          outbox_id, attempt, exc, message.status)
+                return _final_status(message.status)
             status: DeliveryStatus = "failed"
             if exc.outcome_unknown:
                 _park_unknown(rt, session, message, str(exc))
@@ -191,8 +209,14 @@ def _send_claimed(rt: AppRuntime, outbox_id: str, email: OutboundEmail) -> Deliv
     now = rt.clock.now()
     with rt.db.session() as session:
         message = session.get(OutboxMessage, outbox_id)
-        if message is None or message.status == OutboxStatus.SENT:
-            return "sent"  # erased meanwhile, or a second worker whose lease had run out
+        if message is None:
+            return "sent"  # erased while the server took it
+        if message.status != OutboxStatus.SENDING or message.attempts != attempt:
+            # Cannot happen while the lease outlasts the conversation (the fence makes sure
+            # of it); said loudly if it does: the server took this attempt's message.
+            log.error("outbox %s: attempt %d was delivered after the row moved on to %s",
+                      outbox_id, attempt, message.status)
+            return "sent"
         message.status = transition(message.status, OutboxStatus.SENT)
         message.sent_at, message.locked_until = now, None
         message.status_detail, message.next_attempt_at = None, None

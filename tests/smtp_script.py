@@ -15,8 +15,9 @@ class ScriptedSmtp:
     (250), `temp` (451), `perm` (550), `drop` (hang up after the final dot),
     `deliver_and_drop` (deliver the message, then hang up before answering: RFC 1047's lost
     answer), `stall` (take the message and never answer, until `release` is set),
-    `stall_rcpt` (never answer RCPT, until `release`: stopped before the handover) or
-    `bad_quit` (accept, then answer QUIT with 421)."""
+    `stall_rcpt` (never answer RCPT, until `release`: stopped before the handover),
+    `drop_at_data` (hang up instead of the 354), `garbled` (answer the final dot with a line
+    that is no reply) or `bad_quit` (accept, then answer QUIT with 421)."""
 
     script: list[str] = field(default_factory=list)
     delivered: list[bytes] = field(default_factory=list)
@@ -48,6 +49,8 @@ class ScriptedSmtp:
                         return
                     elif verb in (b"MAIL", b"RCPT", b"RSET", b"NOOP"):
                         self.say("250 OK")
+                    elif verb == b"DATA" and behaviour == "drop_at_data":
+                        return
                     elif verb == b"DATA":
                         self.say("354 go ahead")
                         data = b""
@@ -66,7 +69,9 @@ class ScriptedSmtp:
                             smtp.stalled.set()
                             smtp.release.wait(600)  # never answer the final dot
                             return
-                        if behaviour == "temp":
+                        if behaviour == "garbled":
+                            self.say("OK, got it")
+                        elif behaviour == "temp":
                             self.say("451 4.3.0 mailbox busy, try again later")
                         elif behaviour == "perm":
                             self.say("550 5.1.1 no such user here")
@@ -88,7 +93,8 @@ class ScriptedSmtp:
             allow_reuse_address = True
 
         self._server = Server(("127.0.0.1", self.port), Handler)
-        threading.Thread(target=self._server.serve_forever, daemon=True).start()
+        threading.Thread(target=self._server.serve_forever, kwargs={"poll_interval": 0.05},
+                         daemon=True).start()
 
     @property
     def url(self) -> str:

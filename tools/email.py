@@ -101,19 +101,42 @@ DATA_TIMEOUT_S = 600.0
 
 
 class _Smtp(smtplib.SMTP):
-    """smtplib's client, marking the handover: `handing_over` runs just before DATA, and
-    `handed_over` says from then on that the server may have the message."""
+    """smtplib's client, marking the handover. When the server's 354 invites the message,
+    `handing_over` runs (before a byte of it is sent) and `handed_over` is set: from then on
+    the server may hold it. `answer` is the server's well-formed answer to the message, once
+    it came (None: no answer, or a garbled one: nobody knows whether it was taken)."""
 
     handing_over: Callable[[], None] | None = None
     handed_over = False
+    answer: int | None = None
+    _in_data = False
 
     def data(self, msg: bytes | str) -> tuple[int, bytes]:
-        if self.handing_over is not None:
-            self.handing_over()
-        self.handed_over = True
-        if self.sock is not None:
-            self.sock.settimeout(DATA_TIMEOUT_S)
-        return super().data(msg)
+        self._in_data = True
+        try:
+            return super().data(msg)
+        finally:
+            self._in_data = False
+            if self.sock is not None:
+                self.sock.settimeout(self.timeout)  # QUIT and the rest: the short timeout
+
+    def getreply(self) -> tuple[int, bytes]:
+        code, text = super().getreply()
+        if not self._in_data:
+            return code, text
+        if not self.handed_over:
+            if code == 354:
+                if self.handing_over is not None:
+                    self.handing_over()
+                self.handed_over = True
+        elif 200 <= code < 600:  # (-1: a reply smtplib could not read)
+            self.answer = code
+        return code, text
+
+    def send(self, s: bytes | str) -> None:
+        super().send(s)
+        if self.handed_over and self._in_data and self.sock is not None:
+            self.sock.settimeout(DATA_TIMEOUT_S)  # the message is out: await its answer
 
 
 class _SmtpSsl(_Smtp, smtplib.SMTP_SSL):
@@ -164,12 +187,15 @@ class SmtpEmailSender:
             except BaseException:
                 client.close()
                 raise
-            # Accepted (250): whatever the goodbye brings changes nothing. (smtplib's `with`
-            # raised on an odd answer to QUIT, which made a delivered message look failed.)
-            _quit_quietly(client)
+            # Accepted (250): the goodbye is said without waiting for its answer, which changes
+            # nothing. (smtplib's `with` raised on an odd answer to QUIT, which made a
+            # delivered message look failed, and waiting widened the window for a crash.)
+            _say_goodbye(client)
             if refused:
                 raise SendError(f"recipient refused: {refused}", transient=False)
         except smtplib.SMTPResponseException as exc:
+            if client is not None and client.handed_over and client.answer is None:
+                raise _unknown(exc) from exc  # smtplib's own "500 Line too long" etc.
             # An answer, so a known outcome, even after DATA: not taken. 4xx is "try again
             # later" in SMTP; 5xx is a final answer.
             words = exc.smtp_error.decode("utf-8", "replace") if isinstance(
@@ -185,17 +211,20 @@ class SmtpEmailSender:
                             ) from exc
         except (smtplib.SMTPException, OSError) as exc:
             if client is not None and client.handed_over:
-                raise SendError(
-                    f"no answer from the mail server after the message was handed over "
-                    f"({type(exc).__name__}): it may have been delivered",
-                    transient=False, outcome_unknown=True) from exc
+                raise _unknown(exc) from exc
             raise SendError(f"SMTP connection failed: {type(exc).__name__}",
                             transient=True) from exc
 
 
-def _quit_quietly(client: smtplib.SMTP) -> None:
+def _unknown(exc: Exception) -> SendError:
+    return SendError(f"no answer from the mail server after the message was handed over "
+                     f"({type(exc).__name__}): it may have been delivered",
+                     transient=False, outcome_unknown=True)
+
+
+def _say_goodbye(client: smtplib.SMTP) -> None:
     try:
-        client.quit()
+        client.putcmd("quit")
     except (smtplib.SMTPException, OSError):
         pass
     finally:

@@ -16,7 +16,14 @@ from typing import Any
 import pytest
 
 from tests.smtp_script import ScriptedSmtp
-from tools.email import OutboundEmail, RecordingEmailSender, SendError, SmtpEmailSender
+from tools.email import (
+    DATA_TIMEOUT_S,
+    OutboundEmail,
+    RecordingEmailSender,
+    SendError,
+    SmtpEmailSender,
+    _Smtp,
+)
 
 
 @pytest.fixture
@@ -50,7 +57,7 @@ def test_an_accepted_message_is_handed_over_once(scripted: ScriptedSmtp) -> None
     assert error is None and seen == ["over"] and len(scripted.delivered) == 1
 
 
-@pytest.mark.parametrize("behaviour", ["drop", "deliver_and_drop"])
+@pytest.mark.parametrize("behaviour", ["drop", "deliver_and_drop", "garbled"])
 def test_no_answer_after_the_handover_is_an_unknown_outcome(scripted: ScriptedSmtp,
                                                             behaviour: str) -> None:
     scripted.script.append(behaviour)
@@ -67,6 +74,35 @@ def test_an_answer_to_the_message_is_a_known_outcome(scripted: ScriptedSmtp, beh
     seen, error = _send(scripted.url)
     assert seen == ["over"]
     assert error is not None and not error.outcome_unknown and error.transient is transient
+
+
+def test_no_invitation_to_send_the_message_is_no_handover(scripted: ScriptedSmtp) -> None:
+    """The server hung up instead of its 354: the message was never sent, so retry."""
+    scripted.script.append("drop_at_data")
+    seen, error = _send(scripted.url)
+    assert seen == [] and error is not None and error.transient and not error.outcome_unknown
+
+
+def test_the_answer_to_the_message_gets_rfc_5321s_ten_minutes(scripted: ScriptedSmtp) -> None:
+    """Waiting for the answer to the final dot the client allows DATA_TIMEOUT_S; every other
+    step (the 354, QUIT) the sender's own timeout."""
+    class Probe(_Smtp):
+        waits: list[tuple[bool, float | None]] = []
+
+        def getreply(self) -> tuple[int, bytes]:
+            if self.sock is not None:
+                self.waits.append((self.handed_over, self.sock.gettimeout()))
+            return super().getreply()
+
+    client = Probe("127.0.0.1", int(scripted.url.rsplit(":", 1)[1]), timeout=5)
+    client.ehlo()
+    client.mail("riley@example.com")
+    client.rcpt("ada@acme.io")
+    del Probe.waits[:]
+    assert client.data(b"Hi\r\n")[0] == 250 and client.answer == 250
+    assert Probe.waits == [(False, 5), (True, DATA_TIMEOUT_S)]  # the 354, then the answer
+    assert client.sock.gettimeout() == 5
+    client.close()
 
 
 def test_a_failure_before_the_handover_is_retried(scripted: ScriptedSmtp) -> None:

@@ -1,0 +1,81 @@
+"""A send attempt writes only while the row is still its own.
+
+Its claim numbers the row (`attempts`); the handover, the success and the failure are written
+only under that number and status `sending`. The faults are made inside the sender, between
+the claim and the handover, the way a slow attempt, an erasure or a second worker would."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+from sqlalchemy import delete, select, update
+
+from service import outbox
+from service.jobs import RetryLater
+from store.tables import Lead, OutboxMessage
+from tests.flow import decide, pending_card
+from tools.email import OutboundEmail, RecordingEmailSender
+
+
+class FaultBeforeHandover(RecordingEmailSender):
+    """Runs `fault` after the claim, before the handover; then sends as usual."""
+
+    def __init__(self, fault: Callable[[], None]) -> None:
+        super().__init__()
+        self.fault = fault
+
+    def send(self, email: OutboundEmail, *,
+             handing_over: Callable[[], None] | None = None) -> None:
+        self.fault()
+        super().send(email, handing_over=handing_over)
+
+
+def _approved(client: Any, worker: Any, rt: Any, fault: Callable[[], None]
+              ) -> tuple[FaultBeforeHandover, str]:
+    sender = FaultBeforeHandover(fault)
+    rt.sender_override = sender
+    card = pending_card(client, worker)
+    decide(client, card["approval_id"], action="approve", actor="U0REP0001")
+    with rt.db.session() as s:
+        return sender, s.scalars(select(OutboxMessage.id)).one()
+
+
+def test_a_message_erased_before_the_handover_is_not_handed_over(client, worker, rt) -> None:
+    def erase() -> None:
+        with rt.db.session() as s:
+            s.execute(delete(OutboxMessage))
+
+    sender, _ = _approved(client, worker, rt, erase)
+    worker.run_until_idle()
+    assert sender.sent == []
+
+
+def test_an_attempt_whose_row_was_claimed_again_hands_nothing_over(client, worker, rt,
+                                                                   clock) -> None:
+    """Another worker's claim (after this one's lease ran out) renumbered the row: this
+    attempt stops before the handover and leaves the row to the other one."""
+    def claimed_again() -> None:
+        with rt.db.session() as s:
+            s.execute(update(OutboxMessage).values(attempts=OutboxMessage.attempts + 1))
+
+    sender, outbox_id = _approved(client, worker, rt, claimed_again)
+    with pytest.raises(RetryLater):  # the job tries again later; the other attempt decides
+        outbox.deliver(rt, outbox_id)
+    assert sender.sent == []
+    with rt.db.session() as s:
+        message = s.get(OutboxMessage, outbox_id)
+        assert message.status == "sending" and message.handed_over_at is None
+
+
+def test_the_presend_check_leaves_a_row_being_sent_to_its_sender(client, worker, rt) -> None:
+    """A rerun of the graph meets the row `sending` (another run is talking to the server,
+    perhaps handed over): an unsubscribe since then is not the presend check's to apply."""
+    sender, outbox_id = _approved(client, worker, rt, lambda: None)
+    with rt.db.session() as s:
+        s.execute(update(OutboxMessage).values(status="sending", attempts=1))
+        s.execute(update(Lead).values(unsubscribed_at=rt.clock.now()))
+    assert outbox.presend_blocks(rt, outbox_id) == []
+    with rt.db.session() as s:
+        assert s.get(OutboxMessage, outbox_id).status == "sending"
