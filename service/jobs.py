@@ -132,6 +132,19 @@ def complete(db: Database, job_id: int, *, claim_next: bool = False, now: dateti
     return claimed[0] if claimed else None
 
 
+def renew_leases(db: Database, running: list[tuple[int, int]], *, now: datetime,
+                 lease: timedelta) -> None:
+    """Extend to `now + lease` the leases of jobs still running in this worker, each given as
+    (job id, its claim's `attempts`): a job that outlives one lease (a send awaiting the mail
+    server's answer) is not claimed and run a second time meanwhile. A job claimed again since
+    (its lease had run out) has another number and is left alone."""
+    if running:
+        with db.transaction() as connection:
+            connection.execute(_RENEW, [{"job_id": job_id, "attempt": attempt,
+                                         "lease_until": now + lease}
+                                        for job_id, attempt in running])
+
+
 def _due(now: Any, *, sqlite: bool = False) -> tuple[Any, ...]:
     """Not parked, due, and not leased to a live worker.
 
@@ -151,6 +164,9 @@ def _due(now: Any, *, sqlite: bool = False) -> tuple[Any, ...]:
 _NOW = bindparam("now", type_=_JOBS.c.run_at.type)
 _INSERT = insert(_JOBS)
 _DELETE = delete(_JOBS).where(_JOBS.c.id == bindparam("job_id"))
+_RENEW = (update(_JOBS).where(_JOBS.c.id == bindparam("job_id"),
+                              _JOBS.c.attempts == bindparam("attempt"))
+          .values(locked_until=bindparam("lease_until", type_=_JOBS.c.locked_until.type)))
 _ANY_DUE = {sqlite: select(_JOBS.c.id).where(*_due(_NOW, sqlite=sqlite)).limit(1)
             for sqlite in (False, True)}
 

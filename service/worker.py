@@ -11,7 +11,7 @@ import threading
 import time
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from service import handoffs, jobs, leads, nurture, outbox
@@ -101,6 +101,11 @@ def release_leases(rt: AppRuntime) -> None:
     release_send_leases(rt)
 
 
+# Leases of running jobs are renewed (every third of a lease) for this long at most: a job
+# running longer is taken to be hung, and its lease lapses so that another worker retries it.
+MAX_RENEWED_RUN = timedelta(hours=1)
+
+
 class Worker:
     def __init__(self, rt: AppRuntime, *, threads: int | None = None,
                  lease: timedelta = timedelta(minutes=5), poll_seconds: float = 0.5,
@@ -120,6 +125,9 @@ class Worker:
         self._wake = threading.Event()
         self._stop = threading.Event()
         self._last_free = self.threads
+        # job id -> (its claim's attempt number, when it started here): whose leases to renew
+        self._running: dict[int, tuple[int, datetime]] = {}
+        self._renewed_at = rt.clock.now()
         self._thread: threading.Thread | None = None
         rt.wake_worker = self._wake.set
         self.heartbeat = Heartbeat(rt)  # /readyz: this worker polls the queue
@@ -148,6 +156,15 @@ class Worker:
         self._wake.set()
 
     def _run_one(self, job: jobs.ClaimedJob) -> jobs.ClaimedJob | None:
+        with self._lock:
+            self._running[job.id] = (job.attempts, self.rt.clock.now())
+        try:
+            return self._run_handler(job)
+        finally:
+            with self._lock:
+                self._running.pop(job.id, None)
+
+    def _run_handler(self, job: jobs.ClaimedJob) -> jobs.ClaimedJob | None:
         handler = self.handlers.get(job.kind)
         try:
             if handler is None:
@@ -171,6 +188,7 @@ class Worker:
         # One dispatcher at a time, and `busy()` waits for it: a job claimed but not yet
         # registered as running must never look like "nothing to do" to another caller.
         self.heartbeat.poll()
+        self._renew_leases()
         with self._dispatching:
             with self._lock:  # a future leaves the set once done (`_finished`): no scan
                 free = self.threads - len(self._inflight)
@@ -185,6 +203,18 @@ class Worker:
                     self._inflight.add(future)
                 future.add_done_callback(self._finished)  # at once if already done
             return len(claimed)
+
+    def _renew_leases(self) -> None:
+        """Every third of a lease, extend the leases of the jobs running here (up to
+        MAX_RENEWED_RUN each)."""
+        now = self.rt.clock.now()
+        if now - self._renewed_at < self.lease / 3:
+            return
+        self._renewed_at = now
+        with self._lock:
+            running = [(job_id, attempt) for job_id, (attempt, started) in self._running.items()
+                       if now - started < MAX_RENEWED_RUN]
+        jobs.renew_leases(self.rt.db, running, now=now, lease=self.lease)
 
     def busy(self) -> bool:
         with self._dispatching, self._lock:
