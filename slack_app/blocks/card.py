@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
+from service.lifecycle import OUTCOME_UNKNOWN
 from slack_app.text import (
     SECTION_LIMIT,
     TEXT_LIMIT,
@@ -239,8 +240,12 @@ def send_status_text(approval: dict[str, Any]) -> str:
         return f":no_entry: Not sent: {detail or 'blocked by a guardrail'}."
     if status == "failed":
         outbox_id = approval.get("outbox_id") or ""
+        retry = code(f"hitl outbox retry {outbox_id}")
+        if str(approval.get("send_detail") or "").startswith(OUTCOME_UNKNOWN):
+            return (f":warning: Handed to the mail server but not confirmed, so not sent "
+                    f"again: {detail}. If it did not arrive, send it with {retry}.")
         return (f":x: Not sent, gave up: {detail or 'the mail server refused it'}. "
-                f"Retry with {code(f'hitl outbox retry {outbox_id}')} once it is fixed.")
+                f"Retry with {retry} once it is fixed.")
     return "The email is queued for sending (once, to the lead's address on record)."
 
 

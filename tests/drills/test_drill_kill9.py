@@ -178,6 +178,11 @@ def test_kill_right_after_the_202(rig: Rig) -> None:
     rig.restart()
     rig.settle()
     rig.assert_once(unconfirmed_ok=True)
+    settled = rig.probe.outbox()
+    rig.restart()  # and a recorded outcome, sent or parked, is final across restarts
+    rig.settle()
+    rig.assert_once(unconfirmed_ok=True)
+    assert rig.probe.outbox() == settled
     RESULTS["after accept"] = {"restart_s": round(downtime, 2),
                                "outbox_after_kill": rig.probe.outbox()}
 

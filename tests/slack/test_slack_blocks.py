@@ -239,3 +239,11 @@ def test_the_failed_send_notice_says_whether_a_retry_could_send_twice() -> None:
     assert "may or may not have arrived" in unknown and "If it did not" in unknown
     assert "was not sent" not in unknown and "only once" not in unknown
     assert "hitl outbox retry ob_1" in unknown
+
+    from slack_app.blocks.card import send_status_text
+
+    failed = {**approval, "send_status": "failed"}
+    assert send_status_text({**failed, "send_detail": "the mail server refused it: 550"}
+                            ).startswith(":x: Not sent, gave up")
+    on_card = send_status_text({**failed, "send_detail": f"{OUTCOME_UNKNOWN}: no answer"})
+    assert "not confirmed, so not sent again" in on_card and "Not sent" not in on_card

@@ -138,7 +138,9 @@ RECIPES: dict[str, Recipe] = {
     "blocks.card.outcome_text": lambda h: [card.outcome_text(a, decision(h))
                                            for a in decided_approvals(h)],
     "blocks.card.send_status_text": lambda h: [
-        card.send_status_text(approval(h, send_status=s)) for s in SEND_STATES],
+        card.send_status_text(approval(h, send_status=s)) for s in SEND_STATES] + [
+        card.send_status_text(approval(h, send_status="failed",
+                                       send_detail=f"{OUTCOME_UNKNOWN}: {h}"))],
     "blocks.card.signal_line": lambda h: [card.signal_line(s)
                                           for s in context(h)["top_signals"]],
     "blocks.card.sla_text": lambda h: [card.sla_text(d, NOW) for d in
