@@ -264,6 +264,7 @@ def _park_unknown(rt: AppRuntime, session: Session, message: OutboxMessage, why:
     itself (a person's retry clears the handover and sends again)."""
     audit(session, rt, actor="system", action="email_outcome_unknown", lead_id=message.lead_id,
           subject_id=message.id, message_id=message.message_id, error=why[:300])
+    message.last_error = f"{OUTCOME_UNKNOWN}: {why}"[:1000]  # not an earlier attempt's 451
     _fail(rt, session, message, (
         f"{OUTCOME_UNKNOWN}: {why}. The mail server may have delivered it, so it was not sent "
         f"again. Check with the recipient or the mail server's log for Message-ID "

@@ -125,16 +125,19 @@ def test_a_lost_answer_after_delivery_never_becomes_a_second_copy(client, worker
     """RFC 1047: the server delivered the message and the connection broke before its 250
     reached us. Resending would deliver it twice; it is parked and the holder told."""
     card = pending_card(client, worker)
-    scripted.script.append("deliver_and_drop")
+    scripted.script.extend(["temp", "deliver_and_drop"])  # a 451 first, then the lost answer
     decide(client, card["approval_id"], action="approve", actor="U0REP0001")
+    worker.run_until_idle()
+    clock.advance(minutes=5)
     for _ in range(3):
         worker.run_until_idle()
         clock.advance(hours=30)  # past HITL_SEND_RETRY_HOURS and every job's budget
-    assert len(scripted.delivered) == 1 and scripted.conversations == 1
+    assert len(scripted.delivered) == 1 and scripted.conversations == 2
     message = _outbox(rt)
     assert message.status == "failed" and message.status_detail.startswith(OUTCOME_UNKNOWN)
-    assert [m["outbox_id"] for m in client.get(
-        "/v1/outbox", params={"status": "failed"}).json()] == [message.id]
+    [listed] = client.get("/v1/outbox", params={"status": "failed"}).json()
+    assert listed["outbox_id"] == message.id and listed["detail"] == message.status_detail
+    assert listed["last_error"].startswith(OUTCOME_UNKNOWN)
 
 
 @pytest.mark.parametrize("database_url", ["sqlite", "postgres"], indirect=True)
