@@ -47,12 +47,14 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-# Longer than the steps up to the handover (each within the sender's 20 s timeout), and,
-# renewed at the handover, than the wait for the server's answer (tools.email.DATA_TIMEOUT_S,
-# RFC 5321's 10 minutes): a second worker never takes over a send that is still talking, and
-# every write of an attempt is fenced by its claim's number besides. Only a crashed worker's
-# lease runs out.
-SEND_LEASE = timedelta(minutes=15)
+# A claim's lease outlasts the steps up to the handover (at most nine, each within the
+# sender's 20 s timeout); the handover renews it for longer than the wait for the server's
+# answer (tools.email.DATA_TIMEOUT_S, RFC 5321's 10 minutes). So a second worker never takes
+# over a send that is still talking (every write of an attempt is fenced by its claim's number
+# besides), and only a crashed worker's lease runs out: one that died before the handover is
+# resent 5 minutes later.
+SEND_LEASE = timedelta(minutes=5)
+HANDED_OVER_LEASE = timedelta(minutes=15)
 NO_SENDER = "not_sent: no sender configured"
 
 DeliveryStatus = Literal["sent", "not_sent", "blocked", "failed", "retrying"]
@@ -169,7 +171,7 @@ def _handing_over(rt: AppRuntime, outbox_id: str, attempt: int) -> None:
         marked = session.execute(  # type: ignore[attr-defined]
             update(OutboxMessage)
             .where(_ours(outbox_id, attempt), OutboxMessage.handed_over_at.is_(None))
-            .values(handed_over_at=now, locked_until=now + SEND_LEASE)).rowcount
+            .values(handed_over_at=now, locked_until=now + HANDED_OVER_LEASE)).rowcount
     if marked != 1:
         raise _NotHandedOver(outbox_id)
 

@@ -7,6 +7,7 @@ the claim and the handover, the way a slow attempt, an erasure or a second worke
 from __future__ import annotations
 
 from collections.abc import Callable
+from datetime import timedelta
 from typing import Any
 
 import pytest
@@ -79,3 +80,32 @@ def test_the_presend_check_leaves_a_row_being_sent_to_its_sender(client, worker,
     assert outbox.presend_blocks(rt, outbox_id) == []
     with rt.db.session() as s:
         assert s.get(OutboxMessage, outbox_id).status == "sending"
+
+
+def test_the_handover_holds_the_row_for_the_wait_for_the_answer(client, worker, rt,
+                                                                clock) -> None:
+    """From the handover the lease covers RFC 5321's ten-minute wait for the answer, longer
+    than a claim's own (which only has to cover the steps before it)."""
+    held: list[Any] = []
+
+    class Inspecting(RecordingEmailSender):
+        def send(self, email: OutboundEmail, *,
+                 handing_over: Callable[[], None] | None = None) -> None:
+            def over() -> None:
+                with rt.db.read() as s:
+                    held.append(s.scalars(select(OutboxMessage.locked_until)).one())
+                assert handing_over is not None
+                handing_over()
+                with rt.db.read() as s:
+                    held.append(s.scalars(select(OutboxMessage.locked_until)).one())
+            super().send(email, handing_over=over)
+
+    rt.sender_override = sender = Inspecting()
+    card = pending_card(client, worker)
+    decide(client, card["approval_id"], action="approve", actor="U0REP0001")
+    worker.run_until_idle()
+    assert len(sender.sent) == 1
+    now = clock.now().replace(tzinfo=None)
+    claimed, handed_over = (t.replace(tzinfo=None) for t in held)
+    assert claimed == now + outbox.SEND_LEASE
+    assert handed_over == now + outbox.HANDED_OVER_LEASE > now + timedelta(minutes=10)
