@@ -74,6 +74,11 @@ class OutboxStatus(StrEnum):
 OUTCOME_UNKNOWN = "not confirmed"
 
 
+def outcome_unknown(send_detail: str | None) -> bool:
+    """Whether a send's detail says nobody knows if it arrived (so a retry may be a copy)."""
+    return bool(send_detail) and str(send_detail).startswith(OUTCOME_UNKNOWN)
+
+
 SendStatus = Literal["not_applicable", "queued", "retrying", "sent", "blocked", "failed"]
 
 SEND_STATUS: dict[str, SendStatus] = {

@@ -5,10 +5,11 @@ The outbox row is written in the same transaction as the approval decision. Deli
 with a conditional UPDATE (pending/retrying -> sending, with a lease), checks the guardrails
 again, speaks SMTP, and marks it sent.
 
-Never twice: just before DATA the attempt commits `handed_over_at`. Ended after that without
-the server's answer (a dropped connection, no answer in RFC 5321's 10 minutes, a crash), it
-may have been delivered (RFC 5321 6.1): it is parked as `failed` ("not confirmed") for a
-person to check and retry, never resent by itself. One that died before DATA is resent.
+Never twice: when the server's 354 invites the message, the attempt commits `handed_over_at`.
+Ended after that without the server's answer (a dropped connection, no answer in RFC 5321's
+10 minutes, a crash), it may have been delivered (RFC 5321 6.1): it is parked as `failed`
+("not confirmed") for a person to check and retry, never resent by itself. One that died
+before the handover is resent.
 
 A transient failure (connection refused, timeout, SMTP 4xx) makes the row `retrying` with a
 `next_attempt_at`, and a `deliver_email` job waits for that moment; the row keeps trying for
@@ -75,15 +76,19 @@ def presend_blocks(rt: AppRuntime, outbox_id: str) -> list[str]:
             return []
         blocks = send_time_blocks(rt, session, message)
         if blocks:
-            message.status = transition(message.status, OutboxStatus.BLOCKED)
-            message.status_detail = "; ".join(blocks)
-            message.next_attempt_at = None
-            audit(session, rt, actor="system", action="send_blocked", lead_id=message.lead_id,
-                  subject_id=outbox_id, reasons=blocks)
-            _status_changed(rt, session, message)
-    if blocks:
-        rt.metrics.emails.labels("blocked").inc()
+            _block(rt, session, message, blocks)
     return blocks
+
+
+def _block(rt: AppRuntime, session: Session, message: OutboxMessage, blocks: list[str]) -> None:
+    """Mark a message blocked for good (why: `blocks`), and say so wherever it shows."""
+    message.status = transition(message.status, OutboxStatus.BLOCKED)
+    message.status_detail = "; ".join(blocks)
+    message.next_attempt_at, message.locked_until = None, None
+    audit(session, rt, actor="system", action="send_blocked", lead_id=message.lead_id,
+          subject_id=message.id, reasons=blocks)
+    _status_changed(rt, session, message)
+    rt.metrics.emails.labels("blocked").inc()
 
 
 def deliver(rt: AppRuntime, outbox_id: str) -> DeliveryStatus:
@@ -118,13 +123,7 @@ def deliver(rt: AppRuntime, outbox_id: str) -> DeliveryStatus:
         # Guardrails again at the last moment: an unsubscribe may have landed since approval.
         blocks = send_time_blocks(rt, session, message)
         if blocks:
-            message.status = transition(message.status, OutboxStatus.BLOCKED)
-            message.status_detail = "; ".join(blocks)
-            message.next_attempt_at, message.locked_until = None, None
-            audit(session, rt, actor="system", action="send_blocked", lead_id=message.lead_id,
-                  subject_id=outbox_id, reasons=blocks)
-            _status_changed(rt, session, message)
-            rt.metrics.emails.labels("blocked").inc()
+            _block(rt, session, message, blocks)
             return "blocked"
         sender = rt.email_sender
         if sender is None:
@@ -163,6 +162,11 @@ def _ours(outbox_id: str, attempt: int) -> Any:
             & (OutboxMessage.attempts == attempt))
 
 
+def _still_ours(message: OutboxMessage, attempt: int) -> bool:
+    """`_ours`, of a row already read."""
+    return message.status == OutboxStatus.SENDING and message.attempts == attempt
+
+
 def _handing_over(rt: AppRuntime, outbox_id: str, attempt: int) -> None:
     """Record, committed, that this attempt hands the message over now, and hold the row for
     the wait for the server's answer (a fresh lease: no other worker takes it meanwhile)."""
@@ -193,7 +197,7 @@ def _send_claimed(rt: AppRuntime, outbox_id: str, attempt: int,
             message = session.get(OutboxMessage, outbox_id)
             if message is None:  # erased while we talked to the server
                 return "blocked"
-            if message.status != OutboxStatus.SENDING or message.attempts != attempt:
+            if not _still_ours(message, attempt):
                 log.error("outbox %s: attempt %d failed (%s) after the row moved on to %s",
                           outbox_id, attempt, exc, message.status)
                 return _final_status(message.status)
@@ -213,7 +217,7 @@ def _send_claimed(rt: AppRuntime, outbox_id: str, attempt: int,
         message = session.get(OutboxMessage, outbox_id)
         if message is None:
             return "sent"  # erased while the server took it
-        if message.status != OutboxStatus.SENDING or message.attempts != attempt:
+        if not _still_ours(message, attempt):
             # Cannot happen while the lease outlasts the conversation (the fence makes sure
             # of it); said loudly if it does: the server took this attempt's message.
             log.error("outbox %s: attempt %d was delivered after the row moved on to %s",

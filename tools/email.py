@@ -75,7 +75,7 @@ class OutboundEmail:
 
 class SendError(Exception):
     """Delivery failed. `transient` says whether retrying later may succeed; `outcome_unknown`
-    that the failure came after the message was handed over (the DATA command) and before the
+    that the failure came after the message was handed over (the server's 354) and before the
     server's answer to it, so the server may hold it and deliver it: such a send is never
     retried automatically (a resend could deliver it twice)."""
 
@@ -89,8 +89,8 @@ class EmailSender(Protocol):
     def send(self, email: OutboundEmail, *,
              handing_over: Callable[[], None] | None = None) -> None:
         """Deliver one message or raise SendError. `handing_over` runs once, just before the
-        message itself is handed to the server (after the recipient is accepted): from then
-        on a failure without the server's answer leaves the outcome unknown. If it raises,
+        message itself is handed to the server (at the server's 354, the recipient accepted):
+        from then on a failure without the server's answer leaves the outcome unknown. If it raises,
         nothing is handed over."""
 
 

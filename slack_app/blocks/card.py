@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from service.lifecycle import OUTCOME_UNKNOWN
+from service.lifecycle import outcome_unknown
 from slack_app.text import (
     SECTION_LIMIT,
     TEXT_LIMIT,
@@ -241,7 +241,7 @@ def send_status_text(approval: dict[str, Any]) -> str:
     if status == "failed":
         outbox_id = approval.get("outbox_id") or ""
         retry = code(f"hitl outbox retry {outbox_id}")
-        if str(approval.get("send_detail") or "").startswith(OUTCOME_UNKNOWN):
+        if outcome_unknown(approval.get("send_detail")):
             return (f":warning: Handed to the mail server but not confirmed, so not sent "
                     f"again: {detail}. If it did not arrive, send it with {retry}.")
         return (f":x: Not sent, gave up: {detail or 'the mail server refused it'}. "

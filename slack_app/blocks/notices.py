@@ -6,7 +6,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from service.lifecycle import OUTCOME_UNKNOWN
+from service.lifecycle import outcome_unknown
 from slack_app.blocks.card import as_datetime, lead_title
 from slack_app.text import clip, code, inert, section, slack_date, who
 
@@ -18,7 +18,7 @@ def send_failed_text(approval: dict[str, Any], lead: dict[str, Any] | None) -> s
     detail = str(approval.get("send_detail") or "the mail server refused it")
     retry = (f"{code(f'hitl outbox retry {outbox_id}')} "
              f"(or {code(f'POST /v1/outbox/{outbox_id}/retry')})")
-    if detail.startswith(OUTCOME_UNKNOWN):  # it may have arrived: a retry could be a 2nd copy
+    if outcome_unknown(detail):  # it may have arrived: a retry could be a second copy
         return (f":warning: The approved email to {inert(title, 300)} may or may not have "
                 f"arrived: {inert(clip(detail, 700))}. If it did not, send it with {retry}.")
     return (f":x: The approved email to {inert(title, 300)} was not sent: "

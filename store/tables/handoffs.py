@@ -142,7 +142,7 @@ class OutboxMessage(Base):
     failing_since: Mapped[datetime | None]
     next_attempt_at: Mapped[datetime | None]
     locked_until: Mapped[datetime | None]
-    # When the current attempt handed the message to the mail server (the DATA command): set
+    # When the current attempt handed the message to the mail server (its 354): set
     # while an answer is awaited, so an attempt that never got one is known not to be resent.
     handed_over_at: Mapped[datetime | None]
     created_at: Mapped[datetime]
