@@ -11,6 +11,7 @@ retryable by hand (`POST /v1/jobs/{id}/retry`). Nothing is silently dropped.
 
 from __future__ import annotations
 
+import logging
 import random
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -35,6 +36,8 @@ from sqlalchemy.orm import Session
 from config.settings import Settings
 from store.db import Database
 from store.tables import Job
+
+log = logging.getLogger(__name__)
 
 # Core statements on the table, not ORM ones on the class: these run several times per lead, and
 # the ORM's bulk-insert and bulk-update bookkeeping (syncing loaded objects) is work nobody here
@@ -116,16 +119,22 @@ def claim(db: Database, *, now: datetime, lease: timedelta, limit: int,
         return _claim_in(connection, db, now=now, lease=lease, limit=limit, kinds=kinds)
 
 
-def complete(db: Database, job_id: int, *, claim_next: bool = False, now: datetime | None = None,
-             lease: timedelta | None = None, kinds: tuple[str, ...] | None = None
-             ) -> ClaimedJob | None:
+def complete(db: Database, job: ClaimedJob, *, claim_next: bool = False,
+             now: datetime | None = None, lease: timedelta | None = None,
+             kinds: tuple[str, ...] | None = None) -> ClaimedJob | None:
     """Delete a finished job; with `claim_next`, take the next due job in the same transaction.
+
+    Fenced by the claim: a job whose lease lapsed while it ran (past MAX_RENEWED_RUN, taken to
+    be hung) and that another worker claimed again is that worker's now, and is left to it.
 
     A lead's work is a chain of jobs (process -> draft -> post the card), each queued by the one
     before: handing the next one straight to the thread that just finished saves a claim
     transaction and a trip through the dispatcher per link."""
     with db.transaction() as connection:
-        connection.execute(_DELETE, {"job_id": job_id})
+        if connection.execute(_DELETE, {"job_id": job.id, "attempt": job.attempts}
+                              ).rowcount == 0:
+            log.info("job %s %s finished after another worker claimed it again; left to it",
+                     job.id, job.kind)
         if not claim_next or now is None or lease is None:
             return None
         claimed = _claim_in(connection, db, now=now, lease=lease, limit=1, kinds=kinds)
@@ -163,7 +172,8 @@ def _due(now: Any, *, sqlite: bool = False) -> tuple[Any, ...]:
 # and building them (and their cache keys) cost more than executing them.
 _NOW = bindparam("now", type_=_JOBS.c.run_at.type)
 _INSERT = insert(_JOBS)
-_DELETE = delete(_JOBS).where(_JOBS.c.id == bindparam("job_id"))
+_DELETE = delete(_JOBS).where(_JOBS.c.id == bindparam("job_id"),
+                              _JOBS.c.attempts == bindparam("attempt"))
 _RENEW = (update(_JOBS).where(_JOBS.c.id == bindparam("job_id"),
                               _JOBS.c.attempts == bindparam("attempt"))
           .values(locked_until=bindparam("lease_until", type_=_JOBS.c.locked_until.type)))
@@ -215,16 +225,19 @@ def retry_later(db: Database, job: ClaimedJob, error: str, *, now: datetime, bud
     The last try lands on the budget's end, so "keeps trying for 72 hours" means that."""
     failing_since = job.failing_since or now
     deadline = failing_since + budget
+    # Fenced by the claim, as `complete` is: a run that outlived its lease and was claimed
+    # again reschedules nothing (the newer run decides), and is not counted as parked.
+    ours = update(Job).where(Job.id == job.id, Job.attempts == job.attempts)
     with db.session() as session:
         if now >= deadline:
-            session.execute(update(Job).where(Job.id == job.id).values(
+            parked = session.execute(ours.values(
                 failed_at=now, last_error=error[:2000], locked_until=None,
-                failing_since=failing_since))
-            return False
+                failing_since=failing_since)).rowcount == 1
+            return not parked
         delay = backoff(job.attempts)
         if not_before is not None:
             delay = max(delay, timedelta(seconds=min(not_before, BACKOFF_CAP.total_seconds())))
-        session.execute(update(Job).where(Job.id == job.id).values(
+        session.execute(ours.values(
             run_at=min(now + delay, deadline), locked_until=None, last_error=error[:2000],
             failing_since=failing_since))
         return True

@@ -180,7 +180,7 @@ class Worker:
                                     not_before=getattr(exc, "retry_after", None)):
                 self.rt.metrics.jobs_failed.labels(job.kind).inc()
             return None
-        return jobs.complete(self.rt.db, job.id, claim_next=not self._stop.is_set(),
+        return jobs.complete(self.rt.db, job, claim_next=not self._stop.is_set(),
                              now=self.rt.clock.now(), lease=self.lease, kinds=self._kinds)
 
     def dispatch(self) -> int:

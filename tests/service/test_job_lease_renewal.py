@@ -59,3 +59,24 @@ def test_a_job_running_past_the_limit_is_left_to_lapse(rt, clock) -> None:
     finally:
         release.set()
         worker.stop()
+
+
+def test_a_lapsed_run_that_ends_late_leaves_the_job_to_its_new_claim(rt, clock) -> None:
+    """Taken to be hung and claimed again, it ends after all: the job stays, leased to the
+    other worker, whose run decides (tests/service/test_job_fence.py for every outcome)."""
+    from sqlalchemy import select
+
+    from store.tables import Job
+
+    worker, release = _started(rt)
+    try:
+        clock.advance(seconds=(MAX_RENEWED_RUN + LEASE).total_seconds() + 1)
+        worker.dispatch()  # past the limit: not renewed
+        [again] = jobs.claim(rt.db, now=rt.clock.now(), lease=LEASE, limit=1, kinds=("slow",))
+    finally:
+        release.set()
+        worker.stop()
+    with rt.db.read() as session:
+        row = session.execute(select(Job.attempts, Job.locked_until)
+                              .where(Job.id == again.id)).one()
+    assert row.attempts == again.attempts and row.locked_until is not None

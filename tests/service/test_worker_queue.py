@@ -26,7 +26,7 @@ def test_complete_hands_over_the_next_due_job_in_the_same_transaction(rt: Any, c
     [first] = jobs.claim(rt.db, now=now, lease=timedelta(minutes=5), limit=1)
     assert first.payload == {"n": 0}
 
-    second = jobs.complete(rt.db, first.id, claim_next=True, now=now,
+    second = jobs.complete(rt.db, first, claim_next=True, now=now,
                            lease=timedelta(minutes=5))
     assert second is not None and second.payload == {"n": 1} and second.attempts == 1
     with rt.db.read() as session:
@@ -36,7 +36,7 @@ def test_complete_hands_over_the_next_due_job_in_the_same_transaction(rt: Any, c
     # Another worker sees only the job nobody holds.
     assert [j.payload for j in jobs.claim(rt.db, now=now, lease=timedelta(minutes=5),
                                           limit=5)] == [{"n": 2}]
-    assert jobs.complete(rt.db, second.id) is None  # without claim_next nothing is taken
+    assert jobs.complete(rt.db, second) is None  # without claim_next nothing is taken
 
 
 def test_a_chain_of_jobs_runs_on_one_thread_without_going_back_to_the_dispatcher(
