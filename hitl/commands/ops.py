@@ -67,14 +67,23 @@ def outbox_list(
 
 
 @outbox_app.command("retry")
-def outbox_retry(outbox_id: Annotated[str, typer.Argument(help="The outbox_id to retry.")]
-                 ) -> None:
+def outbox_retry(
+    outbox_id: Annotated[str, typer.Argument(help="The outbox_id to retry.")],
+    yes: Annotated[bool, typer.Option(
+        "--yes", "-y", help="Resend a not-confirmed send without asking (after checking that "
+                            "it did not arrive).")] = False,
+) -> None:
     """Try a retrying or failed email again now (same message and Message-ID: still once)."""
     from service.errors import ServiceError
+    from service.lifecycle import outcome_unknown
     from service.outbox import retry
+    from service.outbox_views import get_outbox
 
     rt = _runtime()
     try:
+        current = get_outbox(rt, outbox_id)
+        if outcome_unknown(current["detail"]) and not yes:
+            _confirm_resend(current)
         view = retry(rt, outbox_id, actor="cli")
     except ServiceError as exc:
         fail(exc.message)
@@ -82,6 +91,24 @@ def outbox_retry(outbox_id: Annotated[str, typer.Argument(help="The outbox_id to
         rt.close()
     typer.echo(f"{view['outbox_id']} will be tried again now by the worker "
                f"(to {view['to']}, {view['attempts']} tries so far)")
+
+
+def _confirm_resend(message: dict[str, Any]) -> None:
+    """A send the mail server may have delivered (its answer never came): a person at a
+    terminal is asked first; a script is warned on stderr and goes on (`--yes` says it
+    checked). The card, the DM and the detail already said to check first."""
+    warning = (f"{message['outbox_id']} was handed to the mail server, whose answer never "
+               f"came: it may have arrived. Look for Message-ID {message['message_id']} in the "
+               f"mail server's log or ask {message['to']} before sending it again.")
+    typer.secho(warning, fg=typer.colors.YELLOW, err=True)
+    if _at_a_terminal() and not typer.confirm("Send it again?", default=False):
+        fail("not retried")
+
+
+def _at_a_terminal() -> bool:
+    import sys
+
+    return sys.stdin.isatty()
 
 
 @jobs_app.command("list")
