@@ -133,7 +133,8 @@ def complete(db: Database, job: ClaimedJob, *, claim_next: bool = False,
     with db.transaction() as connection:
         if connection.execute(_DELETE, {"job_id": job.id, "attempt": job.attempts}
                               ).rowcount == 0:
-            log.info("job %s %s finished after another worker claimed it again; left to it",
+            # Claimed again after its lease lapsed, or removed meanwhile (an erasure).
+            log.info("job %s %s finished but is no longer this run's; left as it is",
                      job.id, job.kind)
         if not claim_next or now is None or lease is None:
             return None
