@@ -88,3 +88,30 @@ def test_a_card_recorded_by_another_worker_first_is_kept(client, worker, rt, fak
         saved, status = store.save_card_on(connection, ours, now=rt.clock.now())
     assert (saved, status) == (theirs, "pending")
     assert store.get_card(rt, card["approval_id"]) == theirs
+
+
+def test_a_card_that_changed_while_its_update_was_in_flight_is_sent_again(  # type: ignore[no-untyped-def]
+        client, worker, rt, fake_slack, monkeypatch) -> None:
+    """Two updates of one card at once (the decision's, the newer version's) may reach Slack in
+    the other order; Slack keeps the last. Here a decision is recorded after an update was
+    rendered and before its chat.update lands: the update sends the card again."""
+    import slack_app.jobs as slack_jobs
+    from tests.fake_slack import buttons, card_message
+
+    card = pending_card(client, worker)
+    real_call, raced = slack_jobs.call, []
+
+    def racing_call(method: Any, **kwargs: Any) -> Any:
+        if method.__name__ == "chat_update" and not raced:
+            raced.append(kwargs["text"])
+            assert decide(client, card["approval_id"], action="approve",
+                          actor="U0REP0001").status_code == 200
+        return real_call(method, **kwargs)
+
+    monkeypatch.setattr(slack_jobs, "call", racing_call)
+    slack_jobs.update_card(rt, {"approval_id": card["approval_id"]})
+    assert raced  # the first render went out as the pending card, after the decision
+    shown = card_message(rt, fake_slack, card["approval_id"])
+    assert "*Approved* by <@U0REP0001>" in all_text(shown["blocks"])
+    assert buttons(shown["blocks"]) == []
+    assert len(fake_slack.calls("chat.update")) == 2  # and no more: the third render matched
