@@ -40,6 +40,7 @@ from slack_app.web import (
     call,
     call_unlogged,
     dm_channel,
+    update_until_current,
     web_client,
 )
 
@@ -148,38 +149,30 @@ def _post_history(rt: AppRuntime, client: WebClient, approval: dict[str, Any],
              blocks=blocks, unfurl_links=False, unfurl_media=False)
 
 
-# A card's updates may run on two threads (or replicas) at once: the decision's own update and
-# the newer version's post, which marks the card superseded. Slack keeps whichever chat.update
-# arrives last, so an update rendered before the other's change could land after it and show
-# the card as it was. Each update therefore renders again after its call and sends again if
-# what it shows moved meanwhile: the last update to finish shows the latest state.
-MAX_CARD_RENDERS = 3
-
-
 def update_card(rt: AppRuntime, payload: dict[str, Any]) -> None:
+    """Re-render the card from the store (`update_until_current`: a concurrent update cannot
+    leave an older state showing)."""
     approval_id = payload["approval_id"]
     card = store.get_card(rt, approval_id)
     if card is None:
         return  # not posted yet: the post job renders the state as it is then
-    sent: tuple[str, list[dict[str, Any]]] | None = None
-    for _ in range(MAX_CARD_RENDERS):
+
+    def rendered() -> tuple[str, list[dict[str, Any]]] | None:
         approval = load_approval(rt, approval_id)
-        if approval is None:
+        return None if approval is None else render(rt, approval, card)  # None: erased
+
+    def send(text: str, blocks: list[dict[str, Any]]) -> None:
+        call(web_client(rt).chat_update, channel=card.channel, ts=card.ts, text=text,
+             blocks=blocks)
+
+    try:
+        if not update_until_current(rendered, send):
             return  # erased; `slack_redact_lead` handles the card
-        rendered = render(rt, approval, card)
-        if rendered == sent:
-            break  # what Slack shows is the state as it is now
-        text, blocks = rendered
-        try:
-            call(web_client(rt).chat_update, channel=card.channel, ts=card.ts, text=text,
-                 blocks=blocks)
-        except SlackCallFailed as exc:
-            if exc.error not in GONE_ERRORS:
-                raise
-            log.warning("card for %s cannot be updated (%s); leaving it", approval_id,
-                        exc.error)
-            return
-        sent = rendered
+    except SlackCallFailed as exc:
+        if exc.error not in GONE_ERRORS:
+            raise
+        log.warning("card for %s cannot be updated (%s); leaving it", approval_id, exc.error)
+        return
     store.touch_card(rt, approval_id)
 
 

@@ -118,6 +118,31 @@ def web_client(rt: AppRuntime) -> WebClient:
     return client
 
 
+# A message's updates may run on two threads (or replicas) at once: a card's decision and the
+# newer version that supersedes it, a transfer's claim and its post job. Slack keeps whichever
+# chat.update arrives last, so an update rendered before the other's change could land after it
+# and show the message as it was. `update_until_current` renders again after each update and
+# sends again if what it shows moved meanwhile: the last update to finish shows the latest state.
+MAX_RENDERS = 3
+
+
+def update_until_current(render: Callable[[], tuple[str, list[dict[str, Any]]] | None],
+                         send: Callable[[str, list[dict[str, Any]]], None]) -> bool:
+    """`send(text, blocks)` what `render()` gives (read from the store now) until a render
+    matches what was sent last (at most MAX_RENDERS renders); False if `render()` gave None
+    (the message's subject is gone) before anything was sent."""
+    sent: tuple[str, list[dict[str, Any]]] | None = None
+    for _ in range(MAX_RENDERS):
+        rendered = render()
+        if rendered is None:
+            return sent is not None
+        if rendered == sent:
+            break
+        send(*rendered)
+        sent = rendered
+    return True
+
+
 def dm_channel(rt: AppRuntime, client: WebClient, slack_user: str) -> str:
     """The app's DM channel with a user (conversations.open), remembered: Slack keeps one DM
     per bot and user, so asking once per process is enough."""

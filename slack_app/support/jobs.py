@@ -22,7 +22,14 @@ from slack_app.support.blocks import (
     transcript_messages,
     transfer_card,
 )
-from slack_app.web import GONE_ERRORS, SlackCallFailed, call, dm_channel, web_client
+from slack_app.web import (
+    GONE_ERRORS,
+    SlackCallFailed,
+    call,
+    dm_channel,
+    update_until_current,
+    web_client,
+)
 
 log = logging.getLogger(__name__)
 
@@ -70,12 +77,18 @@ def update_card(rt: AppRuntime, payload: dict[str, Any]) -> None:
     """`support_update_card {transfer_id}`: re-render the card from the store (idempotent)."""
     transfer_id = payload["transfer_id"]
     channel, ts, _ = store.transfer_location(rt, transfer_id)
-    package = _package(rt, transfer_id)
-    if package is None or ts is None or channel is None:
+    if ts is None or channel is None:
         return  # not posted yet: the post job renders the state as it is then
-    text, blocks = transfer_card(package)
-    try:
+
+    def rendered() -> tuple[str, list[dict[str, Any]]] | None:
+        package = _package(rt, transfer_id)
+        return None if package is None else transfer_card(package)
+
+    def send(text: str, blocks: list[dict[str, Any]]) -> None:
         call(web_client(rt).chat_update, channel=channel, ts=ts, text=text, blocks=blocks)
+
+    try:  # a concurrent update cannot leave an older state showing (`update_until_current`)
+        update_until_current(rendered, send)
     except SlackCallFailed as exc:
         if exc.error not in GONE_ERRORS:
             raise

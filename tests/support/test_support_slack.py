@@ -265,3 +265,29 @@ def test_retried_thread_events_relay_once_and_approval_threads_are_not_taken(
             if m["role"] == "agent"] == ["On it!"]
     with support_rt.db.session() as session:
         assert session.scalar(select(SupportTransfer.status)) == "claimed"
+
+
+def test_a_card_that_changed_while_its_update_was_in_flight_is_sent_again(
+        support_client: Any, worker: Any, support_rt: Any, fake_slack: FakeSlack,
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """Two updates of one card at once may reach Slack in the other order, and Slack keeps the
+    last. Here the transfer is claimed after an update was rendered and before its chat.update
+    lands: the update sends the card again (slack_app.web.update_until_current)."""
+    import slack_app.support.jobs as support_jobs
+    from service.support_transfers import claim
+
+    handoff_id = _transfer(support_client, worker)
+    real_call, raced = support_jobs.call, []
+
+    def racing_call(method: Any, **kwargs: Any) -> Any:
+        if method.__name__ == "chat_update" and not raced:
+            raced.append(kwargs["blocks"])
+            claim(support_rt, handoff_id, "U0SUP0001")
+        return real_call(method, **kwargs)
+
+    monkeypatch.setattr(support_jobs, "call", racing_call)
+    support_jobs.update_card(support_rt, {"transfer_id": handoff_id})
+    assert raced and buttons(raced[0]) == ["Claim"]  # rendered before the claim
+    card = _card(support_rt, fake_slack, handoff_id)
+    assert "*Claimed* by <@U0SUP0001>" in all_text(card["blocks"])
+    assert buttons(card["blocks"]) == ["Resolve", "Hand back to the bot"]
