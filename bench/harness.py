@@ -14,6 +14,7 @@ import itertools
 import json
 import secrets
 import shutil
+import signal
 import subprocess
 import sys
 import tempfile
@@ -195,6 +196,7 @@ class Bench:
         from tools.smtp_sink import SmtpSink
 
         cfg = self.config
+        _stop_on_sigterm(stack)
         self.progress("starting the fakes, the store and the server", 0.0)
         if cfg.workdir is not None:
             self.workdir = cfg.workdir
@@ -376,3 +378,18 @@ def drop_database(admin_url: str, name: str) -> None:
                                                          autocommit=True) as conn:
         conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
+
+
+def _stop_on_sigterm(stack: contextlib.ExitStack) -> None:
+    """A SIGTERM (`kill`, `timeout`, a CI runner giving up) ends the bench like Ctrl-C does:
+    as an exception, so `stack` stops the servers. Python's default is to die on the spot, and
+    the `hitl serve` replicas (each in its own session) went on working through the burst's
+    backlog, loading the host under every measurement taken after. Main thread only (where
+    Python delivers signals); the previous handler is put back when the stack closes."""
+    if threading.current_thread() is not threading.main_thread():
+        return
+
+    def stop(signum: int, _frame: object) -> None:
+        raise SystemExit(128 + signum)
+
+    stack.callback(signal.signal, signal.SIGTERM, signal.signal(signal.SIGTERM, stop))
