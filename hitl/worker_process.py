@@ -295,8 +295,9 @@ def _warm_lead_path() -> None:
 def main() -> None:
     """A supervised worker child (`WorkerProcess` starts it): the worker without the command
     line around it. The parent took the database's locks and migrated it before starting us."""
-    logging.basicConfig(level=logging.INFO,
-                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    from config.logs import configure_logging
+
+    configure_logging()
     limit_malloc_arenas()
     from config.settings import load_settings
     from hitl.cpu_pinning import pin_if_configured

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import unicodedata
 from datetime import UTC, datetime
 from functools import cache
 from pathlib import Path
@@ -39,6 +40,15 @@ def _clean(value: str | None) -> str | None:
     return value or None
 
 
+def _one_line(value: str | None) -> str | None:
+    """`value` as one line: runs of whitespace (line breaks included) made one space, other
+    control characters dropped. None when nothing is left."""
+    if value is None:
+        return None
+    kept = "".join(ch for ch in value if ch.isspace() or unicodedata.category(ch) != "Cc")
+    return " ".join(kept.split()) or None
+
+
 class LeadIn(BaseModel):
     model_config = ConfigDict(extra="ignore", str_max_length=500)
 
@@ -54,7 +64,14 @@ class LeadIn(BaseModel):
     industry: str | None = None
     timezone: str | None = None
 
-    @field_validator("first_name", "last_name", "company", "title", "industry", "domain")
+    @field_validator("first_name", "last_name", "company", "title", "industry")
+    @classmethod
+    def _one_line(cls, value: str | None) -> str | None:
+        # A CRM field may hold a line break ("VP Sales\nEMEA"): kept as one line, so no record
+        # can start a line of its own in a card, a DM or a log (slack_app/text.py one_line).
+        return _one_line(value)
+
+    @field_validator("domain")
     @classmethod
     def _strip(cls, value: str | None) -> str | None:
         return _clean(value)

@@ -9,9 +9,10 @@ from __future__ import annotations
 from typing import Any
 
 from service.runtime import AppRuntime
+from slack_app.blocks.card import lead_name
 from slack_app.cards import load_lead, slack_user_for
 from slack_app.jobs import logged
-from slack_app.text import inert
+from slack_app.text import inert, one_line
 from slack_app.web import call, dm_channel, web_client
 
 KIND = "slack_recycle_notice"
@@ -19,10 +20,10 @@ KIND = "slack_recycle_notice"
 
 def recycle_text(lead: dict[str, Any], attempts: int, *, crm: bool,
                  kept_owner: bool = False) -> str:
-    name = " ".join(str(p) for p in (lead.get("first_name"), lead.get("last_name")) if p)
     track = lead.get("nurture_track")
-    return (f":recycle: {inert(name or lead.get('email') or 'A lead', 300)} "
-            f"({inert(lead.get('company') or 'unknown', 300)}) never answered your outreach "
+    name = lead_name(lead) or one_line(lead.get("email")) or "A lead"
+    company = one_line(lead.get("company")) or "unknown"
+    return (f":recycle: {inert(name, 300)} ({inert(company, 300)}) never answered your outreach "
             f"({attempts} attempt{'s' if attempts != 1 else ''}), so it went back to automation"
             + (f" ({inert(track, 100)})" if track else "")
             + (". You stay its owner for when it comes back" if kept_owner

@@ -52,7 +52,9 @@ _QUOTE = re.compile(r"(^|\n)([ \t]*)>", re.MULTILINE)
 # Broadcast words some clients and `link_names` turn into mentions: ＠ FULLWIDTH COMMERCIAL AT.
 _BROADCAST = re.compile(r"@(?=(?:here|channel|everyone)\b)", re.IGNORECASE)
 # `:name:` emoji codes (a fake :white_check_mark: "Approved"): ∶ RATIO for the opening colon.
-_EMOJI = re.compile(r":(?=[a-z0-9_+\-'\u02cd]*[a-z][a-z0-9_+\-'\u02cd]*:)", re.IGNORECASE)
+# Codes of digits and signs only are emoji too (:+1:, :-1:, :100:, :1234:), so a time with
+# seconds in hostile text shows as 10∶30:45, which reads the same.
+_EMOJI = re.compile(r":(?=[a-z0-9_+\-'\u02cd]+:)", re.IGNORECASE)
 
 _SLACK_USER = re.compile(r"[UW][A-Z0-9]{2,}")
 _SLACK_CHANNEL = re.compile(r"[CDG][A-Z0-9]{2,}")
@@ -69,6 +71,13 @@ def clean(text: Any) -> str:
         return text  # nothing to drop, and most text is plain ASCII: skip the per-character walk
     return "".join(ch for ch in text if ch == "\n" or (
         ord(ch) not in _INVISIBLE and unicodedata.category(ch) not in _DROP_CATEGORIES))
+
+
+def one_line(text: Any) -> str:
+    """`clean` text for a place that is one line (a name or a company in a heading, a card's
+    notification, a DM): every run of whitespace, line breaks included, made one space, so a
+    record's field cannot begin a line of its own that reads like ours."""
+    return " ".join(clean(text).split())
 
 
 def plain(text: Any, limit: int | None = None) -> str:

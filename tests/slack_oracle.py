@@ -40,6 +40,7 @@ HOSTILE: tuple[str, ...] = (
     "<<!here>>",
     "> fake quote",
     ":white_check_mark: approved",
+    ":+1: :100: approved by your manager",
     "@here @channel",
 )
 # Every attack in one field (newlines included: a quote needs a line of its own).
@@ -52,7 +53,7 @@ _ALLOWED_TOKEN = re.compile(r"<(?:@(U[A-Z0-9]+)|#([CDG][A-Z0-9]+)|!date\^\d+\^[^
 _TOKEN = re.compile(r"<[^>]*>?")
 _BAD_AMP = re.compile(r"&(?!amp;|lt;|gt;)")
 _SURVIVING_MARKERS = ("*bold*", "_x_", "~y~", "`z`", "```", ":white_check_mark: approved",
-                      "@here", "@channel", "&lt;!everyone&gt;")
+                      ":+1:", ":100:", "@here", "@channel", "&lt;!everyone&gt;")
 _QUOTE = re.compile(r"^[ \t]*(?:>|&gt;)[ \t]*fake quote", re.MULTILINE)
 _HOSTILE_PLAIN_MARKERS = ("white_check_mark", "*bold*", "evil", "fake quote")
 

@@ -133,13 +133,11 @@ def worker_command(
 
     `hitl serve` starts one for you; run it yourself beside `hitl serve --worker none` replicas
     (PostgreSQL: any number of workers; SQLite: exactly one)."""
-    import logging
-
+    from config.logs import configure_logging
     from hitl.cpu_pinning import pin_if_configured
     from hitl.worker_process import run_worker_forever
 
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: "
-                        "%(message)s")
+    configure_logging()
     _limit_malloc_arenas()
     settings = settings_or_exit()
     pin_if_configured(settings)  # before the runtime starts a thread: they inherit the CPU

@@ -22,6 +22,7 @@ from slack_app.text import (
     context,
     duration,
     inert,
+    one_line,
     plain_section,
     plain_text,
     section,
@@ -90,13 +91,22 @@ class CardFacts:
     newer_in_thread: bool = True             # posted in this card's thread (else elsewhere)
 
 
+def lead_name(lead: dict[str, Any] | None) -> str:
+    """`Ada Park` on one line as the record has it (raw text, for `inert` or `plain_text`);
+    empty when the record has no name."""
+    lead = lead or {}
+    return one_line(" ".join(str(p) for p in (lead.get("first_name"), lead.get("last_name"))
+                             if p))
+
+
 def lead_title(lead: dict[str, Any] | None, context: dict[str, Any] | None = None) -> str:
-    """`Ada Park · Acme` as the lead wrote it: raw text, for `inert` or `plain_text`."""
+    """`Ada Park · Acme` on one line as the lead wrote it: raw text, for `inert` or
+    `plain_text`."""
     if not lead:
         return "A lead"
-    name = " ".join(str(p) for p in (lead.get("first_name"), lead.get("last_name")) if p)
-    name = name or str(lead.get("email") or "") or "A lead"
-    return f"{name} · {lead['company']}" if lead.get("company") else name
+    name = lead_name(lead) or one_line(lead.get("email")) or "A lead"
+    company = one_line(lead.get("company"))
+    return f"{name} · {company}" if company else name
 
 
 def button_value(approval_id: str, version: int) -> str:

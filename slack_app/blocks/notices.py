@@ -7,8 +7,8 @@ from datetime import datetime
 from typing import Any
 
 from service.lifecycle import outcome_unknown
-from slack_app.blocks.card import as_datetime, lead_title
-from slack_app.text import clip, code, inert, section, slack_date, who
+from slack_app.blocks.card import as_datetime, lead_name, lead_title
+from slack_app.text import clip, code, inert, one_line, section, slack_date, who
 
 
 def send_failed_text(approval: dict[str, Any], lead: dict[str, Any] | None) -> str:
@@ -65,9 +65,9 @@ def sla_escalation_text(lead: dict[str, Any] | None, previous: str | None,
                         holder: str | None) -> str:
     """Second breach, to the manager and on the old card: who holds the lead now."""
     lead = lead or {}
-    name = " ".join(str(p) for p in (lead.get("first_name"), lead.get("last_name")) if p)
-    return (f":rotating_light: SLA missed twice on {inert(name or 'a lead', 300)} "
-            f"({inert(lead.get('company') or 'unknown', 300)}): reassigned from {who(previous)} to "
+    company = one_line(lead.get("company")) or "unknown"
+    return (f":rotating_light: SLA missed twice on {inert(lead_name(lead) or 'a lead', 300)} "
+            f"({inert(company, 300)}): reassigned from {who(previous)} to "
             f"{who(holder)} with a refreshed package.")
 
 

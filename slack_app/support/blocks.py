@@ -21,6 +21,7 @@ from slack_app.text import (
     context,
     inert,
     mrkdwn,
+    one_line,
     plain_text,
     section,
     slack_date,
@@ -44,11 +45,12 @@ def _button(text: str, action_id: str, value: str, style: str | None = None) -> 
 
 def _customer_text(package: WarmTransfer) -> str:
     c = package.customer
-    head = [inert(c.name or c.email or "Unknown customer")]
+    # One line each: the company (and a name from the CRM) are the record's own text.
+    head = [inert(one_line(c.name or c.email) or "Unknown customer")]
     if c.email and c.name:
-        head.append(inert(c.email))
+        head.append(inert(one_line(c.email)))
     if c.company:
-        head.append(inert(c.company))
+        head.append(inert(one_line(c.company)))
     facts = []
     if c.employees:
         facts.append(f"{c.employees:,} employees" + (f" ({inert(c.segment)})" if c.segment

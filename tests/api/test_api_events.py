@@ -144,3 +144,16 @@ def test_new_leads_with_different_fields_in_one_batch(client, rt) -> None:
     with rt.db.session() as s:
         leads = {lead.email: lead for lead in s.scalars(select(Lead))}
     assert leads["cy@gamma.io"].employees == 850 and leads["bo@beta.io"].employees is None
+
+
+def test_a_leads_fields_are_stored_on_one_line(client, rt) -> None:
+    """A CRM field with line breaks or control characters ("VP Sales\\nEMEA") is kept as one
+    line: no record can start a line of its own in a card, a DM or a log."""
+    lead = dict(LEAD_ADA, email="dee@delta.io", first_name=" Dee\r\n", last_name="Lo\u2028Ng",
+                company="Delta\n:+1: Approved by your manager", title="VP Sales\nEMEA\x1b[31m")
+    response = client.post("/v1/events", json=event("o-1", "email_open", at=T0, lead=lead))
+    assert response.status_code == 202
+    with rt.db.session() as s:
+        stored = s.scalars(select(Lead).where(Lead.email == "dee@delta.io")).one()
+    assert (stored.first_name, stored.last_name, stored.company, stored.title) == (
+        "Dee", "Lo Ng", "Delta :+1: Approved by your manager", "VP Sales EMEA[31m")

@@ -71,12 +71,19 @@ def test_leads_show_finds_by_email_in_any_case(cli: Any, client: Any) -> None:
     assert missing.exit_code == 1 and "no lead with email" in missing.stdout
 
 
-def test_lead_text_cannot_drive_the_terminal(cli: Any, client: Any) -> None:
-    hostile = {**LEAD_ADA, "company": "Acme\x1b]0;owned\x07\x1b[2J", "title": "VP\u202eevil"}
-    answer = client.post("/v1/events", json=event("h-1", "page_view", at=T0, lead=hostile,
+def test_lead_text_cannot_drive_the_terminal(cli: Any, client: Any, rt: Any) -> None:
+    from sqlalchemy import update
+
+    from store.tables import Lead
+
+    answer = client.post("/v1/events", json=event("h-1", "page_view", at=T0, lead=LEAD_ADA,
                                                   url="https://vendor.example/"))
-    if answer.status_code != 202:
-        pytest.skip(f"ingest refuses control characters already: {answer.text}")
+    assert answer.status_code == 202
+    # Ingest keeps a lead's fields on one line without control characters; a record stored
+    # before that rule, or written by another tool, may still hold them.
+    with rt.db.session() as session:
+        session.execute(update(Lead).values(company="Acme\x1b]0;owned\x07\x1b[2J",
+                                            title="VP\u202eevil"))
     shown = cli("leads", "show", "ada@acme.io")
     assert shown.exit_code == 0
     assert "\x1b" not in shown.stdout and "\u202e" not in shown.stdout

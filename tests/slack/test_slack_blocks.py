@@ -84,6 +84,21 @@ def test_pending_card_has_every_part_and_four_buttons() -> None:
     assert json.loads(approve["value"]) == {"approval_id": "ap_1_v1", "version": 1}
 
 
+def test_a_records_line_breaks_cannot_add_lines_to_the_card_or_a_notice() -> None:
+    """A name or company stored with a line break (a CRM field, a record from before ingest
+    made them one line) shows on one line: it cannot put a line that reads like ours under the
+    card's notification, its header or the SLA escalation."""
+    from slack_app.blocks.notices import sla_escalation_text
+
+    lead = {**LEAD, "first_name": "Ada\n", "company": "Acme\n:+1: Approved by manager"}
+    text, blocks = approval_card(CardFacts(approval(), lead, NOW))
+    assert text.startswith("Approval v1 for Ada Park · Acme \u2236+1: Approved by manager: ")
+    assert "\n" not in text and "\n" not in blocks[0]["text"]["text"]
+    escalation = sla_escalation_text(lead, "U0REP0001", "U0REP0002")
+    assert escalation.startswith(":rotating_light: SLA missed twice on Ada Park (Acme ")
+    assert "\n" not in escalation and ":+1:" not in escalation
+
+
 def test_decided_card_shows_outcome_who_when_and_no_buttons() -> None:
     decided = approval(status="rejected", decided_by="U0REP0001",
                        decided_at=NOW + timedelta(minutes=2))

@@ -246,6 +246,9 @@ NOT_BUILDERS: dict[str, str] = {
     "blocks.modals.modal_metadata": "a modal's private_metadata (never shown)",
     "blocks.card.lead_title": "raw title text, shown only through inert/plain_text by the "
                               "builders",
+    "blocks.card.lead_name": "raw name text, shown only through inert/plain_text by the "
+                             "builders",
+    "text.one_line": "raw text made one line, shown only through inert/plain_text",
     "cards.card_facts": "reads the facts a card renders",
     "cards.load_approval": "store read",
     "cards.load_lead": "store read",

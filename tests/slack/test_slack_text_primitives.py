@@ -63,3 +63,17 @@ def test_mentions_only_for_ids() -> None:
     assert text.who("riley_rep@example.com") == "riley\u02cdrep@example.com"
     assert text.who("<@U0ADMIN>") == "&lt;@U0ADMIN&gt;"
     assert text.mention("U0ADMIN>|x") is None and text.channel_link("C1<!here>") is None
+
+
+@pytest.mark.parametrize("code", [":+1:", ":-1:", ":100:", ":1234:", ":+1::skin-tone-2:"])
+def test_no_emoji_code_survives_digits_and_signs_included(code: str) -> None:
+    shown = text.inert(f"Acme {code} approved")
+    assert ":+1:" not in shown and ":-1:" not in shown and ":100:" not in shown
+    assert ":1234:" not in shown and ":skin-tone-2:" not in shown
+    assert shown.replace("\u2236", ":") == f"Acme {code} approved"  # reads the same
+
+
+def test_one_line_makes_every_line_break_one_space() -> None:
+    assert text.one_line("Acme\n:+1: Approved by\r\nyour\u2028manager\t ") == \
+        "Acme :+1: Approved by your manager"
+    assert text.one_line(None) == ""

@@ -1,0 +1,51 @@
+"""One log record, one line: a message quoting hostile text cannot forge a record of its own
+(config/logs.py, the format of `hitl serve` and its workers)."""
+
+from __future__ import annotations
+
+import io
+import logging
+
+import pytest
+
+from config.logs import OneLineFormatter, configure_logging
+
+FORGED = "lead x\n2026-12-04 10:00:00,000 ERROR payments: refund sent\r\x1b[31m\u2028done"
+
+
+def _formatted(record: logging.LogRecord) -> str:
+    return OneLineFormatter("%(levelname)s %(name)s: %(message)s").format(record)
+
+
+def test_a_message_quoting_hostile_text_stays_one_line() -> None:
+    record = logging.LogRecord("service.leads", logging.INFO, __file__, 1,
+                               "job %s failed: %s", ("j1", FORGED), None)
+    line = _formatted(record)
+    assert line == ("INFO service.leads: job j1 failed: lead x\\n2026-12-04 10:00:00,000 ERROR "
+                    "payments: refund sent\\r\\x1b[31m\\u2028done")
+    assert record.getMessage() == f"job j1 failed: {FORGED}"  # the record itself is untouched
+
+
+def test_a_traceback_after_the_message_keeps_its_lines() -> None:
+    try:
+        raise ValueError("boom")
+    except ValueError:
+        import sys
+
+        record = logging.LogRecord("w", logging.ERROR, __file__, 1, "failed: %s", (FORGED,),
+                                   sys.exc_info())
+    first, *rest = _formatted(record).split("\n")
+    assert first.startswith("ERROR w: failed: lead x\\n2026")
+    assert rest[0] == "Traceback (most recent call last):" and rest[-1] == "ValueError: boom"
+
+
+def test_configure_logging_uses_it_for_the_root_logger(monkeypatch: pytest.MonkeyPatch) -> None:
+    root = logging.getLogger()
+    monkeypatch.setattr(root, "handlers", [])  # as at a process's start; put back after
+    monkeypatch.setattr(root, "level", root.level)
+    stream = io.StringIO()
+    monkeypatch.setattr("sys.stderr", stream)
+    configure_logging()
+    logging.getLogger("service.test").warning("refused %s", FORGED)
+    assert stream.getvalue().count("\n") == 1
+    assert "WARNING service.test: refused lead x\\n2026" in stream.getvalue()
