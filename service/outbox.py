@@ -64,8 +64,8 @@ DELIVER_JOB = "deliver_email"
 
 def presend_blocks(rt: AppRuntime, outbox_id: str) -> list[str]:
     """Why this approved message must not go out now; marks the row blocked if so."""
-    with rt.db.session() as session:
-        message = session.get(OutboxMessage, outbox_id)
+    with rt.db.session() as session:  # locked: a worker's claim waits, or is seen (PostgreSQL)
+        message = session.get(OutboxMessage, outbox_id, with_for_update=not rt.db.is_sqlite)
         if message is None:
             return ["the approved message no longer exists (erased)"]
         if message.status == OutboxStatus.BLOCKED:
@@ -152,7 +152,7 @@ def deliver(rt: AppRuntime, outbox_id: str) -> DeliveryStatus:
 
 
 class _NotHandedOver(Exception):
-    """The row stopped being this attempt's before the handover (erased meanwhile)."""
+    """Nothing was handed over: the row is no longer this attempt's (erased), or it is blocked."""
 
 
 def _ours(outbox_id: str, attempt: int) -> Any:
@@ -168,15 +168,24 @@ def _still_ours(message: OutboxMessage, attempt: int) -> bool:
 
 
 def _handing_over(rt: AppRuntime, outbox_id: str, attempt: int) -> None:
-    """Record, committed, that this attempt hands the message over now, and hold the row for
-    the wait for the server's answer (a fresh lease: no other worker takes it meanwhile)."""
+    """At the server's 354: the guardrails a last time (an unsubscribe may land while the SMTP
+    conversation opens, minutes at worst; blocked, nothing is handed over), then record,
+    committed, that this attempt hands the message over now, holding the row for the answer
+    (a fresh lease: no other worker takes it meanwhile)."""
     now = rt.clock.now()
     with rt.db.session() as session:
-        marked = session.execute(  # type: ignore[attr-defined]
-            update(OutboxMessage)
+        message = session.scalar(  # the row lock on PostgreSQL; SQLite's is the writer lock
+            select(OutboxMessage)
             .where(_ours(outbox_id, attempt), OutboxMessage.handed_over_at.is_(None))
-            .values(handed_over_at=now, locked_until=now + HANDED_OVER_LEASE)).rowcount
-    if marked != 1:
+            .with_for_update())
+        if message is None:
+            raise _NotHandedOver(outbox_id)
+        blocks = send_time_blocks(rt, session, message)
+        if blocks:
+            _block(rt, session, message, blocks)
+        else:
+            message.handed_over_at, message.locked_until = now, now + HANDED_OVER_LEASE
+    if blocks:
         raise _NotHandedOver(outbox_id)
 
 

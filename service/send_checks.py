@@ -1,5 +1,7 @@
-"""What stops an approved message at the moment of sending (service.outbox asks, twice: at the
-graph's pre-send step and again just before SMTP, since an unsubscribe may land in between).
+"""What stops an approved message at the moment of sending (service.outbox asks at the graph's
+pre-send step, again when a worker claims the send, and a last time at the mail server's 354,
+just before the message leaves: an unsubscribe may land in between, even while the SMTP
+conversation opens).
 
 The facts are read from the store here; the rules are the pure `agent.guardrails.send_blocks`
 (permission, suppression, caps, approval integrity) and `service.content_check` (nobody else's

@@ -16,6 +16,7 @@ class ScriptedSmtp:
     `deliver_and_drop` (deliver the message, then hang up before answering: RFC 1047's lost
     answer), `stall` (take the message and never answer, until `release` is set),
     `stall_rcpt` (never answer RCPT, until `release`: stopped before the handover),
+    `hold_rcpt` (answer RCPT only once `release` is set, then go on as `accept`),
     `drop_at_data` (hang up instead of the 354), `garbled` (answer the final dot with a line
     that is no reply) or `bad_quit` (accept, then answer QUIT with 421)."""
 
@@ -43,10 +44,12 @@ class ScriptedSmtp:
                     verb = line.split(b" ", 1)[0].strip().upper()
                     if verb in (b"EHLO", b"HELO"):
                         self.say("250 drill.local")
-                    elif verb == b"RCPT" and behaviour == "stall_rcpt":
+                    elif verb == b"RCPT" and behaviour in ("stall_rcpt", "hold_rcpt"):
                         smtp.stalled.set()
                         smtp.release.wait(600)
-                        return
+                        if behaviour == "stall_rcpt":
+                            return
+                        self.say("250 OK")  # hold_rcpt: a slow server, then on as usual
                     elif verb in (b"MAIL", b"RCPT", b"RSET", b"NOOP"):
                         self.say("250 OK")
                     elif verb == b"DATA" and behaviour == "drop_at_data":

@@ -6,6 +6,7 @@ the claim and the handover, the way a slow attempt, an erasure or a second worke
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable
 from datetime import timedelta
 from typing import Any
@@ -109,3 +110,56 @@ def test_the_handover_holds_the_row_for_the_wait_for_the_answer(client, worker, 
     claimed, handed_over = (t.replace(tzinfo=None) for t in held)
     assert claimed == now + outbox.SEND_LEASE
     assert handed_over == now + outbox.HANDED_OVER_LEASE > now + timedelta(minutes=10)
+
+
+@pytest.mark.parametrize("landed", ["unsubscribed", "suppressed", "consent withdrawn"])
+def test_what_lands_while_the_conversation_opens_stops_the_send(client, worker, rt,
+                                                                landed: str) -> None:
+    """The claim checked the guardrails; an unsubscribe (a suppression, a withdrawn consent)
+    committed after it, while the SMTP conversation opened, is seen at the server's 354:
+    nothing is handed over, the message is blocked and says why."""
+    values = {"unsubscribed": {"unsubscribed_at": rt.clock.now()},
+              "suppressed": {"suppressed_until": rt.clock.now() + timedelta(days=30),
+                             "suppression_reason": "do_not_contact"},
+              "consent withdrawn": {"consent": False}}[landed]
+
+    def lands() -> None:
+        with rt.db.session() as s:
+            s.execute(update(Lead).values(**values))
+
+    sender, outbox_id = _approved(client, worker, rt, lands)
+    worker.run_until_idle()
+    assert sender.sent == []
+    with rt.db.session() as s:
+        message = s.get(OutboxMessage, outbox_id)
+        assert message.status == "blocked" and message.handed_over_at is None
+        assert message.status_detail
+
+
+def test_an_unsubscribe_during_a_slow_smtp_conversation_sends_nothing(client, worker,
+                                                                      rt) -> None:
+    """The same through a real SMTP conversation: the server holds the recipient while the
+    lead unsubscribes, then invites the message; the sender hangs up without sending it."""
+    from tests.smtp_script import ScriptedSmtp
+    from tools.email import SmtpEmailSender
+
+    server = ScriptedSmtp(script=["hold_rcpt"])
+    try:
+        rt.sender_override = SmtpEmailSender(server.url, timeout=10)
+        card = pending_card(client, worker)
+        decide(client, card["approval_id"], action="approve", actor="U0REP0001")
+        running = threading.Thread(target=worker.run_until_idle)
+        running.start()
+        assert server.stalled.wait(30), "the send never reached RCPT"
+        with rt.db.session() as s:
+            s.execute(update(Lead).values(unsubscribed_at=rt.clock.now()))
+        server.release.set()
+        running.join(60)
+        assert not running.is_alive()
+        assert server.delivered == []
+        with rt.db.session() as s:
+            message = s.scalars(select(OutboxMessage)).one()
+        assert message.status == "blocked" and "unsubscribed" in (message.status_detail or "")
+    finally:
+        server.release.set()
+        server.close()
