@@ -54,7 +54,7 @@ from slack_app.decisions import (
     decision_payload,
     forbidden_text,
 )
-from slack_app.text import message_text, plain
+from slack_app.text import message_text, plain, text_blocks
 
 log = logging.getLogger(__name__)
 
@@ -80,7 +80,7 @@ async def ephemeral(client: AsyncWebClient, channel: str | None, user: str, text
         return
     try:
         await client.chat_postEphemeral(channel=channel, user=user, text=text,
-                                        thread_ts=thread_ts)
+                                        blocks=text_blocks(text), thread_ts=thread_ts)
     except SlackApiError as exc:
         log.warning("chat.postEphemeral to %s failed: %s", user, exc.response.get("error"))
 

@@ -119,14 +119,18 @@ def clip(text: str, limit: int) -> str:
     escape (`&amp;`) or a Slack token (`<@U…>`, `<!date^…>`), which would leave a broken one."""
     if len(text) <= limit:
         return text
-    cut = max(limit - 1, 0)
+    return text[:_safe_cut(text, max(limit - 1, 0))].rstrip() + "…"
+
+
+def _safe_cut(text: str, cut: int) -> int:
+    """`cut`, or an earlier position when it falls inside an escape or a `<…>` token."""
     amp = text.rfind("&", max(cut - 5, 0), cut)
     if amp != -1 and ";" not in text[amp:cut]:
         cut = amp
     lt = text.rfind("<", 0, cut)
     if lt != -1 and ">" not in text[lt:cut]:
         cut = lt
-    return text[:cut].rstrip() + "…"
+    return cut
 
 
 # -- text objects ------------------------------------------------------------------------------
@@ -144,6 +148,29 @@ def plain_text(text: Any, limit: int = 75, *, emoji: bool = False) -> dict[str, 
 def section(text: str) -> dict[str, Any]:
     """A section of mrkdwn built from `inert` parts."""
     return {"type": "section", "text": mrkdwn(text)}
+
+
+# Slack shows at most 50 blocks in a message.
+MESSAGE_BLOCKS = 50
+
+
+def text_blocks(text: str) -> list[dict[str, Any]]:
+    """A message given as text alone (built from `inert` parts), as the blocks that show it:
+    verbatim sections, so Slack does not auto-link a URL or a channel name the text quotes (a
+    top-level `text` has no `verbatim` switch). The text itself stays the notification."""
+    chunks: list[str] = []
+    rest = text
+    while len(rest) > SECTION_LIMIT and len(chunks) < MESSAGE_BLOCKS - 1:
+        cut = SECTION_LIMIT
+        for sep in ("\n\n", "\n", " "):  # at a paragraph, a line or a word, if late enough
+            at = rest.rfind(sep, 0, SECTION_LIMIT + 1)
+            if at > SECTION_LIMIT // 3:
+                cut = at
+                break
+        cut = _safe_cut(rest, cut) or SECTION_LIMIT  # never inside an escape or a token
+        chunks.append(rest[:cut])
+        rest = rest[cut:].lstrip()
+    return [section(chunk) for chunk in [*chunks, rest] if chunk.strip()]
 
 
 def plain_section(text: Any) -> dict[str, Any]:

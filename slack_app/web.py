@@ -26,6 +26,7 @@ from slack_sdk.errors import SlackApiError, SlackClientError, SlackRequestError
 from service.jobs import RetryLater
 from service.runtime import AppRuntime
 from slack_app.message_log import current_context, record_post
+from slack_app.text import text_blocks
 from tools.tls import client_tls_context
 
 if TYPE_CHECKING:
@@ -184,10 +185,17 @@ def _name(method: Callable[..., Any]) -> str:
     return getattr(method, "__name__", "slack call").replace("_", ".", 1)
 
 
+# Every message goes out with blocks: one given as text alone is shown from verbatim sections
+# (`text_blocks`), never from its top-level text, which Slack auto-links.
+_MESSAGE_METHODS = frozenset({"chat.postMessage", "chat.postEphemeral", "chat.update"})
+
+
 def call_unlogged(method: Callable[..., Any], **kwargs: Any) -> dict[str, Any]:
     """`call` without logging the posted message: for a job that logs it itself, in the
     same transaction as its own record of the post (`message_log.record_post_on`)."""
     name = _name(method)
+    if name in _MESSAGE_METHODS and kwargs.get("text") and not kwargs.get("blocks"):
+        kwargs = {**kwargs, "blocks": text_blocks(kwargs["text"])}
     try:
         response = method(**kwargs)
     except SlackApiError as exc:

@@ -205,6 +205,7 @@ RECIPES: dict[str, Recipe] = {
     "text.code": lambda h: [text.code(h)],
     "text.who": lambda h: [text.who(h), text.who("U0REP0001"), text.who(None)],
     "text.section": lambda h: [text.section(text.inert(h * 400))],
+    "text.text_blocks": lambda h: [text.text_blocks(text.inert(h * 400))],
     "text.context": lambda h: [text.context(*[text.inert(h)] * 12)],
     "text.mrkdwn": lambda h: [{"type": "section", "text": text.mrkdwn(text.inert(h))}],
     "text.plain_text": lambda h: [{"type": "header", "text": text.plain_text(h, 150)}],

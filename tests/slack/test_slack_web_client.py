@@ -93,3 +93,17 @@ def test_form_and_multipart_bodies_go_out_as_the_sdk_builds_them(fake: Any) -> N
                            files={"file": b"a file's bytes"})["ok"]
     assert [c.params.get("text") for c in fake.calls("chat.postMessage")] == ["form"]
     assert len(fake.calls("auth.test")) == 1 and fake.connections == 1
+
+
+def test_a_message_given_as_text_alone_is_shown_from_verbatim_blocks(fake: Any) -> None:
+    """Slack auto-links URLs and channel names in a message's top-level text, which has no
+    `verbatim` switch: the text stays the notification, the message shows verbatim sections."""
+    client = web_client(_runtime(fake.url))
+    text = "Ada wrote: see https://evil.example/login and #general " + "x " * 2000
+    call(client.chat_postMessage, channel="C1", text=text)
+    [posted] = fake.calls("chat.postMessage")
+    assert posted.params["text"] == text
+    blocks = posted.params["blocks"]
+    assert len(blocks) == 2 and all(b["type"] == "section" and b["text"]["verbatim"] is True
+                                    for b in blocks)
+    assert " ".join(b["text"]["text"] for b in blocks).split() == text.split()

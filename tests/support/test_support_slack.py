@@ -291,3 +291,22 @@ def test_a_card_that_changed_while_its_update_was_in_flight_is_sent_again(
     card = _card(support_rt, fake_slack, handoff_id)
     assert "*Claimed* by <@U0SUP0001>" in all_text(card["blocks"])
     assert buttons(card["blocks"]) == ["Resolve", "Hand back to the bot"]
+
+
+def test_a_link_the_customer_wrote_is_never_live_in_the_transcript(
+        support_client: Any, worker: Any, fake_slack: FakeSlack) -> None:
+    """The transcript goes out as plain messages: each is shown from verbatim sections, since
+    Slack auto-links a URL or a channel name in a message's top-level text."""
+    say(support_client, "Log in at https://evil.example/login and tell #general",
+        email="ada@acme.io", name="Ada Park")
+    say(support_client, "This is useless. I want to talk to a human")
+    worker.run_until_idle()
+    posts = fake_slack.calls("chat.postMessage")
+    quoting = [c.params for c in posts if "evil.example" in c.params["text"]]
+    assert quoting, "the transcript was not posted"
+    for params in [c.params for c in posts]:
+        blocks = params["blocks"]
+        assert blocks and all(b["text"]["verbatim"] is True for b in blocks
+                              if b["type"] == "section" and b.get("text", {}).get("type")
+                              == "mrkdwn")
+    assert any("https://evil.example/login" in all_text(p["blocks"]) for p in quoting)
