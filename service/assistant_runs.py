@@ -27,6 +27,7 @@ from service.assistant_threads import (
     thread_config,
 )
 from service.audit import audit
+from service.erasure_cleanup import delete_threads
 from service.errors import Conflict, Forbidden, InvalidInput, NotFound
 from service.ids import new_id
 from service.runtime import AppRuntime
@@ -92,8 +93,10 @@ def run_ask(rt: AppRuntime, member: Member, conversation_key: str, text: str,
     tools = [call["name"] for call in state.get("calls") or []]
     # Every lead the answer (or the ask) names is on the reply's row: erasing one of them finds
     # this conversation, its checkpoints and its Slack messages (service/erasure_assistant.py).
-    _store_reply(rt, reply_id, conversation_key, member, tools, mentions,
-                 state.get("source") or "offline", message_key)
+    gone = _store_reply(rt, reply_id, conversation_key, member, tools, mentions,
+                        state.get("source") or "offline", message_key)
+    _forget_if_erased(rt, member, conversation_key, gone,
+                      [p.proposal_id for p in proposals])
     return AssistantReply(reply_id=reply_id, conversation_key=conversation_key,
                           text=answer, citations=citations, proposals=proposals,
                           tools_used=tools, mentions=mentions)
@@ -162,12 +165,32 @@ def _citations(raw: list[dict[str, Any]]) -> list[Citation]:
 
 def _store_reply(rt: AppRuntime, reply_id: str, conversation_key: str, member: Member,
                  tools: list[str], lead_ids: list[str], source: str,
-                 message_key: str | None = None) -> None:
+                 message_key: str | None = None) -> list[str]:
+    """The reply's row, citing the leads that still exist; returns those erased while the
+    answer was being made. Their rows are share-locked on PostgreSQL until the row is in: an
+    erasure in progress is waited for, and one that starts later finds this conversation."""
     with rt.db.session() as session:
+        present = select(Lead.id).where(Lead.id.in_(lead_ids))
+        found = set(session.scalars(present if rt.db.is_sqlite
+                                    else present.with_for_update(read=True))) if lead_ids \
+            else set()
         session.add(ReplyRow(id=reply_id, conversation_key=conversation_key,
-                             member_key=member.key, tools_used=tools, lead_ids=lead_ids,
+                             member_key=member.key, tools_used=tools,
+                             lead_ids=[i for i in lead_ids if i in found],
                              source=source, created_at=rt.clock.now(),
                              message_key=message_key))
+    return [i for i in lead_ids if i not in found]
+
+
+def _forget_if_erased(rt: AppRuntime, member: Member, conversation_key: str, gone: list[str],
+                      proposal_ids: list[str]) -> None:
+    """A lead the run quoted was erased while it ran: the erasure could not yet find this
+    conversation (it finds them through the reply rows), so its checkpoint threads go now, as
+    the erasure would have taken them (its Slack post is redacted by the late-post check)."""
+    if not gone:
+        return
+    delete_threads(rt, [thread_config(member, conversation_key, p)["configurable"]["thread_id"]
+                        for p in (None, *proposal_ids)])
 
 
 def run_decision(rt: AppRuntime, member: Member, proposal_id: str, decision: str,
@@ -216,8 +239,9 @@ def run_decision(rt: AppRuntime, member: Member, proposal_id: str, decision: str
         final = session.get(AssistantProposal, proposal_id)
         final_status = final.status if final is not None else status
     reply_id = new_id("asr")
-    _store_reply(rt, reply_id, conversation_key, member, [f"decide_{action}"],
-                 [row.lead_id] if row.lead_id else [], "offline")
+    gone = _store_reply(rt, reply_id, conversation_key, member, [f"decide_{action}"],
+                        [row.lead_id] if row.lead_id else [], "offline")
+    _forget_if_erased(rt, member, conversation_key, gone, [proposal_id])
     return AssistantReply(
         reply_id=reply_id, conversation_key=conversation_key, text=outcome,
         mentions=[row.lead_id] if row.lead_id else [],

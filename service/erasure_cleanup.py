@@ -31,16 +31,23 @@ def run_cleanup(rt: AppRuntime, payload: dict[str, Any], *,
     """Delete the checkpoint threads and the Chroma documents an erasure named, and compact
     the embedded Chroma store. Idempotent: a second run finds nothing and changes nothing
     (with `force_compaction`, as the retried job runs, it still rewrites the store)."""
+    threads = delete_threads(rt, payload.get("threads") or [])
+    return threads, _erase_chroma(rt, payload, force=force_compaction)
+
+
+def delete_threads(rt: AppRuntime, thread_ids: list[str]) -> int:
+    """Delete these checkpoint threads, their checkpoints and pending writes (overwritten on
+    SQLite, not only unlinked); returns how many there were."""
     threads = 0
     saver = rt.checkpointer
     if rt.db.is_sqlite and getattr(saver, "conn", None) is not None:
         saver.conn.execute("PRAGMA secure_delete=ON")
-    for thread_id in payload.get("threads") or []:
+    for thread_id in thread_ids:
         config = {"configurable": {"thread_id": thread_id}}
         if next(iter(saver.list(config, limit=1)), None) is not None:
             threads += 1
         saver.delete_thread(thread_id)
-    return threads, _erase_chroma(rt, payload, force=force_compaction)
+    return threads
 
 
 def _erase_chroma(rt: AppRuntime, payload: dict[str, Any], *, force: bool) -> ChromaErasure:

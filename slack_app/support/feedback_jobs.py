@@ -12,6 +12,7 @@ from typing import Any
 
 from service import feedback_notices
 from service.runtime import AppRuntime
+from slack_app import message_log
 from slack_app.text import code, inert, mention, slack_date
 from slack_app.web import call, dm_channel, web_client
 
@@ -50,8 +51,11 @@ def post_feedback(rt: AppRuntime, payload: dict[str, Any]) -> None:
     client = web_client(rt)
     to = mention(member.slack_id) or inert(member.name, 120)
     channel = rt.settings.slack_support_channel or dm_channel(rt, client, member.slack_id or "")
-    posted = call(client.chat_postMessage, channel=channel, text=feedback_text(about, to),
-                  unfurl_links=False, unfurl_media=False)
+    # About the conversation: its customer's erasure finds this post and redacts it.
+    with message_log.posting_about(rt, feedback_notices.SLACK_JOB, message_log.Subject(
+            conversation_id=about["conversation_id"])):
+        posted = call(client.chat_postMessage, channel=channel, text=feedback_text(about, to),
+                      unfurl_links=False, unfurl_media=False)
     feedback_notices.mark_delivered(rt, payload, "slack", channel=channel,
                                     ts=str(posted.get("ts") or ""))
 

@@ -141,3 +141,36 @@ def _erase_and_check(seeded: dict[str, str], slack: SlackSide, fake_slack: FakeS
     assert _threads(rt, f"assistant:{REP}:{DM}:{ABOUT_ADA}") == ada_threads
     assert fake_slack.message(DM, ada_message["ts"])["text"] == ada_message["text"]
     assert "Ada Park" in all_text(fake_slack.message(DM, ada_message["ts"])["blocks"])
+
+
+class _ErasingMidAnswer:
+    """The assistant's graph, with the lead erased once its first run returns: an erasure that
+    lands while the model answers, before the reply's row says whom the answer quotes."""
+
+    def __init__(self, graph: Any, erase: Any) -> None:
+        self._graph, self._erase, self._done = graph, erase, False
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._graph, name)
+
+    def invoke(self, *args: Any, **kwargs: Any) -> Any:
+        state = self._graph.invoke(*args, **kwargs)
+        if not self._done:
+            self._done = True
+            self._erase()
+        return state
+
+
+def test_an_erasure_while_the_assistant_answers_leaves_no_conversation(
+        rt: Any, seeded: dict[str, str], riley: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    from service.assistant import ask
+    from service.erasure import erase_lead
+
+    ian = seeded["ian"]
+    monkeypatch.setitem(rt.__dict__, "assistant_graph", _ErasingMidAnswer(
+        rt.assistant_graph, lambda: erase_lead(rt, ian, actor="admin")))
+    reply = ask(rt, riley, "D1:77", "why is Initech hot?")
+    assert ian in reply.mentions  # the answer was about Ian, and was made before the erasure
+    assert _threads(rt, "assistant:") == set()  # its conversation's checkpoints went with him
+    with rt.db.read() as session:
+        assert [r.lead_ids for r in session.scalars(select(AssistantReply))] == [[]]

@@ -208,6 +208,26 @@ def test_a_low_score_is_posted_once_in_the_support_channel(
     assert "<script>" not in text and "&lt;script&gt;" in text and "<!channel>" not in text
 
 
+@pytest.mark.parametrize("slack_on", [True])
+def test_erasing_the_customer_redacts_the_low_score_post(
+        support_client: Any, customer: TestClient, worker: Any, fake_slack: FakeSlack,
+        sasha: dict[str, str], slack_on: bool) -> None:
+    """The follow-up quotes the customer's name and comment: it is logged against the
+    conversation, so the customer's erasure finds it and redacts it."""
+    token = _resolved_by_a_person(support_client, sasha)
+    comment = "Zelda says glorpfizzle is broken"
+    assert _rate(customer, {"score": 1, "comment": comment, "token": token}).status_code == 200
+    worker.run_until_idle()
+    worker.run_until_idle()
+    [key] = [k for k, m in fake_slack.messages.items() if "please follow up" in m["text"]]
+    assert "glorpfizzle" in fake_slack.message(*key)["text"]
+    assert support_client.delete("/v1/customers/ada@acme.io").status_code == 200
+    worker.run_until_idle()
+    worker.run_until_idle()
+    shown = str(fake_slack.message(*key))
+    assert "glorpfizzle" not in shown and "Ada" not in shown
+
+
 def test_migration_0016_matches_the_tables(support_rt: Any) -> None:
     from alembic.autogenerate import compare_metadata
     from alembic.migration import MigrationContext
