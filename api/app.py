@@ -13,6 +13,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, PlainTextResponse
 from fastapi.routing import iter_route_contexts
 from fastapi_offline import FastAPIOffline
+from sqlalchemy.exc import DataError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from api.deps import require_token
@@ -90,6 +91,16 @@ def create_app(rt: AppRuntime, *, worker: Any = None, readiness: Any = None) -> 
         if isinstance(exc, InvalidInput) and exc.field:
             content["errors"] = [{"field": exc.field, "message": exc.message}]
         return JSONResponse(status_code=exc.status, content=content)
+
+    @app.exception_handler(DataError)
+    async def _unstorable(_: Request, exc: DataError) -> JSONResponse:
+        # PostgreSQL refuses a NUL character in text (SQLite stores it): the same request gets
+        # the same clear 422 on both, and its transaction was rolled back whole.
+        if "NUL" not in str(exc.orig):
+            raise exc
+        return JSONResponse(status_code=422, content={
+            "detail": "invalid request: a value contains a NUL character (U+0000), which "
+                      "cannot be stored: remove it"})
 
     @app.exception_handler(StarletteHTTPException)
     async def _http_error(_: Request, exc: StarletteHTTPException) -> JSONResponse:

@@ -278,10 +278,12 @@ class Edge:
 
     @staticmethod
     def _customer_credential(method: str, path: str, scope: Scope) -> bool:
-        """A customer-side request holding a conversation token: its route checks the token."""
+        """A customer-side request holding a conversation token: its route checks the token.
+        In the query only for a read (`GET /v1/conversations/{id}?token=`): no route that
+        takes a body reads it there, and one that would refuse it must not parse first."""
         if method == "POST" and _BODY_CREDENTIAL.match(path):
             return True
-        if not path.startswith("/v1/conversations/"):
+        if method not in ("GET", "HEAD") or not path.startswith("/v1/conversations/"):
             return False
         query = parse_qs(scope.get("query_string", b"").decode("latin-1"))
         return bool(query.get("token", [""])[0])

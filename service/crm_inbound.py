@@ -19,7 +19,6 @@ HITL_INTEGRATION_RETRY_HOURS, then parked and listed with the other stuck work.
 from __future__ import annotations
 
 import base64
-import binascii
 import contextlib
 import hashlib
 import hmac
@@ -132,10 +131,12 @@ def verify_hubspot(rt: AppRuntime, *, method: str, uris: list[str], body: bytes,
                       "secret) and HUBSPOT_ACCESS_TOKEN (to read contacts) to turn it on")
     if not signature or not timestamp:
         raise Unauthorized("missing X-HubSpot-Signature-v3 or X-HubSpot-Request-Timestamp")
-    if not timestamp.isdigit() or len(timestamp) > 15:
+    if not (timestamp.isascii() and timestamp.isdigit()) or len(timestamp) > 15:
         raise Unauthorized("X-HubSpot-Request-Timestamp must be milliseconds since the epoch")
-    sent = datetime.fromtimestamp(int(timestamp) / 1000, UTC)
-    if abs(rt.clock.now() - sent) > HUBSPOT_MAX_AGE:
+    # Compared in milliseconds: a far-future value is refused like an old one, not a datetime
+    # out of range.
+    now_ms = int(rt.clock.now().timestamp() * 1000)
+    if abs(now_ms - int(timestamp)) > HUBSPOT_MAX_AGE / timedelta(milliseconds=1):
         raise Unauthorized("X-HubSpot-Request-Timestamp is more than 5 minutes from our clock: "
                            "refused (a replayed or delayed request)")
     if not signature_matches(settings.hubspot_client_secret, signature, method=method,
@@ -146,10 +147,37 @@ def verify_hubspot(rt: AppRuntime, *, method: str, uris: list[str], body: bytes,
 
 
 def parse_json(body: bytes) -> Any:
+    """A hook's body as JSON, or a 422 naming what is wrong with it (nothing stored)."""
     try:
-        return json.loads(body)
+        parsed = json.loads(body)
     except (UnicodeDecodeError, json.JSONDecodeError) as exc:
         raise InvalidInput(f"body is not JSON: {exc}", field="body") from None
+    except RecursionError:
+        raise InvalidInput("body is not JSON we accept: nested too deeply",
+                           field="body") from None
+    except ValueError as exc:  # e.g. an integer of thousands of digits
+        raise InvalidInput(f"body is not JSON we accept: {exc}", field="body") from None
+    # (Strict JSON has no raw control character in a string: only the escape can carry one.)
+    if b"\\u0000" in body.lower() and _holds_nul(parsed):
+        raise InvalidInput("body holds a NUL character (U+0000), which cannot be stored",
+                           field="body")
+    return parsed
+
+
+def _holds_nul(value: Any) -> bool:
+    """Whether a NUL character is in any string (or key) of a parsed JSON value."""
+    stack = [value]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, str):
+            if "\x00" in item:
+                return True
+        elif isinstance(item, dict):
+            stack.extend(item.keys())
+            stack.extend(item.values())
+        elif isinstance(item, list):
+            stack.extend(item)
+    return False
 
 
 def accept_hubspot(rt: AppRuntime, body: bytes) -> dict[str, Any]:
@@ -243,7 +271,7 @@ def verify_segment(rt: AppRuntime, authorization: str | None) -> None:
     scheme, _, encoded = (authorization or "").partition(" ")
     try:
         user = base64.b64decode(encoded.strip(), validate=True).decode().partition(":")[0]
-    except (binascii.Error, UnicodeDecodeError):
+    except (ValueError, UnicodeDecodeError):  # binascii.Error, or characters beyond ASCII
         user = ""
     if scheme.lower() != "basic" or not hmac.compare_digest(user.encode(), key.encode()):
         raise Unauthorized("missing or wrong write key (Authorization: Basic base64 of "

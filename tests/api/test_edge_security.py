@@ -66,19 +66,22 @@ def test_oversized_bodies_without_a_token_get_401_unread(client: Any, rt: Any,
     assert _events_stored(rt) == 0
 
 
-def test_a_conversation_token_in_the_query_allows_only_a_small_body(client: Any) -> None:
-    # Customer-side requests hold the conversation's token instead of the bearer; their route
-    # checks it, so the edge lets only a customer-message-sized body through.
+def test_a_conversation_token_opens_only_reads_and_the_rating_with_a_small_body(
+        client: Any) -> None:
+    # Customer-side requests hold the conversation's token instead of the bearer: in the query
+    # only for a read, so a POST holding one there is refused before a byte of it is read; the
+    # rating, whose body carries the token, may send a customer-message-sized body.
     path = "/v1/conversations/c-1/messages"
-    big = call(client.app, "POST", path, query="token=anything", chunks=_chunked(MIB),
+    queried = call(client.app, "POST", path, query="token=anything", chunks=_chunked(MIB),
+                   headers={**JSON, "Transfer-Encoding": "chunked"})
+    assert (queried.status, queried.chunks_read) == (401, 0)
+    rating = "/v1/conversations/c-1/rating"
+    big = call(client.app, "POST", rating, chunks=_chunked(MIB),
                headers={**JSON, "Transfer-Encoding": "chunked"})
     assert big.status == 413 and big.chunks_read < 16
-    empty_token = call(client.app, "POST", path, query="token=", chunks=[b"{}"],
-                       headers={**JSON, "Content-Length": str(50 * MIB)})
-    assert (empty_token.status, empty_token.chunks_read) == (401, 0)
-    small = call(client.app, "POST", path, query="token=forged",
-                 chunks=[json.dumps({"text": "hi"}).encode()], headers=JSON)
-    assert small.status in (401, 403)  # read (it is small), then refused by the route
+    small = call(client.app, "POST", rating,
+                 chunks=[json.dumps({"score": 5, "token": "forged"}).encode()], headers=JSON)
+    assert small.status == 403 and small.chunks_read == 1  # read, then refused by the route
 
 
 # -- with the token: 413 past the limit, nothing stored ---------------------------------------
