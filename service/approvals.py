@@ -28,6 +28,7 @@ from service.lifecycle import (
 from service.outbox_views import send_state
 from service.runtime import AppRuntime
 from service.schemas import DecisionIn
+from service.sla import restart_sla
 from store.tables import Approval, Decision, Handoff, Lead, OutboxMessage
 
 
@@ -159,6 +160,8 @@ def decide(rt: AppRuntime, approval_id: str, decision: DecisionIn,
 
         decision_id = record_decision(rt, session, approval, decision.action, member.key,
                                       payload, now=now)
+        if decision.action == "escalate":
+            _hand_the_sla_over(rt, session, approval, target, now)
         if decision.action in ("approve", "edit"):
             # The outbox row commits with the decision: approved means queued, exactly once.
             payload["outbox_id"] = _queue_outbox(rt, session, approval, member,
@@ -176,6 +179,14 @@ def decide(rt: AppRuntime, approval_id: str, decision: DecisionIn,
     _observe_decision(rt, view, now)
     rt.notify_work()
     return view
+
+
+def _hand_the_sla_over(rt: AppRuntime, session: Any, approval: Approval, target: Member,
+                       now: datetime) -> None:
+    """The person escalated to holds the lead from now, with an SLA window of their own."""
+    handoff = session.get(Handoff, approval.handoff_id)
+    if handoff is not None and handoff.active and handoff.sla_due_at is not None:
+        restart_sla(rt, session, handoff, target, now)
 
 
 def _leave_awaiting_approval(session: Any, approval: Approval, action: str,

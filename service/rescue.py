@@ -31,7 +31,7 @@ from service.notices import deliver_notice as deliver_notice  # the worker's han
 from service.notices import queue_sla_notice
 from service.nurture import enqueue_enrolment
 from service.runtime import AppRuntime
-from service.sla import owner_timezone, schedule_sla_check
+from service.sla import owner_timezone, restart_sla, schedule_sla_check
 from store.tables import Approval, Handoff, Lead
 
 log = logging.getLogger(__name__)
@@ -56,8 +56,8 @@ def check_sla(rt: AppRuntime, payload: dict[str, Any]) -> None:
         approval = session.scalar(select(Approval).where(
             Approval.handoff_id == handoff.id, Approval.status == ApprovalStatus.PENDING.value))
         if approval is None:
-            if handoff.status == HandoffStatus.DRAFTING:
-                raise RetryLater("the card is still being drafted")
+            if handoff.status in _NEXT_CARD_COMING:
+                raise RetryLater("the next card is still being drafted")
             return  # decided: the human acted in time or just now
         rule = rt.policy.rescue
         owner = rt.roster.find(handoff.assignee)
@@ -83,16 +83,29 @@ def check_sla(rt: AppRuntime, payload: dict[str, Any]) -> None:
     rt.notify_work()
 
 
+# A card is on its way (the first draft, a revise, an escalation's or a reassignment's): the
+# timer waits for it rather than being lost (the check then finds the new card pending).
+_NEXT_CARD_COMING = frozenset({HandoffStatus.DRAFTING, HandoffStatus.REVISING,
+                               HandoffStatus.ESCALATED, HandoffStatus.REASSIGNED})
+
+
 def _reassign(rt: AppRuntime, session: Any, handoff: Handoff, approval: Approval,
               now: datetime) -> None:
     from agent.routing import choose_owner
-    from agent.sla import sla_due_at
     from service.leads import qualify_lead
 
     lead = session.get(Lead, handoff.lead_id)
     breached_due = handoff.sla_due_at.isoformat() if handoff.sla_due_at else ""
     qualification, _ = qualify_lead(rt, session, lead)
-    others = Roster(members=[m for m in rt.roster.members if m.key != handoff.assignee])
+    if qualification.route == "disqualified":
+        _close_disqualified(rt, session, approval,
+                            [d.code for d in qualification.disqualifiers], now)
+        return
+    # Not back to anyone who held it already (the rep who escalated it, a manager who let it
+    # lapse): each had their window.
+    held = set(session.scalars(select(Approval.assignee)
+                               .where(Approval.handoff_id == handoff.id))) | {handoff.assignee}
+    others = Roster(members=[m for m in rt.roster.members if m.key not in held])
     manager = rt.roster.managers_on_duty()[0]
     new_owner = choose_owner(profile(lead), qualification, others, rt.policy, {}, None) or manager
     try:
@@ -104,11 +117,8 @@ def _reassign(rt: AppRuntime, session: Any, handoff: Handoff, approval: Approval
     previous = handoff.assignee
     handoff.escalated_at = now
     handoff.assignee = new_owner.key
-    handoff.sla_breaches = 0
-    handoff.sla_due_at = sla_due_at(handoff.route, now, rt.policy,  # type: ignore[arg-type]
-                                    tz=owner_timezone(rt, new_owner))
     lead.owner = new_owner.key
-    lead.sla_due_at = handoff.sla_due_at
+    restart_sla(rt, session, handoff, new_owner, now)
     audit(session, rt, actor="system", action="sla_escalated", lead_id=lead.id,
           subject_id=approval.id, previous_owner=previous, new_owner=new_owner.key,
           manager=manager.key)
@@ -116,11 +126,25 @@ def _reassign(rt: AppRuntime, session: Any, handoff: Handoff, approval: Approval
     queue_sla_notice(rt, session, step="escalation", handoff=handoff, approval_id=approval.id,
                      recipient=manager, due=breached_due, breach=2, previous_owner=previous,
                      new_owner=new_owner.key)
-    if handoff.sla_due_at is not None:
-        schedule_sla_check(rt, session, handoff, breach=1, at=handoff.sla_due_at)
     if handoff.route in rt.policy.rescue.nurture_routes:
         enqueue_enrolment(rt, session, lead.id, rt.policy.rescue.nurture_track,
                           reason="sla_rescue", key=f"rescue:{handoff.id}")
+
+
+def _close_disqualified(rt: AppRuntime, session: Any, approval: Approval,
+                        disqualifiers: list[str], now: datetime) -> None:
+    """The lead became disqualified while its card waited (a later event: "Marketing
+    Intern"): no one else is given it; the system rejects the card as not ICP, which recycles
+    the lead as a person's rejection would, and the card says why."""
+    try:
+        record_decision(rt, session, approval, "reject", "system", {
+            "reason_code": "not_icp", "reason": "sla_breach",
+            "note": f"disqualified since the card was drafted: {', '.join(disqualifiers)}"},
+            now=now)
+    except Conflict:
+        return  # the rep decided at the same moment; their decision stands
+    audit(session, rt, actor="system", action="sla_closed_disqualified",
+          lead_id=approval.lead_id, subject_id=approval.id, disqualifiers=disqualifiers)
 
 
 def _notify(rt: AppRuntime, session: Any, kind: str, approval_id: str, breach: int,

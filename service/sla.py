@@ -38,6 +38,23 @@ def schedule_sla_check(rt: AppRuntime, session: Any, handoff: Handoff, *, breach
             now=rt.clock.now(), run_at=at, dedupe_key=f"sla:{handoff.id}:{due}:{breach}")
 
 
+def restart_sla(rt: AppRuntime, session: Any, handoff: Handoff, holder: Member,
+                now: datetime) -> None:
+    """A new holder (the rescue's reassignment, a person's escalation) gets an SLA window of
+    their own from now: breaches counted afresh, the lead's due time the same, the first check
+    queued. (Kept, the old deadline made an escalated card overdue on arrival, and the rescue
+    took it from the manager it was escalated to.)"""
+    from agent.sla import sla_due_at
+
+    handoff.sla_breaches = 0
+    handoff.sla_due_at = sla_due_at(handoff.route, now, rt.policy,  # type: ignore[arg-type]
+                                    tz=owner_timezone(rt, holder))
+    lead = session.get(Lead, handoff.lead_id)
+    if lead is not None:
+        lead.sla_due_at = handoff.sla_due_at
+    schedule_sla_check(rt, session, handoff, breach=1, at=handoff.sla_due_at or now)
+
+
 # --- "Unresponsive after outreach": the no-response recycle timer (seed row 4) ---------------
 
 NO_RESPONSE_JOB = "no_response_check"

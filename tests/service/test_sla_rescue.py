@@ -248,8 +248,21 @@ def test_serve_fires_reminder_and_escalation_at_the_policy_times(tmp_path) -> No
             time.sleep(0.1)
         assert set(seen) == {"reminded", "escalated"}
         assert seen["reminded"] < seen["escalated"]
-        cards = httpx.get(f"{base}/v1/approvals", headers=auth).json()
-        assert [c["version"] for c in cards] == [2] and cards[0]["assignee"] != "U0REP0001"
+        # The new holder has a 3-second window too, so on a slow host v2 may be rescued in turn
+        # by now: read the versions whatever became of them.
+        def versions() -> list[dict]:
+            return [c for status in ("pending", "reassigned") for c in httpx.get(
+                f"{base}/v1/approvals", headers=auth, params={"status": status}).json()]
+
+        cards = versions()
+        while not any(c["version"] == 2 for c in cards):  # v2 may still be being drafted
+            assert time.monotonic() < deadline, cards
+            time.sleep(0.1)
+            cards = versions()
+        [first] = [c for c in cards if c["version"] == 1]
+        [second] = [c for c in cards if c["version"] == 2]
+        assert first["status"] == "reassigned" and first["assignee"] == "U0REP0001"
+        assert second["assignee"] != "U0REP0001"
     finally:
         server.terminate()
         server.wait(20)
