@@ -222,13 +222,19 @@ def _pick_owner(rt: AppRuntime, session: Session | Connection, lead: Lead,
     current = rt.roster.find(lead.owner)
     if current is not None and current.role == "rep" and not current.out_of_office:
         return current
-    open_counts = dict(session.execute(_PENDING_BY_ASSIGNEE).tuples().all())
-    last_assigned = _last_assigned(session, [m.key for m in rt.roster.members])
-    chosen = choose_owner(profile(lead), qualification, rt.roster, rt.policy, open_counts,
-                          last_assigned)
+    chosen = choose_owner(profile(lead), qualification, rt.roster, rt.policy,
+                          *routing_load(rt, session))
     if chosen is not None:
         return chosen
     return rt.roster.managers_on_duty()[0]
+
+
+def routing_load(rt: AppRuntime, session: Session | Connection
+                 ) -> tuple[dict[str, int], dict[str, datetime]]:
+    """What `choose_owner` weighs: each member's pending cards (the policy's cap) and when each
+    was last given a handoff (the round robin)."""
+    open_counts = dict(session.execute(_PENDING_BY_ASSIGNEE).tuples().all())
+    return open_counts, _last_assigned(session, [m.key for m in rt.roster.members])
 
 
 def _last_assigned(session: Session | Connection, keys: list[str]) -> dict[str, datetime]:

@@ -25,7 +25,7 @@ from service.audit import audit
 from service.errors import Conflict
 from service.experiments import runtime_for_handoff
 from service.jobs import RetryLater, enqueue
-from service.leads import profile
+from service.leads import profile, routing_load
 from service.lifecycle import ApprovalStatus, HandoffStatus
 from service.notices import deliver_notice as deliver_notice  # the worker's handler
 from service.notices import queue_sla_notice
@@ -107,7 +107,9 @@ def _reassign(rt: AppRuntime, session: Any, handoff: Handoff, approval: Approval
                                .where(Approval.handoff_id == handoff.id))) | {handoff.assignee}
     others = Roster(members=[m for m in rt.roster.members if m.key not in held])
     manager = rt.roster.managers_on_duty()[0]
-    new_owner = choose_owner(profile(lead), qualification, others, rt.policy, {}, None) or manager
+    # Weighed like any assignment: the cap on open cards, then the round robin.
+    new_owner = choose_owner(profile(lead), qualification, others, rt.policy,
+                             *routing_load(rt, session)) or manager
     try:
         record_decision(rt, session, approval, "reassign", "system", {
             "escalate_to": new_owner.key, "manager": manager.key, "reason": "sla_breach",

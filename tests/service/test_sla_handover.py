@@ -81,3 +81,26 @@ def test_a_lead_disqualified_while_its_card_waited_is_closed_not_reassigned(
     assert approval["status"] == "rejected"
     lead = client.get(f"/v1/leads/{card['lead_id']}").json()
     assert lead["handoff"] is None and lead["owner"] is None
+
+
+def test_the_rescue_weighs_the_reps_open_cards_like_any_assignment(client, worker, rt,
+                                                                   clock) -> None:
+    """Riley's card lapses twice while Max, the other US mid-market rep, holds another lead's
+    card and is at the policy's cap: the rescue passes him over, as a new assignment would."""
+    from tests.conftest import hand_raise
+
+    routing = rt.policy.routing.model_copy(update={"max_open_approvals_per_rep": 1})
+    rt.policy = rt.policy.model_copy(update={"routing": routing})
+    card = pending_card(client, worker)
+    assert card["assignee"] == "U0REP0001"
+    clock.advance(minutes=10)
+    other = dict(LEAD_ADA, email="bo@acme.io", first_name="Bo")
+    ingest(client, hand_raise("b", lead=other, at=clock.now()))
+    worker.run_until_idle()
+    assert sorted(_pending(client)) == [(1, "U0REP0001"), (1, "U0REP0004")]
+    for _ in range(4):  # to T0+30: Riley's second breach; Max's card is reminded only
+        clock.advance(minutes=5)
+        worker.run_until_idle()
+    [rescue] = audits(rt, "sla_escalated")
+    assert rescue.detail["previous_owner"] == "U0REP0001"
+    assert rescue.detail["new_owner"] not in ("U0REP0001", "U0REP0004")
