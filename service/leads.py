@@ -59,6 +59,10 @@ _NEW_EVENTS = (select(Event.event_id, Event.type, Event.occurred_at, Event.recei
                .order_by(Event.occurred_at))
 _ACTIVE_HANDOFFS = select(func.count()).select_from(Handoff).where(
     Handoff.lead_id == bindparam("lead_id"), Handoff.active.is_(True))
+# The pending cards of the lead's active handoff (a card shows when its lead turns disqualified).
+_PENDING_CARDS = select(Approval.id).join(Handoff, Handoff.id == Approval.handoff_id).where(
+    Handoff.lead_id == bindparam("lead_id"), Handoff.active.is_(True),
+    Approval.status == ApprovalStatus.PENDING.value)
 _PENDING_BY_ASSIGNEE = (select(Approval.assignee, func.count())
                         .where(Approval.status == ApprovalStatus.PENDING.value)
                         .group_by(Approval.assignee))
@@ -169,6 +173,10 @@ def process_lead(rt: AppRuntime, lead_id: str) -> str | None:
         )
         if not gate.start:
             conn.execute(stmt.update_lead, lead_values(lead))
+            newly_disqualified = (qualification.route == "disqualified"
+                                  and previous_route != "disqualified")
+            if active and newly_disqualified:
+                _show_disqualified(rt, session, lead_id, qualification, now)
             if qualification.needs_human:
                 log.info("lead %s not handed off: %s", lead_id, gate.reason)
             return None
@@ -227,6 +235,20 @@ def _pick_owner(rt: AppRuntime, session: Session | Connection, lead: Lead,
     if chosen is not None:
         return chosen
     return rt.roster.managers_on_duty()[0]
+
+
+def _show_disqualified(rt: AppRuntime, session: Session, lead_id: str,
+                       qualification: Qualification, now: datetime) -> None:
+    """The lead turned disqualified while a card waits for a person: recorded, and the card
+    updated to say so (the person deciding should know; the SLA rescue closes it if it lapses,
+    service/rescue.py)."""
+    audit(session, rt, actor="system", action="disqualified_during_handoff", lead_id=lead_id,
+          disqualifiers=[d.code for d in qualification.disqualifiers])
+    if not rt.settings.slack_enabled:
+        return
+    for approval_id in session.connection().scalars(_PENDING_CARDS, {"lead_id": lead_id}):
+        enqueue(session, "slack_update_card", {"approval_id": approval_id}, now=now,
+                dedupe_key=f"slack_update_card:{approval_id}:disqualified")
 
 
 def routing_load(rt: AppRuntime, session: Session | Connection

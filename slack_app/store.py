@@ -235,7 +235,8 @@ def _reads() -> _Reads:
         select(approvals, leads.c.id.label("lead_row"),
                leads.c.first_name.label("lead_first_name"),
                leads.c.last_name.label("lead_last_name"), leads.c.email.label("lead_email"),
-               leads.c.company.label("lead_company"), newest.c.id.label("newest_id"),
+               leads.c.company.label("lead_company"),
+               leads.c.disqualifiers.label("lead_disqualifiers"), newest.c.id.label("newest_id"),
                newest.c.version.label("newest_version"),
                newest.c.assignee.label("newest_assignee"),
                *(_CARDS.c[name].label(f"card_{name}") for name in _CARD_FIELDS))
@@ -251,7 +252,8 @@ def _reads() -> _Reads:
     return _Reads(
         latest_version=select(Approval).where(Approval.handoff_id == bindparam("handoff_id"))
         .order_by(Approval.version.desc()).limit(1),
-        lead_heading=select(Lead.first_name, Lead.last_name, Lead.email, Lead.company)
+        lead_heading=select(Lead.first_name, Lead.last_name, Lead.email, Lead.company,
+                            Lead.disqualifiers)
         .where(Lead.id == bindparam("lead_id"), Lead.erased_at.is_(None)),
         card_job=card_job,
         card=select(_CARDS).where(_CARDS.c.approval_id == bindparam("approval_id")),
@@ -289,7 +291,8 @@ def card_read_on(conn: Connection, approval_id: str) -> CardRead:
                 else decision_on(conn, approval_id))
     lead = None if row.lead_row is None else {
         "first_name": row.lead_first_name, "last_name": row.lead_last_name,
-        "email": row.lead_email, "company": row.lead_company}
+        "email": row.lead_email, "company": row.lead_company,
+        "disqualifiers": row.lead_disqualifiers}
     newest = None if row.newest_id is None else {
         "approval_id": row.newest_id, "version": row.newest_version,
         "assignee": row.newest_assignee}

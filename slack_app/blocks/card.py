@@ -284,6 +284,17 @@ def outcome_text(approval: dict[str, Any], decision: dict[str, Any] | None) -> s
     return line
 
 
+def disqualified_since(lead: dict[str, Any] | None) -> list[str]:
+    """A line when the lead is disqualified now (a later event: "Marketing Intern"): the card
+    was drafted before, and whoever decides should know."""
+    found = [d for d in (lead or {}).get("disqualifiers") or [] if isinstance(d, dict)]
+    if not found:
+        return []
+    reasons = "; ".join(inert(d.get("reason") or d.get("code"), 200) for d in found)
+    return [f":no_entry: The lead is disqualified now ({reasons}); it was not when this draft "
+            "was written."]
+
+
 def approval_card(facts: CardFacts) -> tuple[str, list[dict[str, Any]]]:
     """The approval card: (notification text, blocks). Buttons only while it can be decided."""
     approval = facts.approval
@@ -315,6 +326,8 @@ def approval_card(facts: CardFacts) -> tuple[str, list[dict[str, Any]]]:
             text += f"\nNote: “{inert(clip(str(escalation['note']), 1000))}”"
         blocks.append(section(text))
     warning_lines = warnings(approval, facts.now)
+    if pending:
+        warning_lines += disqualified_since(facts.lead)
     if warning_lines:
         blocks.append(section("*Warnings*\n" + "\n".join(warning_lines)))
     due = as_datetime(approval.get("sla_due_at"))

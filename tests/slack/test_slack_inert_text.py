@@ -38,7 +38,7 @@ STRINGS = (*HOSTILE, HOSTILE_ALL)
 
 def lead(h: str) -> dict[str, Any]:
     return {"lead_id": "lead_1", "first_name": h, "last_name": h, "email": h, "company": h,
-            "title": h}
+            "title": h, "disqualifiers": [{"code": h, "reason": h}]}
 
 
 def context(h: str) -> dict[str, Any]:
@@ -247,6 +247,7 @@ NOT_BUILDERS: dict[str, str] = {
     "blocks.modals.modal_metadata": "a modal's private_metadata (never shown)",
     "blocks.card.lead_title": "raw title text, shown only through inert/plain_text by the "
                               "builders",
+    "blocks.card.disqualified_since": "a warning line, rendered inside approval_card (covered)",
     "blocks.card.lead_name": "raw name text, shown only through inert/plain_text by the "
                              "builders",
     "text.one_line": "raw text made one line, shown only through inert/plain_text",

@@ -28,3 +28,28 @@ def test_breaches_remind_then_escalate_in_slack(client, worker, rt, fake_slack, 
     old = card_message(rt, fake_slack, card["approval_id"])
     assert buttons(old["blocks"]) == []
     assert "reassigned" in all_text(old["blocks"])
+
+
+def test_a_lead_disqualified_while_its_card_waits_shows_it_on_the_card(
+        client, worker, rt, fake_slack, clock) -> None:
+    """A later event makes the lead a "Marketing Intern": the card, still decidable, says the
+    lead is disqualified now, so whoever decides knows; the change is on the record."""
+    from datetime import timedelta
+
+    from tests.conftest import LEAD_ADA, T0, event
+    from tests.flow import ingest
+    from tests.service.audit_log import audits
+
+    card = pending_card(client, worker)
+    assert "disqualified now" not in all_text(card_message(rt, fake_slack,
+                                                           card["approval_id"])["blocks"])
+    clock.advance(minutes=3)
+    intern = dict(LEAD_ADA, title="Marketing Intern")
+    ingest(client, [event("dq-1", "page_view", at=T0 + timedelta(minutes=2), lead=intern,
+                          url="https://vendor.example/blog")])
+    worker.run_until_idle()
+    shown = card_message(rt, fake_slack, card["approval_id"])
+    assert "The lead is disqualified now" in all_text(shown["blocks"])
+    assert buttons(shown["blocks"])[0].startswith("Approve")  # still the person's call
+    [noted] = audits(rt, "disqualified_during_handoff")
+    assert noted.detail["disqualifiers"] == ["student"]
