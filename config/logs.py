@@ -26,7 +26,7 @@ def _escape(match: re.Match[str]) -> str:
     return f"\\x{ord(char):02x}" if ord(char) < 0x100 else f"\\u{ord(char):04x}"
 
 
-def one_line(message: str) -> str:
+def escape_controls(message: str) -> str:
     """`message` with every control character and line separator written as an escape."""
     return _UNSAFE.sub(_escape, message)
 
@@ -36,7 +36,7 @@ class OneLineFormatter(logging.Formatter):
 
     def formatMessage(self, record: logging.LogRecord) -> str:  # noqa: N802 - logging's name
         message = record.message
-        record.message = one_line(message)
+        record.message = escape_controls(message)
         try:
             return super().formatMessage(record)
         finally:

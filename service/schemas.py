@@ -12,7 +12,13 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator
 
-from agent.email_rules import MAX_SUBJECT_CHARS, LeadAddress, clean_body, header_text_problem
+from agent.email_rules import (
+    MAX_SUBJECT_CHARS,
+    LeadAddress,
+    clean_body,
+    clean_header_text,
+    header_text_problem,
+)
 from agent.language import canonical_form
 from agent.models import EventType
 from agent.policy import REASON_CODES, Policy, ReasonCode, load_policy
@@ -41,12 +47,13 @@ def _clean(value: str | None) -> str | None:
 
 
 def _one_line(value: str | None) -> str | None:
-    """`value` as one line: runs of whitespace (line breaks included) made one space, other
-    control characters dropped. None when nothing is left."""
+    """`value` as one line by the header rule (`clean_header_text`: breaks and runs of
+    whitespace made one space), its other control characters dropped first. None when nothing
+    is left."""
     if value is None:
         return None
     kept = "".join(ch for ch in value if ch.isspace() or unicodedata.category(ch) != "Cc")
-    return " ".join(kept.split()) or None
+    return clean_header_text(kept, limit=len(kept)) or None
 
 
 class LeadIn(BaseModel):
@@ -66,7 +73,7 @@ class LeadIn(BaseModel):
 
     @field_validator("first_name", "last_name", "company", "title", "industry")
     @classmethod
-    def _one_line(cls, value: str | None) -> str | None:
+    def _single_line(cls, value: str | None) -> str | None:
         # A CRM field may hold a line break ("VP Sales\nEMEA"): kept as one line, so no record
         # can start a line of its own in a card, a DM or a log (slack_app/text.py one_line).
         return _one_line(value)

@@ -158,19 +158,8 @@ def text_blocks(text: str) -> list[dict[str, Any]]:
     """A message given as text alone (built from `inert` parts), as the blocks that show it:
     verbatim sections, so Slack does not auto-link a URL or a channel name the text quotes (a
     top-level `text` has no `verbatim` switch). The text itself stays the notification."""
-    chunks: list[str] = []
-    rest = text
-    while len(rest) > SECTION_LIMIT and len(chunks) < MESSAGE_BLOCKS - 1:
-        cut = SECTION_LIMIT
-        for sep in ("\n\n", "\n", " "):  # at a paragraph, a line or a word, if late enough
-            at = rest.rfind(sep, 0, SECTION_LIMIT + 1)
-            if at > SECTION_LIMIT // 3:
-                cut = at
-                break
-        cut = _safe_cut(rest, cut) or SECTION_LIMIT  # never inside an escape or a token
-        chunks.append(rest[:cut])
-        rest = rest[cut:].lstrip()
-    return [section(chunk) for chunk in [*chunks, rest] if chunk.strip()]
+    chunks, _ = split_text(text, SECTION_LIMIT, mrkdwn=True)
+    return [section(chunk) for chunk in chunks[:MESSAGE_BLOCKS] if chunk.strip()]
 
 
 def plain_section(text: Any) -> dict[str, Any]:
@@ -224,10 +213,12 @@ def duration(seconds: float) -> str:
     return f"{mins}m"
 
 
-def split_text(text: str, limit: int) -> tuple[list[str], list[str]]:
+def split_text(text: str, limit: int, *, mrkdwn: bool = False
+               ) -> tuple[list[str], list[str]]:
     """Split long text into chunks of at most `limit` characters at paragraph, line or word
-    boundaries. Returns the chunks and the whitespace removed between them, so
-    `chunks[0] + joiners[0] + chunks[1] + ...` is exactly the input."""
+    boundaries (for `mrkdwn` text, never inside an escape or a `<…>` token). Returns the chunks
+    and the whitespace removed between them, so `chunks[0] + joiners[0] + chunks[1] + ...` is
+    exactly the input."""
     chunks: list[str] = []
     joiners: list[str] = []
     rest = text
@@ -239,6 +230,8 @@ def split_text(text: str, limit: int) -> tuple[list[str], list[str]]:
                 break
         if cut <= 0:
             cut = limit
+        if mrkdwn:
+            cut = _safe_cut(rest, cut) or limit
         chunk, tail = rest[:cut], rest[cut:]
         stripped = tail.lstrip(" \n")
         chunks.append(chunk)
