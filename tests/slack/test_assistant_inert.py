@@ -10,21 +10,25 @@ import re
 import pytest
 from slack_sdk.models.blocks import Block
 
+from agent.privacy import bare_domains
 from service.assistant_models import AssistantReply, Citation, Proposal
 from slack_app.assistant.blocks import answer_blocks, markdown_inert, stream_chunks
 from tests.fake_slack import wait_until
 from tests.slack.assistant_fakes import REP, FakeBrain, answer, click, dm_event, install_brain
 from tests.slack_oracle import HOSTILE, HOSTILE_ALL, mrkdwn_violations, violations
 
-# What makes a link in markdown (streamed answers), beyond mrkdwn's `<…>`.
-_MARKDOWN_LINK = re.compile(r"\]\s*\(|\[[^\]]*\]|(?:https?|mailto|ftp)://|www\.", re.I)
+# What makes a link in markdown (streamed answers), beyond mrkdwn's `<…>`: `[…](…)`, a scheme,
+# `www.`, an address (GitHub-flavoured autolinks) and a bare domain (Slack's clients).
+_MARKDOWN_LINK = re.compile(r"\]\s*\(|\[[^\]]*\]|(?:https?|mailto|ftp)://|www\.|[\w.+-]@[\w-]", re.I)
+_BARE_LINKS = "Write to ceo@evil.example, or log in at evil.com/login (acme.io, wiki.evil.co.uk)"
 
 
 @pytest.fixture
 def brain(monkeypatch: pytest.MonkeyPatch) -> FakeBrain:
     hostile = install_brain(monkeypatch)
     hostile.reply_kwargs.update(
-        text=f"Why Acme is hot:\n{HOSTILE_ALL}\n[click me](https://evil.example) www.evil.example",
+        text=f"Why Acme is hot:\n{HOSTILE_ALL}\n[click me](https://evil.example) www.evil.example"
+             f"\n{_BARE_LINKS}",
         name=f"Ada {HOSTILE_ALL}", signal=f"form_submit {HOSTILE_ALL}",
         description=f"Snooze {HOSTILE_ALL} [x](http://evil.example)")
     return hostile
@@ -34,6 +38,7 @@ def markdown_violations(text: str) -> list[str]:
     found = mrkdwn_violations(text)
     found += [f"markdown link {m.group(0)!r}" for m in _MARKDOWN_LINK.finditer(text)]
     found += [f"heading at {m.start()}" for m in re.finditer(r"(?m)^\s*#", text)]
+    found += [f"bare domain {matched!r}" for _, matched, _ in bare_domains(text)]
     return found
 
 
@@ -46,8 +51,10 @@ def test_the_streamed_answer_is_inert(slack, fake_slack, brain: FakeBrain) -> No
             assert violations(call.params.get("blocks") or []) == []
     assert markdown_violations(message["text"]) == []
     assert violations(message["blocks"]) == []
-    # Shown, not executed: the words are still there for the rep to read.
-    assert "evil.example" in message["text"] and "click me" in message["text"]
+    # Shown, not executed: the words are still there for the rep to read (a domain's dots as
+    # look-alikes).
+    assert "evil\u2024example" in message["text"] and "click me" in message["text"]
+    assert "ceo\uff20evil\u2024example" in message["text"]
 
 
 def test_the_posted_answer_is_inert(slack, fake_slack, brain: FakeBrain) -> None:  # type: ignore[no-untyped-def]
@@ -90,3 +97,13 @@ def test_every_block_is_valid_block_kit_with_hostile_text() -> None:
         parsed = Block.parse(block)
         assert parsed is not None
         parsed.validate_json()
+
+
+def test_markdown_inert_defuses_addresses_and_bare_domains() -> None:
+    """GitHub-flavoured markdown links an address, and Slack's clients a bare `name.tld`: both
+    are shown with look-alikes (＠, ․) that read the same and link nothing. A file name or a
+    product is not a domain and keeps its dot."""
+    text = markdown_inert(f"{_BARE_LINKS}. See report.pdf and Node.js.")
+    assert markdown_violations(text) == []
+    assert text == ("Write to ceo\uff20evil\u2024example, or log in at evil\u2024com/login "
+                    "(acme\u2024io, wiki\u2024evil\u2024co\u2024uk). See report.pdf and Node.js.")
