@@ -7,6 +7,7 @@ from email.utils import parseaddr
 from typing import Any
 
 from sqlalchemy import select, update
+from sqlalchemy.orm import Session
 
 from agent.guardrails import content_hash
 from agent.policy import Member
@@ -25,7 +26,7 @@ from service.lifecycle import (
     sources,
     transition,
 )
-from service.outbox_views import send_state
+from service.outbox_views import preparing_jobs, preparing_send_state, send_state
 from service.runtime import AppRuntime
 from service.schemas import DecisionIn
 from service.sla import restart_sla
@@ -65,7 +66,25 @@ def approval_view(approval: Approval, decision: Decision | None = None,
         # For the card's "waiting since ..." / "sent at ..." line (not part of the API model).
         "failing_since": message.failing_since if message is not None else None,
         "sent_at": message.sent_at if message is not None else None,
+        "preparing_job_id": None,  # the parked job to retry (`_with_preparing_sends`)
     }
+
+
+def _with_preparing_sends(session: Session, rows: list[Any]) -> list[dict[str, Any]]:
+    """`approval_view` of each (approval, decision, message) row. An approved message stays
+    queued until its decision's `resume_handoff` job has run the graph to the send; while that
+    job fails or once it is parked, the approval says so (`outbox_views.preparing_send_state`)
+    instead of "queued"."""
+    views = [approval_view(a, d, m) for a, d, m in rows]
+    preparing = {d.id: view for (a, d, m), view in zip(rows, views, strict=True)
+                 if d is not None and d.applied_at is None and m is not None
+                 and m.status == OutboxStatus.PENDING.value}
+    if preparing:
+        for job in session.execute(preparing_jobs(list(preparing))):
+            state = preparing_send_state(job)
+            if state is not None:
+                preparing[str(job.payload.get("decision_id"))].update(state)
+    return views
 
 
 def _with_decision_and_send(query: Any) -> Any:
@@ -84,7 +103,7 @@ def list_approvals(rt: AppRuntime, *, status: str | None = ApprovalStatus.PENDIN
         if assignee:
             member = rt.roster.find(assignee)
             query = query.where(Approval.assignee == (member.key if member else assignee))
-        return [approval_view(a, d, m) for a, d, m in session.execute(query)]
+        return _with_preparing_sends(session, list(session.execute(query)))
 
 
 def get_approval(rt: AppRuntime, approval_id: str) -> dict[str, Any]:
@@ -93,7 +112,7 @@ def get_approval(rt: AppRuntime, approval_id: str) -> dict[str, Any]:
                               .where(Approval.id == approval_id)).first()
         if row is None:
             raise NotFound(f"approval {approval_id} not found")
-        return approval_view(*row)
+        return _with_preparing_sends(session, [row])[0]
 
 
 def authorize(rt: AppRuntime, actor: str | Member | None, approval: Approval) -> Member:

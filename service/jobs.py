@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import logging
 import random
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from functools import cache
@@ -219,9 +220,12 @@ def _claim_in(connection: Connection, db: Database, *, now: datetime, lease: tim
 
 
 def retry_later(db: Database, job: ClaimedJob, error: str, *, now: datetime, budget: timedelta,
-                not_before: float | None = None) -> bool:
+                not_before: float | None = None,
+                on_park: Callable[[Session], None] | None = None) -> bool:
     """Schedule a retry with backoff (at least `not_before` seconds, e.g. a Retry-After) while
-    the job has been failing for less than `budget`; returns False when it is parked instead.
+    the job has been failing for less than `budget`; returns False when it is parked instead,
+    after `on_park(session)` in the same transaction (whom to tell: they hear exactly when it
+    is parked).
 
     The last try lands on the budget's end, so "keeps trying for 72 hours" means that."""
     failing_since = job.failing_since or now
@@ -234,6 +238,8 @@ def retry_later(db: Database, job: ClaimedJob, error: str, *, now: datetime, bud
             parked = session.execute(ours.values(
                 failed_at=now, last_error=error[:2000], locked_until=None,
                 failing_since=failing_since)).rowcount == 1
+            if parked and on_park is not None:
+                on_park(session)
             return not parked
         delay = backoff(job.attempts)
         if not_before is not None:

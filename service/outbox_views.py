@@ -6,12 +6,12 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import Select, func, select
 
 from service.errors import NotFound
 from service.lifecycle import SEND_STATUS, OutboxStatus, SendStatus, stored_outbox_statuses
 from service.runtime import AppRuntime
-from store.tables import OutboxMessage
+from store.tables import Job, OutboxMessage
 
 
 def send_state(message: OutboxMessage | None) -> tuple[SendStatus, str | None, datetime | None]:
@@ -32,6 +32,35 @@ def send_state(message: OutboxMessage | None) -> tuple[SendStatus, str | None, d
         return status, f"sent {message.sent_at:%Y-%m-%d %H:%M} UTC" if message.sent_at \
             else "sent", None
     return status, message.status_detail, None
+
+
+# The job that takes an approved message from the decision to the outbox (service.handoffs).
+PREPARING_JOB = "resume_handoff"
+
+
+def preparing_send_state(job: Any) -> dict[str, Any] | None:
+    """The send state of an approved message still queued (`pending`) while its decision's
+    `resume_handoff` job (`job`, a `jobs` row) has to run the graph to the send: None while
+    that job just waits its turn (the message reads queued), retrying while it fails, failed
+    once it was parked, each saying why and, when parked, which job to retry (`hitl jobs retry
+    ID`): an approval must never read "queued" while nothing will send it."""
+    if job.failing_since is None and job.failed_at is None:
+        return None
+    error = f" ({job.last_error})" if job.last_error else ""
+    if job.failed_at is not None:
+        return {"send_status": "failed", "next_attempt_at": None, "preparing_job_id": job.id,
+                "send_detail": f"the send could not be prepared, gave up{error}; "
+                               f"retry job {job.id} once it is fixed"}
+    return {"send_status": "retrying", "next_attempt_at": job.run_at, "preparing_job_id": None,
+            "send_detail": f"preparing the send has failed since "
+                           f"{job.failing_since:%Y-%m-%d %H:%M} UTC{error}"}
+
+
+def preparing_jobs(decision_ids: list[str]) -> Select[Any]:
+    """The `resume_handoff` jobs of these decisions still in the queue (done ones are gone)."""
+    return select(Job.id, Job.payload, Job.last_error, Job.failing_since, Job.failed_at,
+                  Job.run_at).where(Job.kind == PREPARING_JOB,
+                                    Job.payload["decision_id"].as_string().in_(decision_ids))
 
 
 def outbox_view(message: OutboxMessage) -> dict[str, Any]:

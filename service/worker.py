@@ -14,6 +14,8 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from datetime import datetime, timedelta
 from typing import Any
 
+from sqlalchemy.orm import Session
+
 from service import handoffs, jobs, leads, nurture, outbox
 from service.crm_writeback import CRM_JOB_HANDLERS
 from service.jobs import RetryLater, retry_budget
@@ -92,6 +94,13 @@ HANDLERS: dict[str, Handler] = {
     "crm_hubspot_deliveries": _hubspot_deliveries,
     **SUPPORT_JOB_HANDLERS,
     **CRM_JOB_HANDLERS,  # CRM write-back (service/crm_writeback.py)
+}
+
+
+# Whom a job kind tells when it is parked, in the transaction that parks it (the rest are
+# listed by `GET /v1/jobs?status=failed` and counted by the `hitl_jobs_parked` gauge).
+PARKED_HANDLERS: dict[str, Callable[[AppRuntime, Session, int, dict[str, Any]], None]] = {
+    "resume_handoff": handoffs.resume_parked,
 }
 
 
@@ -174,10 +183,13 @@ class Worker:
             transient = isinstance(exc, RetryLater)
             (log.info if transient else log.exception)("job %s %s failed: %s", job.id, job.kind,
                                                        exc)
+            on_park = PARKED_HANDLERS.get(job.kind)
             if not jobs.retry_later(self.rt.db, job, f"{type(exc).__name__}: {exc}",
                                     now=self.rt.clock.now(),
                                     budget=retry_budget(self.rt.settings, job.kind),
-                                    not_before=getattr(exc, "retry_after", None)):
+                                    not_before=getattr(exc, "retry_after", None),
+                                    on_park=on_park and (lambda session: on_park(
+                                        self.rt, session, job.id, job.payload))):
                 self.rt.metrics.jobs_failed.labels(job.kind).inc()
             return None
         return jobs.complete(self.rt.db, job, claim_next=not self._stop.is_set(),

@@ -16,7 +16,8 @@ from slack_app.web import call, dm_channel, web_client
 
 
 def notify_send_failed(rt: AppRuntime, payload: dict[str, Any]) -> None:
-    """`slack_send_failed {outbox_id, approval_id, lead_id}`: DM the owner and a manager."""
+    """`slack_send_failed {outbox_id or job_id, approval_id, lead_id}`: DM the owner and a
+    manager."""
     approval = load_approval(rt, payload["approval_id"])
     if approval is None or approval.get("send_status") != "failed":
         return  # erased, or retried and sent since the failure was queued

@@ -173,6 +173,56 @@ class TestSlackSendStatus:
         assert {c.params["channel"] for c in dms} == {"D0REP0001", "D0MGR0001"}
         assert all("550" in c.params["text"] for c in dms)
 
+    def test_an_approval_whose_send_cannot_be_prepared_says_so_and_is_retryable(
+            self, client, worker, rt, clock, fake_slack, smtp_sink, monkeypatch) -> None:
+        """The decision's `resume_handoff` job takes an approved email to the outbox. While it
+        fails the approval reads retrying, once parked failed, with the job to retry on the
+        card and in a DM, never "queued" while nothing will send it."""
+        from service import handoffs
+
+        card = pending_card(client, worker)
+        approval_url = f"/v1/approvals/{card['approval_id']}"
+        resume = handoffs.resume_handoff
+
+        def broken(*_: Any) -> None:
+            raise RuntimeError("checkpoint unreadable")
+
+        monkeypatch.setattr(handoffs, "resume_handoff", broken)
+        decide(client, card["approval_id"], action="approve", actor="U0REP0001")
+        view = client.get(approval_url).json()
+        assert (view["send_status"], view["send_detail"]) == ("queued", "queued for sending")
+
+        worker.run_until_idle()
+        view = client.get(approval_url).json()
+        assert view["send_status"] == "retrying" and view["next_attempt_at"] is not None
+        assert "preparing the send has failed since" in view["send_detail"]
+        assert "checkpoint unreadable" in view["send_detail"]
+
+        started = clock.now()
+        while client.get(approval_url).json()["send_status"] != "failed":
+            clock.advance(minutes=5)
+            worker.run_until_idle()
+            assert clock.now() - started < timedelta(hours=2), "never parked"
+        [parked] = client.get("/v1/jobs", params={"status": "failed"}).json()
+        assert parked["kind"] == "resume_handoff"
+        view = client.get(approval_url).json()
+        assert f"retry job {parked['job_id']}" in view["send_detail"]
+        retry = f"hitl jobs retry {parked['job_id']}"
+        text = all_text(card_message(rt, fake_slack, card["approval_id"])["blocks"])
+        assert ":x: Not sent:" in text and retry in text and "queued" not in text
+        dms = [c for c in fake_slack.calls("chat.postMessage")
+               if "was not sent" in (c.params.get("text") or "")]
+        assert {c.params["channel"] for c in dms} == {"D0REP0001", "D0MGR0001"}
+        assert all(retry in c.params["text"] for c in dms)
+
+        monkeypatch.setattr(handoffs, "resume_handoff", resume)  # fixed
+        assert client.post(f"/v1/jobs/{parked['job_id']}/retry").status_code == 200
+        worker.run_until_idle()
+        assert len(smtp_sink.messages) == 1
+        assert client.get(approval_url).json()["send_status"] == "sent"
+        text = all_text(card_message(rt, fake_slack, card["approval_id"])["blocks"])
+        assert ":email: Sent <!date^" in text and "Not sent" not in text
+
     def test_a_send_blocked_after_approval_says_why(self, client, worker, rt, clock,
                                                     fake_slack, smtp_sink) -> None:
         from tests.conftest import event
