@@ -175,10 +175,45 @@ def _turn_lease(rt: AppRuntime, conversation_id: str) -> AbstractContextManager[
              "try again in a moment")
 
 
-def _store_customer_message(rt: AppRuntime, conversation_id: str,
-                            message: CustomerMessageIn) -> tuple[int, str | None]:
-    """Store the message; the conversation token when this is the first message, else None.
-    Raises NotYourConversation (nothing written) when the author is not the customer."""
+def _request_source_key(conversation_id: str, request_key: str) -> str:
+    """The `source_key` of the customer message an `Idempotency-Key` posted (the key hashed:
+    any length and character the header allows fits the column, and no key is stored)."""
+    return f"request:{conversation_id}:{hashlib.sha256(request_key.encode()).hexdigest()[:40]}"
+
+
+def _request_digest(message: CustomerMessageIn) -> str:
+    """What a replay must repeat: the text and the author's email."""
+    email = message.customer.email if message.customer is not None else None
+    return hashlib.sha256(f"{email or ''}\n{message.text}".encode()).hexdigest()
+
+
+def _replayed(session: Session, conversation: SupportConversation, source_key: str,
+              message: CustomerMessageIn) -> tuple[int, str | None, bool] | None:
+    """The message an earlier request with this `Idempotency-Key` stored, a new token when it
+    was the conversation's first (the first answer may never have arrived, and only a hash of
+    its token is kept: the replay gets a fresh one, which replaces it) and whether its turn was
+    answered (a request that failed mid-turn left it unanswered: the replay runs the turn,
+    whose every write is idempotent per message); None for a new key. A key reused for a
+    different message is refused (422), nothing written."""
+    earlier = session.scalar(select(SupportMessage).where(SupportMessage.source_key == source_key))
+    if earlier is None:
+        return None
+    if (earlier.meta or {}).get("request") != _request_digest(message):
+        raise InvalidInput("this Idempotency-Key was used for a different message; send a new "
+                           "message with a new key", field="Idempotency-Key")
+    token = None
+    if (earlier.meta or {}).get("first"):
+        token = secrets.token_urlsafe(32)
+        conversation.token_hash = _token_hash(token)
+    return earlier.id, token, bool((earlier.meta or {}).get("answered"))
+
+
+def _store_customer_message(rt: AppRuntime, conversation_id: str, message: CustomerMessageIn,
+                            request_key: str | None = None) -> tuple[int, str | None, bool]:
+    """Store the message: (its id, the conversation token when this is the first message,
+    whether an earlier request with the same `request_key` stored it and its turn was
+    answered: then nothing is written but a first message's new token). Raises
+    NotYourConversation (nothing written) when the author is not the customer."""
     now = rt.clock.now()
     services = support(rt)
     token: str | None = None
@@ -194,6 +229,11 @@ def _store_customer_message(rt: AppRuntime, conversation_id: str,
             conversation.customer_email = email
         else:
             _check_author(conversation, message)
+            source_key = (_request_source_key(conversation_id, request_key)
+                          if request_key is not None else None)
+            replay = source_key and _replayed(session, conversation, source_key, message)
+            if replay:
+                return replay
             if email and conversation.customer_email is None:
                 # Proven by the token: an anonymous conversation learns its customer's address.
                 conversation.customer_email = email
@@ -211,9 +251,12 @@ def _store_customer_message(rt: AppRuntime, conversation_id: str,
                 text=render("support_notices.j2", kind="reopened", first_name=None), at=now,
                 meta={"kind": "reopened"}))
         owned = conversation.status in OWNED_BY_PEOPLE
+        meta = {} if request_key is None else {"request": _request_digest(message), "first": new}
         row = SupportMessage(conversation_id=conversation_id, epoch=conversation.epoch,
                              role="customer", text=message.text, at=now,
-                             transfer_id=conversation.transfer_id if owned else None, meta={})
+                             transfer_id=conversation.transfer_id if owned else None, meta=meta,
+                             source_key=None if request_key is None
+                             else _request_source_key(conversation_id, request_key))
         session.add(row)
         conversation.updated_at = now
         if new:
@@ -222,7 +265,7 @@ def _store_customer_message(rt: AppRuntime, conversation_id: str,
         session.flush()
         message_id = row.id
     services.metrics.messages.labels("customer").inc()
-    return message_id, token
+    return message_id, token, False
 
 
 def _refuse_strangers(rt: AppRuntime, conversation_id: str, message: CustomerMessageIn) -> None:
@@ -234,9 +277,14 @@ def _refuse_strangers(rt: AppRuntime, conversation_id: str, message: CustomerMes
             _check_author(conversation, message)
 
 
-def post_message(rt: AppRuntime, conversation_id: str, message: CustomerMessageIn
-                 ) -> dict[str, Any]:
+def post_message(rt: AppRuntime, conversation_id: str, message: CustomerMessageIn, *,
+                 request_key: str | None = None) -> dict[str, Any]:
     """Store a customer message and let the conversation graph answer, hand off or relay it.
+
+    `request_key` (the `Idempotency-Key` header) makes a retried request safe: the same key
+    with the same message stores nothing new and runs no second turn; it answers the reply
+    stored for the first request and the conversation's status now (and, for a first
+    message, a new `conversation_token` that replaces the first).
 
     Returns `{"reply", "status", "handoff_id"}`: the bot's reply (None while a person owns the
     conversation), the conversation's status after this message, and the open transfer's id;
@@ -250,10 +298,11 @@ def post_message(rt: AppRuntime, conversation_id: str, message: CustomerMessageI
     services = support(rt)
     _refuse_strangers(rt, conversation_id, message)
     with _turn_lease(rt, conversation_id):
-        message_id, token = _store_customer_message(rt, conversation_id, message)
+        message_id, token, answered = _store_customer_message(rt, conversation_id, message,
+                                                              request_key)
         # A callback request, or "that solved it" after the bot's answer, is answered here
         # (service/callbacks.py, service/csat.py); anything else goes through the graph.
-        if not (callbacks.capture(rt, conversation_id, message_id)
+        if not answered and not (callbacks.capture(rt, conversation_id, message_id)
                 or csat.close_if_solved(rt, conversation_id, message_id)):
             port = StoreSupportPort(rt, services)
             services.graph.invoke({"conversation_id": conversation_id,
@@ -262,6 +311,10 @@ def post_message(rt: AppRuntime, conversation_id: str, message: CustomerMessageI
     with rt.db.session() as session:
         conversation = session.get(SupportConversation, conversation_id)
         assert conversation is not None
+        if request_key is not None and not answered:  # a replay from now on answers at once
+            stored = session.get(SupportMessage, message_id)
+            if stored is not None:
+                stored.meta = {**(stored.meta or {}), "answered": True}
         reply = session.scalar(select(SupportMessage.text)
                                .where(SupportMessage.source_key == f"bot:{message_id}"))
         open_transfer = conversation.transfer_id \

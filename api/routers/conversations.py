@@ -11,7 +11,17 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Body, Depends, HTTPException, Path, Query, Request, Response
+from fastapi import (
+    APIRouter,
+    Body,
+    Depends,
+    Header,
+    HTTPException,
+    Path,
+    Query,
+    Request,
+    Response,
+)
 from fastapi.concurrency import run_in_threadpool
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from pydantic import BaseModel, ConfigDict, Field
@@ -122,15 +132,27 @@ class CallbackDoneIn(BaseModel):
              responses={409: {"description": "The conversation belongs to another customer "
                                              "(or an earlier message is still being answered)"}})
 def post_message(message: CustomerMessageIn, rt: RuntimeDep,
-                 conversation_id: str = ConversationId) -> dict[str, Any]:
+                 conversation_id: str = ConversationId,
+                 idempotency_key: Annotated[str | None, Header(
+                     min_length=1, max_length=200,
+                     description="Send a retried request with the same key: the message is "
+                                 "stored and answered once, and the retry gets that answer"
+                 )] = None) -> dict[str, Any]:
     """A customer message: the bot answers from the knowledge base, or hands the conversation
     to a person (then `reply` tells the customer so, and `handoff_id` names the transfer), or,
     while a person owns it, stays silent (`reply` is null) and passes the message on.
 
     The first message's `customer.email` owns the conversation, and its answer carries the
     `conversation_token`. Later messages must give the same email or the `token`; any other
-    author gets a 409 that says nothing about the conversation."""
-    return conversations.post_message(rt, conversation_id, message)
+    author gets a 409 that says nothing about the conversation.
+
+    With an `Idempotency-Key`, a retry of the same message (same text, same author) stores
+    nothing new and runs no second turn: it answers the reply stored for the first request and
+    the conversation's status now; a first message's retry gets a new `conversation_token`,
+    which replaces the first (only its hash is kept). The same key with another message is a
+    422."""
+    return conversations.post_message(rt, conversation_id, message,
+                                      request_key=idempotency_key)
 
 
 def _reader_token(

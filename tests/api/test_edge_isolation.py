@@ -31,7 +31,8 @@ class HeldTurns:
         self.inside = 0
         self._changed = threading.Condition()
 
-    def __call__(self, rt: Any, conversation_id: str, message: Any) -> dict[str, Any]:
+    def __call__(self, rt: Any, conversation_id: str, message: Any,
+                 request_key: str | None = None) -> dict[str, Any]:
         with self._changed:
             self.inside += 1
             self._changed.notify_all()
