@@ -66,7 +66,9 @@ def approval_view(approval: Approval, decision: Decision | None = None,
         # For the card's "waiting since ..." / "sent at ..." line (not part of the API model).
         "failing_since": message.failing_since if message is not None else None,
         "sent_at": message.sent_at if message is not None else None,
-        "preparing_job_id": None,  # the parked job to retry (`_with_preparing_sends`)
+        # Set while the decision's job fails before the outbox (`_with_preparing_sends`), and
+        # the parked job to retry.
+        "preparing": False, "preparing_job_id": None,
     }
 
 

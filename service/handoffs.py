@@ -360,11 +360,13 @@ def resume_handoff(rt: AppRuntime, handoff_id: str, decision_id: str) -> None:
                         .values(applied_at=rt.clock.now()))
 
 
-def resume_parked(rt: AppRuntime, session: Session, job_id: int, payload: dict[str, Any]) -> None:
-    """A decision's `resume_handoff` job was parked: the approved message will not be sent
-    until someone retries the job. The approval now reads failed (`outbox_views.
-    preparing_send_state`); the card says so and the decider and a manager get a DM, as for a
-    send that failed for good (`slack_send_failed`)."""
+def resume_failing(rt: AppRuntime, session: Session, job_id: int, payload: dict[str, Any],
+                   parked: bool) -> None:
+    """A decision's `resume_handoff` job started failing, or was `parked`: the approved message
+    is not on its way (`outbox_views.preparing_send_state`: retrying, then failed). The card
+    says so at each; once parked nothing sends it until someone retries the job, so the
+    decider and a manager also get a DM, as for a send that failed for good
+    (`slack_send_failed`)."""
     decision = session.get(Decision, payload.get("decision_id"))
     if decision is None:
         return
@@ -373,11 +375,14 @@ def resume_parked(rt: AppRuntime, session: Session, job_id: int, payload: dict[s
                                                    ApprovalStatus.EDITED.value):
         return
     now = rt.clock.now()
-    audit(session, rt, actor="system", action="send_preparation_parked",
-          lead_id=approval.lead_id, subject_id=approval.id, job_id=job_id)
     if rt.settings.slack_enabled:
         enqueue(session, "slack_update_card", {"approval_id": approval.id}, now=now,
                 dedupe_key=f"slack_update:{approval.id}")
+    if not parked:
+        return
+    audit(session, rt, actor="system", action="send_preparation_parked",
+          lead_id=approval.lead_id, subject_id=approval.id, job_id=job_id)
+    if rt.settings.slack_enabled:
         enqueue(session, "slack_send_failed", {"approval_id": approval.id, "job_id": job_id,
                                                "lead_id": approval.lead_id}, now=now,
                 dedupe_key=f"slack_send_failed:{decision.id}:{job_id}")

@@ -221,11 +221,11 @@ def _claim_in(connection: Connection, db: Database, *, now: datetime, lease: tim
 
 def retry_later(db: Database, job: ClaimedJob, error: str, *, now: datetime, budget: timedelta,
                 not_before: float | None = None,
-                on_park: Callable[[Session], None] | None = None) -> bool:
+                on_failure: Callable[[Session, bool], None] | None = None) -> bool:
     """Schedule a retry with backoff (at least `not_before` seconds, e.g. a Retry-After) while
-    the job has been failing for less than `budget`; returns False when it is parked instead,
-    after `on_park(session)` in the same transaction (whom to tell: they hear exactly when it
-    is parked).
+    the job has been failing for less than `budget`; returns False when it is parked instead.
+    `on_failure(session, parked)` runs in the same transaction when the job starts failing
+    (False) and when it is parked (True): whoever it tells hears exactly then.
 
     The last try lands on the budget's end, so "keeps trying for 72 hours" means that."""
     failing_since = job.failing_since or now
@@ -238,15 +238,17 @@ def retry_later(db: Database, job: ClaimedJob, error: str, *, now: datetime, bud
             parked = session.execute(ours.values(
                 failed_at=now, last_error=error[:2000], locked_until=None,
                 failing_since=failing_since)).rowcount == 1
-            if parked and on_park is not None:
-                on_park(session)
+            if parked and on_failure is not None:
+                on_failure(session, True)
             return not parked
         delay = backoff(job.attempts)
         if not_before is not None:
             delay = max(delay, timedelta(seconds=min(not_before, BACKOFF_CAP.total_seconds())))
-        session.execute(ours.values(
+        rescheduled = session.execute(ours.values(
             run_at=min(now + delay, deadline), locked_until=None, last_error=error[:2000],
-            failing_since=failing_since))
+            failing_since=failing_since)).rowcount == 1
+        if rescheduled and job.failing_since is None and on_failure is not None:
+            on_failure(session, False)
         return True
 
 

@@ -49,9 +49,11 @@ def preparing_send_state(job: Any) -> dict[str, Any] | None:
     error = f" ({job.last_error})" if job.last_error else ""
     if job.failed_at is not None:
         return {"send_status": "failed", "next_attempt_at": None, "preparing_job_id": job.id,
+                "preparing": True,
                 "send_detail": f"the send could not be prepared, gave up{error}; "
                                f"retry job {job.id} once it is fixed"}
     return {"send_status": "retrying", "next_attempt_at": job.run_at, "preparing_job_id": None,
+            "preparing": True,
             "send_detail": f"preparing the send has failed since "
                            f"{job.failing_since:%Y-%m-%d %H:%M} UTC{error}"}
 

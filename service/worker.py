@@ -97,10 +97,11 @@ HANDLERS: dict[str, Handler] = {
 }
 
 
-# Whom a job kind tells when it is parked, in the transaction that parks it (the rest are
-# listed by `GET /v1/jobs?status=failed` and counted by the `hitl_jobs_parked` gauge).
-PARKED_HANDLERS: dict[str, Callable[[AppRuntime, Session, int, dict[str, Any]], None]] = {
-    "resume_handoff": handoffs.resume_parked,
+# Whom a job kind tells when it starts failing and when it is parked (`parked`), in the
+# transaction that records it (the rest are listed by `GET /v1/jobs?status=failed` and counted
+# by the `hitl_jobs_parked` gauge).
+FAILURE_HANDLERS: dict[str, Callable[[AppRuntime, Session, int, dict[str, Any], bool], None]] = {
+    "resume_handoff": handoffs.resume_failing,
 }
 
 
@@ -183,13 +184,13 @@ class Worker:
             transient = isinstance(exc, RetryLater)
             (log.info if transient else log.exception)("job %s %s failed: %s", job.id, job.kind,
                                                        exc)
-            on_park = PARKED_HANDLERS.get(job.kind)
+            tell = FAILURE_HANDLERS.get(job.kind)
             if not jobs.retry_later(self.rt.db, job, f"{type(exc).__name__}: {exc}",
                                     now=self.rt.clock.now(),
                                     budget=retry_budget(self.rt.settings, job.kind),
                                     not_before=getattr(exc, "retry_after", None),
-                                    on_park=on_park and (lambda session: on_park(
-                                        self.rt, session, job.id, job.payload))):
+                                    on_failure=tell and (lambda session, parked: tell(
+                                        self.rt, session, job.id, job.payload, parked))):
                 self.rt.metrics.jobs_failed.labels(job.kind).inc()
             return None
         return jobs.complete(self.rt.db, job, claim_next=not self._stop.is_set(),

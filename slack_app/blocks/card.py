@@ -239,6 +239,10 @@ def send_status_text(approval: dict[str, Any]) -> str:
     if status == "sent":
         sent_at = as_datetime(approval.get("sent_at"))
         return f":email: Sent{' ' + slack_date(sent_at) if sent_at else ''}."
+    if status == "retrying" and approval.get("preparing"):
+        next_at = as_datetime(approval.get("next_attempt_at"))
+        return (f":hourglass_flowing_sand: Not sent yet: {detail}"
+                + (f", next try {slack_date(next_at)}." if next_at else "."))
     if status == "retrying":
         since = as_datetime(approval.get("failing_since"))
         next_at = as_datetime(approval.get("next_attempt_at"))

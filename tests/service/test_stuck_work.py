@@ -197,6 +197,15 @@ class TestSlackSendStatus:
         assert view["send_status"] == "retrying" and view["next_attempt_at"] is not None
         assert "preparing the send has failed since" in view["send_detail"]
         assert "checkpoint unreadable" in view["send_detail"]
+        from slack_app.blocks.card import send_status_text
+        from slack_app.cards import load_approval
+
+        worker.run_until_idle()  # the card's update, queued when the job started failing
+        line = send_status_text(load_approval(rt, card["approval_id"]))
+        assert "Not sent yet: preparing the send has failed since" in line
+        assert "mail server" not in line and "next try <!date^" in line
+        text = all_text(card_message(rt, fake_slack, card["approval_id"])["blocks"])
+        assert "Not sent yet: preparing the send has failed since" in text
 
         started = clock.now()
         while client.get(approval_url).json()["send_status"] != "failed":
