@@ -187,33 +187,40 @@ def _request_digest(message: CustomerMessageIn) -> str:
     return hashlib.sha256(f"{email or ''}\n{message.text}".encode()).hexdigest()
 
 
-def _replayed(session: Session, conversation: SupportConversation, source_key: str,
-              message: CustomerMessageIn) -> tuple[int, str | None, bool] | None:
-    """The message an earlier request with this `Idempotency-Key` stored, a new token when it
-    was the conversation's first (the first answer may never have arrived, and only a hash of
-    its token is kept: the replay gets a fresh one, which replaces it) and whether its turn was
-    answered (a request that failed mid-turn left it unanswered: the replay runs the turn,
-    whose every write is idempotent per message); None for a new key. A key reused for a
-    different message is refused (422), nothing written."""
+def _replayed(session: Session, source_key: str, message: CustomerMessageIn
+              ) -> tuple[int, None, bool] | None:
+    """The message an earlier request with this `Idempotency-Key` stored, no token, and
+    whether its turn was answered (a request that failed mid-turn left it unanswered: the
+    replay runs the turn, whose every write is idempotent per message); None for a new key.
+    A key reused for a different message is refused (422), nothing written.
+
+    A replayed first message gets no `conversation_token`: only its hash is kept, and issuing
+    a new one would hand whoever can repeat the first request (the owner's email, the key and
+    the text) a read of the whole conversation, and lock the customer's own token out."""
     earlier = session.scalar(select(SupportMessage).where(SupportMessage.source_key == source_key))
     if earlier is None:
         return None
     if (earlier.meta or {}).get("request") != _request_digest(message):
         raise InvalidInput("this Idempotency-Key was used for a different message; send a new "
                            "message with a new key", field="Idempotency-Key")
-    token = None
-    if (earlier.meta or {}).get("first"):
-        token = secrets.token_urlsafe(32)
-        conversation.token_hash = _token_hash(token)
-    return earlier.id, token, bool((earlier.meta or {}).get("answered"))
+    return earlier.id, None, bool((earlier.meta or {}).get("answered"))
+
+
+def _mark_answered(rt: AppRuntime, message_id: int) -> None:
+    """A keyed message's turn is done: a replay answers at once (written under the
+    conversation's lease, so a retry waiting on it never runs the turn a second time)."""
+    with rt.db.session() as session:
+        stored = session.get(SupportMessage, message_id)
+        if stored is not None:
+            stored.meta = {**(stored.meta or {}), "answered": True}
 
 
 def _store_customer_message(rt: AppRuntime, conversation_id: str, message: CustomerMessageIn,
                             request_key: str | None = None) -> tuple[int, str | None, bool]:
     """Store the message: (its id, the conversation token when this is the first message,
     whether an earlier request with the same `request_key` stored it and its turn was
-    answered: then nothing is written but a first message's new token). Raises
-    NotYourConversation (nothing written) when the author is not the customer."""
+    answered: then nothing is written). Raises NotYourConversation (nothing written) when the
+    author is not the customer."""
     now = rt.clock.now()
     services = support(rt)
     token: str | None = None
@@ -231,7 +238,7 @@ def _store_customer_message(rt: AppRuntime, conversation_id: str, message: Custo
             _check_author(conversation, message)
             source_key = (_request_source_key(conversation_id, request_key)
                           if request_key is not None else None)
-            replay = source_key and _replayed(session, conversation, source_key, message)
+            replay = source_key and _replayed(session, source_key, message)
             if replay:
                 return replay
             if email and conversation.customer_email is None:
@@ -251,7 +258,7 @@ def _store_customer_message(rt: AppRuntime, conversation_id: str, message: Custo
                 text=render("support_notices.j2", kind="reopened", first_name=None), at=now,
                 meta={"kind": "reopened"}))
         owned = conversation.status in OWNED_BY_PEOPLE
-        meta = {} if request_key is None else {"request": _request_digest(message), "first": new}
+        meta = {} if request_key is None else {"request": _request_digest(message)}
         row = SupportMessage(conversation_id=conversation_id, epoch=conversation.epoch,
                              role="customer", text=message.text, at=now,
                              transfer_id=conversation.transfer_id if owned else None, meta=meta,
@@ -283,8 +290,8 @@ def post_message(rt: AppRuntime, conversation_id: str, message: CustomerMessageI
 
     `request_key` (the `Idempotency-Key` header) makes a retried request safe: the same key
     with the same message stores nothing new and runs no second turn; it answers the reply
-    stored for the first request and the conversation's status now (and, for a first
-    message, a new `conversation_token` that replaces the first).
+    stored for the first request and the conversation's status now (a first message's
+    replay carries no `conversation_token`: `_replayed`).
 
     Returns `{"reply", "status", "handoff_id"}`: the bot's reply (None while a person owns the
     conversation), the conversation's status after this message, and the open transfer's id;
@@ -308,13 +315,11 @@ def post_message(rt: AppRuntime, conversation_id: str, message: CustomerMessageI
             services.graph.invoke({"conversation_id": conversation_id,
                                    "message_id": message_id},
                                   thread_config(conversation_id), context=port)
+        if request_key is not None and not answered:
+            _mark_answered(rt, message_id)
     with rt.db.session() as session:
         conversation = session.get(SupportConversation, conversation_id)
         assert conversation is not None
-        if request_key is not None and not answered:  # a replay from now on answers at once
-            stored = session.get(SupportMessage, message_id)
-            if stored is not None:
-                stored.meta = {**(stored.meta or {}), "answered": True}
         reply = session.scalar(select(SupportMessage.text)
                                .where(SupportMessage.source_key == f"bot:{message_id}"))
         open_transfer = conversation.transfer_id \

@@ -148,9 +148,8 @@ def post_message(message: CustomerMessageIn, rt: RuntimeDep,
 
     With an `Idempotency-Key`, a retry of the same message (same text, same author) stores
     nothing new and runs no second turn: it answers the reply stored for the first request and
-    the conversation's status now; a first message's retry gets a new `conversation_token`,
-    which replaces the first (only its hash is kept). The same key with another message is a
-    422."""
+    the conversation's status now, without the `conversation_token` (shown once: only its
+    hash is kept). The same key with another message is a 422."""
     return conversations.post_message(rt, conversation_id, message,
                                       request_key=idempotency_key)
 
