@@ -16,7 +16,6 @@ import json
 import re
 from typing import Any
 
-from agent.privacy import BARE_DOMAIN, bare_domains
 from service.assistant_models import AssistantReply, Proposal
 from slack_app.text import (
     SECTION_LIMIT,
@@ -67,18 +66,14 @@ _OUTCOME = {
 # Markdown (not mrkdwn) makes links of `[label](url)`, `![alt](url)`, bare URLs and (GitHub's
 # flavour, which Slack's clients follow) bare addresses and `www.` names; Slack's clients also
 # link a bare `name.tld`. Look-alikes Slack's parser does not read: ［ ］ FULLWIDTH SQUARE
-# BRACKETS, ∶ RATIO in `://`, ․ ONE DOT LEADER in `www.` and in a bare domain's dots, ＠ FULLWIDTH
-# COMMERCIAL AT in every address, ＃ FULLWIDTH NUMBER SIGN for a heading.
+# BRACKETS, ∶ RATIO in `://`, ＠ FULLWIDTH COMMERCIAL AT in every address, ＃ FULLWIDTH NUMBER
+# SIGN for a heading, and ․ ONE DOT LEADER for every dot between a word and a letter: a domain
+# of any ending and case ("evil.support", "EVIL.RU"), never a list of endings that a new one
+# slips past; "Node․js" or "report․pdf" read the same, and decimals ("3.5") keep their dot.
 _MARKDOWN = str.maketrans({"[": "\uff3b", "]": "\uff3d"})
 _SCHEME = re.compile(r"([A-Za-z][A-Za-z0-9+.-]*):(?=//)")
-_WWW = re.compile(r"\b(www)\.", re.IGNORECASE)
+_DOTTED = re.compile(r"(?<=\w)\.(?=[^\W\d_])")
 _HEADING = re.compile(r"(^|\n)([ \t]*)#", re.MULTILINE)
-
-
-def _defuse_domains(text: str) -> str:
-    """Every bare `name.tld` a client would link (agent.privacy's rule), its dots made ․."""
-    return BARE_DOMAIN.sub(lambda m: m.group(0).replace(".", "\u2024")
-                           if bare_domains(m.group(0)) else m.group(0), text)
 
 
 def markdown_inert(text: Any, limit: int = MAX_TEXT_CHARS) -> str:
@@ -86,9 +81,8 @@ def markdown_inert(text: Any, limit: int = MAX_TEXT_CHARS) -> str:
     formatting or emoji), and no link of any markdown form."""
     out = inert(text).translate(_MARKDOWN)
     out = _SCHEME.sub(lambda m: f"{m.group(1)}\u2236", out)
-    out = _WWW.sub(lambda m: f"{m.group(1)}\u2024", out)
     out = _HEADING.sub(lambda m: f"{m.group(1)}{m.group(2)}\uff03", out)
-    out = _defuse_domains(out.replace("@", "\uff20"))
+    out = _DOTTED.sub("\u2024", out.replace("@", "\uff20"))
     return clip(out, limit)
 
 

@@ -10,7 +10,6 @@ import re
 import pytest
 from slack_sdk.models.blocks import Block
 
-from agent.privacy import bare_domains
 from service.assistant_models import AssistantReply, Citation, Proposal
 from slack_app.assistant.blocks import answer_blocks, markdown_inert, stream_chunks
 from tests.fake_slack import wait_until
@@ -18,9 +17,12 @@ from tests.slack.assistant_fakes import REP, FakeBrain, answer, click, dm_event,
 from tests.slack_oracle import HOSTILE, HOSTILE_ALL, mrkdwn_violations, violations
 
 # What makes a link in markdown (streamed answers), beyond mrkdwn's `<…>`: `[…](…)`, a scheme,
-# `www.`, an address (GitHub-flavoured autolinks) and a bare domain (Slack's clients).
-_MARKDOWN_LINK = re.compile(r"\]\s*\(|\[[^\]]*\]|(?:https?|mailto|ftp)://|www\.|[\w.+-]@[\w-]", re.I)
-_BARE_LINKS = "Write to ceo@evil.example, or log in at evil.com/login (acme.io, wiki.evil.co.uk)"
+# `www.`, an address (GitHub-flavoured autolinks) and a bare domain of any ending (Slack's
+# clients): here, any dot between a word character and a letter, whatever the list of endings.
+_MARKDOWN_LINK = re.compile(
+    r"\]\s*\(|\[[^\]]*\]|(?:https?|mailto|ftp)://|www\.|[\w.+-]@[\w-]|\w\.[^\W\d_]", re.I)
+_BARE_LINKS = ("Write to ceo@evil.example, or log in at evil.com/login (acme.io, "
+               "wiki.evil.co.uk, evil.support/login, EVIL.RU/x, see...login.okta.cfd)")
 
 
 @pytest.fixture
@@ -38,7 +40,6 @@ def markdown_violations(text: str) -> list[str]:
     found = mrkdwn_violations(text)
     found += [f"markdown link {m.group(0)!r}" for m in _MARKDOWN_LINK.finditer(text)]
     found += [f"heading at {m.start()}" for m in re.finditer(r"(?m)^\s*#", text)]
-    found += [f"bare domain {matched!r}" for _, matched, _ in bare_domains(text)]
     return found
 
 
@@ -100,10 +101,12 @@ def test_every_block_is_valid_block_kit_with_hostile_text() -> None:
 
 
 def test_markdown_inert_defuses_addresses_and_bare_domains() -> None:
-    """GitHub-flavoured markdown links an address, and Slack's clients a bare `name.tld`: both
-    are shown with look-alikes (＠, ․) that read the same and link nothing. A file name or a
-    product is not a domain and keeps its dot."""
-    text = markdown_inert(f"{_BARE_LINKS}. See report.pdf and Node.js.")
+    """GitHub-flavoured markdown links an address, and Slack's clients a bare `name.tld` of any
+    ending: both are shown with look-alikes (＠, ․) that read the same and link nothing. A file
+    name reads the same with them; a decimal keeps its dot."""
+    text = markdown_inert(f"{_BARE_LINKS}. See report.pdf, 3.5 seats.")
     assert markdown_violations(text) == []
-    assert text == ("Write to ceo\uff20evil\u2024example, or log in at evil\u2024com/login "
-                    "(acme\u2024io, wiki\u2024evil\u2024co\u2024uk). See report.pdf and Node.js.")
+    assert text == (
+        "Write to ceo\uff20evil\u2024example, or log in at evil\u2024com/login (acme\u2024io, "
+        "wiki\u2024evil\u2024co\u2024uk, evil\u2024support/login, EVIL\u2024RU/x, "
+        "see...login\u2024okta\u2024cfd). See report\u2024pdf, 3.5 seats.")
