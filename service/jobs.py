@@ -239,7 +239,7 @@ def retry_later(db: Database, job: ClaimedJob, error: str, *, now: datetime, bud
                 failed_at=now, last_error=error[:2000], locked_until=None,
                 failing_since=failing_since)).rowcount == 1
             if parked and on_failure is not None:
-                on_failure(session, True)
+                _tell(session, job, on_failure, parked=True)
             return not parked
         delay = backoff(job.attempts)
         if not_before is not None:
@@ -248,8 +248,20 @@ def retry_later(db: Database, job: ClaimedJob, error: str, *, now: datetime, bud
             run_at=min(now + delay, deadline), locked_until=None, last_error=error[:2000],
             failing_since=failing_since)).rowcount == 1
         if rescheduled and job.failing_since is None and on_failure is not None:
-            on_failure(session, False)
+            _tell(session, job, on_failure, parked=False)
         return True
+
+
+def _tell(session: Session, job: ClaimedJob, on_failure: Callable[[Session, bool], None], *,
+          parked: bool) -> None:
+    """`on_failure` in a savepoint: if telling people fails, the job is still rescheduled or
+    parked (and listed), never left leased with no record of its failure."""
+    try:
+        with session.begin_nested():
+            on_failure(session, parked)
+    except Exception:
+        log.exception("job %s %s: telling people it is %s failed", job.id, job.kind,
+                      "parked" if parked else "failing")
 
 
 JobStatus = Literal["queued", "retrying", "failed"]

@@ -46,7 +46,10 @@ def preparing_send_state(job: Any) -> dict[str, Any] | None:
     ID`): an approval must never read "queued" while nothing will send it."""
     if job.failing_since is None and job.failed_at is None:
         return None
-    error = f" ({job.last_error})" if job.last_error else ""
+    # The error's first line only: a database error goes on with its statement and parameters,
+    # which are nobody's business on a card or in a DM.
+    first_line = (job.last_error or "").strip().splitlines()[:1]
+    error = f" ({first_line[0][:200]})" if first_line else ""
     if job.failed_at is not None:
         return {"send_status": "failed", "next_attempt_at": None, "preparing_job_id": job.id,
                 "preparing": True,

@@ -86,6 +86,36 @@ def test_a_failing_job_retries_for_its_time_budget_then_is_parked_and_retryable(
         worker.stop()
 
 
+def test_a_failure_handler_that_fails_does_not_keep_the_job_from_retrying_or_parking(
+        client, rt, clock, monkeypatch) -> None:
+    """Telling people runs in a savepoint: when it raises, the job is still rescheduled and
+    then parked (and listed), not left leased with no record of its failure."""
+    from service import worker as worker_module
+
+    told: list[bool] = []
+
+    def broken_tell(_rt: Any, session: Any, job_id: int, payload: dict[str, Any],
+                    parked: bool) -> None:
+        told.append(parked)
+        session.execute(Job.__table__.delete())  # undone with the savepoint
+        raise RuntimeError("Slack is down")
+
+    monkeypatch.setitem(worker_module.FAILURE_HANDLERS, "process_lead", broken_tell)
+    calls: list[int] = []
+    worker = _always_failing_worker(rt, calls)
+    try:
+        with rt.db.session() as session:
+            jobs.enqueue(session, "process_lead", {"n": 1}, now=clock.now())
+        started = clock.now()
+        while not client.get("/v1/jobs", params={"status": "failed"}).json():
+            worker.run_until_idle()
+            clock.advance(minutes=5)
+            assert clock.now() - started < timedelta(hours=2), "never parked"
+        assert told == [False, True] and len(calls) > 2
+    finally:
+        worker.stop()
+
+
 def test_status_filters_are_validated(client) -> None:
     assert client.get("/v1/jobs", params={"status": "stuck"}).status_code == 422
     assert client.get("/v1/outbox", params={"status": "lost"}).status_code == 422
@@ -179,28 +209,37 @@ class TestSlackSendStatus:
         fails the approval reads retrying, once parked failed, with the job to retry on the
         card and in a DM, never "queued" while nothing will send it."""
         from service import handoffs
+        from service.worker import Worker
 
         card = pending_card(client, worker)
         approval_url = f"/v1/approvals/{card['approval_id']}"
         resume = handoffs.resume_handoff
 
         def broken(*_: Any) -> None:
-            raise RuntimeError("checkpoint unreadable")
+            raise RuntimeError("checkpoint unreadable\n[parameters: ('ada@acme.io',)]")
 
         monkeypatch.setattr(handoffs, "resume_handoff", broken)
         decide(client, card["approval_id"], action="approve", actor="U0REP0001")
         view = client.get(approval_url).json()
         assert (view["send_status"], view["send_detail"]) == ("queued", "queued for sending")
+        # The decision's own card update first, alone: the card says queued.
+        cards_only = Worker(rt, threads=1, handlers={
+            "slack_update_card": worker.handlers["slack_update_card"]})
+        cards_only.run_until_idle()
+        cards_only.stop()
+        rt.wake_worker = worker.wake_event.set
+        text = all_text(card_message(rt, fake_slack, card["approval_id"])["blocks"])
+        assert "queued for sending" in text
 
-        worker.run_until_idle()
+        worker.run_until_idle()  # fails, and updates the card as it starts failing
         view = client.get(approval_url).json()
         assert view["send_status"] == "retrying" and view["next_attempt_at"] is not None
         assert "preparing the send has failed since" in view["send_detail"]
         assert "checkpoint unreadable" in view["send_detail"]
+        assert "ada@acme.io" not in view["send_detail"]  # the error's first line only
         from slack_app.blocks.card import send_status_text
         from slack_app.cards import load_approval
 
-        worker.run_until_idle()  # the card's update, queued when the job started failing
         line = send_status_text(load_approval(rt, card["approval_id"]))
         assert "Not sent yet: preparing the send has failed since" in line
         assert "mail server" not in line and "next try <!date^" in line
