@@ -26,7 +26,7 @@ from service.lifecycle import (
     sources,
     transition,
 )
-from service.outbox_views import preparing_jobs, preparing_send_state, send_state
+from service.outbox_views import RESUME_JOB, preparing_jobs, preparing_send_state, send_state
 from service.runtime import AppRuntime
 from service.schemas import DecisionIn
 from service.sla import restart_sla
@@ -252,7 +252,7 @@ def record_decision(rt: AppRuntime, session: Any, approval: Approval, action: st
     audit(session, rt, actor=actor, action=f"decision_{action}", lead_id=approval.lead_id,
           subject_id=approval.id, version=approval.version,
           reason_code=payload.get("reason_code"), **via)
-    enqueue(session, "resume_handoff",
+    enqueue(session, RESUME_JOB,
             {"handoff_id": approval.handoff_id, "decision_id": decision_id}, now=now,
             dedupe_key=f"resume:{decision_id}")
     crm_on_decision(rt, session, approval, action, payload, now=now)  # CRM write-back

@@ -34,8 +34,10 @@ def send_state(message: OutboxMessage | None) -> tuple[SendStatus, str | None, d
     return status, message.status_detail, None
 
 
-# The job that takes an approved message from the decision to the outbox (service.handoffs).
-PREPARING_JOB = "resume_handoff"
+# The job that resumes a handoff's graph with a decision, taking an approved message from the
+# decision to the outbox (`service.handoffs.resume_handoff`); its kind is named here, where the
+# approval's send state reads it, and queued by `service.approvals`.
+RESUME_JOB = "resume_handoff"
 
 
 def preparing_send_state(job: Any) -> dict[str, Any] | None:
@@ -64,7 +66,7 @@ def preparing_send_state(job: Any) -> dict[str, Any] | None:
 def preparing_jobs(decision_ids: list[str]) -> Select[Any]:
     """The `resume_handoff` jobs of these decisions still in the queue (done ones are gone)."""
     return select(Job.id, Job.payload, Job.last_error, Job.failing_since, Job.failed_at,
-                  Job.run_at).where(Job.kind == PREPARING_JOB,
+                  Job.run_at).where(Job.kind == RESUME_JOB,
                                     Job.payload["decision_id"].as_string().in_(decision_ids))
 
 

@@ -16,6 +16,7 @@ from sqlalchemy import func, select
 from agent.models import Signal
 from agent.policy import Member
 from agent.qualification.intent import as_utc
+from agent.sla import sla_due_at
 from service.jobs import enqueue
 from service.lifecycle import OutboxStatus
 from service.runtime import AppRuntime
@@ -44,8 +45,6 @@ def restart_sla(rt: AppRuntime, session: Any, handoff: Handoff, holder: Member,
     their own from now: breaches counted afresh, the lead's due time the same, the first check
     queued. (Kept, the old deadline made an escalated card overdue on arrival, and the rescue
     took it from the manager it was escalated to.)"""
-    from agent.sla import sla_due_at
-
     handoff.sla_breaches = 0
     handoff.sla_due_at = sla_due_at(handoff.route, now, rt.policy,  # type: ignore[arg-type]
                                     tz=owner_timezone(rt, holder))

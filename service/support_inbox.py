@@ -224,6 +224,8 @@ def _store_customer_message(rt: AppRuntime, conversation_id: str, message: Custo
     now = rt.clock.now()
     services = support(rt)
     token: str | None = None
+    source_key = (_request_source_key(conversation_id, request_key)
+                  if request_key is not None else None)
     email = message.customer.email if message.customer is not None else None
     with rt.db.session() as session:
         conversation = session.get(SupportConversation, conversation_id)
@@ -236,8 +238,6 @@ def _store_customer_message(rt: AppRuntime, conversation_id: str, message: Custo
             conversation.customer_email = email
         else:
             _check_author(conversation, message)
-            source_key = (_request_source_key(conversation_id, request_key)
-                          if request_key is not None else None)
             replay = source_key and _replayed(session, source_key, message)
             if replay:
                 return replay
@@ -262,8 +262,7 @@ def _store_customer_message(rt: AppRuntime, conversation_id: str, message: Custo
         row = SupportMessage(conversation_id=conversation_id, epoch=conversation.epoch,
                              role="customer", text=message.text, at=now,
                              transfer_id=conversation.transfer_id if owned else None, meta=meta,
-                             source_key=None if request_key is None
-                             else _request_source_key(conversation_id, request_key))
+                             source_key=source_key)
         session.add(row)
         conversation.updated_at = now
         if new:

@@ -20,6 +20,7 @@ from service import handoffs, jobs, leads, nurture, outbox
 from service.crm_writeback import CRM_JOB_HANDLERS
 from service.jobs import RetryLater, retry_budget
 from service.outbox import release_send_leases
+from service.outbox_views import RESUME_JOB
 from service.readiness import Heartbeat
 from service.runtime import AppRuntime
 from service.support_jobs import SUPPORT_JOB_HANDLERS
@@ -82,8 +83,7 @@ HANDLERS: dict[str, Handler] = {
     "deliver_email": outbox.deliver_job,
     "process_lead": _process_lead,
     "run_handoff": lambda rt, p: handoffs.run_handoff(rt, p["handoff_id"]),
-    "resume_handoff": lambda rt, p: handoffs.resume_handoff(rt, p["handoff_id"],
-                                                            p["decision_id"]),
+    RESUME_JOB: lambda rt, p: handoffs.resume_handoff(rt, p["handoff_id"], p["decision_id"]),
     "sla_check": _check_sla,
     "deliver_email_notice": _deliver_notice,  # SLA notices by email (service/notices.py)
     "nurture_enrol": nurture.enrol,
@@ -101,7 +101,7 @@ HANDLERS: dict[str, Handler] = {
 # transaction that records it (the rest are listed by `GET /v1/jobs?status=failed` and counted
 # by the `hitl_jobs_parked` gauge).
 FAILURE_HANDLERS: dict[str, Callable[[AppRuntime, Session, int, dict[str, Any], bool], None]] = {
-    "resume_handoff": handoffs.resume_failing,
+    RESUME_JOB: handoffs.resume_failing,
 }
 
 

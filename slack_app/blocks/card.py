@@ -254,8 +254,8 @@ def send_status_text(approval: dict[str, Any]) -> str:
         return f":no_entry: Not sent: {detail or 'blocked by a guardrail'}."
     if status == "failed" and approval.get("preparing_job_id"):
         job_id = approval["preparing_job_id"]
-        return (f":x: Not sent: {detail}. Retry with {code(f'hitl jobs retry {job_id}')} once "
-                f"it is fixed; it will still go out only once.")
+        return (f":x: Not sent: {detail} ({code(f'hitl jobs retry {job_id}')}); it will still "
+                "go out only once.")
     if status == "failed":
         outbox_id = approval.get("outbox_id") or ""
         retry = code(f"hitl outbox retry {outbox_id}")

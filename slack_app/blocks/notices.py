@@ -17,9 +17,9 @@ def send_failed_text(approval: dict[str, Any], lead: dict[str, Any] | None) -> s
     if approval.get("preparing_job_id"):  # never reached the outbox: the job is what to retry
         job_id = approval["preparing_job_id"]
         return (f":x: The approved email to {inert(title, 300)} was not sent: "
-                f"{inert(clip(str(approval.get('send_detail') or ''), 500))}. Fix the cause, "
-                f"then retry it with {code(f'hitl jobs retry {job_id}')} (or "
-                f"{code(f'POST /v1/jobs/{job_id}/retry')}); it will still go out only once.")
+                f"{inert(clip(str(approval.get('send_detail') or ''), 500))} "
+                f"({code(f'hitl jobs retry {job_id}')} or {code(f'POST /v1/jobs/{job_id}/retry')}"
+                "); it will still go out only once.")
     outbox_id = approval.get("outbox_id") or ""
     detail = str(approval.get("send_detail") or "the mail server refused it")
     retry = (f"{code(f'hitl outbox retry {outbox_id}')} "
