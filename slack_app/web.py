@@ -23,6 +23,7 @@ from urllib.request import Request
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError, SlackClientError, SlackRequestError
 
+from config.http import api_client
 from service.jobs import RetryLater
 from service.runtime import AppRuntime
 from slack_app.message_log import current_context, record_post
@@ -109,7 +110,7 @@ def web_client(rt: AppRuntime) -> WebClient:
         import httpx
 
         connections = rt.settings.outbound_connections
-        http = httpx.Client(
+        http = api_client(
             verify=client_tls_context(), timeout=API_TIMEOUT_S,
             limits=httpx.Limits(max_connections=connections,
                                 max_keepalive_connections=connections))

@@ -21,6 +21,7 @@ from agent.drafting.revise import read_instruction
 from agent.email_rules import clean_header_text
 from agent.language import language_name
 from agent.models import Draft, LeadProfile
+from config.http import api_client, async_api_client
 from prompts import DRAFT_TEMPLATES, prompt_set_version, render
 
 if TYPE_CHECKING:
@@ -161,9 +162,9 @@ def build_chat_model(
     connections = settings.outbound_connections
     limits = httpx.Limits(max_connections=connections, max_keepalive_connections=connections)
     if http_client is None:
-        http_client = httpx.Client(timeout=timeout, limits=limits)
+        http_client = api_client(timeout=timeout, limits=limits)
     if http_async_client is None:
-        http_async_client = httpx.AsyncClient(timeout=timeout, limits=limits)
+        http_async_client = async_api_client(timeout=timeout, limits=limits)
     return ChatOpenAI(
         model=settings.model,
         api_key=settings.openai_api_key or "not-needed",  # type: ignore[arg-type]

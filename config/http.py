@@ -1,0 +1,67 @@
+"""The httpx clients the app calls APIs with (the model's endpoint, Slack's Web API): no cookie jar.
+
+An API client authenticates with its key or token on every request; a cookie an API answer sets
+(a CDN's bot-management cookie, a load balancer's affinity) is not ours to keep and send back.
+httpx's client keeps every response's cookies in a jar all threads share, and reading them costs
+more than the exchange itself: it wraps each request and response in urllib's cookie-compatible
+objects and scans every header once per header (about 5% of a hand-raise's CPU in py-spy, more
+than httpx's transport). These clients keep no cookies: a cookie set by a response is dropped,
+and none is ever sent. httpx is imported by the caller's first client, not by this module.
+"""
+
+from __future__ import annotations
+
+from functools import cache
+from typing import Any
+
+
+@cache
+def _classes() -> tuple[type, type]:
+    import httpx
+
+    class _NoCookies(httpx.Cookies):
+        """Always empty (so httpx sends no Cookie header); what a response sets is dropped."""
+
+        def extract_cookies(self, response: httpx.Response) -> None:
+            return None
+
+        def set(self, name: str, value: str, domain: str = "", path: str = "/") -> None:
+            return None
+
+    class CookielessClient(httpx.Client):
+        def __init__(self, **options: Any) -> None:
+            super().__init__(**options)
+            self._no_cookies = _NoCookies()
+
+        @property
+        def cookies(self) -> httpx.Cookies:
+            return self._no_cookies
+
+        @cookies.setter
+        def cookies(self, cookies: Any) -> None:
+            return None
+
+    class AsyncCookielessClient(httpx.AsyncClient):
+        def __init__(self, **options: Any) -> None:
+            super().__init__(**options)
+            self._no_cookies = _NoCookies()
+
+        @property
+        def cookies(self) -> httpx.Cookies:
+            return self._no_cookies
+
+        @cookies.setter
+        def cookies(self, cookies: Any) -> None:
+            return None
+
+    return CookielessClient, AsyncCookielessClient
+
+
+def api_client(**options: Any) -> Any:
+    """An `httpx.Client(**options)` that keeps no cookies."""
+    return _classes()[0](**options)
+
+
+def async_api_client(**options: Any) -> Any:
+    """An `httpx.AsyncClient(**options)` that keeps no cookies."""
+    return _classes()[1](**options)
