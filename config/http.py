@@ -28,7 +28,10 @@ def _classes() -> tuple[type, type]:
         def set(self, name: str, value: str, domain: str = "", path: str = "/") -> None:
             return None
 
-    class CookielessClient(httpx.Client):
+    class Cookieless:
+        """Mixed into httpx's clients: `cookies` is always the empty jar, and setting it is
+        ignored (httpx reads `self.cookies` to send and to store)."""
+
         def __init__(self, **options: Any) -> None:
             super().__init__(**options)
             self._no_cookies = _NoCookies()
@@ -41,18 +44,11 @@ def _classes() -> tuple[type, type]:
         def cookies(self, cookies: Any) -> None:
             return None
 
-    class AsyncCookielessClient(httpx.AsyncClient):
-        def __init__(self, **options: Any) -> None:
-            super().__init__(**options)
-            self._no_cookies = _NoCookies()
+    class CookielessClient(Cookieless, httpx.Client):
+        pass
 
-        @property
-        def cookies(self) -> httpx.Cookies:
-            return self._no_cookies
-
-        @cookies.setter
-        def cookies(self, cookies: Any) -> None:
-            return None
+    class AsyncCookielessClient(Cookieless, httpx.AsyncClient):
+        pass
 
     return CookielessClient, AsyncCookielessClient
 
