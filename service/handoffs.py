@@ -362,11 +362,11 @@ def resume_handoff(rt: AppRuntime, handoff_id: str, decision_id: str) -> None:
 
 def resume_failing(rt: AppRuntime, session: Session, job_id: int, payload: dict[str, Any],
                    parked: bool) -> None:
-    """A decision's `resume_handoff` job started failing, or was `parked`: the approved message
-    is not on its way (`outbox_views.preparing_send_state`: retrying, then failed). The card
-    says so at each; once parked nothing sends it until someone retries the job, so the
-    decider and a manager also get a DM, as for a send that failed for good
-    (`slack_send_failed`)."""
+    """A decision's `resume_handoff` job failed (told at every retry), or was `parked`: the
+    approved message is not on its way (`outbox_views.preparing_send_state`: retrying, then
+    failed). The card says so each time, with the next try. Once parked nothing sends it
+    until someone retries the job, so the decider and a manager also get a DM, as for a send
+    that failed for good (`slack_send_failed`)."""
     decision = session.get(Decision, payload.get("decision_id"))
     if decision is None:
         return
@@ -386,3 +386,12 @@ def resume_failing(rt: AppRuntime, session: Session, job_id: int, payload: dict[
         enqueue(session, "slack_send_failed", {"approval_id": approval.id, "job_id": job_id,
                                                "lead_id": approval.lead_id}, now=now,
                 dedupe_key=f"slack_send_failed:{decision.id}:{job_id}")
+
+
+def resume_retried(rt: AppRuntime, session: Session, job_id: int, payload: dict[str, Any]) -> None:
+    """Someone retried a decision's `resume_handoff` job: the card stops saying "Not sent" and
+    naming the job to retry, and shows the send as queued again."""
+    decision = session.get(Decision, payload.get("decision_id"))
+    if decision is not None and rt.settings.slack_enabled:
+        enqueue(session, "slack_update_card", {"approval_id": decision.approval_id},
+                now=rt.clock.now(), dedupe_key=f"slack_update:{decision.approval_id}")

@@ -224,8 +224,8 @@ def retry_later(db: Database, job: ClaimedJob, error: str, *, now: datetime, bud
                 on_failure: Callable[[Session, bool], None] | None = None) -> bool:
     """Schedule a retry with backoff (at least `not_before` seconds, e.g. a Retry-After) while
     the job has been failing for less than `budget`; returns False when it is parked instead.
-    `on_failure(session, parked)` runs in the same transaction when the job starts failing
-    (False) and when it is parked (True): whoever it tells hears exactly then.
+    `on_failure(session, parked)` runs in the same transaction each time the job is
+    rescheduled (False: a card's "next try" stays the real one) and when it is parked (True).
 
     The last try lands on the budget's end, so "keeps trying for 72 hours" means that."""
     failing_since = job.failing_since or now
@@ -239,7 +239,7 @@ def retry_later(db: Database, job: ClaimedJob, error: str, *, now: datetime, bud
                 failed_at=now, last_error=error[:2000], locked_until=None,
                 failing_since=failing_since)).rowcount == 1
             if parked and on_failure is not None:
-                _tell(session, job, on_failure, parked=True)
+                _tell(session, job, lambda s: on_failure(s, True), what="parked")
             return not parked
         delay = backoff(job.attempts)
         if not_before is not None:
@@ -247,21 +247,20 @@ def retry_later(db: Database, job: ClaimedJob, error: str, *, now: datetime, bud
         rescheduled = session.execute(ours.values(
             run_at=min(now + delay, deadline), locked_until=None, last_error=error[:2000],
             failing_since=failing_since)).rowcount == 1
-        if rescheduled and job.failing_since is None and on_failure is not None:
-            _tell(session, job, on_failure, parked=False)
+        if rescheduled and on_failure is not None:
+            _tell(session, job, lambda s: on_failure(s, False), what="failing")
         return True
 
 
-def _tell(session: Session, job: ClaimedJob, on_failure: Callable[[Session, bool], None], *,
-          parked: bool) -> None:
-    """`on_failure` in a savepoint: if telling people fails, the job is still rescheduled or
-    parked (and listed), never left leased with no record of its failure."""
+def _tell(session: Session, job: ClaimedJob, tell: Callable[[Session], None], *,
+          what: str) -> None:
+    """`tell` (a watcher of the job's kind) in a savepoint: if telling people fails, the job is
+    still rescheduled, parked or retried (and listed), never left leased with no record."""
     try:
         with session.begin_nested():
-            on_failure(session, parked)
+            tell(session)
     except Exception:
-        log.exception("job %s %s: telling people it is %s failed", job.id, job.kind,
-                      "parked" if parked else "failing")
+        log.exception("job %s %s: telling people it is %s failed", job.id, job.kind, what)
 
 
 JobStatus = Literal["queued", "retrying", "failed"]
@@ -299,8 +298,12 @@ def list_jobs(db: Database, *, status: JobStatus | None = None, kind: str | None
         return [job_view(row) for row in session.execute(query)]
 
 
-def retry_now(db: Database, job_id: int, *, now: datetime) -> dict[str, Any] | None:
+def retry_now(db: Database, job_id: int, *, now: datetime,
+              on_retry: Callable[[Session, ClaimedJob], None] | None = None
+              ) -> dict[str, Any] | None:
     """Make a parked or waiting job due now with a fresh budget; None when no such job.
+    `on_retry(session, job)` runs in the same transaction (its failure is logged, the retry
+    stands).
 
     Safe to call for a job another worker is running: its lease is left alone, so it is not
     run twice at once."""
@@ -309,7 +312,12 @@ def retry_now(db: Database, job_id: int, *, now: datetime) -> dict[str, Any] | N
         session.execute(update(_JOBS).where(c.id == job_id).values(
             failed_at=None, failing_since=None, run_at=now))
         row = session.execute(select(_JOBS).where(c.id == job_id)).one_or_none()
-        return None if row is None else job_view(row)
+        if row is None:
+            return None
+        if on_retry is not None:
+            job = ClaimedJob(row.id, row.kind, row.payload, row.attempts, None)
+            _tell(session, job, lambda s: on_retry(s, job), what="retried")
+        return job_view(row)
 
 
 def release_all_leases(db: Database) -> None:

@@ -14,9 +14,7 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy.orm import Session
-
-from service import handoffs, jobs, leads, nurture, outbox
+from service import handoffs, job_watch, jobs, leads, nurture, outbox
 from service.crm_writeback import CRM_JOB_HANDLERS
 from service.jobs import RetryLater, retry_budget
 from service.outbox import release_send_leases
@@ -94,14 +92,6 @@ HANDLERS: dict[str, Handler] = {
     "crm_hubspot_deliveries": _hubspot_deliveries,
     **SUPPORT_JOB_HANDLERS,
     **CRM_JOB_HANDLERS,  # CRM write-back (service/crm_writeback.py)
-}
-
-
-# Whom a job kind tells when it starts failing and when it is parked (`parked`), in the
-# transaction that records it (the rest are listed by `GET /v1/jobs?status=failed` and counted
-# by the `hitl_jobs_parked` gauge).
-FAILURE_HANDLERS: dict[str, Callable[[AppRuntime, Session, int, dict[str, Any], bool], None]] = {
-    RESUME_JOB: handoffs.resume_failing,
 }
 
 
@@ -184,7 +174,7 @@ class Worker:
             transient = isinstance(exc, RetryLater)
             (log.info if transient else log.exception)("job %s %s failed: %s", job.id, job.kind,
                                                        exc)
-            tell = FAILURE_HANDLERS.get(job.kind)
+            tell = job_watch.FAILING.get(job.kind)
             if not jobs.retry_later(self.rt.db, job, f"{type(exc).__name__}: {exc}",
                                     now=self.rt.clock.now(),
                                     budget=retry_budget(self.rt.settings, job.kind),

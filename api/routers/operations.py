@@ -8,7 +8,7 @@ from fastapi import APIRouter, Path, Query
 
 from api.deps import PrincipalDep, RuntimeDep
 from api.schemas import JobPublic, OutboxPublic
-from service import jobs, outbox, outbox_views
+from service import job_watch, jobs, outbox, outbox_views
 from service.errors import NotFound
 from service.identity import actor_label
 from service.lifecycle import SendStatus
@@ -44,10 +44,11 @@ def list_jobs(rt: RuntimeDep, status: Literal["queued", "retrying", "failed"] | 
 
 
 @router.post("/jobs/{job_id}/retry", response_model=JobPublic)
-def retry_job(job_id: Annotated[int, Path(ge=1, le=2**63 - 1)], rt: RuntimeDep) -> dict:
-    """Make a parked or waiting job due now, with a fresh retry budget."""
-    view = jobs.retry_now(rt.db, job_id, now=rt.clock.now())
+def retry_job(job_id: Annotated[int, Path(ge=1, le=2**63 - 1)], rt: RuntimeDep,
+              principal: PrincipalDep) -> dict:
+    """Make a parked or waiting job due now, with a fresh retry budget (audited; a card that
+    said the job was stuck is redrawn)."""
+    view = job_watch.retry_job(rt, job_id, actor=actor_label(principal))
     if view is None:
         raise NotFound(f"job {job_id} not found")
-    rt.notify_work()
     return view

@@ -144,11 +144,11 @@ def jobs_list(
 @jobs_app.command("retry")
 def jobs_retry(job_id: Annotated[int, typer.Argument(help="The job id to retry.")]) -> None:
     """Make a parked job due now, with a fresh retry budget."""
-    from service.jobs import retry_now
+    from service.job_watch import retry_job
 
     rt = _runtime()
     try:
-        view = retry_now(rt.db, job_id, now=rt.clock.now())
+        view = retry_job(rt, job_id, actor="cli")
     finally:
         rt.close()
     if view is None:

@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import random
+import re
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -12,9 +13,31 @@ from sqlalchemy import select
 
 from config.settings import Settings
 from service import jobs
-from store.tables import Job
+from store.tables import AuditEntry, Job
 from tests.fake_slack import all_text, card_message
 from tests.flow import decide, pending_card
+
+
+def _next_try(card_text: str) -> int:
+    """The Unix time of the card's "next try <!date^…>"."""
+    match = re.search(r"next try <!date\^(\d+)\^", card_text)
+    assert match, "the card shows no next try"
+    return int(match.group(1))
+
+
+def _redraw_cards(rt: Any, worker: Any) -> None:
+    """Run the queued card updates alone (nothing else the worker has queued)."""
+    from service.worker import Worker
+
+    cards_only = Worker(rt, threads=1, handlers={
+        "slack_update_card": worker.handlers["slack_update_card"]})
+    cards_only.run_until_idle()
+    cards_only.stop()
+    rt.wake_worker = worker.wake_event.set
+
+
+def _at(iso: str) -> datetime:
+    return datetime.fromisoformat(iso.replace("Z", "+00:00"))
 
 
 @pytest.fixture
@@ -98,7 +121,7 @@ def test_a_failure_handler_that_fails_does_not_keep_the_job_from_retrying_or_par
         client, rt, clock, monkeypatch) -> None:
     """Telling people runs in a savepoint: when it raises, the job is still rescheduled and
     then parked (and listed), not left leased with no record of its failure."""
-    from service import worker as worker_module
+    from service import job_watch
 
     told: list[bool] = []
 
@@ -108,12 +131,13 @@ def test_a_failure_handler_that_fails_does_not_keep_the_job_from_retrying_or_par
         session.execute(Job.__table__.delete())  # undone with the savepoint
         raise RuntimeError("Slack is down")
 
-    monkeypatch.setitem(worker_module.FAILURE_HANDLERS, "process_lead", broken_tell)
+    monkeypatch.setitem(job_watch.FAILING, "process_lead", broken_tell)
     calls: list[int] = []
     worker = _always_failing_worker(rt, calls)
     try:
         _failing_until_parked(client, rt, clock, worker, step=timedelta(minutes=5))
-        assert told == [False, True] and len(calls) > 2
+        # told at every failure: each retry, then the parking
+        assert len(calls) > 2 and told == [False] * (len(calls) - 1) + [True]
     finally:
         worker.stop()
 
@@ -211,7 +235,6 @@ class TestSlackSendStatus:
         fails the approval reads retrying, once parked failed, with the job to retry on the
         card and in a DM, never "queued" while nothing will send it."""
         from service import handoffs
-        from service.worker import Worker
 
         card = pending_card(client, worker)
         approval_url = f"/v1/approvals/{card['approval_id']}"
@@ -225,11 +248,7 @@ class TestSlackSendStatus:
         view = client.get(approval_url).json()
         assert (view["send_status"], view["send_detail"]) == ("queued", "queued for sending")
         # The decision's own card update first, alone: the card says queued.
-        cards_only = Worker(rt, threads=1, handlers={
-            "slack_update_card": worker.handlers["slack_update_card"]})
-        cards_only.run_until_idle()
-        cards_only.stop()
-        rt.wake_worker = worker.wake_event.set
+        _redraw_cards(rt, worker)
         text = all_text(card_message(rt, fake_slack, card["approval_id"])["blocks"])
         assert "queued for sending" in text
 
@@ -247,6 +266,13 @@ class TestSlackSendStatus:
         assert "mail server" not in line and "next try <!date^" in line
         text = all_text(card_message(rt, fake_slack, card["approval_id"])["blocks"])
         assert "Not sent yet: preparing the send has failed since" in text
+        first_try = _next_try(text)
+        assert first_try == int(_at(view["next_attempt_at"]).timestamp())
+        clock.advance(minutes=5)
+        worker.run_until_idle()  # fails again: the card's next try is the new one
+        view = client.get(approval_url).json()
+        text = all_text(card_message(rt, fake_slack, card["approval_id"])["blocks"])
+        assert _next_try(text) == int(_at(view["next_attempt_at"]).timestamp()) > first_try
 
         started = clock.now()
         while client.get(approval_url).json()["send_status"] != "failed":
@@ -267,6 +293,14 @@ class TestSlackSendStatus:
 
         monkeypatch.setattr(handoffs, "resume_handoff", resume)  # fixed
         assert client.post(f"/v1/jobs/{parked['job_id']}/retry").status_code == 200
+        # The retry alone redraws the card: queued again, no job to retry.
+        _redraw_cards(rt, worker)
+        text = all_text(card_message(rt, fake_slack, card["approval_id"])["blocks"])
+        assert "queued for sending" in text and retry not in text and "Not sent" not in text
+        with rt.db.read() as session:
+            [entry] = session.scalars(select(AuditEntry).where(
+                AuditEntry.action == "job_retry_requested")).all()
+        assert entry.subject_id == str(parked["job_id"]) and entry.actor
         worker.run_until_idle()
         assert len(smtp_sink.messages) == 1
         assert client.get(approval_url).json()["send_status"] == "sent"
