@@ -37,8 +37,9 @@ def retry_job(rt: AppRuntime, job_id: int, *, actor: str) -> dict[str, Any] | No
         audit(session, rt, actor=actor, action="job_retry_requested",
               lead_id=job.payload.get("lead_id"), subject_id=str(job.id), kind=job.kind)
         tell = RETRIED.get(job.kind)
-        if tell is not None:
-            tell(rt, session, job.id, job.payload)
+        if tell is not None:  # if telling fails, the retry and its audit entry still stand
+            jobs.tell_in_savepoint(session, job, lambda s: tell(rt, s, job.id, job.payload),
+                                   what="retried")
 
     view = jobs.retry_now(rt.db, job_id, now=rt.clock.now(), on_retry=retried)
     if view is not None:

@@ -239,7 +239,7 @@ def retry_later(db: Database, job: ClaimedJob, error: str, *, now: datetime, bud
                 failed_at=now, last_error=error[:2000], locked_until=None,
                 failing_since=failing_since)).rowcount == 1
             if parked and on_failure is not None:
-                _tell(session, job, lambda s: on_failure(s, True), what="parked")
+                tell_in_savepoint(session, job, lambda s: on_failure(s, True), what="parked")
             return not parked
         delay = backoff(job.attempts)
         if not_before is not None:
@@ -248,12 +248,12 @@ def retry_later(db: Database, job: ClaimedJob, error: str, *, now: datetime, bud
             run_at=min(now + delay, deadline), locked_until=None, last_error=error[:2000],
             failing_since=failing_since)).rowcount == 1
         if rescheduled and on_failure is not None:
-            _tell(session, job, lambda s: on_failure(s, False), what="failing")
+            tell_in_savepoint(session, job, lambda s: on_failure(s, False), what="failing")
         return True
 
 
-def _tell(session: Session, job: ClaimedJob, tell: Callable[[Session], None], *,
-          what: str) -> None:
+def tell_in_savepoint(session: Session, job: ClaimedJob, tell: Callable[[Session], None], *,
+                      what: str) -> None:
     """`tell` (a watcher of the job's kind) in a savepoint: if telling people fails, the job is
     still rescheduled, parked or retried (and listed), never left leased with no record."""
     try:
@@ -302,8 +302,8 @@ def retry_now(db: Database, job_id: int, *, now: datetime,
               on_retry: Callable[[Session, ClaimedJob], None] | None = None
               ) -> dict[str, Any] | None:
     """Make a parked or waiting job due now with a fresh budget; None when no such job.
-    `on_retry(session, job)` runs in the same transaction (its failure is logged, the retry
-    stands).
+    `on_retry(session, job)` runs in the same transaction (what may fail without undoing
+    the retry belongs in `tell_in_savepoint`).
 
     Safe to call for a job another worker is running: its lease is left alone, so it is not
     run twice at once."""
@@ -315,8 +315,7 @@ def retry_now(db: Database, job_id: int, *, now: datetime,
         if row is None:
             return None
         if on_retry is not None:
-            job = ClaimedJob(row.id, row.kind, row.payload, row.attempts, None)
-            _tell(session, job, lambda s: on_retry(s, job), what="retried")
+            on_retry(session, ClaimedJob(row.id, row.kind, row.payload, row.attempts, None))
         return job_view(row)
 
 

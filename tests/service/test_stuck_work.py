@@ -142,6 +142,34 @@ def test_a_failure_handler_that_fails_does_not_keep_the_job_from_retrying_or_par
         worker.stop()
 
 
+def test_a_retry_whose_watcher_fails_still_stands_and_is_audited(
+        client, rt, clock, monkeypatch) -> None:
+    """Retrying is audited with who asked; a watcher that raises (Slack down) is logged and
+    undone alone: the job is due again and the audit entry stays."""
+    from service import job_watch
+
+    def broken_watcher(_rt: Any, session: Any, job_id: int, payload: dict[str, Any]) -> None:
+        session.execute(Job.__table__.delete())  # undone with the savepoint
+        raise RuntimeError("Slack is down")
+
+    monkeypatch.setitem(job_watch.RETRIED, "process_lead", broken_watcher)
+    calls: list[int] = []
+    worker = _always_failing_worker(rt, calls)
+    try:
+        _failing_until_parked(client, rt, clock, worker, step=timedelta(minutes=5))
+        [parked] = client.get("/v1/jobs", params={"status": "failed"}).json()
+        retried = client.post(f"/v1/jobs/{parked['job_id']}/retry")
+        assert retried.status_code == 200 and retried.json()["status"] == "queued"
+        assert client.get("/v1/jobs", params={"status": "failed"}).json() == []
+        with rt.db.read() as session:
+            [entry] = session.scalars(select(AuditEntry).where(
+                AuditEntry.action == "job_retry_requested")).all()
+            assert session.scalars(select(Job)).all() != []
+        assert entry.subject_id == str(parked["job_id"]) and entry.detail["kind"] == "process_lead"
+    finally:
+        worker.stop()
+
+
 def test_status_filters_are_validated(client) -> None:
     assert client.get("/v1/jobs", params={"status": "stuck"}).status_code == 422
     assert client.get("/v1/outbox", params={"status": "lost"}).status_code == 422
