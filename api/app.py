@@ -24,7 +24,12 @@ from service.runtime import AppRuntime
 
 
 def _field(loc: tuple[Any, ...]) -> str:
+    """What a validation error names: the body's or query's field as sent, a header by its
+    HTTP name (FastAPI reports `("header", "idempotency-key")`; the client sent
+    `Idempotency-Key`)."""
     parts = [str(p) for p in loc]
+    if len(parts) == 2 and parts[0] == "header":
+        return "-".join(word.capitalize() for word in parts[1].split("-"))
     if parts and parts[0] in ("body", "query", "path"):
         parts = parts[1:]
     return ".".join(parts) or "body"

@@ -126,7 +126,8 @@ def test_keys_belong_to_their_conversation(support_client: Any) -> None:
 def test_a_bad_key_is_named(support_client: Any, key: str) -> None:
     response = post(support_client, {"text": QUESTION, "customer": ADA}, key=key)
     assert response.status_code == 422
-    assert response.json()["errors"][0]["field"].lower().endswith("idempotency-key")
+    assert response.json()["errors"][0]["field"] == "Idempotency-Key"  # as the client sent it
+    assert "Idempotency-Key" in response.json()["detail"]
 
 
 def test_a_retry_after_a_turn_that_failed_runs_the_turn(support_client: Any,
