@@ -17,15 +17,24 @@ from typing import Any
 
 @cache
 def _classes() -> tuple[type, type]:
+    from http.cookiejar import Cookie, CookieJar
+
     import httpx
 
-    class _NoCookies(httpx.Cookies):
-        """Always empty (so httpx sends no Cookie header); what a response sets is dropped."""
+    class _NoJar(CookieJar):
+        """Stores nothing, however a cookie reaches it (`set`, `update`, `jar.set_cookie`)."""
 
-        def extract_cookies(self, response: httpx.Response) -> None:
+        def set_cookie(self, cookie: Cookie) -> None:
             return None
 
-        def set(self, name: str, value: str, domain: str = "", path: str = "/") -> None:
+    class _NoCookies(httpx.Cookies):
+        """Always empty (so httpx sends no Cookie header); what a response sets is dropped
+        before urllib's cookie objects are built for it."""
+
+        def __init__(self) -> None:
+            super().__init__(_NoJar())
+
+        def extract_cookies(self, response: httpx.Response) -> None:
             return None
 
     class Cookieless:

@@ -8,7 +8,6 @@ from functools import cache
 from typing import Any, NamedTuple
 
 from sqlalchemy import Executable, Table, bindparam, insert, select, update
-from sqlalchemy.orm import Session
 
 from agent import hitl_protocol, runs
 from agent.drafting import DraftRequest
@@ -358,40 +357,3 @@ def resume_handoff(rt: AppRuntime, handoff_id: str, decision_id: str) -> None:
     with rt.db.session() as session:
         session.execute(update(Decision).where(Decision.id == decision_id)
                         .values(applied_at=rt.clock.now()))
-
-
-def resume_failing(rt: AppRuntime, session: Session, job_id: int, payload: dict[str, Any],
-                   parked: bool) -> None:
-    """A decision's `resume_handoff` job failed (told at every retry), or was `parked`: the
-    approved message is not on its way (`outbox_views.preparing_send_state`: retrying, then
-    failed). The card says so each time, with the next try. Once parked nothing sends it
-    until someone retries the job, so the decider and a manager also get a DM, as for a send
-    that failed for good (`slack_send_failed`)."""
-    decision = session.get(Decision, payload.get("decision_id"))
-    if decision is None:
-        return
-    approval = session.get(Approval, decision.approval_id)
-    if approval is None or approval.status not in (ApprovalStatus.APPROVED.value,
-                                                   ApprovalStatus.EDITED.value):
-        return
-    now = rt.clock.now()
-    if rt.settings.slack_enabled:
-        enqueue(session, "slack_update_card", {"approval_id": approval.id}, now=now,
-                dedupe_key=f"slack_update:{approval.id}")
-    if not parked:
-        return
-    audit(session, rt, actor="system", action="send_preparation_parked",
-          lead_id=approval.lead_id, subject_id=approval.id, job_id=job_id)
-    if rt.settings.slack_enabled:
-        enqueue(session, "slack_send_failed", {"approval_id": approval.id, "job_id": job_id,
-                                               "lead_id": approval.lead_id}, now=now,
-                dedupe_key=f"slack_send_failed:{decision.id}:{job_id}")
-
-
-def resume_retried(rt: AppRuntime, session: Session, job_id: int, payload: dict[str, Any]) -> None:
-    """Someone retried a decision's `resume_handoff` job: the card stops saying "Not sent" and
-    naming the job to retry, and shows the send as queued again."""
-    decision = session.get(Decision, payload.get("decision_id"))
-    if decision is not None and rt.settings.slack_enabled:
-        enqueue(session, "slack_update_card", {"approval_id": decision.approval_id},
-                now=rt.clock.now(), dedupe_key=f"slack_update:{decision.approval_id}")

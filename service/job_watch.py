@@ -14,18 +14,65 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
-from service import handoffs, jobs
+from service import jobs
 from service.audit import audit
+from service.jobs import enqueue
+from service.lifecycle import ApprovalStatus
 from service.outbox_views import RESUME_JOB
 from service.runtime import AppRuntime
+from store.tables import Approval, Decision
+
+
+def resume_failing(rt: AppRuntime, session: Session, job_id: int, payload: dict[str, Any],
+                   parked: bool) -> None:
+    """A decision's `resume_handoff` job failed (`jobs.retry_later` says when), or was
+    `parked`: the approved message is not on its way (`outbox_views.preparing_send_state`:
+    retrying, then failed). The card says so each time, with the next try. Once parked
+    nothing sends it until someone retries the job, so the decider and a manager also get a
+    DM, as for a send that failed for good (`slack_send_failed`)."""
+    approval = _approved_by(session, payload)
+    if approval is None:
+        return
+    now = rt.clock.now()
+    if rt.settings.slack_enabled:
+        enqueue(session, "slack_update_card", {"approval_id": approval.id}, now=now,
+                dedupe_key=f"slack_update:{approval.id}")
+    if not parked:
+        return
+    audit(session, rt, actor="system", action="send_preparation_parked",
+          lead_id=approval.lead_id, subject_id=approval.id, job_id=job_id)
+    if rt.settings.slack_enabled:
+        enqueue(session, "slack_send_failed", {"approval_id": approval.id, "job_id": job_id,
+                                               "lead_id": approval.lead_id}, now=now,
+                dedupe_key=f"slack_send_failed:{payload['decision_id']}:{job_id}")
+
+
+def _approved_by(session: Session, payload: dict[str, Any]) -> Approval | None:
+    """The approved (or edited) approval whose decision a `resume_handoff` job carries."""
+    decision = session.get(Decision, payload.get("decision_id"))
+    approval = session.get(Approval, decision.approval_id) if decision is not None else None
+    if approval is None or approval.status not in (ApprovalStatus.APPROVED.value,
+                                                   ApprovalStatus.EDITED.value):
+        return None
+    return approval
+
+
+def resume_retried(rt: AppRuntime, session: Session, job_id: int, payload: dict[str, Any]) -> None:
+    """Someone retried a decision's `resume_handoff` job: the card stops saying "Not sent" and
+    naming the job to retry, and shows the send as queued again."""
+    approval = _approved_by(session, payload)
+    if approval is not None and rt.settings.slack_enabled:
+        enqueue(session, "slack_update_card", {"approval_id": approval.id},
+                now=rt.clock.now(), dedupe_key=f"slack_update:{approval.id}")
+
 
 # (rt, session, job_id, payload, parked): the job failed and was rescheduled, or was parked.
 FAILING: dict[str, Callable[[AppRuntime, Session, int, dict[str, Any], bool], None]] = {
-    RESUME_JOB: handoffs.resume_failing,
+    RESUME_JOB: resume_failing,
 }
 # (rt, session, job_id, payload): a person made the job due again.
 RETRIED: dict[str, Callable[[AppRuntime, Session, int, dict[str, Any]], None]] = {
-    RESUME_JOB: handoffs.resume_retried,
+    RESUME_JOB: resume_retried,
 }
 
 

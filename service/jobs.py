@@ -50,6 +50,12 @@ _JOBS: Table = Job.__table__  # type: ignore[assignment]
 BACKOFF_CAP = timedelta(minutes=15)
 
 
+# A failing job's watchers hear of it again at a retry this far off or more: the first retries
+# are seconds apart (an outage that held up a hundred cards would otherwise redraw each of them
+# ten times in its first minutes, past Slack's rate limit for chat.update).
+RETELL_FROM_DELAY = timedelta(minutes=1)
+
+
 def backoff(attempts: int, *, rng: random.Random | None = None) -> timedelta:
     """Delay before attempt `attempts + 1`: "equal jitter" (half fixed, half random), so a burst
     of jobs that failed together does not retry together."""
@@ -224,8 +230,10 @@ def retry_later(db: Database, job: ClaimedJob, error: str, *, now: datetime, bud
                 on_failure: Callable[[Session, bool], None] | None = None) -> bool:
     """Schedule a retry with backoff (at least `not_before` seconds, e.g. a Retry-After) while
     the job has been failing for less than `budget`; returns False when it is parked instead.
-    `on_failure(session, parked)` runs in the same transaction each time the job is
-    rescheduled (False: a card's "next try" stays the real one) and when it is parked (True).
+    `on_failure(session, parked)` runs in the same transaction when the job starts failing
+    (False), at each later retry at least `RETELL_FROM_DELAY` away (False: a card's "next try"
+    stays the real one, without a redraw for every retry seconds apart), and when it is parked
+    (True).
 
     The last try lands on the budget's end, so "keeps trying for 72 hours" means that."""
     failing_since = job.failing_since or now
@@ -247,7 +255,8 @@ def retry_later(db: Database, job: ClaimedJob, error: str, *, now: datetime, bud
         rescheduled = session.execute(ours.values(
             run_at=min(now + delay, deadline), locked_until=None, last_error=error[:2000],
             failing_since=failing_since)).rowcount == 1
-        if rescheduled and on_failure is not None:
+        if rescheduled and on_failure is not None and (job.failing_since is None
+                                                        or delay >= RETELL_FROM_DELAY):
             tell_in_savepoint(session, job, lambda s: on_failure(s, False), what="failing")
         return True
 

@@ -27,6 +27,8 @@ import numpy as np
 from chromadb.api.types import Documents, EmbeddingFunction, Embeddings, Space
 from chromadb.utils.embedding_functions import register_embedding_function
 
+from config.http import api_client
+
 if TYPE_CHECKING:
     from config.settings import Settings
 
@@ -186,7 +188,7 @@ class OpenAIEndpointEmbeddings(EmbeddingFunction[Documents]):
         # get_collection, which must stay free of side effects.
         with self._client_lock:
             if self._client is None:
-                self._client = httpx.Client(timeout=self.timeout_s)
+                self._client = api_client(timeout=self.timeout_s)  # keeps no cookies
             return self._client
 
     def __call__(self, input: Documents) -> Embeddings:

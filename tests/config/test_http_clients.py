@@ -45,6 +45,10 @@ def test_a_cookie_given_to_the_client_is_not_kept_either() -> None:
         with api_client(cookies={"session": "s1"}) as client:
             client.cookies = {"session": "s2"}
             client.cookies.set("other", "o")
+            client.cookies.update({"third": "t"})
+            client.cookies.update(httpx.Cookies({"fourth": "f"}))
+            client.cookies["fifth"] = "5"
+            assert len(client.cookies) == 0
             client.get("https://api.example/v1/x")
     assert route.calls[0].request.headers.get("cookie") is None
 
@@ -88,4 +92,16 @@ def test_the_slack_client_sends_back_no_cookie() -> None:
                                         headers=SETS_A_COOKIE))
         call(client.chat_postMessage, channel="C1", text="one")
         call(client.chat_postMessage, channel="C1", text="two")
+    assert [c.request.headers.get("cookie") for c in route.calls] == [None, None]
+
+
+def test_the_embeddings_client_sends_back_no_cookie() -> None:
+    from tools.embeddings import OpenAIEndpointEmbeddings
+
+    embed = OpenAIEndpointEmbeddings("https://embeddings.cookies.test/v1", "key", batch_size=1)
+    answer = {"data": [{"index": 0, "embedding": [0.1, 0.2]}]}
+    with respx.mock() as router:
+        route = router.post("https://embeddings.cookies.test/v1/embeddings").mock(
+            return_value=httpx.Response(200, json=answer, headers=SETS_A_COOKIE))
+        assert len(embed(["one", "two"])) == 2
     assert [c.request.headers.get("cookie") for c in route.calls] == [None, None]
