@@ -140,6 +140,11 @@ class FakeSlack:
             self._failures.setdefault(method, []).extend(
                 [_Failure(status, error or "internal_error", retry_after)] * times)
 
+    def recover(self) -> None:
+        """Drop every failure `fail_next` still has queued: Slack is back."""
+        with self._lock:
+            self._failures.clear()
+
     def wait_for(self, method: str, count: int = 1, timeout: float = 10.0,
                  where: Callable[[SlackCall], bool] | None = None) -> list[SlackCall]:
         """Block until `count` calls to `method` (matching `where`) were made; return them."""

@@ -1,26 +1,29 @@
 """Who hears about a job kind's trouble, and the one door to retrying background work.
 
 Most jobs are listed when they fail for good (`GET /v1/jobs?status=failed`, `hitl_jobs_parked`)
-and that is enough. A few stand between a person's decision and its effect, and that person is
-looking at a card that must not say "queued" while nothing is moving: for those kinds, the
-handlers below are told, in the transaction that records it, when a job fails (at every retry,
-so the card's next try is the real one), when it is parked, and when someone retries it.
+and that is enough. A few stand between a person and what they wait for: a decision's effect
+(the card must not say "queued" while nothing is moving), or the card itself (a lead's first
+touch should not wait out a Slack outage). For those kinds, the handlers below are told, in the
+transaction that records it, when a job starts failing, at its retries a minute or more apart
+(`jobs.retry_later`), when it is parked, and when someone retries it.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
+from datetime import timedelta
 from typing import Any
 
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from service import jobs
+from service import jobs, notices
 from service.audit import audit
 from service.jobs import enqueue
 from service.lifecycle import ApprovalStatus
 from service.outbox_views import RESUME_JOB
 from service.runtime import AppRuntime
-from store.tables import Approval, Decision
+from store.tables import Approval, Decision, Job
 
 
 def resume_failing(rt: AppRuntime, session: Session, job_id: int, payload: dict[str, Any],
@@ -66,9 +69,33 @@ def resume_retried(rt: AppRuntime, session: Session, job_id: int, payload: dict[
                 now=rt.clock.now(), dedupe_key=f"slack_update:{approval.id}")
 
 
+# A card Slack has not taken for this long is emailed to its assignee (the post keeps retrying
+# for HITL_SLACK_RETRY_HOURS; the lead's SLA clock does not wait for Slack).
+CARD_EMAIL_AFTER = timedelta(minutes=15)
+CARD_JOB = "slack_post_approval"
+
+
+def card_post_failing(rt: AppRuntime, session: Session, job_id: int, payload: dict[str, Any],
+                      parked: bool) -> None:
+    """An approval card's post has been failing (Slack down, or refusing): once it has failed
+    for `CARD_EMAIL_AFTER`, or is parked, its assignee gets one email with a link to read the
+    approval and the command to decide it (service/notices.py `queue_card_notice`)."""
+    failing_since = session.scalar(select(Job.failing_since).where(Job.id == job_id))
+    now = rt.clock.now()
+    if not parked and (failing_since is None or now - failing_since < CARD_EMAIL_AFTER):
+        return
+    approval = session.get(Approval, payload.get("approval_id"))
+    if approval is None or approval.status != ApprovalStatus.PENDING.value:
+        return
+    notices.queue_card_notice(rt, session, approval=approval,
+                              recipient=rt.roster.find(approval.assignee),
+                              failing_since=failing_since or now)
+
+
 # (rt, session, job_id, payload, parked): the job failed and was rescheduled, or was parked.
 FAILING: dict[str, Callable[[AppRuntime, Session, int, dict[str, Any], bool], None]] = {
     RESUME_JOB: resume_failing,
+    CARD_JOB: card_post_failing,
 }
 # (rt, session, job_id, payload): a person made the job due again.
 RETRIED: dict[str, Callable[[AppRuntime, Session, int, dict[str, Any]], None]] = {

@@ -1,4 +1,5 @@
-"""Email notices for people Slack cannot reach: SLA reminders and escalations by email.
+"""Email notices for people Slack cannot reach: SLA reminders and escalations by email, and an
+approval card Slack has not taken for a while (`queue_card_notice`).
 
 When the person an SLA reminder (the card's owner) or escalation (the manager) is meant for
 cannot be reached in Slack (no Slack id on the roster, or the Slack surface is off: no
@@ -56,7 +57,7 @@ from service.jobs import RetryLater, enqueue
 from service.lifecycle import ApprovalStatus, TransferStatus
 from service.report_links import NoLinkSecret, signed_url
 from service.runtime import AppRuntime
-from store.tables import Approval, AuditEntry, Handoff, Lead, SupportTransfer
+from store.tables import Approval, AuditEntry, Handoff, Lead, SlackCard, SupportTransfer
 from tools.email import OutboundEmail, SendError
 
 log = logging.getLogger(__name__)
@@ -73,6 +74,7 @@ _SUBJECTS: dict[str, str] = {
     "escalation": "SLA escalation: a lead was reassigned",
     "support_escalation": "Support: a customer is waiting and nobody has claimed it",
     "recycled": "A lead you emailed never answered: recycled to nurture",
+    "card_unposted": "A lead is waiting for your decision: Slack has not taken its card",
 }
 RECYCLE_SLACK_JOB = "slack_recycle_notice"  # the Slack surface's DM (slack_app/recycle_notice.py)
 
@@ -119,6 +121,26 @@ def queue_support_escalation(rt: AppRuntime, session: Session, *, transfer_id: s
         "notice_id": nid, "step": "support_escalation", "handoff_id": transfer_id,
         "approval_id": None, "lead_id": None, "to": recipient.key,
         "waited_minutes": waited_minutes,
+    }, now=rt.clock.now(), dedupe_key=f"{NOTICE_JOB}:{nid}")
+    return True
+
+
+def queue_card_notice(rt: AppRuntime, session: Session, *, approval: Approval,
+                      recipient: Member | None, failing_since: datetime) -> bool:
+    """Queue the email telling `recipient` (the card's assignee) that Slack has not taken the
+    approval card since `failing_since`, inside the caller's transaction (service/job_watch.py,
+    while the card's post keeps failing). Once per approval, however often it is asked:
+    returns whether it queued the email now."""
+    if recipient is None:
+        return False
+    nid = f"ntc_{hashlib.sha256(f'card:{approval.id}'.encode()).hexdigest()[:32]}"
+    if _sent(session, approval.lead_id, nid):
+        return False
+    at = failing_since.isoformat()
+    enqueue(session, NOTICE_JOB, {
+        "notice_id": nid, "step": "card_unposted", "handoff_id": approval.handoff_id,
+        "approval_id": approval.id, "lead_id": approval.lead_id, "to": recipient.key,
+        "due": at, "since": at,
     }, now=rt.clock.now(), dedupe_key=f"{NOTICE_JOB}:{nid}")
     return True
 
@@ -220,6 +242,7 @@ def compose(rt: AppRuntime, payload: dict[str, Any], lead: Lead, member: Member,
         due=_when(payload["due"], member.timezone),
         lead_name=_one_line(name or lead.email, "unnamed lead"),
         company=_one_line(lead.company, "unknown"),
+        since=_when(payload["since"], member.timezone) if payload.get("since") else None,
         previous_owner=_name(rt, payload.get("previous_owner")),
         new_owner=_name(rt, payload.get("new_owner")),
         approval_id=payload["approval_id"], approval_url=url, link_expires=expires)
@@ -298,11 +321,14 @@ def _still_due(rt: AppRuntime, session: Session, payload: dict[str, Any], member
     lead = session.get(Lead, payload["lead_id"])
     if lead is None:
         return None  # erased meanwhile
-    if payload["step"] == "reminder":
+    if payload["step"] in ("reminder", "card_unposted"):
         status = session.scalar(select(Approval.status)
                                 .where(Approval.id == payload["approval_id"]))
         if status != ApprovalStatus.PENDING:
             return None  # decided meanwhile: nothing to remind of
+    if payload["step"] == "card_unposted" and session.scalar(select(SlackCard.approval_id).where(
+            SlackCard.approval_id == payload["approval_id"])) is not None:
+        return None  # Slack took the card meanwhile: the rep sees it there
     return compose(rt, payload, lead, member, now)
 
 
