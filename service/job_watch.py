@@ -20,7 +20,7 @@ from sqlalchemy.orm import Session
 from service import jobs, notices
 from service.audit import audit
 from service.jobs import enqueue
-from service.lifecycle import ApprovalStatus
+from service.lifecycle import ApprovalStatus, TransferStatus
 from service.outbox_views import RESUME_JOB
 from service.runtime import AppRuntime
 from store.tables import Approval, Decision, Job
@@ -92,10 +92,35 @@ def card_post_failing(rt: AppRuntime, session: Session, job_id: int, payload: di
                               failing_since=failing_since or now)
 
 
+ESCALATION_JOB = "support_escalate_slack"
+
+
+def support_alert_failing(rt: AppRuntime, session: Session, job_id: int,
+                          payload: dict[str, Any], parked: bool) -> None:
+    """The Slack alert to the support lead about an unclaimed transfer has been failing: after
+    `CARD_EMAIL_AFTER`, or once parked, the lead gets the escalation by email instead (one per
+    transfer, the same email a lead without a Slack id gets), while the customer still waits."""
+    from service.support import support, support_lead
+    from store.tables import SupportTransfer
+
+    failing_since = session.scalar(select(Job.failing_since).where(Job.id == job_id))
+    now = rt.clock.now()
+    if not parked and (failing_since is None or now - failing_since < CARD_EMAIL_AFTER):
+        return
+    transfer = session.get(SupportTransfer, payload.get("transfer_id"))
+    if transfer is None or transfer.status != TransferStatus.WAITING:
+        return
+    waited = max(1, round((now - transfer.created_at).total_seconds() / 60))
+    notices.queue_support_escalation(rt, session, transfer_id=transfer.id,
+                                     recipient=support_lead(rt, support(rt).policy),
+                                     waited_minutes=waited, slack_failing=True)
+
+
 # (rt, session, job_id, payload, parked): the job failed and was rescheduled, or was parked.
 FAILING: dict[str, Callable[[AppRuntime, Session, int, dict[str, Any], bool], None]] = {
     RESUME_JOB: resume_failing,
     CARD_JOB: card_post_failing,
+    ESCALATION_JOB: support_alert_failing,
 }
 # (rt, session, job_id, payload): a person made the job due again.
 RETRIED: dict[str, Callable[[AppRuntime, Session, int, dict[str, Any]], None]] = {

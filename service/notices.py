@@ -109,18 +109,23 @@ def queue_sla_notice(rt: AppRuntime, session: Session, *, step: Step, handoff: H
 
 
 def queue_support_escalation(rt: AppRuntime, session: Session, *, transfer_id: str,
-                             recipient: Member | None, waited_minutes: int) -> bool:
+                             recipient: Member | None, waited_minutes: int,
+                             slack_failing: bool = False) -> bool:
     """Queue the email to the support lead for an unclaimed transfer, inside the caller's
     transaction (service/support_transfers.py `escalate_unclaimed`, once per transfer), when
-    Slack cannot reach the lead (needs_email). Returns whether it queued one."""
-    if recipient is None or not needs_email(rt, recipient):
+    Slack cannot reach the lead (needs_email), or, `slack_failing`, when Slack has not taken
+    the escalation (service/job_watch.py). One email per transfer either way. Returns whether
+    it queued one now."""
+    if recipient is None or not (slack_failing or needs_email(rt, recipient)):
         return False
     digest = hashlib.sha256(f"support:{transfer_id}:escalated".encode()).hexdigest()
     nid = f"ntc_{digest[:32]}"
+    if _sent(session, None, nid):
+        return False
     enqueue(session, NOTICE_JOB, {
         "notice_id": nid, "step": "support_escalation", "handoff_id": transfer_id,
         "approval_id": None, "lead_id": None, "to": recipient.key,
-        "waited_minutes": waited_minutes,
+        "waited_minutes": waited_minutes, "slack_failing": slack_failing,
     }, now=rt.clock.now(), dedupe_key=f"{NOTICE_JOB}:{nid}")
     return True
 
@@ -243,6 +248,7 @@ def compose(rt: AppRuntime, payload: dict[str, Any], lead: Lead, member: Member,
         lead_name=_one_line(name or lead.email, "unnamed lead"),
         company=_one_line(lead.company, "unknown"),
         since=_when(payload["since"], member.timezone) if payload.get("since") else None,
+        slack_failing=False,
         previous_owner=_name(rt, payload.get("previous_owner")),
         new_owner=_name(rt, payload.get("new_owner")),
         approval_id=payload["approval_id"], approval_url=url, link_expires=expires)
@@ -260,6 +266,7 @@ def compose_support(rt: AppRuntime, payload: dict[str, Any], transfer: SupportTr
         customer_name=_one_line(customer.get("name") or customer.get("email"), "unknown"),
         company=_one_line(customer.get("company"), "unknown"),
         handoff_id=transfer.id, handoff_url=url, link_expires=expires,
+        slack_failing=bool(payload.get("slack_failing")),
         api_url=f"{rt.settings.public_url.rstrip('/')}/v1/handoffs/{transfer.id}")
     return _envelope(rt, payload, member, body, now)
 

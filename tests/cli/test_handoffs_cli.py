@@ -15,7 +15,7 @@ from config.settings import DEFAULTS_DIR, Settings
 from store.tables import AuditEntry, SupportTransfer
 from tests.conftest import SUPPORT_CHANNEL, TOKEN, make_settings
 from tests.fake_slack import FakeSlack, all_text
-from tests.support.chat import conversation, say
+from tests.support.chat import conversation, transfer_to_a_person
 
 JO = '''
 [[members]]
@@ -75,11 +75,6 @@ def tokens(support_rt: Any) -> dict[str, str]:
                               ("morgan", "U0MGR0001"), ("riley", "riley@example.com"))}
 
 
-def _transfer(client: Any, worker: Any, name: str = "Ada Park") -> str:
-    say(client, "How do I export my data to CSV?", email="ada@acme.io", name=name)
-    moved = say(client, "This is useless. I want to talk to a human")
-    worker.run_until_idle()  # the card is posted
-    return str(moved["handoff_id"])
 
 
 def _card_text(rt: Any, fake: FakeSlack, handoff_id: str) -> str:
@@ -97,7 +92,7 @@ def _audits(rt: Any, action: str) -> list[AuditEntry]:
 def test_a_support_agent_without_slack_works_a_transfer_from_the_cli(
         cli: Any, support_client: Any, worker: Any, support_rt: Any, fake_slack: FakeSlack,
         tokens: dict[str, str]) -> None:
-    handoff_id = _transfer(support_client, worker)
+    handoff_id = transfer_to_a_person(support_client, worker)
     queue = cli("list", "--status", "waiting")
     assert queue.exit_code == 0, queue.output
     assert handoff_id in queue.stdout and "Ada Park <ada@acme.io>" in queue.stdout
@@ -149,7 +144,7 @@ def test_a_support_agent_without_slack_works_a_transfer_from_the_cli(
 def test_who_acts_is_the_token_and_the_service_token_must_name_the_actor(
         cli: Any, support_client: Any, worker: Any, support_rt: Any,
         tokens: dict[str, str]) -> None:
-    handoff_id = _transfer(support_client, worker)
+    handoff_id = transfer_to_a_person(support_client, worker)
     nobody = cli("claim", handoff_id)
     assert nobody.exit_code == 2 and "HITL_TOKEN" in nobody.stderr
     bogus = cli("claim", handoff_id, token="hitl_pt_not-a-token")
@@ -177,7 +172,7 @@ def test_who_acts_is_the_token_and_the_service_token_must_name_the_actor(
 
 
 def test_customer_text_is_shown_escaped(cli: Any, support_client: Any, worker: Any) -> None:
-    handoff_id = _transfer(support_client, worker, name="Ada \u202eevil\u200f Park")
+    handoff_id = transfer_to_a_person(support_client, worker, name="Ada \u202eevil\u200f Park")
     listed = cli("list")
     assert listed.exit_code == 0, listed.output
     assert "Ada \\u202eevil\\u200f Park" in listed.stdout

@@ -30,3 +30,15 @@ def handoff(client: Any, handoff_id: str) -> dict[str, Any]:
     response = client.get(f"/v1/handoffs/{handoff_id}")
     assert response.status_code == 200, response.text
     return response.json()  # type: ignore[no-any-return]
+
+
+def transfer_to_a_person(client: Any, worker: Any, conversation_id: str = "conv-1",
+                         name: str = "Ada Park") -> str:
+    """Ada asks a question, then for a human: the warm transfer's id, its card posted (when
+    Slack takes it) after the worker ran."""
+    say(client, "How do I export my data to CSV?", conversation_id, email="ada@acme.io",
+        name=name)
+    moved = say(client, "This is useless. I want to talk to a human", conversation_id)
+    assert moved["status"] == "waiting_for_human"
+    worker.run_until_idle()
+    return str(moved["handoff_id"])

@@ -15,7 +15,7 @@ from config.settings import DEFAULTS_DIR, Settings
 from store.tables import AuditEntry, SupportTransfer
 from tests.conftest import SUPPORT_CHANNEL, TOKEN, make_settings
 from tests.fake_slack import FakeSlack, SlackSide, all_text, buttons, wait_until
-from tests.support.chat import conversation, handoff, say
+from tests.support.chat import conversation, handoff, transfer_to_a_person
 
 # A support agent who is not on Slack at all (no Slack id): the person this surface is for.
 JO = '''
@@ -49,13 +49,6 @@ def tokens(support_rt: Any) -> dict[str, dict[str, str]]:
                               ("morgan", "U0MGR0001"), ("riley", "riley@example.com"))}
 
 
-def _transfer(client: Any, worker: Any, conversation_id: str = "conv-1") -> str:
-    say(client, "How do I export my data to CSV?", conversation_id,
-        email="ada@acme.io", name="Ada Park")
-    moved = say(client, "This is useless. I want to talk to a human", conversation_id)
-    assert moved["status"] == "waiting_for_human"
-    worker.run_until_idle()  # the card and its transcript are posted
-    return str(moved["handoff_id"])
 
 
 def _card(rt: Any, fake: FakeSlack, handoff_id: str) -> dict[str, Any]:
@@ -80,7 +73,7 @@ def _post(client: Any, path: str, headers: dict[str, str], **body: Any) -> Any:
 def test_support_without_slack_end_to_end_with_the_card_following(
         support_client: Any, worker: Any, support_rt: Any, fake_slack: FakeSlack,
         tokens: dict[str, dict[str, str]]) -> None:
-    handoff_id = _transfer(support_client, worker)
+    handoff_id = transfer_to_a_person(support_client, worker)
     assert buttons(_card(support_rt, fake_slack, handoff_id)["blocks"]) == ["Claim"]
 
     # The queue, as Jo sees it.
@@ -162,7 +155,7 @@ def test_support_without_slack_end_to_end_with_the_card_following(
 def test_slack_clicks_show_in_the_api_and_the_api_hand_back_on_the_card(
         support_client: Any, worker: Any, support_rt: Any, fake_slack: FakeSlack,
         slack: SlackSide, running_worker: Any, tokens: dict[str, dict[str, str]]) -> None:
-    handoff_id = _transfer(support_client, worker)
+    handoff_id = transfer_to_a_person(support_client, worker)
     slack.click(_card(support_rt, fake_slack, handoff_id), "Claim", "U0SUP0001")
     wait_until(lambda: conversation(support_client)["status"] == "human")
     [mine] = support_client.get("/v1/handoffs", params={"status": "claimed"},
@@ -187,7 +180,7 @@ def test_slack_clicks_show_in_the_api_and_the_api_hand_back_on_the_card(
 def test_who_may_act_is_the_slack_buttons_rule(
         support_client: Any, worker: Any, support_rt: Any, fake_slack: FakeSlack,
         slack: SlackSide, tokens: dict[str, dict[str, str]]) -> None:
-    handoff_id = _transfer(support_client, worker)
+    handoff_id = transfer_to_a_person(support_client, worker)
     path = f"/v1/handoffs/{handoff_id}"
     # A sales rep's token is refused where the Slack button refuses them.
     refused = _post(support_client, f"{path}/claim", tokens["riley"])

@@ -15,7 +15,7 @@ from service.support import support
 from store.tables import SupportTransfer
 from tests.conftest import SUPPORT_CHANNEL
 from tests.fake_slack import BOT_ID, FakeSlack, SlackSide, all_text, buttons, wait_until
-from tests.support.chat import conversation, handoff, say
+from tests.support.chat import conversation, handoff, say, transfer_to_a_person
 
 
 def _card(rt: Any, fake: FakeSlack, handoff_id: str) -> dict[str, Any]:
@@ -25,17 +25,11 @@ def _card(rt: Any, fake: FakeSlack, handoff_id: str) -> dict[str, Any]:
         return fake.message(t.slack_channel, t.slack_ts)
 
 
-def _transfer(client: Any, worker: Any) -> str:
-    say(client, "How do I export my data to CSV?", email="ada@acme.io", name="Ada Park")
-    moved = say(client, "This is useless. I want to talk to a human")
-    assert moved["status"] == "waiting_for_human"
-    worker.run_until_idle()
-    return str(moved["handoff_id"])
 
 
 def test_the_card_and_the_transcript_land_in_the_support_channel(
         support_client: Any, worker: Any, support_rt: Any, fake_slack: FakeSlack) -> None:
-    handoff_id = _transfer(support_client, worker)
+    handoff_id = transfer_to_a_person(support_client, worker)
     card = _card(support_rt, fake_slack, handoff_id)
     assert card["channel"] == SUPPORT_CHANNEL
     assert buttons(card["blocks"]) == ["Claim"]
@@ -58,7 +52,7 @@ def test_the_card_and_the_transcript_land_in_the_support_channel(
 def test_claim_reply_both_ways_and_resolve(support_client: Any, worker: Any,
                                            support_rt: Any, fake_slack: FakeSlack,
                                            slack: SlackSide) -> None:
-    handoff_id = _transfer(support_client, worker)
+    handoff_id = transfer_to_a_person(support_client, worker)
     card = _card(support_rt, fake_slack, handoff_id)
     assert slack.click(card, "Claim", "U0SUP0001").status_code == 200
     wait_until(lambda: conversation(support_client)["status"] == "human")
@@ -101,7 +95,7 @@ def test_claim_reply_both_ways_and_resolve(support_client: Any, worker: Any,
 def test_two_agents_claim_at_once_and_one_owns_it(support_client: Any, worker: Any,
                                                   support_rt: Any, fake_slack: FakeSlack,
                                                   slack: SlackSide) -> None:
-    handoff_id = _transfer(support_client, worker)
+    handoff_id = transfer_to_a_person(support_client, worker)
     card = _card(support_rt, fake_slack, handoff_id)
     barrier = threading.Barrier(2)
     statuses: list[int] = []
@@ -154,7 +148,7 @@ def test_service_level_claim_race_has_exactly_one_winner(support_client: Any,
 def test_strangers_cannot_claim_and_non_owners_cannot_resolve(
         support_client: Any, worker: Any, support_rt: Any, fake_slack: FakeSlack,
         slack: SlackSide) -> None:
-    handoff_id = _transfer(support_client, worker)
+    handoff_id = transfer_to_a_person(support_client, worker)
     card = _card(support_rt, fake_slack, handoff_id)
     slack.click(card, "Claim", "U0REP0001")  # a sales rep: not on the support team
     [refusal] = fake_slack.wait_for("chat.postEphemeral")
@@ -173,7 +167,7 @@ def test_strangers_cannot_claim_and_non_owners_cannot_resolve(
 def test_hand_back_returns_the_conversation_to_the_bot_with_a_note(
         support_client: Any, worker: Any, support_rt: Any, fake_slack: FakeSlack,
         slack: SlackSide) -> None:
-    handoff_id = _transfer(support_client, worker)
+    handoff_id = transfer_to_a_person(support_client, worker)
     slack.click(_card(support_rt, fake_slack, handoff_id), "Claim", "U0SUP0001")
     wait_until(lambda: conversation(support_client)["status"] == "human")
     worker.run_until_idle()
@@ -199,7 +193,7 @@ def test_hand_back_returns_the_conversation_to_the_bot_with_a_note(
 def test_unclaimed_transfers_escalate_to_the_support_lead_on_time(
         support_client: Any, worker: Any, support_rt: Any, fake_slack: FakeSlack,
         clock: Any) -> None:
-    handoff_id = _transfer(support_client, worker)
+    handoff_id = transfer_to_a_person(support_client, worker)
     timeout = support(support_rt).policy.claim_timeout_minutes
     clock.advance(minutes=timeout - 0.5)
     worker.run_until_idle()
@@ -230,7 +224,7 @@ def test_unclaimed_transfers_escalate_to_the_support_lead_on_time(
 def test_a_claimed_transfer_does_not_escalate(support_client: Any, worker: Any,
                                               support_rt: Any, fake_slack: FakeSlack,
                                               clock: Any) -> None:
-    handoff_id = _transfer(support_client, worker)
+    handoff_id = transfer_to_a_person(support_client, worker)
     service.claim(support_rt, handoff_id, "U0SUP0001")
     clock.advance(hours=2)
     worker.run_until_idle()
@@ -241,7 +235,7 @@ def test_a_claimed_transfer_does_not_escalate(support_client: Any, worker: Any,
 def test_retried_thread_events_relay_once_and_approval_threads_are_not_taken(
         support_client: Any, worker: Any, support_rt: Any, fake_slack: FakeSlack,
         slack: SlackSide) -> None:
-    handoff_id = _transfer(support_client, worker)
+    handoff_id = transfer_to_a_person(support_client, worker)
     card = _card(support_rt, fake_slack, handoff_id)
     slack.click(card, "Claim", "U0SUP0001")
     wait_until(lambda: conversation(support_client)["status"] == "human")
@@ -276,7 +270,7 @@ def test_a_card_that_changed_while_its_update_was_in_flight_is_sent_again(
     import slack_app.support.jobs as support_jobs
     from service.support_transfers import claim
 
-    handoff_id = _transfer(support_client, worker)
+    handoff_id = transfer_to_a_person(support_client, worker)
     real_call, raced = support_jobs.call, []
 
     def racing_call(method: Any, **kwargs: Any) -> Any:
