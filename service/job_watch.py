@@ -11,7 +11,7 @@ transaction that records it, when a job starts failing, at its retries a minute 
 from __future__ import annotations
 
 from collections.abc import Callable
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import select
@@ -23,11 +23,11 @@ from service.jobs import enqueue
 from service.lifecycle import ApprovalStatus, TransferStatus
 from service.outbox_views import RESUME_JOB
 from service.runtime import AppRuntime
-from store.tables import Approval, Decision, Job
+from store.tables import Approval, Decision, Job, SlackCard, SupportTransfer
 
 
 def resume_failing(rt: AppRuntime, session: Session, job_id: int, payload: dict[str, Any],
-                   parked: bool) -> None:
+                   parked: bool, error: BaseException) -> None:
     """A decision's `resume_handoff` job failed (`jobs.retry_later` says when), or was
     `parked`: the approved message is not on its way (`outbox_views.preparing_send_state`:
     retrying, then failed). The card says so each time, with the next try. Once parked
@@ -70,54 +70,67 @@ def resume_retried(rt: AppRuntime, session: Session, job_id: int, payload: dict[
 
 
 # A card Slack has not taken for this long is emailed to its assignee (the post keeps retrying
-# for HITL_SLACK_RETRY_HOURS; the lead's SLA clock does not wait for Slack).
-CARD_EMAIL_AFTER = timedelta(minutes=15)
+# for HITL_SLACK_RETRY_HOURS; the lead's SLA clock does not wait for Slack). The same for the
+# support lead's alert about a customer nobody has claimed.
+SLACK_EMAIL_AFTER = timedelta(minutes=15)
 CARD_JOB = "slack_post_approval"
+ESCALATION_JOB = "support_escalate_slack"
+
+
+def _slack_refused_for_long(rt: AppRuntime, session: Session, job_id: int, parked: bool,
+                            error: BaseException) -> datetime | None:
+    """Since when Slack has been refusing this job, when that is `SLACK_EMAIL_AFTER` or more
+    (or the job is parked); None otherwise, and always when the failure is not Slack's (a bug
+    or a database error is ours to fix, not a reason to tell a rep Slack is down)."""
+    if not jobs.from_slack(error):
+        return None
+    failing_since = session.scalar(select(Job.failing_since).where(Job.id == job_id))
+    if failing_since is None:
+        return None
+    if not parked and rt.clock.now() - failing_since < SLACK_EMAIL_AFTER:
+        return None
+    return failing_since
 
 
 def card_post_failing(rt: AppRuntime, session: Session, job_id: int, payload: dict[str, Any],
-                      parked: bool) -> None:
-    """An approval card's post has been failing (Slack down, or refusing): once it has failed
-    for `CARD_EMAIL_AFTER`, or is parked, its assignee gets one email with a link to read the
-    approval and the command to decide it (service/notices.py `queue_card_notice`)."""
-    failing_since = session.scalar(select(Job.failing_since).where(Job.id == job_id))
-    now = rt.clock.now()
-    if not parked and (failing_since is None or now - failing_since < CARD_EMAIL_AFTER):
+                      parked: bool, error: BaseException) -> None:
+    """Slack has refused an approval card's post for `SLACK_EMAIL_AFTER` (or the job is parked):
+    its assignee gets one email with a link to read the approval and the command to decide it
+    (service/notices.py `queue_card_notice`), unless it was decided or its card is in Slack
+    (a later step of the job failing: the rep has the card)."""
+    since = _slack_refused_for_long(rt, session, job_id, parked, error)
+    if since is None:
         return
     approval = session.get(Approval, payload.get("approval_id"))
     if approval is None or approval.status != ApprovalStatus.PENDING.value:
         return
+    if session.get(SlackCard, approval.id) is not None:
+        return
     notices.queue_card_notice(rt, session, approval=approval,
-                              recipient=rt.roster.find(approval.assignee),
-                              failing_since=failing_since or now)
-
-
-ESCALATION_JOB = "support_escalate_slack"
+                              recipient=rt.roster.find(approval.assignee), failing_since=since)
 
 
 def support_alert_failing(rt: AppRuntime, session: Session, job_id: int,
-                          payload: dict[str, Any], parked: bool) -> None:
-    """The Slack alert to the support lead about an unclaimed transfer has been failing: after
-    `CARD_EMAIL_AFTER`, or once parked, the lead gets the escalation by email instead (one per
-    transfer, the same email a lead without a Slack id gets), while the customer still waits."""
-    from service.support import support, support_lead
-    from store.tables import SupportTransfer
-
-    failing_since = session.scalar(select(Job.failing_since).where(Job.id == job_id))
-    now = rt.clock.now()
-    if not parked and (failing_since is None or now - failing_since < CARD_EMAIL_AFTER):
+                          payload: dict[str, Any], parked: bool, error: BaseException) -> None:
+    """Slack has refused the alert to the support lead about an unclaimed transfer for
+    `SLACK_EMAIL_AFTER` (or the job is parked): the person it alerts gets the escalation by
+    email instead (one per transfer, the email a lead without a Slack id gets), while the
+    customer still waits."""
+    if _slack_refused_for_long(rt, session, job_id, parked, error) is None:
         return
     transfer = session.get(SupportTransfer, payload.get("transfer_id"))
     if transfer is None or transfer.status != TransferStatus.WAITING:
         return
-    waited = max(1, round((now - transfer.created_at).total_seconds() / 60))
+    waited = max(1, round((rt.clock.now() - transfer.created_at).total_seconds() / 60))
     notices.queue_support_escalation(rt, session, transfer_id=transfer.id,
-                                     recipient=support_lead(rt, support(rt).policy),
+                                     recipient=rt.roster.find(transfer.escalated_to),
                                      waited_minutes=waited, slack_failing=True)
 
 
-# (rt, session, job_id, payload, parked): the job failed and was rescheduled, or was parked.
-FAILING: dict[str, Callable[[AppRuntime, Session, int, dict[str, Any], bool], None]] = {
+# (rt, session, job_id, payload, parked, error): the job failed with `error` and was
+# rescheduled, or was parked.
+FAILING: dict[str, Callable[[AppRuntime, Session, int, dict[str, Any], bool, BaseException],
+                            None]] = {
     RESUME_JOB: resume_failing,
     CARD_JOB: card_post_failing,
     ESCALATION_JOB: support_alert_failing,

@@ -65,6 +65,7 @@ log = logging.getLogger(__name__)
 NOTICE_JOB = "deliver_email_notice"
 SENT_ACTION = "sla_notice_emailed"
 FAILED_ACTION = "sla_notice_failed"
+QUEUED_ACTION = "notice_queued"
 LEAD_TEXT_CHARS = 120  # a lead's name or company, as the notice quotes it
 NOTICE_LINK_HOURS = 168  # a notice's read-only links last a week
 
@@ -119,15 +120,11 @@ def queue_support_escalation(rt: AppRuntime, session: Session, *, transfer_id: s
     if recipient is None or not (slack_failing or needs_email(rt, recipient)):
         return False
     digest = hashlib.sha256(f"support:{transfer_id}:escalated".encode()).hexdigest()
-    nid = f"ntc_{digest[:32]}"
-    if _sent(session, None, nid):
-        return False
-    enqueue(session, NOTICE_JOB, {
-        "notice_id": nid, "step": "support_escalation", "handoff_id": transfer_id,
-        "approval_id": None, "lead_id": None, "to": recipient.key,
+    return _queue_once(rt, session, {
+        "notice_id": f"ntc_{digest[:32]}", "step": "support_escalation",
+        "handoff_id": transfer_id, "approval_id": None, "lead_id": None, "to": recipient.key,
         "waited_minutes": waited_minutes, "slack_failing": slack_failing,
-    }, now=rt.clock.now(), dedupe_key=f"{NOTICE_JOB}:{nid}")
-    return True
+    })
 
 
 def queue_card_notice(rt: AppRuntime, session: Session, *, approval: Approval,
@@ -139,14 +136,28 @@ def queue_card_notice(rt: AppRuntime, session: Session, *, approval: Approval,
     if recipient is None:
         return False
     nid = f"ntc_{hashlib.sha256(f'card:{approval.id}'.encode()).hexdigest()[:32]}"
-    if _sent(session, approval.lead_id, nid):
-        return False
     at = failing_since.isoformat()
-    enqueue(session, NOTICE_JOB, {
+    return _queue_once(rt, session, {
         "notice_id": nid, "step": "card_unposted", "handoff_id": approval.handoff_id,
         "approval_id": approval.id, "lead_id": approval.lead_id, "to": recipient.key,
         "due": at, "since": at,
-    }, now=rt.clock.now(), dedupe_key=f"{NOTICE_JOB}:{nid}")
+    })
+
+
+def _queue_once(rt: AppRuntime, session: Session, payload: dict[str, Any]) -> bool:
+    """Queue the notice job unless this notice was ever queued (marked in the audit log in
+    the same transaction): a watcher told again at every retry of a failing job queues it
+    once, sent or refused; a job's dedupe key alone would not do, as it lapses once the
+    job is claimed."""
+    nid, lead_id = payload["notice_id"], payload["lead_id"]
+    about = AuditEntry.lead_id == lead_id if lead_id else AuditEntry.lead_id.is_(None)
+    if session.scalar(select(AuditEntry.id).where(
+            about, AuditEntry.subject_id == nid,
+            AuditEntry.action.in_((QUEUED_ACTION, SENT_ACTION, FAILED_ACTION))).limit(1)):
+        return False
+    enqueue(session, NOTICE_JOB, payload, now=rt.clock.now(), dedupe_key=f"{NOTICE_JOB}:{nid}")
+    audit(session, rt, actor="system", action=QUEUED_ACTION, lead_id=lead_id, subject_id=nid,
+          step=payload["step"], recipient=payload["to"])
     return True
 
 
@@ -324,6 +335,8 @@ def _still_due(rt: AppRuntime, session: Session, payload: dict[str, Any], member
         transfer = session.get(SupportTransfer, payload["handoff_id"])
         if transfer is None or transfer.status != TransferStatus.WAITING:
             return None  # claimed or closed meanwhile: nothing to chase
+        if payload.get("slack_failing") and transfer.escalation_posted:
+            return None  # Slack took the alert meanwhile: the lead has it there
         return compose_support(rt, payload, transfer, member, now)
     lead = session.get(Lead, payload["lead_id"])
     if lead is None:

@@ -174,13 +174,14 @@ class Worker:
             transient = isinstance(exc, RetryLater)
             (log.info if transient else log.exception)("job %s %s failed: %s", job.id, job.kind,
                                                        exc)
-            tell = job_watch.FAILING.get(job.kind)
+            tell, failure = job_watch.FAILING.get(job.kind), exc
             if not jobs.retry_later(self.rt.db, job, f"{type(exc).__name__}: {exc}",
                                     now=self.rt.clock.now(),
                                     budget=retry_budget(self.rt.settings, job.kind),
                                     not_before=getattr(exc, "retry_after", None),
                                     on_failure=tell and (lambda session, parked: tell(
-                                        self.rt, session, job.id, job.payload, parked))):
+                                        self.rt, session, job.id, job.payload, parked,
+                                        failure))):
                 self.rt.metrics.jobs_failed.labels(job.kind).inc()
             return None
         return jobs.complete(self.rt.db, job, claim_next=not self._stop.is_set(),

@@ -24,7 +24,7 @@ from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError, SlackClientError, SlackRequestError
 
 from config.http import api_client
-from service.jobs import RetryLater
+from service.jobs import SLACK_FAILURE, RetryLater
 from service.runtime import AppRuntime
 from slack_app.message_log import current_context, record_post
 from slack_app.text import text_blocks
@@ -206,12 +206,19 @@ def call_unlogged(method: Callable[..., Any], **kwargs: Any) -> dict[str, Any]:
         if status == 429 or status >= 500 or error in TRANSIENT_ERRORS:
             retry = RetryLater(f"Slack {name}: {error} (HTTP {status})")
             # Honoured by the job queue when it supports it; the backoff applies otherwise.
-            retry.retry_after = _retry_after(exc.response)  # type: ignore[attr-defined]
-            raise retry from exc
-        raise SlackCallFailed(name, error) from exc
+            retry.retry_after = _retry_after(exc.response)
+            raise _slacks(retry) from exc
+        raise _slacks(SlackCallFailed(name, error)) from exc
     except (SlackClientError, OSError, TimeoutError) as exc:  # network, DNS, TLS, timeouts
-        raise RetryLater(f"Slack {name} unreachable: {type(exc).__name__}") from exc
+        raise _slacks(RetryLater(f"Slack {name} unreachable: {type(exc).__name__}")) from exc
     return dict(response.data) if isinstance(response.data, dict) else {}
+
+
+def _slacks(error: Exception) -> Exception:
+    """`error`, marked as Slack's doing (`service.jobs.from_slack`): a job's watchers tell
+    people Slack is not taking their card only when it is Slack that failed."""
+    setattr(error, SLACK_FAILURE, True)
+    return error
 
 
 def _record(kwargs: dict[str, Any], data: dict[str, Any]) -> None:

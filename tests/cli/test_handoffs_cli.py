@@ -75,8 +75,6 @@ def tokens(support_rt: Any) -> dict[str, str]:
                               ("morgan", "U0MGR0001"), ("riley", "riley@example.com"))}
 
 
-
-
 def _card_text(rt: Any, fake: FakeSlack, handoff_id: str) -> str:
     with rt.db.read() as session:
         transfer = session.get(SupportTransfer, handoff_id)

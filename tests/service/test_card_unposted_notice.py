@@ -1,5 +1,5 @@
 """A card Slack will not take is emailed to its assignee (service/job_watch.py
-`card_post_failing`, service/notices.py `queue_card_notice`): after CARD_EMAIL_AFTER of failed
+`card_post_failing`, service/notices.py `queue_card_notice`): after SLACK_EMAIL_AFTER of failed
 posts, once per approval, never once the approval is decided or its card is in Slack. The real
 worker, the Slack fake answering 503, a real SMTP server on loopback, an injected clock."""
 
@@ -13,7 +13,7 @@ import pytest
 from sqlalchemy import select
 
 from config.settings import Settings
-from service.job_watch import CARD_EMAIL_AFTER
+from service.job_watch import SLACK_EMAIL_AFTER
 from store.tables import Approval, AuditEntry
 from tests.flow import decide, pending_card
 
@@ -41,19 +41,21 @@ def _card_notices(rt: Any) -> list[AuditEntry]:
 def test_a_card_slack_will_not_take_is_emailed_to_its_assignee_once(
         client, worker, rt, clock, fake_slack, smtp_sink) -> None:
     fake_slack.fail_next("chat.postMessage", status=503, times=100_000)  # Slack is down
+    first_refused = clock.now()
     card = pending_card(client, worker)
     owner = rt.roster.find(card["assignee"])
     assert owner is not None and owner.slack_id  # Slack reaches this rep, when it is up
     assert fake_slack.card(card["approval_id"]) is None
 
-    _run_for(clock, worker, int(CARD_EMAIL_AFTER.total_seconds() // 60) - 1)
+    _run_for(clock, worker, int(SLACK_EMAIL_AFTER.total_seconds() // 60) - 1)
     assert [m for m in smtp_sink.messages if m.subject == CARD_SUBJECT] == []  # not yet
 
-    _run_for(clock, worker, 20)  # the first retry past CARD_EMAIL_AFTER tells the rep
+    _run_for(clock, worker, 20)  # the first retry past SLACK_EMAIL_AFTER tells the rep
     [mail] = [m for m in smtp_sink.messages if m.subject == CARD_SUBJECT]
     assert mail.rcpt_tos == [owner.email]
     assert f"Hi {owner.name}," in mail.body
     assert "Slack has not accepted its approval card since" in mail.body
+    assert f"{first_refused:%Y-%m-%d %H:%M} UTC" in mail.body
     assert 'Lead:    "Ada Park"' in mail.body and 'Company: "Acme"' in mail.body
     assert f"/v1/approvals/{card['approval_id']}" in mail.body
     assert f"hitl approvals decide {card['approval_id']} --action approve" in mail.body
@@ -101,3 +103,51 @@ def test_a_notice_whose_card_reached_slack_is_not_sent(client, worker, rt, clock
                                          failing_since=clock.now() - timedelta(minutes=20))
     worker.run_until_idle()
     assert [m for m in smtp_sink.messages if m.subject == CARD_SUBJECT] == []
+
+
+def test_a_card_job_failing_for_our_own_reasons_is_not_blamed_on_slack(
+        client, worker, rt, clock, fake_slack, smtp_sink, monkeypatch) -> None:
+    """A bug in the card job (not Slack refusing it) is listed as failing work; the rep is not
+    told that Slack is down."""
+    from slack_app import jobs as slack_jobs
+
+    def broken(*_: Any, **__: Any) -> Any:
+        raise RuntimeError("card renderer bug")
+
+    monkeypatch.setattr(slack_jobs, "render", broken)
+    pending_card(client, worker)
+    _run_for(clock, worker, 40)
+    assert [m for m in smtp_sink.messages if m.subject == CARD_SUBJECT] == []
+    failing = client.get("/v1/jobs", params={"status": "retrying",
+                                             "kind": "slack_post_approval"}).json()
+    assert failing and all("renderer bug" in job["last_error"] for job in failing)
+
+
+def test_one_notice_however_often_the_failing_card_retries_while_mail_is_slow(
+        client, worker, rt, clock, fake_slack, smtp_sink) -> None:
+    """The notice's own delivery retries (a 451) while the card's post keeps failing and its
+    watcher is told again: the notice is queued once, and sent once."""
+    fake_slack.fail_next("chat.postMessage", status=503, times=100_000)
+    pending_card(client, worker)
+    smtp_sink.refuse_next(*["451 4.3.0 try again later"] * 3)
+    _run_for(clock, worker, 120)  # (the SLA reassigns the lead meanwhile: a card each)
+    with rt.db.read() as session:
+        queued = session.scalars(select(AuditEntry).where(
+            AuditEntry.action == "notice_queued")).all()
+    assert queued and len({q.subject_id for q in queued}) == len(queued)  # each once
+    emails = [m for m in smtp_sink.messages if m.subject == CARD_SUBJECT]
+    assert len(emails) == len(queued) == len(_card_notices(rt))  # and sent once each
+
+
+def test_a_refused_notice_is_not_tried_again_at_each_retry_of_the_card(
+        client, worker, rt, clock, fake_slack, smtp_sink) -> None:
+    """The mail server refuses the notice for good (550): recorded once, not queued and tried
+    again every time the failing card's watcher is told."""
+    fake_slack.fail_next("chat.postMessage", status=503, times=100_000)
+    pending_card(client, worker)
+    smtp_sink.refuse_next(*["550 5.1.1 mailbox unavailable"] * 20)
+    _run_for(clock, worker, 120)
+    with rt.db.read() as session:
+        refused = [a.subject_id for a in session.scalars(select(AuditEntry).where(
+            AuditEntry.action == "sla_notice_failed")) if a.detail["step"] == "card_unposted"]
+    assert refused and len(set(refused)) == len(refused)  # once per notice

@@ -93,7 +93,7 @@ def test_a_failure_handler_that_fails_does_not_keep_the_job_from_retrying_or_par
     told: list[bool] = []
 
     def broken_tell(_rt: Any, session: Any, job_id: int, payload: dict[str, Any],
-                    parked: bool) -> None:
+                    parked: bool, error: BaseException) -> None:
         told.append(parked)
         session.execute(Job.__table__.delete())  # undone with the savepoint
         raise RuntimeError("Slack is down")

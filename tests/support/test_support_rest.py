@@ -49,8 +49,6 @@ def tokens(support_rt: Any) -> dict[str, dict[str, str]]:
                               ("morgan", "U0MGR0001"), ("riley", "riley@example.com"))}
 
 
-
-
 def _card(rt: Any, fake: FakeSlack, handoff_id: str) -> dict[str, Any]:
     with rt.db.read() as session:
         transfer = session.get(SupportTransfer, handoff_id)

@@ -25,8 +25,6 @@ def _card(rt: Any, fake: FakeSlack, handoff_id: str) -> dict[str, Any]:
         return fake.message(t.slack_channel, t.slack_ts)
 
 
-
-
 def test_the_card_and_the_transcript_land_in_the_support_channel(
         support_client: Any, worker: Any, support_rt: Any, fake_slack: FakeSlack) -> None:
     handoff_id = transfer_to_a_person(support_client, worker)

@@ -1,5 +1,5 @@
 """A warm transfer while Slack is down: the support lead's alert for the unclaimed transfer goes
-by email once Slack has refused it for CARD_EMAIL_AFTER (service/job_watch.py
+by email once Slack has refused it for SLACK_EMAIL_AFTER (service/job_watch.py
 `support_alert_failing`), once per transfer; nothing once someone claimed it. The Slack fake
 answering 503, a real SMTP server on loopback, the real worker, an injected clock."""
 
@@ -8,9 +8,11 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
+from sqlalchemy import select
 
-from service.job_watch import CARD_EMAIL_AFTER
+from service.job_watch import SLACK_EMAIL_AFTER
 from service.support import support
+from store.tables import Job
 from tests.fake_slack import FakeSlack
 from tests.support.chat import handoff, transfer_to_a_person
 
@@ -26,8 +28,6 @@ def settings(slack_settings: Any) -> Any:
 def _slack_down(fake: FakeSlack) -> None:
     for method in SLACK_METHODS:
         fake.fail_next(method, status=503, times=100_000)
-
-
 
 
 def _run_for(clock: Any, worker: Any, minutes: int) -> None:
@@ -50,9 +50,9 @@ def test_the_support_leads_alert_goes_by_email_while_slack_refuses_it(
     assert handoff(support_client, handoff_id)["escalated_to"] == "U0SUP0001"
     lead = support_rt.roster.find("U0SUP0001")
     assert lead is not None and lead.slack_id  # Slack reaches the lead, when it is up
-    assert _alerts(smtp_sink) == []  # Slack has refused it for less than CARD_EMAIL_AFTER
+    assert _alerts(smtp_sink) == []  # Slack has refused it for less than SLACK_EMAIL_AFTER
 
-    _run_for(clock, worker, int(CARD_EMAIL_AFTER.total_seconds() // 60) + 20)
+    _run_for(clock, worker, int(SLACK_EMAIL_AFTER.total_seconds() // 60) + 20)
     [mail] = _alerts(smtp_sink)
     assert mail.rcpt_tos == [lead.email]
     assert f"/v1/handoffs/{handoff_id}" in mail.body
@@ -63,14 +63,26 @@ def test_the_support_leads_alert_goes_by_email_while_slack_refuses_it(
     assert len(_alerts(smtp_sink)) == 1
 
 
-def test_a_transfer_claimed_before_then_is_not_emailed(
+def test_a_transfer_claimed_meanwhile_is_not_emailed(
         support_client: Any, worker: Any, support_rt: Any, fake_slack: FakeSlack, clock: Any,
         smtp_sink: Any) -> None:
-    from service import conversations
+    """Claimed while Slack refused its alert: the watcher, told of the alert's failure after
+    SLACK_EMAIL_AFTER (even parked), queues nothing."""
+    from service import conversations, job_watch
+    from service.jobs import RetryLater
 
     _slack_down(fake_slack)
     handoff_id = transfer_to_a_person(support_client, worker)
     _run_for(clock, worker, int(support(support_rt).policy.claim_timeout_minutes) + 1)
     conversations.claim(support_rt, handoff_id, "U0MGR0001")  # someone took it, Slack or not
-    _run_for(clock, worker, int(CARD_EMAIL_AFTER.total_seconds() // 60) + 20)
+    slack_down = RetryLater("Slack conversations.open: internal_error (HTTP 503)")
+    slack_down.slack_failure = True  # type: ignore[attr-defined]  (as slack_app.web marks it)
+    clock.advance(minutes=30)
+    with support_rt.db.session() as session:
+        [alert] = session.scalars(select(Job).where(Job.kind == job_watch.ESCALATION_JOB))
+        assert alert.failing_since is not None
+        job_watch.support_alert_failing(support_rt, session, alert.id, alert.payload,
+                                        True, slack_down)
+        assert session.scalars(select(Job).where(Job.kind == "deliver_email_notice")).all() == []
+    _run_for(clock, worker, 20)
     assert _alerts(smtp_sink) == []
