@@ -17,7 +17,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from service import jobs, notices
+from service import jobs
 from service.audit import audit
 from service.jobs import enqueue
 from service.lifecycle import ApprovalStatus, TransferStatus
@@ -106,6 +106,8 @@ def card_post_failing(rt: AppRuntime, session: Session, job_id: int, payload: di
         return
     if session.get(SlackCard, approval.id) is not None:
         return
+    from service import notices  # only when someone is told: `hitl ingest` never loads it
+
     notices.queue_card_notice(rt, session, approval=approval,
                               recipient=rt.roster.find(approval.assignee), failing_since=since)
 
@@ -122,6 +124,8 @@ def support_alert_failing(rt: AppRuntime, session: Session, job_id: int,
     if transfer is None or transfer.status != TransferStatus.WAITING:
         return
     waited = max(1, round((rt.clock.now() - transfer.created_at).total_seconds() / 60))
+    from service import notices
+
     notices.queue_support_escalation(rt, session, transfer_id=transfer.id,
                                      recipient=rt.roster.find(transfer.escalated_to),
                                      waited_minutes=waited, slack_failing=True)
