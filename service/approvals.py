@@ -26,7 +26,13 @@ from service.lifecycle import (
     sources,
     transition,
 )
-from service.outbox_views import RESUME_JOB, preparing_jobs, preparing_send_state, send_state
+from service.outbox_views import (
+    RESUME_JOB,
+    preparing_jobs,
+    preparing_send_state,
+    redraw_card,
+    send_state,
+)
 from service.runtime import AppRuntime
 from service.schemas import DecisionIn
 from service.sla import restart_sla
@@ -256,9 +262,7 @@ def record_decision(rt: AppRuntime, session: Any, approval: Approval, action: st
             {"handoff_id": approval.handoff_id, "decision_id": decision_id}, now=now,
             dedupe_key=f"resume:{decision_id}")
     crm_on_decision(rt, session, approval, action, payload, now=now)  # CRM write-back
-    if rt.settings.slack_enabled:
-        enqueue(session, "slack_update_card", {"approval_id": approval.id}, now=now,
-                dedupe_key=f"slack_update:{approval.id}")
+    redraw_card(rt, session, approval.id, now=now)
     return decision_id
 
 

@@ -21,7 +21,7 @@ from service import jobs
 from service.audit import audit
 from service.jobs import enqueue
 from service.lifecycle import ApprovalStatus, TransferStatus
-from service.outbox_views import RESUME_JOB
+from service.outbox_views import RESUME_JOB, redraw_card
 from service.runtime import AppRuntime
 from store.tables import Approval, Decision, Job, SlackCard, SupportTransfer
 
@@ -37,9 +37,7 @@ def resume_failing(rt: AppRuntime, session: Session, job_id: int, payload: dict[
     if approval is None:
         return
     now = rt.clock.now()
-    if rt.settings.slack_enabled:
-        enqueue(session, "slack_update_card", {"approval_id": approval.id}, now=now,
-                dedupe_key=f"slack_update:{approval.id}")
+    redraw_card(rt, session, approval.id, now=now)
     if not parked:
         return
     audit(session, rt, actor="system", action="send_preparation_parked",
@@ -64,9 +62,8 @@ def resume_retried(rt: AppRuntime, session: Session, job_id: int, payload: dict[
     """Someone retried a decision's `resume_handoff` job: the card stops saying "Not sent" and
     naming the job to retry, and shows the send as queued again."""
     approval = _approved_by(session, payload)
-    if approval is not None and rt.settings.slack_enabled:
-        enqueue(session, "slack_update_card", {"approval_id": approval.id},
-                now=rt.clock.now(), dedupe_key=f"slack_update:{approval.id}")
+    if approval is not None:
+        redraw_card(rt, session, approval.id, now=rt.clock.now())
 
 
 # A card Slack has not taken for this long is emailed to its assignee (the post keeps retrying

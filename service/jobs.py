@@ -72,14 +72,14 @@ class RetryLater(Exception):
         self.retry_after = retry_after
 
 
+SLACK_FAILURE = "slack_failure"
+
+
 def from_slack(error: BaseException) -> bool:
     """Whether a job failed because Slack refused a call or could not be reached: the Slack
     surface marks what it raises then (`slack_app.web`, `SLACK_FAILURE`), so the service can
     tell Slack's outage from its own errors without importing the Slack surface."""
     return getattr(error, SLACK_FAILURE, False) is True
-
-
-SLACK_FAILURE = "slack_failure"
 
 
 @dataclass(frozen=True)

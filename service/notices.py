@@ -150,10 +150,7 @@ def _queue_once(rt: AppRuntime, session: Session, payload: dict[str, Any]) -> bo
     once, sent or refused; a job's dedupe key alone would not do, as it lapses once the
     job is claimed."""
     nid, lead_id = payload["notice_id"], payload["lead_id"]
-    about = AuditEntry.lead_id == lead_id if lead_id else AuditEntry.lead_id.is_(None)
-    if session.scalar(select(AuditEntry.id).where(
-            about, AuditEntry.subject_id == nid,
-            AuditEntry.action.in_((QUEUED_ACTION, SENT_ACTION, FAILED_ACTION))).limit(1)):
+    if _recorded(session, lead_id, nid, (QUEUED_ACTION, SENT_ACTION, FAILED_ACTION)):
         return False
     enqueue(session, NOTICE_JOB, payload, now=rt.clock.now(), dedupe_key=f"{NOTICE_JOB}:{nid}")
     audit(session, rt, actor="system", action=QUEUED_ACTION, lead_id=lead_id, subject_id=nid,
@@ -179,10 +176,12 @@ def queue_recycle_notice(rt: AppRuntime, session: Session, *, lead_id: str,
     return "email" if kind == NOTICE_JOB else "slack"
 
 
-def _sent(session: Session, lead_id: str | None, nid: str) -> bool:
+def _recorded(session: Session, lead_id: str | None, nid: str,
+              actions: tuple[str, ...] = (SENT_ACTION,)) -> bool:
+    """Whether the audit log holds one of `actions` for notice `nid` (by default: sent)."""
     about = AuditEntry.lead_id == lead_id if lead_id else AuditEntry.lead_id.is_(None)
     return session.scalar(select(AuditEntry.id).where(
-        about, AuditEntry.action == SENT_ACTION,
+        about, AuditEntry.action.in_(actions),
         AuditEntry.subject_id == nid).limit(1)) is not None
 
 
@@ -300,7 +299,7 @@ def deliver_notice(rt: AppRuntime, payload: dict[str, Any]) -> None:
     if member is None:
         return  # the person left the roster
     with rt.db.read() as session:
-        if _sent(session, lead_id, nid):
+        if _recorded(session, lead_id, nid):
             return
         try:
             email = _still_due(rt, session, payload, member, now)

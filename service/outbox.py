@@ -37,7 +37,7 @@ from service.lifecycle import (
     OutboxStatus,
     transition,
 )
-from service.outbox_views import outbox_view
+from service.outbox_views import outbox_view, redraw_card
 from service.runtime import AppRuntime
 from service.send_checks import send_time_blocks
 from service.sla import schedule_no_response_check
@@ -326,9 +326,8 @@ def _status_changed(rt: AppRuntime, session: Session, message: OutboxMessage) ->
         lead = session.get(Lead, message.lead_id)
         if lead is not None and lead.stage in ("approved", "failed"):
             lead.stage, lead.updated_at = _SETTLED_STAGE[message.status], now
-    if rt.settings.slack_enabled and approval is not None:
-        enqueue(session, "slack_update_card", {"approval_id": approval.id}, now=now,
-                dedupe_key=f"slack_update:{approval.id}")
+    if approval is not None:
+        redraw_card(rt, session, approval.id, now=now)
 
 
 # A handoff closes when its graph run ends; a send still retrying (or retried by hand after it

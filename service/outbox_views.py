@@ -9,6 +9,7 @@ from typing import Any
 from sqlalchemy import Select, func, select
 
 from service.errors import NotFound
+from service.jobs import enqueue
 from service.lifecycle import SEND_STATUS, OutboxStatus, SendStatus, stored_outbox_statuses
 from service.runtime import AppRuntime
 from store.tables import Job, OutboxMessage
@@ -38,6 +39,14 @@ def send_state(message: OutboxMessage | None) -> tuple[SendStatus, str | None, d
 # decision to the outbox (`service.handoffs.resume_handoff`); its kind is named here, where the
 # approval's send state reads it, and queued by `service.approvals`.
 RESUME_JOB = "resume_handoff"
+
+
+def redraw_card(rt: AppRuntime, session: Any, approval_id: str, *, now: datetime) -> None:
+    """Queue the approval card's redraw in the caller's transaction (Slack on): what it says of
+    the send changed. One queued redraw per card at a time; it reads the state when it runs."""
+    if rt.settings.slack_enabled:
+        enqueue(session, "slack_update_card", {"approval_id": approval_id}, now=now,
+                dedupe_key=f"slack_update:{approval_id}")
 
 
 def preparing_send_state(job: Any) -> dict[str, Any] | None:

@@ -4,6 +4,8 @@ and the watchers of a job kind told in savepoints that cannot undo the job's own
 from __future__ import annotations
 
 import random
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import timedelta
 from typing import Any
 
@@ -46,6 +48,19 @@ def _failing_until_parked(client: Any, rt: Any, clock: Any, worker: Any, *,
         clock.advance(seconds=step.total_seconds())
         assert clock.now() - started < timedelta(hours=2), "never parked"
     return clock.now() - started
+
+
+@contextmanager
+def _parked_process_lead(client: Any, rt: Any, clock: Any) -> Iterator[list[int]]:
+    """A `process_lead` job failed every 5 minutes until parked; the failing handler's calls.
+    The worker stops on leaving."""
+    calls: list[int] = []
+    worker = _always_failing_worker(rt, calls)
+    try:
+        _failing_until_parked(client, rt, clock, worker, step=timedelta(minutes=5))
+        yield calls
+    finally:
+        worker.stop()
 
 
 def test_a_failing_job_retries_for_its_time_budget_then_is_parked_and_retryable(
@@ -99,16 +114,11 @@ def test_a_failure_handler_that_fails_does_not_keep_the_job_from_retrying_or_par
         raise RuntimeError("Slack is down")
 
     monkeypatch.setitem(job_watch.FAILING, "process_lead", broken_tell)
-    calls: list[int] = []
-    worker = _always_failing_worker(rt, calls)
-    try:
-        _failing_until_parked(client, rt, clock, worker, step=timedelta(minutes=5))
+    with _parked_process_lead(client, rt, clock) as calls:
         # told as it starts failing, at the retries a minute or more away, and at the parking;
         # not at the first retries, seconds apart
         assert told[0] is False and told[-1] is True and set(told[1:-1]) <= {False}
         assert 2 < len(told) < len(calls)
-    finally:
-        worker.stop()
 
 
 def test_a_retry_whose_watcher_fails_still_stands_and_is_audited(
@@ -125,10 +135,7 @@ def test_a_retry_whose_watcher_fails_still_stands_and_is_audited(
         raise RuntimeError("Slack is down")
 
     monkeypatch.setitem(job_watch.RETRIED, "process_lead", broken_watcher)
-    calls: list[int] = []
-    worker = _always_failing_worker(rt, calls)
-    try:
-        _failing_until_parked(client, rt, clock, worker, step=timedelta(minutes=5))
+    with _parked_process_lead(client, rt, clock):
         [parked] = client.get("/v1/jobs", params={"status": "failed"}).json()
         retried = client.post(f"/v1/jobs/{parked['job_id']}/retry")
         assert retried.status_code == 200 and retried.json()["status"] == "queued"
@@ -139,8 +146,6 @@ def test_a_retry_whose_watcher_fails_still_stands_and_is_audited(
             assert session.scalars(select(Job)).all() != []
         assert entry.subject_id == str(parked["job_id"]) and entry.detail["kind"] == "process_lead"
         assert watched == [parked["job_id"]]
-    finally:
-        worker.stop()
 
 
 def test_status_filters_are_validated(client) -> None:
