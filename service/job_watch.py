@@ -2,8 +2,9 @@
 
 Most jobs are listed when they fail for good (`GET /v1/jobs?status=failed`, `hitl_jobs_parked`)
 and that is enough. A few stand between a person and what they wait for: a decision's effect
-(the card must not say "queued" while nothing is moving), or the card itself (a lead's first
-touch should not wait out a Slack outage). For those kinds, the handlers below are told, in the
+(the card must not say "queued" while nothing is moving), the card itself (a lead's first
+touch should not wait out a Slack outage), or a customer's words to the person who took the
+conversation. For those kinds, the handlers below are told, in the
 transaction that records it, when a job starts failing, at its retries a minute or more apart
 (`jobs.retry_later`), when it is parked, and when someone retries it.
 """
@@ -23,7 +24,7 @@ from service.jobs import enqueue
 from service.lifecycle import ApprovalStatus, TransferStatus
 from service.outbox_views import RESUME_JOB, redraw_card
 from service.runtime import AppRuntime
-from store.tables import Approval, Decision, Job, SlackCard, SupportTransfer
+from store.tables import Approval, Decision, Job, SlackCard, SupportMessage, SupportTransfer
 
 
 def resume_failing(rt: AppRuntime, session: Session, job_id: int, payload: dict[str, Any],
@@ -72,6 +73,7 @@ def resume_retried(rt: AppRuntime, session: Session, job_id: int, payload: dict[
 SLACK_EMAIL_AFTER = timedelta(minutes=15)
 CARD_JOB = "slack_post_approval"
 ESCALATION_JOB = "support_escalate_slack"
+RELAY_JOB = "support_relay"
 
 
 def _slack_refused_for_long(rt: AppRuntime, session: Session, job_id: int, parked: bool,
@@ -128,6 +130,29 @@ def support_alert_failing(rt: AppRuntime, session: Session, job_id: int,
                                      waited_minutes=waited, slack_failing=True)
 
 
+def customer_relay_failing(rt: AppRuntime, session: Session, job_id: int,
+                           payload: dict[str, Any], parked: bool, error: BaseException) -> None:
+    """Slack has refused, for `SLACK_EMAIL_AFTER` (or the job is parked), to show a customer's
+    new message in the thread of a transfer someone claimed: the person who owns the
+    conversation would not see it there, and the customer waits for their answer. The owner
+    gets one email per transfer, with the link to read the conversation and the command to
+    answer. Not for an agent's own reply written through the API, nor for a transfer nobody
+    owns (the support lead's alert covers that), resolved or handed back."""
+    since = _slack_refused_for_long(rt, session, job_id, parked, error)
+    if since is None:
+        return
+    message = session.get(SupportMessage, payload.get("message_id"))
+    if message is None or message.role != "customer" or message.slack_ts:
+        return
+    transfer = session.get(SupportTransfer, message.transfer_id)
+    if transfer is None or transfer.status != TransferStatus.CLAIMED or not transfer.owner:
+        return
+    from service import notices
+
+    notices.queue_relay_notice(rt, session, transfer=transfer,
+                               recipient=rt.roster.find(transfer.owner), failing_since=since)
+
+
 # (rt, session, job_id, payload, parked, error): the job failed with `error` and was
 # rescheduled, or was parked.
 FAILING: dict[str, Callable[[AppRuntime, Session, int, dict[str, Any], bool, BaseException],
@@ -135,6 +160,7 @@ FAILING: dict[str, Callable[[AppRuntime, Session, int, dict[str, Any], bool, Bas
     RESUME_JOB: resume_failing,
     CARD_JOB: card_post_failing,
     ESCALATION_JOB: support_alert_failing,
+    RELAY_JOB: customer_relay_failing,
 }
 # (rt, session, job_id, payload): a person made the job due again.
 RETRIED: dict[str, Callable[[AppRuntime, Session, int, dict[str, Any]], None]] = {

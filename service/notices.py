@@ -57,7 +57,15 @@ from service.jobs import RetryLater, enqueue
 from service.lifecycle import ApprovalStatus, TransferStatus
 from service.report_links import NoLinkSecret, signed_url
 from service.runtime import AppRuntime
-from store.tables import Approval, AuditEntry, Handoff, Lead, SlackCard, SupportTransfer
+from store.tables import (
+    Approval,
+    AuditEntry,
+    Handoff,
+    Lead,
+    SlackCard,
+    SupportMessage,
+    SupportTransfer,
+)
 from tools.email import OutboundEmail, SendError
 
 log = logging.getLogger(__name__)
@@ -76,6 +84,7 @@ _SUBJECTS: dict[str, str] = {
     "support_escalation": "Support: a customer is waiting and nobody has claimed it",
     "recycled": "A lead you emailed never answered: recycled to nurture",
     "card_unposted": "A lead is waiting for your decision: Slack has not taken its card",
+    "support_unrelayed": "Support: a customer wrote again and Slack has not shown it",
 }
 RECYCLE_SLACK_JOB = "slack_recycle_notice"  # the Slack surface's DM (slack_app/recycle_notice.py)
 
@@ -141,6 +150,22 @@ def queue_card_notice(rt: AppRuntime, session: Session, *, approval: Approval,
         "notice_id": nid, "step": "card_unposted", "handoff_id": approval.handoff_id,
         "approval_id": approval.id, "lead_id": approval.lead_id, "to": recipient.key,
         "due": at, "since": at,
+    })
+
+
+def queue_relay_notice(rt: AppRuntime, session: Session, *, transfer: SupportTransfer,
+                       recipient: Member | None, failing_since: datetime) -> bool:
+    """Queue the email telling `recipient` (who owns the transfer's conversation) that Slack
+    has not shown the customer's new messages in its thread since `failing_since`, inside the
+    caller's transaction (service/job_watch.py, while the relay keeps failing). Once per
+    transfer, however many messages wait: returns whether it queued the email now."""
+    if recipient is None:
+        return False
+    nid = f"ntc_{hashlib.sha256(f'relay:{transfer.id}'.encode()).hexdigest()[:32]}"
+    return _queue_once(rt, session, {
+        "notice_id": nid, "step": "support_unrelayed", "handoff_id": transfer.id,
+        "approval_id": None, "lead_id": None, "to": recipient.key,
+        "since": failing_since.isoformat(),
     })
 
 
@@ -267,11 +292,13 @@ def compose(rt: AppRuntime, payload: dict[str, Any], lead: Lead, member: Member,
 
 def compose_support(rt: AppRuntime, payload: dict[str, Any], transfer: SupportTransfer,
                     member: Member, now: datetime) -> NoticeEmail:
-    """The support lead's notice of an unclaimed transfer."""
+    """The support lead's notice of an unclaimed transfer, or the owner's of customer messages
+    Slack has not shown (`support_unrelayed`)."""
     customer = (transfer.package or {}).get("customer") or {}
     url, expires = read_link(rt, f"/v1/handoffs/{transfer.id}", now)
     body = render(
-        "sla_notice_email.j2", kind="support_escalation", **_common(rt, member),
+        "sla_notice_email.j2", kind=payload["step"], **_common(rt, member),
+        since=_when(payload["since"], member.timezone) if payload.get("since") else None,
         waited_minutes=int(payload.get("waited_minutes") or 0),
         customer_name=_one_line(customer.get("name") or customer.get("email"), "unknown"),
         company=_one_line(customer.get("company"), "unknown"),
@@ -336,6 +363,16 @@ def _still_due(rt: AppRuntime, session: Session, payload: dict[str, Any], member
             return None  # claimed or closed meanwhile: nothing to chase
         if payload.get("slack_failing") and transfer.escalation_posted:
             return None  # Slack took the alert meanwhile: the lead has it there
+        return compose_support(rt, payload, transfer, member, now)
+    if payload["step"] == "support_unrelayed":
+        transfer = session.get(SupportTransfer, payload["handoff_id"])
+        if (transfer is None or transfer.status != TransferStatus.CLAIMED
+                or transfer.owner != payload["to"]):
+            return None  # resolved, handed back or gone meanwhile: no longer theirs to answer
+        if session.scalar(select(SupportMessage.id).where(
+                SupportMessage.transfer_id == transfer.id, SupportMessage.role == "customer",
+                SupportMessage.slack_ts.is_(None))) is None:
+            return None  # Slack took the messages meanwhile: the thread shows them
         return compose_support(rt, payload, transfer, member, now)
     lead = session.get(Lead, payload["lead_id"])
     if lead is None:
