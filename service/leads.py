@@ -22,6 +22,7 @@ from service.ids import new_id
 from service.jobs import enqueue
 from service.lead_rows import HANDOFF_ROW, Record, lead_values, process_statements
 from service.lifecycle import HANDOFF_START, ApprovalStatus
+from service.outbox_views import redraw_card
 from service.runtime import AppRuntime
 from store.tables import (
     Approval,
@@ -247,8 +248,7 @@ def _show_disqualified(rt: AppRuntime, session: Session, lead_id: str,
     if not rt.settings.slack_enabled:
         return
     for approval_id in session.connection().scalars(_PENDING_CARDS, {"lead_id": lead_id}):
-        enqueue(session, "slack_update_card", {"approval_id": approval_id}, now=now,
-                dedupe_key=f"slack_update_card:{approval_id}:disqualified")
+        redraw_card(rt, session, approval_id, now=now)
 
 
 def routing_load(rt: AppRuntime, session: Session | Connection

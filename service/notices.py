@@ -95,11 +95,14 @@ def needs_email(rt: AppRuntime, member: Member | None) -> bool:
     return member is not None and not (rt.settings.slack_enabled and member.slack_id)
 
 
+def _notice_id(key: str) -> str:
+    """A notice's stable id from what makes it one (fits the audit log's subject column)."""
+    return f"ntc_{hashlib.sha256(key.encode()).hexdigest()[:32]}"
+
+
 def notice_id(handoff_id: str, due: str, breach: int) -> str:
-    """The notice's stable id (fits the audit log's subject column): one per handoff, SLA
-    deadline and breach step."""
-    digest = hashlib.sha256(f"sla:{handoff_id}:{due}:{breach}".encode()).hexdigest()
-    return f"ntc_{digest[:32]}"
+    """An SLA notice's id: one per handoff, SLA deadline and breach step."""
+    return _notice_id(f"sla:{handoff_id}:{due}:{breach}")
 
 
 def queue_sla_notice(rt: AppRuntime, session: Session, *, step: Step, handoff: Handoff,
@@ -128,11 +131,11 @@ def queue_support_escalation(rt: AppRuntime, session: Session, *, transfer_id: s
     it queued one now."""
     if recipient is None or not (slack_failing or needs_email(rt, recipient)):
         return False
-    digest = hashlib.sha256(f"support:{transfer_id}:escalated".encode()).hexdigest()
     return _queue_once(rt, session, {
-        "notice_id": f"ntc_{digest[:32]}", "step": "support_escalation",
-        "handoff_id": transfer_id, "approval_id": None, "lead_id": None, "to": recipient.key,
-        "waited_minutes": waited_minutes, "slack_failing": slack_failing,
+        "notice_id": _notice_id(f"support:{transfer_id}:escalated"),
+        "step": "support_escalation", "handoff_id": transfer_id, "approval_id": None,
+        "lead_id": None, "to": recipient.key, "waited_minutes": waited_minutes,
+        "slack_failing": slack_failing,
     })
 
 
@@ -144,12 +147,11 @@ def queue_card_notice(rt: AppRuntime, session: Session, *, approval: Approval,
     returns whether it queued the email now."""
     if recipient is None:
         return False
-    nid = f"ntc_{hashlib.sha256(f'card:{approval.id}'.encode()).hexdigest()[:32]}"
     at = failing_since.isoformat()
     return _queue_once(rt, session, {
-        "notice_id": nid, "step": "card_unposted", "handoff_id": approval.handoff_id,
-        "approval_id": approval.id, "lead_id": approval.lead_id, "to": recipient.key,
-        "due": at, "since": at,
+        "notice_id": _notice_id(f"card:{approval.id}"), "step": "card_unposted",
+        "handoff_id": approval.handoff_id, "approval_id": approval.id,
+        "lead_id": approval.lead_id, "to": recipient.key, "due": at, "since": at,
     })
 
 
@@ -161,10 +163,9 @@ def queue_relay_notice(rt: AppRuntime, session: Session, *, transfer: SupportTra
     transfer, however many messages wait: returns whether it queued the email now."""
     if recipient is None:
         return False
-    nid = f"ntc_{hashlib.sha256(f'relay:{transfer.id}'.encode()).hexdigest()[:32]}"
     return _queue_once(rt, session, {
-        "notice_id": nid, "step": "support_unrelayed", "handoff_id": transfer.id,
-        "approval_id": None, "lead_id": None, "to": recipient.key,
+        "notice_id": _notice_id(f"relay:{transfer.id}"), "step": "support_unrelayed",
+        "handoff_id": transfer.id, "approval_id": None, "lead_id": None, "to": recipient.key,
         "since": failing_since.isoformat(),
     })
 
@@ -191,8 +192,7 @@ def queue_recycle_notice(rt: AppRuntime, session: Session, *, lead_id: str,
     when Slack cannot reach them (needs_email). Returns how: "slack", "email" or "none"."""
     if recipient is None:
         return "none"
-    digest = hashlib.sha256(f"recycled:{lead_id}:{since}".encode()).hexdigest()
-    nid = f"ntc_{digest[:32]}"
+    nid = _notice_id(f"recycled:{lead_id}:{since}")
     payload = {"notice_id": nid, "step": "recycled", "handoff_id": None, "approval_id": None,
                "lead_id": lead_id, "to": recipient.key, "since": since, "attempts": attempts,
                "kept_owner": kept_owner}
