@@ -37,7 +37,7 @@ def _fill(db: Database, leads: int) -> None:
 
 @pytest.mark.parametrize("database_url", ["sqlite", "postgres"], indirect=True)
 def test_the_one_statement_a_draft_runs_uses_the_four_key_indexes(store: Database) -> None:
-    from service.content_check import (
+    from service.name_search import (
         _candidate_keys,
         _candidate_search,
         _haystack,
@@ -66,7 +66,7 @@ def _reference_keys(text: str) -> set[str]:
     stretches from a start to an end of 2 to NAME_KEY_CHARS characters and the stretch of that
     length (2 at least) from every start; in a form with its whitespace as written, only from
     the starts with the start of other whitespace than one space in reach."""
-    from service.content_check import _ODD_SPACE, _forms
+    from service.name_search import _ODD_SPACE, _forms
     from store.tables.base import NAME_KEY_CHARS as N
 
     def word(ch: str) -> bool:
@@ -90,7 +90,7 @@ def _reference_keys(text: str) -> set[str]:
 
 
 def test_keys_are_the_rule_read_at_every_position() -> None:
-    from service.content_check import _candidate_keys
+    from service.name_search import _candidate_keys
 
     rnd = random.Random(23)
     pieces = [*"abcXYZ19_-'.,(?!)", " ", " ", "  ", "\n", "\n\n", "\t", "\r\n", "\u00a0",
@@ -107,7 +107,7 @@ def test_keys_are_the_rule_read_at_every_position() -> None:
 
 
 def test_the_keys_parameter_is_read_back_as_the_keys() -> None:
-    from service.content_check import _candidate_keys, _keys_parameter
+    from service.name_search import _candidate_keys, _keys_parameter
 
     keys = _candidate_keys('Hi "Ada" \\ O\'Brien,\nÖlander & Søn {x}')
     assert json.loads(_keys_parameter("sqlite", keys)) == keys

@@ -15,8 +15,9 @@ from sqlalchemy import delete
 
 from agent.guardrails import LeadIdentity, content_blocks
 from service.approvals import list_approvals
-from service.content_check import draft_content_blocks, other_people
+from service.content_check import draft_content_blocks
 from service.handoffs import StoreHandoffPort
+from service.name_search import other_people
 from slack_app.jobs import SLACK_JOB_HANDLERS
 from store.tables import Lead, SlackCard, SlackMessageLog
 from tests.conftest import hand_raise
