@@ -4,7 +4,7 @@ callback's heads-up and reminder (to its owner) and escalation (to the support l
 Where a notice goes: Slack when the recipient has a Slack id and the Slack surface is on (a
 post in the support channel that mentions them: `slack_support_feedback`, the Slack surface's
 job, slack_app/support/feedback_jobs.py); otherwise, for a roster member Slack cannot reach
-(service/notices.py `needs_email`), one plain-text email (`deliver_email_feedback`, here).
+(service/notice_email.py `needs_email`), one plain-text email (`deliver_email_feedback`, here).
 
 Exactly once: the caller queues inside the transaction that records the reason (the rating,
 the callback's breach), with a dedupe key per notice; delivery checks the notice's audit entry
@@ -27,7 +27,7 @@ from agent.policy import Member
 from prompts import render
 from service.audit import audit
 from service.jobs import RetryLater, enqueue
-from service.notices import NoticeEmail, needs_email
+from service.notice_email import NoticeEmail, needs_email
 from service.runtime import AppRuntime
 from store.tables import AuditEntry, SupportConversation
 from store.tables.feedback import SupportCallback, SupportRating

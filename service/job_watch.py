@@ -123,9 +123,9 @@ def support_alert_failing(rt: AppRuntime, session: Session, job_id: int,
     if transfer is None or transfer.status != TransferStatus.WAITING:
         return
     waited = max(1, round((rt.clock.now() - transfer.created_at).total_seconds() / 60))
-    from service import notices
+    from service import support_notices
 
-    notices.queue_support_escalation(rt, session, transfer_id=transfer.id,
+    support_notices.queue_support_escalation(rt, session, transfer_id=transfer.id,
                                      recipient=rt.roster.find(transfer.escalated_to),
                                      waited_minutes=waited, slack_failing=True)
 
@@ -147,9 +147,9 @@ def customer_relay_failing(rt: AppRuntime, session: Session, job_id: int,
     transfer = session.get(SupportTransfer, message.transfer_id)
     if transfer is None or transfer.status != TransferStatus.CLAIMED or not transfer.owner:
         return
-    from service import notices
+    from service import support_notices
 
-    notices.queue_relay_notice(rt, session, transfer=transfer,
+    support_notices.queue_relay_notice(rt, session, transfer=transfer,
                                recipient=rt.roster.find(transfer.owner), failing_since=since)
 
 

@@ -19,9 +19,9 @@ from service.csat import request_rating
 from service.errors import Conflict, Forbidden, InvalidInput, NotFound
 from service.jobs import enqueue
 from service.lifecycle import ConversationStatus, TransferStatus, sources, transition
-from service.notices import queue_support_escalation
 from service.runtime import AppRuntime
 from service.support import support, support_lead
+from service.support_notices import queue_support_escalation
 from service.support_views import get_handoff
 from store.tables import SupportConversation, SupportMessage, SupportTransfer
 
@@ -236,7 +236,7 @@ def escalate_unclaimed(rt: AppRuntime, handoff_id: str) -> bool:
         audit(session, rt, actor="system", action="support_transfer_escalated", lead_id=None,
               subject_id=handoff_id, conversation_id=transfer.conversation_id,
               escalated_to=transfer.escalated_to, waited_minutes=waited)
-        # A support lead with no Slack id hears of it by email (service/notices.py).
+        # A support lead with no Slack id hears of it by email (service/support_notices.py).
         queue_support_escalation(rt, session, transfer_id=handoff_id, recipient=lead,
                                  waited_minutes=waited)
         if rt.settings.slack_enabled:

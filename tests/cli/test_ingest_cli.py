@@ -187,7 +187,7 @@ def test_an_unreadable_file_is_refused_whole(cli: Any, store: Any, tmp_path: Pat
 
 
 # What a one-shot ingest of hand-raises must not load.
-UNUSED = ("chromadb", "numpy", "service.rescue", "service.notices", "service.erasure_cleanup",
+UNUSED = ("chromadb", "numpy", "service.rescue", "service.notices", "service.support_notices", "service.erasure_cleanup",
           "service.assistant_execution", "service.crm_inbound")
 
 

@@ -12,7 +12,8 @@ from sqlalchemy import select
 
 from config.settings import DEFAULTS_DIR, Settings
 from service.jobs import enqueue
-from service.notices import NOTICE_JOB, notice_id
+from service.notice_email import NOTICE_JOB
+from service.notices import notice_id
 from store.tables import AuditEntry, Handoff
 from tests.conftest import LEAD_ADA, hand_raise, make_settings
 from tests.flow import decide, pending_card
@@ -287,7 +288,7 @@ def test_the_notice_link_opens_the_approval_without_a_login_until_it_expires(
 def test_without_a_signing_secret_the_notice_names_the_api_address(rt: Any, clock: Any) -> None:
     from types import SimpleNamespace
 
-    from service.notices import read_link
+    from service.notice_email import read_link
 
     assert read_link(rt, "/v1/approvals/apr_1", clock.now())[0].startswith(
         f"{PUBLIC_URL}/v1/approvals/apr_1?sig=")
@@ -300,7 +301,8 @@ def test_without_a_signing_secret_the_notice_names_the_api_address(rt: Any, cloc
 @pytest.mark.parametrize("slack_on", [False, True])
 def test_email_exactly_when_slack_cannot_reach_the_person(rt: Any, slack_on: bool) -> None:
     from agent.policy import Member
-    from service.notices import needs_email, queue_support_escalation
+    from service.notice_email import needs_email
+    from service.support_notices import queue_support_escalation
 
     assert rt.settings.slack_enabled is slack_on
     on_slack = Member(slack_id="U0SUP0001", email="sasha@example.com", name="Sasha",

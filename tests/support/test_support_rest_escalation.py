@@ -12,7 +12,7 @@ import pytest
 from config.settings import DEFAULTS_DIR, Settings
 from service import conversations as service
 from service.jobs import enqueue
-from service.notices import NOTICE_JOB
+from service.notice_email import NOTICE_JOB
 from service.support import support
 from store.tables import SupportTransfer
 from tests.conftest import SUPPORT_CHANNEL, make_settings
