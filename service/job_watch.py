@@ -3,10 +3,10 @@
 Most jobs are listed when they fail for good (`GET /v1/jobs?status=failed`, `hitl_jobs_parked`)
 and that is enough. A few stand between a person and what they wait for: a decision's effect
 (the card must not say "queued" while nothing is moving), the card itself (a lead's first
-touch should not wait out a Slack outage), or a customer's words to the person who took the
-conversation. For those kinds, the handlers below are told, in the
-transaction that records it, when a job starts failing, at its retries a minute or more apart
-(`jobs.retry_later`), when it is parked, and when someone retries it.
+touch should not wait out a Slack outage), an SLA reminder (its deadline has passed), or a
+customer's words to the person who took the conversation. For those kinds, the handlers below
+are told, in the transaction that records it, when a job starts failing, at its retries a
+minute or more apart (`jobs.retry_later`), when it is parked, and when someone retries it.
 """
 
 from __future__ import annotations
@@ -74,19 +74,25 @@ SLACK_EMAIL_AFTER = timedelta(minutes=15)
 CARD_JOB = "slack_post_approval"
 ESCALATION_JOB = "support_escalate_slack"
 RELAY_JOB = "support_relay"
+SLA_JOBS = ("slack_sla_reminder", "slack_sla_escalation")  # service/rescue.py queues them
+# An SLA reminder is sent once the deadline has passed, and the lead is reassigned one SLA
+# period later (15 minutes for a hand-raise): waiting SLACK_EMAIL_AFTER would use that period
+# up, so a reminder Slack refuses goes by email after a couple of retries.
+SLA_EMAIL_AFTER = timedelta(minutes=2)
 
 
 def _slack_refused_for_long(rt: AppRuntime, session: Session, job_id: int, parked: bool,
-                            error: BaseException) -> datetime | None:
-    """Since when Slack has been refusing this job, when that is `SLACK_EMAIL_AFTER` or more
-    (or the job is parked); None otherwise, and always when the failure is not Slack's (a bug
+                            error: BaseException, after: timedelta = SLACK_EMAIL_AFTER
+                            ) -> datetime | None:
+    """Since when Slack has been refusing this job, when that is `after` or more (or the job
+    is parked); None otherwise, and always when the failure is not Slack's (a bug
     or a database error is ours to fix, not a reason to tell a rep Slack is down)."""
     if not jobs.from_slack(error):
         return None
     failing_since = session.scalar(select(Job.failing_since).where(Job.id == job_id))
     if failing_since is None:
         return None
-    if not parked and rt.clock.now() - failing_since < SLACK_EMAIL_AFTER:
+    if not parked and rt.clock.now() - failing_since < after:
         return None
     return failing_since
 
@@ -153,6 +159,24 @@ def customer_relay_failing(rt: AppRuntime, session: Session, job_id: int,
                                recipient=rt.roster.find(transfer.owner), failing_since=since)
 
 
+def sla_nudge_failing(rt: AppRuntime, session: Session, job_id: int, payload: dict[str, Any],
+                      parked: bool, error: BaseException) -> None:
+    """Slack has refused an SLA reminder (to the card's holder) or escalation (to the manager)
+    for `SLA_EMAIL_AFTER` (or the job is parked): that person gets it by email, once, as
+    someone without a Slack id does at the breach (service/notices.py
+    `queue_slack_sla_notice`)."""
+    since = _slack_refused_for_long(rt, session, job_id, parked, error, SLA_EMAIL_AFTER)
+    if since is None:
+        return
+    approval = session.get(Approval, payload.get("approval_id"))
+    if approval is None:
+        return
+    from service import notices
+
+    notices.queue_slack_sla_notice(rt, session, approval=approval, breach=int(payload["breach"]),
+                                   slack_job=job_id, failing_since=since)
+
+
 # (rt, session, job_id, payload, parked, error): the job failed with `error` and was
 # rescheduled, or was parked.
 FAILING: dict[str, Callable[[AppRuntime, Session, int, dict[str, Any], bool, BaseException],
@@ -161,6 +185,7 @@ FAILING: dict[str, Callable[[AppRuntime, Session, int, dict[str, Any], bool, Bas
     CARD_JOB: card_post_failing,
     ESCALATION_JOB: support_alert_failing,
     RELAY_JOB: customer_relay_failing,
+    **dict.fromkeys(SLA_JOBS, sla_nudge_failing),
 }
 # (rt, session, job_id, payload): a person made the job due again.
 RETRIED: dict[str, Callable[[AppRuntime, Session, int, dict[str, Any]], None]] = {

@@ -46,7 +46,7 @@ from service.jobs import RetryLater, enqueue
 from service.lifecycle import ApprovalStatus
 from service.notice_email import FAILED_ACTION, NOTICE_JOB, SENT_ACTION, needs_email
 from service.runtime import AppRuntime
-from store.tables import Approval, Handoff, Lead, SlackCard
+from store.tables import Approval, Decision, Handoff, Job, Lead, SlackCard
 from tools.email import SendError
 
 log = logging.getLogger(__name__)
@@ -92,6 +92,36 @@ def queue_card_notice(rt: AppRuntime, session: Session, *, approval: Approval,
     })
 
 
+def queue_slack_sla_notice(rt: AppRuntime, session: Session, *, approval: Approval,
+                           breach: int, slack_job: int, failing_since: datetime) -> bool:
+    """Queue the SLA reminder's (`breach` 1, to the card's holder) or escalation's (2, to the
+    manager the reassignment named) email when Slack has refused its message since
+    `failing_since` (service/job_watch.py, while the `slack_job` retries), inside the caller's
+    transaction. Once per approval and breach; not to someone Slack cannot reach (they were
+    emailed at the breach), nor a reminder of a card decided meanwhile. Returns whether it
+    queued the email now."""
+    detail: dict[str, Any] = {}
+    if breach == 1:
+        if approval.status != ApprovalStatus.PENDING:
+            return False
+        recipient, step = rt.roster.find(approval.assignee), "reminder"
+    else:
+        reassigned = session.scalar(select(Decision.payload).where(
+            Decision.approval_id == approval.id, Decision.action == "reassign")) or {}
+        recipient, step = rt.roster.find(reassigned.get("manager")), "escalation"
+        detail = {"previous_owner": reassigned.get("previous_owner"),
+                  "new_owner": reassigned.get("escalate_to")}
+    if recipient is None or needs_email(rt, recipient) or approval.sla_due_at is None:
+        return False
+    return mail.queue_once(rt, session, {
+        "notice_id": mail.notice_key(f"sla-slack:{approval.id}:{breach}"), "step": step,
+        "handoff_id": approval.handoff_id, "approval_id": approval.id,
+        "lead_id": approval.lead_id, "to": recipient.key,
+        "due": approval.sla_due_at.isoformat(), "since": failing_since.isoformat(),
+        "slack_failing": True, "slack_job": slack_job, **detail,
+    })
+
+
 def queue_recycle_notice(rt: AppRuntime, session: Session, *, lead_id: str,
                          recipient: Member | None, since: str, attempts: int,
                          kept_owner: bool = False) -> str:
@@ -133,7 +163,7 @@ def compose(rt: AppRuntime, payload: dict[str, Any], lead: Lead, member: Member,
         lead_name=mail.one_line(name or lead.email, "unnamed lead"),
         company=mail.one_line(lead.company, "unknown"),
         since=mail.when(payload["since"], member.timezone) if payload.get("since") else None,
-        slack_failing=False,
+        slack_failing=bool(payload.get("slack_failing")),
         previous_owner=mail.member_name(rt, payload.get("previous_owner")),
         new_owner=mail.member_name(rt, payload.get("new_owner")),
         approval_id=payload["approval_id"], approval_url=url, link_expires=expires)
@@ -189,6 +219,8 @@ def _still_due(rt: AppRuntime, session: Session, payload: dict[str, Any], member
                                 .where(Approval.id == payload["approval_id"]))
         if status != ApprovalStatus.PENDING:
             return None  # decided meanwhile: nothing to remind of
+    if payload.get("slack_job") is not None and session.get(Job, payload["slack_job"]) is None:
+        return None  # Slack took the reminder or escalation meanwhile (its job is done)
     if payload["step"] == "card_unposted" and session.scalar(select(SlackCard.approval_id).where(
             SlackCard.approval_id == payload["approval_id"])) is not None:
         return None  # Slack took the card meanwhile: the rep sees it there

@@ -25,3 +25,10 @@ def pending_card(client: Any, worker: Any, events: list[dict[str, Any]] | None =
 
 def decide(client: Any, approval_id: str, **body: Any) -> Any:
     return client.post(f"/v1/approvals/{approval_id}/decision", json=body)
+
+
+def run_for(clock: Any, worker: Any, minutes: int) -> None:
+    """Let `minutes` pass a minute at a time, the worker running due work at each."""
+    for _ in range(minutes):
+        clock.advance(minutes=1)
+        worker.run_until_idle()

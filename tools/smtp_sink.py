@@ -77,6 +77,11 @@ class SmtpSink:
         with self._handler.lock:
             self._handler.refuse_next.extend(replies)
 
+    def recover(self) -> None:
+        """Accept every message from now on (the refusals still queued are dropped)."""
+        with self._handler.lock:
+            self._handler.refuse_next.clear()
+
     def start(self) -> SmtpSink:
         self._controller.start()
         return self

@@ -248,6 +248,23 @@ def test_with_slack_on_the_owner_without_a_slack_id_is_emailed_too(
     assert len(smtp_sink.messages) == 1
 
 
+@pytest.mark.parametrize("slack_on", [True])
+def test_the_owner_emailed_at_the_breach_is_not_emailed_again_when_slack_refuses_the_nudge(
+        client: Any, worker: Any, rt: Any, clock: Any, smtp_sink: Any, fake_slack: Any) -> None:
+    """The reminder on the shared channel's card refused for many minutes (service/job_watch.py
+    `sla_nudge_failing`): the owner without a Slack id already has the breach's email."""
+    card = pending_card(client, worker)
+    assert rt.roster.find(card["assignee"]).slack_id is None
+    fake_slack.fail_next("chat.postMessage", status=503, times=100_000)
+    for _ in range(int(rt.policy.sla["hand_raise"].minutes) + 12):
+        clock.advance(minutes=1)
+        worker.run_until_idle()
+    assert client.get("/v1/jobs", params={"kind": "slack_sla_reminder",
+                                          "status": "retrying"}).json()  # still refused
+    assert [m.subject for m in smtp_sink.messages] == [
+        "SLA reminder: a lead is waiting for your decision"]
+
+
 def _link(body: str, path: str) -> str:
     """The notice's link to `path`, as a browser would request it (path and query)."""
     [url] = [w for w in body.split() if w.startswith(f"{PUBLIC_URL}{path}?sig=")]

@@ -16,6 +16,7 @@ from service.job_watch import SLACK_EMAIL_AFTER
 from service.support import support
 from store.tables import Job
 from tests.fake_slack import FakeSlack
+from tests.flow import run_for
 from tests.support.chat import handoff, say, transfer_to_a_person
 
 ALERT_SUBJECT = "Support: a customer is waiting and nobody has claimed it"
@@ -32,12 +33,6 @@ def settings(slack_settings: Any) -> Any:
 def _slack_down(fake: FakeSlack) -> None:
     for method in SLACK_METHODS:
         fake.fail_next(method, status=503, times=100_000)
-
-
-def _run_for(clock: Any, worker: Any, minutes: int) -> None:
-    for _ in range(minutes):
-        clock.advance(minutes=1)
-        worker.run_until_idle()
 
 
 def _alerts(smtp_sink: Any, subject: str = ALERT_SUBJECT) -> list[Any]:
@@ -64,20 +59,20 @@ def test_the_support_leads_alert_goes_by_email_while_slack_refuses_it(
     _slack_down(fake_slack)
     handoff_id = transfer_to_a_person(support_client, worker)
     timeout = support(support_rt).policy.claim_timeout_minutes
-    _run_for(clock, worker, int(timeout) + 1)
+    run_for(clock, worker, int(timeout) + 1)
     assert handoff(support_client, handoff_id)["escalated_to"] == "U0SUP0001"
     lead = support_rt.roster.find("U0SUP0001")
     assert lead is not None and lead.slack_id  # Slack reaches the lead, when it is up
     assert _alerts(smtp_sink) == []  # Slack has refused it for less than SLACK_EMAIL_AFTER
 
-    _run_for(clock, worker, int(SLACK_EMAIL_AFTER.total_seconds() // 60) + 20)
+    run_for(clock, worker, int(SLACK_EMAIL_AFTER.total_seconds() // 60) + 20)
     [mail] = _alerts(smtp_sink)
     assert mail.rcpt_tos == [lead.email]
     assert f"/v1/handoffs/{handoff_id}" in mail.body
     assert f"hitl handoffs claim {handoff_id}" in mail.body
     assert "because Slack has not been taking the alert" in mail.body
 
-    _run_for(clock, worker, 60)  # still refused, retried: still one email
+    run_for(clock, worker, 60)  # still refused, retried: still one email
     assert len(_alerts(smtp_sink)) == 1
 
 
@@ -91,7 +86,7 @@ def test_a_transfer_claimed_meanwhile_is_not_emailed(
 
     _slack_down(fake_slack)
     handoff_id = transfer_to_a_person(support_client, worker)
-    _run_for(clock, worker, int(support(support_rt).policy.claim_timeout_minutes) + 1)
+    run_for(clock, worker, int(support(support_rt).policy.claim_timeout_minutes) + 1)
     conversations.claim(support_rt, handoff_id, "U0MGR0001")  # someone took it, Slack or not
     slack_down = RetryLater("Slack conversations.open: internal_error (HTTP 503)")
     slack_down.slack_failure = True  # type: ignore[attr-defined]  (as slack_app.web marks it)
@@ -102,7 +97,7 @@ def test_a_transfer_claimed_meanwhile_is_not_emailed(
         job_watch.support_alert_failing(support_rt, session, alert.id, alert.payload,
                                         True, slack_down)
         assert session.scalars(select(Job).where(Job.kind == "deliver_email_notice")).all() == []
-    _run_for(clock, worker, 20)
+    run_for(clock, worker, 20)
     assert _alerts(smtp_sink) == []
 
 
@@ -111,10 +106,10 @@ def test_a_customers_new_message_goes_by_email_to_the_owner_while_slack_refuses_
         smtp_sink: Any) -> None:
     handoff_id = _claimed_before_the_outage(support_client, worker, support_rt, fake_slack)
     assert say(support_client, "Hello? My export is still stuck.")["status"] == "human"
-    _run_for(clock, worker, EMAIL_AFTER_MINUTES - 2)
+    run_for(clock, worker, EMAIL_AFTER_MINUTES - 2)
     assert _alerts(smtp_sink, RELAY_SUBJECT) == []  # refused for less than SLACK_EMAIL_AFTER
 
-    _run_for(clock, worker, 25)
+    run_for(clock, worker, 25)
     [mail] = _alerts(smtp_sink, RELAY_SUBJECT)
     owner = support_rt.roster.find(OWNER)
     assert mail.rcpt_tos == [owner.email]
@@ -124,7 +119,7 @@ def test_a_customers_new_message_goes_by_email_to_the_owner_while_slack_refuses_
     assert "export is still stuck" not in mail.body  # the customer's words stay behind the link
 
     say(support_client, "Anyone?")  # more messages, more refused relays: still one email
-    _run_for(clock, worker, 60)
+    run_for(clock, worker, 60)
     assert len(_alerts(smtp_sink, RELAY_SUBJECT)) == 1
 
 
@@ -133,9 +128,9 @@ def test_no_email_once_slack_shows_the_message(
         smtp_sink: Any) -> None:
     _claimed_before_the_outage(support_client, worker, support_rt, fake_slack)
     say(support_client, "Hello? My export is still stuck.")
-    _run_for(clock, worker, 5)
+    run_for(clock, worker, 5)
     fake_slack.recover()
-    _run_for(clock, worker, EMAIL_AFTER_MINUTES + 30)
+    run_for(clock, worker, EMAIL_AFTER_MINUTES + 30)
     assert any("export is still stuck" in str(c.params.get("text") or "")
                for c in fake_slack.calls("chat.postMessage"))
     assert _alerts(smtp_sink, RELAY_SUBJECT) == []
@@ -151,11 +146,11 @@ def test_the_agents_own_reply_is_not_emailed(
 
     _claimed_before_the_outage(support_client, worker, support_rt, fake_slack)
     conversations.agent_reply(support_rt, _only_transfer(support_rt), OWNER, "Looking into it.")
-    _run_for(clock, worker, EMAIL_AFTER_MINUTES + 30)
+    run_for(clock, worker, EMAIL_AFTER_MINUTES + 30)
     assert _alerts(smtp_sink, RELAY_SUBJECT) == []
 
     say(support_client, "Thanks, still waiting.")
-    _run_for(clock, worker, EMAIL_AFTER_MINUTES + 30)
+    run_for(clock, worker, EMAIL_AFTER_MINUTES + 30)
     assert len(_alerts(smtp_sink, RELAY_SUBJECT)) == 1
 
 
@@ -167,7 +162,7 @@ def test_no_email_for_a_conversation_resolved_meanwhile(
     handoff_id = _claimed_before_the_outage(support_client, worker, support_rt, fake_slack)
     say(support_client, "Thanks, waiting.")
     conversations.resolve(support_rt, handoff_id, OWNER)  # nobody owns it now
-    _run_for(clock, worker, EMAIL_AFTER_MINUTES + 30)
+    run_for(clock, worker, EMAIL_AFTER_MINUTES + 30)
     assert _alerts(smtp_sink, RELAY_SUBJECT) == []
     with support_rt.db.read() as session:  # still retried and listed; only nobody is emailed
         assert session.scalars(select(Job).where(Job.kind == "support_relay")).all()
