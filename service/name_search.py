@@ -246,7 +246,8 @@ def other_people(session: Session, lead_id: str, lead: LeadIdentity, text: str) 
     conn = session.connection()  # Core statements: no ORM execution around them
     dialect = conn.dialect.name
     forms = _forms(text)
-    keys = [k for k in _candidate_keys(text, forms) if k not in _own_keys(lead)]
+    own = _own_keys(lead)
+    keys = [k for k in _candidate_keys(text, forms) if k not in own]
     if not keys:
         return []
     lead_email = lead.email.lower() if lead.email else None
