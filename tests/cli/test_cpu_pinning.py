@@ -96,3 +96,23 @@ def test_hitl_worker_pin_cpu_off_leaves_the_worker_to_the_scheduler(tmp_path: Pa
         assert not any(tmp_path.iterdir())  # it did not take a CPU's lock either
     finally:
         worker.stop()
+
+
+def test_the_in_process_bench_runs_its_threads_like_the_served_worker() -> None:
+    """`bench.in_process` measures the worker's CPU in the bench's own process: with job
+    threads it takes the served worker's CPU pinning and switch interval (the figures it gives
+    otherwise differ from the server's by ~10%), and gives both back."""
+    import threading
+
+    from bench.in_process import WORKER_SWITCH_INTERVAL_S, like_the_served_worker
+
+    assert WORKER_SWITCH_INTERVAL_S == PINNED_SWITCH_INTERVAL_S
+    before = (os.sched_getaffinity(0), sys.getswitchinterval())
+    seen: dict[str, Any] = {}
+    with like_the_served_worker():
+        job_thread = threading.Thread(target=lambda: seen.update(cpus=os.sched_getaffinity(0)))
+        job_thread.start()
+        job_thread.join()
+        assert sys.getswitchinterval() == pytest.approx(PINNED_SWITCH_INTERVAL_S)
+        assert len(os.sched_getaffinity(0)) == 1 and seen["cpus"] == os.sched_getaffinity(0)
+    assert (os.sched_getaffinity(0), sys.getswitchinterval()) == before
