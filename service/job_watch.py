@@ -132,8 +132,8 @@ def support_alert_failing(rt: AppRuntime, session: Session, job_id: int,
     from service import support_notices
 
     support_notices.queue_support_escalation(rt, session, transfer_id=transfer.id,
-                                     recipient=rt.roster.find(transfer.escalated_to),
-                                     waited_minutes=waited, slack_failing=True)
+                                             recipient=rt.roster.find(transfer.escalated_to),
+                                             waited_minutes=waited, slack_failing=True)
 
 
 def customer_relay_failing(rt: AppRuntime, session: Session, job_id: int,
@@ -156,7 +156,8 @@ def customer_relay_failing(rt: AppRuntime, session: Session, job_id: int,
     from service import support_notices
 
     support_notices.queue_relay_notice(rt, session, transfer=transfer,
-                               recipient=rt.roster.find(transfer.owner), failing_since=since)
+                                       recipient=rt.roster.find(transfer.owner),
+                                       failing_since=since)
 
 
 def sla_nudge_failing(rt: AppRuntime, session: Session, job_id: int, payload: dict[str, Any],

@@ -87,9 +87,14 @@ def queue_card_notice(rt: AppRuntime, session: Session, *, approval: Approval,
     at = failing_since.isoformat()
     return mail.queue_once(rt, session, {
         "notice_id": mail.notice_key(f"card:{approval.id}"), "step": "card_unposted",
-        "handoff_id": approval.handoff_id, "approval_id": approval.id,
-        "lead_id": approval.lead_id, "to": recipient.key, "due": at, "since": at,
+        **_about(approval), "to": recipient.key, "due": at, "since": at,
     })
+
+
+def _about(approval: Approval) -> dict[str, str]:
+    """The approval a notice is about, as its payload names it."""
+    return {"handoff_id": approval.handoff_id, "approval_id": approval.id,
+            "lead_id": approval.lead_id}
 
 
 def queue_slack_sla_notice(rt: AppRuntime, session: Session, *, approval: Approval,
@@ -115,8 +120,7 @@ def queue_slack_sla_notice(rt: AppRuntime, session: Session, *, approval: Approv
         return False
     return mail.queue_once(rt, session, {
         "notice_id": mail.notice_key(f"sla-slack:{approval.id}:{breach}"), "step": step,
-        "handoff_id": approval.handoff_id, "approval_id": approval.id,
-        "lead_id": approval.lead_id, "to": recipient.key,
+        **_about(approval), "to": recipient.key,
         "due": approval.sla_due_at.isoformat(), "since": failing_since.isoformat(),
         "slack_failing": True, "slack_job": slack_job, **detail,
     })
