@@ -1,9 +1,9 @@
 """Which other records (leads, support contacts) a text names, found without reading every
 record: the keys a mentioned name can have are derived from the text (`_candidate_keys`) and
 looked up in the indexes on the names' keys (store.tables.base.name_key); the pure check
-(agent.guardrails) then decides on whole words. The cost follows the text, not the store,
-except for records sharing the first NAME_KEY_CHARS characters of a name the text holds: each
-of those is read.
+(agent.guardrails) then decides on whole words. The cost follows the text, not the store: a
+name of up to NAME_KEY_CHARS characters is found exactly, so only the records of a longer name
+the text holds that share its first NAME_KEY_CHARS characters are read besides those it finds.
 
     names = other_people(session, lead_id, identity, text)
 

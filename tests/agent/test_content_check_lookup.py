@@ -1,7 +1,7 @@
 """The content check's search of other records is an index lookup, not a scan of every lead:
-keys derived from the draft's text (service/content_check.py `_candidate_keys`) are looked up
-in the indexes on the names' keys (store.tables.base.name_key, migration 0017). What it finds
-is what a check against every record would find: compared here with the pure check run over
+keys derived from the draft's text (service/name_search.py `_candidate_keys`) are looked up in
+the indexes on the names' keys (store.tables.base.name_key, migrations 0017 and 0019). What it
+finds is what a check against every record would find: compared here with the pure check run over
 all 5,000 leads and their support contacts, on SQLite and PostgreSQL."""
 
 from __future__ import annotations
@@ -202,6 +202,50 @@ def test_the_lead_s_own_names_cost_the_search_nothing(store: Database) -> None:
         session.execute(insert(Lead), namesakes)
     shared = steps()
     assert shared <= alone * 1.2, (alone, shared)
+
+
+def test_a_large_account_and_names_alike_in_their_first_words_cost_the_search_nothing(
+        store: Database) -> None:
+    """A lead of a large account (thousands of colleagues at "Northwind Traders") and a text
+    naming one of many organisations named alike ("University of Texas" among "University of
+    ...") cost no more than in a small store: a name of up to NAME_KEY_CHARS characters is
+    looked up exactly, so records that only begin alike are not read. (With keys of ten
+    characters each draft read all of them.) Counted in SQLite's virtual machine steps."""
+    from service.name_search import other_people
+    from store.tables import Lead
+
+    me = LeadIdentity(email="p0@x0.io", first_name="Ada", last_name="Lovelace",
+                      company="Northwind Traders")
+    text = ("Hi Ada,\n\nEveryone at Northwind Traders asked about the University of Texas "
+            "pilot.\n\nBest,\nRiley")
+
+    def steps() -> tuple[int, list[str]]:
+        count = [0]
+        with store.read() as session:
+            raw = session.connection().connection.driver_connection
+            raw.set_progress_handler(lambda: count.__setitem__(0, count[0] + 1) or 0, 1)
+            try:
+                found = other_people(session, "lead0", me, text)
+            finally:
+                raw.set_progress_handler(None, 0)
+        return count[0], found
+
+    _fill(store, 200)
+    with store.session() as session:
+        session.execute(update(Lead).where(Lead.id == "lead0").values(company=me.company))
+        session.execute(insert(Lead), [_lead(900, "Tex", "Ranger", "University of Texas")])
+    alone, found = steps()
+    assert found == ["Tex Ranger", "Tex", "Ranger", "University of Texas"]
+    with store.session() as session:
+        session.execute(insert(Lead), [
+            _lead(1000 + i, f"Colleague{i}", f"Surname{i}", "Northwind Traders")
+            for i in range(3000)])
+        session.execute(insert(Lead), [
+            _lead(5000 + i, f"Alumna{i}", f"Surname{i}", f"University of State {i}")
+            for i in range(3000)])
+    crowded, found = steps()
+    assert found == ["Tex Ranger", "Tex", "Ranger", "University of Texas"]
+    assert crowded <= alone * 1.2, (alone, crowded)
 
 
 def test_keys_follow_the_text_not_the_store() -> None:
