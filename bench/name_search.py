@@ -1,0 +1,97 @@
+"""What a draft's search of other records costs (service/name_search.py `other_people`), by how
+the store's names are spread.
+
+Fills a SQLite store in a temporary folder with `--leads` leads, then times the search for one
+of them over the draft the bench's fake model writes for it (~450 characters, naming the lead's
+company), CPU seconds of this thread, the median of `--samples` calls:
+
+- `alike`: every company begins alike ("Cpu 1a2b3c 17", as the bench's hand-raises are named,
+  and as a large account's colleagues or every "University of ..." are);
+- `diverse`: companies that share no more than their first word.
+
+    python -m bench.name_search [--leads 2000] [--samples 300]
+
+Keys and VM steps say the rest: `keys` is how many the text yields, `vm_steps` SQLite's virtual
+machine steps of one search (host-independent).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import tempfile
+import time
+from datetime import UTC, datetime
+from typing import Any
+
+NOW = datetime(2026, 1, 5, 9, 0, tzinfo=UTC)
+SUBJECT = 17  # the lead whose draft is searched
+
+
+def _company(i: int, spread: str) -> str:
+    return f"Cpu 1a2b3c {i}" if spread == "alike" else f"Company{i * 7919 % 100_003} Holdings"
+
+
+def measure(leads: int, spread: str, samples: int) -> dict[str, Any]:
+    from sqlalchemy import insert
+
+    from agent.guardrails import LeadIdentity
+    from bench.model_replies import draft_reply
+    from service.name_search import _candidate_keys, other_people
+    from store.db import Database
+    from store.tables import Lead
+
+    with tempfile.TemporaryDirectory() as folder:
+        db = Database(f"sqlite:///{folder}/names.db")
+        db.upgrade()
+        with db.session() as session:
+            session.execute(insert(Lead), [
+                {"id": f"lead{i}", "email": f"p{i}@x{i}.io", "first_name": f"Vp{i}",
+                 "last_name": "Cpu", "company": _company(i, spread), "stage": "new",
+                 "disqualifiers": [], "created_at": NOW, "updated_at": NOW}
+                for i in range(leads)])
+        me = LeadIdentity(email=f"p{SUBJECT}@x{SUBJECT}.io", first_name=f"Vp{SUBJECT}",
+                          last_name="Cpu", company=_company(SUBJECT, spread))
+        draft = draft_reply([{"role": "user", "content": "Sender: Riley Rep"}], {
+            "lead": {"first_name": me.first_name, "company": me.company},
+            "package": {"top_signals": [{"type": "demo_request"}]}})
+        text = f"{draft['subject']}\n{draft['body']}"
+
+        def search(steps: list[int] | None = None) -> list[str]:
+            with db.read() as session:
+                raw = session.connection().connection.driver_connection
+                if steps is not None:
+                    raw.set_progress_handler(lambda: steps.append(1) or 0, 1)
+                try:
+                    return other_people(session, f"lead{SUBJECT}", me, text)
+                finally:
+                    raw.set_progress_handler(None, 0)
+
+        for _ in range(20):
+            search()
+        times = []
+        for _ in range(samples):
+            started = time.thread_time()
+            found = search()
+            times.append(time.thread_time() - started)
+        steps: list[int] = []
+        search(steps)
+        db.engine.dispose()
+    return {"leads": leads, "spread": spread, "text_chars": len(text),
+            "keys": len(_candidate_keys(text)), "vm_steps": len(steps),
+            "search_us_median": round(statistics.median(times) * 1e6), "found": found}
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(prog="python -m bench.name_search", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--leads", type=int, default=2000, help="leads in the store")
+    parser.add_argument("--samples", type=int, default=300, help="searches timed")
+    args = parser.parse_args(argv)
+    print(json.dumps([measure(args.leads, spread, args.samples)
+                      for spread in ("alike", "diverse")], indent=2))
+
+
+if __name__ == "__main__":
+    main()
