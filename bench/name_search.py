@@ -9,19 +9,24 @@ company), CPU seconds of this thread, the median of `--samples` calls:
   and as a large account's colleagues or every "University of ..." are);
 - `diverse`: companies that share no more than their first word.
 
-    python -m bench.name_search [--leads 2000] [--samples 300]
+    python -m bench.name_search [--leads 2000] [--samples 300] [--postgres URL]
 
 Keys and VM steps say the rest: `keys` is how many the text yields, `vm_steps` SQLite's virtual
-machine steps of one search (host-independent).
+machine steps of one search (host-independent). With `--postgres` (a server's admin URL, as
+`hitl bench --postgres`) the store is a new database there, dropped afterwards, and there are no
+VM steps to count.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import secrets
 import statistics
 import tempfile
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime
 from typing import Any
 
@@ -33,7 +38,24 @@ def _company(i: int, spread: str) -> str:
     return f"Cpu 1a2b3c {i}" if spread == "alike" else f"Company{i * 7919 % 100_003} Holdings"
 
 
-def measure(leads: int, spread: str, samples: int) -> dict[str, Any]:
+@contextmanager
+def _store_url(postgres: str | None) -> Iterator[str]:
+    """A new, empty store's URL: SQLite in a temporary folder, or a database on `postgres`."""
+    if postgres is None:
+        with tempfile.TemporaryDirectory() as folder:
+            yield f"sqlite:///{folder}/names.db"
+        return
+    from bench.harness import create_database, drop_database
+
+    name = f"hitl_names_{secrets.token_hex(3)}"
+    try:
+        yield create_database(postgres, name)
+    finally:
+        drop_database(postgres, name)
+
+
+def measure(leads: int, spread: str, samples: int, postgres: str | None = None
+            ) -> dict[str, Any]:
     from sqlalchemy import insert
 
     from agent.guardrails import LeadIdentity
@@ -42,8 +64,8 @@ def measure(leads: int, spread: str, samples: int) -> dict[str, Any]:
     from store.db import Database
     from store.tables import Lead
 
-    with tempfile.TemporaryDirectory() as folder:
-        db = Database(f"sqlite:///{folder}/names.db")
+    with _store_url(postgres) as url:
+        db = Database(url)
         db.upgrade()
         with db.session() as session:
             session.execute(insert(Lead), [
@@ -51,6 +73,9 @@ def measure(leads: int, spread: str, samples: int) -> dict[str, Any]:
                  "last_name": "Cpu", "company": _company(i, spread), "stage": "new",
                  "disqualifiers": [], "created_at": NOW, "updated_at": NOW}
                 for i in range(leads)])
+        if postgres:  # as autovacuum leaves a table that grew: its statistics current
+            with db.engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
+                conn.exec_driver_sql("ANALYZE leads")
         me = LeadIdentity(email=f"p{SUBJECT}@x{SUBJECT}.io", first_name=f"Vp{SUBJECT}",
                           last_name="Cpu", company=_company(SUBJECT, spread))
         draft = draft_reply([{"role": "user", "content": "Sender: Riley Rep"}], {
@@ -60,9 +85,10 @@ def measure(leads: int, spread: str, samples: int) -> dict[str, Any]:
 
         def search(steps: list[int] | None = None) -> list[str]:
             with db.read() as session:
+                if steps is None or postgres:
+                    return other_people(session, f"lead{SUBJECT}", me, text)
                 raw = session.connection().connection.driver_connection
-                if steps is not None:
-                    raw.set_progress_handler(lambda: steps.append(1) or 0, 1)
+                raw.set_progress_handler(lambda: steps.append(1) or 0, 1)
                 try:
                     return other_people(session, f"lead{SUBJECT}", me, text)
                 finally:
@@ -79,7 +105,7 @@ def measure(leads: int, spread: str, samples: int) -> dict[str, Any]:
         search(steps)
         db.engine.dispose()
     return {"leads": leads, "spread": spread, "text_chars": len(text),
-            "keys": len(_candidate_keys(text)), "vm_steps": len(steps),
+            "keys": len(_candidate_keys(text)), "vm_steps": None if postgres else len(steps),
             "search_us_median": round(statistics.median(times) * 1e6), "found": found}
 
 
@@ -88,8 +114,9 @@ def main(argv: list[str] | None = None) -> None:
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--leads", type=int, default=2000, help="leads in the store")
     parser.add_argument("--samples", type=int, default=300, help="searches timed")
+    parser.add_argument("--postgres", metavar="URL", help="a PostgreSQL server's admin URL")
     args = parser.parse_args(argv)
-    print(json.dumps([measure(args.leads, spread, args.samples)
+    print(json.dumps([measure(args.leads, spread, args.samples, args.postgres)
                       for spread in ("alike", "diverse")], indent=2))
 
 

@@ -103,12 +103,13 @@ class Database:
             self._schema_current = self.schema_version() == migration_head()
         return self._schema_current
 
-    def upgrade(self) -> None:
-        """Bring the schema to the newest migration (serialised across replicas on PostgreSQL).
+    def upgrade(self, to: str = "head") -> None:
+        """Bring the schema to the newest migration, or to revision `to` (serialised across
+        replicas on PostgreSQL).
 
         A database already at the newest one is left alone without importing Alembic, so a
         restart does not pay for it."""
-        if self.schema_is_current():
+        if to == "head" and self.schema_is_current():
             return
         from alembic import command
         from alembic.config import Config
@@ -119,7 +120,7 @@ class Database:
             if not self.is_sqlite:
                 connection.execute(text("SELECT pg_advisory_xact_lock(74210001)"))
             config.attributes["connection"] = connection
-            command.upgrade(config, "head")
+            command.upgrade(config, to)
         self._schema_current = False  # read again next time: another writer may be newer
 
     def claim(self, role: str, command: str | None = None) -> ProcessLock | None:

@@ -7,6 +7,11 @@ its check cost grew with the store. With 20, a name of up to 20 characters (almo
 person's and most companies') is its own key and is found exactly; the lead's own ones are
 not searched at all.
 
+On PostgreSQL the tables are analyzed at once: a new expression index has no statistics until
+then (autovacuum waits for a tenth of the table to change), and without them the planner takes
+each of a draft's few hundred keys to match 0.5% of the leads and reads the whole table instead
+(34 ms a draft at 20,000 leads, against 1.2 ms through the indexes).
+
 Revision ID: 0019
 Revises: 0018
 """
@@ -31,6 +36,9 @@ def _rebuild(chars: int) -> None:
     for name, table, column in _NAME_KEYS:
         op.drop_index(name, table_name=table)
         op.create_index(name, table, [sa.text(f"substr(lower({column}), 1, {chars})")])
+    if op.get_bind().dialect.name == "postgresql":
+        for table in dict.fromkeys(table for _, table, _ in _NAME_KEYS):
+            op.execute(f"ANALYZE {table}")
 
 
 def upgrade() -> None:
