@@ -267,7 +267,7 @@ def summarize_feedback(rt: AppRuntime, days: int) -> dict[str, int | float | Non
     with rt.db.read() as session:
         rows = session.execute(
             select(ReplyRow.helpful, func.count()).where(ReplyRow.created_at >= since)
-            .group_by(ReplyRow.helpful)).tuples().all()
+            .group_by(ReplyRow.helpful)).all()
     counts = {helpful: int(n) for helpful, n in rows}
     rated = counts.get(True, 0) + counts.get(False, 0)
     return {"replies": sum(counts.values()), "helpful": counts.get(True, 0),

@@ -78,7 +78,7 @@ def assistant_threads_about(session: Any, lead_id: str) -> list[str]:
     threads = {thread_id(m, c) for m, c in conversations_about(session, lead_id)}
     proposals = session.execute(
         select(AssistantProposal.member_key, AssistantProposal.conversation_key,
-               AssistantProposal.id).where(AssistantProposal.lead_id == lead_id)).tuples().all()
+               AssistantProposal.id).where(AssistantProposal.lead_id == lead_id)).all()
     for member_key, conversation_key, proposal_id in proposals:
         threads.add(thread_id(member_key, conversation_key, proposal_id))
     return sorted(threads)
@@ -88,9 +88,9 @@ def conversations_about(session: Any, lead_id: str) -> set[tuple[str, str]]:
     """(member_key, conversation_key) of every conversation whose answers or proposals quoted
     this lead: its history (checkpoints) and its messages in Slack go with the lead."""
     found = {(r.member_key, r.conversation_key) for r in replies_citing(session, lead_id)}
-    found |= set(session.execute(
+    found |= {(r.member_key, r.conversation_key) for r in session.execute(
         select(AssistantProposal.member_key, AssistantProposal.conversation_key)
-        .where(AssistantProposal.lead_id == lead_id)).tuples())
+        .where(AssistantProposal.lead_id == lead_id))}
     return found
 
 

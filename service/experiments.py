@@ -76,7 +76,7 @@ def variants_for(rt: AppRuntime, lead_id: str, stages: tuple[str, ...]
         stored = dict(session.execute(
             select(ExperimentAssignment.experiment, ExperimentAssignment.variant)
             .where(ExperimentAssignment.lead_id == lead_id,
-                   ExperimentAssignment.experiment.in_(names))).tuples().all())
+                   ExperimentAssignment.experiment.in_(names))).all())
         stops = set(session.scalars(select(ExperimentStop.experiment)
                                     .where(ExperimentStop.experiment.in_(names))))
         fresh = [{"id": new_id("xa"), "experiment": e.name, "lead_id": lead_id,
@@ -91,7 +91,7 @@ def variants_for(rt: AppRuntime, lead_id: str, stages: tuple[str, ...]
             stored = dict(session.execute(
                 select(ExperimentAssignment.experiment, ExperimentAssignment.variant)
                 .where(ExperimentAssignment.lead_id == lead_id,
-                       ExperimentAssignment.experiment.in_(names))).tuples().all())
+                       ExperimentAssignment.experiment.in_(names))).all())
     chosen = []
     for experiment in candidates:
         variant = experiment.variant(stored.get(experiment.name, ""))

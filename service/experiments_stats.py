@@ -91,7 +91,7 @@ def _collect(rt: AppRuntime, names: list[str]) -> tuple[dict, dict, dict]:
         for name, variant, assigned in session.execute(
                 select(ExperimentAssignment.experiment, ExperimentAssignment.variant,
                        func.count()).where(ExperimentAssignment.experiment.in_(names))
-                .group_by(ExperimentAssignment.experiment, ExperimentAssignment.variant)).tuples():
+                .group_by(ExperimentAssignment.experiment, ExperimentAssignment.variant)):
             counts[(name, variant)]["assigned"] = int(assigned)
         for row in session.scalars(select(ExperimentOutcome)
                                    .where(ExperimentOutcome.experiment.in_(names))):
@@ -112,7 +112,7 @@ def _collect(rt: AppRuntime, names: list[str]) -> tuple[dict, dict, dict]:
                    OutboxMessage.id, OutboxMessage.lead_id)
             .join(OutboxMessage, OutboxMessage.approval_id == ExperimentOutcome.approval_id)
             .where(ExperimentOutcome.kind == "drafted", ExperimentOutcome.experiment.in_(names),
-                   OutboxMessage.sent_at.is_not(None))).tuples().all()
+                   OutboxMessage.sent_at.is_not(None))).all()
         stop_views = {k: {"stopped_at": v.stopped_at, "stopped_by": v.stopped_by,
                           "note": v.note} for k, v in stops.items()}
     leads: dict[tuple[str, str], set[str]] = defaultdict(set)

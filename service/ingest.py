@@ -56,7 +56,7 @@ def ingest_events(rt: AppRuntime, events: list[EventIn]) -> IngestResult:
         stale = {e.lead.email for e in unique if e.lead.email not in lead_ids}
         if stale:
             lead_ids.update((email, lead_id) for email, lead_id in session.execute(
-                select(Lead.email, Lead.id).where(Lead.email.in_(stale))).tuples() if email)
+                select(Lead.email, Lead.id).where(Lead.email.in_(stale))) if email)
         rows = [
             {"event_id": e.event_id, "lead_id": lead_ids[e.lead.email], "type": e.type,
              "occurred_at": e.occurred_at, "received_at": now, "properties": e.properties,

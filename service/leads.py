@@ -255,7 +255,7 @@ def routing_load(rt: AppRuntime, session: Session | Connection
                  ) -> tuple[dict[str, int], dict[str, datetime]]:
     """What `choose_owner` weighs: each member's pending cards (the policy's cap) and when each
     was last given a handoff (the round robin)."""
-    open_counts = dict(session.execute(_PENDING_BY_ASSIGNEE).tuples().all())
+    open_counts = dict(session.execute(_PENDING_BY_ASSIGNEE).all())
     return open_counts, _last_assigned(session, [m.key for m in rt.roster.members])
 
 

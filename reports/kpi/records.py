@@ -111,7 +111,7 @@ def load_records(session: Session, *, since: datetime | None, roster_names: dict
             decisions[d.approval_id] = d
         lead_ids = {h.lead_id for h in handoffs[start:start + 500]}
         bands.update(session.execute(select(Lead.id, Lead.band)
-                                     .where(Lead.id.in_(lead_ids))).tuples().all())
+                                     .where(Lead.id.in_(lead_ids))).all())
     approval_ids = [a.id for group in approvals.values() for a in group]
     for start in range(0, len(approval_ids), 500):
         for m in session.scalars(select(OutboxMessage).where(

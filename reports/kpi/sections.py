@@ -34,7 +34,7 @@ def _hand_raise_events(session: Session, lead_ids: Iterable[str], policy: Any
                                       Event.properties)
                                .where(Event.lead_id.in_(ids[start:start + 500]),
                                       Event.type.in_(kinds)))
-        for lead_id, kind, at, props in rows.tuples():
+        for lead_id, kind, at, props in rows:
             if kind == "form_submit" and str((props or {}).get("form", "")).lower() not in forms:
                 continue
             found[lead_id].append((utc(at), kind))  # type: ignore[arg-type]

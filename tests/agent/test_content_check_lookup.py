@@ -280,5 +280,5 @@ def test_sqlite_builds_the_key_indexes_the_models_declare(store: Database) -> No
                 if index.name in names}
     with store.read() as session:
         query = text("SELECT name, sql FROM sqlite_master WHERE type = 'index'")
-        built: dict[str, str] = dict(session.execute(query).tuples().all())
+        built: dict[str, str] = dict(session.execute(query).all())
     assert {name: " ".join(built[name].split()) for name in names} == declared

@@ -18,7 +18,7 @@ from store.tables import Approval, AssistantProposal, AssistantReply, AuditEntry
 def _pending(rt: Any) -> list[tuple[str, str]]:
     with rt.db.read() as session:
         return sorted(session.execute(select(Approval.lead_id, Approval.assignee)
-                                      .where(Approval.status == "pending")).tuples().all())
+                                      .where(Approval.status == "pending")).all())
 
 
 def test_whats_on_my_plate_lists_the_reps_open_cards_with_sla(rt, seeded, riley) -> None:

@@ -213,7 +213,7 @@ def test_short_vs_long_first_email_through_the_flow(tmp_path, clock, content_lib
             arm for arm, counts in by_arm.items() for _ in counts)
         # Each approval records the template that wrote it (the store, not the card).
         with rt.db.read() as s:
-            versions = dict(s.execute(select(Approval.id, Approval.prompt_version)).tuples().all())
+            versions = dict(s.execute(select(Approval.id, Approval.prompt_version)).all())
         for approval_id, arm in drafted.items():
             assert versions[approval_id].startswith(f"offline-draft-v2+offline-draft-{arm}-v1@")
         worker.run_until_idle()
