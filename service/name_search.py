@@ -2,8 +2,9 @@
 record: the keys a mentioned name can have are derived from the text (`_candidate_keys`) and
 looked up in the indexes on the names' keys (store.tables.base.name_key); the pure check
 (agent.guardrails) then decides on whole words. The cost follows the text, not the store: a
-name of up to NAME_KEY_CHARS characters is found exactly, so only the records of a longer name
-the text holds that share its first NAME_KEY_CHARS characters are read besides those it finds.
+name of up to NAME_KEY_CHARS characters is found exactly. Only a name longer than that is found
+by its first NAME_KEY_CHARS characters, so every record whose name begins like a stretch of the
+text that long is read.
 
     names = other_people(session, lead_id, identity, text)
 
