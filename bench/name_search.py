@@ -56,56 +56,71 @@ def _store_url(postgres: str | None) -> Iterator[str]:
 
 def measure(leads: int, spread: str, samples: int, postgres: str | None = None
             ) -> dict[str, Any]:
-    from sqlalchemy import insert
-
-    from agent.guardrails import LeadIdentity
-    from bench.model_replies import draft_reply
-    from service.name_search import _candidate_keys, other_people
+    """One store of `leads` leads named as `spread` says, and the search timed on it."""
     from store.db import Database
-    from store.tables import Lead
 
     with _store_url(postgres) as url:
         db = Database(url)
-        db.upgrade()
-        with db.session() as session:
-            session.execute(insert(Lead), [
-                {"id": f"lead{i}", "email": f"p{i}@x{i}.io", "first_name": f"Vp{i}",
-                 "last_name": "Cpu", "company": _company(i, spread), "stage": "new",
-                 "disqualifiers": [], "created_at": NOW, "updated_at": NOW}
-                for i in range(leads)])
-        if postgres:  # as autovacuum leaves a table that grew: its statistics current
-            with db.engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
-                conn.exec_driver_sql("ANALYZE leads")
-        me = LeadIdentity(email=f"p{SUBJECT}@x{SUBJECT}.io", first_name=f"Vp{SUBJECT}",
-                          last_name="Cpu", company=_company(SUBJECT, spread))
-        draft = draft_reply([{"role": "user", "content": "Sender: Riley Rep"}], {
-            "lead": {"first_name": me.first_name, "company": me.company},
-            "package": {"top_signals": [{"type": "demo_request"}]}})
-        text = f"{draft['subject']}\n{draft['body']}"
+        try:
+            db.upgrade()
+            _fill(db, leads, spread, analyze=postgres is not None)
+            return _timed_search(db, leads, spread, samples, count_steps=postgres is None)
+        finally:
+            db.dispose()
 
-        def search(steps: list[int] | None = None) -> list[str]:
-            with db.read() as session:
-                if steps is None or postgres:
-                    return other_people(session, f"lead{SUBJECT}", me, text)
-                raw = session.connection().connection.driver_connection
-                raw.set_progress_handler(lambda: steps.append(1) or 0, 1)
-                try:
-                    return other_people(session, f"lead{SUBJECT}", me, text)
-                finally:
-                    raw.set_progress_handler(None, 0)
 
-        for _ in range(20):
-            search()
-        times = []
-        for _ in range(samples):
-            started = time.thread_time()
-            found = search()
-            times.append(time.thread_time() - started)
-        steps: list[int] = []
+def _fill(db: Any, leads: int, spread: str, *, analyze: bool) -> None:
+    from sqlalchemy import insert
+
+    from store.tables import Lead
+
+    with db.session() as session:
+        session.execute(insert(Lead), [
+            {"id": f"lead{i}", "email": f"p{i}@x{i}.io", "first_name": f"Vp{i}",
+             "last_name": "Cpu", "company": _company(i, spread), "stage": "new",
+             "disqualifiers": [], "created_at": NOW, "updated_at": NOW}
+            for i in range(leads)])
+    if analyze:  # as autovacuum leaves a table that grew: its statistics current
+        with db.engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
+            conn.exec_driver_sql("ANALYZE leads")
+
+
+def _timed_search(db: Any, leads: int, spread: str, samples: int, *, count_steps: bool
+                  ) -> dict[str, Any]:
+    from agent.guardrails import LeadIdentity
+    from bench.model_replies import draft_reply
+    from service.name_search import _candidate_keys, other_people
+
+    me = LeadIdentity(email=f"p{SUBJECT}@x{SUBJECT}.io", first_name=f"Vp{SUBJECT}",
+                      last_name="Cpu", company=_company(SUBJECT, spread))
+    draft = draft_reply([{"role": "user", "content": "Sender: Riley Rep"}], {
+        "lead": {"first_name": me.first_name, "company": me.company},
+        "package": {"top_signals": [{"type": "demo_request"}]}})
+    text = f"{draft['subject']}\n{draft['body']}"
+
+    def search(steps: list[int] | None = None) -> list[str]:
+        with db.read() as session:
+            if steps is None:
+                return other_people(session, f"lead{SUBJECT}", me, text)
+            raw = session.connection().connection.driver_connection
+            raw.set_progress_handler(lambda: steps.append(1) or 0, 1)
+            try:
+                return other_people(session, f"lead{SUBJECT}", me, text)
+            finally:
+                raw.set_progress_handler(None, 0)
+
+    for _ in range(20):
+        search()
+    times = []
+    for _ in range(samples):
+        started = time.thread_time()
+        found = search()
+        times.append(time.thread_time() - started)
+    steps: list[int] = []
+    if count_steps:
         search(steps)
-        db.engine.dispose()
     return {"leads": leads, "spread": spread, "text_chars": len(text),
-            "keys": len(_candidate_keys(text)), "vm_steps": None if postgres else len(steps),
+            "keys": len(_candidate_keys(text)), "vm_steps": len(steps) if count_steps else None,
             "search_us_median": round(statistics.median(times) * 1e6), "found": found}
 
 
