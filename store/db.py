@@ -24,6 +24,17 @@ from sqlalchemy.orm import Session, sessionmaker
 MIGRATIONS = Path(__file__).parent / "migrations"
 
 
+def _pool_limits(pool_size: int) -> dict[str, int]:
+    """Up to twice `pool_size` connections (HITL_DB_POOL_SIZE), each kept once opened.
+
+    As "pool_size kept, as many again in a burst" (SQLAlchemy's overflow), a burst's extra
+    connections were closed as each came back and opened again for the next transaction: on
+    PostgreSQL 192-229 new sessions (a server process each, and a TLS handshake to a managed
+    database) during a burst of 1,000 hand-raises, 19 now (README, "Performance choices").
+    The most a process holds is the same; a thread past it waits for one to come back."""
+    return {"pool_size": 2 * pool_size, "max_overflow": 0}
+
+
 class Database:
     """One engine and session factory for the process; built from a URL, never at import."""
 
@@ -40,7 +51,7 @@ class Database:
                 Path(db_file).parent.mkdir(parents=True, exist_ok=True)
             self.engine: Engine = create_engine(
                 url, connect_args={"check_same_thread": False, "timeout": 30},
-                pool_size=pool_size, max_overflow=pool_size,
+                **_pool_limits(pool_size),
             )
             event.listen(self.engine, "connect", _sqlite_pragmas)
             # SQLite gets one writer at a time; BEGIN IMMEDIATE takes the write lock up front so
@@ -50,9 +61,7 @@ class Database:
             self.write_lock: WriterLock | None = WriterLock(
                 Path(f"{db_file}.writer-lock") if db_file else None)
         else:
-            self.engine = create_engine(
-                url, pool_size=pool_size, max_overflow=pool_size, pool_pre_ping=True
-            )
+            self.engine = create_engine(url, pool_pre_ping=True, **_pool_limits(pool_size))
             self.write_lock = None  # PostgreSQL has row locks and many writers
         self._sessions = sessionmaker(self.engine, expire_on_commit=False)
         self._read_engine = self.engine.execution_options(hitl_read_only=True)
