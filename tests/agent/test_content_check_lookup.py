@@ -16,6 +16,7 @@ import pytest
 from sqlalchemy import insert, update
 
 from agent.guardrails import LeadIdentity, foreign_names
+from bench.name_search import counted_search
 from store.db import Database
 from tests.agent.query_plans import query_plan
 
@@ -180,20 +181,12 @@ def test_the_lead_s_own_names_cost_the_search_nothing(store: Database) -> None:
     search excludes them), so their keys are not looked up: a surname the store shares with
     thousands of leads costs a draft naming it no more than a rare one. Counted in SQLite's
     virtual machine steps, which do not depend on the host's speed."""
-    from service.name_search import other_people
     from store.tables import Lead
 
     def steps() -> int:
-        count = [0]
-        with store.read() as session:
-            raw = session.connection().connection.driver_connection
-            raw.set_progress_handler(lambda: count.__setitem__(0, count[0] + 1) or 0, 1)
-            try:
-                found = other_people(session, "lead0", ADA, "Hi Ada Lovelace,\n\nBest,\nRiley")
-            finally:
-                raw.set_progress_handler(None, 0)
+        count, found = counted_search(store, "lead0", ADA, "Hi Ada Lovelace,\n\nBest,\nRiley")
         assert found == []
-        return count[0]
+        return count
 
     _fill(store, 200)
     alone = steps()
@@ -211,7 +204,6 @@ def test_a_large_account_and_names_alike_in_their_first_words_cost_the_search_no
     ...") cost no more than in a small store: a name of up to NAME_KEY_CHARS characters is
     looked up exactly, so records that only begin alike are not read. (With keys of ten
     characters each draft read all of them.) Counted in SQLite's virtual machine steps."""
-    from service.name_search import other_people
     from store.tables import Lead
 
     me = LeadIdentity(email="p0@x0.io", first_name="Ada", last_name="Lovelace",
@@ -220,15 +212,7 @@ def test_a_large_account_and_names_alike_in_their_first_words_cost_the_search_no
             "pilot.\n\nBest,\nRiley")
 
     def steps() -> tuple[int, list[str]]:
-        count = [0]
-        with store.read() as session:
-            raw = session.connection().connection.driver_connection
-            raw.set_progress_handler(lambda: count.__setitem__(0, count[0] + 1) or 0, 1)
-            try:
-                found = other_people(session, "lead0", me, text)
-            finally:
-                raw.set_progress_handler(None, 0)
-        return count[0], found
+        return counted_search(store, "lead0", me, text)
 
     _fill(store, 200)
     with store.session() as session:
