@@ -30,6 +30,21 @@ from slack_app.listeners import register
 from slack_app.support.listeners import register_support
 
 log = logging.getLogger(__name__)
+bolt_log = logging.getLogger("slack_app.bolt")
+
+
+class _NoWarningAboutTheEnvironmentsToken(logging.Filter):
+    """Bolt reads SLACK_BOT_TOKEN from the environment even when it is given a client, then
+    warns at every start that the token "will be unused", which reads as a misconfiguration.
+    It is the same token, and what our client sends: `authorize` hands it to each request."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        from slack_bolt.logger.messages import warning_client_prioritized_and_token_skipped
+
+        return record.getMessage() != warning_client_prioritized_and_token_skipped()
+
+
+bolt_log.addFilter(_NoWarningAboutTheEnvironmentsToken())
 
 
 def build_bolt_app(rt: AppRuntime, identity: BotIdentity) -> AsyncApp:
@@ -50,7 +65,7 @@ def build_bolt_app(rt: AppRuntime, identity: BotIdentity) -> AsyncApp:
         # Ack first, work after: Bolt answers Slack as soon as a listener calls ack().
         process_before_response=False,
         raise_error_for_unhandled_request=False,
-        logger=logging.getLogger("slack_app.bolt"),
+        logger=bolt_log,
     )
     # Before any listener: Slack's answer is budgeted from here (slack_app.ack_budget).
     bolt.middleware(stamp_arrival)

@@ -85,6 +85,9 @@ def serve(
              "about 240 MB).")] = 1,
 ) -> None:
     """Run the HTTP API, the Slack endpoint and the background worker."""
+    from config.logs import configure_logging
+
+    configure_logging()  # before Bolt or anything else logs: one format, no address in a line
     _limit_malloc_arenas()
     if worker is WorkerMode.process:
         _share_metrics_with_children()
@@ -122,7 +125,8 @@ def serve(
     application = build_routes(create_app(rt, worker=background, readiness=readiness))
     application.state.process_locks = locks
     _freeze_startup_objects()
-    uvicorn.run(application, host=host, port=port, log_level="info")
+    # No logging config of uvicorn's own: its records, the access lines too, go through ours.
+    uvicorn.run(application, host=host, port=port, log_level="info", log_config=None)
 
 
 def worker_command(

@@ -49,3 +49,42 @@ def test_configure_logging_uses_it_for_the_root_logger(monkeypatch: pytest.Monke
     logging.getLogger("service.test").warning("refused %s", FORGED)
     assert stream.getvalue().count("\n") == 1
     assert "WARNING service.test: refused lead x\\n2026" in stream.getvalue()
+
+
+def test_no_line_holds_an_email_address_in_the_message_or_its_traceback() -> None:
+    try:
+        raise RuntimeError("550 recipient refused: Jane.Doe+x@Sub.Acme.co.uk")
+    except RuntimeError:
+        import sys
+
+        record = logging.LogRecord(
+            "uvicorn.access", logging.INFO, __file__, 1, '%s - "%s %s HTTP/%s" %d',
+            ("127.0.0.1:5", "DELETE", "/v1/customers/jane%40acme.com?cc=bob@corp.io", "1.1", 200),
+            sys.exc_info())
+    line = _formatted(record)
+    assert "acme" not in line.lower() and "bob" not in line
+    assert '"DELETE /v1/customers/‹email›?cc=‹email› HTTP/1.1" 200' in line
+    assert line.endswith("RuntimeError: 550 recipient refused: ‹email›")
+    # What has no address is left alone, and the record itself is untouched.
+    assert _formatted(logging.LogRecord("w", logging.INFO, __file__, 1, "a@b and 50%", (), None)
+                      ) == "INFO w: a@b and 50%"
+    assert "jane%40acme.com" in record.getMessage()
+
+
+def test_configure_logging_leaves_out_httpx_request_lines_not_its_warnings(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    import httpx
+
+    root = logging.getLogger()
+    monkeypatch.setattr(root, "handlers", [])
+    monkeypatch.setattr(root, "level", root.level)
+    monkeypatch.setattr(logging.getLogger("httpx"), "level", logging.NOTSET)
+    stream = io.StringIO()
+    monkeypatch.setattr("sys.stderr", stream)
+    configure_logging()
+    # A CRM lookup's URL holds the lead's address: httpx logs every request, URL and all, at INFO.
+    with httpx.Client(transport=httpx.MockTransport(lambda _: httpx.Response(200))) as client:
+        client.get("https://api.hubapi.com/crm/v3/objects/contacts/jane@acme.com")
+    logging.getLogger("httpx").warning("pool exhausted")
+    lines = stream.getvalue().splitlines()
+    assert len(lines) == 1 and lines[0].endswith("WARNING httpx: pool exhausted"), lines
