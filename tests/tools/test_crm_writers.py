@@ -239,3 +239,25 @@ def test_configured_crms_follow_the_settings_and_the_mapping(tmp_path) -> None:
     assert hubspot.idempotency_property == "acme_sync_key"
     assert salesforce.external_id_field == "Acme_Key__c"
     assert salesforce.base_url == f"{SF}/services/data/v60.0"
+
+
+@respx.mock
+def test_a_redirect_is_a_write_that_did_not_happen_not_a_success(hubspot, salesforce) -> None:
+    # A renamed Salesforce instance (or an http:// base URL) answers a write with a redirect;
+    # it is not followed, so nothing was written, and "done" must not be recorded for it.
+    respx.get(f"{SF_API}/query").mock(side_effect=_soql)
+    respx.patch(url__startswith=f"{SF_API}/sobjects/Lead/").respond(
+        301, headers={"Location": "https://acme-new.my.salesforce.test/services/data/v60.0/"})
+    with pytest.raises(CrmError) as moved:
+        salesforce.set_lead_status("ana@acme.example", {"Status": "Working"},
+                                   idempotency_key="k")
+    assert not moved.value.transient
+    assert "redirected it (301) to acme-new.my.salesforce.test" in str(moved.value)
+    respx.patch(url__startswith=f"{SF_API}/sobjects/Task/").respond(307)
+    with pytest.raises(CrmError, match=r"redirected it \(307\) to nowhere"):
+        salesforce.create_owner_task(TASK, idempotency_key="crm:salesforce:task:ho_1:v1")
+    respx.patch(f"{HS}/crm/v3/objects/contacts/ana@acme.example").respond(
+        308, headers={"Location": "https://api-eu1.hubapi.test/"})
+    with pytest.raises(CrmError, match="hubspot redirected it"):
+        hubspot.set_lead_status("ana@acme.example", {"hs_lead_status": "OPEN"},
+                                idempotency_key="k")

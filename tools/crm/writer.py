@@ -141,6 +141,13 @@ def request(client: httpx.Client, method: str, url: str, *, what: str,
                        retry_after=retry_after_seconds(response))
     if status == 404 and ok_missing:
         return response
+    if 300 <= status < 400:
+        # Not followed (a write must not be replayed, token and all, wherever a Location
+        # points): the write did not happen. A renamed instance or an http:// base URL answers
+        # this way, and retrying will not help until the setting is fixed.
+        raise CrmError(f"{what}: {crm} redirected it ({status}) to "
+                       f"{httpx.URL(response.headers.get('Location', '')).host or 'nowhere'}; "
+                       "check its base URL setting", transient=False)
     if status >= 400:
         raise CrmError(f"{what}: {crm} refused it ({status}): {_error_text(response)}",
                        transient=False)
