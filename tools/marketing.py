@@ -13,6 +13,8 @@ from typing import Protocol
 
 import httpx
 
+from config.http import api_client
+
 
 class EnrolmentError(Exception):
     def __init__(self, message: str, *, transient: bool) -> None:
@@ -33,7 +35,7 @@ class HttpMarketingAutomation:
                  client: httpx.Client | None = None, timeout: float = 10.0) -> None:
         self.base_url = base_url.rstrip("/")
         headers = {"Authorization": f"Bearer {token}"} if token else {}
-        self.client = client or httpx.Client(timeout=timeout, headers=headers)
+        self.client = client or api_client(timeout=timeout, headers=headers)
 
     def enroll(self, *, lead_id: str, email: str, track: str, reason: str,
                idempotency_key: str) -> None:

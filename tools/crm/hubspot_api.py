@@ -21,6 +21,8 @@ from collections.abc import Callable, Iterable
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
+from config.http import api_client
+
 if TYPE_CHECKING:
     # Imported where a request is made: the web process imports this module for the webhook
     # signature alone (README, "Performance choices": no worker engines in the web).
@@ -83,9 +85,7 @@ class HubSpotContacts:
         self.now = now
         self.ttl = ttl
         if client is None:
-            import httpx
-
-            client = httpx.Client(timeout=timeout)
+            client = api_client(timeout=timeout)
         self.client = client
         self.headers = {"Authorization": f"Bearer {token}"}
         self._cache: dict[tuple[str, tuple[str, ...]], tuple[datetime, dict[str, Any] | None]] = {}

@@ -15,6 +15,7 @@ from typing import Any
 
 import httpx
 
+from config.http import api_client
 from tools.crm.writer import CrmError, request
 
 PAGE_LIMIT = 100  # HubSpot's maximum for the list endpoint
@@ -35,7 +36,7 @@ class HubSpotContactPages:
         import time
 
         self.base_url = base_url.rstrip("/")
-        self.client = client or httpx.Client(timeout=timeout)
+        self.client = client or api_client(timeout=timeout)
         self.client.headers["Authorization"] = f"Bearer {token}"
         self.sleep = sleep or time.sleep
         self.attempts = attempts

@@ -28,6 +28,7 @@ from urllib.parse import quote
 
 import httpx
 
+from config.http import api_client
 from tools.crm.writer import CrmError, LoggedEmail, OwnerTask, request
 
 TASK_TO_CONTACT = 204
@@ -59,7 +60,7 @@ class HubSpotWriter:
                  idempotency_property: str | None = IDEMPOTENCY_PROPERTY,
                  timeout: float = 10.0) -> None:
         self.base_url = base_url.rstrip("/")
-        self.client = client or httpx.Client(timeout=timeout)
+        self.client = client or api_client(timeout=timeout)
         self.client.headers["Authorization"] = f"Bearer {token}"
         self.idempotency_property = idempotency_property or None
         self._owners: dict[str, str | None] = {}

@@ -20,6 +20,7 @@ from urllib.parse import quote
 
 import httpx
 
+from config.http import api_client
 from tools.crm.writer import CrmError, LoggedEmail, OwnerTask, request
 
 API_VERSION = "v60.0"
@@ -38,7 +39,7 @@ class SalesforceWriter:
                  api_version: str = API_VERSION, external_id_field: str = EXTERNAL_ID_FIELD,
                  timeout: float = 10.0) -> None:
         self.base_url = f"{instance_url.rstrip('/')}/services/data/{api_version}"
-        self.client = client or httpx.Client(timeout=timeout)
+        self.client = client or api_client(timeout=timeout)
         self.client.headers["Authorization"] = f"Bearer {token}"
         self.external_id_field = external_id_field
         self._users: dict[str, str | None] = {}
