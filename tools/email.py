@@ -198,15 +198,17 @@ class SmtpEmailSender:
                 raise _unknown(exc) from exc  # smtplib's own "500 Line too long" etc.
             # An answer, so a known outcome, even after DATA: not taken. 4xx is "try again
             # later" in SMTP; 5xx is a final answer.
-            words = exc.smtp_error.decode("utf-8", "replace") if isinstance(
-                exc.smtp_error, bytes) else str(exc.smtp_error)
+            words = _text(exc.smtp_error)
             raise SendError(
                 f"SMTP {exc.smtp_code} {words}", transient=400 <= exc.smtp_code < 500
             ) from exc
         except smtplib.SMTPRecipientsRefused as exc:
             # Per recipient (code, words); 4xx (greylisting, mailbox busy) is worth retrying.
             codes = [code for code, _ in exc.recipients.values()]
-            raise SendError(f"recipient refused: {exc.recipients}",
+            # The server's codes and words, not its dict keyed by the address: a send's detail
+            # is shown to managers and reports, and the address is the lead's.
+            words = "; ".join(f"{code} {_text(reply)}" for code, reply in exc.recipients.values())
+            raise SendError(f"recipient refused: {words}",
                             transient=bool(codes) and all(400 <= c < 500 for c in codes)
                             ) from exc
         except (smtplib.SMTPException, OSError) as exc:
@@ -214,6 +216,11 @@ class SmtpEmailSender:
                 raise _unknown(exc) from exc
             raise SendError(f"SMTP connection failed: {type(exc).__name__}",
                             transient=True) from exc
+
+
+def _text(reply: bytes | str) -> str:
+    """An SMTP reply's words as text (smtplib keeps them as the bytes the server sent)."""
+    return reply.decode("utf-8", "replace") if isinstance(reply, bytes) else str(reply)
 
 
 def _unknown(exc: Exception) -> SendError:

@@ -38,6 +38,16 @@ class _Handler:
     lock: threading.Lock = field(default_factory=threading.Lock)
     # Codes to answer DATA with before accepting (e.g. ["451 try later"]) to drill retries.
     refuse_next: list[str] = field(default_factory=list)
+    # ... and to answer RCPT TO with (e.g. ["550 5.1.1 <x@y.z>: user unknown"]).
+    refuse_recipients_next: list[str] = field(default_factory=list)
+
+    async def handle_RCPT(self, server: Any, session: Any, envelope: Any,  # noqa: N802
+                          address: str, rcpt_options: list[str]) -> str:
+        with self.lock:
+            if self.refuse_recipients_next:
+                return self.refuse_recipients_next.pop(0).replace("{address}", address)
+        envelope.rcpt_tos.append(address)
+        return "250 OK"
 
     async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:  # noqa: N802
         with self.lock:
@@ -77,10 +87,17 @@ class SmtpSink:
         with self._handler.lock:
             self._handler.refuse_next.extend(replies)
 
+    def refuse_recipients_next(self, *replies: str) -> None:
+        """Answer the next RCPT TO commands with these replies; `{address}` in one is the
+        recipient, as servers quote it ("550 5.1.1 <{address}>: user unknown")."""
+        with self._handler.lock:
+            self._handler.refuse_recipients_next.extend(replies)
+
     def recover(self) -> None:
         """Accept every message from now on (the refusals still queued are dropped)."""
         with self._handler.lock:
             self._handler.refuse_next.clear()
+            self._handler.refuse_recipients_next.clear()
 
     def start(self) -> SmtpSink:
         self._controller.start()

@@ -16,6 +16,7 @@ from typing import Any
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from agent.privacy import redact_for_style
 from reports.kpi.records import rate
 from store.tables import SupportMessage
 from store.tables.feedback import SupportCallback, SupportRating
@@ -41,6 +42,14 @@ def _rows(groups: Mapping[str, list[int]], order: Iterable[str] | None = None
     keys = list(order) if order is not None else sorted(groups, key=lambda k: (-len(groups[k]),
                                                                               k))
     return [_row(k, groups.get(k, [])) for k in keys]
+
+
+def _anonymous(comment: str | None) -> str | None:
+    """A customer's comment as a published report shows it: what they said, not who they are
+    or whom they named (addresses, links, numbers and names replaced by type, as the edit
+    pairs are: `agent.privacy.redact_for_style`). A report is a file that outlives an erasure
+    of its writer; the rating row, which erasure reaches, keeps the words."""
+    return redact_for_style(comment[:COMMENT_CHARS]) if comment else None
 
 
 def csat_section(session: Session, *, since: datetime | None, until: datetime,
@@ -94,7 +103,7 @@ def csat_section(session: Session, *, since: datetime | None, until: datetime,
                       "delivered": sum(1 for r in low if r.followup_done_at is not None)},
         "recent_low": [{"score": r.score, "path": r.path, "trigger": r.trigger,
                         "agent": names.get(r.agent or "", r.agent),
-                        "comment": (r.comment or "")[:COMMENT_CHARS] or None,
+                        "comment": _anonymous(r.comment),
                         "at": r.created_at.isoformat()}
                        for r in reversed(low[-RECENT_LOW:])],
         "callbacks": callback_summary,

@@ -8,6 +8,7 @@ from collections.abc import Callable, Iterable, Sequence
 from datetime import datetime
 from typing import Any, Literal
 
+from agent.privacy import EMAIL
 from agent.stats import percentile
 from reports.kpi.records import HandoffRecord, rate, seconds
 
@@ -37,9 +38,14 @@ def decided_outcome(record: HandoffRecord) -> DecidedOutcome:
 
 
 def stuck_sends(records: Sequence[HandoffRecord]) -> list[dict[str, Any]]:
-    """Approved emails that did not go out: what a manager should look at first."""
+    """Approved emails that did not go out: what a manager should look at first.
+
+    The detail is the mail server's answer, which often quotes the recipient ("550 5.1.1
+    <ada@acme.io>: user unknown"): a published report outlives an erasure, so the address is
+    `‹email›` there (the outbox row, which erasure reaches, keeps the server's words)."""
     return [{"handoff_id": r.id, "lead_id": r.lead_id, "rep": r.rep, "status": r.send_status,
-             "detail": r.send_detail, "outbox_id": r.outbox_id,
+             "detail": EMAIL.sub("‹email›", r.send_detail) if r.send_detail else r.send_detail,
+             "outbox_id": r.outbox_id,
              "approved_at": r.final_at.isoformat() if r.final_at else None}
             for r in records if r.final_action in ("approve", "edit")
             and decided_outcome(r).startswith("send_")]

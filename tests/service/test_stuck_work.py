@@ -276,3 +276,32 @@ def test_the_report_shows_stuck_sends_its_shares_add_up_and_credit_the_decider(
     reps = {r["key"]: r for r in run["breakdowns"]["rep"]}
     # The manager who approved the escalated draft is credited with it, not the first holder.
     assert reps["U0MGR0001"]["approved"] == 1
+
+
+def test_a_refused_recipients_address_stays_out_of_the_published_report(
+        client, worker, rt, clock, smtp_sink) -> None:
+    """The mail server quotes the address it refuses; the outbox row keeps its words (erasure
+    reaches it), the report, a file that outlives an erasure, does not keep the address."""
+    import json
+
+    from reports.kpi.build import build_kpi_report
+    from reports.render import render_kpi_html, render_kpi_markdown
+    from store.tables import OutboxMessage
+
+    card = _card_for(client, worker, clock, 0)
+    address = card["draft"]["to"]
+    smtp_sink.refuse_recipients_next("550 5.1.1 <{address}>: Recipient address rejected")
+    decide(client, card["approval_id"], action="approve", actor=card["assignee"])
+    worker.run_until_idle()
+    with rt.db.read() as session:
+        detail = session.scalar(select(OutboxMessage.status_detail))
+    assert detail == ("the mail server refused it: recipient refused: "
+                      f"550 5.1.1 <{address}>: Recipient address rejected")
+
+    run = build_kpi_report(rt, days=30)
+    [row] = run["stuck_sends"]
+    assert row["status"] == "failed"
+    assert row["detail"] == ("the mail server refused it: recipient refused: "
+                             "550 5.1.1 <‹email›>: Recipient address rejected")
+    for published in (json.dumps(run), render_kpi_html(run), render_kpi_markdown(run)):
+        assert address not in published

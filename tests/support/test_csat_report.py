@@ -69,7 +69,7 @@ def test_the_section_on_a_seeded_store(support_client: Any, support_rt: Any) -> 
     assert [(r["key"], r["name"], r["average"]) for r in cs["by_agent"]] == [
         ("U0SUP0001", "Sasha Support", 1.0)]
     assert cs["followups"]["opened"] == 1
-    assert cs["recent_low"][0]["comment"] == HOSTILE
+    assert cs["recent_low"][0]["comment"] == HOSTILE  # nothing in it names anyone
     assert cs["callbacks"]["scheduled"] == 1 and cs["callbacks"]["open"] == 1
 
     html = render_kpi_html(build_kpi_report(support_rt))
@@ -80,3 +80,21 @@ def test_the_section_on_a_seeded_store(support_client: Any, support_rt: Any) -> 
     assert "&lt;script&gt;" in section
     summary = render_kpi_markdown(build_kpi_report(support_rt))
     assert "- CSAT 50% (2 ratings, mean 3.0): bot only 100% · transferred 0%" in summary
+
+
+def test_a_published_comment_says_what_was_wrong_not_who_said_it(
+        support_client: Any, support_rt: Any) -> None:
+    """A report is a file that outlives an erasure of the customer: their comment keeps its
+    words, not the names, addresses and numbers in it (the rating row keeps them all)."""
+    import json
+
+    comment = "Maria Lopez at Keystone (maria@keystone.example, +1 555 0100) never called back"
+    _person_resolves(support_client, support_rt, "named-1")
+    assert support_client.post("/v1/conversations/named-1/rating",
+                               json={"score": 1, "comment": comment}).status_code == 200
+    run = build_kpi_report(support_rt)
+    assert run["csat"]["recent_low"][0]["comment"] == \
+        "‹name› at ‹name› (‹email›, ‹number› never called back"
+    for published in (json.dumps(run), render_kpi_html(run), render_kpi_markdown(run)):
+        for detail in ("Maria", "Lopez", "Keystone", "maria@", "555 0100"):
+            assert detail not in published
