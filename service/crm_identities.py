@@ -14,6 +14,17 @@ from service.runtime import AppRuntime
 from store.tables import CrmIdentity, Lead
 
 MAX_ID = 200
+# HubSpot's webhook deliveries wait in this job (service.crm_inbound) until the contacts are
+# read; erasure takes a person's deliveries out of it (service.erasure).
+HUBSPOT_DELIVERIES_JOB = "crm_hubspot_deliveries"
+
+
+def hubspot_contact_ids(session: Any, lead_id: str) -> set[int]:
+    """The HubSpot contact ids known to have become this lead."""
+    ids = session.scalars(select(CrmIdentity.external_id).where(
+        CrmIdentity.source == "hubspot", CrmIdentity.lead_id == lead_id))
+    return {int(i.removeprefix("contact:")) for i in ids
+            if i.startswith("contact:") and i.removeprefix("contact:").isdigit()}
 
 
 def identities_of(call: dict[str, Any]) -> list[str]:

@@ -29,7 +29,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from service.crm_events import event_from, lead_from, load_checked_mapping, path_lookup
-from service.crm_identities import lead_ids_for, remember
+from service.crm_identities import HUBSPOT_DELIVERIES_JOB, lead_ids_for, remember
 from service.erasure import erase_lead
 from service.errors import InvalidInput, NotFound, ServiceError
 from service.ingest import IngestResult, _upsert_leads, ingest_events
@@ -39,7 +39,7 @@ from service.schemas import EventIn, LeadIn
 from tools.crm.hubspot_api import HubSpotApiError, signature_matches
 from tools.crm.mapping import CrmMapping
 
-HUBSPOT_JOB = "crm_hubspot_deliveries"
+HUBSPOT_JOB = HUBSPOT_DELIVERIES_JOB
 HUBSPOT_MAX_AGE = timedelta(minutes=5)
 MAX_DELIVERIES = 1000
 _CONTACT_OBJECT = "0-1"  # generic webhooks (object.*) name contacts by objectTypeId

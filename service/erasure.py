@@ -39,6 +39,7 @@ from sqlalchemy.orm import Session
 
 from agent.email_rules import AddressError, lead_address
 from service.audit import audit
+from service.crm_identities import HUBSPOT_DELIVERIES_JOB, hubspot_contact_ids
 from service.erasure_assistant import AssistantTrace, forget_rows, posted_in, trace
 from service.erasure_cleanup import CLEANUP_JOB, ChromaErasure, release_sqlite, run_cleanup
 from service.errors import InvalidInput, NotFound
@@ -108,6 +109,7 @@ class _Person:
     conversation_ids: list[str] = field(default_factory=list)
     transfer_ids: list[str] = field(default_factory=list)
     message_ids: list[int] = field(default_factory=list)
+    hubspot_contacts: set[int] = field(default_factory=set)  # HubSpot contact ids (objectId)
     assistant: AssistantTrace = field(default_factory=AssistantTrace)
 
     @property
@@ -221,6 +223,7 @@ def _find(session: Session, rt: AppRuntime, *, lead_id: str | None,
         person.outbox_ids = list(session.scalars(select(OutboxMessage.id)
                                                  .where(OutboxMessage.lead_id == lead.id)))
         person.assistant = trace(session, lead.id)
+        person.hubspot_contacts = hubspot_contact_ids(session, lead.id)
     if email:
         conversations = select(SupportConversation.id).where(
             func.lower(SupportConversation.customer_email) == email)
@@ -341,8 +344,25 @@ def _delete_jobs(session: Session, person: _Person, posted: set[tuple[str, str]]
     def in_their_thread(payload: dict[str, Any]) -> bool:
         return (str(payload.get("channel")), str(payload.get("thread_ts"))) in posted
 
-    doomed = [job_id for job_id, payload in session.execute(select(Job.id, Job.payload))
-              if isinstance(payload, dict) and (about(payload) or in_their_thread(payload))]
+    def theirs(delivery: Any) -> bool:  # one of a HubSpot job's deliveries
+        return isinstance(delivery, dict) and (
+            delivery.get("objectId") in person.hubspot_contacts or about(delivery))
+
+    doomed: list[int] = []
+    for job_id, kind, payload in session.execute(select(Job.id, Job.kind, Job.payload)):
+        if not isinstance(payload, dict):
+            continue
+        if kind == HUBSPOT_DELIVERIES_JOB and isinstance(payload.get("deliveries"), list):
+            # A delivery job carries many contacts' changes (a surname, an address): the
+            # person's are taken out by their contact id, the others' left to run.
+            others = [d for d in payload["deliveries"] if not theirs(d)]
+            if not others:
+                doomed.append(job_id)
+            elif len(others) < len(payload["deliveries"]):
+                session.execute(update(Job).where(Job.id == job_id)
+                                .values(payload={**payload, "deliveries": others}))
+        elif about(payload) or in_their_thread(payload):
+            doomed.append(job_id)
     if doomed:
         session.execute(delete(Job).where(Job.id.in_(doomed)))
     return len(doomed)

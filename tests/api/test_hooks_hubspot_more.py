@@ -94,3 +94,47 @@ def test_contact_cache_is_bounded_and_expires(monkeypatch: Any, clock: Any) -> N
     clock.advance(minutes=3)
     contacts.read(["4"], ["email"])
     assert api.call_count == 2  # expired: read again
+
+
+@respx.mock
+def test_erasure_takes_the_persons_changes_out_of_a_waiting_delivery_job(
+        client: Any, rt: Any) -> None:
+    """A delivery job waits (HubSpot refusing our token, an outage) holding contacts' changes:
+    erasing a lead takes its contact's deliveries out by contact id, and leaves the others'."""
+    from store.tables import Job
+
+    respx.post(BATCH_READ).mock(
+        return_value=httpx.Response(200, json=fixture_json("hubspot_batch_read.json")))
+    form_fill = fixture_json("hubspot_form_fill.json")[0]
+    _deliver(client, rt, [form_fill])  # contact 123 became a lead
+    [lead] = _rows(rt, Lead)
+
+    change = {**form_fill, "subscriptionType": "contact.propertyChange",
+              "propertyName": "lastname", "propertyValue": "Reyes-Quillfeather"}
+    for batch in ([{**change, "eventId": 11}, {**change, "eventId": 12, "objectId": 456}],
+                  [{**change, "eventId": 13}]):
+        body = json.dumps(batch).encode()
+        assert client.post("/hooks/hubspot", content=body,
+                           headers=hubspot_headers(body, T0)).status_code == 200
+    def waiting() -> list[Any]:
+        return [job for job in _rows(rt, Job) if job.kind == HUBSPOT_JOB]
+
+    assert len(waiting()) == 2  # queued, not run: no worker runs here
+
+    assert client.delete(f"/v1/leads/{lead.id}").status_code == 200
+    [left] = waiting()
+    assert [d["objectId"] for d in left.payload["deliveries"]] == [456]
+    assert "Reyes-Quillfeather" in json.dumps(left.payload)  # contact 456's change, not theirs
+
+
+@respx.mock
+def test_an_expired_contact_leaves_the_cache_at_the_next_read(clock: Any) -> None:
+    respx.post(BATCH_READ).mock(side_effect=lambda request: httpx.Response(200, json={
+        "results": [{"id": i["id"], "properties": {"email": f"{i['id']}@x.io"}}
+                    for i in json.loads(request.content)["inputs"]]}))
+    contacts = hubspot_api.HubSpotContacts(HUBSPOT_API, "t", now=clock.now,
+                                           ttl=timedelta(minutes=2))
+    contacts.read(["1"], ["email"])
+    clock.advance(minutes=3)
+    contacts.read(["2"], ["email"])
+    assert [key[0] for key in contacts._cache] == ["2"]  # "1"'s record is gone, not just stale

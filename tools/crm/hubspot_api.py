@@ -98,6 +98,7 @@ class HubSpotContacts:
         found: dict[str, dict[str, Any]] = {}
         missing: list[str] = []
         with self._lock:
+            self._trim(now)
             for contact_id in dict.fromkeys(ids):
                 cached = self._cache.get((contact_id, wanted))
                 if cached is not None and now - cached[0] < self.ttl:
@@ -119,13 +120,15 @@ class HubSpotContacts:
         return found
 
     def _trim(self, now: datetime) -> None:
-        """Bounded: expired entries go first, then the oldest (insertion order)."""
-        if len(self._cache) <= CACHE_ENTRIES:
-            return
-        for key in [k for k, (at, _) in self._cache.items() if now - at >= self.ttl]:
-            del self._cache[key]
-        while len(self._cache) > CACHE_ENTRIES:
-            del self._cache[next(iter(self._cache))]
+        """Expired entries go at every read, not only when the cache is full: they hold
+        contacts' records (names, addresses), which are kept no longer than they are used.
+        Then, bounded, the oldest. Insertion order is age order (an entry read again is
+        re-inserted), so both are taken from the front."""
+        while self._cache:
+            oldest = next(iter(self._cache))
+            if now - self._cache[oldest][0] < self.ttl and len(self._cache) <= CACHE_ENTRIES:
+                return
+            del self._cache[oldest]
 
     def _batch_read(self, ids: list[str], properties: list[str]) -> dict[str, dict[str, Any]]:
         import httpx
