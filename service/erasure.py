@@ -110,6 +110,7 @@ class _Person:
     transfer_ids: list[str] = field(default_factory=list)
     message_ids: list[int] = field(default_factory=list)
     hubspot_contacts: set[int] = field(default_factory=set)  # HubSpot contact ids (objectId)
+    assignees: list[str] = field(default_factory=list)  # who held its approvals (Home tabs)
     assistant: AssistantTrace = field(default_factory=AssistantTrace)
 
     @property
@@ -166,9 +167,11 @@ def _erase(rt: AppRuntime, *, actor: str, lead_id: str | None,
               action="lead_erased" if person.lead_id else "customer_erased", lead_id=None,
               subject_id=person.lead_id, erasure_id=erasure_id,
               **{k: v for k, v in rows.items() if v})
-        if slack_messages:
-            enqueue(session, REDACT_JOB, {"erasure_id": erasure_id}, now=now,
-                    dedupe_key=f"{REDACT_JOB}:{erasure_id}")
+        # The Slack job also publishes again the Home tabs that may list the lead's approvals.
+        homes = person.assignees if rt.settings.slack_bot_token else []
+        if slack_messages or homes:
+            enqueue(session, REDACT_JOB, {"erasure_id": erasure_id, "assignees": homes},
+                    now=now, dedupe_key=f"{REDACT_JOB}:{erasure_id}")
         cleanup = {"erasure_id": erasure_id, "lead_id": person.lead_id,
                    "threads": person.threads,
                    "chroma_ids": _style_ids(person.approval_ids)}
@@ -185,7 +188,7 @@ def _erase(rt: AppRuntime, *, actor: str, lead_id: str | None,
     else:
         with rt.db.session() as session:  # done: the queued copy is not needed
             session.execute(delete(Job).where(Job.dedupe_key == f"{CLEANUP_JOB}:{erasure_id}"))
-    if slack_messages:
+    if slack_messages or homes:
         rt.notify_work()
     release_sqlite(rt)
     return ErasureReport(
@@ -218,8 +221,10 @@ def _find(session: Session, rt: AppRuntime, *, lead_id: str | None,
                                                 .where(Event.lead_id == lead.id)))
         person.handoff_ids = list(session.scalars(select(Handoff.id)
                                                   .where(Handoff.lead_id == lead.id)))
-        person.approval_ids = list(session.scalars(select(Approval.id)
-                                                   .where(Approval.lead_id == lead.id)))
+        approvals = session.execute(select(Approval.id, Approval.assignee)
+                                    .where(Approval.lead_id == lead.id)).all()
+        person.approval_ids = [a.id for a in approvals]
+        person.assignees = sorted({a.assignee for a in approvals if a.assignee})
         person.outbox_ids = list(session.scalars(select(OutboxMessage.id)
                                                  .where(OutboxMessage.lead_id == lead.id)))
         person.assistant = trace(session, lead.id)

@@ -32,6 +32,7 @@ from slack_app.blocks.history import history_messages
 from slack_app.blocks.notices import erased_card, sla_escalation_text, sla_reminder_text
 from slack_app.cards import load_approval, load_lead, render, slack_user_for
 from slack_app.decisions import record_decision_job
+from slack_app.home import home_for, viewers_after_erasure
 from slack_app.send_status import notify_send_failed
 from slack_app.support.jobs import SUPPORT_SLACK_JOB_HANDLERS
 from slack_app.web import (
@@ -202,7 +203,9 @@ REDACTED_TEXT = "This message was removed: the person's data was erased on reque
 
 def redact_messages(rt: AppRuntime, payload: dict[str, Any]) -> None:
     """Replace each message an erasure queued with a notice, forgetting each once Slack
-    confirmed it (or it is gone from Slack): a retry after an outage resumes where it stopped."""
+    confirmed it (or it is gone from Slack): a retry after an outage resumes where it stopped.
+    Then the Home tabs that may still list the person are published again, read from the store
+    as it is now (`slack_app.home`; publishing a tab twice shows the same)."""
     client = web_client(rt)
     for channel, ts in message_log.pending_redactions(rt, payload["erasure_id"]):
         try:
@@ -213,6 +216,12 @@ def redact_messages(rt: AppRuntime, payload: dict[str, Any]) -> None:
             if exc.error not in GONE_ERRORS:
                 raise
         message_log.forget(rt, channel, ts)
+    for member in viewers_after_erasure(rt, payload.get("assignees") or []):
+        try:
+            call(client.views_publish, user_id=member.slack_id, view=home_for(rt, member))
+        except SlackCallFailed as exc:  # a deactivated user, say: their tab is nobody's now
+            log.warning("erasure %s: the Home tab of %s was not published again: %s",
+                        payload["erasure_id"], member.slack_id, exc.error)
 
 
 def _holder(rt: AppRuntime, key: str | None) -> str | None:

@@ -21,7 +21,7 @@ from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 from sqlalchemy.exc import SQLAlchemyError
 
-from service.approvals import get_approval, list_approvals
+from service.approvals import get_approval
 from service.errors import NotFound
 from service.jobs import enqueue
 from service.runtime import AppRuntime
@@ -37,7 +37,6 @@ from slack_app.blocks.card import (
     as_datetime,
     parse_button_value,
 )
-from slack_app.blocks.home import home_view
 from slack_app.blocks.modals import (
     VIEW_EDIT,
     VIEW_ESCALATE,
@@ -54,6 +53,7 @@ from slack_app.decisions import (
     decision_payload,
     forbidden_text,
 )
+from slack_app.home import home_for
 from slack_app.text import message_text, plain, text_blocks
 
 log = logging.getLogger(__name__)
@@ -297,17 +297,7 @@ def register(bolt: AsyncApp, rt: AppRuntime) -> None:
             return
         user = event["user"]
         actor = await resolve_actor(rt, client, user)
-        member = rt.roster.find(actor)
-
-        def load() -> tuple[list[dict[str, Any]], list[dict[str, Any]] | None]:
-            if member is None:
-                return [], None
-            mine = list_approvals(rt, status="pending", assignee=member.key)
-            team = list_approvals(rt, status="pending") if member.role == "manager" else None
-            return mine, team
-
-        mine, team = await asyncio.to_thread(load)
-        view = home_view(member.name if member else None, mine, rt.clock.now(), team=team)
+        view = await asyncio.to_thread(home_for, rt, rt.roster.find(actor))
         try:
             await client.views_publish(user_id=user, view=view)
         except SlackApiError as exc:

@@ -236,11 +236,13 @@ DELEGATES: dict[str, str] = {
     "decisions.conflict_text": "blocks.notices.conflict_message",
     "decisions.forbidden_text": "blocks.notices.forbidden_message",
     "listeners.precheck": "decisions.forbidden_text",
+    "home.home_for": "blocks.home.home_view",  # reads the approvals, home_view shows them
 }
 
 # Public functions that give people no text: why each one is not a builder.
 NOT_BUILDERS: dict[str, str] = {
     "answers.is_question": "classifies a thread reply",
+    "home.viewers_after_erasure": "picks roster members whose Home tab to publish again",
     "blocks.card.as_datetime": "parses a timestamp",
     "blocks.card.button_value": "a button's value (JSON Slack sends back, never shown)",
     "blocks.card.parse_button_value": "reads a button's value",

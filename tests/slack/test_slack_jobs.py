@@ -222,3 +222,22 @@ def test_web_calls_classify_slack_failures(make_client: Any) -> None:
     unreachable = make_client(fake.url + "/", 2)
     with pytest.raises(RetryLater):  # the fake is stopped now: connection refused
         call(unreachable.chat_postMessage, channel="C1", text="hi")
+
+
+def test_erasure_publishes_again_the_home_tabs_that_listed_the_lead(  # type: ignore[no-untyped-def]
+        client, worker, rt, fake_slack, slack) -> None:
+    """Slack keeps a published Home tab until the app publishes another: the assignee's and
+    the managers' tabs listed the lead's approval, and are published again without it."""
+    card = pending_card(client, worker)
+    for user in ("U0REP0001", "U0MGR0001"):
+        slack.event({"type": "app_home_opened", "user": user, "tab": "home"})
+    opened = fake_slack.wait_for("views.publish", 2)
+    assert all("ada@acme.io" in all_text(c.params["view"]["blocks"]) for c in opened)
+
+    assert client.delete(f"/v1/leads/{card['lead_id']}").status_code == 200
+    worker.run_until_idle()
+    republished = {c.params["user_id"]: all_text(c.params["view"]["blocks"])
+                   for c in fake_slack.calls("views.publish")[2:]}
+    assert {"U0REP0001", "U0MGR0001"} <= set(republished)
+    assert not [user for user, text in republished.items() if "ada@acme.io" in text]
+    assert "Nothing waiting for you" in republished["U0REP0001"]
