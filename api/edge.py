@@ -15,7 +15,10 @@ A pure ASGI middleware, in this order:
    verified on the bytes before Bolt parses them. `/metrics` and `/docs` need the bearer
    token unless `HITL_METRICS_PUBLIC` / `HITL_DOCS_PUBLIC`.
 2. **Bounded bodies.** A declared `Content-Length` over the limit is refused at once (413);
-   a chunked body is read only up to the limit. The app then gets the buffered body.
+   a chunked body is read only up to the limit, and must arrive within `BODY_READ_S` in all
+   (408): a body sent a few bytes at a time would otherwise hold its buffer, and a
+   connection, for as long as the sender likes (uvicorn has no such timeout). The app then
+   gets the buffered body.
 3. **Route families.** Requests are sorted into families (support turns, ingestion, Slack,
    reads, other actions, ops); each family has its own bound of requests in the app at once
    and a short queue with a short wait; beyond that the answer is 429 with `Retry-After`, so
@@ -54,6 +57,9 @@ FAMILIES: tuple[Family, ...] = ("support", "ingest", "slack", "reads", "actions"
 UNGATED = frozenset({"/healthz", "/readyz"})
 DOCS_PATHS = ("/docs", "/redoc", "/openapi.json")
 QUEUE_FACTOR = 3
+# The longest a request's body may take to arrive (a megabyte over a slow phone link takes a
+# few seconds; Slack gives its deliveries 3 s in all).
+BODY_READ_S = 30.0
 # A customer message is at most 4,000 characters: 32 KiB holds it even fully \u-escaped.
 CUSTOMER_MAX_BODY = 32 * 1024
 
@@ -239,11 +245,16 @@ class Edge:
                 await self._too_large(send, family, limit)
                 return
         try:
-            body = await _read_body(receive, limit)
+            async with asyncio.timeout(BODY_READ_S):
+                body = await _read_body(receive, limit)
         except BodyTooLarge:
             await self._too_large(send, family, limit)
             return
         except Disconnected:
+            return
+        except TimeoutError:
+            await self._refuse(send, family, 408,
+                               f"request body not received within {BODY_READ_S:g} s")
             return
         if path.startswith("/slack/") and self.slack is not None:
             reason = self.slack.refuse_body(headers, body)

@@ -281,3 +281,39 @@ def test_metrics_public_and_docs_private_are_settings(tmp_path: Path, clock: Any
                 assert anonymous.get(path, headers=AUTH).status_code == 200, path
     finally:
         rt.close()
+
+
+def test_a_body_that_does_not_arrive_in_time_is_408_and_never_reaches_the_app(
+        rt: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A body sent a few bytes at a time held its buffer and its connection for as long as
+    the sender liked: the whole body must arrive within `BODY_READ_S`."""
+    import asyncio
+
+    from api import edge
+
+    monkeypatch.setattr(edge, "BODY_READ_S", 0.05)
+    reached: list[Any] = []
+
+    async def app(scope: Any, receive: Any, send: Any) -> None:
+        reached.append(scope)
+
+    async def trickle() -> dict[str, Any]:  # a first chunk, then nothing more
+        if not sent_first:
+            sent_first.append(True)
+            return {"type": "http.request", "body": b'{"events": [', "more_body": True}
+        await asyncio.sleep(3600)
+        return {"type": "http.disconnect"}
+
+    sent_first: list[bool] = []
+    answers: list[dict[str, Any]] = []
+
+    async def send(message: dict[str, Any]) -> None:
+        answers.append(message)
+
+    scope = {"type": "http", "method": "POST", "path": "/v1/events", "query_string": b"",
+             "headers": [(b"authorization", f"Bearer {TOKEN}".encode()),
+                         (b"transfer-encoding", b"chunked")]}
+    asyncio.run(asyncio.wait_for(edge.Edge(app, rt=rt)(scope, trickle, send), 60))
+    assert answers[0]["status"] == 408 and not reached
+    assert json.loads(answers[1]["body"]) == {
+        "detail": "request body not received within 0.05 s"}
