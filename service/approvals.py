@@ -137,11 +137,21 @@ def authorize(rt: AppRuntime, actor: str | Member | None, approval: Approval) ->
 
 
 def _escalation_target(rt: AppRuntime, requested: str | None, current: str) -> Member:
+    """Who an escalation hands the card to: the one asked for, else a manager on duty. Not its
+    holder (escalating to oneself only restarted the SLA, so no breach was ever rescued or
+    told), and not the support team, who hold conversations, not sales approvals."""
     if requested:
         member = rt.roster.find(requested)
         if member is None:
             raise InvalidInput(f"escalate_to {requested!r} is not on the team roster",
                                field="escalate_to")
+        if member.key == current:
+            raise InvalidInput(f"escalate_to: {member.name} already holds this approval; "
+                               "escalate to someone else (or leave it empty for a manager)",
+                               field="escalate_to")
+        if member.role == "support":
+            raise InvalidInput(f"escalate_to: {member.name} is on the support team; escalate "
+                               "to a rep or a manager", field="escalate_to")
         return member
     return rt.roster.managers_on_duty(besides=current)[0]
 

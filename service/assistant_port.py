@@ -61,19 +61,32 @@ class StoreAssistantPort:
 
     # -- visibility ---------------------------------------------------------------------------
 
+    def _theirs(self, query: Any) -> Any:
+        """`query` over leads narrowed to those the member may see: not erased, and (for a
+        rep) owned by them or held by them in an active handoff."""
+        query = query.where(Lead.erased_at.is_(None))
+        if self.member.role == "manager":
+            return query
+        keys = member_keys(self.member)
+        holding = select(Handoff.lead_id).where(Handoff.active.is_(True),
+                                                Handoff.assignee.in_(keys))
+        return query.where(or_(Lead.owner.in_(keys), Lead.id.in_(holding)))
+
     def visible_leads(self) -> list[LeadRef]:
         if self._visible is None:
-            keys = member_keys(self.member)
-            query = select(Lead.id, Lead.first_name, Lead.last_name, Lead.company, Lead.email)\
-                .where(Lead.erased_at.is_(None)).order_by(Lead.updated_at.desc())\
-                .limit(MAX_VISIBLE)
-            if self.member.role != "manager":
-                holding = select(Handoff.lead_id).where(Handoff.active.is_(True),
-                                                        Handoff.assignee.in_(keys))
-                query = query.where(or_(Lead.owner.in_(keys), Lead.id.in_(holding)))
+            query = self._theirs(
+                select(Lead.id, Lead.first_name, Lead.last_name, Lead.company, Lead.email)
+            ).order_by(Lead.updated_at.desc()).limit(MAX_VISIBLE)
             with self.rt.db.read() as session:
                 self._visible = [lead_ref(row) for row in session.execute(query)]
         return self._visible
+
+    def still_theirs(self, lead_id: str) -> bool:
+        """Whether the member may act on the lead now (read afresh, not from a listing): a
+        proposal is approved later than it was made, and the lead may have moved since."""
+        with self.rt.db.read() as session:
+            return session.scalar(self._theirs(select(Lead.id).where(Lead.id == lead_id)))\
+                is not None
 
     def may_see(self, lead_id: str) -> bool:
         return any(lead.lead_id == lead_id for lead in self.visible_leads())

@@ -114,6 +114,12 @@ def test_escalate_hands_the_card_to_a_manager(client, worker, smtp_sink) -> None
     bad = decide(client, card["approval_id"], action="escalate", actor="U0REP0001",
                  escalate_to="nobody@nowhere.io")
     assert bad.status_code == 422 and bad.json()["errors"][0]["field"] == "escalate_to"
+    # Not to its holder (that only restarted the SLA) nor to the support team.
+    for target, says in (("U0REP0001", "already holds this approval"),
+                         ("U0SUP0001", "is on the support team")):
+        refused = decide(client, card["approval_id"], action="escalate", actor="U0REP0001",
+                         escalate_to=target)
+        assert refused.status_code == 422 and says in refused.json()["detail"], refused.json()
     response = decide(client, card["approval_id"], action="escalate", actor="U0REP0001",
                       note="big account, please look")
     assert response.status_code == 200
