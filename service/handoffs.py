@@ -23,7 +23,7 @@ from service.content_check import checked_draft
 from service.crm_writeback import on_card_opened as crm_on_card_opened
 from service.edit_pairs import DEFAULT_MAX_AGE_DAYS, style_examples
 from service.errors import NotFound
-from service.jobs import enqueue
+from service.jobs import RetryLater, enqueue
 from service.leads import (
     LeadFacts,
     context_from_facts,
@@ -342,13 +342,22 @@ def resume_handoff(rt: AppRuntime, handoff_id: str, decision_id: str) -> None:
                                   .where(Approval.id == decision.approval_id))
     at = runs.position(rt.graph, handoff_id)
     approval_version = int(decision.approval_id.rsplit("_v", 1)[1])
+    if at.stage is RunStage.CUT_SHORT:
+        # Stopped between pauses: finished to its pause first, which is this approval's.
+        runs.rerun(rt.graph, handoff_id, context=StoreHandoffPort(rt))
+        at = runs.position(rt.graph, handoff_id)
     if at.waits_on(approval_version):
         # The resume value is the recorded decision as a HITLResponse (what Studio or Agent
         # Chat UI would send); the node still decides from the store's row, not from it.
         response = hitl_protocol.response_for(decision.action, decision.payload, to=to_email)
         runs.resume(rt.graph, handoff_id, response, context=StoreHandoffPort(rt))
-    elif at.stage is RunStage.CUT_SHORT:
-        runs.rerun(rt.graph, handoff_id, context=StoreHandoffPort(rt))
+    elif at.stage in (RunStage.NOT_STARTED, RunStage.CUT_SHORT):
+        # The run that opened this approval has not saved its pause yet (a run is saved when
+        # it pauses, `runs.DURABILITY`): it is still on its way there, or a crash stopped it
+        # and its `run_handoff` job runs it again. The decision waits for it; recording it as
+        # applied now would leave the run waiting on a decision already used up.
+        raise RetryLater(f"handoff {handoff_id}: its run has not reached the approval of "
+                         f"version {approval_version} yet", retry_after=1)
     elif at.stage is RunStage.WAITING and (at.version or 0) < approval_version:
         raise RuntimeError(f"handoff {handoff_id} waits on version {at.version}, "
                            f"decision {decision_id} is for {approval_version}")
