@@ -47,6 +47,10 @@ def resume_failing(rt: AppRuntime, session: Session, job_id: int, payload: dict[
         enqueue(session, "slack_send_failed", {"approval_id": approval.id, "job_id": job_id,
                                                "lead_id": approval.lead_id}, now=now,
                 dedupe_key=f"slack_send_failed:{payload['decision_id']}:{job_id}")
+    from service import notices  # only when someone is told: `hitl ingest` never loads it
+
+    notices.queue_send_failed_notice(rt, session, approval_id=approval.id, job_id=job_id,
+                                     cause=f"{payload['decision_id']}:{job_id}")
 
 
 def _approved_by(session: Session, payload: dict[str, Any]) -> Approval | None:

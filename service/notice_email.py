@@ -50,6 +50,7 @@ SUBJECTS: dict[str, str] = {
     "recycled": "A lead you emailed never answered: recycled to nurture",
     "card_unposted": "A lead is waiting for your decision: Slack has not taken its card",
     "support_unrelayed": "Support: a customer wrote again and Slack has not shown it",
+    "send_failed": "An approved email was not sent",
 }
 
 

@@ -43,10 +43,10 @@ from prompts import render
 from service import notice_email as mail
 from service import support_notices
 from service.jobs import RetryLater, enqueue
-from service.lifecycle import ApprovalStatus
+from service.lifecycle import ApprovalStatus, OutboxStatus
 from service.notice_email import FAILED_ACTION, NOTICE_JOB, SENT_ACTION, needs_email
 from service.runtime import AppRuntime
-from store.tables import Approval, Decision, Handoff, Job, Lead, SlackCard
+from store.tables import Approval, Decision, Handoff, Job, Lead, OutboxMessage, SlackCard
 from tools.email import SendError
 
 log = logging.getLogger(__name__)
@@ -89,6 +89,44 @@ def queue_card_notice(rt: AppRuntime, session: Session, *, approval: Approval,
         "notice_id": mail.notice_key(f"card:{approval.id}"), "step": "card_unposted",
         **_about(approval), "to": recipient.key, "due": at, "since": at,
     })
+
+
+def tell_send_failed(rt: AppRuntime, session: Session, message: OutboxMessage) -> None:
+    """An approved email failed for good: the owner and a manager hear about it, durably, in
+    the caller's transaction: in Slack (`slack_send_failed`, retried through Slack outages),
+    and by email those Slack cannot reach (Slack off, or no Slack id on the roster)."""
+    cause = f"{message.id}:{message.attempts}"
+    if rt.settings.slack_enabled:
+        enqueue(session, "slack_send_failed", {"outbox_id": message.id,
+                                               "approval_id": message.approval_id,
+                                               "lead_id": message.lead_id}, now=rt.clock.now(),
+                dedupe_key=f"slack_send_failed:{cause}")
+    queue_send_failed_notice(rt, session, approval_id=message.approval_id, cause=cause,
+                             outbox_id=message.id)
+
+
+def queue_send_failed_notice(rt: AppRuntime, session: Session, *, approval_id: str,
+                             cause: str, outbox_id: str | None = None,
+                             job_id: int | None = None) -> int:
+    """An approved email failed for good (its send, `outbox_id`, or the preparation of its
+    send, the parked `job_id`): tell the people the Slack DM tells (`slack_send_failed`: who
+    holds the card, who decided, a manager on duty) by email when Slack cannot reach them.
+    Once per `cause` and person, inside the caller's transaction; returns how many."""
+    approval = session.get(Approval, approval_id)
+    if approval is None:
+        return 0
+    decider = session.scalar(select(Decision.actor).where(
+        Decision.approval_id == approval_id, Decision.action.in_(("approve", "edit"))).limit(1))
+    people = [rt.roster.find(approval.assignee), rt.roster.find(decider),
+              *rt.roster.managers_on_duty()[:1]]
+    queued = 0
+    for member in {m.key: m for m in people if m is not None}.values():
+        if needs_email(rt, member):
+            queued += mail.queue_once(rt, session, {
+                "notice_id": mail.notice_key(f"send-failed:{approval_id}:{cause}:{member.key}"),
+                "step": "send_failed", **_about(approval), "to": member.key,
+                "outbox_id": outbox_id, "job_id": job_id})
+    return queued
 
 
 def _about(approval: Approval) -> dict[str, str]:
@@ -161,9 +199,11 @@ def compose(rt: AppRuntime, payload: dict[str, Any], lead: Lead, member: Member,
                       lead_url=url, link_expires=expires)
         return mail.envelope(rt, payload, member, body, now)
     url, expires = mail.read_link(rt, f"/v1/approvals/{payload['approval_id']}", now)
+    failure = _failure_detail(rt, payload) if step == "send_failed" else None
     body = render(
-        "sla_notice_email.j2", kind=step, **mail.common(rt, member),
-        due=mail.when(payload["due"], member.timezone),
+        "sla_notice_email.j2", kind=step, **mail.common(rt, member), failure=failure,
+        outbox_id=payload.get("outbox_id"), job_id=payload.get("job_id"),
+        due=mail.when(payload["due"], member.timezone) if payload.get("due") else None,
         lead_name=mail.one_line(name or lead.email, "unnamed lead"),
         company=mail.one_line(lead.company, "unknown"),
         since=mail.when(payload["since"], member.timezone) if payload.get("since") else None,
@@ -172,6 +212,16 @@ def compose(rt: AppRuntime, payload: dict[str, Any], lead: Lead, member: Member,
         new_owner=mail.member_name(rt, payload.get("new_owner")),
         approval_id=payload["approval_id"], approval_url=url, link_expires=expires)
     return mail.envelope(rt, payload, member, body, now)
+
+
+def _failure_detail(rt: AppRuntime, payload: dict[str, Any]) -> str:
+    """Why the approved email did not go out, in the outbox's words (one line, clipped)."""
+    if payload.get("outbox_id"):
+        with rt.db.read() as session:
+            detail = session.scalar(select(OutboxMessage.status_detail)
+                                    .where(OutboxMessage.id == payload["outbox_id"]))
+        return mail.one_line(detail, "the mail server did not take it")[:500]
+    return "preparing its send kept failing and was parked"
 
 
 def deliver_notice(rt: AppRuntime, payload: dict[str, Any]) -> None:
@@ -225,7 +275,17 @@ def _still_due(rt: AppRuntime, session: Session, payload: dict[str, Any], member
             return None  # decided meanwhile: nothing to remind of
     if payload.get("slack_job") is not None and session.get(Job, payload["slack_job"]) is None:
         return None  # Slack took the reminder or escalation meanwhile (its job is done)
+    if payload["step"] == "send_failed" and not _still_failed(session, payload):
+        return None  # retried and sent (or on its way) since
     if payload["step"] == "card_unposted" and session.scalar(select(SlackCard.approval_id).where(
             SlackCard.approval_id == payload["approval_id"])) is not None:
         return None  # Slack took the card meanwhile: the rep sees it there
     return compose(rt, payload, lead, member, now)
+
+
+def _still_failed(session: Session, payload: dict[str, Any]) -> bool:
+    if payload.get("outbox_id"):
+        return session.scalar(select(OutboxMessage.status).where(
+            OutboxMessage.id == payload["outbox_id"])) == OutboxStatus.FAILED
+    job = session.get(Job, payload.get("job_id"))
+    return job is not None and job.failed_at is not None

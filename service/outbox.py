@@ -294,12 +294,9 @@ def _fail(rt: AppRuntime, session: Session, message: OutboxMessage, detail: str)
     audit(session, rt, actor="system", action="email_failed", lead_id=message.lead_id,
           subject_id=message.id, error=detail[:300])
     _status_changed(rt, session, message)
-    if rt.settings.slack_enabled:
-        # The owner and a manager hear about it, durably (the job retries through Slack outages).
-        enqueue(session, "slack_send_failed", {"outbox_id": message.id,
-                                               "approval_id": message.approval_id,
-                                               "lead_id": message.lead_id}, now=rt.clock.now(),
-                dedupe_key=f"slack_send_failed:{message.id}:{message.attempts}")
+    from service.notices import tell_send_failed  # rare: what `hitl ingest` loads stays lean
+
+    tell_send_failed(rt, session, message)  # the owner and a manager, in Slack or by email
 
 
 def _schedule_delivery(session: Session, outbox_id: str, *, at: datetime,

@@ -18,10 +18,16 @@ class ScriptedSmtp:
     `stall_rcpt` (never answer RCPT, until `release`: stopped before the handover),
     `hold_rcpt` (answer RCPT only once `release` is set, then go on as `accept`),
     `drop_at_data` (hang up instead of the 354), `garbled` (answer the final dot with a line
-    that is no reply) or `bad_quit` (accept, then answer QUIT with 421)."""
+    that is no reply) or `bad_quit` (accept, then answer QUIT with 421).
+
+    A message to a colleague (an address at `colleagues`, the roster's domain: the notices
+    that tell people about a failed send) is accepted into `notices`, and neither takes a
+    behaviour from the script nor counts as a conversation: the script is about leads' mail."""
 
     script: list[str] = field(default_factory=list)
     delivered: list[bytes] = field(default_factory=list)
+    notices: list[bytes] = field(default_factory=list)
+    colleagues: str = "@example.com"
     conversations: int = 0
     port: int = 0  # 0: any free port; a given one lets a drill bring "the same server" back
 
@@ -33,15 +39,21 @@ class ScriptedSmtp:
 
         class Handler(socketserver.StreamRequestHandler):
             def handle(self) -> None:
-                with smtp._lock:
-                    smtp.conversations += 1
-                    behaviour = smtp.script.pop(0) if smtp.script else "accept"
+                behaviour = ""  # taken at the first RCPT, once it is known whom it is for
                 self.say("220 drill.local ESMTP")
                 while True:
                     line = self.rfile.readline()
                     if not line:
                         return
                     verb = line.split(b" ", 1)[0].strip().upper()
+                    if verb == b"RCPT" and not behaviour:
+                        to = line.decode("latin-1").strip().rstrip(">").lower()
+                        with smtp._lock:
+                            if to.endswith(smtp.colleagues.lower()):
+                                behaviour = "colleague"
+                            else:
+                                smtp.conversations += 1
+                                behaviour = smtp.script.pop(0) if smtp.script else "accept"
                     if verb in (b"EHLO", b"HELO"):
                         self.say("250 drill.local")
                     elif verb == b"RCPT" and behaviour in ("stall_rcpt", "hold_rcpt"):
@@ -62,6 +74,11 @@ class ScriptedSmtp:
                             if not chunk:
                                 return
                             data += chunk
+                        if behaviour == "colleague":
+                            with smtp._lock:
+                                smtp.notices.append(data)
+                            self.say("250 2.0.0 queued")
+                            continue
                         if behaviour == "drop":
                             return  # hang up after the final dot, before any reply
                         if behaviour == "deliver_and_drop":

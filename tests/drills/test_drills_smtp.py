@@ -201,6 +201,9 @@ def test_a_final_refusal_fails_at_once_visibly_and_a_retry_sends_once(client, wo
     clock.advance(hours=2)
     worker.run_until_idle()
     assert scripted.conversations == 1 and scripted.delivered == []
+    # Slack is off here: the holder and a manager are told by email, once each.
+    assert len(scripted.notices) == 2
+    assert all(b"An approved email was not sent" in n for n in scripted.notices)
 
     # A person fixed the address book on the other side and retries: one email, same ID.
     retried = client.post(f"/v1/outbox/{message.id}/retry")
