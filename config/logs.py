@@ -26,14 +26,23 @@ _NAMED = {"\n": "\\n", "\r": "\\r", "\t": "\\t"}
 
 # An address as a log line may carry it: plain, or percent-encoded in a request line's path or
 # query ("jane%40acme.com", as uvicorn's access log quotes a path).
+# Linear in the line's length whatever it holds (a request line is the client's to write): a
+# match starts only where a local part starts (the lookbehind), the runs are possessive (no
+# backtracking into them), and whether the domain ends in a top-level name is checked after.
 _EMAIL_ADDRESS = re.compile(
-    r"[A-Za-z0-9._%+-]+(?:@|%40)[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*\.[A-Za-z]{2,}")
+    r"(?<![A-Za-z0-9._+-])[A-Za-z0-9._+-]++(?:@|%40)([A-Za-z0-9-]++(?:\.[A-Za-z0-9-]++)*+)",
+    re.IGNORECASE)
+_TOP_LEVEL = re.compile(r"\.[A-Za-z]{2,}$")
 REDACTED_EMAIL = "‹email›"
+
+
+def _redacted(match: re.Match[str]) -> str:
+    return REDACTED_EMAIL if _TOP_LEVEL.search(match.group(1)) else match.group(0)
 
 
 def redact_email_addresses(text: str) -> str:
     """`text` with every email address replaced by `‹email›`."""
-    return _EMAIL_ADDRESS.sub(REDACTED_EMAIL, text) if "@" in text or "%40" in text else text
+    return _EMAIL_ADDRESS.sub(_redacted, text) if "@" in text or "%40" in text else text
 
 
 def _escape(match: re.Match[str]) -> str:

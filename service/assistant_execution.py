@@ -127,20 +127,13 @@ def _execute_once(rt: AppRuntime, proposal_id: str) -> str:
             return row.result or "Already done."
         if row.status != "approved":
             return f"This proposal was {row.status}; nothing was changed."
-        member_key, conversation_key, lead_id = row.member_key, row.conversation_key, row.lead_id
+        member_key, conversation_key = row.member_key, row.conversation_key
     member = rt.roster.find(member_key)
     if member is None:
         _refuse(rt, proposal_id, "Couldn't do it: the person who approved it is no longer on "
                                  "the team roster.")
         return "Couldn't do it: the person who approved it is no longer on the team roster."
     port = StoreAssistantPort(rt, member, conversation_key=conversation_key)
-    # Whose the lead is was checked when the proposal was made; it may have moved since (a
-    # manager handed it on), and a proposal waits for its approval as long as it likes.
-    if lead_id and not port.still_theirs(lead_id):
-        moved = ("Couldn't do it: this lead is no longer yours (it moved to someone else after "
-                 "the proposal was made); nothing was changed.")
-        _refuse(rt, proposal_id, moved)
-        return moved
     config = thread_config(member, conversation_key, proposal_id)
     graph = rt.assistant_graph
     if graph.get_state(config).interrupts:

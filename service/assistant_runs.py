@@ -193,6 +193,10 @@ def _forget_if_erased(rt: AppRuntime, member: Member, conversation_key: str, gon
                         for p in (None, *proposal_ids)])
 
 
+LEAD_MOVED = ("This lead is no longer yours (it moved to someone else after the proposal was "
+              "made), so the proposal cannot run; nothing was changed.")
+
+
 def run_decision(rt: AppRuntime, member: Member, proposal_id: str, decision: str,
                  note: str | None, notify: dict[str, Any] | None = None) -> AssistantReply:
     member = _check_member(rt, member)
@@ -206,6 +210,13 @@ def run_decision(rt: AppRuntime, member: Member, proposal_id: str, decision: str
         row = session.get(AssistantProposal, proposal_id)
         if row is None or row.member_key not in member_keys(member):
             raise NotFound(f"proposal {proposal_id} not found")
+        # Whose the lead is was checked when the proposal was made; a proposal waits for its
+        # approval as long as it likes, and a manager may have handed the lead on meanwhile.
+        # Checked here, not when it runs: a run retried after its action committed would find
+        # the lead moved by that very action.
+        if decision == "approve" and row.status == "pending" and row.lead_id and not \
+                StoreAssistantPort(rt, member).still_theirs(row.lead_id):
+            raise Conflict(LEAD_MOVED)
         won: Any = session.execute(  # a CursorResult: DML has a rowcount
             update(AssistantProposal)
             .where(AssistantProposal.id == proposal_id, AssistantProposal.status == "pending")

@@ -37,13 +37,13 @@ from typing import Any, Literal
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from agent.email_rules import AddressError
+from agent.email_rules import AddressError, clean_header_text
 from agent.policy import Member
 from prompts import render
 from service import notice_email as mail
 from service import support_notices
 from service.jobs import RetryLater, enqueue
-from service.lifecycle import ApprovalStatus, OutboxStatus
+from service.lifecycle import OUTCOME_UNKNOWN, ApprovalStatus, OutboxStatus
 from service.notice_email import FAILED_ACTION, NOTICE_JOB, SENT_ACTION, needs_email
 from service.runtime import AppRuntime
 from store.tables import Approval, Decision, Handoff, Job, Lead, OutboxMessage, SlackCard
@@ -199,9 +199,10 @@ def compose(rt: AppRuntime, payload: dict[str, Any], lead: Lead, member: Member,
                       lead_url=url, link_expires=expires)
         return mail.envelope(rt, payload, member, body, now)
     url, expires = mail.read_link(rt, f"/v1/approvals/{payload['approval_id']}", now)
-    failure = _failure_detail(rt, payload) if step == "send_failed" else None
+    failure, unknown = _failure_detail(rt, payload) if step == "send_failed" else (None, False)
     body = render(
         "sla_notice_email.j2", kind=step, **mail.common(rt, member), failure=failure,
+        outcome_unknown=unknown,
         outbox_id=payload.get("outbox_id"), job_id=payload.get("job_id"),
         due=mail.when(payload["due"], member.timezone) if payload.get("due") else None,
         lead_name=mail.one_line(name or lead.email, "unnamed lead"),
@@ -214,14 +215,17 @@ def compose(rt: AppRuntime, payload: dict[str, Any], lead: Lead, member: Member,
     return mail.envelope(rt, payload, member, body, now)
 
 
-def _failure_detail(rt: AppRuntime, payload: dict[str, Any]) -> str:
-    """Why the approved email did not go out, in the outbox's words (one line, clipped)."""
-    if payload.get("outbox_id"):
-        with rt.db.read() as session:
-            detail = session.scalar(select(OutboxMessage.status_detail)
-                                    .where(OutboxMessage.id == payload["outbox_id"]))
-        return mail.one_line(detail, "the mail server did not take it")[:500]
-    return "preparing its send kept failing and was parked"
+def _failure_detail(rt: AppRuntime, payload: dict[str, Any]) -> tuple[str, bool]:
+    """Why the approved email did not go out, in the outbox's words (one line, whole enough
+    to carry the advice an unconfirmed handover ends with), and whether the mail server may
+    have delivered it after all (then it must not be retried blindly)."""
+    if not payload.get("outbox_id"):
+        return "preparing its send kept failing and was parked", False
+    with rt.db.read() as session:
+        detail = session.scalar(select(OutboxMessage.status_detail)
+                                .where(OutboxMessage.id == payload["outbox_id"])) or ""
+    return (clean_header_text(detail, 1000) or "the mail server did not take it",
+            detail.startswith(OUTCOME_UNKNOWN))
 
 
 def deliver_notice(rt: AppRuntime, payload: dict[str, Any]) -> None:

@@ -49,7 +49,8 @@ def _anonymous(comment: str | None) -> str | None:
     or whom they named (addresses, links, numbers and names replaced by type, as the edit
     pairs are: `agent.privacy.redact_for_style`). A report is a file that outlives an erasure
     of its writer; the rating row, which erasure reaches, keeps the words."""
-    return redact_for_style(comment[:COMMENT_CHARS]) if comment else None
+    # Redacted whole, then shortened: cut first, an address straddling the cut would half-match.
+    return redact_for_style(comment)[:COMMENT_CHARS] if comment else None
 
 
 def csat_section(session: Session, *, since: datetime | None, until: datetime,

@@ -138,6 +138,14 @@ def test_a_lost_answer_after_delivery_never_becomes_a_second_copy(client, worker
     [listed] = client.get("/v1/outbox", params={"status": "failed"}).json()
     assert listed["outbox_id"] == message.id and listed["detail"] == message.status_detail
     assert listed["last_error"].startswith(OUTCOME_UNKNOWN)
+    # Slack is off here: the holder and a manager are told by email, and told to check first,
+    # not to resend (the lead may have it), with the advice the detail ends with, whole.
+    assert len(scripted.notices) == 2
+    for notice in (n.decode().replace("=\r\n", "").replace("\r\n", "\n")
+                   for n in scripted.notices):
+        assert "may or may not have arrived" in notice and "was not sent," not in notice
+        assert "Check with the lead or the mail server's log first" in notice
+        assert "retry it only if it did not arrive" in " ".join(notice.split())
 
 
 @pytest.mark.parametrize("database_url", ["sqlite", "postgres"], indirect=True)

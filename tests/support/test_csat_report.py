@@ -98,3 +98,15 @@ def test_a_published_comment_says_what_was_wrong_not_who_said_it(
     for published in (json.dumps(run), render_kpi_html(run), render_kpi_markdown(run)):
         for detail in ("Maria", "Lopez", "Keystone", "maria@", "555 0100"):
             assert detail not in published
+
+
+def test_an_address_at_the_comments_cut_is_redacted_whole(
+        support_client: Any, support_rt: Any) -> None:
+    from reports.kpi.csat import COMMENT_CHARS
+
+    comment = "x" * (COMMENT_CHARS - 14) + " jane.doe@acme.example said so"
+    _person_resolves(support_client, support_rt, "cut-1")
+    assert support_client.post("/v1/conversations/cut-1/rating",
+                               json={"score": 1, "comment": comment}).status_code == 200
+    shown = build_kpi_report(support_rt)["csat"]["recent_low"][0]["comment"]
+    assert "jane" not in shown and "acme" not in shown and len(shown) <= COMMENT_CHARS
