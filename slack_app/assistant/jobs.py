@@ -303,8 +303,11 @@ def decide_job(rt: AppRuntime, payload: dict[str, Any]) -> None:
         _tell(client, payload, "This proposal is not one you can decide (or it no longer "
                                "exists). Nothing was changed.")
         return
-    except Conflict:
-        _tell(client, payload, "This proposal was already decided. Nothing was changed.")
+    except Conflict as exc:  # decided already, or the lead moved to someone else since
+        from service.assistant_runs import LEAD_MOVED
+
+        _tell(client, payload, LEAD_MOVED if exc.message == LEAD_MOVED
+              else "This proposal was already decided. Nothing was changed.")
         return
     except InvalidInput as exc:
         _tell(client, payload, f"That could not be recorded: {inert(exc.message, 500)}")

@@ -135,3 +135,21 @@ def test_feedback_on_someone_elses_answer_records_nothing(  # type: ignore[no-un
     worker.run_until_idle()
     assert refusal.params["user"] == OTHER_REP and refusal.params["channel"] == DM
     assert brain.feedback == []
+
+
+def test_a_proposal_about_a_lead_that_moved_says_so(  # type: ignore[no-untyped-def]
+        slack, fake_slack, worker, brain: FakeBrain, monkeypatch: pytest.MonkeyPatch) -> None:
+    from service.assistant_runs import LEAD_MOVED
+    from service.errors import Conflict
+
+    def moved(*args: Any, **kwargs: Any) -> Any:
+        raise Conflict(LEAD_MOVED)
+
+    from service import assistant
+
+    message = _answered(slack, fake_slack)
+    monkeypatch.setattr(assistant, "decide_proposal", moved)
+    click(slack, message, "Approve", REP)
+    worker.run_until_idle()
+    [refusal] = fake_slack.wait_for("chat.postEphemeral")
+    assert refusal.params["text"] == LEAD_MOVED  # not "already decided"
