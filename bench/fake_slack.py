@@ -1,13 +1,13 @@
 """A local Slack Web API for the bench, the drills and the tests.
 
 `FakeSlack` answers the Web API methods the app uses (`auth.test`, `conversations.open`,
-`chat.postMessage`, `chat.update`, `chat.delete`, `chat.postEphemeral`, `views.open`,
-`views.publish`, `users.info`, and for the assistant `assistant.threads.setStatus` /
-`setSuggestedPrompts` / `setTitle` and the streaming `chat.startStream` / `appendStream` /
-`stopStream`), records every call with the time it arrived (`time.monotonic()`), keeps posted
-messages so a card can be read (and clicked) as it is now, and can fail the next calls to a
-method. `card_posted_at()` is the bench's stopwatch: when the first `chat.postMessage` carrying
-an approval's buttons arrived.
+`conversations.history` / `replies`, `chat.postMessage`, `chat.update`, `chat.delete`,
+`chat.postEphemeral`, `views.open`, `views.publish`, `users.info`, and for the assistant
+`assistant.threads.setStatus` / `setSuggestedPrompts` / `setTitle` and the streaming
+`chat.startStream` / `appendStream` / `stopStream`), records every call with the time it arrived
+(`time.monotonic()`), keeps posted messages so a card can be read (and clicked) as it is now,
+and can fail the next calls to a method. `card_posted_at()` is the bench's stopwatch: when the
+first `chat.postMessage` carrying an approval's buttons arrived.
 
 Slack's side of the conversation (signed requests to our app) is in bench/slack_side.py. The
 test suite uses these same fakes (tests/fake_slack.py holds only its pytest fixtures and
@@ -48,6 +48,7 @@ class _Failure:
     status: int = 200
     error: str | None = None
     retry_after: int | None = None
+    applied: bool = False  # the call took effect; only its answer is the failure
 
 
 class _Server(ThreadingHTTPServer):
@@ -132,13 +133,14 @@ class FakeSlack:
             return [c for c in self._calls if method is None or c.method == method]
 
     def fail_next(self, method: str, *, status: int = 200, error: str | None = None,
-                  retry_after: int | None = None, times: int = 1) -> None:
-        """Answer the next `times` calls to `method` with an HTTP status and/or Slack error."""
+                  retry_after: int | None = None, times: int = 1, applied: bool = False) -> None:
+        """Answer the next `times` calls to `method` with an HTTP status and/or Slack error;
+        `applied`: the call still takes effect (a message is posted), its answer is lost."""
         if status == 429 and error is None:
             error = "ratelimited"
         with self._lock:
             self._failures.setdefault(method, []).extend(
-                [_Failure(status, error or "internal_error", retry_after)] * times)
+                [_Failure(status, error or "internal_error", retry_after, applied)] * times)
 
     def recover(self) -> None:
         """Drop every failure `fail_next` still has queued: Slack is back."""
@@ -231,6 +233,8 @@ class FakeSlack:
             failure = queued.pop(0) if queued else None
             headers: dict[str, str] = {}
             if failure is not None:
+                if failure.applied:
+                    self._answer(method, params, at)
                 status, body = failure.status, {"ok": False, "error": failure.error}
                 if failure.retry_after is not None:
                     headers["Retry-After"] = str(failure.retry_after)
@@ -274,6 +278,14 @@ class FakeSlack:
             if approval_id and approval_id not in self._cards:
                 self._cards[approval_id] = (at, p["channel"], ts)
             return {"ok": True, "channel": p["channel"], "ts": ts, "message": message}
+        if method in ("conversations.history", "conversations.replies"):
+            channel, parent = str(p.get("channel")), str(p.get("ts") or "")
+            found = [m for (c, _), m in self.messages.items() if c == channel and (
+                m["ts"] == parent or m.get("thread_ts") == parent if parent
+                else m.get("thread_ts") in (None, m["ts"]))]
+            found.sort(key=lambda m: float(m["ts"]), reverse=not parent)  # history: newest first
+            return {"ok": True, "messages": found[:int(p.get("limit") or 100)],
+                    "has_more": False}
         if method == "chat.update":
             key = (str(p.get("channel")), str(p.get("ts")))
             if key not in self.messages:

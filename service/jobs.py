@@ -13,7 +13,9 @@ from __future__ import annotations
 
 import logging
 import random
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from functools import cache
@@ -89,6 +91,28 @@ class ClaimedJob:
     payload: dict[str, Any]
     attempts: int
     failing_since: datetime | None = None
+
+
+# The job the calling thread's handler is running (service.worker sets it around the call).
+_RUNNING: ContextVar[ClaimedJob | None] = ContextVar("hitl_running_job", default=None)
+
+
+def running_attempt() -> int:
+    """Which attempt at its job the calling handler is: 1 the first, 0 outside a job. A handler
+    whose effect outside the store cannot be made twice safely (a Slack message) looks for what
+    an earlier attempt may have done before it acts again."""
+    job = _RUNNING.get()
+    return job.attempts if job is not None else 0
+
+
+@contextmanager
+def running(job: ClaimedJob) -> Iterator[None]:
+    """`running_attempt()` answers for `job` while the block runs."""
+    token = _RUNNING.set(job)
+    try:
+        yield
+    finally:
+        _RUNNING.reset(token)
 
 
 def insert_ignoring_conflicts(session: Session, table: Any, rows: list[dict[str, Any]],

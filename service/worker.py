@@ -169,7 +169,8 @@ class Worker:
         try:
             if handler is None:
                 raise LookupError(f"no handler for job kind {job.kind!r}")
-            handler(self.rt, job.payload)
+            with jobs.running(job):
+                handler(self.rt, job.payload)
         except Exception as exc:  # every failure is retried or parked, never lost
             transient = isinstance(exc, RetryLater)
             (log.info if transient else log.exception)("job %s %s failed: %s", job.id, job.kind,

@@ -26,8 +26,10 @@ from typing import Any
 
 from slack_sdk import WebClient
 
+from service.jobs import running_attempt
 from service.runtime import AppRuntime
 from slack_app import message_log, store
+from slack_app.blocks.card import approval_on
 from slack_app.blocks.history import history_messages
 from slack_app.blocks.notices import erased_card, sla_escalation_text, sla_reminder_text
 from slack_app.cards import load_approval, load_lead, render, slack_user_for
@@ -100,9 +102,10 @@ def _post_approval(rt: AppRuntime, approval: dict[str, Any], cards: list[store.C
         in_thread = prev is not None and prev.channel == channel
         text, blocks = rendered
         thread_ts = prev.thread_ts if in_thread and prev else None
-        posted = call_unlogged(client.chat_postMessage, channel=channel, text=text,
-                               blocks=blocks, thread_ts=thread_ts, unfurl_links=False,
-                               unfurl_media=False)
+        posted = (running_attempt() > 1 and _posted_before(client, channel, thread_ts,
+                                                           approval_id)) or call_unlogged(
+            client.chat_postMessage, channel=channel, text=text, blocks=blocks,
+            thread_ts=thread_ts, unfurl_links=False, unfurl_media=False)
         card, status = _save_posted_card(rt, store.CardLocation(
             approval_id=approval_id, handoff_id=approval["handoff_id"],
             lead_id=approval["lead_id"], version=version, assignee=approval["assignee"],
@@ -119,6 +122,22 @@ def _post_approval(rt: AppRuntime, approval: dict[str, Any], cards: list[store.C
 
     if prev is not None:
         update_card(rt, {"approval_id": prev.approval_id})  # now shows "superseded by vN"
+
+
+def _posted_before(client: WebClient, channel: str, thread_ts: str | None,
+                   approval_id: str) -> dict[str, Any] | None:
+    """The card an earlier attempt posted, if Slack has it. A `chat.postMessage` can take
+    effect with its answer lost (a timeout, a crash before the card's row was saved); posting
+    again would leave an orphan card that no decision updates and no erasure finds. Looked up
+    on retries only (Slack's history reads are rate-limited more tightly than posts)."""
+    if thread_ts:
+        answer = call(client.conversations_replies, channel=channel, ts=thread_ts, limit=200)
+    else:
+        answer = call(client.conversations_history, channel=channel, limit=100)
+    for message in answer.get("messages") or ():
+        if approval_on(message.get("blocks") or []) == approval_id:
+            return {"channel": channel, "ts": message["ts"]}
+    return None
 
 
 def _save_posted_card(rt: AppRuntime, card: store.CardLocation, thread_ts: str | None

@@ -113,6 +113,16 @@ def button_value(approval_id: str, version: int) -> str:
     return json.dumps({"approval_id": approval_id, "version": version}, separators=(",", ":"))
 
 
+def approval_on(blocks: list[dict[str, Any]]) -> str | None:
+    """The approval a card's buttons decide (None for any other message)."""
+    for block in blocks:
+        for element in block.get("elements") or () if block.get("type") == "actions" else ():
+            parsed = parse_button_value(element.get("value"))
+            if parsed is not None:
+                return parsed[0]
+    return None
+
+
 def parse_button_value(value: str | None) -> tuple[str, int] | None:
     try:
         data = json.loads(value or "")

@@ -243,6 +243,7 @@ DELEGATES: dict[str, str] = {
 NOT_BUILDERS: dict[str, str] = {
     "answers.is_question": "classifies a thread reply",
     "home.viewers_after_erasure": "picks roster members whose Home tab to publish again",
+    "blocks.card.approval_on": "reads the approval id back from a posted card's buttons",
     "blocks.card.as_datetime": "parses a timestamp",
     "blocks.card.button_value": "a button's value (JSON Slack sends back, never shown)",
     "blocks.card.parse_button_value": "reads a button's value",

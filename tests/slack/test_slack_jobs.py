@@ -42,6 +42,33 @@ def test_a_429_on_post_is_retried_and_the_card_eventually_posts(client, worker, 
     assert _slack_jobs(rt) == []
 
 
+def test_a_post_whose_answer_was_lost_is_found_not_posted_again(client, worker, rt, clock,  # type: ignore[no-untyped-def]
+                                                                 fake_slack) -> None:
+    """Slack took the card and its answer was lost (here a 500 after the post; a timeout or a
+    crash before the row was saved alike): the retry finds the card in the channel and keeps
+    it, instead of leaving an orphan that no decision updates and no erasure finds."""
+    from store.tables import SlackMessageLog
+
+    fake_slack.fail_next("chat.postMessage", status=500, applied=True)
+    ingest(client, hand_raise())
+    worker.run_until_idle()
+    [approval] = list_approvals(rt)
+    assert get_card(rt, approval["approval_id"]) is None  # not known to be posted yet
+    clock.advance(seconds=30)
+    worker.run_until_idle()
+
+    assert len(fake_slack.calls("chat.postMessage")) == 1  # never posted twice
+    [posted] = [m for m in fake_slack.messages.values() if buttons(m["blocks"])]
+    card = get_card(rt, approval["approval_id"])
+    assert card is not None and (card.channel, card.ts) == (posted["channel"], posted["ts"])
+    with rt.db.session() as session:  # erasure's map of Slack has it
+        assert session.scalar(select(SlackMessageLog.ts).where(
+            SlackMessageLog.channel == card.channel)) == card.ts
+    decide(client, approval["approval_id"], action="approve", actor="U0REP0001")
+    worker.run_until_idle()
+    assert buttons(fake_slack.message(card.channel, card.ts)["blocks"]) == []  # it is the card
+
+
 def test_a_slack_outage_on_update_never_loses_the_decision(client, worker, rt, clock,  # type: ignore[no-untyped-def]
                                                            fake_slack, slack,
                                                            smtp_sink) -> None:
@@ -241,3 +268,21 @@ def test_erasure_publishes_again_the_home_tabs_that_listed_the_lead(  # type: ig
     assert {"U0REP0001", "U0MGR0001"} <= set(republished)
     assert not [user for user, text in republished.items() if "ada@acme.io" in text]
     assert "Nothing waiting for you" in republished["U0REP0001"]
+
+
+def test_a_lost_answer_for_a_card_in_a_thread_is_found_there(client, worker, rt, clock,  # type: ignore[no-untyped-def]
+                                                            fake_slack) -> None:
+    """A revised version's card goes in the first card's thread: found there on the retry."""
+    first = pending_card(client, worker)
+    fake_slack.fail_next("chat.postMessage", status=500, applied=True)
+    decide(client, first["approval_id"], action="revise", actor="U0REP0001",
+           instruction="shorter please")
+    worker.run_until_idle()
+    clock.advance(seconds=30)
+    worker.run_until_idle()
+    [v2] = list_approvals(rt, status="pending")
+    card = get_card(rt, v2["approval_id"])
+    assert card is not None and card.thread_ts == get_card(rt, first["approval_id"]).ts
+    posted_v2 = [c for c in fake_slack.calls("chat.postMessage")
+                 if c.params.get("thread_ts") == card.thread_ts and buttons(c.params["blocks"])]
+    assert len(posted_v2) == 1 and fake_slack.calls("conversations.replies")
