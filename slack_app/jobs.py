@@ -130,10 +130,14 @@ def _posted_before(client: WebClient, channel: str, thread_ts: str | None,
     effect with its answer lost (a timeout, a crash before the card's row was saved); posting
     again would leave an orphan card that no decision updates and no erasure finds. Looked up
     on retries only (Slack's history reads are rate-limited more tightly than posts)."""
-    if thread_ts:
-        answer = call(client.conversations_replies, channel=channel, ts=thread_ts, limit=200)
-    else:
-        answer = call(client.conversations_history, channel=channel, limit=100)
+    try:
+        if thread_ts:
+            answer = call(client.conversations_replies, channel=channel, ts=thread_ts, limit=200)
+        else:
+            answer = call(client.conversations_history, channel=channel, limit=100)
+    except SlackCallFailed as exc:  # an install without the history scopes: post as before
+        log.warning("approval %s: cannot look for an earlier post (%s)", approval_id, exc.error)
+        return None
     for message in answer.get("messages") or ():
         if approval_on(message.get("blocks") or []) == approval_id:
             return {"channel": channel, "ts": message["ts"]}

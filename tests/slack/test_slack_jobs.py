@@ -286,3 +286,16 @@ def test_a_lost_answer_for_a_card_in_a_thread_is_found_there(client, worker, rt,
     posted_v2 = [c for c in fake_slack.calls("chat.postMessage")
                  if c.params.get("thread_ts") == card.thread_ts and buttons(c.params["blocks"])]
     assert len(posted_v2) == 1 and fake_slack.calls("conversations.replies")
+
+
+def test_without_the_history_scope_a_retry_posts_as_before(client, worker, rt, clock,  # type: ignore[no-untyped-def]
+                                                           fake_slack) -> None:
+    fake_slack.fail_next("chat.postMessage", status=429, retry_after=2)  # nothing was posted
+    fake_slack.fail_next("conversations.history", error="missing_scope")
+    ingest(client, hand_raise())
+    worker.run_until_idle()
+    clock.advance(seconds=30)
+    worker.run_until_idle()
+    [approval] = list_approvals(rt)
+    assert get_card(rt, approval["approval_id"]) is not None
+    assert len(fake_slack.calls("chat.postMessage")) == 2
