@@ -14,6 +14,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import func, or_, select
+from sqlalchemy.orm import Session
 
 from agent.assistant.state import (
     ContentHit,
@@ -81,12 +82,12 @@ class StoreAssistantPort:
                 self._visible = [lead_ref(row) for row in session.execute(query)]
         return self._visible
 
-    def still_theirs(self, lead_id: str) -> bool:
-        """Whether the member may act on the lead now (read afresh, not from a listing): a
-        proposal is approved later than it was made, and the lead may have moved since."""
-        with self.rt.db.read() as session:
-            return session.scalar(self._theirs(select(Lead.id).where(Lead.id == lead_id)))\
-                is not None
+    def still_theirs(self, session: Session, lead_id: str) -> bool:
+        """Whether the member may act on the lead now, read in the caller's transaction (not
+        from a listing): a proposal is approved later than it was made, and the lead may have
+        moved since."""
+        return session.scalar(self._theirs(select(Lead.id).where(Lead.id == lead_id))) \
+            is not None
 
     def may_see(self, lead_id: str) -> bool:
         return any(lead.lead_id == lead_id for lead in self.visible_leads())

@@ -215,7 +215,7 @@ def run_decision(rt: AppRuntime, member: Member, proposal_id: str, decision: str
         # Checked here, not when it runs: a run retried after its action committed would find
         # the lead moved by that very action.
         if decision == "approve" and row.status == "pending" and row.lead_id and not \
-                StoreAssistantPort(rt, member).still_theirs(row.lead_id):
+                StoreAssistantPort(rt, member).still_theirs(session, row.lead_id):
             raise Conflict(LEAD_MOVED)
         won: Any = session.execute(  # a CursorResult: DML has a rowcount
             update(AssistantProposal)

@@ -168,7 +168,7 @@ def _erase(rt: AppRuntime, *, actor: str, lead_id: str | None,
               subject_id=person.lead_id, erasure_id=erasure_id,
               **{k: v for k, v in rows.items() if v})
         # The Slack job also publishes again the Home tabs that may list the lead's approvals.
-        homes = person.assignees if rt.settings.slack_bot_token else []
+        homes = person.assignees if rt.settings.slack_enabled else []
         if slack_messages or homes:
             enqueue(session, REDACT_JOB, {"erasure_id": erasure_id, "assignees": homes},
                     now=now, dedupe_key=f"{REDACT_JOB}:{erasure_id}")

@@ -20,7 +20,6 @@ from sqlalchemy.orm import Session
 
 from service import jobs
 from service.audit import audit
-from service.jobs import enqueue
 from service.lifecycle import ApprovalStatus, TransferStatus
 from service.outbox_views import RESUME_JOB, redraw_card
 from service.runtime import AppRuntime
@@ -43,14 +42,10 @@ def resume_failing(rt: AppRuntime, session: Session, job_id: int, payload: dict[
         return
     audit(session, rt, actor="system", action="send_preparation_parked",
           lead_id=approval.lead_id, subject_id=approval.id, job_id=job_id)
-    if rt.settings.slack_enabled:
-        enqueue(session, "slack_send_failed", {"approval_id": approval.id, "job_id": job_id,
-                                               "lead_id": approval.lead_id}, now=now,
-                dedupe_key=f"slack_send_failed:{payload['decision_id']}:{job_id}")
     from service import notices  # only when someone is told: `hitl ingest` never loads it
 
-    notices.queue_send_failed_notice(rt, session, approval_id=approval.id, job_id=job_id,
-                                     cause=f"{payload['decision_id']}:{job_id}")
+    notices.tell_send_failed(rt, session, approval_id=approval.id, lead_id=approval.lead_id,
+                             cause=f"{payload['decision_id']}:{job_id}", job_id=job_id)
 
 
 def _approved_by(session: Session, payload: dict[str, Any]) -> Approval | None:

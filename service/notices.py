@@ -91,18 +91,19 @@ def queue_card_notice(rt: AppRuntime, session: Session, *, approval: Approval,
     })
 
 
-def tell_send_failed(rt: AppRuntime, session: Session, message: OutboxMessage) -> None:
-    """An approved email failed for good: the owner and a manager hear about it, durably, in
-    the caller's transaction: in Slack (`slack_send_failed`, retried through Slack outages),
-    and by email those Slack cannot reach (Slack off, or no Slack id on the roster)."""
-    cause = f"{message.id}:{message.attempts}"
+def tell_send_failed(rt: AppRuntime, session: Session, *, approval_id: str, lead_id: str,
+                     cause: str, outbox_id: str | None = None, job_id: int | None = None) -> None:
+    """An approved email failed for good (its send, `outbox_id`, or the preparation of its
+    send, the parked `job_id`): the owner and a manager hear about it, durably, in the
+    caller's transaction: in Slack (`slack_send_failed`, retried through Slack outages), and by
+    email those Slack cannot reach (Slack off, or no Slack id on the roster). Once per `cause`."""
     if rt.settings.slack_enabled:
-        enqueue(session, "slack_send_failed", {"outbox_id": message.id,
-                                               "approval_id": message.approval_id,
-                                               "lead_id": message.lead_id}, now=rt.clock.now(),
+        where = {"outbox_id": outbox_id} if outbox_id else {"job_id": job_id}
+        enqueue(session, "slack_send_failed", {**where, "approval_id": approval_id,
+                                               "lead_id": lead_id}, now=rt.clock.now(),
                 dedupe_key=f"slack_send_failed:{cause}")
-    queue_send_failed_notice(rt, session, approval_id=message.approval_id, cause=cause,
-                             outbox_id=message.id)
+    queue_send_failed_notice(rt, session, approval_id=approval_id, cause=cause,
+                             outbox_id=outbox_id, job_id=job_id)
 
 
 def queue_send_failed_notice(rt: AppRuntime, session: Session, *, approval_id: str,
@@ -199,10 +200,9 @@ def compose(rt: AppRuntime, payload: dict[str, Any], lead: Lead, member: Member,
                       lead_url=url, link_expires=expires)
         return mail.envelope(rt, payload, member, body, now)
     url, expires = mail.read_link(rt, f"/v1/approvals/{payload['approval_id']}", now)
-    failure, unknown = _failure_detail(rt, payload) if step == "send_failed" else (None, False)
     body = render(
-        "sla_notice_email.j2", kind=step, **mail.common(rt, member), failure=failure,
-        outcome_unknown=unknown,
+        "sla_notice_email.j2", kind=step, **mail.common(rt, member),
+        failure=payload.get("failure"), outcome_unknown=bool(payload.get("outcome_unknown")),
         outbox_id=payload.get("outbox_id"), job_id=payload.get("job_id"),
         due=mail.when(payload["due"], member.timezone) if payload.get("due") else None,
         lead_name=mail.one_line(name or lead.email, "unnamed lead"),
@@ -213,19 +213,6 @@ def compose(rt: AppRuntime, payload: dict[str, Any], lead: Lead, member: Member,
         new_owner=mail.member_name(rt, payload.get("new_owner")),
         approval_id=payload["approval_id"], approval_url=url, link_expires=expires)
     return mail.envelope(rt, payload, member, body, now)
-
-
-def _failure_detail(rt: AppRuntime, payload: dict[str, Any]) -> tuple[str, bool]:
-    """Why the approved email did not go out, in the outbox's words (one line, whole enough
-    to carry the advice an unconfirmed handover ends with), and whether the mail server may
-    have delivered it after all (then it must not be retried blindly)."""
-    if not payload.get("outbox_id"):
-        return "preparing its send kept failing and was parked", False
-    with rt.db.read() as session:
-        detail = session.scalar(select(OutboxMessage.status_detail)
-                                .where(OutboxMessage.id == payload["outbox_id"])) or ""
-    return (clean_header_text(detail, 1000) or "the mail server did not take it",
-            detail.startswith(OUTCOME_UNKNOWN))
 
 
 def deliver_notice(rt: AppRuntime, payload: dict[str, Any]) -> None:
@@ -279,17 +266,30 @@ def _still_due(rt: AppRuntime, session: Session, payload: dict[str, Any], member
             return None  # decided meanwhile: nothing to remind of
     if payload.get("slack_job") is not None and session.get(Job, payload["slack_job"]) is None:
         return None  # Slack took the reminder or escalation meanwhile (its job is done)
-    if payload["step"] == "send_failed" and not _still_failed(session, payload):
-        return None  # retried and sent (or on its way) since
+    if payload["step"] == "send_failed":
+        failure = _failure(session, payload)
+        if failure is None:
+            return None  # retried and sent (or on its way) since
+        payload = {**payload, **failure}
     if payload["step"] == "card_unposted" and session.scalar(select(SlackCard.approval_id).where(
             SlackCard.approval_id == payload["approval_id"])) is not None:
         return None  # Slack took the card meanwhile: the rep sees it there
     return compose(rt, payload, lead, member, now)
 
 
-def _still_failed(session: Session, payload: dict[str, Any]) -> bool:
-    if payload.get("outbox_id"):
-        return session.scalar(select(OutboxMessage.status).where(
-            OutboxMessage.id == payload["outbox_id"])) == OutboxStatus.FAILED
-    job = session.get(Job, payload.get("job_id"))
-    return job is not None and job.failed_at is not None
+def _failure(session: Session, payload: dict[str, Any]) -> dict[str, Any] | None:
+    """Why the approved email still did not go out (None: it went, or is on its way): the
+    outbox's words, whole enough to carry the advice an unconfirmed handover ends with, and
+    whether the mail server may have delivered it after all (then not to be retried blindly)."""
+    if not payload.get("outbox_id"):
+        job = session.get(Job, payload.get("job_id"))
+        if job is None or job.failed_at is None:
+            return None
+        return {"failure": "preparing its send kept failing and was parked"}
+    row = session.execute(select(OutboxMessage.status, OutboxMessage.status_detail).where(
+        OutboxMessage.id == payload["outbox_id"])).first()
+    if row is None or row.status != OutboxStatus.FAILED:
+        return None
+    detail = row.status_detail or ""
+    return {"failure": clean_header_text(detail, 1000) or "the mail server did not take it",
+            "outcome_unknown": detail.startswith(OUTCOME_UNKNOWN)}

@@ -296,7 +296,8 @@ def _fail(rt: AppRuntime, session: Session, message: OutboxMessage, detail: str)
     _status_changed(rt, session, message)
     from service.notices import tell_send_failed  # rare: what `hitl ingest` loads stays lean
 
-    tell_send_failed(rt, session, message)  # the owner and a manager, in Slack or by email
+    tell_send_failed(rt, session, approval_id=message.approval_id, lead_id=message.lead_id,
+                     cause=f"{message.id}:{message.attempts}", outbox_id=message.id)
 
 
 def _schedule_delivery(session: Session, outbox_id: str, *, at: datetime,

@@ -10,6 +10,7 @@ a decision already used up: the outbox row stayed queued, nothing parked, nobody
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import pytest
@@ -36,6 +37,22 @@ def _sent_once(rt: Any, smtp_sink: Any, approval_id: str) -> None:
     assert applied is not None and len(smtp_sink.messages) == 1
 
 
+def _after_the_first_open(monkeypatch: pytest.MonkeyPatch,
+                          then: Callable[[str, str], None]) -> None:
+    """`then(handoff_id, approval_id)` runs once, right after the first `open_approval` has
+    committed the approval and its card job: before the run saves its pause."""
+    opened, done = handoffs.StoreHandoffPort.open_approval, []
+
+    def open_approval(self: Any, handoff_id: str, version: int, **kw: Any) -> Any:
+        found = opened(self, handoff_id, version, **kw)
+        if not done:
+            done.append(True)
+            then(handoff_id, found[0])
+        return found
+
+    monkeypatch.setattr(handoffs.StoreHandoffPort, "open_approval", open_approval)
+
+
 def _retries(clock: Any, worker: Any) -> None:
     for _ in range(10):  # the jobs' retries (and a crashed run's), minutes apart at most
         clock.advance(minutes=1)
@@ -46,25 +63,21 @@ def _retries(clock: Any, worker: Any) -> None:
 def test_a_decision_recorded_while_the_run_is_on_its_way_to_its_pause(
         client: Any, worker: Any, rt: Any, clock: Any, smtp_sink: Any,
         monkeypatch: pytest.MonkeyPatch) -> None:
-    opened = handoffs.StoreHandoffPort.open_approval
     decided: list[str] = []
     resumed_early: list[str] = []
 
-    def open_then_decide(self: Any, handoff_id: str, version: int, **kw: Any) -> Any:
-        approval_id, request = opened(self, handoff_id, version, **kw)
-        if not decided:  # committed, not yet saved at the pause: the quickest client
-            decided.append(approval_id)
-            assert decide(client, approval_id, action="approve",
-                          actor="U0REP0001").status_code == 200
-            # The decision's job, run at this moment (by another thread, in production).
-            try:
-                handoffs.resume_handoff(rt, handoff_id, _decision_id(rt, approval_id))
-                resumed_early.append("recorded as applied")
-            except RetryLater:
-                resumed_early.append("waits for the pause")
-        return approval_id, request
+    def decide_at_once(handoff_id: str, approval_id: str) -> None:  # the quickest client
+        decided.append(approval_id)
+        assert decide(client, approval_id, action="approve",
+                      actor="U0REP0001").status_code == 200
+        # The decision's job, run at this moment (by another thread, in production).
+        try:
+            handoffs.resume_handoff(rt, handoff_id, _decision_id(rt, approval_id))
+            resumed_early.append("recorded as applied")
+        except RetryLater:
+            resumed_early.append("waits for the pause")
 
-    monkeypatch.setattr(handoffs.StoreHandoffPort, "open_approval", open_then_decide)
+    _after_the_first_open(monkeypatch, decide_at_once)
     ingest(client, hand_raise())
     worker.run_until_idle()
     _retries(clock, worker)
@@ -76,17 +89,13 @@ def test_a_decision_recorded_while_the_run_is_on_its_way_to_its_pause(
 def test_a_card_decided_after_a_crash_before_the_runs_first_save(
         client: Any, worker: Any, rt: Any, clock: Any, smtp_sink: Any,
         monkeypatch: pytest.MonkeyPatch) -> None:
-    opened = handoffs.StoreHandoffPort.open_approval
     crashed: list[str] = []
 
-    def open_then_die(self: Any, handoff_id: str, version: int, **kw: Any) -> Any:
-        found = opened(self, handoff_id, version, **kw)  # committed: the approval, its card job
-        if not crashed:
-            crashed.append(handoff_id)
-            raise RuntimeError("killed here")
-        return found
+    def die(handoff_id: str, approval_id: str) -> None:  # committed: the approval, its card job
+        crashed.append(handoff_id)
+        raise RuntimeError("killed here")
 
-    monkeypatch.setattr(handoffs.StoreHandoffPort, "open_approval", open_then_die)
+    _after_the_first_open(monkeypatch, die)
     ingest(client, hand_raise())
     worker.run_until_idle()
     rt.checkpointer.delete_thread(crashed[0])  # a kill -9 leaves no save of the run at all
